@@ -1,0 +1,171 @@
+/**
+ * The state of the embedded backend: one store per process, shared by every coordinator connected
+ * to `memory://`, as the clients of one server share it. Keys, a store-wide revision counter,
+ * sessions that own ephemeral keys, and watchers. Counts operations and wake-ups for tests.
+ * @module
+ */
+import type { KeyState, QueueEntry, Role } from '../contract.js';
+
+interface StoredKey {
+  value: string;
+  revision: bigint;
+  /** Owning session id, for ephemeral keys. */
+  owner: string | undefined;
+  role: Role;
+}
+
+/** Operation and wake-up counts, as {@link MemoryStore.stats} reports them. */
+export interface MemoryStats {
+  /** Round trips by operation name, as a networked backend would make them. */
+  operations: Record<string, number>;
+  /** Waits and watches that fired because of a change (the waiters a change woke). */
+  wakeups: number;
+}
+
+type Listener = () => void;
+
+const ROLE_IN_KEY = /-(lock|latch|lease|read|write)-\d+$/;
+
+/** The process-wide store behind `memory://`. */
+export class MemoryStore {
+  #revision = 0n;
+  #keys = new Map<string, StoredKey>();
+  #sessionKeys = new Map<string, Set<string>>();
+  #keyListeners = new Map<string, Set<Listener>>();
+  #prefixListeners = new Map<string, Set<Listener>>();
+  #operations: Record<string, number> = {};
+  #wakeups = 0;
+  #nextSession = 0x1000;
+  #nextKey = 0;
+
+  /** A copy of the counters. */
+  stats(): MemoryStats {
+    return { operations: { ...this.#operations }, wakeups: this.#wakeups };
+  }
+
+  /** Counts one round trip of `operation`. */
+  count(operation: string): void {
+    this.#operations[operation] = (this.#operations[operation] ?? 0) + 1;
+  }
+
+  newSessionId(): string {
+    const id = (this.#nextSession++).toString(16);
+    this.#sessionKeys.set(id, new Set());
+    return id;
+  }
+
+  /** Deletes every key the session owns (it ended or expired). */
+  endSession(id: string): void {
+    const keys = this.#sessionKeys.get(id);
+    this.#sessionKeys.delete(id);
+    for (const key of keys ?? []) this.delete(key);
+  }
+
+  hasSession(id: string): boolean {
+    return this.#sessionKeys.has(id);
+  }
+
+  /** Creates a new ephemeral key under `prefix` for `session`; its name encodes the role. */
+  createEphemeral(prefix: string, session: string, role: Role, value: string): { key: string; revision: bigint } {
+    const owned = this.#sessionKeys.get(session);
+    if (!owned) throw new Error(`memory session ${session} has ended`);
+    const key = `${prefix}/${session}-${role}-${this.#nextKey++}`;
+    const revision = ++this.#revision;
+    this.#keys.set(key, { value, revision, owner: session, role });
+    owned.add(key);
+    this.#notify(key, prefix);
+    return { key, revision };
+  }
+
+  /** Sets a plain (non-ephemeral) key, as a guarded write does. */
+  put(key: string, value: string): void {
+    const existing = this.#keys.get(key);
+    if (existing) existing.value = value;
+    else this.#keys.set(key, { value, revision: ++this.#revision, owner: undefined, role: 'lock' });
+    this.#notify(key, parentOf(key), !existing);
+  }
+
+  get(key: string): KeyState | undefined {
+    const stored = this.#keys.get(key);
+    return stored && { value: stored.value, revision: stored.revision };
+  }
+
+  revisionOf(key: string): bigint | undefined {
+    return this.#keys.get(key)?.revision;
+  }
+
+  update(key: string, value: string): void {
+    const stored = this.#keys.get(key);
+    if (!stored) return;
+    stored.value = value;
+    this.#fire(this.#keyListeners, key);
+  }
+
+  delete(key: string): boolean {
+    const stored = this.#keys.get(key);
+    if (!stored) return false;
+    this.#keys.delete(key);
+    if (stored.owner) this.#sessionKeys.get(stored.owner)?.delete(key);
+    this.#notify(key, parentOf(key));
+    return true;
+  }
+
+  /** Keys directly under `prefix`, lowest revision first. */
+  list(prefix: string): QueueEntry[] {
+    const start = `${prefix}/`;
+    const found: { key: string; role: Role; revision: bigint }[] = [];
+    for (const [key, stored] of this.#keys) {
+      if (key.startsWith(start) && !key.includes('/', start.length)) found.push({ key, role: roleOf(key, stored), revision: stored.revision });
+    }
+    found.sort((a, b) => (a.revision < b.revision ? -1 : a.revision > b.revision ? 1 : 0));
+    return found.map(({ key, role }) => ({ key, role }));
+  }
+
+  /** Calls `listener` once at the next update or deletion of `key`; returns the unsubscribe. */
+  onKeyChange(key: string, listener: Listener): () => void {
+    return subscribe(this.#keyListeners, key, listener);
+  }
+
+  /** Calls `listener` once at the next creation or deletion directly under `prefix`. */
+  onPrefixChange(prefix: string, listener: Listener): () => void {
+    return subscribe(this.#prefixListeners, prefix, listener);
+  }
+
+  #notify(key: string, prefix: string, membershipChanged = true): void {
+    this.#fire(this.#keyListeners, key);
+    if (membershipChanged) this.#fire(this.#prefixListeners, prefix);
+  }
+
+  #fire(listeners: Map<string, Set<Listener>>, id: string): void {
+    const set = listeners.get(id);
+    if (!set) return;
+    listeners.delete(id);
+    for (const listener of set) {
+      this.#wakeups++;
+      listener();
+    }
+  }
+}
+
+function roleOf(key: string, stored: StoredKey): Role {
+  return stored.owner ? stored.role : ((ROLE_IN_KEY.exec(key)?.[1] as Role | undefined) ?? 'lock');
+}
+
+function parentOf(key: string): string {
+  const slash = key.lastIndexOf('/');
+  return slash < 0 ? '' : key.slice(0, slash);
+}
+
+function subscribe(listeners: Map<string, Set<Listener>>, id: string, listener: Listener): () => void {
+  let set = listeners.get(id);
+  if (!set) listeners.set(id, (set = new Set()));
+  set.add(listener);
+  return () => {
+    const current = listeners.get(id);
+    current?.delete(listener);
+    if (current?.size === 0) listeners.delete(id);
+  };
+}
+
+/** The one store of this process. */
+export const sharedStore = new MemoryStore();

@@ -1,0 +1,112 @@
+/**
+ * Configuration: a URL, an object or nothing (then `BATON_BACKEND`, then `memory://`), resolved
+ * through a registry of backend modules. Adding a backend is one line in {@link REGISTRY}.
+ * @module
+ */
+import type { Backend, BackendKind, BackendModule } from './backends/contract.js';
+import { parseBackendUrl } from './backends/config-fields.js';
+import { ConfigError } from './errors.js';
+import { describe } from './validate.js';
+
+/** The embedded in-process backend (the default). */
+export interface MemoryConfig {
+  backend: 'memory';
+  /** Session TTL in seconds (default 10). */
+  ttl?: number;
+  /** A clock for tests; see {@link ManualClock}. */
+  clock?: import('./backends/memory/clock.js').Clock;
+}
+
+/** An etcd v3 cluster. */
+export interface EtcdConfig {
+  backend: 'etcd';
+  /** `host:port` of each member, or full `http(s)://host:port` URLs. */
+  endpoints: string[];
+  /** Session (lease) TTL in seconds (default 10). */
+  ttl?: number;
+  /** A prefix put before every key, as etcd's namespace proxy does. */
+  namespace?: string;
+  /** User name and password, for a cluster with auth enabled. */
+  auth?: { username: string; password: string };
+  /** TLS: PEM contents or file paths of the CA, client certificate and key. Implies https. */
+  tls?: { ca?: string; cert?: string; key?: string };
+}
+
+/** An Apache ZooKeeper ensemble. */
+export interface ZooKeeperConfig {
+  backend: 'zookeeper';
+  /** `host:port` of each server. */
+  endpoints: string[];
+  /** A path prefixed to every node, created when missing. */
+  chroot?: string;
+  /** Requested session timeout in milliseconds (default 10000); the server may adjust it. */
+  sessionTimeout?: number;
+  /** Digest credentials; nodes are then created readable by all, writable only by this identity. */
+  auth?: { username: string; password: string };
+}
+
+/** What {@link connect} accepts: a URL, an object form, or nothing for the environment/default. */
+export type Config = string | MemoryConfig | EtcdConfig | ZooKeeperConfig;
+
+/** The environment variable read when `connect()` gets no configuration. */
+export const ENV_VARIABLE = 'BATON_BACKEND';
+/** The backend used when neither a configuration nor `BATON_BACKEND` is given. */
+export const DEFAULT_URL = 'memory://';
+
+interface RegistryEntry {
+  kind: BackendKind;
+  schemes: readonly string[];
+  load(): Promise<BackendModule<unknown>>;
+}
+
+/** Backend modules by kind, loaded on first use so memory users never load a network client. */
+export const REGISTRY: readonly RegistryEntry[] = [
+  { kind: 'memory', schemes: ['memory'], load: async () => (await import('./backends/memory/index.js')).memoryBackend },
+];
+
+function acceptedUrls(): string {
+  return REGISTRY.flatMap((entry) => entry.schemes.map((scheme) => `${scheme}://`)).join(', ');
+}
+
+/** Resolves a configuration to a connected backend. */
+export async function openBackend(config?: Config, env: NodeJS.ProcessEnv = process.env): Promise<Backend> {
+  const { module, options } = await resolveConfig(config, env);
+  return module.connect(options);
+}
+
+/** Resolves a configuration to its backend module and validated options, without connecting. */
+export async function resolveConfig(
+  config?: Config,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<{ module: BackendModule<unknown>; options: unknown }> {
+  if (config === undefined) {
+    const fromEnv = env[ENV_VARIABLE];
+    if (fromEnv !== undefined && fromEnv.trim() !== '') return resolveUrl(fromEnv.trim(), ENV_VARIABLE);
+    return resolveUrl(DEFAULT_URL, 'default');
+  }
+  if (typeof config === 'string') return resolveUrl(config, 'config');
+  if (config === null || typeof config !== 'object' || Array.isArray(config)) {
+    throw new ConfigError(
+      `invalid config ${describe(config)}: pass a URL string (${acceptedUrls()}), an object with a "backend" field, or nothing`,
+    );
+  }
+  const kind = (config as { backend?: unknown }).backend;
+  const entry = REGISTRY.find((candidate) => candidate.kind === kind);
+  if (!entry) {
+    throw new ConfigError(
+      `invalid config.backend ${describe(kind)}: accepted backends are ${REGISTRY.map((e) => `"${e.kind}"`).join(', ')}`,
+    );
+  }
+  const module = await entry.load();
+  return { module, options: module.fromObject(config as unknown as Record<string, unknown>) };
+}
+
+async function resolveUrl(text: string, source: string) {
+  const url = parseBackendUrl(text, source);
+  const entry = REGISTRY.find((candidate) => candidate.schemes.includes(url.scheme));
+  if (!entry) {
+    throw new ConfigError(`unknown backend scheme "${url.scheme}://" in ${source} ${describe(text)}: accepted schemes are ${acceptedUrls()}`);
+  }
+  const module = await entry.load();
+  return { module, options: module.fromUrl(url) };
+}

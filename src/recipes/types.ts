@@ -1,0 +1,64 @@
+/**
+ * The public shapes of holds and acquire options, shared by every recipe.
+ * @module
+ */
+import type { GuardedOp } from '../backends/contract.js';
+
+/** Options of every acquire, campaign, read and write. */
+export interface AcquireOptions {
+  /** Aborts the wait; the acquire then rejects with an error named `'AbortError'`. */
+  signal?: AbortSignal;
+  /** Gives up after this many milliseconds; the acquire then rejects with an error named `'TimeoutError'`. */
+  timeoutMs?: number;
+  /**
+   * Called when the contender has to wait, with the number of waiters ahead of it (holders not
+   * counted: 0 = next in line), and again whenever that number changes.
+   */
+  onQueued?: (position: number) => void;
+}
+
+/** A hold on a mutex, semaphore permit, read or write lock, or leadership. */
+export interface Lease extends AsyncDisposable {
+  /** The recipe's name as given. */
+  readonly name: string;
+  /** The backend key that represents this hold. */
+  readonly key: string;
+  /**
+   * The fencing token: the backend revision at which `key` was created. Strictly increases across
+   * successive holders of a mutex, a write lock and leadership. Pass it to whatever the hold
+   * protects, which must refuse tokens lower than the highest it has seen.
+   */
+  readonly token: bigint;
+  /**
+   * Aborts when the hold ends: lost (session lost, key deleted; reason a `LeaseLostError`) or
+   * released (reason a `LeaseReleasedError`).
+   */
+  readonly signal: AbortSignal;
+  /** Ends the hold: deletes the key (only if it is still this hold's). Idempotent. */
+  release(): Promise<void>;
+  /**
+   * Writes other keys in the same backend only while this hold is valid: all of `ops` commit
+   * atomically if and only if this hold's key still exists with this token. Resolves to whether
+   * they committed. Keys are the backend's own (etcd keys, ZooKeeper paths).
+   */
+  guardedWrite(ops: readonly GuardedOp[]): Promise<boolean>;
+}
+
+export type { GuardedOp };
+
+/** Leadership won by `election(name).campaign(value)`. */
+export interface Leadership extends Lease {
+  /** The value currently published for this leader. */
+  readonly value: string;
+  /** Publishes a new value for observers; rejects with `LeaseLostError` if leadership was lost. */
+  proclaim(value: string): Promise<void>;
+  /** Gives up leadership (same as `release()`). */
+  resign(): Promise<void>;
+}
+
+/** The current leader of an election, as `leader()` and `observe()` report it. */
+export interface LeaderInfo {
+  readonly value: string;
+  readonly token: bigint;
+  readonly key: string;
+}
