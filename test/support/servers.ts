@@ -1,0 +1,67 @@
+/**
+ * Shared plumbing for tests that need a real server: free loopback ports, temp dirs, child
+ * processes that are always stopped, and the rule that a missing server is a visible skip
+ * locally but a failure under CI=true.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+/** True when running under CI, where a missing server must fail the run instead of skipping. */
+export const isCI = process.env.CI === 'true' || process.env.CI === '1';
+
+/** A free TCP port on 127.0.0.1, as the kernel hands one out. */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.unref();
+    server.on('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      const port = typeof address === 'object' && address ? address.port : 0;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/** A fresh temp directory, removed by the returned cleanup. */
+export async function tempDir(label: string): Promise<{ path: string; remove: () => Promise<void> }> {
+  const path = await mkdtemp(join(tmpdir(), `baton-${label}-`));
+  return { path, remove: () => rm(path, { recursive: true, force: true }) };
+}
+
+/**
+ * Called when a server cannot be had. Under CI this throws (the run fails); locally it logs the
+ * reason and returns undefined, so the caller's `describe.skipIf` shows a visible skip.
+ */
+export function serverUnavailable(what: string, reason: string): undefined {
+  const message = `${what} is not available: ${reason}`;
+  if (isCI) throw new Error(`${message} (CI=true: integration tests never skip)`);
+  console.warn(`SKIPPING ${what} tests: ${message}`);
+  return undefined;
+}
+
+/** Starts a child process whose output is kept (last 64 KiB) for error messages. */
+export function startProcess(command: string, args: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv } = {}) {
+  const child = spawn(command, args, { cwd: options.cwd, env: options.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  const keep = (chunk: Buffer) => {
+    output = (output + chunk.toString()).slice(-65536);
+  };
+  child.stdout?.on('data', keep);
+  child.stderr?.on('data', keep);
+  return { child, output: () => output };
+}
+
+/** Stops a child process: SIGTERM, then SIGKILL after `graceMs`. Resolves once it has exited. */
+export async function stopProcess(child: ChildProcess, graceMs = 5000): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  child.kill('SIGCONT');
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+  await exited;
+  clearTimeout(timer);
+}
