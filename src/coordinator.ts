@@ -1,0 +1,77 @@
+/**
+ * The entry point: {@link connect} resolves a configuration to a backend and returns a
+ * {@link Coordinator}, the factory of every recipe over that one connection and session.
+ * @module
+ */
+import type { Backend, BackendKind } from './backends/contract.js';
+import { type Config, openBackend } from './config.js';
+import { Election } from './recipes/election.js';
+import { Mutex } from './recipes/mutex.js';
+import { ReadWriteLock } from './recipes/rwlock.js';
+import { Semaphore, type SemaphoreOptions } from './recipes/semaphore.js';
+
+const backends = new WeakMap<Coordinator, Backend>();
+
+/**
+ * A connection to one backend, with one session at a time that owns every key this coordinator
+ * creates. Recipes made from it share that session. A lost session aborts the holds it carried;
+ * later acquisitions open a new one.
+ */
+export class Coordinator implements AsyncDisposable {
+  /** Which backend this coordinator talks to. */
+  readonly backend: BackendKind;
+  readonly #backend: Backend;
+
+  /** @internal Use {@link connect}. */
+  constructor(backend: Backend) {
+    this.backend = backend.kind;
+    this.#backend = backend;
+    backends.set(this, backend);
+  }
+
+  /** A fair (FIFO) mutex named `name`. Throws InvalidArgumentError for a bad name. */
+  mutex(name: string): Mutex {
+    return new Mutex(this.#backend, name);
+  }
+
+  /** A fair counting semaphore named `name` with `options.permits` permits. */
+  semaphore(name: string, options: SemaphoreOptions): Semaphore {
+    return new Semaphore(this.#backend, name, options);
+  }
+
+  /** A fair read-write lock named `name`. */
+  readWriteLock(name: string): ReadWriteLock {
+    return new ReadWriteLock(this.#backend, name);
+  }
+
+  /** A leader election named `name`. */
+  election(name: string): Election {
+    return new Election(this.#backend, name);
+  }
+
+  /** Ends the session (its holds are lost, its keys deleted) and closes the connection. Idempotent. */
+  close(): Promise<void> {
+    return this.#backend.close();
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+}
+
+/**
+ * Connects to a backend. `config` is a URL (`memory://`, `etcd://host:port`,
+ * `zookeeper://host:port/chroot`), an object form (`{ backend: 'etcd', endpoints: [...] }`), or
+ * nothing: then the `BATON_BACKEND` environment variable, then the embedded `memory://`.
+ * Throws ConfigError at once for a malformed or unknown configuration.
+ */
+export async function connect(config?: Config): Promise<Coordinator> {
+  return new Coordinator(await openBackend(config));
+}
+
+/** @internal The backend behind a coordinator, for tests and adapters' fault injection. */
+export function backendOf(coordinator: Coordinator): Backend {
+  const backend = backends.get(coordinator);
+  if (!backend) throw new TypeError('not a Coordinator');
+  return backend;
+}

@@ -1,0 +1,36 @@
+/**
+ * Baton: fair distributed locks, semaphores, read-write locks and leader election, with a
+ * fencing token on every hold, over etcd, ZooKeeper or an embedded in-process backend.
+ *
+ * ```ts
+ * import { connect } from 'baton';
+ * await using coord = await connect(); // BATON_BACKEND, else memory://
+ * await coord.mutex('jobs/nightly').withLock(async (lease) => {
+ *   await storage.write(data, { fencingToken: lease.token });
+ * });
+ * ```
+ * @module
+ */
+export { connect, Coordinator } from './coordinator.js';
+export type { Config, MemoryConfig, EtcdConfig, ZooKeeperConfig } from './config.js';
+export { ENV_VARIABLE, DEFAULT_URL } from './config.js';
+export { Mutex } from './recipes/mutex.js';
+export { Semaphore, type SemaphoreOptions } from './recipes/semaphore.js';
+export { ReadWriteLock } from './recipes/rwlock.js';
+export { Election } from './recipes/election.js';
+export type { AcquireOptions, Lease, Leadership, LeaderInfo, GuardedOp } from './recipes/types.js';
+export { FencingGuard } from './fencing.js';
+export {
+  BatonError,
+  ConfigError,
+  InvalidArgumentError,
+  TimeoutError,
+  AbortError,
+  SessionLostError,
+  LeaseLostError,
+  LeaseReleasedError,
+  ClosedError,
+  BackendError,
+  StaleTokenError,
+} from './errors.js';
+export type { BackendKind } from './backends/contract.js';

@@ -1,0 +1,115 @@
+/**
+ * Leader election: campaigners queue as a fair mutex does, and the lowest key leads. Its value is
+ * what observers see; the leader can change it (proclaim) or step down (resign).
+ * @module
+ */
+import type { Backend, KeyState, QueueEntry } from '../backends/contract.js';
+import { LeaseLostError } from '../errors.js';
+import { checkName, checkSignal, checkValue } from '../validate.js';
+import { Hold, type HeldKey } from './hold.js';
+import { type ContenderRequest, contend, exclusiveRule } from './queue.js';
+import type { AcquireOptions, LeaderInfo, Leadership } from './types.js';
+import { openWaitScope } from './wait-scope.js';
+
+class Leader extends Hold implements Leadership {
+  #value: string;
+  readonly #held: HeldKey;
+
+  constructor(backend: Backend, name: string, held: HeldKey, value: string) {
+    super(backend, name, held);
+    this.#held = held;
+    this.#value = value;
+  }
+
+  get value(): string {
+    return this.#value;
+  }
+
+  async proclaim(value: string): Promise<void> {
+    checkValue(value);
+    const updated = !this.signal.aborted && (await this.#held.session.updateIf(this.key, this.token, value));
+    if (!updated) throw new LeaseLostError(`cannot proclaim in ${this.name}: leadership (${this.key}) is no longer held`);
+    this.#value = value;
+  }
+
+  resign(): Promise<void> {
+    return this.release();
+  }
+}
+
+/** A leader election. Get one with `coordinator.election(name)`. */
+export class Election {
+  readonly name: string;
+  readonly #backend: Backend;
+
+  /** @internal */
+  constructor(backend: Backend, name: string) {
+    this.name = checkName(name);
+    this.#backend = backend;
+  }
+
+  /** Joins the election with `value` and resolves once this campaigner leads. */
+  async campaign(value: string, options?: AcquireOptions): Promise<Leadership> {
+    checkValue(value);
+    using scope = openWaitScope(`campaign in election "${this.name}"`, options);
+    const request: ContenderRequest = { prefix: this.name, role: 'latch', value, rule: exclusiveRule };
+    return new Leader(this.#backend, this.name, await contend(this.#backend, request, scope), value);
+  }
+
+  /** The current leader, or undefined when nobody leads. */
+  async leader(): Promise<LeaderInfo | undefined> {
+    for (;;) {
+      const [first] = await this.#backend.list(this.name);
+      if (!first) return undefined;
+      const state = await this.#backend.get(first.key);
+      // The leader may have gone between the list and the read: look again.
+      if (state) return leaderInfo(first, state);
+    }
+  }
+
+  /**
+   * Yields the current leader (or undefined), then every change: a new leader, a value
+   * proclaimed, no leader. Ends when `signal` aborts or the loop breaks.
+   */
+  async *observe(options: { signal?: AbortSignal } = {}): AsyncGenerator<LeaderInfo | undefined, void, undefined> {
+    const signal = checkSignal(options?.signal) ?? new AbortController().signal;
+    let last: LeaderInfo | undefined | null = null;
+    while (!signal.aborted) {
+      const round = new AbortController();
+      const roundSignal = AbortSignal.any([signal, round.signal]);
+      try {
+        const seen = await this.#observeOnce(roundSignal);
+        if (seen === 'retry') continue;
+        if (last === null || !sameLeader(last, seen.leader)) {
+          last = seen.leader;
+          yield seen.leader;
+        }
+        await seen.changed;
+      } catch (error) {
+        if (signal.aborted) return;
+        throw error;
+      } finally {
+        round.abort();
+      }
+    }
+  }
+
+  /** Reads the leader with a watch armed on what would change it. */
+  async #observeOnce(signal: AbortSignal): Promise<{ leader: LeaderInfo | undefined; changed: Promise<void> } | 'retry'> {
+    const queue = await this.#backend.watchPrefix(this.name, signal);
+    const [first] = queue.current;
+    if (!first) return { leader: undefined, changed: queue.changed };
+    // With a leader, only its key matters: new campaigners queue behind it.
+    const key = await this.#backend.watchKey(first.key, signal);
+    if (!key.current) return 'retry';
+    return { leader: leaderInfo(first, key.current), changed: key.changed };
+  }
+}
+
+function leaderInfo(entry: QueueEntry, state: KeyState): LeaderInfo {
+  return { key: entry.key, value: state.value, token: state.revision };
+}
+
+function sameLeader(a: LeaderInfo | undefined, b: LeaderInfo | undefined): boolean {
+  return a?.key === b?.key && a?.value === b?.value && a?.token === b?.token;
+}

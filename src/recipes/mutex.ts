@@ -1,0 +1,49 @@
+/**
+ * A fair (FIFO) mutual-exclusion lock: the lowest key under the name holds; each waiter watches
+ * only its immediate predecessor, so a release wakes exactly one waiter.
+ * @module
+ */
+import type { Backend } from '../backends/contract.js';
+import { InvalidArgumentError } from '../errors.js';
+import { checkName, describe } from '../validate.js';
+import { Hold } from './hold.js';
+import { type ContenderRequest, contend, exclusiveRule, tryContend } from './queue.js';
+import type { AcquireOptions, Lease } from './types.js';
+import { openWaitScope } from './wait-scope.js';
+
+/** A fair distributed mutex. Get one with `coordinator.mutex(name)`. */
+export class Mutex {
+  readonly name: string;
+  readonly #backend: Backend;
+  readonly #request: ContenderRequest;
+
+  /** @internal */
+  constructor(backend: Backend, name: string) {
+    this.name = checkName(name);
+    this.#backend = backend;
+    this.#request = { prefix: this.name, role: 'lock', value: '', rule: exclusiveRule };
+  }
+
+  /** Waits in line and resolves once this contender holds the lock. */
+  async acquire(options?: AcquireOptions): Promise<Lease> {
+    using scope = openWaitScope(`acquire of mutex "${this.name}"`, options);
+    return new Hold(this.#backend, this.name, await contend(this.#backend, this.#request, scope));
+  }
+
+  /** Takes the lock if it is free right now and nobody waits; resolves to undefined otherwise. */
+  async tryAcquire(): Promise<Lease | undefined> {
+    const held = await tryContend(this.#backend, this.#request);
+    return held && new Hold(this.#backend, this.name, held);
+  }
+
+  /** Runs `fn` while holding the lock and releases it afterwards, also when `fn` throws. */
+  async withLock<T>(fn: (lease: Lease) => T | Promise<T>, options?: AcquireOptions): Promise<T> {
+    if (typeof fn !== 'function') throw new InvalidArgumentError(`invalid fn ${describe(fn)}: withLock needs a function (lease) => result`);
+    const lease = await this.acquire(options);
+    try {
+      return await fn(lease);
+    } finally {
+      await lease.release();
+    }
+  }
+}

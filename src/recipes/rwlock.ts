@@ -1,0 +1,68 @@
+/**
+ * A fair read-write lock: readers and writers queue under one name, keys tagged by role. A reader
+ * holds when no writer has a lower key and watches the nearest lower writer; a writer holds when
+ * lowest and watches its immediate predecessor. So a waiting writer holds back the readers that
+ * come after it, and neither side starves.
+ * @module
+ */
+import type { Backend, QueueEntry } from '../backends/contract.js';
+import { checkName } from '../validate.js';
+import { Hold } from './hold.js';
+import { type AdmissionRule, type ContenderRequest, contend, exclusiveRule, tryContend } from './queue.js';
+import type { AcquireOptions, Lease } from './types.js';
+import { openWaitScope } from './wait-scope.js';
+
+/** Keys of any role but `read` exclude readers: writers, and foreign keys whose role is unknown. */
+const excludesReaders = (entry: QueueEntry) => entry.role !== 'read';
+
+/** Readers: admitted while no exclusive key is lower; wait for the nearest lower one. */
+export const readerRule: AdmissionRule = {
+  admits: (entries, index) => !entries.slice(0, index).some(excludesReaders),
+  blocker: (entries, index) => entries.slice(0, index).findLast(excludesReaders) as QueueEntry,
+};
+
+/** Admission for a mixed queue: each key by the rule of its own role. */
+const mixedRule: AdmissionRule = {
+  admits: (entries, index) => (entries[index]?.role === 'read' ? readerRule : exclusiveRule).admits(entries, index),
+  blocker: (entries, index) => (entries[index]?.role === 'read' ? readerRule : exclusiveRule).blocker(entries, index),
+};
+
+/** A fair distributed read-write lock. Get one with `coordinator.readWriteLock(name)`. */
+export class ReadWriteLock {
+  readonly name: string;
+  readonly #backend: Backend;
+  readonly #read: ContenderRequest;
+  readonly #write: ContenderRequest;
+
+  /** @internal */
+  constructor(backend: Backend, name: string) {
+    this.name = checkName(name);
+    this.#backend = backend;
+    this.#read = { prefix: this.name, role: 'read', value: '', rule: mixedRule };
+    this.#write = { prefix: this.name, role: 'write', value: '', rule: mixedRule };
+  }
+
+  /** Waits for a shared (read) hold. */
+  async read(options?: AcquireOptions): Promise<Lease> {
+    using scope = openWaitScope(`read lock of "${this.name}"`, options);
+    return new Hold(this.#backend, this.name, await contend(this.#backend, this.#read, scope));
+  }
+
+  /** Waits for the exclusive (write) hold. */
+  async write(options?: AcquireOptions): Promise<Lease> {
+    using scope = openWaitScope(`write lock of "${this.name}"`, options);
+    return new Hold(this.#backend, this.name, await contend(this.#backend, this.#write, scope));
+  }
+
+  /** Takes a read hold if no writer holds or waits; undefined otherwise. */
+  async tryRead(): Promise<Lease | undefined> {
+    const held = await tryContend(this.#backend, this.#read);
+    return held && new Hold(this.#backend, this.name, held);
+  }
+
+  /** Takes the write hold if nobody holds or waits; undefined otherwise. */
+  async tryWrite(): Promise<Lease | undefined> {
+    const held = await tryContend(this.#backend, this.#write);
+    return held && new Hold(this.#backend, this.name, held);
+  }
+}

@@ -1,0 +1,43 @@
+/**
+ * The limits of one acquire: the caller's signal and timeout folded into one AbortSignal whose
+ * reason is already the error the acquire must reject with.
+ * @module
+ */
+import { AbortError, InvalidArgumentError, TimeoutError } from '../errors.js';
+import { checkCallback, checkSignal, checkTimeout, describe } from '../validate.js';
+import type { AcquireOptions } from './types.js';
+
+/** Validated acquire options plus the combined signal. Dispose it when the acquire settles. */
+export interface WaitScope extends Disposable {
+  /** Aborts with a TimeoutError or an AbortError, whichever limit is hit first. */
+  readonly signal: AbortSignal;
+  readonly onQueued: ((position: number) => void) | undefined;
+}
+
+/** Checks `options` at the call (throwing InvalidArgumentError) and starts the timeout. */
+export function openWaitScope(what: string, options: AcquireOptions | undefined): WaitScope {
+  if (options !== undefined && (typeof options !== 'object' || options === null)) {
+    throw new InvalidArgumentError(`invalid options ${describe(options)}: options must be an object { signal?, timeoutMs?, onQueued? } or omitted`);
+  }
+  const timeoutMs = checkTimeout(options?.timeoutMs);
+  const callerSignal = checkSignal(options?.signal);
+  const onQueued = checkCallback<(position: number) => void>(options?.onQueued, 'onQueued');
+  const controller = new AbortController();
+  const onCallerAbort = () =>
+    controller.abort(new AbortError(`${what} was aborted`, { cause: callerSignal?.reason }));
+  if (callerSignal?.aborted) onCallerAbort();
+  else callerSignal?.addEventListener('abort', onCallerAbort, { once: true });
+  // A referenced timer on purpose: a process waiting for a lock must not exit before its timeout.
+  const timer =
+    timeoutMs === undefined
+      ? undefined
+      : setTimeout(() => controller.abort(new TimeoutError(`${what} timed out after ${timeoutMs} ms`)), timeoutMs);
+  return {
+    signal: controller.signal,
+    onQueued,
+    [Symbol.dispose]() {
+      clearTimeout(timer);
+      callerSignal?.removeEventListener('abort', onCallerAbort);
+    },
+  };
+}

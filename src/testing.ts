@@ -1,0 +1,9 @@
+/**
+ * For tests and adapter authors: the backend contract, the backend behind a coordinator, and the
+ * memory backend's fault injection and counters. Not needed by applications.
+ * @module
+ */
+export type * from './backends/contract.js';
+export { backendOf } from './coordinator.js';
+export { MemoryBackend, ManualClock, type Clock, type MemoryStats } from './backends/memory/index.js';
+export { abortable } from './backends/abortable.js';
