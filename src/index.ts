@@ -19,6 +19,7 @@ export { Semaphore, type SemaphoreOptions } from './recipes/semaphore.js';
 export { ReadWriteLock } from './recipes/rwlock.js';
 export { Election } from './recipes/election.js';
 export type { AcquireOptions, Lease, Leadership, LeaderInfo, GuardedOp } from './recipes/types.js';
+export type { QueueStatus, QueueMember } from './recipes/status.js';
 export { FencingGuard } from './fencing.js';
 export {
   BatonError,
@@ -33,4 +34,4 @@ export {
   BackendError,
   StaleTokenError,
 } from './errors.js';
-export type { BackendKind } from './backends/contract.js';
+export type { BackendKind, Role } from './backends/contract.js';

@@ -44,6 +44,11 @@ export interface KeyState {
   readonly value: string;
   /** Creation revision: the fencing token of a hold on this key. */
   readonly revision: bigint;
+  /**
+   * Wall-clock creation time in milliseconds since the epoch, where the backend records one
+   * (ZooKeeper: the node's `ctime`). Optional: etcd keeps none. Only status reports use it.
+   */
+  readonly createdAt?: number;
 }
 
 /** What {@link Session.enqueue} returns: the new key and the prefix as listed right after it. */

@@ -10,6 +10,7 @@ import { Hold, type HeldKey } from './hold.js';
 import { type ContenderRequest, contend, exclusiveRule } from './queue.js';
 import type { AcquireOptions, LeaderInfo, Leadership } from './types.js';
 import { openWaitScope } from './wait-scope.js';
+import { type QueueStatus, queueStatus } from './status.js';
 
 class Leader extends Hold implements Leadership {
   #value: string;
@@ -54,6 +55,11 @@ export class Election {
     using scope = openWaitScope(`campaign in election "${this.name}"`, options);
     const request: ContenderRequest = { prefix: this.name, role: 'latch', value, rule: exclusiveRule };
     return new Leader(this.#backend, this.name, await contend(this.#backend, request, scope), value);
+  }
+
+  /** The leader (as holder) and the campaigners in line behind it, with values and tokens: a read-only snapshot. */
+  status(): Promise<QueueStatus> {
+    return queueStatus(this.#backend, this.name, exclusiveRule);
   }
 
   /** The current leader, or undefined when nobody leads. */

@@ -10,6 +10,7 @@ import { Hold } from './hold.js';
 import { type ContenderRequest, contend, exclusiveRule, tryContend } from './queue.js';
 import type { AcquireOptions, Lease } from './types.js';
 import { openWaitScope } from './wait-scope.js';
+import { type QueueStatus, queueStatus } from './status.js';
 
 /** A fair distributed mutex. Get one with `coordinator.mutex(name)`. */
 export class Mutex {
@@ -28,6 +29,11 @@ export class Mutex {
   async acquire(options?: AcquireOptions): Promise<Lease> {
     using scope = openWaitScope(`acquire of mutex "${this.name}"`, options);
     return new Hold(this.#backend, this.name, await contend(this.#backend, this.#request, scope));
+  }
+
+  /** Who holds and who waits, in queue order, with keys and tokens: a read-only snapshot. */
+  status(): Promise<QueueStatus> {
+    return queueStatus(this.#backend, this.name, exclusiveRule);
   }
 
   /** Takes the lock if it is free right now and nobody waits; resolves to undefined otherwise. */

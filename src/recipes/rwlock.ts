@@ -11,6 +11,7 @@ import { Hold } from './hold.js';
 import { type AdmissionRule, type ContenderRequest, contend, exclusiveRule, tryContend } from './queue.js';
 import type { AcquireOptions, Lease } from './types.js';
 import { openWaitScope } from './wait-scope.js';
+import { type QueueStatus, queueStatus } from './status.js';
 
 /** Keys of any role but `read` exclude readers: writers, and foreign keys whose role is unknown. */
 const excludesReaders = (entry: QueueEntry) => entry.role !== 'read';
@@ -52,6 +53,11 @@ export class ReadWriteLock {
   async write(options?: AcquireOptions): Promise<Lease> {
     using scope = openWaitScope(`write lock of "${this.name}"`, options);
     return new Hold(this.#backend, this.name, await contend(this.#backend, this.#write, scope));
+  }
+
+  /** Who holds (readers or the writer) and who waits, in queue order: a read-only snapshot. */
+  status(): Promise<QueueStatus> {
+    return queueStatus(this.#backend, this.name, mixedRule);
   }
 
   /** Takes a read hold if no writer holds or waits; undefined otherwise. */

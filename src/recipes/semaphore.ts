@@ -13,6 +13,7 @@ import { Hold, type HeldKey } from './hold.js';
 import { type ContenderRequest, contend, exclusiveRule, tryContend, withdraw } from './queue.js';
 import type { AcquireOptions, Lease } from './types.js';
 import { openWaitScope, type WaitScope } from './wait-scope.js';
+import { type QueueStatus, semaphoreStatus } from './status.js';
 
 /** Options of `coordinator.semaphore(name, options)`. */
 export interface SemaphoreOptions {
@@ -48,6 +49,11 @@ export class Semaphore {
     } finally {
       await withdraw(gate);
     }
+  }
+
+  /** Who holds permits and who waits, in queue order, with keys and tokens: a read-only snapshot. */
+  status(): Promise<QueueStatus> {
+    return semaphoreStatus(this.#backend, this.name, this.permits);
   }
 
   /** Takes a permit if one is free right now and nobody waits; resolves to undefined otherwise. */
