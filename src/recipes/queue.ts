@@ -9,7 +9,7 @@
  * @module
  */
 import type { Backend, QueueEntry, Role, Session } from '../backends/contract.js';
-import { BatonError, LeaseLostError, SessionLostError } from '../errors.js';
+import { AbortError, BatonError, LeaseLostError, SessionLostError, TimeoutError } from '../errors.js';
 import type { HeldKey } from './hold.js';
 import type { WaitScope } from './wait-scope.js';
 
@@ -88,19 +88,40 @@ async function waitForAdmission(
   firstListing: readonly QueueEntry[],
 ): Promise<void> {
   const waitSignal = AbortSignal.any([scope.signal, held.session.signal]);
-  let entries = firstListing;
   let reported: number | undefined;
-  for (;;) {
-    throwIfAborted(waitSignal);
+  /** The blocker to wait for, or undefined when admitted; reports a changed position. */
+  const judge = (entries: readonly QueueEntry[]): QueueEntry | undefined => {
     const index = entries.findIndex((entry) => entry.key === held.key);
     if (index < 0) throw new LeaseLostError(`${held.key} was deleted while waiting in ${request.prefix}`);
-    if (request.rule.admits(entries, index)) return;
+    if (request.rule.admits(entries, index)) return undefined;
     const position = positionOf(request.rule, entries, index);
     if (position !== reported) {
       reported = position;
       scope.onQueued?.(position);
     }
-    await backend.waitForDelete(request.rule.blocker(entries, index).key, waitSignal);
+    return request.rule.blocker(entries, index);
+  };
+  let entries = firstListing;
+  for (;;) {
+    throwIfAborted(waitSignal);
+    const blocker = judge(entries);
+    if (!blocker) return;
+    const round = new AbortController();
+    const roundSignal = AbortSignal.any([waitSignal, round.signal]);
+    try {
+      if (scope.onQueued) {
+        // Whoever asked for positions also hears of changes ahead of it, at one more round trip
+        // per wake-up; everyone else is woken only by the deletion of its one blocker.
+        const watched = await backend.watchPrefix(request.prefix, roundSignal);
+        const current = judge(watched.current);
+        if (!current) return;
+        await Promise.race([backend.waitForDelete(current.key, roundSignal), watched.changed]);
+      } else {
+        await backend.waitForDelete(blocker.key, roundSignal);
+      }
+    } finally {
+      round.abort();
+    }
     throwIfAborted(waitSignal);
     entries = await backend.list(request.prefix);
   }
@@ -117,8 +138,8 @@ export async function withdraw(held: HeldKey): Promise<void> {
 
 /** The error an acquire rejects with, given what ended its wait. */
 function explain(error: unknown, session: Session): unknown {
-  if (error instanceof BatonError) return error;
-  if (session.signal.aborted) {
+  // When the session ended, that is the cause, whatever symptom (a vanished key) surfaced first.
+  if (session.signal.aborted && !(error instanceof TimeoutError || error instanceof AbortError)) {
     const reason: unknown = session.signal.reason;
     return reason instanceof BatonError ? reason : new SessionLostError('the session was lost while waiting', { cause: reason });
   }

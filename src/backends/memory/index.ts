@@ -136,6 +136,11 @@ export class MemoryBackend implements Backend {
     this.#current?.end(new SessionLostError(`memory session ${this.#current.id} was expired`));
   }
 
+  /** Deletes any key behind the recipes' back, as an operator would. */
+  deleteKey(key: string): boolean {
+    return this.options.store.delete(key);
+  }
+
   async session(): Promise<Session> {
     this.#checkOpen();
     if (!this.#current || this.#current.signal.aborted) this.#current = new MemorySession(this.options.store, this.options);
