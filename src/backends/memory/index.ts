@@ -113,6 +113,26 @@ class MemorySession implements Session {
   }
 }
 
+/**
+ * Keeps the process alive while someone waits on the store, as an open socket to a server would:
+ * without it, a process whose only pending work is waiting for a lock would simply exit.
+ */
+class PendingWaits {
+  #count = 0;
+  #handle: NodeJS.Timeout | undefined;
+
+  track<T>(wait: Promise<T>): Promise<T> {
+    if (this.#count++ === 0) this.#handle = setInterval(() => {}, 1 << 30);
+    const done = () => {
+      if (--this.#count === 0) clearInterval(this.#handle);
+    };
+    wait.then(done, done);
+    return wait;
+  }
+}
+
+const pendingWaits = new PendingWaits();
+
 /** A coordinator's connection to the process-wide store. */
 export class MemoryBackend implements Backend {
   readonly kind = 'memory' as const;
@@ -166,7 +186,7 @@ export class MemoryBackend implements Backend {
     this.options.store.count('waitForDelete');
     await roundTrip();
     const store = this.options.store;
-    return abortable<void>(signal, (resolve) => {
+    return pendingWaits.track(abortable<void>(signal, (resolve) => {
       if (store.get(key) === undefined) {
         resolve();
         return () => {};
@@ -178,7 +198,7 @@ export class MemoryBackend implements Backend {
       };
       arm();
       return () => unsubscribe();
-    });
+    }));
   }
 
   async watchKey(key: string, signal: AbortSignal): Promise<Watched<KeyState | undefined>> {
@@ -186,7 +206,7 @@ export class MemoryBackend implements Backend {
     this.options.store.count('watchKey');
     await roundTrip();
     const store = this.options.store;
-    const changed = abortable<void>(signal, (resolve) => store.onKeyChange(key, resolve));
+    const changed = pendingWaits.track(abortable<void>(signal, (resolve) => store.onKeyChange(key, resolve)));
     return { current: store.get(key), changed };
   }
 
@@ -195,7 +215,7 @@ export class MemoryBackend implements Backend {
     this.options.store.count('watchPrefix');
     await roundTrip();
     const store = this.options.store;
-    const changed = abortable<void>(signal, (resolve) => store.onPrefixChange(prefix, resolve));
+    const changed = pendingWaits.track(abortable<void>(signal, (resolve) => store.onPrefixChange(prefix, resolve)));
     return { current: store.list(prefix), changed };
   }
 
