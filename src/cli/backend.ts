@@ -1,0 +1,88 @@
+/**
+ * Which backend the command talks to: `--backend`, else `BATON_BACKEND`; never the embedded
+ * memory backend, whose locks exist only inside one process. `--ttl` is written into the URL as
+ * the backend's own parameter (etcd `ttl` in seconds, ZooKeeper `sessionTimeout` in ms).
+ * @module
+ */
+import { BatonError, ConfigError, connect, type Coordinator, ENV_VARIABLE, InvalidArgumentError } from '../index.js';
+import { CliError, usageError } from './errors.js';
+import { ExitCode } from './exit-codes.js';
+
+const EXAMPLES = 'etcd://127.0.0.1:2379 or zookeeper://127.0.0.1:2181';
+
+/** The backend URL to use, with `--ttl` applied. Throws a usage CliError when there is none. */
+export function backendUrl(flag: string | undefined, ttl: number | undefined, env: NodeJS.ProcessEnv, command: string): string {
+  const fromEnv = env[ENV_VARIABLE]?.trim();
+  const raw = flag?.trim() || fromEnv || '';
+  const source = flag?.trim() ? '--backend' : ENV_VARIABLE;
+  if (raw === '') {
+    throw usageError(`no backend: pass --backend URL or set ${ENV_VARIABLE} (e.g. ${EXAMPLES})`, command);
+  }
+  const scheme = /^([a-z][a-z0-9+.-]*):/i.exec(raw)?.[1]?.toLowerCase();
+  if (scheme === 'memory') {
+    throw usageError(
+      `${source} is ${JSON.stringify(raw)}, but the memory backend lives inside one process, so a baton using it excludes and sees nobody else: pass --backend or set ${ENV_VARIABLE} to an etcd or ZooKeeper URL (e.g. ${EXAMPLES})`,
+      command,
+    );
+  }
+  return ttl === undefined ? raw : withParam(raw, scheme, ttl, command);
+}
+
+function withParam(url: string, scheme: string | undefined, ttl: number, command: string): string {
+  let param: [string, string];
+  if (scheme === 'etcd' || scheme === 'etcd+https' || scheme === 'etcd+http') param = ['ttl', String(ttl)];
+  else if (scheme === 'zookeeper' || scheme === 'zk') param = ['sessionTimeout', String(ttl * 1000)];
+  else throw usageError(`--ttl needs an etcd:// or zookeeper:// backend URL, not ${JSON.stringify(url)}`, command);
+  const hash = url.indexOf('#');
+  const base = hash < 0 ? url : url.slice(0, hash);
+  const q = base.indexOf('?');
+  const params = new URLSearchParams(q < 0 ? '' : base.slice(q + 1));
+  params.set(...param);
+  return `${q < 0 ? base : base.slice(0, q)}?${params.toString()}`;
+}
+
+/**
+ * Connects, giving up when `signal` aborts (with its reason). Configuration errors become usage
+ * errors; everything else a backend error.
+ */
+export async function open(url: string, signal: AbortSignal, command: string): Promise<Coordinator> {
+  signal.throwIfAborted();
+  const connecting = connect(url);
+  let onAbort: (() => void) | undefined;
+  const aborted = new Promise<never>((_, reject) => {
+    onAbort = () => reject(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
+  try {
+    return await Promise.race([connecting, aborted]);
+  } catch (error) {
+    // A connection that completes after we gave up must still be closed.
+    connecting.then((coord) => coord.close()).catch(() => {});
+    if (signal.aborted && error === signal.reason) throw error;
+    throw asCliError(error, command);
+  } finally {
+    if (onAbort) signal.removeEventListener('abort', onAbort);
+  }
+}
+
+/** Maps a library error to the command's one-line report. */
+export function asCliError(error: unknown, command: string): CliError {
+  if (error instanceof CliError) return error;
+  if (error instanceof ConfigError || error instanceof InvalidArgumentError) return usageError(error.message, command);
+  const message = error instanceof Error ? error.message : String(error);
+  const kind = error instanceof BatonError ? '' : 'backend failure: ';
+  return new CliError(`${kind}${message}`, ExitCode.BACKEND);
+}
+
+/** Checks a name as the library does, before any connection is made. */
+export async function checkName(name: string, command: string): Promise<void> {
+  // The embedded backend only serves to run the library's own name check without a network.
+  const probe = await connect('memory://');
+  try {
+    probe.mutex(name);
+  } catch (error) {
+    throw asCliError(error, command);
+  } finally {
+    await probe.close();
+  }
+}

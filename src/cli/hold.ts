@@ -1,0 +1,107 @@
+/**
+ * `baton lock`, `baton semaphore` and `baton elect`: wait for the hold, run the program under
+ * it, release it when the program exits, stop the program if the hold is lost.
+ * @module
+ */
+import { hostname } from 'node:os';
+import { type Coordinator, type Lease, LeaseLostError } from '../index.js';
+import type { Invocation } from './args.js';
+import { asCliError, backendUrl, checkName, open } from './backend.js';
+import { ExitCode, signalExitCode } from './exit-codes.js';
+import { closeWithin, type Io } from './io.js';
+import { Interrupted, SignalRelay, supervise } from './supervise.js';
+
+/** What is held, for messages: `lock "x"`, `a permit of semaphore "x"`, `leadership of "x"`. */
+function describeHold(invocation: Invocation): string {
+  const name = JSON.stringify(invocation.name);
+  if (invocation.command === 'semaphore') return `a permit of semaphore ${name}`;
+  if (invocation.command === 'elect') return `leadership of election ${name}`;
+  return `lock ${name}`;
+}
+
+class WaitTimedOut extends Error {}
+
+export async function runHolding(invocation: Invocation, io: Io): Promise<number> {
+  await checkName(invocation.name, invocation.command);
+  const url = backendUrl(invocation.backend, invocation.ttl, io.env, invocation.command);
+  const what = describeHold(invocation);
+  const value = invocation.value ?? `${hostname()}:${process.pid}`;
+
+  using relay = new SignalRelay();
+  const deadline = new AbortController();
+  const timer =
+    invocation.timeout === undefined
+      ? undefined
+      : setTimeout(() => deadline.abort(new WaitTimedOut()), invocation.timeout * 1000);
+  const waitSignal = AbortSignal.any([relay.signal, deadline.signal]);
+
+  let coord: Coordinator | undefined;
+  let lease: Lease;
+  try {
+    coord = await open(url, waitSignal, invocation.command);
+    const options = {
+      signal: waitSignal,
+      onQueued: (position: number) => {
+        if (invocation.verbose) io.err(`queued for ${what} at position ${position} (${position} waiting ahead)`);
+      },
+    };
+    if (invocation.command === 'semaphore') {
+      lease = await coord.semaphore(invocation.name, { permits: invocation.permits as number }).acquire(options);
+    } else if (invocation.command === 'elect') {
+      lease = await coord.election(invocation.name).campaign(value, options);
+    } else {
+      lease = await coord.mutex(invocation.name).acquire(options);
+    }
+  } catch (error) {
+    clearTimeout(timer);
+    if (coord) await closeWithin(() => (coord as Coordinator).close(), 5000);
+    if (relay.signal.aborted) {
+      const signal = (relay.signal.reason as Interrupted).signal;
+      io.err(`interrupted by ${signal} while waiting for ${what}; the command was not run`);
+      return signalExitCode(signal);
+    }
+    if (deadline.signal.aborted) {
+      io.err(`timed out after ${invocation.timeout} s waiting for ${what}; the command was not run`);
+      return ExitCode.TIMEOUT;
+    }
+    throw asCliError(error, invocation.command);
+  }
+  clearTimeout(timer);
+  if (invocation.verbose) io.err(`holding ${what} (token ${lease.token}, key ${lease.key})`);
+
+  const env: NodeJS.ProcessEnv = {
+    ...io.env,
+    BATON_NAME: invocation.name,
+    BATON_KEY: lease.key,
+    BATON_TOKEN: lease.token.toString(),
+    ...(invocation.command === 'elect' ? { BATON_VALUE: value } : {}),
+  };
+  const program = invocation.program[0] as string;
+  const outcome = await supervise({
+    program: invocation.program,
+    env,
+    holdSignal: lease.signal,
+    isLoss: (reason) => reason instanceof LeaseLostError,
+    graceMs: invocation.grace * 1000,
+    relay,
+    report: (line) => io.err(line),
+    onLost: (reason) => {
+      const why = reason instanceof Error ? reason.message : String(reason);
+      io.err(
+        `lost ${what} (token ${lease.token}, key ${lease.key}) while ${program} was running: ${why}; ` +
+          `stopping ${program} (SIGTERM, then SIGKILL after ${invocation.grace} s)`,
+      );
+    },
+  });
+
+  try {
+    await lease.release();
+    if (invocation.verbose && !outcome.lost) io.err(`released ${what}`);
+  } catch (error) {
+    const why = error instanceof Error ? error.message : String(error);
+    io.err(`could not release ${what} (${why}); it ends when the session does`);
+  }
+  await closeWithin(() => (coord as Coordinator).close(), 5000);
+  if (outcome.lost) return ExitCode.LOST;
+  return outcome.code;
+}

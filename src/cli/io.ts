@@ -1,0 +1,29 @@
+/**
+ * Where the command writes and what environment it reads; injectable for tests.
+ * @module
+ */
+export interface Io {
+  readonly env: NodeJS.ProcessEnv;
+  /** Writes to standard output. */
+  out(text: string): void;
+  /** Writes one line, prefixed with "baton: ", to standard error. */
+  err(line: string): void;
+}
+
+export const processIo: Io = {
+  env: process.env,
+  out: (text) => void process.stdout.write(text),
+  err: (line) => void process.stderr.write(`baton: ${line}\n`),
+};
+
+/** Closes a coordinator without waiting for ever on a backend that stopped answering. */
+export async function closeWithin(close: () => Promise<void>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([
+    close().catch(() => {}),
+    new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, ms);
+    }),
+  ]);
+  clearTimeout(timer);
+}

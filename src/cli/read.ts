@@ -1,0 +1,79 @@
+/**
+ * The read commands: `baton leader`, `baton observe`, `baton status`. They create no keys.
+ * @module
+ */
+import type { Coordinator, QueueStatus } from '../index.js';
+import type { Invocation } from './args.js';
+import { asCliError, backendUrl, checkName, open } from './backend.js';
+import { ExitCode } from './exit-codes.js';
+import { leaderJson, leaderLine, type QueueKind, statusJson, statusText } from './format.js';
+import { closeWithin, type Io } from './io.js';
+import { SignalRelay } from './supervise.js';
+
+export async function runRead(invocation: Invocation, io: Io): Promise<number> {
+  await checkName(invocation.name, invocation.command);
+  const url = backendUrl(invocation.backend, undefined, io.env, invocation.command);
+  using relay = new SignalRelay();
+  let coord: Coordinator | undefined;
+  try {
+    coord = await open(url, relay.signal, invocation.command);
+    if (invocation.command === 'leader') await leader(coord, invocation, io);
+    else if (invocation.command === 'observe') await observe(coord, invocation, io, relay.signal);
+    else await status(coord, invocation, io);
+    return ExitCode.OK;
+  } catch (error) {
+    // Interrupting a read is how `observe` is meant to end; for the others it is still no failure of theirs.
+    if (relay.signal.aborted) return ExitCode.OK;
+    throw asCliError(error, invocation.command);
+  } finally {
+    if (coord) await closeWithin(() => (coord as Coordinator).close(), 5000);
+  }
+}
+
+async function leader(coord: Coordinator, invocation: Invocation, io: Io): Promise<void> {
+  const current = await coord.election(invocation.name).leader();
+  io.out(invocation.json ? `${JSON.stringify(leaderJson(current))}\n` : `${leaderLine(invocation.name, current)}\n`);
+}
+
+async function observe(coord: Coordinator, invocation: Invocation, io: Io, signal: AbortSignal): Promise<void> {
+  for await (const current of coord.election(invocation.name).observe({ signal })) {
+    const time = new Date().toISOString();
+    io.out(
+      invocation.json
+        ? `${JSON.stringify({ time, leader: leaderJson(current) })}\n`
+        : `${time} ${leaderLine(invocation.name, current)}\n`,
+    );
+  }
+}
+
+/** Reads the queue and tells which recipe it belongs to from its keys. */
+async function status(coord: Coordinator, invocation: Invocation, io: Io): Promise<void> {
+  const { name, permits } = invocation;
+  let kind: QueueKind;
+  let snapshot: QueueStatus;
+  if (permits !== undefined) {
+    kind = 'semaphore';
+    snapshot = await coord.semaphore(name, { permits }).status();
+  } else {
+    snapshot = await coord.mutex(name).status();
+    const members = [...snapshot.holders, ...snapshot.waiters];
+    if (members.some((m) => m.role === 'read' || m.role === 'write')) {
+      kind = 'read-write lock';
+      snapshot = await coord.readWriteLock(name).status();
+    } else if (members.some((m) => m.role === 'latch' || m.value !== '')) {
+      kind = 'election';
+    } else {
+      kind = 'lock';
+      if (members.length === 0) {
+        // No keys directly under the name: maybe a semaphore's (NAME/locks, NAME/leases).
+        const asSemaphore = await coord.semaphore(name, { permits: 1_000_000 }).status();
+        if (asSemaphore.holders.length + asSemaphore.waiters.length > 0) {
+          kind = 'semaphore';
+          snapshot = asSemaphore;
+        }
+      }
+    }
+  }
+  const report = { kind, status: snapshot, permits, now: Date.now() };
+  io.out(invocation.json ? `${JSON.stringify(statusJson(report))}\n` : statusText(report));
+}
