@@ -12,6 +12,8 @@ interface StoredKey {
   /** Owning session id, for ephemeral keys. */
   owner: string | undefined;
   role: Role;
+  /** Wall-clock creation time, for status reports. */
+  createdAt: number;
 }
 
 /** Operation and wake-up counts, as {@link MemoryStore.stats} reports them. */
@@ -71,7 +73,7 @@ export class MemoryStore {
     if (!owned) throw new Error(`memory session ${session} has ended`);
     const key = `${prefix}/${session}-${role}-${this.#nextKey++}`;
     const revision = ++this.#revision;
-    this.#keys.set(key, { value, revision, owner: session, role });
+    this.#keys.set(key, { value, revision, owner: session, role, createdAt: Date.now() });
     owned.add(key);
     this.#notify(key, prefix);
     return { key, revision };
@@ -81,13 +83,13 @@ export class MemoryStore {
   put(key: string, value: string): void {
     const existing = this.#keys.get(key);
     if (existing) existing.value = value;
-    else this.#keys.set(key, { value, revision: ++this.#revision, owner: undefined, role: 'lock' });
+    else this.#keys.set(key, { value, revision: ++this.#revision, owner: undefined, role: 'lock', createdAt: Date.now() });
     this.#notify(key, parentOf(key), !existing);
   }
 
   get(key: string): KeyState | undefined {
     const stored = this.#keys.get(key);
-    return stored && { value: stored.value, revision: stored.revision };
+    return stored && { value: stored.value, revision: stored.revision, createdAt: stored.createdAt };
   }
 
   revisionOf(key: string): bigint | undefined {
