@@ -13,7 +13,7 @@ export interface MemoryConfig {
   backend: 'memory';
   /** Session TTL in seconds (default 10). */
   ttl?: number;
-  /** A clock for tests; see {@link ManualClock}. */
+  /** A clock for tests, such as `ManualClock` from `baton/testing`. */
   clock?: import('./backends/memory/clock.js').Clock;
 }
 
@@ -62,6 +62,7 @@ interface RegistryEntry {
 /** Backend modules by kind, loaded on first use so memory users never load a network client. */
 export const REGISTRY: readonly RegistryEntry[] = [
   { kind: 'memory', schemes: ['memory'], load: async () => (await import('./backends/memory/index.js')).memoryBackend },
+  { kind: 'zookeeper', schemes: ['zookeeper', 'zk'], load: async () => (await import('./backends/zookeeper/index.js')).zookeeperBackend as BackendModule<unknown> },
 ];
 
 function acceptedUrls(): string {

@@ -16,7 +16,7 @@ interface StoredKey {
   createdAt: number;
 }
 
-/** Operation and wake-up counts, as {@link MemoryStore.stats} reports them. */
+/** Operation and wake-up counts, as `MemoryBackend.stats()` reports them. */
 export interface MemoryStats {
   /** Round trips by operation name, as a networked backend would make them. */
   operations: Record<string, number>;
