@@ -29,8 +29,10 @@ export async function runHolding(invocation: Invocation, io: Io): Promise<number
 
   using relay = new SignalRelay();
   const deadline = new AbortController();
+  // --timeout 0: take it only if it can be had without waiting, that is, give up when queued.
+  const tryOnly = invocation.timeout === 0;
   const timer =
-    invocation.timeout === undefined
+    invocation.timeout === undefined || tryOnly
       ? undefined
       : setTimeout(() => deadline.abort(new WaitTimedOut()), invocation.timeout * 1000);
   const waitSignal = AbortSignal.any([relay.signal, deadline.signal]);
@@ -42,7 +44,8 @@ export async function runHolding(invocation: Invocation, io: Io): Promise<number
     const options = {
       signal: waitSignal,
       onQueued: (position: number) => {
-        if (invocation.verbose) io.err(`queued for ${what} at position ${position} (${position} waiting ahead)`);
+        if (tryOnly) deadline.abort(new WaitTimedOut());
+        else if (invocation.verbose) io.err(`queued for ${what} at position ${position} (${position} waiting ahead)`);
       },
     };
     if (invocation.command === 'semaphore') {
@@ -61,7 +64,11 @@ export async function runHolding(invocation: Invocation, io: Io): Promise<number
       return signalExitCode(signal);
     }
     if (deadline.signal.aborted) {
-      io.err(`timed out after ${invocation.timeout} s waiting for ${what}; the command was not run`);
+      io.err(
+        tryOnly
+          ? `${what} is taken or has waiters and --timeout is 0; the command was not run`
+          : `timed out after ${invocation.timeout} s waiting for ${what}; the command was not run`,
+      );
       return ExitCode.TIMEOUT;
     }
     throw asCliError(error, invocation.command);
