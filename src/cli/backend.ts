@@ -41,17 +41,30 @@ function withParam(url: string, scheme: string | undefined, ttl: number, command
   return `${q < 0 ? base : base.slice(0, q)}?${params.toString()}`;
 }
 
+/** How long connecting may take when `--timeout` does not say: a backend that is down fails the command. */
+export const DEFAULT_CONNECT_SECONDS = 30;
+
+/** The URL without its password, for messages. */
+export function redact(url: string): string {
+  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/[^:@/]*):[^@/]*@/i, '$1:***@');
+}
+
 /**
- * Connects, giving up when `signal` aborts (with its reason). Configuration errors become usage
- * errors; everything else a backend error.
+ * Connects, giving up when `signal` aborts (with its reason) or after `connectSeconds` (a backend
+ * error). Configuration errors become usage errors; everything else a backend error.
  */
-export async function open(url: string, signal: AbortSignal, command: string): Promise<Coordinator> {
+export async function open(url: string, signal: AbortSignal, command: string, connectSeconds = DEFAULT_CONNECT_SECONDS): Promise<Coordinator> {
   signal.throwIfAborted();
   const connecting = connect(url);
   let onAbort: (() => void) | undefined;
+  let timer: NodeJS.Timeout | undefined;
   const aborted = new Promise<never>((_, reject) => {
     onAbort = () => reject(signal.reason);
     signal.addEventListener('abort', onAbort, { once: true });
+    timer = setTimeout(
+      () => reject(new CliError(`could not connect to ${redact(url)} within ${connectSeconds} s`, ExitCode.BACKEND)),
+      connectSeconds * 1000,
+    );
   });
   try {
     return await Promise.race([connecting, aborted]);
@@ -61,6 +74,7 @@ export async function open(url: string, signal: AbortSignal, command: string): P
     if (signal.aborted && error === signal.reason) throw error;
     throw asCliError(error, command);
   } finally {
+    clearTimeout(timer);
     if (onAbort) signal.removeEventListener('abort', onAbort);
   }
 }

@@ -6,7 +6,8 @@
 import { hostname } from 'node:os';
 import { type Coordinator, type Lease, LeaseLostError } from '../index.js';
 import type { Invocation } from './args.js';
-import { asCliError, backendUrl, checkName, open } from './backend.js';
+import { asCliError, backendUrl, checkName, DEFAULT_CONNECT_SECONDS, open } from './backend.js';
+import { CliError } from './errors.js';
 import { ExitCode, signalExitCode } from './exit-codes.js';
 import { closeWithin, type Io } from './io.js';
 import { Interrupted, SignalRelay, supervise } from './supervise.js';
@@ -40,7 +41,9 @@ export async function runHolding(invocation: Invocation, io: Io): Promise<number
   let coord: Coordinator | undefined;
   let lease: Lease;
   try {
-    coord = await open(url, waitSignal, invocation.command);
+    // Connecting counts against --timeout; a backend that does not answer is a backend error.
+    const connectSeconds = invocation.timeout ? Math.min(invocation.timeout, DEFAULT_CONNECT_SECONDS) : DEFAULT_CONNECT_SECONDS;
+    coord = await open(url, relay.signal, invocation.command, connectSeconds);
     const options = {
       signal: waitSignal,
       onQueued: (position: number) => {
@@ -63,6 +66,7 @@ export async function runHolding(invocation: Invocation, io: Io): Promise<number
       io.err(`interrupted by ${signal} while waiting for ${what}; the command was not run`);
       return signalExitCode(signal);
     }
+    if (error instanceof CliError) throw error;
     if (deadline.signal.aborted) {
       io.err(
         tryOnly

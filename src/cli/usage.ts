@@ -14,6 +14,7 @@ const HOLDING_HELP = `${BACKEND_HELP}
   --ttl S          session TTL in whole seconds: how long the backend keeps the hold after baton
                    stops answering (etcd lease TTL; ZooKeeper session timeout). Default 10.
   --timeout S      give up after S seconds without the hold (exit ${ExitCode.TIMEOUT}); 0 = only if free now.
+                   Connecting gives up after S or 30 seconds, whichever is less (exit ${ExitCode.BACKEND}).
   --grace S        when the hold is lost: seconds between SIGTERM and SIGKILL to CMD (default ${DEFAULT_GRACE_SECONDS}).
   -v, --verbose    report on stderr when queued (with the number of waiters ahead), held, released.
   -h, --help       show this help.`;

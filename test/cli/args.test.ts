@@ -144,3 +144,14 @@ describe('help', () => {
     expect(result.out).toMatch(/^Usage: baton lock/);
   });
 });
+
+describe('backend failures', () => {
+  it('a backend that does not answer gives exit 69 and one line, within --timeout', async () => {
+    const started = Date.now();
+    const result = await runWith(['lock', '--timeout', '1', '--backend', 'zookeeper://user:secret@127.0.0.1:1', 'x', '--', 'true']);
+    expect(result.code).toBe(69);
+    expect(result.err).toEqual(['could not connect to zookeeper://user:***@127.0.0.1:1 within 1 s']);
+    expect(Date.now() - started).toBeLessThan(5000);
+  });
+});
+
