@@ -1,0 +1,81 @@
+/**
+ * Node names shared with Apache Curator and kazoo, and the order of a queue's children.
+ *
+ * Curator's protected mode names a contender `_c_<uuid>-<lock name><10-digit sequence>`, where
+ * the lock name says what the node is for (`lock-`, `latch-`, `lease-`, `__READ__`, `__WRIT__`).
+ * kazoo names its contenders `<uuid>__lock__<seq>` / `<uuid>__rlock__<seq>`. Every one of them
+ * ends with the server-assigned 10-digit sequence, so ordering by that suffix orders every
+ * client's nodes under one parent by creation.
+ * @module
+ */
+import { randomUUID } from 'node:crypto';
+import type { QueueEntry, Role } from '../contract.js';
+
+/** The prefix Curator's protected mode puts before the uuid. */
+export const PROTECTED_PREFIX = '_c_';
+
+/** The lock name that follows the uuid, per role (Curator's layouts). */
+const ROLE_MARKERS: Readonly<Record<Role, string>> = {
+  lock: '-lock-',
+  latch: '-latch-',
+  lease: '-lease-',
+  read: '-__READ__',
+  write: '-__WRIT__',
+};
+
+/** Markers recognised in other clients' names, tested in this order; the first match wins. */
+const PARSE_MARKERS: ReadonlyArray<readonly [string, Role]> = [
+  ['__READ__', 'read'],
+  ['__WRIT__', 'write'],
+  ['__rlock__', 'read'], // kazoo ReadLock
+  ['-latch-', 'latch'],
+  ['-lease-', 'lease'],
+];
+
+const SEQUENCE = /(\d{10})$/;
+
+/**
+ * The name to create (the server appends the sequence): `_c_<uuid>-lock-` and so on. The uuid
+ * makes the name unique for ever, which is what lets a client find its own node again after a
+ * connection loss during create (protected create).
+ */
+export function nodeNamePrefix(uuid: string, role: Role): string {
+  return `${PROTECTED_PREFIX}${uuid}${ROLE_MARKERS[role]}`;
+}
+
+/** A fresh uuid for one contender node. */
+export function newNodeUuid(): string {
+  return randomUUID();
+}
+
+/** The trailing 10-digit sequence of a child name, or undefined when it has none. */
+export function sequenceOf(name: string): number | undefined {
+  const match = SEQUENCE.exec(name);
+  return match ? Number(match[1]) : undefined;
+}
+
+/** The role encoded in a child's name; a name nobody's layout explains is a `'lock'`. */
+export function roleOf(name: string): Role {
+  for (const [marker, role] of PARSE_MARKERS) if (name.includes(marker)) return role;
+  return 'lock';
+}
+
+/**
+ * The contender children of one parent, ordered by trailing sequence (ties, which one parent
+ * never produces, by name). Children without a sequence are not contenders and are left out.
+ */
+export function orderChildren(parentPath: string, children: readonly string[]): QueueEntry[] {
+  const sequenced: Array<{ name: string; sequence: number }> = [];
+  for (const name of children) {
+    const sequence = sequenceOf(name);
+    if (sequence !== undefined) sequenced.push({ name, sequence });
+  }
+  sequenced.sort((a, b) => a.sequence - b.sequence || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  const base = parentPath === '/' ? '' : parentPath;
+  return sequenced.map(({ name }) => ({ key: `${base}/${name}`, role: roleOf(name) }));
+}
+
+/** The child among `children` that carries `uuid` (protected create), if any. */
+export function findByUuid(children: readonly string[], uuid: string): string | undefined {
+  return children.find((name) => name.includes(uuid));
+}

@@ -1,0 +1,54 @@
+/**
+ * The conformance suite against a real ZooKeeper server (see test/support/zookeeper-server.ts for
+ * where it comes from). The suite runs unchanged; this file only says how to connect, expire a
+ * session from the server side and delete a node behind Baton's back.
+ */
+import zookeeper from 'node-zookeeper-client';
+import { afterAll, beforeAll, describe } from 'vitest';
+import { connect } from '../../src/index.js';
+import { backendOf } from '../../src/testing.js';
+import { expireBackendSession, startZooKeeper, type ZooKeeperServers } from '../support/zookeeper-server.js';
+import { runConformance } from './suite.js';
+
+let servers: ZooKeeperServers | undefined;
+beforeAll(async () => {
+  servers = await startZooKeeper(1);
+}, 120_000);
+afterAll(async () => {
+  await servers?.stop();
+});
+
+const available = (await import('../support/zookeeper-server.js')).localZooKeeperAvailable() || !!process.env.BATON_TEST_ZOOKEEPER_ENDPOINTS;
+const chroot = `/baton-conformance-${process.pid}`;
+
+/** A bare client on the same servers, for operator-style actions. */
+async function rawClient() {
+  const client = zookeeper.createClient(servers!.endpoints.join(','), { sessionTimeout: 5000 });
+  await new Promise<void>((resolve) => {
+    client.once('connected', () => resolve());
+    client.connect();
+  });
+  return client;
+}
+
+describe.skipIf(!available)('ZooKeeper', () => {
+  runConformance({
+    name: 'zookeeper',
+    connect: (options) =>
+      connect({
+        backend: 'zookeeper',
+        endpoints: servers!.endpoints,
+        chroot,
+        ...(options?.ttl !== undefined ? { sessionTimeout: options.ttl * 1000 } : {}),
+      }),
+    async expireSession(coord) {
+      // The server ends the session: a second connection joins it and closes it.
+      await expireBackendSession(backendOf(coord));
+    },
+    async deleteKey(key) {
+      const client = await rawClient();
+      await new Promise<void>((resolve, reject) => client.remove(key, -1, (error) => (error ? reject(error) : resolve())));
+      client.close();
+    },
+  });
+});
