@@ -97,7 +97,7 @@ export async function runHolding(invocation: Invocation, io: Io): Promise<number
     relay,
     report: (line) => io.err(line),
     onLost: (reason) => {
-      const why = reason instanceof Error ? reason.message : String(reason);
+      const why = explainLoss(reason, invocation.name);
       io.err(
         `lost ${what} (token ${lease.token}, key ${lease.key}) while ${program} was running: ${why}; ` +
           `stopping ${program} (SIGTERM, then SIGKILL after ${invocation.grace} s)`,
@@ -116,3 +116,15 @@ export async function runHolding(invocation: Invocation, io: Io): Promise<number
   if (outcome.lost) return ExitCode.LOST;
   return outcome.code;
 }
+
+/** Why a hold was lost, without repeating the name and key the message already gives. */
+export function explainLoss(reason: unknown, name: string): string {
+  if (!(reason instanceof Error)) return String(reason);
+  // The library says "lost NAME (KEY): why" or "lost NAME: why"; keep the why.
+  const prefix = new RegExp(`^lost ${name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}(?: \\([^)]*\\))?: `);
+  let why = reason.message.replace(prefix, '');
+  const cause = (reason as { cause?: unknown }).cause;
+  if (cause instanceof Error && cause.message && !why.includes(cause.message)) why += ` (${cause.message})`;
+  return why;
+}
+

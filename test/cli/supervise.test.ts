@@ -135,3 +135,16 @@ describe('SignalRelay before the program starts', () => {
     expect((reason as Interrupted).signal).toBe('SIGHUP');
   });
 });
+
+describe('explainLoss', () => {
+  it('keeps the reason and its cause without repeating name and key', async () => {
+    const { explainLoss } = await import('../../src/cli/hold.js');
+    const { SessionLostError } = await import('../../src/index.js');
+    const reason = new LeaseLostError('lost jobs/a.b (/jobs/a.b/_c_1-lock-0000000000): the session was lost', {
+      cause: new SessionLostError('session expired'),
+    });
+    expect(explainLoss(reason, 'jobs/a.b')).toBe('the session was lost (session expired)');
+    expect(explainLoss(new LeaseLostError('lost x: its key x/1 was deleted by someone else'), 'x')).toBe('its key x/1 was deleted by someone else');
+    expect(explainLoss(new LeaseLostError('something else'), 'x')).toBe('something else');
+  });
+});
