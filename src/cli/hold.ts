@@ -78,6 +78,14 @@ export async function runHolding(invocation: Invocation, io: Io): Promise<number
     throw asCliError(error, invocation.command);
   }
   clearTimeout(timer);
+  if (relay.signal.aborted) {
+    // Interrupted just as the hold was granted: do not start the program.
+    const signal = (relay.signal.reason as Interrupted).signal;
+    await lease.release().catch(() => {});
+    await closeWithin(() => (coord as Coordinator).close(), 5000);
+    io.err(`interrupted by ${signal} while waiting for ${what}; the command was not run`);
+    return signalExitCode(signal);
+  }
   if (invocation.verbose) io.err(`holding ${what} (token ${lease.token}, key ${lease.key})`);
 
   const env: NodeJS.ProcessEnv = {

@@ -5,10 +5,10 @@
 import type { Coordinator, QueueStatus } from '../index.js';
 import type { Invocation } from './args.js';
 import { asCliError, backendUrl, checkName, open } from './backend.js';
-import { ExitCode } from './exit-codes.js';
+import { ExitCode, signalExitCode } from './exit-codes.js';
 import { leaderJson, leaderLine, type QueueKind, statusJson, statusText } from './format.js';
 import { closeWithin, type Io } from './io.js';
-import { SignalRelay } from './supervise.js';
+import { type Interrupted, SignalRelay } from './supervise.js';
 
 export async function runRead(invocation: Invocation, io: Io): Promise<number> {
   await checkName(invocation.name, invocation.command);
@@ -17,13 +17,15 @@ export async function runRead(invocation: Invocation, io: Io): Promise<number> {
   let coord: Coordinator | undefined;
   try {
     coord = await open(url, relay.signal, invocation.command);
-    if (invocation.command === 'leader') await leader(coord, invocation, io);
-    else if (invocation.command === 'observe') await observe(coord, invocation, io, relay.signal);
-    else await status(coord, invocation, io);
+    if (invocation.command === 'observe') await observe(coord, invocation, io, relay.signal);
+    else await untilAborted(invocation.command === 'leader' ? leader(coord, invocation, io) : status(coord, invocation, io), relay.signal);
     return ExitCode.OK;
   } catch (error) {
-    // Interrupting a read is how `observe` is meant to end; for the others it is still no failure of theirs.
-    if (relay.signal.aborted) return ExitCode.OK;
+    // Interrupting is how `observe` is meant to end; `leader` and `status` report the signal.
+    if (relay.signal.aborted) {
+      const signal = (relay.signal.reason as Interrupted).signal;
+      return invocation.command === 'observe' ? ExitCode.OK : signalExitCode(signal);
+    }
     throw asCliError(error, invocation.command);
   } finally {
     if (coord) await closeWithin(() => (coord as Coordinator).close(), 5000);
@@ -77,3 +79,21 @@ async function status(coord: Coordinator, invocation: Invocation, io: Io): Promi
   const report = { kind, status: snapshot, permits, now: Date.now() };
   io.out(invocation.json ? `${JSON.stringify(statusJson(report))}\n` : statusText(report));
 }
+
+/** `work`, unless `signal` aborts first (then its reason): a signal must end a read that hangs. */
+async function untilAborted<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
+  let onAbort: (() => void) | undefined;
+  try {
+    return await Promise.race([
+      work,
+      new Promise<never>((_, reject) => {
+        onAbort = () => reject(signal.reason);
+        if (signal.aborted) onAbort();
+        else signal.addEventListener('abort', onAbort, { once: true });
+      }),
+    ]);
+  } finally {
+    if (onAbort) signal.removeEventListener('abort', onAbort);
+  }
+}
+
