@@ -251,6 +251,11 @@ for (const kind of ['etcd', 'zookeeper'] as const) {
       expect(report.holders).toHaveLength(2);
       expect(report.waiters).toHaveLength(1);
       expect(readLog(log).filter((line) => line.startsWith('start'))).toHaveLength(2);
+      // Without --permits the layout still tells a semaphore, and the output says what it cannot know.
+      const guessed = procs.baton(['status', name], env());
+      expect(await guessed.exited, guessed.describe()).toBe(0);
+      expect(guessed.output.stdout).toMatch(new RegExp(`^semaphore "${name}" \\(unknown permits\\): `));
+      expect(guessed.output.stdout).toContain('permits not given: every lease is shown as a holder');
       b.send();
       expect(await b.exited).toBe(0);
       await c.waitFor('stdout', /^started 3 /m);
