@@ -4,7 +4,7 @@
  * loopback ports (one server, or a 3-server ensemble) in temp dirs; else a testcontainers
  * container when a Docker engine answers. Missing: `serverUnavailable` (skip locally, fail on CI).
  */
-import { existsSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { connect as tcpConnect } from 'node:net';
 import { join } from 'node:path';
@@ -149,6 +149,12 @@ async function startLocal(size: 1 | 3): Promise<ZooKeeperServers> {
     configs.push(cfg);
   }
   const processes: Array<ReturnType<typeof startProcess> | undefined> = new Array(size).fill(undefined);
+  // A test worker that dies without running afterAll must not leave servers behind.
+  const killAll = () => {
+    processes.forEach((p) => p?.child.kill('SIGKILL'));
+    rmSync(dir.path, { recursive: true, force: true });
+  };
+  process.once('exit', killAll);
   const launch = (index: number) => {
     processes[index] = startProcess('java', [
       '-Xms32m',
@@ -214,6 +220,7 @@ async function startLocal(size: 1 | 3): Promise<ZooKeeperServers> {
     },
     fourLetter,
     async stop() {
+      process.removeListener('exit', killAll);
       await Promise.all(processes.map((p) => (p ? stopProcess(p.child) : undefined)));
       await dir.remove();
     },

@@ -353,8 +353,11 @@ export class ZkConnection {
     return this.request(`setData ${path}`, (cb) => this.client.setData(path, data, version, cb));
   }
 
-  /** Commits `ops` atomically; rejects with a {@link MultiError} naming the failing op. */
-  multi(ops: readonly MultiOp[]): Promise<void> {
+  /**
+   * Commits `ops` atomically; resolves to the per-op results (`path` of a create, `stat` of a
+   * setData); rejects with a {@link MultiError} naming the failing op.
+   */
+  multi(ops: readonly MultiOp[]): Promise<Array<{ path?: string; stat?: Stat }>> {
     const transaction = this.client.transaction();
     for (const op of ops) {
       if ('check' in op) transaction.check(op.check, op.version ?? -1);
@@ -362,8 +365,8 @@ export class ZkConnection {
       else if ('setData' in op) transaction.setData(op.setData, op.data, op.version ?? -1);
       else transaction.remove(op.remove, op.version ?? -1);
     }
-    return this.request<void>('multi', (cb) =>
-      transaction.commit((error, results: Array<{ type: number; err?: number }> | undefined) => {
+    return this.request('multi', (cb) =>
+      transaction.commit((error, results: Array<{ type: number; err?: number; path?: string; stat?: Stat }> | undefined) => {
         if (error && codeOf(error) !== undefined && Array.isArray(results)) {
           const index = results.findIndex((result) => result.type === -1 && result.err !== 0 && result.err !== -2);
           const failed = results[index];
@@ -372,7 +375,7 @@ export class ZkConnection {
             return;
           }
         }
-        cb(error);
+        cb(error, results ?? []);
       }),
     );
   }

@@ -28,6 +28,7 @@ export { digestId } from './acl.js';
 
 const { CreateMode } = zookeeper;
 const NODE_DELETED = zookeeper.Event.NODE_DELETED;
+const EMPTY = Buffer.alloc(0);
 
 /** How often one operation is retried after a connection loss or a lost race. */
 const MAX_ATTEMPTS = 5;
@@ -71,6 +72,11 @@ class ZooKeeperSession implements Session {
     const acl = this.backend.acl;
     for (let attempt = 1; ; attempt++) {
       if (this.signal.aborted) throw this.signal.reason;
+      if (this.backend.emptyParents.has(parent)) {
+        const stamped = await this.#enqueueStamped(parent, path, data, uuid);
+        if (stamped) return stamped;
+        continue;
+      }
       // One round trip: the server answers a session's requests in the order they were sent.
       const before = conn.getChildren(parent);
       const created = conn.create(path, data, acl, CreateMode.EPHEMERAL_SEQUENTIAL);
@@ -79,6 +85,7 @@ class ZooKeeperSession implements Session {
       if (createdResult.status === 'fulfilled') {
         const own = createdResult.value;
         if (afterResult.status === 'fulfilled') {
+          if (afterResult.value.stat.dataLength === 0) this.backend.noteEmptyParent(parent);
           const entries = orderChildren(parent, afterResult.value.children);
           const exact = beforeResult.status === 'fulfilled' && afterResult.value.stat.cversion === beforeResult.value.stat.cversion + 1;
           const revision = exact ? zxidOf(afterResult.value.stat.pzxid) : await this.#czxidOf(own);
@@ -101,6 +108,46 @@ class ZooKeeperSession implements Session {
       }
       throw toBatonError(createdResult.reason, `creating a node under ${parent}`, this.backend.options);
     }
+  }
+
+  /**
+   * Enqueue under a parent known to carry no data: a multi of the create and an empty setData on
+   * the parent, then the listing, back to back. All ops of a multi commit in one transaction with
+   * one zxid, so the parent's new `mzxid` is the new node's `czxid`: the exact token in one round
+   * trip even when other clients' changes interleave. Resolves to undefined when the caller should
+   * try again (the parent went missing or refused the setData: the plain path is used then).
+   */
+  async #enqueueStamped(parent: string, path: string, data: Buffer, uuid: string): Promise<Enqueued | undefined> {
+    const conn = this.connection;
+    const stamped = conn.multi([
+      { create: path, data, acl: this.backend.acl, mode: CreateMode.EPHEMERAL_SEQUENTIAL },
+      { setData: parent, data: EMPTY },
+    ]);
+    const after = conn.getChildren(parent);
+    const [stampedResult, afterResult] = await Promise.allSettled([stamped, after]);
+    if (stampedResult.status === 'fulfilled') {
+      const [created, parentWrite] = stampedResult.value;
+      const key = created?.path;
+      const stat = parentWrite?.stat;
+      if (key === undefined || stat === undefined) throw new BackendError(`ZooKeeper answered an enqueue under ${parent} without the created path or the parent's Stat`);
+      const entries = afterResult.status === 'fulfilled' ? orderChildren(parent, afterResult.value.children) : await this.backend.listWith(conn, parent);
+      if (afterResult.status === 'fulfilled' && afterResult.value.stat.dataLength !== 0) this.backend.emptyParents.delete(parent);
+      return { key, revision: zxidOf(stat.mzxid), entries };
+    }
+    const error = stampedResult.reason;
+    if (error instanceof MultiError) {
+      // NoNode: the parent was deleted; NoAuth on the setData: we may create but not write it.
+      this.backend.emptyParents.delete(parent);
+      if (error.index === 0 && error.code !== Code.NO_NODE) {
+        throw toBatonError(Object.assign(new Error(`code ${error.code}`), { code: error.code, getCode: () => error.code }), `creating a node under ${parent}`, this.backend.options);
+      }
+      return undefined;
+    }
+    if (codeOf(error) === Code.CONNECTION_LOSS) {
+      await conn.whenConnected();
+      return this.#recoverProtected(parent, uuid);
+    }
+    throw toBatonError(error, `creating a node under ${parent}`, this.backend.options);
   }
 
   /** After a connection loss during create: our node if the create went through, else undefined. */
@@ -252,9 +299,17 @@ export class ZooKeeperBackend implements Backend {
   #opening: Promise<ZkConnection> | undefined;
   #session: ZooKeeperSession | undefined;
   #closed = false;
+  /** Queue parents seen carrying no data, where enqueue stamps the parent (see enqueue). */
+  readonly emptyParents = new Set<string>();
 
   constructor(readonly options: ZooKeeperOptions) {
     this.acl = aclFor(options.auth);
+  }
+
+  /** Remembers a data-less queue parent (bounded: a process using very many names forgets). */
+  noteEmptyParent(parent: string): void {
+    if (this.emptyParents.size >= 10_000) this.emptyParents.clear();
+    this.emptyParents.add(parent);
   }
 
   /** `<chroot>/<prefix>`. */
@@ -379,9 +434,9 @@ export class ZooKeeperBackend implements Backend {
     });
   }
 
-  async waitForDelete(key: string, signal: AbortSignal): Promise<void> {
-    this.#checkOpen();
-    if (signal.aborted) throw signal.reason;
+  // Not async: the promise returned is abortable's own, which does not report a rejection
+  // nobody awaits (recipes drop waits they no longer need, e.g. when the coordinator closes).
+  waitForDelete(key: string, signal: AbortSignal): Promise<void> {
     return abortable<void>(signal, (resolve, reject) => {
       let stopped = false;
       let untrack = () => {};

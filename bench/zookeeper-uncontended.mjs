@@ -1,0 +1,79 @@
+// Uncontended cost on ZooKeeper: Baton's mutex acquire + release against a raw
+// create(EPHEMERAL_SEQUENTIAL) + delete through node-zookeeper-client, on the same server in the
+// same run, interleaved in rounds so that server warm-up and noise hit both alike.
+//
+//   npm run build && node bench/zookeeper-uncontended.mjs [--iterations 2000] [--append-docs]
+import zookeeper from 'node-zookeeper-client';
+import { connect } from '../dist/index.js';
+import { appendToBenchmarks, machine, zookeeperServer } from './zookeeper-common.mjs';
+
+const index = process.argv.indexOf('--iterations');
+const iterations = index >= 0 ? Number(process.argv[index + 1]) : 2000;
+const rounds = 5;
+
+const server = await zookeeperServer();
+const times = { baton: [], raw: [], tryAcquire: [] };
+try {
+  const coord = await connect({ backend: 'zookeeper', endpoints: server.endpoints });
+  const client = zookeeper.createClient(server.endpoints.join(','), { sessionTimeout: 10000 });
+  client.connect();
+  await new Promise((resolve) => client.once('connected', resolve));
+  const call = (fn) => new Promise((resolve, reject) => fn((error, result) => (error ? reject(error) : resolve(result))));
+  await call((cb) => client.create('/bench-raw', cb)).catch(() => {});
+  const mutex = coord.mutex('bench/uncontended');
+
+  const batonRound = async (n) => {
+    const start = performance.now();
+    for (let i = 0; i < n; i++) await (await mutex.acquire()).release();
+    return (performance.now() - start) / n;
+  };
+  const tryRound = async (n) => {
+    const start = performance.now();
+    for (let i = 0; i < n; i++) await (await mutex.tryAcquire()).release();
+    return (performance.now() - start) / n;
+  };
+  const rawRound = async (n) => {
+    const start = performance.now();
+    for (let i = 0; i < n; i++) {
+      const path = await call((cb) => client.create('/bench-raw/n-', Buffer.alloc(0), zookeeper.CreateMode.EPHEMERAL_SEQUENTIAL, cb));
+      await call((cb) => client.remove(path, -1, cb));
+    }
+    return (performance.now() - start) / n;
+  };
+  // Warm-up: the server's JIT and both clients.
+  await batonRound(iterations);
+  await rawRound(iterations);
+  for (let round = 0; round < rounds; round++) {
+    times.raw.push(await rawRound(iterations / rounds));
+    times.baton.push(await batonRound(iterations / rounds));
+    times.tryAcquire.push(await tryRound(iterations / rounds));
+  }
+  client.close();
+  await coord.close();
+} finally {
+  await server.stop();
+}
+
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const ms = (x) => `${x.toFixed(2)} ms`;
+const facts = machine(server.version);
+const raw = median(times.raw);
+const baton = median(times.baton);
+const tryA = median(times.tryAcquire);
+const report = [
+  `### Uncontended acquire + release (${new Date().toISOString().slice(0, 10)})`,
+  '',
+  `\`node bench/zookeeper-uncontended.mjs --iterations ${iterations}\`: one client, sequential, ${rounds} interleaved rounds after a warm-up; median of the rounds' mean per operation; one ZooKeeper ${facts.zookeeper} server on loopback (default tickTime, fsync on).`,
+  '',
+  '| operation | per operation | per second |',
+  '|---|---|---|',
+  `| raw node-zookeeper-client create (EPHEMERAL_SEQUENTIAL) + delete | ${ms(raw)} | ${(1000 / raw).toFixed(0)} |`,
+  `| Baton \`mutex.acquire()\` + \`release()\` | ${ms(baton)} | ${(1000 / baton).toFixed(0)} |`,
+  `| Baton \`mutex.tryAcquire()\` + \`release()\` | ${ms(tryA)} | ${(1000 / tryA).toFixed(0)} |`,
+  '',
+  `Baton / raw: ${(baton / raw).toFixed(2)}x. An acquire is one round trip (a multi of the create and a parent stamp for the token, with the listing pipelined behind it), the hold adds one read (the watch on its own node), the release one delete.`,
+  '',
+  `Machine: nproc ${facts.nproc} (${facts.cpu}), node ${facts.node}, ZooKeeper ${facts.zookeeper}.`,
+].join('\n');
+console.log(report);
+if (process.argv.includes('--append-docs')) appendToBenchmarks(report);
