@@ -1,0 +1,223 @@
+/**
+ * ZooKeeper adapter specifics on a real server: Curator's node layouts, czxid tokens, ordering by
+ * sequence across clients' naming schemes, chroot, digest auth and ACLs, configuration errors.
+ */
+import zookeeper from 'node-zookeeper-client';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { digestId } from '../../src/backends/zookeeper/index.js';
+import { orderChildren, roleOf } from '../../src/backends/zookeeper/naming.js';
+import { connect } from '../../src/index.js';
+import { backendOf } from '../../src/testing.js';
+import { localZooKeeperAvailable, startZooKeeper, type ZooKeeperServers } from '../support/zookeeper-server.js';
+
+const available = localZooKeeperAvailable() || !!process.env.BATON_TEST_ZOOKEEPER_ENDPOINTS;
+let servers: ZooKeeperServers;
+const opened: Array<{ close(): Promise<void> }> = [];
+const clients: zookeeper.Client[] = [];
+
+beforeAll(async () => {
+  if (available) servers = (await startZooKeeper(1))!;
+}, 120_000);
+afterAll(async () => {
+  await Promise.all(opened.map((c) => c.close()));
+  clients.forEach((c) => c.close());
+  await servers?.stop();
+});
+
+async function open(url: string) {
+  const coord = await connect(url);
+  opened.push(coord);
+  return coord;
+}
+
+async function raw(auth?: string): Promise<zookeeper.Client> {
+  const client = zookeeper.createClient(servers.endpoints.join(','), { sessionTimeout: 5000 });
+  if (auth) client.addAuthInfo('digest', Buffer.from(auth));
+  clients.push(client);
+  await new Promise<void>((resolve) => {
+    client.once('connected', () => resolve());
+    client.connect();
+  });
+  return client;
+}
+
+const call = <T>(fn: (cb: (error: unknown, result?: T) => void) => void) =>
+  new Promise<T>((resolve, reject) => fn((error, result) => (error ? reject(error) : resolve(result as T))));
+const statOf = (client: zookeeper.Client, path: string) =>
+  call<zookeeper.Stat>((cb) => client.exists(path, (error, stat) => cb(error, stat)));
+const childrenOf = (client: zookeeper.Client, path: string) =>
+  call<string[]>((cb) => client.getChildren(path, (error, children) => cb(error, children)));
+
+const UUID = '[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}';
+
+describe('node naming (no server)', () => {
+  it('orders every client scheme by the trailing sequence and tells roles apart', () => {
+    const entries = orderChildren('/q', [
+      '_c_11111111-1111-1111-1111-111111111111-lock-0000000012',
+      'abcdef0123456789abcdef0123456789__lock__0000000003',
+      '_c_22222222-2222-2222-2222-222222222222-__READ__0000000007',
+      'locks', // a sub-node without a sequence: not a contender
+      '_c_33333333-3333-3333-3333-333333333333-__WRIT__0000000010',
+    ]);
+    expect(entries.map((e) => e.key.slice(-10))).toEqual(['0000000003', '0000000007', '0000000010', '0000000012']);
+    expect(entries.map((e) => e.role)).toEqual(['lock', 'read', 'write', 'lock']);
+    expect(roleOf('_c_x-latch-0000000001')).toBe('latch');
+    expect(roleOf('_c_x-lease-0000000001')).toBe('lease');
+    expect(roleOf('0123__rlock__0000000001')).toBe('read');
+    expect(roleOf('something-else-0000000001')).toBe('lock');
+  });
+});
+
+describe.skipIf(!available)('ZooKeeper adapter', () => {
+  it("uses Curator's protected layouts for every recipe", async () => {
+    const coord = await open(servers.url());
+    const lock = await coord.mutex('layout/mutex').acquire();
+    expect(lock.key).toMatch(new RegExp(`^/layout/mutex/_c_${UUID}-lock-\\d{10}$`));
+    await lock.release();
+
+    const leader = await coord.election('layout/election').campaign('node-a');
+    expect(leader.key).toMatch(new RegExp(`^/layout/election/_c_${UUID}-latch-\\d{10}$`));
+    const client = await raw();
+    const data = await call<Buffer>((cb) => client.getData(leader.key, (error, value) => cb(error, value)));
+    expect(data.toString()).toBe('node-a');
+    await leader.resign();
+
+    const permit = await coord.semaphore('layout/sem', { permits: 2 }).acquire();
+    expect(permit.key).toMatch(new RegExp(`^/layout/sem/leases/_c_${UUID}-lease-\\d{10}$`));
+    expect(await childrenOf(client, '/layout/sem')).toEqual(expect.arrayContaining(['locks', 'leases']));
+    await permit.release();
+
+    const rw = coord.readWriteLock('layout/rw');
+    const read = await rw.read();
+    expect(read.key).toMatch(new RegExp(`^/layout/rw/_c_${UUID}-__READ__\\d{10}$`));
+    await read.release();
+    const write = await rw.write();
+    expect(write.key).toMatch(new RegExp(`^/layout/rw/_c_${UUID}-__WRIT__\\d{10}$`));
+    await write.release();
+  });
+
+  it("tokens are the nodes' czxid, on a fresh parent and on a known one, and increase", async () => {
+    const [a, b] = await Promise.all([open(servers.url()), open(servers.url())]);
+    const client = await raw();
+    const name = `tokens/${process.pid}-${Date.now()}`;
+    const tokens: bigint[] = [];
+    for (let i = 0; i < 4; i++) {
+      const coord = i % 2 ? b : a;
+      const lease = await coord.mutex(name).acquire();
+      const stat = await statOf(client, lease.key);
+      expect(lease.token).toBe(stat.czxid.readBigUInt64BE(0));
+      tokens.push(lease.token);
+      await lease.release();
+    }
+    expect([...tokens].sort((x, y) => (x < y ? -1 : 1))).toEqual(tokens);
+    expect(new Set(tokens).size).toBe(tokens.length);
+  });
+
+  it('orders a kazoo-style contender by its sequence: Baton waits behind it', async () => {
+    const client = await raw();
+    const parent = `/kazoo-style-${process.pid}`;
+    await call((cb) => client.create(parent, cb));
+    const foreign = await call<string>((cb) =>
+      client.create(`${parent}/0123456789abcdef0123456789abcdef__lock__`, Buffer.alloc(0), zookeeper.CreateMode.EPHEMERAL_SEQUENTIAL, cb),
+    );
+    const coord = await open(servers.url());
+    expect(await coord.mutex(parent.slice(1)).tryAcquire()).toBeUndefined();
+    let queued!: () => void;
+    const isQueued = new Promise<void>((resolve) => (queued = resolve));
+    const waiting = coord.mutex(parent.slice(1)).acquire({ onQueued: queued });
+    await isQueued;
+    await call((cb) => client.remove(foreign, -1, (error) => cb(error)));
+    const lease = await waiting;
+    expect(lease.token).toBeGreaterThan((await statOf(client, parent)).czxid.readBigUInt64BE(0));
+    await lease.release();
+  });
+
+  it('creates a missing chroot and keeps every node under it', async () => {
+    const chroot = `/apps-${process.pid}/baton`;
+    const coord = await open(servers.url({ chroot }));
+    const client = await raw();
+    expect(await statOf(client, chroot)).toBeTruthy();
+    const lease = await coord.mutex('jobs/nightly').acquire();
+    expect(lease.key.startsWith(`${chroot}/jobs/nightly/_c_`)).toBe(true);
+    expect(await childrenOf(client, `${chroot}/jobs/nightly`)).toEqual([lease.key.split('/').pop()]);
+    await lease.release();
+  });
+
+  it('accepts zk:// and the object form alike', async () => {
+    const coord = await open(`zk://${servers.endpoints.join(',')}?sessionTimeout=4000`);
+    expect(coord.backend).toBe('zookeeper');
+    const lease = await coord.mutex('schemes').acquire();
+    await lease.release();
+  });
+
+  describe('digest auth', () => {
+    const alice = { username: 'alice', password: 's3cret' };
+    const chroot = `/secured-${process.pid}`;
+
+    it("keeps other identities from deleting Baton's nodes or queueing, while they can read", async () => {
+      const coord = await open(servers.url({ chroot, auth: alice }));
+      const lease = await coord.mutex('vault').acquire();
+      const owner = await raw('alice:s3cret');
+      const acl = await call<zookeeper.ACL[]>((cb) => owner.getACL(lease.key, (error, acls) => cb(error, acls)));
+      expect(acl.map((entry) => `${entry.id.scheme}:${entry.id.id}:${(entry as unknown as { permission: number }).permission}`).sort()).toEqual(
+        [`digest:${digestId('alice', 's3cret')}:${zookeeper.Permission.ALL}`, `world:anyone:${zookeeper.Permission.READ}`].sort(),
+      );
+      for (const intruder of [await raw(), await raw('mallory:s3cret'), await raw('alice:wrong')]) {
+        await expect(call((cb) => intruder.remove(lease.key, -1, (error) => cb(error)))).rejects.toMatchObject({ code: zookeeper.Exception.NO_AUTH });
+        await expect(
+          call((cb) => intruder.create(`${chroot}/vault/intruder-`, Buffer.alloc(0), zookeeper.CreateMode.EPHEMERAL_SEQUENTIAL, cb)),
+        ).rejects.toMatchObject({ code: zookeeper.Exception.NO_AUTH });
+        // Reading stays open: observers can see the queue.
+        expect(await childrenOf(intruder, `${chroot}/vault`)).toEqual([lease.key.split('/').pop()]);
+      }
+      expect(lease.signal.aborted).toBe(false);
+      await lease.release();
+    });
+
+    it('gives a clear error for wrong credentials', async () => {
+      const coord = await open(servers.url({ chroot, auth: { username: 'alice', password: 'wrong' } }));
+      const error = await coord.mutex('vault').acquire().catch((e: unknown) => e);
+      expect(error).toMatchObject({ name: 'BackendError' });
+      expect(String((error as Error).message)).toMatch(/not authorised.*alice.*user name and password/s);
+    });
+  });
+
+  describe('configuration', () => {
+    it.each([
+      ['zookeeper://', /no servers/],
+      ['zookeeper://127.0.0.1', /host:port/],
+      ['zookeeper://127.0.0.1:2181/chroot/', /chroot/],
+      ['zookeeper://127.0.0.1:2181/a//b', /chroot/],
+      ['zookeeper://127.0.0.1:2181/zookeeper', /reserved/],
+      ['zookeeper://127.0.0.1:2181?sessionTimeout=5', /sessionTimeout/],
+      ['zookeeper://127.0.0.1:2181?ttl=5', /unknown parameter "ttl".*sessionTimeout/],
+    ])('rejects %s with a ConfigError', async (url, message) => {
+      const error = await connect(url).catch((e: unknown) => e);
+      expect(error).toMatchObject({ name: 'ConfigError', message: expect.stringMatching(message) });
+    });
+
+    it('rejects unknown object fields', async () => {
+      await expect(connect({ backend: 'zookeeper', endpoints: ['127.0.0.1:1'], ttl: 3 } as never)).rejects.toMatchObject({
+        name: 'ConfigError',
+        message: expect.stringMatching(/unknown field "ttl".*sessionTimeout/),
+      });
+    });
+
+    it('fails with a BackendError when no server answers, instead of retrying for ever', async () => {
+      const started = performance.now();
+      const error = await connect('zookeeper://127.0.0.1:1?sessionTimeout=500').catch((e: unknown) => e);
+      expect(error).toMatchObject({ name: 'BackendError', message: expect.stringMatching(/could not connect to ZooKeeper at 127\.0\.0\.1:1/) });
+      expect(performance.now() - started).toBeLessThan(10_000);
+    });
+  });
+
+  it('reads need no session of their own: list and get see other clients', async () => {
+    const [a, b] = await Promise.all([open(servers.url()), open(servers.url())]);
+    const lease = await a.mutex('reads').acquire();
+    const entries = await backendOf(b).list('reads');
+    expect(entries).toEqual([{ key: lease.key, role: 'lock' }]);
+    expect((await backendOf(b).get(lease.key))?.revision).toBe(lease.token);
+    await lease.release();
+    expect(await backendOf(b).list('reads')).toEqual([]);
+  });
+});
