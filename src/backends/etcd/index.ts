@@ -1,0 +1,20 @@
+/**
+ * The etcd v3 backend (`etcd://`, `etcd+https://`), sharing locks and elections with Go's
+ * `client/v3/concurrency` and `etcdctl lock`/`elect`. See docs/etcd.md.
+ * @module
+ */
+import type { BackendModule } from '../contract.js';
+import { EtcdBackend } from './backend.js';
+import { type EtcdOptions, optionsFromObject, optionsFromUrl } from './config.js';
+
+export { EtcdBackend } from './backend.js';
+export type { EtcdOptions } from './config.js';
+
+/** The `etcd://` / `etcd+https://` backend module. */
+export const etcdBackend: BackendModule<EtcdOptions> = {
+  kind: 'etcd',
+  schemes: ['etcd', 'etcd+https'],
+  fromUrl: optionsFromUrl,
+  fromObject: optionsFromObject,
+  connect: (options) => EtcdBackend.connect(options),
+};

@@ -1,0 +1,79 @@
+/**
+ * The etcd key layout, shared with Go's `client/v3/concurrency` and `etcdctl lock`/`elect`:
+ * a contender of a session on `<name>` is the key `<name>/<lease id in lowercase hex>`.
+ *
+ * Baton adds two things Go does not have, in a form Go's waiters still order correctly (Go only
+ * compares create revisions under `<name>/`):
+ * - a second concurrent contender of the same session on the same name gets `<leasehex>-<n>`
+ *   (n = 2, 3, ...), so two contenders in one process are two keys and exclude each other;
+ * - roles that need telling apart carry a tag after the lease hex: `<leasehex>-read`,
+ *   `<leasehex>-write` (read-write lock) and `<leasehex>-lease` (semaphore permits), again with
+ *   `-<n>` for further contenders of one session.
+ * Mutex and election keys carry no tag, exactly as Go writes them; any key Baton cannot classify
+ * (Go's, etcdctl's) is role `'lock'`.
+ * @module
+ */
+import type { Role } from '../contract.js';
+
+const TAGGED: ReadonlySet<Role> = new Set<Role>(['read', 'write', 'lease']);
+const NAME = /^[0-9a-f]{1,16}(?:-(read|write|lease))?(?:-([1-9]\d*))?$/;
+
+/** The lease id (decimal, as etcd reports it) in lowercase hex, as Go formats it (`%x`). */
+export function leaseHex(id: string): string {
+  return BigInt(id).toString(16);
+}
+
+/** The last segment of a contender key for the `n`-th (1-based) concurrent contender of a session. */
+export function contenderName(hex: string, role: Role, n: number): string {
+  const tag = TAGGED.has(role) ? `-${role}` : '';
+  return n <= 1 ? `${hex}${tag}` : `${hex}${tag}-${n}`;
+}
+
+/** The role encoded in a contender key's last segment; `'lock'` when it carries none. */
+export function roleOfName(name: string): Role {
+  const tag = NAME.exec(name)?.[1];
+  return (tag as Role | undefined) ?? 'lock';
+}
+
+/** The parent prefix of a logical key (`a/b/c` -> `a/b`). */
+export function parentOf(key: string): string {
+  const slash = key.lastIndexOf('/');
+  return slash < 0 ? '' : key.slice(0, slash);
+}
+
+/** Maps logical keys (as recipes and users see them) onto etcd keys under the namespace. */
+export class KeySpace {
+  readonly #namespace: Buffer;
+
+  constructor(namespace: string) {
+    this.#namespace = Buffer.from(namespace);
+  }
+
+  /** The etcd key of a logical key. */
+  full(key: string): Buffer {
+    return Buffer.concat([this.#namespace, Buffer.from(key)]);
+  }
+
+  /** The logical key of an etcd key (the namespace stripped). */
+  logical(key: Buffer): string {
+    return key.subarray(this.#namespace.length).toString();
+  }
+
+  /** The etcd key range `[start, end)` of every key under `<prefix>/`. */
+  range(prefix: string): { key: Buffer; range_end: Buffer } {
+    const start = this.full(`${prefix}/`);
+    return { key: start, range_end: rangeEnd(start) };
+  }
+}
+
+/** The first key after every key that starts with `prefix` (etcd's prefix range end). */
+export function rangeEnd(prefix: Buffer): Buffer {
+  const end = Buffer.from(prefix);
+  for (let i = end.length - 1; i >= 0; i--) {
+    if ((end[i] as number) < 0xff) {
+      end[i] = (end[i] as number) + 1;
+      return end.subarray(0, i + 1);
+    }
+  }
+  return Buffer.from([0]);
+}

@@ -1,0 +1,406 @@
+/**
+ * A local, ordered view of the keys directly under one prefix, kept current by ONE etcd watch.
+ *
+ * The watch is created from "now" (never from an older revision, which etcd serves from a loop
+ * that runs every 100 ms), then the prefix is read; events after the read's revision are applied
+ * in order. The view is therefore always the prefix's exact state at some revision, never older
+ * than any state this adapter has read or written itself (see {@link PrefixView.offerSnapshot}
+ * and {@link PrefixView.raiseFloor}).
+ *
+ * One view serves every wait on its prefix: a predecessor's deletion, an own key's loss, a
+ * leader's value change, a membership change. A release is one delete on the server and one event
+ * here; nothing polls.
+ * @module
+ */
+import type { Etcd3, IKeyValue, IWatchResponse, Watcher } from 'etcd3';
+import { BackendError, ClosedError } from '../../errors.js';
+import { abortable } from '../abortable.js';
+import type { KeySpace } from './keys.js';
+
+/** One key of the view. */
+export interface ViewEntry {
+  /** Logical key (namespace stripped). */
+  readonly key: string;
+  /** Create revision: the fencing token of a hold on this key. */
+  readonly revision: bigint;
+  readonly modRevision: bigint;
+  readonly value: string;
+  /** Lease id (decimal) the key is attached to, '0' for none. */
+  readonly lease: string;
+}
+
+/** A full read of a prefix at one revision. */
+export interface Snapshot {
+  readonly revision: bigint;
+  readonly kvs: readonly IKeyValue[];
+}
+
+/** What a view needs from its adapter. */
+export interface ViewHost {
+  readonly keys: KeySpace;
+  readonly client: Etcd3;
+  /** Reads every key under `<prefix>/` from the server. */
+  range(prefix: string): Promise<Snapshot>;
+  /** Called when a key this adapter created vanished without this adapter deleting it. */
+  ownKeyVanished(key: string): void;
+}
+
+interface Waiter {
+  /** Returns true when the wait is over (it is then removed). */
+  check(): boolean;
+  fail(error: unknown): void;
+}
+
+/** How long a read waits for the watch to deliver the adapter's own last write before reading the server. */
+const CATCH_UP_FALLBACK_MS = 1000;
+
+export class PrefixView {
+  readonly prefix: string;
+  readonly #host: ViewHost;
+  readonly #start: Buffer;
+  #entries = new Map<string, ViewEntry>();
+  #ordered: ViewEntry[] | undefined;
+  /** The revision the view is exact at; -1 before the first snapshot. */
+  #revision = -1n;
+  /** The view must reach this revision before it may answer reads (the adapter's own writes). */
+  #floor = 0n;
+  #watchRevision: bigint | undefined;
+  #candidate: Snapshot | undefined;
+  #pending: IWatchResponse[] = [];
+  #waiters = new Set<Waiter>();
+  #watcher: Watcher | undefined;
+  #failure: unknown;
+  /** Keys this adapter created here and has not deleted: while any exist, reads are served locally. */
+  readonly own = new Set<string>();
+  /** Set in the event-loop turn in which the view was updated from the server, cleared after it. */
+  #fresh = false;
+  /** Pending waits using the view. */
+  refs = 0;
+  lingerTimer: NodeJS.Timeout | undefined;
+
+  constructor(host: ViewHost, prefix: string) {
+    this.#host = host;
+    this.prefix = prefix;
+    this.#start = host.keys.full(`${prefix}/`);
+    this.#watch();
+  }
+
+  /** Set once the watch failed or the view was closed: the view must not be used any more. */
+  get failure(): unknown {
+    return this.#failure;
+  }
+
+  get revision(): bigint {
+    return this.#revision;
+  }
+
+  #watch(): void {
+    const watcher = this.#host.client.watch().prefix(this.#start).watcher();
+    this.#watcher = watcher;
+    watcher.on('connected', (res: IWatchResponse) => {
+      if (this.#watchRevision !== undefined) return; // a reconnect: etcd3 resumes after the last event
+      this.#watchRevision = BigInt(res.header.revision);
+      const candidate = this.#candidate;
+      this.#candidate = undefined;
+      if (candidate && candidate.revision >= this.#watchRevision) this.#applySnapshot(candidate);
+      else this.#readServer();
+    });
+    watcher.on('data', (res: IWatchResponse) => this.#onData(res));
+    watcher.on('error', (error: unknown) =>
+      this.#fail(new BackendError(`the etcd watch on ${this.prefix}/ failed: ${(error as Error)?.message ?? error}`, { cause: error })),
+    );
+  }
+
+  #readServer(): void {
+    this.#host.range(this.prefix).then(
+      (snapshot) => this.offerSnapshot(snapshot),
+      (error) => this.#fail(error),
+    );
+  }
+
+  /**
+   * Offers a read of the whole prefix (from a list or an enqueue transaction). Applied when it is
+   * newer than the view, so the view never lags what the adapter has seen.
+   */
+  offerSnapshot(snapshot: Snapshot): void {
+    if (this.#failure !== undefined) return;
+    if (this.#revision >= 0n) {
+      if (snapshot.revision > this.#revision) this.#applySnapshot(snapshot);
+      return;
+    }
+    if (this.#watchRevision === undefined) {
+      // The watch is not created yet: keep the newest read; it is usable if the watch starts at or before it.
+      if (!this.#candidate || snapshot.revision > this.#candidate.revision) this.#candidate = snapshot;
+      return;
+    }
+    if (snapshot.revision >= this.#watchRevision) this.#applySnapshot(snapshot);
+  }
+
+  /** The adapter wrote under this prefix at `revision`: reads wait until the watch has shown it. */
+  raiseFloor(revision: bigint): void {
+    if (revision > this.#floor) this.#floor = revision;
+  }
+
+  #applySnapshot(snapshot: Snapshot): void {
+    const entries = new Map<string, ViewEntry>();
+    for (const kv of snapshot.kvs) {
+      const entry = this.#entryOf(kv);
+      if (entry) entries.set(entry.key, entry);
+    }
+    const vanished = [...this.own].filter((key) => !entries.has(key));
+    this.#entries = entries;
+    this.#ordered = undefined;
+    this.#revision = snapshot.revision;
+    const pending = this.#pending;
+    this.#pending = [];
+    for (const res of pending) this.#applyEvents(res);
+    for (const key of vanished) this.#ownGone(key);
+    this.#markFresh();
+    this.#check();
+  }
+
+  /**
+   * The view has just been brought up to date by the server (an event or a read arrived in this
+   * turn of the event loop). A waiter woken by that update re-reads the prefix before the turn
+   * ends, and gets the view's state without a round trip: as fresh as the event that woke it.
+   */
+  #markFresh(): void {
+    if (this.#fresh) return;
+    this.#fresh = true;
+    setImmediate(() => {
+      this.#fresh = false;
+    });
+  }
+
+  /** Whether the view may answer a read: updated from the server in this very turn, and current. */
+  get fresh(): boolean {
+    return this.#fresh && this.current && this.#failure === undefined;
+  }
+
+  #onData(res: IWatchResponse): void {
+    if (this.#failure !== undefined) return;
+    if (this.#revision < 0n) {
+      this.#pending.push(res);
+      return;
+    }
+    this.#applyEvents(res);
+    this.#markFresh();
+    this.#check();
+  }
+
+  #applyEvents(res: IWatchResponse): void {
+    const base = this.#revision;
+    let revision = base;
+    if (res.events.length === 0) {
+      // A progress notification: every event up to the header's revision has been delivered.
+      const header = BigInt(res.header.revision);
+      if (header > revision) this.#revision = header;
+      return;
+    }
+    for (const event of res.events) {
+      const eventRevision = BigInt(event.kv.mod_revision);
+      if (eventRevision <= base) continue;
+      if (eventRevision > revision) revision = eventRevision;
+      const key = this.#childKey(event.kv.key);
+      if (key === undefined) continue;
+      this.#ordered = undefined;
+      if (event.type === 'Put') {
+        this.#entries.set(key, this.#entryOf(event.kv) as ViewEntry);
+      } else {
+        this.#entries.delete(key);
+        if (this.own.has(key)) this.#ownGone(key);
+      }
+    }
+    this.#revision = revision;
+  }
+
+  #ownGone(key: string): void {
+    this.own.delete(key);
+    this.#host.ownKeyVanished(key);
+  }
+
+  /** The logical key when `full` is directly under the prefix, else undefined. */
+  #childKey(full: Buffer): string | undefined {
+    // etcd3 has already stripped its own (empty) namespace; ours is in the key.
+    if (full.length <= this.#start.length || full.indexOf(0x2f, this.#start.length) >= 0) return undefined;
+    return this.#host.keys.logical(full);
+  }
+
+  #entryOf(kv: IKeyValue): ViewEntry | undefined {
+    const key = this.#childKey(kv.key);
+    if (key === undefined) return undefined;
+    return {
+      key,
+      revision: BigInt(kv.create_revision),
+      modRevision: BigInt(kv.mod_revision),
+      value: kv.value.toString(),
+      lease: String(kv.lease ?? '0'),
+    };
+  }
+
+  #check(): void {
+    for (const waiter of this.#waiters) {
+      let done: boolean;
+      try {
+        done = waiter.check();
+      } catch (error) {
+        waiter.fail(error);
+        done = true;
+      }
+      if (done) this.#waiters.delete(waiter);
+    }
+  }
+
+  #fail(error: unknown): void {
+    if (this.#failure !== undefined) return;
+    this.#failure = error;
+    void this.#watcher?.cancel().catch(() => {});
+    const waiters = [...this.#waiters];
+    this.#waiters.clear();
+    for (const waiter of waiters) waiter.fail(error);
+  }
+
+  /** Stops the watch; pending waits reject with a ClosedError. */
+  close(): void {
+    clearTimeout(this.lingerTimer);
+    this.#fail(new ClosedError('the coordinator was closed'));
+  }
+
+  /** Whether the view is exact at a revision at or after every write of this adapter under it. */
+  get current(): boolean {
+    return this.#revision >= 0n && this.#revision >= this.#floor;
+  }
+
+  /**
+   * Resolves once `condition` holds on a current view: checked now and after every change.
+   * Rejects with the signal's reason, or the watch's failure.
+   */
+  until(condition: () => boolean, signal: AbortSignal): Promise<void> {
+    return abortable<void>(signal, (resolve, reject) => {
+      if (this.#failure !== undefined) {
+        reject(this.#failure);
+        return () => {};
+      }
+      const waiter: Waiter = {
+        check: () => {
+          if (!this.current || !condition()) return false;
+          resolve();
+          return true;
+        },
+        fail: reject,
+      };
+      if (waiter.check()) return () => {};
+      this.#waiters.add(waiter);
+      return () => this.#waiters.delete(waiter);
+    });
+  }
+
+  /**
+   * Resolves once the view is current. If the watch has not shown the adapter's last write
+   * within a second (a slow or reconnecting watch), the prefix is read from the server instead.
+   */
+  async caughtUp(signal: AbortSignal): Promise<void> {
+    if (this.current) return;
+    const fallback = setTimeout(() => this.#readServer(), CATCH_UP_FALLBACK_MS);
+    try {
+      await this.until(() => true, signal);
+    } finally {
+      clearTimeout(fallback);
+    }
+  }
+
+  /** The keys in creation order (lowest create revision first). */
+  entries(): readonly ViewEntry[] {
+    this.#ordered ??= [...this.#entries.values()].sort((a, b) => (a.revision < b.revision ? -1 : a.revision > b.revision ? 1 : 0));
+    return this.#ordered;
+  }
+
+  get(key: string): ViewEntry | undefined {
+    return this.#entries.get(key);
+  }
+}
+
+/**
+ * The views of one adapter, one per prefix, created on first use. A view lives while the adapter
+ * has keys or waits under its prefix, and lingers a while after, so that a name used again and
+ * again (a lock taken in a loop) keeps its one watch.
+ */
+export class ViewRegistry {
+  readonly #host: ViewHost;
+  readonly #views = new Map<string, PrefixView>();
+  readonly #lingerMs: number;
+  #closed = false;
+
+  constructor(host: ViewHost, lingerMs: number) {
+    this.#host = host;
+    this.#lingerMs = lingerMs;
+  }
+
+  /** The live view of `prefix`, if there is one. */
+  find(prefix: string): PrefixView | undefined {
+    const view = this.#views.get(prefix);
+    return view && view.failure === undefined ? view : undefined;
+  }
+
+  /** The view of `prefix`, created if needed, with one more reference (give it back with {@link release}). */
+  acquire(prefix: string): PrefixView {
+    if (this.#closed) throw new ClosedError('the coordinator was closed');
+    let view = this.find(prefix);
+    if (!view) {
+      const failed = this.#views.get(prefix);
+      view = new PrefixView(this.#host, prefix);
+      // A failed view's own keys are still this adapter's: the new view watches them.
+      for (const key of failed?.own ?? []) view.own.add(key);
+      this.#views.set(prefix, view);
+    }
+    clearTimeout(view.lingerTimer);
+    view.lingerTimer = undefined;
+    view.refs++;
+    return view;
+  }
+
+  release(view: PrefixView): void {
+    view.refs--;
+    this.settle(view);
+  }
+
+  /** Starts the linger timer of a view nobody uses any more (no references, no own keys). */
+  settle(view: PrefixView): void {
+    if (view.refs > 0 || view.own.size > 0 || view.lingerTimer !== undefined) return;
+    if (view.failure !== undefined || this.#closed) {
+      this.#drop(view);
+      return;
+    }
+    view.lingerTimer = setTimeout(() => {
+      view.lingerTimer = undefined;
+      if (view.refs === 0 && view.own.size === 0) this.#drop(view);
+    }, this.#lingerMs);
+    view.lingerTimer.unref();
+  }
+
+  #drop(view: PrefixView): void {
+    if (this.#views.get(view.prefix) === view) this.#views.delete(view.prefix);
+    view.close();
+  }
+
+  /** Every live view whose watched range contains `key`. */
+  covering(key: string): PrefixView[] {
+    const found: PrefixView[] = [];
+    for (const view of this.#views.values()) if (key.startsWith(`${view.prefix}/`)) found.push(view);
+    return found;
+  }
+
+  /** Stops counting as own the keys `owned` matches (their session ended). */
+  forgetOwner(owned: (key: string) => boolean): void {
+    for (const view of [...this.#views.values()]) {
+      for (const key of view.own) if (owned(key)) view.own.delete(key);
+      this.settle(view);
+    }
+  }
+
+  closeAll(): void {
+    this.#closed = true;
+    for (const view of this.#views.values()) view.close();
+    this.#views.clear();
+  }
+}
