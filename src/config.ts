@@ -62,6 +62,7 @@ interface RegistryEntry {
 /** Backend modules by kind, loaded on first use so memory users never load a network client. */
 export const REGISTRY: readonly RegistryEntry[] = [
   { kind: 'memory', schemes: ['memory'], load: async () => (await import('./backends/memory/index.js')).memoryBackend },
+  { kind: 'etcd', schemes: ['etcd', 'etcd+https'], load: async () => (await import('./backends/etcd/index.js')).etcdBackend as BackendModule<unknown> },
   { kind: 'zookeeper', schemes: ['zookeeper', 'zk'], load: async () => (await import('./backends/zookeeper/index.js')).zookeeperBackend as BackendModule<unknown> },
 ];
 
