@@ -43,6 +43,14 @@ function withParam(url: string, scheme: string | undefined, ttl: number, command
 
 /** How long connecting may take when `--timeout` does not say: a backend that is down fails the command. */
 export const DEFAULT_CONNECT_SECONDS = 30;
+/** The least time connecting is given, however short `--timeout` is. */
+export const MIN_CONNECT_SECONDS = 5;
+
+/** The bound on connecting for a given `--timeout`: that timeout, within [MIN, DEFAULT]. */
+export function connectSeconds(timeout: number | undefined): number {
+  if (timeout === undefined) return DEFAULT_CONNECT_SECONDS;
+  return Math.min(DEFAULT_CONNECT_SECONDS, Math.max(MIN_CONNECT_SECONDS, timeout));
+}
 
 /** The URL without its password, for messages. */
 export function redact(url: string): string {

@@ -6,7 +6,7 @@
 import { hostname } from 'node:os';
 import { type Coordinator, type Lease, LeaseLostError } from '../index.js';
 import type { Invocation } from './args.js';
-import { asCliError, backendUrl, checkName, DEFAULT_CONNECT_SECONDS, open } from './backend.js';
+import { asCliError, backendUrl, checkName, connectSeconds, open } from './backend.js';
 import { CliError } from './errors.js';
 import { ExitCode, signalExitCode } from './exit-codes.js';
 import { closeWithin, type Io } from './io.js';
@@ -32,18 +32,19 @@ export async function runHolding(invocation: Invocation, io: Io): Promise<number
   const deadline = new AbortController();
   // --timeout 0: take it only if it can be had without waiting, that is, give up when queued.
   const tryOnly = invocation.timeout === 0;
-  const timer =
-    invocation.timeout === undefined || tryOnly
-      ? undefined
-      : setTimeout(() => deadline.abort(new WaitTimedOut()), invocation.timeout * 1000);
+  let timer: NodeJS.Timeout | undefined;
   const waitSignal = AbortSignal.any([relay.signal, deadline.signal]);
 
   let coord: Coordinator | undefined;
   let lease: Lease;
   try {
-    // Connecting counts against --timeout; a backend that does not answer is a backend error.
-    const connectSeconds = invocation.timeout ? Math.min(invocation.timeout, DEFAULT_CONNECT_SECONDS) : DEFAULT_CONNECT_SECONDS;
-    coord = await open(url, relay.signal, invocation.command, connectSeconds);
+    // A backend that does not answer is a backend error (69), not a busy lock (75): connecting
+    // has its own bound, --timeout but at least MIN and at most DEFAULT seconds.
+    coord = await open(url, relay.signal, invocation.command, connectSeconds(invocation.timeout));
+    // --timeout counts the wait in line, from the moment baton is connected.
+    if (invocation.timeout !== undefined && !tryOnly) {
+      timer = setTimeout(() => deadline.abort(new WaitTimedOut()), invocation.timeout * 1000);
+    }
     const options = {
       signal: waitSignal,
       onQueued: (position: number) => {

@@ -13,8 +13,9 @@ const BACKEND_HELP = `  --backend URL    etcd://HOST:PORT[,HOST:PORT...][?ttl=S&
 const HOLDING_HELP = `${BACKEND_HELP}
   --ttl S          session TTL in whole seconds: how long the backend keeps the hold after baton
                    stops answering (etcd lease TTL; ZooKeeper session timeout). Default 10.
-  --timeout S      give up after S seconds without the hold (exit ${ExitCode.TIMEOUT}); 0 = only if free now.
-                   Connecting gives up after S or 30 seconds, whichever is less (exit ${ExitCode.BACKEND}).
+  --timeout S      give up after S seconds in line without the hold (exit ${ExitCode.TIMEOUT}); 0 = only if
+                   it can be had without waiting. Connecting gives up after S seconds, but never
+                   sooner than 5 or later than 30 (exit ${ExitCode.BACKEND}); without --timeout, after 30.
   --grace S        when the hold is lost: seconds between SIGTERM and SIGKILL to CMD (default ${DEFAULT_GRACE_SECONDS}).
   -v, --verbose    report on stderr when queued (with the number of waiters ahead), held, released.
   -h, --help       show this help.`;

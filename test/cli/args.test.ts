@@ -146,12 +146,18 @@ describe('help', () => {
 });
 
 describe('backend failures', () => {
-  it('a backend that does not answer gives exit 69 and one line, within --timeout', async () => {
+  it('a backend that does not answer gives exit 69 and one line, after --timeout but at least 5 s', async () => {
     const started = Date.now();
     const result = await runWith(['lock', '--timeout', '1', '--backend', 'zookeeper://user:secret@127.0.0.1:1', 'x', '--', 'true']);
     expect(result.code).toBe(69);
-    expect(result.err).toEqual(['could not connect to zookeeper://user:***@127.0.0.1:1 within 1 s']);
-    expect(Date.now() - started).toBeLessThan(5000);
+    expect(result.err).toEqual(['could not connect to zookeeper://user:***@127.0.0.1:1 within 5 s']);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(4900);
+    expect(Date.now() - started).toBeLessThan(9000);
+  });
+
+  it('bounds connecting by --timeout within 5 to 30 seconds', async () => {
+    const { connectSeconds } = await import('../../src/cli/backend.js');
+    expect([connectSeconds(undefined), connectSeconds(0), connectSeconds(0.3), connectSeconds(12), connectSeconds(600)]).toEqual([30, 5, 5, 12, 30]);
   });
 });
 
