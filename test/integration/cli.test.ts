@@ -9,37 +9,29 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { ETCDCTL_BINARY, startEtcd } from '../support/etcd-server.js';
 import { startZooKeeper } from '../support/zookeeper-server.js';
-import { serverUnavailable, tempDir } from '../support/servers.js';
+import { tempDir } from '../support/servers.js';
 import { ensureBuilt, type Proc, Procs } from './cli-harness.js';
 
 interface Server {
   readonly kind: 'etcd' | 'zookeeper';
   readonly url: string;
-  /** Endpoints for etcdctl (etcd only). */
-  readonly endpoints: string;
+  /** What etcdctl needs to reach the server (etcd only). */
+  readonly etcdctlArgs: string[];
   stop(): Promise<void>;
 }
 
 async function etcdServer(): Promise<Server | undefined> {
-  // The etcd helper is another module of this repository; imported by path so that this file
-  // also compiles while it is being written.
-  const helper = '../support/etcd-server.js';
-  let module: { startEtcd?: () => Promise<{ endpoints: string[]; url(): string; stop(): Promise<void> } | undefined> };
-  try {
-    module = await import(/* @vite-ignore */ helper);
-  } catch (error) {
-    return serverUnavailable('etcd (for the baton command)', `test/support/etcd-server.ts could not be loaded: ${String(error)}`);
-  }
-  const etcd = await module.startEtcd?.();
+  const etcd = await startEtcd();
   if (!etcd) return undefined;
-  return { kind: 'etcd', url: etcd.url(), endpoints: etcd.endpoints.join(','), stop: () => etcd.stop() };
+  return { kind: 'etcd', url: etcd.url(), etcdctlArgs: etcd.etcdctlArgs(), stop: () => etcd.stop() };
 }
 
 async function zooKeeperServer(): Promise<Server | undefined> {
   const zk = await startZooKeeper(1);
   if (!zk) return undefined;
-  return { kind: 'zookeeper', url: zk.url(), endpoints: zk.endpoints.join(','), stop: () => zk.stop() };
+  return { kind: 'zookeeper', url: zk.url(), etcdctlArgs: [], stop: () => zk.stop() };
 }
 
 ensureBuilt();
@@ -321,7 +313,7 @@ for (const kind of ['etcd', 'zookeeper'] as const) {
         const a = procs.baton(['lock', name, '--', 'sh', '-c', script], env());
         const [, key] = (await a.waitFor('stdout', /^started (\S+)$/m)) as unknown as [string, string];
         const lease = key.slice(key.lastIndexOf('/') + 1);
-        const revoke = procs.run('etcdctl', ['--endpoints', srv.endpoints, 'lease', 'revoke', lease], { ...process.env, ETCDCTL_API: '3' });
+        const revoke = procs.run(ETCDCTL_BINARY, [...srv.etcdctlArgs, 'lease', 'revoke', lease], { ...process.env, ETCDCTL_API: '3' });
         expect(await revoke.exited, revoke.describe()).toBe(0);
         expect(await a.exited, a.describe()).toBe(76);
         expect(a.output.stderr).toMatch(new RegExp(`lost lock "${name}" .* while sh was running`));
@@ -337,7 +329,7 @@ for (const kind of ['etcd', 'zookeeper'] as const) {
         // baton first, etcdctl queued behind it.
         const a = procs.baton(['lock', name, '--', 'sh', '-c', HOLDER], env({ N: '1', LOG: log }));
         await a.waitFor('stdout', /^started 1 /m);
-        const b = procs.run('etcdctl', ['--endpoints', srv.endpoints, 'lock', name, '--', 'sh', '-c', 'echo "etcdctl-start" >> "$LOG"; echo etcdctl-ran'], etcdctlEnv);
+        const b = procs.run(ETCDCTL_BINARY, [...srv.etcdctlArgs, 'lock', name, '--', 'sh', '-c', 'echo "etcdctl-start" >> "$LOG"; echo etcdctl-ran'], etcdctlEnv);
         // etcdctl reports nothing while it waits: the queue itself shows it.
         await waitForQueue(procs, env(), name, 1);
         a.send();
@@ -346,7 +338,7 @@ for (const kind of ['etcd', 'zookeeper'] as const) {
         expect(readLog(log)).toEqual([expect.stringMatching(/^start 1 /), 'end 1', 'etcdctl-start']);
 
         // etcdctl first (it holds until stopped), baton queued behind it.
-        const c = procs.run('etcdctl', ['--endpoints', srv.endpoints, 'lock', name], etcdctlEnv);
+        const c = procs.run(ETCDCTL_BINARY, [...srv.etcdctlArgs, 'lock', name], etcdctlEnv);
         await c.waitFor('stdout', new RegExp(`^${name}/`, 'm'));
         events.push('etcdctl holds');
         const d = procs.baton(['lock', '-v', name, '--', 'sh', '-c', 'echo baton-ran'], env());
