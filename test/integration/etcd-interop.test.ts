@@ -1,0 +1,135 @@
+/**
+ * Interop with the real etcdctl (Go's client/v3/concurrency underneath): locks exclude each other
+ * both ways, and elections see the same leader both ways.
+ */
+import { randomUUID } from 'node:crypto';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { type Coordinator, connect } from '../../src/index.js';
+import { backendOf } from '../../src/testing.js';
+import { ETCDCTL_BINARY, type EtcdServers, etcdctlAvailable, localEtcdAvailable, startEtcd } from '../support/etcd-server.js';
+import { serverUnavailable } from '../support/servers.js';
+import { Procs } from './cli-harness.js';
+
+const wanted = localEtcdAvailable() || !!process.env.BATON_TEST_ETCD_ENDPOINTS || process.env.CI === 'true';
+let servers: EtcdServers | undefined;
+const coords: Coordinator[] = [];
+const procs = new Procs();
+
+beforeAll(async () => {
+  if (!etcdctlAvailable()) {
+    serverUnavailable('etcdctl', `install the Debian "etcd-client" package (${ETCDCTL_BINARY})`);
+    return;
+  }
+  servers = await startEtcd();
+}, 120_000);
+afterEach(async () => {
+  await procs.cleanup();
+});
+afterAll(async () => {
+  await Promise.all(coords.map((coord) => coord.close()));
+  await servers?.stop();
+});
+
+async function open(): Promise<Coordinator> {
+  const coord = await connect(servers!.url({ ttl: 5 }));
+  coords.push(coord);
+  return coord;
+}
+
+const etcdctlEnv = () => ({ ...process.env, ETCDCTL_API: '3' });
+const etcdctl = (args: string[], label?: string) => procs.run(ETCDCTL_BINARY, [...servers!.etcdctlArgs(), ...args], etcdctlEnv(), label);
+const unique = (label: string) => `interop/${label}-${randomUUID().slice(0, 8)}`;
+
+/** Resolves once `prefix` holds exactly `count` keys, as seen through a watch (no polling). */
+async function untilKeys(coord: Coordinator, prefix: string, count: number): Promise<string[]> {
+  const backend = backendOf(coord);
+  const signal = AbortSignal.timeout(10_000);
+  for (;;) {
+    const watched = await backend.watchPrefix(prefix, signal);
+    if (watched.current.length === count) return watched.current.map((entry) => entry.key);
+    await watched.changed;
+  }
+}
+
+/** Whether `promise` is still pending after the callbacks already queued have run. */
+async function pending(promise: Promise<unknown>): Promise<boolean> {
+  const marker = Symbol('pending');
+  return (await Promise.race([promise.then(() => 'settled', () => 'settled'), new Promise((r) => setImmediate(() => r(marker)))])) === marker;
+}
+
+describe.skipIf(!wanted)('etcd interop with etcdctl', () => {
+  it('etcdctl lock holds while its command runs; a Baton acquire waits until the command ends', async () => {
+    const name = unique('lock-etcdctl-first');
+    const [coord] = [await open()];
+    // The command prints its pid and then sleeps; `exec` makes that pid the sleep itself.
+    const holder = etcdctl(['lock', name, '--', 'sh', '-c', 'echo "pid $$"; exec sleep 60']);
+    const pid = Number((await holder.waitFor('stdout', /pid (\d+)/))[1]);
+    const keys = await untilKeys(coord, name, 1);
+    // etcdctl wrote the Go layout: <name>/<lease id in hex>.
+    expect(keys[0]).toMatch(new RegExp(`^${name}/[0-9a-f]+$`));
+    const events: string[] = [];
+    let queued!: () => void;
+    const isQueued = new Promise<void>((resolve) => (queued = resolve));
+    const acquiring = coord
+      .mutex(name)
+      .acquire({ onQueued: () => queued() })
+      .then((lease) => (events.push('baton holds'), lease));
+    await isQueued;
+    expect(await pending(acquiring)).toBe(true);
+    events.push('command ends');
+    process.kill(pid, 'SIGTERM');
+    const lease = await acquiring;
+    expect(events).toEqual(['command ends', 'baton holds']);
+    await holder.exited;
+    await lease.release();
+  });
+
+  it('Baton holds; etcdctl lock waits until Baton releases', async () => {
+    const name = unique('lock-baton-first');
+    const [coord, observer] = [await open(), await open()];
+    const lease = await coord.mutex(name).acquire();
+    expect(lease.key).toMatch(new RegExp(`^${name}/[0-9a-f]+$`));
+    const waiter = etcdctl(['lock', name, '--', 'sh', '-c', 'echo "etcdctl ran with $ETCD_LOCK_KEY at $ETCD_LOCK_REV"']);
+    // etcdctl is queued once its key is there, behind Baton's.
+    const keys = await untilKeys(observer, name, 2);
+    expect(keys[0]).toBe(lease.key);
+    expect(waiter.output.stdout).toBe('');
+    expect(waiter.done).toBe(false);
+    await lease.release();
+    const [, key, rev] = await waiter.waitFor('stdout', /etcdctl ran with (\S+) at (\d+)/);
+    expect(await waiter.exited).toBe(0);
+    expect(key).toBe(keys[1]);
+    expect(BigInt(rev!) > lease.token).toBe(true);
+  });
+
+  it('etcdctl elect leads and Baton reports its value; Baton campaigns behind it and wins when etcdctl stops', async () => {
+    const name = unique('elect');
+    const coord = await open();
+    const elect = etcdctl(['elect', name, 'go-proposal']);
+    await elect.waitFor('stdout', /go-proposal/);
+    const leader = await coord.election(name).leader();
+    expect(leader?.value).toBe('go-proposal');
+    expect(leader?.key).toMatch(new RegExp(`^${name}/[0-9a-f]+$`));
+    let queued!: () => void;
+    const isQueued = new Promise<void>((resolve) => (queued = resolve));
+    const campaign = coord.election(name).campaign('baton-proposal', { onQueued: () => queued() });
+    await isQueued;
+    expect(await pending(campaign)).toBe(true);
+    elect.signal('SIGINT'); // etcdctl resigns on interrupt
+    const leadership = await campaign;
+    expect(leadership.token > leader!.token).toBe(true);
+    expect((await coord.election(name).leader())?.value).toBe('baton-proposal');
+    await leadership.resign();
+  });
+
+  it('etcdctl elect -l observes a Baton leader and its proclamations', async () => {
+    const name = unique('observe');
+    const coord = await open();
+    const leadership = await coord.election(name).campaign('first value');
+    const observer = etcdctl(['elect', '-l', name]);
+    await observer.waitFor('stdout', new RegExp(`${leadership.key}\\s+first value`));
+    await leadership.proclaim('second value');
+    await observer.waitFor('stdout', /second value/);
+    await leadership.resign();
+  });
+});
