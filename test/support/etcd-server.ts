@@ -35,6 +35,10 @@ export interface EtcdServers {
   stopMember(index: number, kill?: boolean): Promise<void>;
   /** Starts member `index` again on its ports and data, resolving once it is healthy. */
   startMember(index: number): Promise<void>;
+  /** Freezes member `index` (SIGSTOP): it neither answers nor closes connections. */
+  pauseMember(index: number): void;
+  /** Lets a paused member run again (SIGCONT). */
+  resumeMember(index: number): void;
   /** Index of the cluster's current leader. */
   leader(): Promise<number>;
   /** Runs etcdctl (API v3) against these servers. */
@@ -126,6 +130,12 @@ function external(endpoints: string[]): EtcdServers {
     url: (o) => urlFor(endpoints, false, o),
     stopMember: refuse,
     startMember: refuse,
+    pauseMember: () => {
+      throw new Error('servers from BATON_TEST_ETCD_ENDPOINTS cannot be controlled');
+    },
+    resumeMember: () => {
+      throw new Error('servers from BATON_TEST_ETCD_ENDPOINTS cannot be controlled');
+    },
     leader: async () => 0,
     ...controlled(endpoints, undefined),
     stop: async () => {},
@@ -213,6 +223,12 @@ async function startLocal(size: 1 | 3, tls: TlsFiles | undefined): Promise<EtcdS
       } else {
         await stopProcess(proc.child);
       }
+    },
+    pauseMember(index) {
+      processes[index]?.child.kill('SIGSTOP');
+    },
+    resumeMember(index) {
+      processes[index]?.child.kill('SIGCONT');
     },
     async startMember(index) {
       launch(index);
