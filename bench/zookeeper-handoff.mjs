@@ -2,8 +2,9 @@
 // acquire -> release on the same lock for a fixed time; acquisitions per second in total.
 // Baton, then Curator's InterProcessMutex and kazoo's Lock on the same server in the same run.
 //
-//   npm run build && node bench/zookeeper-handoff.mjs [--seconds 10] [--clients 8] [--append-docs]
+//   npm run build && node bench/zookeeper-handoff.mjs [--seconds 10] [--clients 8] [--rounds 3] [--append-docs]
 import { spawnSync } from 'node:child_process';
+import { loadavg } from 'node:os';
 import { connect } from '../dist/index.js';
 import { appendToBenchmarks, compileCurator, INTEROP_DIR, machine, runPeer, zookeeperServer } from './zookeeper-common.mjs';
 
@@ -13,6 +14,8 @@ const arg = (name, fallback) => {
 };
 const seconds = arg('seconds', 10);
 const clients = arg('clients', 8);
+const rounds = arg('rounds', 3);
+const perSecond = (r) => Math.round(r.count / r.seconds);
 
 async function baton(endpoints, duration = seconds) {
   const coords = await Promise.all(Array.from({ length: clients }, () => connect({ backend: 'zookeeper', endpoints })));
@@ -38,47 +41,58 @@ async function baton(endpoints, duration = seconds) {
 }
 
 const server = await zookeeperServer();
-const results = {};
+const samples = { baton: [], curator: [], kazoo: [] };
+const load = [];
 try {
   const connectString = server.endpoints.join(',');
-  // A fresh JVM serves slowly until its JIT has warmed up: warm the server before measuring, and
-  // measure Baton both first and last so neither position favours it.
+  // A fresh JVM serves slowly until its JIT has warmed up: warm the server before measuring.
   const warm = await baton(server.endpoints, Math.max(10, seconds));
   console.log(`warm-up: ${(warm.count / warm.seconds).toFixed(0)} acquisitions/s (discarded)`);
-  results.baton = await baton(server.endpoints);
-  console.log(`baton:   ${(results.baton.count / results.baton.seconds).toFixed(0)} acquisitions/s`);
   const curator = compileCurator();
-  if (curator) {
-    try {
-      results.curator = await runPeer('java', ['-cp', curator.classpath, 'CuratorPeer', connectString, 'bench-mutex', `/bench/handoff-curator-${process.pid}`, String(clients), String(seconds)]);
-      console.log(`curator: ${(results.curator.count / results.curator.seconds).toFixed(0)} acquisitions/s`);
-    } finally {
-      curator.remove();
+  const kazoo = spawnSync('/usr/bin/python3', ['-c', 'import kazoo']).status === 0;
+  try {
+    // Rounds of Baton, Curator, kazoo in turn, so that noise on a shared machine and the
+    // server's slow drift hit all three alike; the median round of each is reported.
+    for (let round = 0; round < rounds; round++) {
+      load.push(loadavg()[0]);
+      samples.baton.push(await baton(server.endpoints));
+      console.log(`round ${round + 1} baton:   ${perSecond(samples.baton.at(-1))}/s`);
+      if (curator) {
+        samples.curator.push(
+          await runPeer('java', ['-cp', curator.classpath, 'CuratorPeer', connectString, 'bench-mutex', `/bench/handoff-curator-${process.pid}-${round}`, String(clients), String(seconds)]),
+        );
+        console.log(`round ${round + 1} curator: ${perSecond(samples.curator.at(-1))}/s`);
+      }
+      if (kazoo) {
+        samples.kazoo.push(
+          await runPeer('/usr/bin/python3', [`${INTEROP_DIR}kazoo_peer.py`, connectString, 'bench-mutex', `/bench/handoff-kazoo-${process.pid}-${round}`, String(clients), String(seconds)]),
+        );
+        console.log(`round ${round + 1} kazoo:   ${perSecond(samples.kazoo.at(-1))}/s`);
+      }
     }
+    load.push(loadavg()[0]);
+  } finally {
+    curator?.remove();
   }
-  if (spawnSync('/usr/bin/python3', ['-c', 'import kazoo']).status === 0) {
-    results.kazoo = await runPeer('/usr/bin/python3', [`${INTEROP_DIR}kazoo_peer.py`, connectString, 'bench-mutex', `/bench/handoff-kazoo-${process.pid}`, String(clients), String(seconds)]);
-    console.log(`kazoo:   ${(results.kazoo.count / results.kazoo.seconds).toFixed(0)} acquisitions/s`);
-  }
-  results.batonAgain = await baton(server.endpoints);
-  console.log(`baton:   ${(results.batonAgain.count / results.batonAgain.seconds).toFixed(0)} acquisitions/s (again, last)`);
 } finally {
   await server.stop();
 }
 
 const facts = machine(server.version);
-const rate = (r) => (r ? `${(r.count / r.seconds).toFixed(0)}/s (${r.count} in ${r.seconds.toFixed(1)} s)` : 'not measured');
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const rate = (list) => (list.length ? `${median(list.map(perSecond))}/s (rounds: ${list.map(perSecond).join(', ')})` : 'not measured');
 const report = [
   `### Handoff: ${clients} clients, one mutex (${new Date().toISOString().slice(0, 10)})`,
   '',
-  `\`node bench/zookeeper-handoff.mjs --seconds ${seconds} --clients ${clients}\`: each client its own session, looping acquire -> release for ${seconds} s; one ZooKeeper ${facts.zookeeper} server on loopback; all three libraries in one run, one after the other, after a discarded warm-up of the server's JIT.`,
+  `\`node bench/zookeeper-handoff.mjs --seconds ${seconds} --clients ${clients}\`: each client its own session, looping acquire -> release for ${seconds} s; one ZooKeeper ${facts.zookeeper} server on loopback; ${rounds} rounds of the three libraries in turn in one run, after a discarded warm-up of the server's JIT.`,
   '',
-  '| library | acquisitions/s |',
+  '| library | acquisitions/s, median of rounds |',
   '|---|---|',
-  `| Baton (node-zookeeper-client ${facts.nodeZookeeperClient}), measured first | ${rate(results.baton)} |`,
-  `| Curator 5.4.0 InterProcessMutex | ${rate(results.curator)} |`,
-  `| kazoo 2.8.0 Lock | ${rate(results.kazoo)} |`,
-  `| Baton again, measured last | ${rate(results.batonAgain)} |`,
+  `| Baton (node-zookeeper-client ${facts.nodeZookeeperClient}) | ${rate(samples.baton)} |`,
+  `| Curator 5.4.0 InterProcessMutex | ${rate(samples.curator)} |`,
+  `| kazoo 2.8.0 Lock | ${rate(samples.kazoo)} |`,
+  '',
+  `Load average (1 min) during the rounds: ${load.map((l) => l.toFixed(1)).join(', ')} (the machine is shared).`,
   '',
   `Machine: nproc ${facts.nproc} (${facts.cpu}), node ${facts.node}, ZooKeeper ${facts.zookeeper}, Java ${facts.java}, Python ${facts.python}.`,
 ].join('\n');

@@ -315,6 +315,22 @@ export class ZkConnection {
     });
   }
 
+  /**
+   * Runs `send`, which issues several requests back to back, with the socket corked, so that
+   * they leave in one write (one segment) instead of one write each.
+   */
+  pipeline<T>(send: () => T): T {
+    const socket = (this.client as unknown as { connectionManager?: { socket?: { cork(): void; uncork(): void; destroyed?: boolean } } })
+      .connectionManager?.socket;
+    if (!socket || socket.destroyed || !this.#connected) return send();
+    socket.cork();
+    try {
+      return send();
+    } finally {
+      socket.uncork();
+    }
+  }
+
   // Typed wrappers over the client's callback API.
 
   create(path: string, data: Buffer, acl: ACL[], mode: number): Promise<string> {

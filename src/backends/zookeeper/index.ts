@@ -29,6 +29,8 @@ export { digestId } from './acl.js';
 const { CreateMode } = zookeeper;
 const NODE_DELETED = zookeeper.Event.NODE_DELETED;
 const EMPTY = Buffer.alloc(0);
+/** How long a hold's own-node watch waits before it is armed (see waitForDelete). */
+export const OWN_WATCH_DELAY_MS = 20;
 
 /** How often one operation is retried after a connection loss or a lost race. */
 const MAX_ATTEMPTS = 5;
@@ -54,6 +56,8 @@ export function toBatonError(error: unknown, what: string, options: ZooKeeperOpt
 class ZooKeeperSession implements Session {
   readonly id: string;
   readonly signal: AbortSignal;
+  /** Nodes this session created and has not deleted: holds and waiters. */
+  readonly ownKeys = new Set<string>();
 
   constructor(
     private readonly backend: ZooKeeperBackend,
@@ -64,6 +68,12 @@ class ZooKeeperSession implements Session {
   }
 
   async enqueue(prefix: string, role: Role, value: string): Promise<Enqueued> {
+    const entered = await this.#enqueue(prefix, role, value);
+    this.ownKeys.add(entered.key);
+    return entered;
+  }
+
+  async #enqueue(prefix: string, role: Role, value: string): Promise<Enqueued> {
     const conn = this.connection;
     const parent = this.backend.prefixPath(prefix);
     const uuid = newNodeUuid();
@@ -78,9 +88,9 @@ class ZooKeeperSession implements Session {
         continue;
       }
       // One round trip: the server answers a session's requests in the order they were sent.
-      const before = conn.getChildren(parent);
-      const created = conn.create(path, data, acl, CreateMode.EPHEMERAL_SEQUENTIAL);
-      const after = conn.getChildren(parent);
+      const [before, created, after] = conn.pipeline(
+        () => [conn.getChildren(parent), conn.create(path, data, acl, CreateMode.EPHEMERAL_SEQUENTIAL), conn.getChildren(parent)] as const,
+      );
       const [beforeResult, createdResult, afterResult] = await Promise.allSettled([before, created, after]);
       if (createdResult.status === 'fulfilled') {
         const own = createdResult.value;
@@ -119,11 +129,16 @@ class ZooKeeperSession implements Session {
    */
   async #enqueueStamped(parent: string, path: string, data: Buffer, uuid: string): Promise<Enqueued | undefined> {
     const conn = this.connection;
-    const stamped = conn.multi([
-      { create: path, data, acl: this.backend.acl, mode: CreateMode.EPHEMERAL_SEQUENTIAL },
-      { setData: parent, data: EMPTY },
-    ]);
-    const after = conn.getChildren(parent);
+    const [stamped, after] = conn.pipeline(
+      () =>
+        [
+          conn.multi([
+            { create: path, data, acl: this.backend.acl, mode: CreateMode.EPHEMERAL_SEQUENTIAL },
+            { setData: parent, data: EMPTY },
+          ]),
+          conn.getChildren(parent),
+        ] as const,
+    );
     const [stampedResult, afterResult] = await Promise.allSettled([stamped, after]);
     if (stampedResult.status === 'fulfilled') {
       const [created, parentWrite] = stampedResult.value;
@@ -174,6 +189,7 @@ class ZooKeeperSession implements Session {
   }
 
   async deleteIf(key: string, revision: bigint): Promise<boolean> {
+    this.ownKeys.delete(key);
     // A lost session's nodes may outlive our giving up on it until the server expires it: delete
     // them through a live connection, checking the czxid, so a release is prompt either way.
     const conn = this.connection.alive ? this.connection : await this.backend.connection();
@@ -373,7 +389,14 @@ export class ZooKeeperBackend implements Backend {
     }
   }
 
-  async session(): Promise<Session> {
+  session(): Promise<Session> {
+    // The common case answers at once, so an enqueue goes out in the caller's own tick.
+    const current = this.#session;
+    if (!this.#closed && current?.connection.alive && current.connection === this.#conn) return Promise.resolve(current);
+    return this.#openSession();
+  }
+
+  async #openSession(): Promise<Session> {
     const conn = await this.connection();
     if (this.#session?.connection !== conn) this.#session = new ZooKeeperSession(this, conn);
     return this.#session;
@@ -474,9 +497,15 @@ export class ZooKeeperBackend implements Backend {
           } else reject(toBatonError(error, `watching ${key}`, this.options));
         }
       };
-      void arm();
+      // A hold's watch on its own node (a key this session created and still holds) is armed a
+      // little late: most holds end before, and then never cost a watch. Nothing is missed, since
+      // arming reads the node: a deletion in between is seen at once, only later.
+      const own = this.#session?.ownKeys.has(key) ?? false;
+      const timer = own ? setTimeout(() => void arm(), OWN_WATCH_DELAY_MS) : undefined;
+      if (!own) void arm();
       return () => {
         stopped = true;
+        clearTimeout(timer);
         untrack();
       };
     });
