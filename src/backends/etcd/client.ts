@@ -112,6 +112,9 @@ export function explain(error: unknown, what: string, options: EtcdOptions): unk
   if (/ssl|tls|certificate|handshake|wrong version number/i.test(message)) {
     return new BackendError(`${what}: TLS with ${where} failed (${message}); check etcd+https://, the CA and the client certificate`, { cause: error });
   }
-  if (isTransient(error)) return new BackendError(`${what}: ${where} is unreachable or has no leader (${message})`, { cause: error });
+  if (isTransient(error)) {
+    const hint = options.https ? '' : '; if the members serve TLS, use etcd+https://';
+    return new BackendError(`${what}: ${where} is unreachable or has no leader (${message})${hint}`, { cause: error });
+  }
   return new BackendError(`${what}: ${where} failed: ${message}`, { cause: error });
 }

@@ -1,0 +1,143 @@
+/**
+ * etcd with authentication (users, roles, `auth enable`) and with TLS (certificates generated
+ * here with openssl, client certificates required): Baton works with the right credentials and
+ * says clearly what is wrong otherwise.
+ */
+import { readFileSync } from 'node:fs';
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { BackendError, connect } from '../../src/index.js';
+import { type EtcdServers, generateTls, localEtcdAvailable, startEtcd, type TlsFiles } from '../support/etcd-server.js';
+import { serverUnavailable, tempDir } from '../support/servers.js';
+
+const wanted = localEtcdAvailable() || process.env.CI === 'true';
+const unique = (label: string) => `security/${label}-${randomUUID().slice(0, 8)}`;
+
+describe.skipIf(!wanted)('etcd with authentication', () => {
+  let servers: EtcdServers | undefined;
+  beforeAll(async () => {
+    servers = await startEtcd({ needControl: true });
+    if (!servers) return;
+    const steps = [
+      ['user', 'add', 'root:root-secret'],
+      ['user', 'add', 'alice:alice-secret'],
+      ['role', 'add', 'app-rw'],
+      ['role', 'grant-permission', 'app-rw', '--prefix=true', 'readwrite', 'app/'],
+      ['user', 'grant-role', 'alice', 'app-rw'],
+      ['auth', 'enable'],
+    ];
+    for (const step of steps) {
+      const result = await servers.etcdctl(step);
+      if (result.code !== 0) throw new Error(`etcdctl ${step.join(' ')} failed: ${result.stderr}`);
+    }
+  }, 120_000);
+  afterAll(async () => {
+    await servers?.stop();
+  });
+
+  it('locks with a user whose role covers the namespace', async () => {
+    const a = await connect(servers!.url({ auth: { username: 'alice', password: 'alice-secret' }, namespace: 'app/' }));
+    const b = await connect({ backend: 'etcd', endpoints: servers!.endpoints, namespace: 'app/', auth: { username: 'alice', password: 'alice-secret' } });
+    try {
+      const name = unique('auth');
+      const lease = await a.mutex(name).acquire();
+      expect(await b.mutex(name).tryAcquire()).toBeUndefined();
+      await lease.release();
+      const next = await b.mutex(name).acquire({ timeoutMs: 5000 });
+      await next.release();
+      // The keys really are under the namespace, as root sees them.
+      const listed = await servers!.etcdctl(['get', '--prefix', '--keys-only', `app/${name}`], { user: 'root:root-secret' });
+      expect(listed.code).toBe(0);
+    } finally {
+      await Promise.all([a.close(), b.close()]);
+    }
+  });
+
+  it('a wrong password is a BackendError that names the user and says the credentials are wrong', async () => {
+    const error = await connect(servers!.url({ auth: { username: 'alice', password: 'not-it' } })).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(BackendError);
+    expect((error as Error).message).toMatch(/user "alice".*wrong user name or password/);
+    expect((error as Error).message).not.toContain('not-it');
+  });
+
+  it('an unknown user is refused the same way', async () => {
+    const error = await connect(servers!.url({ auth: { username: 'mallory', password: 'x' } })).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(BackendError);
+    expect((error as Error).message).toMatch(/user "mallory".*wrong user name or password/);
+  });
+
+  it('no credentials on a cluster with auth enabled is a BackendError that asks for them', async () => {
+    const error = await connect(servers!.url()).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(BackendError);
+    expect((error as Error).message).toMatch(/user:pass@|auth/);
+  });
+
+  it('a user without permission on the keys is told so', async () => {
+    const error = await connect(servers!.url({ auth: { username: 'alice', password: 'alice-secret' }, namespace: 'elsewhere/' })).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(BackendError);
+    expect((error as Error).message).toMatch(/denied user "alice"/);
+  });
+});
+
+describe.skipIf(!wanted)('etcd with TLS', () => {
+  let servers: EtcdServers | undefined;
+  let tls: TlsFiles | undefined;
+  let dir: Awaited<ReturnType<typeof tempDir>> | undefined;
+  beforeAll(async () => {
+    dir = await tempDir('etcd-tls');
+    tls = generateTls(dir.path);
+    if (!tls) {
+      serverUnavailable('openssl (for the etcd TLS tests)', 'install the Debian "openssl" package');
+      return;
+    }
+    servers = await startEtcd({ tls });
+  }, 120_000);
+  afterAll(async () => {
+    await servers?.stop();
+    await dir?.remove();
+  });
+
+  it('locks over etcd+https:// with CA, certificate and key files in the URL', async () => {
+    const params = new URLSearchParams({ ca: tls!.ca, cert: tls!.clientCert, key: tls!.clientKey, ttl: '5' });
+    const url = `etcd+https://${servers!.endpoints.join(',')}?${params}`;
+    const [a, b] = [await connect(url), await connect(url)];
+    try {
+      const name = unique('tls-url');
+      const lease = await a.mutex(name).acquire();
+      const queued = new Promise<void>((resolve) => {
+        void b.mutex(name).acquire({ onQueued: () => resolve() }).then((next) => next.release());
+      });
+      await queued;
+      await lease.release();
+    } finally {
+      await Promise.all([a.close(), b.close()]);
+    }
+  });
+
+  it('locks with PEM text in the object form and https:// endpoints', async () => {
+    const coord = await connect({
+      backend: 'etcd',
+      endpoints: servers!.endpoints.map((e) => `https://${e}`),
+      tls: { ca: readFileSync(tls!.ca, 'utf8'), cert: readFileSync(tls!.clientCert, 'utf8'), key: readFileSync(tls!.clientKey, 'utf8') },
+    });
+    try {
+      const lease = await coord.mutex(unique('tls-object')).acquire();
+      expect(typeof lease.token).toBe('bigint');
+      await lease.release();
+    } finally {
+      await coord.close();
+    }
+  });
+
+  it('plain etcd:// against a TLS server fails with a BackendError', async () => {
+    const error = await connect(`etcd://${servers!.endpoints.join(',')}`).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(BackendError);
+    expect((error as Error).message).toContain('etcd+https://');
+  });
+
+  it('TLS without the client certificate the server requires fails with a BackendError about TLS', async () => {
+    const error = await connect(`etcd+https://${servers!.endpoints.join(',')}?ca=${encodeURIComponent(tls!.ca)}`).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(BackendError);
+    expect((error as Error).message).toMatch(/^connecting: TLS with etcd at .* failed .*certificate/);
+  });
+});
