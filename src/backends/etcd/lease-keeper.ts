@@ -32,7 +32,7 @@ export class LeaseKeeper {
   get probing(): Promise<void> | undefined {
     return this.#probing;
   }
-  /** Wall-clock time of the last answered keep-alive's request. */
+  /** Monotonic time (performance.now()) at which the last answered keep-alive request was sent. */
   lastAnswered: number;
 
   /**
@@ -52,7 +52,7 @@ export class LeaseKeeper {
 
   #armDeadline(): void {
     clearTimeout(this.#deadline);
-    const remaining = this.lastAnswered + this.#ttlMs - Date.now();
+    const remaining = this.lastAnswered + this.#ttlMs - performance.now();
     this.#deadline = setTimeout(
       () => this.#lose(`no keep-alive answer from etcd for ${this.#ttlMs / 1000}s (the lease's TTL): it may have expired on the server`),
       Math.max(0, remaining),
@@ -96,7 +96,7 @@ export class LeaseKeeper {
   #send(): void {
     const stream = this.#stream;
     if (!stream || this.#stopped) return;
-    this.#sent.push(Date.now());
+    this.#sent.push(performance.now());
     stream.write({ ID: this.#id });
   }
 

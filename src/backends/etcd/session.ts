@@ -49,7 +49,7 @@ export class EtcdSession implements Session {
 
   /** Grants a lease of the configured TTL and starts keeping it alive. */
   static async open(host: SessionHost): Promise<EtcdSession> {
-    const grantedAt = Date.now();
+    const grantedAt = performance.now();
     const ttl = Math.ceil(host.options.ttl);
     const res = await host.call('granting a session lease', () => host.client.leaseClient.leaseGrant({ TTL: ttl }));
     return new EtcdSession(host, String(res.ID), grantedAt);
@@ -225,7 +225,9 @@ export class EtcdSession implements Session {
   /** The key is gone (or confirmed not ours): free its name and stop counting it as own. */
   #forget(key: string): void {
     const prefix = parentOf(key);
-    this.#names.get(prefix)?.delete(key.slice(prefix.length + 1));
+    const names = this.#names.get(prefix);
+    names?.delete(key.slice(prefix.length + 1));
+    if (names?.size === 0) this.#names.delete(prefix);
     const view = this.#host.views.find(prefix);
     if (view && view.own.delete(key)) this.#host.views.settle(view);
   }

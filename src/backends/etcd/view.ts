@@ -51,9 +51,6 @@ interface Waiter {
   fail(error: unknown): void;
 }
 
-/** How long a read waits for the watch to deliver the adapter's own last write before reading the server. */
-const CATCH_UP_FALLBACK_MS = 1000;
-
 export class PrefixView {
   readonly prefix: string;
   readonly #host: ViewHost;
@@ -293,20 +290,6 @@ export class PrefixView {
       this.#waiters.add(waiter);
       return () => this.#waiters.delete(waiter);
     });
-  }
-
-  /**
-   * Resolves once the view is current. If the watch has not shown the adapter's last write
-   * within a second (a slow or reconnecting watch), the prefix is read from the server instead.
-   */
-  async caughtUp(signal: AbortSignal): Promise<void> {
-    if (this.current) return;
-    const fallback = setTimeout(() => this.#readServer(), CATCH_UP_FALLBACK_MS);
-    try {
-      await this.until(() => true, signal);
-    } finally {
-      clearTimeout(fallback);
-    }
   }
 
   /** The keys in creation order (lowest create revision first). */
