@@ -4,7 +4,7 @@
  */
 import zookeeper from 'node-zookeeper-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { digestId } from '../../src/backends/zookeeper/index.js';
+import { digestId, type ZooKeeperBackend } from '../../src/backends/zookeeper/index.js';
 import { orderChildren, roleOf } from '../../src/backends/zookeeper/naming.js';
 import { connect } from '../../src/index.js';
 import { backendOf } from '../../src/testing.js';
@@ -209,6 +209,29 @@ describe.skipIf(!available)('ZooKeeper adapter', () => {
       expect(error).toMatchObject({ name: 'BackendError', message: expect.stringMatching(/could not connect to ZooKeeper at 127\.0\.0\.1:1/) });
       expect(performance.now() - started).toBeLessThan(10_000);
     });
+  });
+
+  it('protected create: a connection lost during enqueue leaves exactly one own node, found by its uuid', async () => {
+    const coord = await open(servers.url());
+    const backend = backendOf(coord) as ZooKeeperBackend;
+    const session = await backend.session();
+    const client = await raw();
+    const prefix = `protected/${process.pid}`;
+    await (await coord.mutex(prefix).acquire()).release(); // the parent exists
+    for (let i = 0; i < 5; i++) {
+      const conn = await backend.connection();
+      const entering = session.enqueue(prefix, 'lock', '');
+      // The requests are on the wire; drop the connection before any answer can arrive.
+      (conn.client as unknown as { connectionManager: { socket: { destroy(): void } } }).connectionManager.socket.destroy();
+      const entered = await entering;
+      const uuid = /_c_([0-9a-f-]{36})-/.exec(entered.key)![1]!;
+      const mine = (await childrenOf(client, `/${prefix}`)).filter((name) => name.includes(uuid));
+      expect(mine).toEqual([entered.key.split('/').pop()]);
+      expect(entered.revision).toBe((await statOf(client, entered.key)).czxid.readBigUInt64BE(0));
+      expect(session.signal.aborted).toBe(false);
+      expect(await session.deleteIf(entered.key, entered.revision)).toBe(true);
+    }
+    expect(await childrenOf(client, `/${prefix}`)).toEqual([]);
   });
 
   it('reads need no session of their own: list and get see other clients', async () => {

@@ -6,7 +6,8 @@
  * and while disconnected it cannot learn that its session expired, so a client cut off from the
  * ensemble would go on believing it holds its locks. This module closes them:
  *
- * - Every request is raced against a deadline of one session timeout.
+ * - Every request is raced against a deadline of one session timeout; a request that misses it
+ *   ends the session (nothing sent after it was answered either).
  * - The session is declared lost at *last answer + session timeout*, where "last answer" is the
  *   send time of the latest request the server answered. The server heard from us no earlier
  *   than that, so it cannot expire the session before our deadline: we give up no later than
@@ -293,7 +294,12 @@ export class ZkConnection {
       const timer = setTimeout(() => {
         if (done) return;
         finish();
-        reject(new BackendError(`ZooKeeper did not answer ${what} within ${this.timeout} ms (servers ${this.endpoints})`));
+        // The server answers a session's requests in order, so nothing sent since was answered
+        // either: the loss deadline is due. End the session now, also so that this request, if
+        // it is still queued, can never reach the server later (an orphan contender node).
+        const error = new SessionLostError(`ZooKeeper did not answer ${what} within the session timeout of ${this.timeout} ms (servers ${this.endpoints})`);
+        reject(error);
+        this.#shutdown(error);
       }, this.timeout);
       this.#pending.add(onLost);
       try {
