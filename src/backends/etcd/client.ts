@@ -38,10 +38,10 @@ export function createClient(options: EtcdOptions): Etcd3 {
     hosts: options.endpoints.map((endpoint) => `${scheme}${endpoint}`),
     faultHandling: { global: once as never, host: () => once as never },
     grpcOptions: {
-      // Notice a silently dead connection within seconds, not minutes.
-      'grpc.keepalive_time_ms': 5000,
-      'grpc.keepalive_timeout_ms': 3000,
-      'grpc.keepalive_permit_without_calls': 1,
+      // Notice a silently dead connection within seconds, not minutes. etcd refuses pings more
+      // often than every 5 s (--grpc-keepalive-min-time) by closing the connection: stay above.
+      'grpc.keepalive_time_ms': 10_000,
+      'grpc.keepalive_timeout_ms': 5000,
     },
   };
   if (options.https) {
