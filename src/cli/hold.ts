@@ -22,6 +22,19 @@ function describeHold(invocation: Invocation): string {
 
 class WaitTimedOut extends Error {}
 
+/** How long baton waits for the release after the program ended. */
+const RELEASE_MS = 5000;
+
+/** `work`, or a rejection with `message` after `ms`. */
+async function settleWithin(work: Promise<void>, ms: number, message: string): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    await Promise.race([work, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(message)), ms)))]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 export async function runHolding(invocation: Invocation, io: Io): Promise<number> {
   await checkName(invocation.name, invocation.command);
   const url = backendUrl(invocation.backend, invocation.ttl, io.env, invocation.command);
@@ -82,7 +95,7 @@ export async function runHolding(invocation: Invocation, io: Io): Promise<number
   if (relay.signal.aborted) {
     // Interrupted just as the hold was granted: do not start the program.
     const signal = (relay.signal.reason as Interrupted).signal;
-    await lease.release().catch(() => {});
+    await settleWithin(lease.release(), RELEASE_MS, 'no answer').catch(() => {});
     await closeWithin(() => (coord as Coordinator).close(), 5000);
     io.err(`interrupted by ${signal} while waiting for ${what}; the command was not run`);
     return signalExitCode(signal);
@@ -115,11 +128,12 @@ export async function runHolding(invocation: Invocation, io: Io): Promise<number
   });
 
   try {
-    await lease.release();
+    // A backend that stopped answering must not keep baton from exiting with the program's code.
+    await settleWithin(lease.release(), RELEASE_MS, `no answer within ${RELEASE_MS / 1000} s`);
     if (invocation.verbose && !outcome.lost) io.err(`released ${what}`);
   } catch (error) {
     const why = error instanceof Error ? error.message : String(error);
-    io.err(`could not release ${what} (${why}); it ends when the session does`);
+    io.err(`could not release ${what} (${why}); it ends when its session expires`);
   }
   await closeWithin(() => (coord as Coordinator).close(), 5000);
   if (outcome.lost) return ExitCode.LOST;

@@ -19,19 +19,37 @@ interface Server {
   readonly url: string;
   /** What etcdctl needs to reach the server (etcd only). */
   readonly etcdctlArgs: string[];
+  /** Kills the server, keeping its data; undefined for servers that cannot be controlled. */
+  readonly kill: (() => Promise<void>) | undefined;
+  /** Starts it again. */
+  readonly restart: () => Promise<void>;
   stop(): Promise<void>;
 }
 
 async function etcdServer(): Promise<Server | undefined> {
   const etcd = await startEtcd();
   if (!etcd) return undefined;
-  return { kind: 'etcd', url: etcd.url(), etcdctlArgs: etcd.etcdctlArgs(), stop: () => etcd.stop() };
+  return {
+    kind: 'etcd',
+    url: etcd.url(),
+    etcdctlArgs: etcd.etcdctlArgs(),
+    kill: etcd.controllable ? () => etcd.stopMember(0, true) : undefined,
+    restart: () => etcd.startMember(0),
+    stop: () => etcd.stop(),
+  };
 }
 
 async function zooKeeperServer(): Promise<Server | undefined> {
   const zk = await startZooKeeper(1);
   if (!zk) return undefined;
-  return { kind: 'zookeeper', url: zk.url(), etcdctlArgs: [], stop: () => zk.stop() };
+  return {
+    kind: 'zookeeper',
+    url: zk.url(),
+    etcdctlArgs: [],
+    kill: zk.controllable ? () => zk.stopServer(0, true) : undefined,
+    restart: () => zk.startServer(0),
+    stop: () => zk.stop(),
+  };
 }
 
 ensureBuilt();
@@ -303,6 +321,22 @@ for (const kind of ['etcd', 'zookeeper'] as const) {
       expect(readFileSync(term, 'utf8')).toBe('term\n');
       b.send();
       expect(await b.exited).toBe(0);
+    });
+
+    it.skipIf(!server?.kill)("exits with the command's code, and says so, when the backend is gone by the time it ends", async () => {
+      const name = uniqueName('gone');
+      const a = procs.baton(['lock', '--ttl', '30', name, '--', 'sh', '-c', 'echo started; read x; exit 5'], env());
+      await a.waitFor('stdout', /^started$/m);
+      await srv.kill?.();
+      try {
+        a.send();
+        const ended = Date.now();
+        expect(await a.exited, a.describe()).toBe(5);
+        expect(a.output.stderr).toMatch(new RegExp(`could not release lock "${name}" \\(.*\\); it ends when its session expires`));
+        expect(Date.now() - ended).toBeLessThan(15_000);
+      } finally {
+        await srv.restart();
+      }
     });
 
     if (kind === 'etcd') {
