@@ -3,7 +3,7 @@
 import { execFileSync, spawn } from 'node:child_process';
 import { appendFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { cpus, tmpdir } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -86,7 +86,7 @@ export function machine(etcd) {
   } catch {
     // os.cpus() then
   }
-  return { nproc, cpu: cpus()[0]?.model ?? 'unknown', node: process.version, etcd, etcd3: pkg.version };
+  return { nproc, cpu: cpus()[0]?.model ?? 'unknown', node: process.version, etcd, etcd3: pkg.version, load: loadavg()[0].toFixed(1) };
 }
 
 /**

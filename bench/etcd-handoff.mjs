@@ -99,7 +99,7 @@ if (flag('append-docs')) {
       row("Go's concurrency.Mutex algorithm", results.go),
       row('Baton, last', results.batonAgain),
       '',
-      `Machine: ${facts.nproc} CPUs (\`nproc\`), ${facts.cpu}; Node ${facts.node}; etcd ${facts.etcd}; etcd3 ${facts.etcd3}.`,
+      `Machine: ${facts.nproc} CPUs (\`nproc\`), ${facts.cpu}; Node ${facts.node}; etcd ${facts.etcd}; etcd3 ${facts.etcd3}; 1-minute load average ${facts.load} at the end (the machine is shared: figures vary between runs).`,
     ].join('\n'),
   );
 }

@@ -71,7 +71,7 @@ if (flag('append-docs')) {
       '',
       `Baton / raw: ${ratio.toFixed(2)}. An uncontended acquire is one transaction (create the own key if absent, read the prefix) and a release one guarded delete: two round trips, as put + delete.`,
       '',
-      `Machine: ${facts.nproc} CPUs (\`nproc\`), ${facts.cpu}; Node ${facts.node}; etcd ${facts.etcd}; etcd3 ${facts.etcd3}.`,
+      `Machine: ${facts.nproc} CPUs (\`nproc\`), ${facts.cpu}; Node ${facts.node}; etcd ${facts.etcd}; etcd3 ${facts.etcd3}; 1-minute load average ${facts.load} at the end (the machine is shared: figures vary between runs).`,
     ].join('\n'),
   );
 }

@@ -30,7 +30,6 @@ export class EtcdBackend implements Backend {
   #current: EtcdSession | undefined;
   #opening: Promise<EtcdSession> | undefined;
   #closed = false;
-  readonly #closing = new AbortController();
 
   private constructor(options: EtcdOptions) {
     this.options = options;
@@ -148,7 +147,7 @@ export class EtcdBackend implements Backend {
     this.#checkOpen();
     const view = this.views.acquire(parentOf(key));
     try {
-      await view.until(() => view.get(key) === undefined, this.#withClosing(signal));
+      await view.until(() => view.get(key) === undefined, signal);
     } finally {
       this.views.release(view);
     }
@@ -156,26 +155,24 @@ export class EtcdBackend implements Backend {
 
   async watchKey(key: string, signal: AbortSignal): Promise<Watched<KeyState | undefined>> {
     this.#checkOpen();
-    const both = this.#withClosing(signal);
     const view = this.views.acquire(parentOf(key));
     try {
-      await view.until(() => true, both);
+      await view.until(() => true, signal);
     } catch (error) {
       this.views.release(view);
       throw error;
     }
     const seen = view.get(key);
-    const changed = view.until(() => view.get(key)?.modRevision !== seen?.modRevision, both);
+    const changed = view.until(() => view.get(key)?.modRevision !== seen?.modRevision, signal);
     void changed.finally(() => this.views.release(view)).catch(() => {});
     return { current: seen && { value: seen.value, revision: seen.revision }, changed };
   }
 
   async watchPrefix(prefix: string, signal: AbortSignal): Promise<Watched<QueueEntry[]>> {
     this.#checkOpen();
-    const both = this.#withClosing(signal);
     const view = this.views.acquire(prefix);
     try {
-      await view.until(() => true, both);
+      await view.until(() => true, signal);
     } catch (error) {
       this.views.release(view);
       throw error;
@@ -183,7 +180,7 @@ export class EtcdBackend implements Backend {
     const entries = view.entries();
     const membership = (list: readonly { key: string }[]) => list.map((entry) => entry.key).join('\n');
     const seen = membership(entries);
-    const changed = view.until(() => membership(view.entries()) !== seen, both);
+    const changed = view.until(() => membership(view.entries()) !== seen, signal);
     void changed.finally(() => this.views.release(view)).catch(() => {});
     return { current: entries.map((entry) => ({ key: entry.key, role: roleOf(entry.key) })), changed };
   }
@@ -191,15 +188,10 @@ export class EtcdBackend implements Backend {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    this.#closing.abort(new ClosedError('the coordinator was closed'));
     const session = this.#current ?? (await this.#opening?.catch(() => undefined));
     await session?.close();
     this.views.closeAll();
     this.client.close();
-  }
-
-  #withClosing(signal: AbortSignal): AbortSignal {
-    return AbortSignal.any([signal, this.#closing.signal]);
   }
 
   #checkOpen(): void {
