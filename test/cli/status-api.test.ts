@@ -23,6 +23,10 @@ describe('status() snapshot', () => {
     const tokens = status.waiters.map((m) => m.token);
     expect([...tokens].sort((x, y) => (x < y ? -1 : 1))).toEqual(tokens);
     expect(tokens[0]! > holder.token).toBe(true);
+    // The memory backend records creation times: waiters in queue order were created in that order.
+    const created = status.waiters.map((m) => m.createdAt as number);
+    expect(created.every((t) => typeof t === 'number')).toBe(true);
+    expect([...created].sort((x, y) => x - y)).toEqual(created);
     await holder.release();
     const next = (await waiters[0]) as { key: string; release(): Promise<void> };
     const after = await lock.status();
