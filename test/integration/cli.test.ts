@@ -354,6 +354,23 @@ for (const kind of ['etcd', 'zookeeper'] as const) {
         expect(readFileSync(term, 'utf8')).toBe('term\n');
       });
 
+      it('etcdctl elect sees the leader baton elect made, and baton leader sees etcdctl\'s', async () => {
+        const name = uniqueName('etcdctl-elect');
+        const etcdctlEnv = { ...process.env, ETCDCTL_API: '3' };
+        const leader = procs.baton(['elect', name, '--value', 'from-baton', '--', 'sh', '-c', 'echo leading; read x'], env());
+        await leader.waitFor('stdout', /^leading$/m);
+        const listen = procs.run(ETCDCTL_BINARY, [...srv.etcdctlArgs, 'elect', '-l', name], etcdctlEnv);
+        await listen.waitFor('stdout', /^from-baton$/m);
+        leader.send();
+        expect(await leader.exited).toBe(0);
+
+        const other = procs.run(ETCDCTL_BINARY, [...srv.etcdctlArgs, 'elect', name, 'from-etcdctl'], etcdctlEnv);
+        await other.waitFor('stdout', /^from-etcdctl$/m);
+        const seen = procs.baton(['leader', name, '--json'], env());
+        expect(await seen.exited).toBe(0);
+        expect(JSON.parse(seen.output.stdout)).toMatchObject({ value: 'from-etcdctl', key: expect.stringMatching(new RegExp(`^${name}/[0-9a-f]+$`)) });
+      });
+
       it('baton lock and etcdctl lock exclude each other, in the order they queued', async () => {
         const name = uniqueName('etcdctl');
         const log = join(dir.path, 'etcdctl.log');
