@@ -1,0 +1,97 @@
+/**
+ * The costs docs/etcd.md promises, counted on a real etcd: an uncontended acquire is one
+ * transaction and a release one; a handoff costs the waiter no request at all (the watch event
+ * grants it); waiting sends nothing (no polling); a name's watch is created once per coordinator.
+ */
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { EtcdBackend } from '../../src/backends/etcd/index.js';
+import { type Coordinator, connect, type Lease } from '../../src/index.js';
+import { backendOf } from '../../src/testing.js';
+import { type EtcdServers, localEtcdAvailable, startEtcd } from '../support/etcd-server.js';
+
+const wanted = localEtcdAvailable() || !!process.env.BATON_TEST_ETCD_ENDPOINTS || process.env.CI === 'true';
+let servers: EtcdServers | undefined;
+const coords: Coordinator[] = [];
+
+beforeAll(async () => {
+  servers = await startEtcd();
+}, 120_000);
+afterAll(async () => {
+  await Promise.all(coords.map((coord) => coord.close()));
+  await servers?.stop();
+});
+
+/** A coordinator whose requests to etcd are counted by kind. */
+async function counted(): Promise<{ coord: Coordinator; calls: Record<string, number>; reset(): void }> {
+  const coord = await connect(servers!.url({ ttl: 10 }));
+  coords.push(coord);
+  const backend = backendOf(coord);
+  if (!(backend instanceof EtcdBackend)) throw new Error('not an etcd backend');
+  const calls: Record<string, number> = {};
+  const kv = backend.client.kv as unknown as Record<string, (...args: unknown[]) => unknown>;
+  for (const method of ['range', 'put', 'deleteRange', 'txn']) {
+    const original = kv[method]!.bind(kv);
+    kv[method] = (...args: unknown[]) => {
+      calls[method] = (calls[method] ?? 0) + 1;
+      return original(...args);
+    };
+  }
+  const client = backend.client as unknown as { watch: () => unknown };
+  const watch = client.watch.bind(client);
+  client.watch = () => {
+    calls.watch = (calls.watch ?? 0) + 1;
+    return watch();
+  };
+  return {
+    coord,
+    calls,
+    reset: () => {
+      for (const key of Object.keys(calls)) delete calls[key];
+    },
+  };
+}
+
+const unique = (label: string) => `costs/${label}-${randomUUID().slice(0, 8)}`;
+
+describe.skipIf(!wanted)('etcd costs', () => {
+  it('an uncontended acquire is one transaction, a release is one, and the name keeps its one watch', async () => {
+    const { coord, calls, reset } = await counted();
+    const mutex = coord.mutex(unique('uncontended'));
+    await (await mutex.acquire()).release();
+    expect(calls.watch).toBe(1);
+    reset();
+    for (let i = 0; i < 5; i++) {
+      const lease = await mutex.acquire();
+      expect(calls).toEqual({ txn: 2 * i + 1 });
+      await lease.release();
+      expect(calls).toEqual({ txn: 2 * i + 2 });
+    }
+  });
+
+  it('a handoff costs the waiter no request, and waiting sends nothing', async () => {
+    const name = unique('handoff');
+    const holder = await counted();
+    const waiters = await Promise.all([counted(), counted(), counted()]);
+    const lease = await holder.coord.mutex(name).acquire();
+    const granted: Promise<Lease>[] = [];
+    for (const waiter of waiters) {
+      let queued!: () => void;
+      const isQueued = new Promise<void>((resolve) => (queued = resolve));
+      granted.push(waiter.coord.mutex(name).acquire({ onQueued: () => queued() }));
+      await isQueued;
+      waiter.reset();
+    }
+    // Real time passes while everyone waits: 20 round trips of the holder's own.
+    for (let i = 0; i < 20; i++) await backendOf(holder.coord).get(`${name}-elsewhere`);
+    for (const waiter of waiters) expect(waiter.calls).toEqual({});
+    holder.reset();
+    await lease.release();
+    const next = await granted[0]!;
+    expect(holder.calls).toEqual({ txn: 1 });
+    // The first waiter was granted on the watch event alone; the others were not even woken.
+    for (const waiter of waiters) expect(waiter.calls).toEqual({});
+    await next.release();
+    for (const later of granted.slice(1)) await (await later).release();
+  });
+});
