@@ -72,7 +72,10 @@ const rate = (r) => r.count / r.seconds;
 const server = await etcdServer();
 const results = {};
 try {
-  await baton(server.endpoints, 200); // warm-up: JIT, server
+  // A discarded warm-up run of full size: the first thousand handoffs on a fresh process and
+  // server run markedly slower (JIT, server caches), which would favour whoever runs second.
+  const warm = await baton(server.endpoints, handoffs);
+  console.log(`warm-up:           ${rate(warm).toFixed(0)} handoffs/s (discarded)`);
   results.baton = await baton(server.endpoints, handoffs);
   console.log(`baton:             ${rate(results.baton).toFixed(0)} handoffs/s (${results.baton.count} in ${results.baton.seconds.toFixed(2)} s)`);
   const goTotal = Math.max(100, Math.round(handoffs / 5));
@@ -91,7 +94,7 @@ if (flag('append-docs')) {
     [
       `### Handoff: ${clients} clients, one mutex (${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC)`,
       '',
-      `\`node bench/etcd-handoff.mjs --handoffs ${handoffs} --clients ${clients}\`: ${clients} coordinators (each its own connection and lease) loop acquire -> release on one mutex until ${handoffs} acquisitions are done; one etcd ${facts.etcd} member on loopback, default settings. The Go reference is the algorithm of Go's \`concurrency.Mutex\` (etcd 3.4) run with etcd3 in the same process and run, between two Baton runs.`,
+      `\`node bench/etcd-handoff.mjs --handoffs ${handoffs} --clients ${clients}\`: ${clients} coordinators (each its own connection and lease) loop acquire -> release on one mutex until ${handoffs} acquisitions are done; one etcd ${facts.etcd} member on loopback, default settings. The Go reference is the algorithm of Go's \`concurrency.Mutex\` (etcd 3.4) run with etcd3 in the same process and run, between two Baton runs, after a discarded Baton warm-up run of the same size.`,
       '',
       '| client | handoffs/s | measured |',
       '|---|---|---|',
