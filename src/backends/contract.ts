@@ -37,6 +37,12 @@ export interface QueueEntry {
   readonly key: string;
   /** The role parsed from the key's name. */
   readonly role: Role;
+  /**
+   * The key's creation revision, where the adapter reports it. Hand it to
+   * {@link Backend.waitForDelete}: on etcd a key name can be deleted and created again (Go
+   * clients reuse `<name>/<lease hex>` lock after lock), and only the revision tells the two apart.
+   */
+  readonly revision?: bigint;
 }
 
 /** A key's current value and creation revision. */
@@ -96,9 +102,10 @@ export interface Backend {
   /**
    * Resolves once `key` does not exist: at once if it is already gone, else on its deletion.
    * The watch is set before the existence check, so a deletion between the two is never missed.
-   * Rejects with the signal's reason when `signal` aborts.
+   * With `revision` (the key's creation revision as listed), a key of that name created again
+   * since counts as deleted. Rejects with the signal's reason when `signal` aborts.
    */
-  waitForDelete(key: string, signal: AbortSignal): Promise<void>;
+  waitForDelete(key: string, signal: AbortSignal, revision?: bigint): Promise<void>;
 
   /** Reads `key` and watches it for the next update or deletion. */
   watchKey(key: string, signal: AbortSignal): Promise<Watched<KeyState | undefined>>;

@@ -115,9 +115,9 @@ async function waitForAdmission(
         const watched = await backend.watchPrefix(request.prefix, roundSignal);
         const current = judge(watched.current);
         if (!current) return;
-        await Promise.race([backend.waitForDelete(current.key, roundSignal), watched.changed]);
+        await Promise.race([backend.waitForDelete(current.key, roundSignal, current.revision), watched.changed]);
       } else {
-        await backend.waitForDelete(blocker.key, roundSignal);
+        await backend.waitForDelete(blocker.key, roundSignal, blocker.revision);
       }
     } finally {
       round.abort();
