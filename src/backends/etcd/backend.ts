@@ -124,7 +124,7 @@ export class EtcdBackend implements Backend {
     this.#checkOpen();
     const view = this.#readableView(prefix);
     if (view) {
-      return view.entries().map((entry) => ({ key: entry.key, role: roleOf(entry.key) }));
+      return view.entries().map((entry) => ({ key: entry.key, role: roleOf(entry.key), revision: entry.revision }));
     }
     const snapshot = await this.range(prefix);
     this.views.find(prefix)?.offerSnapshot(snapshot);
@@ -143,11 +143,17 @@ export class EtcdBackend implements Backend {
     return kv && { value: kv.value.toString(), revision: BigInt(kv.create_revision) };
   }
 
-  async waitForDelete(key: string, signal: AbortSignal): Promise<void> {
+  async waitForDelete(key: string, signal: AbortSignal, revision?: bigint): Promise<void> {
     this.#checkOpen();
     const view = this.views.acquire(parentOf(key));
+    // A key of the same name created again (Go reuses <name>/<lease hex>) is another key: the one
+    // waited for is gone. Without that check a waiter could wait for a key queued behind itself.
+    const gone = () => {
+      const entry = view.get(key);
+      return entry === undefined || (revision !== undefined && entry.revision !== revision);
+    };
     try {
-      await view.until(() => view.get(key) === undefined, signal);
+      await view.until(gone, signal);
     } finally {
       this.views.release(view);
     }
@@ -182,7 +188,7 @@ export class EtcdBackend implements Backend {
     const seen = membership(entries);
     const changed = view.until(() => membership(view.entries()) !== seen, signal);
     void changed.finally(() => this.views.release(view)).catch(() => {});
-    return { current: entries.map((entry) => ({ key: entry.key, role: roleOf(entry.key) })), changed };
+    return { current: entries.map((entry) => ({ key: entry.key, role: roleOf(entry.key), revision: entry.revision })), changed };
   }
 
   async close(): Promise<void> {

@@ -243,5 +243,5 @@ export function entriesOf(keys: KeySpace, prefix: string, kvs: readonly IKeyValu
     found.push({ key, role: roleOfName(key.slice(start.length)), revision: BigInt(kv.create_revision) });
   }
   found.sort((a, b) => (a.revision < b.revision ? -1 : a.revision > b.revision ? 1 : 0));
-  return found.map(({ key, role }) => ({ key, role }));
+  return found;
 }
