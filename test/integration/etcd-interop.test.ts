@@ -3,6 +3,7 @@
  * both ways, and elections see the same leader both ways.
  */
 import { randomUUID } from 'node:crypto';
+import { Etcd3 } from 'etcd3';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { type Coordinator, connect } from '../../src/index.js';
 import { backendOf } from '../../src/testing.js';
@@ -100,6 +101,43 @@ describe.skipIf(!wanted)('etcd interop with etcdctl', () => {
     expect(await waiter.exited).toBe(0);
     expect(key).toBe(keys[1]);
     expect(BigInt(rev!) > lease.token).toBe(true);
+  });
+
+  it('a Go-style client that unlocks and locks again under the same key name does not strand a waiter', async () => {
+    // Go's Mutex names its key after the session's lease, so a long-lived Go session re-locking
+    // re-creates the same key name, then queued behind the waiter. A waiter that looks for the
+    // name only (not its creation revision) would wait for a key that waits for it.
+    const name = unique('reused-key');
+    const coord = await open();
+    const backend = backendOf(coord);
+    const raw = new Etcd3({ hosts: servers!.endpoints });
+    try {
+      const leaseId = String((await raw.leaseClient.leaseGrant({ TTL: 30 })).ID);
+      const goKey = `${name}/${BigInt(leaseId).toString(16)}`;
+      await raw.kv.put({ key: Buffer.from(goKey), value: Buffer.from(''), lease: leaseId });
+      const session = await backend.session();
+      const entered = await session.enqueue(name, 'lock', '');
+      const blocker = entered.entries[0]!;
+      expect(blocker.key).toBe(goKey);
+      // Go unlocks and locks again: same name, new creation revision, now behind the waiter.
+      await raw.kv.deleteRange({ key: Buffer.from(goKey) });
+      await raw.kv.put({ key: Buffer.from(goKey), value: Buffer.from(''), lease: leaseId });
+      const signal = AbortSignal.timeout(5000);
+      for (;;) {
+        const watched = await backend.watchPrefix(name, signal);
+        const again = watched.current.find((entry) => entry.key === goKey);
+        if (again && again.revision !== blocker.revision) break;
+        await watched.changed;
+      }
+      // The key the waiter was blocked by is gone, although a key of that name exists again.
+      await backend.waitForDelete(blocker.key, signal, blocker.revision);
+      const listing = await backend.list(name);
+      expect(listing.map((entry) => entry.key)).toEqual([entered.key, goKey]);
+      await session.deleteIf(entered.key, entered.revision);
+      await raw.leaseClient.leaseRevoke({ ID: leaseId });
+    } finally {
+      raw.close();
+    }
   });
 
   it('etcdctl elect leads and Baton reports its value; Baton campaigns behind it and wins when etcdctl stops', async () => {
