@@ -6,8 +6,8 @@
  * and while disconnected it cannot learn that its session expired, so a client cut off from the
  * ensemble would go on believing it holds its locks. This module closes them:
  *
- * - Every request is raced against a deadline of one session timeout; a request that misses it
- *   ends the session (nothing sent after it was answered either).
+ * - Every request is bounded by the loss deadline below: a request left unanswered ends the
+ *   session, since the server answers in order and nothing sent after it is answered either.
  * - The session is declared lost at *last answer + session timeout*, where "last answer" is the
  *   send time of the latest request the server answered. The server heard from us no earlier
  *   than that, so it cannot expire the session before our deadline: we give up no later than
@@ -278,44 +278,38 @@ export class ZkConnection {
    */
   request<T>(what: string, run: (callback: (error: unknown, result?: T) => void) => void): Promise<T> {
     if (this.signal.aborted) return Promise.reject(this.signal.reason);
+    // No timer per request: the server answers a session's requests in order, so while this one
+    // is unanswered nothing sent after it is answered either, the last answer stays older than
+    // this request, and the loss deadline (last answer + session timeout) ends the session, and
+    // this request with it, no later than a per-request timeout would. Ending the session also
+    // keeps a request still queued in the client from reaching the server later (an orphan node).
     const sentAt = performance.now();
     return new Promise<T>((resolve, reject) => {
       let done = false;
-      const finish = () => {
-        done = true;
-        clearTimeout(timer);
-        this.#pending.delete(onLost);
-      };
       const onLost: Rejecter = (error) => {
         if (done) return;
-        finish();
+        done = true;
         reject(error);
       };
-      const timer = setTimeout(() => {
-        if (done) return;
-        finish();
-        // The server answers a session's requests in order, so nothing sent since was answered
-        // either: the loss deadline is due. End the session now, also so that this request, if
-        // it is still queued, can never reach the server later (an orphan contender node).
-        const error = new SessionLostError(`ZooKeeper did not answer ${what} within the session timeout of ${this.timeout} ms (servers ${this.endpoints})`);
-        reject(error);
-        this.#shutdown(error);
-      }, this.timeout);
       this.#pending.add(onLost);
       try {
         run((error, result) => {
           if (done) return;
-          finish();
+          done = true;
+          this.#pending.delete(onLost);
+          if (error === null || error === undefined) {
+            this.#heard(sentAt);
+            resolve(result as T);
+            return;
+          }
           const code = codeOf(error);
           // Any answer from the server (an error code included) proves the session is alive.
-          if (error === null || error === undefined || error instanceof MultiError || (code !== undefined && code !== Code.CONNECTION_LOSS && code !== Code.SESSION_EXPIRED)) {
-            this.#heard(sentAt);
-          }
-          if (error) reject(error);
-          else resolve(result as T);
+          if (error instanceof MultiError || (code !== undefined && code !== Code.CONNECTION_LOSS && code !== Code.SESSION_EXPIRED)) this.#heard(sentAt);
+          reject(error);
         });
       } catch (error) {
-        finish();
+        done = true;
+        this.#pending.delete(onLost);
         reject(error);
       }
     });

@@ -348,7 +348,12 @@ export class ZooKeeperBackend implements Backend {
    * The live ZooKeeper session's connection, opening one when there is none or the last was
    * lost. Concurrent callers share one open.
    */
-  async connection(): Promise<ZkConnection> {
+  connection(): Promise<ZkConnection> {
+    if (!this.#closed && this.#conn?.alive) return Promise.resolve(this.#conn);
+    return this.#openConnection();
+  }
+
+  async #openConnection(): Promise<ZkConnection> {
     this.#checkOpen();
     if (this.#conn?.alive) return this.#conn;
     if (!this.#opening) {
