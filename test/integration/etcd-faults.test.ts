@@ -10,6 +10,7 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { type Coordinator, connect, type Lease, LeaseLostError, SessionLostError } from '../../src/index.js';
 import { backendOf } from '../../src/testing.js';
+import { EtcdBackend } from '../../src/backends/etcd/index.js';
 import { type EtcdServers, localEtcdAvailable, startEtcd } from '../support/etcd-server.js';
 import { Procs } from './cli-harness.js';
 
@@ -108,6 +109,26 @@ describe.skipIf(!wanted)('etcd loss with real faults', () => {
     } finally {
       servers!.resumeMember(0);
     }
+  });
+
+  it('a watch the server cancels (as for a compacted revision) starts over from now and misses no release', async () => {
+    const name = unique('restart');
+    const [waiterCoord, holderCoord] = [await open(servers!.url({ ttl: 10 })), await open(servers!.url({ ttl: 10 }))];
+    const holder = await holderCoord.mutex(name).acquire();
+    const queued = queuedOnce();
+    const waiting = waiterCoord.mutex(name).acquire({ onQueued: queued.onQueued, timeoutMs: 10_000 });
+    await queued.reached;
+    // The waiter's watch on the name, as etcd3 holds it; the server cancelling it is an 'error'.
+    const manager = (backendOf(waiterCoord) as EtcdBackend).client as unknown as { watchManager: { watchers: Array<{ request: { key: Buffer }; emit(e: string, x: unknown): void }> } };
+    const watch = manager.watchManager.watchers.find((w) => w.request.key.toString() === `${name}/`);
+    expect(watch).toBeDefined();
+    watch!.emit('error', new Error('etcdserver: mvcc: required revision has been compacted'));
+    // The release happens while the view starts over: the fresh read must show it.
+    await holder.release();
+    const lease = await waiting;
+    expect(lease.token > holder.token).toBe(true);
+    expect(lease.signal.aborted).toBe(false);
+    await lease.release();
   });
 
   it('a holder frozen longer than its TTL is overtaken; on SIGCONT it sees its loss and its guarded write is rejected', async () => {

@@ -51,6 +51,9 @@ interface Waiter {
   fail(error: unknown): void;
 }
 
+/** Consecutive watch restarts (without a successful read between) before the view gives up. */
+const MAX_RESTARTS = 3;
+
 export class PrefixView {
   readonly prefix: string;
   readonly #host: ViewHost;
@@ -67,6 +70,8 @@ export class PrefixView {
   #waiters = new Set<Waiter>();
   #watcher: Watcher | undefined;
   #failure: unknown;
+  /** Watch restarts since the last successful read. */
+  #restarts = 0;
   /** Keys this adapter created here and has not deleted: while any exist, reads are served locally. */
   readonly own = new Set<string>();
   /** Set in the event-loop turn in which the view was updated from the server, cleared after it. */
@@ -94,18 +99,39 @@ export class PrefixView {
   #watch(): void {
     const watcher = this.#host.client.watch().prefix(this.#start).watcher();
     this.#watcher = watcher;
+    const live = () => this.#watcher === watcher && this.#failure === undefined;
     watcher.on('connected', (res: IWatchResponse) => {
-      if (this.#watchRevision !== undefined) return; // a reconnect: etcd3 resumes after the last event
+      // A reconnect: etcd3 resumes after the last event it delivered, nothing to do.
+      if (!live() || this.#watchRevision !== undefined) return;
       this.#watchRevision = BigInt(res.header.revision);
       const candidate = this.#candidate;
       this.#candidate = undefined;
       if (candidate && candidate.revision >= this.#watchRevision) this.#applySnapshot(candidate);
       else this.#readServer();
     });
-    watcher.on('data', (res: IWatchResponse) => this.#onData(res));
-    watcher.on('error', (error: unknown) =>
-      this.#fail(new BackendError(`the etcd watch on ${this.prefix}/ failed: ${(error as Error)?.message ?? error}`, { cause: error })),
-    );
+    watcher.on('data', (res: IWatchResponse) => {
+      if (live()) this.#onData(res);
+    });
+    watcher.on('error', (error: unknown) => {
+      if (live()) this.#restart(error);
+    });
+  }
+
+  /**
+   * The server cancelled the watch (for instance: it resumed after a disconnection from a
+   * revision compacted meanwhile). Start over: a new watch from now, then a fresh read. Reads and
+   * waits pause until then; waits are decided on the fresh state (a key deleted meanwhile is gone).
+   */
+  #restart(error: unknown): void {
+    if (++this.#restarts > MAX_RESTARTS) {
+      this.#fail(new BackendError(`the etcd watch on ${this.prefix}/ failed: ${(error as Error)?.message ?? error}`, { cause: error }));
+      return;
+    }
+    this.#watchRevision = undefined;
+    this.#candidate = undefined;
+    this.#pending = [];
+    this.#revision = -1n;
+    this.#watch();
   }
 
   #readServer(): void {
@@ -148,6 +174,7 @@ export class PrefixView {
     this.#entries = entries;
     this.#ordered = undefined;
     this.#revision = snapshot.revision;
+    this.#restarts = 0;
     const pending = this.#pending;
     this.#pending = [];
     for (const res of pending) this.#applyEvents(res);
