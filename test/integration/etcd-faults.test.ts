@@ -103,7 +103,8 @@ describe.skipIf(!wanted)('etcd loss with real faults', () => {
       const after = performance.now() - pausedAt;
       expect(reason).toBeInstanceOf(SessionLostError);
       // Keep-alives go out every TTL/3, so the last answer came at most TTL/3 before the pause.
-      expect(after).toBeLessThanOrEqual(ttl * 1000 + 250);
+      // By the deadline (with slack for a busy machine), well before etcd3's own 2 x TTL.
+      expect(after).toBeLessThanOrEqual(ttl * 1000 + 1000);
       expect(after).toBeGreaterThanOrEqual(((2 * ttl) / 3) * 1000 - 250);
       expect(await aborted(lease.signal)).toBeInstanceOf(LeaseLostError);
     } finally {
@@ -156,7 +157,8 @@ describe.skipIf(!wanted)('etcd loss with real faults', () => {
     }
     const resumedAt = performance.now();
     await holder.waitFor('stdout', /"lost":"LeaseLostError"/);
-    expect(performance.now() - resumedAt).toBeLessThan(1000);
+    // Its timers run first thing on resuming: the loss is known before any answer could arrive.
+    expect(performance.now() - resumedAt).toBeLessThan(3000);
     holder.send('write');
     await holder.waitFor('stdout', /"wrote":(true|false)/);
     expect(holder.output.stdout).toContain('{"wrote":false}');
