@@ -47,7 +47,7 @@ export class Hold implements Lease {
     }
     sessionSignal.addEventListener('abort', onSessionLost, { once: true });
     this.signal.addEventListener('abort', () => sessionSignal.removeEventListener('abort', onSessionLost), { once: true });
-    backend.waitForDelete(this.key, this.signal).then(
+    backend.waitForDelete(this.key, this.signal, this.token).then(
       () => this.#lose(new LeaseLostError(`lost ${this.name}: its key ${this.key} was deleted by someone else`)),
       (error) => {
         // The watch ends with the hold (release or loss); any other failure means the hold can

@@ -181,20 +181,24 @@ export class MemoryBackend implements Backend {
     return this.options.store.get(key);
   }
 
-  async waitForDelete(key: string, signal: AbortSignal): Promise<void> {
+  async waitForDelete(key: string, signal: AbortSignal, revision?: bigint): Promise<void> {
     this.#checkOpen();
     this.options.store.count('waitForDelete');
     await roundTrip();
     const store = this.options.store;
+    const gone = () => {
+      const current = store.revisionOf(key);
+      return current === undefined || (revision !== undefined && current !== revision);
+    };
     return pendingWaits.track(abortable<void>(signal, (resolve) => {
-      if (store.get(key) === undefined) {
+      if (gone()) {
         resolve();
         return () => {};
       }
       // A value update also fires key listeners: re-arm until the key is really gone.
       let unsubscribe = () => {};
       const arm = () => {
-        unsubscribe = store.onKeyChange(key, () => (store.get(key) === undefined ? resolve() : arm()));
+        unsubscribe = store.onKeyChange(key, () => (gone() ? resolve() : arm()));
       };
       arm();
       return () => unsubscribe();
