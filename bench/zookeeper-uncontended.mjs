@@ -4,7 +4,9 @@
 //
 //   npm run build && node bench/zookeeper-uncontended.mjs [--iterations 2000] [--append-docs]
 import zookeeper from 'node-zookeeper-client';
+import { loadavg } from 'node:os';
 import { connect } from '../dist/index.js';
+import { OWN_WATCH_DELAY_MS } from '../dist/backends/zookeeper/index.js';
 import { appendToBenchmarks, machine, zookeeperServer } from './zookeeper-common.mjs';
 
 const index = process.argv.indexOf('--iterations');
@@ -12,6 +14,7 @@ const iterations = index >= 0 ? Number(process.argv[index + 1]) : 2000;
 const rounds = 5;
 
 const server = await zookeeperServer();
+const load = [loadavg()[0]];
 const times = { baton: [], raw: [], tryAcquire: [] };
 try {
   const coord = await connect({ backend: 'zookeeper', endpoints: server.endpoints });
@@ -48,6 +51,7 @@ try {
     times.baton.push(await batonRound(iterations / rounds));
     times.tryAcquire.push(await tryRound(iterations / rounds));
   }
+  load.push(loadavg()[0]);
   client.close();
   await coord.close();
 } finally {
@@ -71,7 +75,9 @@ const report = [
   `| Baton \`mutex.acquire()\` + \`release()\` | ${ms(baton)} | ${(1000 / baton).toFixed(0)} |`,
   `| Baton \`mutex.tryAcquire()\` + \`release()\` | ${ms(tryA)} | ${(1000 / tryA).toFixed(0)} |`,
   '',
-  `Baton / raw: ${(baton / raw).toFixed(2)}x. An acquire is one round trip (a multi of the create and a parent stamp for the token, with the listing pipelined behind it), the hold adds one read (the watch on its own node), the release one delete.`,
+  `Baton / raw: ${(baton / raw).toFixed(2)}x. An acquire is one round trip (a multi of the create and a parent stamp for the token, with the listing pipelined behind it) and the release one delete, as in the raw loop; the difference is the listing that every acquire needs and client-side work. A hold's watch on its own node is armed only after ${OWN_WATCH_DELAY_MS} ms, so these short holds cost no watch.`,
+  '',
+  `Load average (1 min) at start and end: ${load.map((l) => l.toFixed(1)).join(', ')} (the machine is shared).`,
   '',
   `Machine: nproc ${facts.nproc} (${facts.cpu}), node ${facts.node}, ZooKeeper ${facts.zookeeper}.`,
 ].join('\n');
