@@ -113,6 +113,21 @@ describe.skipIf(!available)('ZooKeeper adapter', () => {
     expect(new Set(tokens).size).toBe(tokens.length);
   });
 
+  it('queues under a parent it may create children in but not write, with exact tokens', async () => {
+    const client = await raw();
+    const parent = `/no-write-${process.pid}`;
+    const { READ, CREATE, DELETE } = zookeeper.Permission;
+    const acl = [new zookeeper.ACL(READ | CREATE | DELETE, new zookeeper.Id('world', 'anyone'))];
+    await call((cb) => client.create(parent, Buffer.alloc(0), acl, zookeeper.CreateMode.PERSISTENT, cb));
+    const coord = await open(servers.url());
+    for (let i = 0; i < 3; i++) {
+      const lease = await coord.mutex(parent.slice(1)).acquire();
+      expect(lease.token).toBe((await statOf(client, lease.key)).czxid.readBigUInt64BE(0));
+      await lease.release();
+    }
+    expect((await statOf(client, parent)).version).toBe(0);
+  });
+
   it('orders a kazoo-style contender by its sequence: Baton waits behind it', async () => {
     const client = await raw();
     const parent = `/kazoo-style-${process.pid}`;

@@ -151,8 +151,10 @@ class ZooKeeperSession implements Session {
     }
     const error = stampedResult.reason;
     if (error instanceof MultiError) {
-      // NoNode: the parent was deleted; NoAuth on the setData: we may create but not write it.
+      // NoNode: the parent was deleted; NoAuth on the setData: we may create but not write it,
+      // so this parent is never stamped again.
       this.backend.emptyParents.delete(parent);
+      if (error.index === 1 && error.code === Code.NO_AUTH) this.backend.unstampable.add(parent);
       if (error.index === 0 && error.code !== Code.NO_NODE) {
         throw toBatonError(Object.assign(new Error(`code ${error.code}`), { code: error.code, getCode: () => error.code }), `creating a node under ${parent}`, this.backend.options);
       }
@@ -317,6 +319,8 @@ export class ZooKeeperBackend implements Backend {
   #closed = false;
   /** Queue parents seen carrying no data, where enqueue stamps the parent (see enqueue). */
   readonly emptyParents = new Set<string>();
+  /** Queue parents this identity may create children under but not write (ACL). */
+  readonly unstampable = new Set<string>();
 
   constructor(readonly options: ZooKeeperOptions) {
     this.acl = aclFor(options.auth);
@@ -324,6 +328,7 @@ export class ZooKeeperBackend implements Backend {
 
   /** Remembers a data-less queue parent (bounded: a process using very many names forgets). */
   noteEmptyParent(parent: string): void {
+    if (this.unstampable.has(parent)) return;
     if (this.emptyParents.size >= 10_000) this.emptyParents.clear();
     this.emptyParents.add(parent);
   }
