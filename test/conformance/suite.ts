@@ -123,8 +123,16 @@ export function runConformance(target: ConformanceTarget): void {
         const bController = new AbortController();
         const bLease = b.mutex(name).acquire({ onQueued: bQueued.onQueued, signal: bController.signal });
         await bQueued.reached;
+        let cQueued!: () => void;
+        const cIsQueued = new Promise<void>((resolve) => (cQueued = resolve));
         const cNext = queueWatch((p) => p === 0);
-        const cLease = c.mutex(name).acquire({ onQueued: cNext.onQueued });
+        const cLease = c.mutex(name).acquire({
+          onQueued: (position) => {
+            cNext.onQueued(position);
+            cQueued();
+          },
+        });
+        await cIsQueued;
         // The waiter ahead of c leaves the queue: c moves up to next in line.
         bController.abort();
         await expect(bLease).rejects.toMatchObject({ name: 'AbortError' });
