@@ -104,11 +104,14 @@ describe.skipIf(!wanted)('etcd with TLS', () => {
     try {
       const name = unique('tls-url');
       const lease = await a.mutex(name).acquire();
-      const queued = new Promise<void>((resolve) => {
-        void b.mutex(name).acquire({ onQueued: () => resolve() }).then((next) => next.release());
-      });
-      await queued;
+      let queued!: () => void;
+      const isQueued = new Promise<void>((resolve) => (queued = resolve));
+      const next = b.mutex(name).acquire({ onQueued: () => queued() });
+      await isQueued;
       await lease.release();
+      const granted = await next;
+      expect(granted.token > lease.token).toBe(true);
+      await granted.release();
     } finally {
       await Promise.all([a.close(), b.close()]);
     }
