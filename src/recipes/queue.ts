@@ -11,6 +11,7 @@
 import type { Backend, QueueEntry, Role, Session } from '../backends/contract.js';
 import { AbortError, BatonError, LeaseLostError, SessionLostError, TimeoutError } from '../errors.js';
 import type { HeldKey } from './hold.js';
+import { linkSignals } from './linked-signal.js';
 import type { WaitScope } from './wait-scope.js';
 
 /** The part of a {@link WaitScope} that waiting needs. */
@@ -87,12 +88,16 @@ async function waitForAdmission(
   held: HeldKey,
   firstListing: readonly QueueEntry[],
 ): Promise<void> {
-  const waitSignal = AbortSignal.any([scope.signal, held.session.signal]);
   let reported: number | undefined;
-  /** The blocker to wait for, or undefined when admitted; reports a changed position. */
-  const judge = (entries: readonly QueueEntry[]): QueueEntry | undefined => {
+  /** The own key's index; a vanished own key ends the wait. */
+  const ownIndex = (entries: readonly QueueEntry[]): number => {
     const index = entries.findIndex((entry) => entry.key === held.key);
     if (index < 0) throw new LeaseLostError(`${held.key} was deleted while waiting in ${request.prefix}`);
+    return index;
+  };
+  /** The blocker to wait for, or undefined when admitted; reports a changed position. */
+  const judge = (entries: readonly QueueEntry[]): QueueEntry | undefined => {
+    const index = ownIndex(entries);
     if (request.rule.admits(entries, index)) return undefined;
     const position = positionOf(request.rule, entries, index);
     if (position !== reported) {
@@ -102,27 +107,33 @@ async function waitForAdmission(
     return request.rule.blocker(entries, index);
   };
   let entries = firstListing;
+  if (judge(entries) === undefined) return; // admitted on entry: the uncontended path
+  using wait = linkSignals(scope.signal, held.session.signal);
   for (;;) {
-    throwIfAborted(waitSignal);
+    throwIfAborted(wait.signal);
     const blocker = judge(entries);
     if (!blocker) return;
-    const round = new AbortController();
-    const roundSignal = AbortSignal.any([waitSignal, round.signal]);
-    try {
+    {
+      using round = linkSignals(wait.signal);
       if (scope.onQueued) {
         // Whoever asked for positions also hears of changes ahead of it, at one more round trip
         // per wake-up; everyone else is woken only by the deletion of its one blocker.
-        const watched = await backend.watchPrefix(request.prefix, roundSignal);
+        const watched = await backend.watchPrefix(request.prefix, round.signal);
         const current = judge(watched.current);
         if (!current) return;
-        await Promise.race([backend.waitForDelete(current.key, roundSignal, current.revision), watched.changed]);
+        await Promise.race([backend.waitForDelete(current.key, round.signal, current.revision), watched.changed]);
       } else {
-        await backend.waitForDelete(blocker.key, roundSignal, blocker.revision);
+        await backend.waitForDelete(blocker.key, round.signal, blocker.revision);
+        throwIfAborted(wait.signal);
+        // Keys only ever join behind the own key (revisions grow), and every rule admits at least
+        // as readily with fewer keys ahead. So if the rule admits with the blocker gone, it admits
+        // now, without listing again: a handoff costs the release and one event. The hold's own
+        // key watch still reports a key that vanished meanwhile.
+        const remaining = entries.filter((entry) => entry.key !== blocker.key);
+        if (request.rule.admits(remaining, ownIndex(remaining))) return;
       }
-    } finally {
-      round.abort();
     }
-    throwIfAborted(waitSignal);
+    throwIfAborted(wait.signal);
     entries = await backend.list(request.prefix);
   }
 }
