@@ -8,5 +8,8 @@ export default defineConfig({
     // Integration files start their own servers; two at a time fits a 2-core machine.
     maxWorkers: 2,
     pool: 'forks',
+    // Under CI a JSON report too, from which .ci/run prints a plain "N passed, N failed" line.
+    reporters: process.env.CI ? ['default', 'json'] : ['default'],
+    outputFile: { json: '.tmp/vitest-report.json' },
   },
 });
