@@ -4,11 +4,8 @@
 //
 //   npm run build && node bench/memory-handoff.mjs [--handoffs 20000] [--clients 8]
 import { connect } from '../dist/index.js';
+import { arg } from './common.mjs';
 
-const arg = (name, fallback) => {
-  const index = process.argv.indexOf(`--${name}`);
-  return index >= 0 ? Number(process.argv[index + 1]) : fallback;
-};
 const handoffs = arg('handoffs', 20000);
 const clients = arg('clients', 8);
 

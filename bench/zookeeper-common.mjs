@@ -2,7 +2,8 @@
 // ZooKeeper jar started with java on a free loopback port), the peers' programs, machine facts.
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
-import { connect as tcpConnect, createServer } from 'node:net';
+import { connect as tcpConnect } from 'node:net';
+import { freePort } from './common.mjs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -11,16 +12,6 @@ export const INTEROP_DIR = fileURLToPath(new URL('../test/interop/', import.meta
 const JARS = '/usr/share/java';
 export const CURATOR_CLASSPATH = ['curator-recipes', 'curator-framework', 'curator-client', 'slf4j-nop'].map((j) => `${JARS}/${j}.jar`).join(':');
 
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address();
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 function fourLetter(port, word) {
   return new Promise((resolve) => {

@@ -6,12 +6,9 @@
 import { spawnSync } from 'node:child_process';
 import { loadavg } from 'node:os';
 import { connect } from '../dist/index.js';
+import { arg, flag } from './common.mjs';
 import { appendToBenchmarks, compileCurator, INTEROP_DIR, machine, runPeer, zookeeperServer } from './zookeeper-common.mjs';
 
-const arg = (name, fallback) => {
-  const index = process.argv.indexOf(`--${name}`);
-  return index >= 0 ? Number(process.argv[index + 1]) : fallback;
-};
 const seconds = arg('seconds', 10);
 const clients = arg('clients', 8);
 const rounds = arg('rounds', 3);
@@ -97,4 +94,4 @@ const report = [
   `Machine: nproc ${facts.nproc} (${facts.cpu}), node ${facts.node}, ZooKeeper ${facts.zookeeper}, Java ${facts.java}, Python ${facts.python}.`,
 ].join('\n');
 console.log(`\n${report}`);
-if (process.argv.includes('--append-docs')) appendToBenchmarks(report);
+if (flag('append-docs')) appendToBenchmarks(report);

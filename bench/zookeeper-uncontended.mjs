@@ -7,10 +7,10 @@ import zookeeper from 'node-zookeeper-client';
 import { loadavg } from 'node:os';
 import { connect } from '../dist/index.js';
 import { OWN_WATCH_DELAY_MS } from '../dist/backends/zookeeper/index.js';
+import { arg, flag } from './common.mjs';
 import { appendToBenchmarks, machine, zookeeperServer } from './zookeeper-common.mjs';
 
-const index = process.argv.indexOf('--iterations');
-const iterations = index >= 0 ? Number(process.argv[index + 1]) : 2000;
+const iterations = arg('iterations', 2000);
 const rounds = 5;
 
 const server = await zookeeperServer();
@@ -82,4 +82,4 @@ const report = [
   `Machine: nproc ${facts.nproc} (${facts.cpu}), node ${facts.node}, ZooKeeper ${facts.zookeeper}.`,
 ].join('\n');
 console.log(report);
-if (process.argv.includes('--append-docs')) appendToBenchmarks(report);
+if (flag('append-docs')) appendToBenchmarks(report);

@@ -8,7 +8,7 @@
 import { execFile, spawnSync } from 'node:child_process';
 import { existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { freePort, serverUnavailable, startProcess, stopProcess, tempDir } from './servers.js';
+import { freePort, serverUnavailable, startProcess, stopProcess, tempDir, waitUntilServing } from './servers.js';
 
 export const ETCD_BINARY = process.env.BATON_TEST_ETCD_BINARY ?? '/usr/bin/etcd';
 export const ETCDCTL_BINARY = process.env.BATON_TEST_ETCDCTL_BINARY ?? '/usr/bin/etcdctl';
@@ -186,18 +186,16 @@ async function startLocal(size: 1 | 3, tls: TlsFiles | undefined): Promise<EtcdS
     processes[i] = startProcess(ETCD_BINARY, argsOf(i, started.has(i) ? 'existing' : 'new'));
     started.add(i);
   };
-  const healthy = async (i: number, deadlineMs = 30_000) => {
-    const deadline = Date.now() + deadlineMs;
-    for (;;) {
-      const result = await runEtcdctl([...clientArgs([endpoints[i]!], tls), '--command-timeout=1s', 'endpoint', 'health'], 3000);
-      if (result.code === 0) return;
-      const proc = processes[i];
-      if (!proc || proc.child.exitCode !== null) throw new Error(`etcd member ${names[i]} exited:\n${proc?.output() ?? ''}`);
-      if (Date.now() > deadline) throw new Error(`etcd member ${names[i]} not healthy within ${deadlineMs} ms:\n${result.stderr}\n${proc.output()}`);
-      // Polling a child process: etcd offers no event to wait on from here.
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  };
+  const healthy = (i: number, deadlineMs = 30_000) =>
+    waitUntilServing(
+      `etcd member ${names[i]}`,
+      () => processes[i],
+      async () => {
+        const result = await runEtcdctl([...clientArgs([endpoints[i]!], tls), '--command-timeout=1s', 'endpoint', 'health'], 3000);
+        return { ready: result.code === 0, detail: result.stderr };
+      },
+      deadlineMs,
+    );
   for (let i = 0; i < size; i++) launch(i);
   try {
     await Promise.all(names.map((_, i) => healthy(i)));

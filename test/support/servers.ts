@@ -65,3 +65,25 @@ export async function stopProcess(child: ChildProcess, graceMs = 5000): Promise<
   await exited;
   clearTimeout(timer);
 }
+
+/**
+ * Polls `probe` every 100 ms until it reports the server ready. Fails at once when the server's
+ * process has exited, and after `deadlineMs` otherwise, with the process's output either way.
+ * Polling on purpose: a child server process offers no event to wait on from here.
+ */
+export async function waitUntilServing(
+  what: string,
+  process: () => ReturnType<typeof startProcess> | undefined,
+  probe: () => Promise<{ ready: boolean; detail?: string }>,
+  deadlineMs: number,
+): Promise<void> {
+  const deadline = Date.now() + deadlineMs;
+  for (;;) {
+    const { ready, detail = '' } = await probe();
+    if (ready) return;
+    const proc = process();
+    if (!proc || proc.child.exitCode !== null) throw new Error(`${what} exited:\n${proc?.output() ?? ''}`);
+    if (Date.now() > deadline) throw new Error(`${what} not serving within ${deadlineMs} ms:\n${detail}\n${proc.output()}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}

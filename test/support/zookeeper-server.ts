@@ -8,7 +8,7 @@ import { existsSync, rmSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { connect as tcpConnect } from 'node:net';
 import { join } from 'node:path';
-import { freePort, serverUnavailable, startProcess, stopProcess, tempDir } from './servers.js';
+import { freePort, serverUnavailable, startProcess, stopProcess, tempDir, waitUntilServing } from './servers.js';
 
 export const ZOOKEEPER_JAR = '/usr/share/java/zookeeper.jar';
 /** The jar's manifest names its dependencies; the conf dir is only for log configuration. */
@@ -171,18 +171,13 @@ async function startLocal(size: 1 | 3): Promise<ZooKeeperServers> {
     ]);
   };
   const fourLetter = (index: number, word: string) => fourLetterWord('127.0.0.1', clientPorts[index]!, word);
-  const serving = async (index: number, deadlineMs = 60_000) => {
-    const deadline = Date.now() + deadlineMs;
-    for (;;) {
-      const answer = await fourLetter(index, 'srvr');
-      if (answer?.includes('Mode:')) return;
-      const proc = processes[index];
-      if (!proc || proc.child.exitCode !== null) throw new Error(`ZooKeeper server ${index + 1} exited:\n${proc?.output() ?? ''}`);
-      if (Date.now() > deadline) throw new Error(`ZooKeeper server ${index + 1} did not serve within ${deadlineMs} ms:\n${proc.output()}`);
-      // Polling a child process's port: the server offers no event to wait on.
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  };
+  const serving = (index: number, deadlineMs = 60_000) =>
+    waitUntilServing(
+      `ZooKeeper server ${index + 1}`,
+      () => processes[index],
+      async () => ({ ready: (await fourLetter(index, 'srvr'))?.includes('Mode:') ?? false }),
+      deadlineMs,
+    );
   for (let i = 0; i < size; i++) launch(i);
   try {
     await Promise.all(configs.map((_, i) => serving(i)));
