@@ -13,7 +13,7 @@ import { type Clock, systemClock } from './clock.js';
 import { type MemoryStats, type MemoryStore, sharedStore } from './store.js';
 
 export { ManualClock, type Clock } from './clock.js';
-export type { MemoryStats, MemoryStore } from './store.js';
+export type { Listener, MemoryStats, MemoryStore } from './store.js';
 
 /** Validated memory options. */
 export interface MemoryOptions {

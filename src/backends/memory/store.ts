@@ -24,7 +24,8 @@ export interface MemoryStats {
   wakeups: number;
 }
 
-type Listener = () => void;
+/** A one-shot change callback. */
+export type Listener = () => void;
 
 const ROLE_IN_KEY = /-(lock|latch|lease|read|write)-\d+$/;
 
