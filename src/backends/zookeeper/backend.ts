@@ -1,0 +1,296 @@
+/**
+ * A coordinator's connection to a ZooKeeper ensemble: opens and reopens the supervised client,
+ * maps prefixes to paths under the chroot, and serves reads and watches. Waits use `getData`
+ * watches rather than `exists` watches: `exists` on a node that is already gone leaves a creation
+ * watch behind for the rest of the session, `getData` does not.
+ * @module
+ */
+import zookeeper from 'node-zookeeper-client';
+import type { ACL, Event } from 'node-zookeeper-client';
+import { BackendError, ClosedError, SessionLostError } from '../../errors.js';
+import { abortable } from '../abortable.js';
+import type { Backend, KeyState, QueueEntry, Session, Watched } from '../contract.js';
+import { aclFor } from './acl.js';
+import type { ZooKeeperOptions } from './config.js';
+import { Code, codeOf, ZkConnection } from './connection.js';
+import { toBatonError } from './errors.js';
+import { MAX_ATTEMPTS, stateOf, ZooKeeperSession } from './session.js';
+import { orderChildren } from './naming.js';
+
+const { CreateMode } = zookeeper;
+const NODE_DELETED = zookeeper.Event.NODE_DELETED;
+/** How long a hold's own-node watch waits before it is armed (see waitForDelete). */
+export const OWN_WATCH_DELAY_MS = 20;
+
+/** A coordinator's connection to a ZooKeeper ensemble. */
+export class ZooKeeperBackend implements Backend {
+  readonly kind = 'zookeeper' as const;
+  readonly acl: ACL[];
+  #conn: ZkConnection | undefined;
+  #opening: Promise<ZkConnection> | undefined;
+  #session: ZooKeeperSession | undefined;
+  #closed = false;
+  /** Queue parents seen carrying no data, where enqueue stamps the parent (see enqueue). */
+  readonly emptyParents = new Set<string>();
+  /** Queue parents this identity may create children under but not write (ACL). */
+  readonly unstampable = new Set<string>();
+
+  constructor(readonly options: ZooKeeperOptions) {
+    this.acl = aclFor(options.auth);
+  }
+
+  /** Remembers a data-less queue parent (bounded: a process using very many names forgets). */
+  noteEmptyParent(parent: string): void {
+    if (this.unstampable.has(parent)) return;
+    if (this.emptyParents.size >= 10_000) this.emptyParents.clear();
+    this.emptyParents.add(parent);
+  }
+
+  /** `<chroot>/<prefix>`. */
+  prefixPath(prefix: string): string {
+    return `${this.options.chroot}/${prefix}`;
+  }
+
+  /**
+   * A guarded-write path: an absolute ZooKeeper path as the server names it, chroot included,
+   * the same key space as the keys this backend returns.
+   */
+  userPath(path: string): string {
+    if (!path.startsWith('/') || path.endsWith('/') || path.includes('//')) {
+      throw new BackendError(`invalid ZooKeeper path ${JSON.stringify(path)} in a guarded write: expected an absolute path such as "/app/config"`);
+    }
+    return path;
+  }
+
+  /**
+   * The live ZooKeeper session's connection, opening one when there is none or the last was
+   * lost. Concurrent callers share one open.
+   */
+  connection(): Promise<ZkConnection> {
+    if (!this.#closed && this.#conn?.alive) return Promise.resolve(this.#conn);
+    return this.#openConnection();
+  }
+
+  async #openConnection(): Promise<ZkConnection> {
+    this.#checkOpen();
+    if (this.#conn?.alive) return this.#conn;
+    if (!this.#opening) {
+      this.#opening = (async () => {
+        const conn = await ZkConnection.open(this.options);
+        try {
+          if (this.options.chroot !== '') await this.ensurePath(conn, this.options.chroot);
+        } catch (error) {
+          await conn.close();
+          throw error;
+        }
+        if (this.#closed) {
+          await conn.close();
+          throw new ClosedError('the coordinator was closed');
+        }
+        this.#conn = conn;
+        return conn;
+      })().finally(() => {
+        this.#opening = undefined;
+      });
+    }
+    return this.#opening;
+  }
+
+  /** Creates `path` and its missing ancestors as persistent nodes with {@link acl}. */
+  async ensurePath(conn: ZkConnection, path: string): Promise<void> {
+    const segments = path.split('/').filter(Boolean);
+    let current = '';
+    for (const segment of segments) {
+      current += `/${segment}`;
+      try {
+        await conn.create(current, Buffer.alloc(0), this.acl, CreateMode.PERSISTENT);
+      } catch (error) {
+        const code = codeOf(error);
+        if (code === Code.NODE_EXISTS) continue;
+        throw toBatonError(error, `creating ${current}`, this.options);
+      }
+    }
+  }
+
+  session(): Promise<Session> {
+    // The common case answers at once, so an enqueue goes out in the caller's own tick.
+    const current = this.#session;
+    if (!this.#closed && current?.connection.alive && current.connection === this.#conn) return Promise.resolve(current);
+    return this.#openSession();
+  }
+
+  async #openSession(): Promise<Session> {
+    const conn = await this.connection();
+    if (this.#session?.connection !== conn) this.#session = new ZooKeeperSession(this, conn);
+    return this.#session;
+  }
+
+  /**
+   * The current session's id and password, for tests that expire it from the server side (a
+   * second client that joins the session and closes it ends it for both).
+   */
+  sessionCredentials(): { id: Buffer; password: Buffer; endpoints: string } | undefined {
+    const conn = this.#conn;
+    if (!conn?.alive) return undefined;
+    return { id: conn.client.getSessionId(), password: conn.client.getSessionPassword(), endpoints: conn.endpoints };
+  }
+
+  /** Runs a read, retrying it after a connection loss, and on a new session after a lost one. */
+  async #read<T>(what: string, run: (conn: ZkConnection) => Promise<T>): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      const conn = await this.connection();
+      try {
+        return await run(conn);
+      } catch (error) {
+        const code = codeOf(error);
+        const retriable = code === Code.CONNECTION_LOSS || (error instanceof SessionLostError && !this.#closed);
+        if (retriable && attempt < MAX_ATTEMPTS) {
+          if (code === Code.CONNECTION_LOSS) await conn.whenConnected().catch(() => {});
+          continue;
+        }
+        throw toBatonError(error, what, this.options);
+      }
+    }
+  }
+
+  /** Lists `parent` on `conn`; a missing parent is an empty queue. */
+  async listWith(conn: ZkConnection, parent: string): Promise<QueueEntry[]> {
+    try {
+      return orderChildren(parent, (await conn.getChildren(parent)).children);
+    } catch (error) {
+      if (codeOf(error) === Code.NO_NODE) return [];
+      throw error;
+    }
+  }
+
+  async list(prefix: string): Promise<QueueEntry[]> {
+    const parent = this.prefixPath(prefix);
+    return this.#read(`listing ${parent}`, (conn) => this.listWith(conn, parent));
+  }
+
+  async get(key: string): Promise<KeyState | undefined> {
+    return this.#read(`reading ${key}`, async (conn) => {
+      try {
+        const { data, stat } = await conn.getData(key);
+        return stateOf(data, stat);
+      } catch (error) {
+        if (codeOf(error) === Code.NO_NODE) return undefined;
+        throw error;
+      }
+    });
+  }
+
+  // Not async: the promise returned is abortable's own, which does not report a rejection
+  // nobody awaits (recipes drop waits they no longer need, e.g. when the coordinator closes).
+  waitForDelete(key: string, signal: AbortSignal): Promise<void> {
+    return abortable<void>(signal, (resolve, reject) => {
+      let stopped = false;
+      let untrack = () => {};
+      // Arms a getData watch (set together with the read, so nothing slips between) and resolves
+      // once the node is gone. A data change re-arms; a lost session re-checks on a new one.
+      const arm = async (): Promise<void> => {
+        untrack();
+        if (stopped) return;
+        let conn: ZkConnection;
+        try {
+          conn = await this.connection();
+        } catch (error) {
+          reject(error);
+          return;
+        }
+        if (stopped) return;
+        untrack = conn.track(() => {
+          if (!stopped) void arm();
+        });
+        const watcher = (event: Event) => {
+          if (stopped) return;
+          if (event.getType() === NODE_DELETED) resolve();
+          else void arm();
+        };
+        try {
+          await conn.getData(key, watcher);
+        } catch (error) {
+          const code = codeOf(error);
+          if (code === Code.NO_NODE) resolve();
+          else if (code === Code.CONNECTION_LOSS) {
+            await conn.whenConnected().catch(() => {});
+            void arm();
+          } else if (error instanceof SessionLostError || !conn.alive) {
+            // the track() callback re-arms on a new session
+          } else reject(toBatonError(error, `watching ${key}`, this.options));
+        }
+      };
+      // A hold's watch on its own node (a key this session created and still holds) is armed a
+      // little late: most holds end before, and then never cost a watch. Nothing is missed, since
+      // arming reads the node: a deletion in between is seen at once, only later.
+      const own = this.#session?.ownKeys.has(key) ?? false;
+      const timer = own ? setTimeout(() => void arm(), OWN_WATCH_DELAY_MS) : undefined;
+      if (!own) void arm();
+      return () => {
+        stopped = true;
+        clearTimeout(timer);
+        untrack();
+      };
+    });
+  }
+
+  async watchKey(key: string, signal: AbortSignal): Promise<Watched<KeyState | undefined>> {
+    return this.#read(`watching ${key}`, async (conn) => {
+      const { promise, fire } = this.#changeSignal(conn, signal);
+      try {
+        const { data, stat } = await conn.getData(key, fire);
+        return { current: stateOf(data, stat), changed: promise };
+      } catch (error) {
+        if (codeOf(error) !== Code.NO_NODE) throw error;
+      }
+      // Absent: watch for its creation. exists() sets the watch and reads in one request.
+      const stat = await conn.exists(key, fire);
+      if (stat === null) return { current: undefined, changed: promise };
+      // Created between the two requests: report it as a change, the caller reads again.
+      fire();
+      return { current: undefined, changed: promise };
+    });
+  }
+
+  async watchPrefix(prefix: string, signal: AbortSignal): Promise<Watched<QueueEntry[]>> {
+    const parent = this.prefixPath(prefix);
+    return this.#read(`watching ${parent}`, async (conn) => {
+      const { promise, fire } = this.#changeSignal(conn, signal);
+      try {
+        const { children } = await conn.getChildren(parent, fire);
+        return { current: orderChildren(parent, children), changed: promise };
+      } catch (error) {
+        if (codeOf(error) !== Code.NO_NODE) throw error;
+      }
+      const stat = await conn.exists(parent, fire);
+      if (stat !== null) fire();
+      return { current: [], changed: promise };
+    });
+  }
+
+  /**
+   * A one-shot change promise for a watch on `conn`: resolved by the watcher, or (spuriously, as
+   * the contract allows) when the session ends, since that session's watches never fire.
+   */
+  #changeSignal(conn: ZkConnection, signal: AbortSignal): { promise: Promise<void>; fire: () => void } {
+    let fire: () => void = () => {};
+    const promise = abortable<void>(signal, (resolve) => {
+      const untrack = conn.track(() => resolve());
+      fire = () => resolve();
+      return untrack;
+    });
+    return { promise, fire: () => fire() };
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    const opening = this.#opening;
+    await this.#conn?.close();
+    if (opening) await opening.then((conn) => conn.close()).catch(() => {});
+  }
+
+  #checkOpen(): void {
+    if (this.#closed) throw new ClosedError('the coordinator was closed');
+  }
+}
