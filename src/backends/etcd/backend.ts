@@ -14,7 +14,8 @@ import { ClosedError } from '../../errors.js';
 import type { Backend, KeyState, QueueEntry, Role, Session, Watched } from '../contract.js';
 import { createClient, explain, withRetry } from './client.js';
 import type { EtcdOptions } from './config.js';
-import { KeySpace, parentOf, roleOfName } from './keys.js';
+import { lastSegment, parentOf } from '../key-paths.js';
+import { KeySpace, roleOfName } from './keys.js';
 import { EtcdSession, entriesOf } from './session.js';
 import { type PrefixView, type Snapshot, type ViewHost, ViewRegistry } from './view.js';
 
@@ -206,5 +207,5 @@ export class EtcdBackend implements Backend {
 }
 
 function roleOf(key: string): Role {
-  return roleOfName(key.slice(key.lastIndexOf('/') + 1));
+  return roleOfName(lastSegment(key));
 }

@@ -35,12 +35,6 @@ export function roleOfName(name: string): Role {
   return (tag as Role | undefined) ?? 'lock';
 }
 
-/** The parent prefix of a logical key (`a/b/c` -> `a/b`). */
-export function parentOf(key: string): string {
-  const slash = key.lastIndexOf('/');
-  return slash < 0 ? '' : key.slice(0, slash);
-}
-
 /** Maps logical keys (as recipes and users see them) onto etcd keys under the namespace. */
 export class KeySpace {
   readonly #namespace: Buffer;

@@ -8,7 +8,8 @@ import { ClosedError, SessionLostError } from '../../errors.js';
 import type { Enqueued, GuardedOp, QueueEntry, Role, Session } from '../contract.js';
 import type { EtcdOptions } from './config.js';
 import { isLeaseNotFound } from './client.js';
-import { contenderName, type KeySpace, leaseHex, parentOf, roleOfName } from './keys.js';
+import { byRevision, lastSegment, parentOf } from '../key-paths.js';
+import { contenderName, type KeySpace, leaseHex, roleOfName } from './keys.js';
 import { LeaseKeeper } from './lease-keeper.js';
 import type { Snapshot, ViewRegistry } from './view.js';
 
@@ -62,7 +63,7 @@ export class EtcdSession implements Session {
 
   /** Whether `key` was created by this session (its last segment starts with the lease hex). */
   owns(key: string): boolean {
-    const name = key.slice(key.lastIndexOf('/') + 1);
+    const name = lastSegment(key);
     return name === this.id || name.startsWith(`${this.id}-`);
   }
 
@@ -242,6 +243,6 @@ export function entriesOf(keys: KeySpace, prefix: string, kvs: readonly IKeyValu
     if (!key.startsWith(start) || key.includes('/', start.length)) continue;
     found.push({ key, role: roleOfName(key.slice(start.length)), revision: BigInt(kv.create_revision) });
   }
-  found.sort((a, b) => (a.revision < b.revision ? -1 : a.revision > b.revision ? 1 : 0));
+  found.sort(byRevision);
   return found;
 }

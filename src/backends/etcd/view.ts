@@ -15,6 +15,7 @@
 import type { Etcd3, IKeyValue, IWatchResponse, Watcher } from 'etcd3';
 import { BackendError, ClosedError } from '../../errors.js';
 import { abortable } from '../abortable.js';
+import { byRevision } from '../key-paths.js';
 import type { KeySpace } from './keys.js';
 
 /** One key of the view. */
@@ -321,7 +322,7 @@ export class PrefixView {
 
   /** The keys in creation order (lowest create revision first). */
   entries(): readonly ViewEntry[] {
-    this.#ordered ??= [...this.#entries.values()].sort((a, b) => (a.revision < b.revision ? -1 : a.revision > b.revision ? 1 : 0));
+    this.#ordered ??= [...this.#entries.values()].sort(byRevision);
     return this.#ordered;
   }
 

@@ -5,6 +5,7 @@
  * @module
  */
 import type { KeyState, QueueEntry, Role } from '../contract.js';
+import { byRevision, parentOf } from '../key-paths.js';
 
 interface StoredKey {
   value: string;
@@ -120,7 +121,7 @@ export class MemoryStore {
     for (const [key, stored] of this.#keys) {
       if (key.startsWith(start) && !key.includes('/', start.length)) found.push({ key, role: roleOf(key, stored), revision: stored.revision });
     }
-    found.sort((a, b) => (a.revision < b.revision ? -1 : a.revision > b.revision ? 1 : 0));
+    found.sort(byRevision);
     return found.map(({ key, role }) => ({ key, role }));
   }
 
@@ -152,11 +153,6 @@ export class MemoryStore {
 
 function roleOf(key: string, stored: StoredKey): Role {
   return stored.owner ? stored.role : ((ROLE_IN_KEY.exec(key)?.[1] as Role | undefined) ?? 'lock');
-}
-
-function parentOf(key: string): string {
-  const slash = key.lastIndexOf('/');
-  return slash < 0 ? '' : key.slice(0, slash);
 }
 
 function subscribe(listeners: Map<string, Set<Listener>>, id: string, listener: Listener): () => void {

@@ -13,6 +13,7 @@ import { BackendError, SessionLostError } from '../../errors.js';
 import type { Enqueued, GuardedOp, KeyState, Role, Session } from '../contract.js';
 import { Code, codeOf, MultiError, type MultiOp, ZkConnection, zxidOf } from './connection.js';
 import type { ZooKeeperBackend } from './backend.js';
+import { lastSegment } from '../key-paths.js';
 import { toBatonError } from './errors.js';
 import { findByUuid, newNodeUuid, nodeNamePrefix, orderChildren, PROTECTED_PREFIX } from './naming.js';
 
@@ -269,7 +270,7 @@ export function stateOf(data: Buffer | undefined, stat: Stat): KeyState {
 }
 
 function isProtectedName(key: string): boolean {
-  const name = key.slice(key.lastIndexOf('/') + 1);
+  const name = lastSegment(key);
   return name.startsWith(PROTECTED_PREFIX) && name.length > 40;
 }
 
