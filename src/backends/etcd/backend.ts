@@ -11,13 +11,13 @@
  */
 import type { Etcd3 } from 'etcd3';
 import { ClosedError } from '../../errors.js';
-import type { Backend, KeyState, QueueEntry, Role, Session, Watched } from '../contract.js';
+import type { Backend, KeyState, QueueEntry, Session, Watched } from '../contract.js';
 import { createClient, explain, withRetry } from './client.js';
 import type { EtcdOptions } from './config.js';
 import { lastSegment, parentOf } from '../key-paths.js';
 import { KeySpace, roleOfName } from './keys.js';
 import { EtcdSession, entriesOf } from './session.js';
-import { type PrefixView, type Snapshot, type ViewHost, ViewRegistry } from './view.js';
+import { type PrefixView, type Snapshot, type ViewEntry, type ViewHost, ViewRegistry } from './view.js';
 
 /** How long a prefix's watch is kept after its last use. */
 const VIEW_LINGER_MS = 30_000;
@@ -124,9 +124,7 @@ export class EtcdBackend implements Backend {
   async list(prefix: string): Promise<QueueEntry[]> {
     this.#checkOpen();
     const view = this.#readableView(prefix);
-    if (view) {
-      return view.entries().map((entry) => ({ key: entry.key, role: roleOf(entry.key), revision: entry.revision }));
-    }
+    if (view) return queueOf(view.entries());
     const snapshot = await this.range(prefix);
     this.views.find(prefix)?.offerSnapshot(snapshot);
     return entriesOf(this.keys, prefix, snapshot.kvs);
@@ -160,15 +158,24 @@ export class EtcdBackend implements Backend {
     }
   }
 
-  async watchKey(key: string, signal: AbortSignal): Promise<Watched<KeyState | undefined>> {
+  /**
+   * The view of `prefix` once it is current, holding one reference for the caller's watch (the
+   * reference is given back here if the view never gets there).
+   */
+  async #currentView(prefix: string, signal: AbortSignal): Promise<PrefixView> {
     this.#checkOpen();
-    const view = this.views.acquire(parentOf(key));
+    const view = this.views.acquire(prefix);
     try {
       await view.until(() => true, signal);
+      return view;
     } catch (error) {
       this.views.release(view);
       throw error;
     }
+  }
+
+  async watchKey(key: string, signal: AbortSignal): Promise<Watched<KeyState | undefined>> {
+    const view = await this.#currentView(parentOf(key), signal);
     const seen = view.get(key);
     const changed = view.until(() => view.get(key)?.modRevision !== seen?.modRevision, signal);
     void changed.finally(() => this.views.release(view)).catch(() => {});
@@ -176,20 +183,13 @@ export class EtcdBackend implements Backend {
   }
 
   async watchPrefix(prefix: string, signal: AbortSignal): Promise<Watched<QueueEntry[]>> {
-    this.#checkOpen();
-    const view = this.views.acquire(prefix);
-    try {
-      await view.until(() => true, signal);
-    } catch (error) {
-      this.views.release(view);
-      throw error;
-    }
+    const view = await this.#currentView(prefix, signal);
     const entries = view.entries();
     const membership = (list: readonly { key: string }[]) => list.map((entry) => entry.key).join('\n');
     const seen = membership(entries);
     const changed = view.until(() => membership(view.entries()) !== seen, signal);
     void changed.finally(() => this.views.release(view)).catch(() => {});
-    return { current: entries.map((entry) => ({ key: entry.key, role: roleOf(entry.key), revision: entry.revision })), changed };
+    return { current: queueOf(entries), changed };
   }
 
   async close(): Promise<void> {
@@ -206,6 +206,7 @@ export class EtcdBackend implements Backend {
   }
 }
 
-function roleOf(key: string): Role {
-  return roleOfName(lastSegment(key));
+/** A view's keys as a listing, in creation order. */
+function queueOf(entries: readonly ViewEntry[]): QueueEntry[] {
+  return entries.map((entry) => ({ key: entry.key, role: roleOfName(lastSegment(entry.key)), revision: entry.revision }));
 }

@@ -3,7 +3,7 @@
  * enqueues create. Every write is one transaction guarded by a compare on a create revision.
  * @module
  */
-import type { Etcd3, IKeyValue, IRequestOp, ITxnResponse } from 'etcd3';
+import type { Etcd3, ICompare, IKeyValue, IRequestOp, ITxnResponse } from 'etcd3';
 import { ClosedError, SessionLostError } from '../../errors.js';
 import type { Enqueued, GuardedOp, QueueEntry, Role, Session } from '../contract.js';
 import type { EtcdOptions } from './config.js';
@@ -169,7 +169,7 @@ export class EtcdSession implements Session {
     try {
       const res = await this.#host.call(`deleting ${key}`, () =>
         this.#host.client.kv.txn({
-          compare: [{ key: full, target: 'Create', result: 'Equal', create_revision: String(revision) }],
+          compare: [createdAt(full, revision)],
           success: [{ request_delete_range: { key: full } }],
           failure: [],
         }),
@@ -186,7 +186,7 @@ export class EtcdSession implements Session {
     const full = this.#host.keys.full(key);
     const res = await this.#call(`updating ${key}`, () =>
       this.#host.client.kv.txn({
-        compare: [{ key: full, target: 'Create', result: 'Equal', create_revision: String(revision) }],
+        compare: [createdAt(full, revision)],
         // ignore_lease keeps the key attached to the lease it was created with.
         success: [{ request_put: { key: full, value: Buffer.from(value), ignore_lease: true } }],
         failure: [],
@@ -206,7 +206,7 @@ export class EtcdSession implements Session {
     );
     const res = await this.#host.call(`guarded write under ${key}`, () =>
       this.#host.client.kv.txn({
-        compare: [{ key: keys.full(key), target: 'Create', result: 'Equal', create_revision: String(revision) }],
+        compare: [createdAt(keys.full(key), revision)],
         success: requests,
         failure: [],
       }),
@@ -232,6 +232,11 @@ export class EtcdSession implements Session {
     const view = this.#host.views.find(prefix);
     if (view && view.own.delete(key)) this.#host.views.settle(view);
   }
+}
+
+/** The guard of every write on a hold: the key still exists with the hold's create revision. */
+function createdAt(key: Buffer, revision: bigint): ICompare {
+  return { key, target: 'Create', result: 'Equal', create_revision: String(revision) };
 }
 
 /** The keys directly under `prefix` in a read, in creation order, with their roles. */
