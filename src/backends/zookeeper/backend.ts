@@ -235,37 +235,42 @@ export class ZooKeeperBackend implements Backend {
   }
 
   async watchKey(key: string, signal: AbortSignal): Promise<Watched<KeyState | undefined>> {
-    return this.#read(`watching ${key}`, async (conn) => {
-      const { promise, fire } = this.#changeSignal(conn, signal);
-      try {
-        const { data, stat } = await conn.getData(key, fire);
-        return { current: stateOf(data, stat), changed: promise };
-      } catch (error) {
-        if (codeOf(error) !== Code.NO_NODE) throw error;
-      }
-      // Absent: watch for its creation. exists() sets the watch and reads in one request.
-      const stat = await conn.exists(key, fire);
-      if (stat === null) return { current: undefined, changed: promise };
-      // Created between the two requests: report it as a change, the caller reads again.
-      fire();
-      return { current: undefined, changed: promise };
-    });
+    return this.#read(`watching ${key}`, (conn) =>
+      this.#watchedRead(conn, key, signal, async (watcher) => {
+        const { data, stat } = await conn.getData(key, watcher);
+        return stateOf(data, stat);
+      }, undefined),
+    );
   }
 
   async watchPrefix(prefix: string, signal: AbortSignal): Promise<Watched<QueueEntry[]>> {
     const parent = this.prefixPath(prefix);
-    return this.#read(`watching ${parent}`, async (conn) => {
-      const { promise, fire } = this.#changeSignal(conn, signal);
-      try {
-        const { children } = await conn.getChildren(parent, fire);
-        return { current: orderChildren(parent, children), changed: promise };
-      } catch (error) {
-        if (codeOf(error) !== Code.NO_NODE) throw error;
-      }
-      const stat = await conn.exists(parent, fire);
-      if (stat !== null) fire();
-      return { current: [], changed: promise };
-    });
+    return this.#read(`watching ${parent}`, (conn) =>
+      this.#watchedRead(conn, parent, signal, async (watcher) => orderChildren(parent, (await conn.getChildren(parent, watcher)).children), []),
+    );
+  }
+
+  /**
+   * Reads `path` with a watch set by the same request (`read`), so no change slips between. When
+   * the node is absent, watches for its creation instead (`exists` also sets the watch and reads
+   * in one request) and reports `absent`; a node created between the two requests counts as a
+   * change at once, and the caller reads again.
+   */
+  async #watchedRead<T>(
+    conn: ZkConnection,
+    path: string,
+    signal: AbortSignal,
+    read: (watcher: () => void) => Promise<T>,
+    absent: T,
+  ): Promise<Watched<T>> {
+    const { promise, fire } = this.#changeSignal(conn, signal);
+    try {
+      return { current: await read(fire), changed: promise };
+    } catch (error) {
+      if (codeOf(error) !== Code.NO_NODE) throw error;
+    }
+    if ((await conn.exists(path, fire)) !== null) fire();
+    return { current: absent, changed: promise };
   }
 
   /**
