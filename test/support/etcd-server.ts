@@ -8,7 +8,7 @@
 import { execFile, spawnSync } from 'node:child_process';
 import { existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { freePort, serverUnavailable, startProcess, stopProcess, tempDir, waitUntilServing } from './servers.js';
+import { freePort, killProcess, serverUnavailable, startProcess, stopAll, stopProcess, tempDir, waitUntilServing } from './servers.js';
 
 export const ETCD_BINARY = process.env.BATON_TEST_ETCD_BINARY ?? '/usr/bin/etcd';
 export const ETCDCTL_BINARY = process.env.BATON_TEST_ETCDCTL_BINARY ?? '/usr/bin/etcdctl';
@@ -200,7 +200,7 @@ async function startLocal(size: 1 | 3, tls: TlsFiles | undefined): Promise<EtcdS
   try {
     await Promise.all(names.map((_, i) => healthy(i)));
   } catch (error) {
-    await Promise.all(processes.map((p) => (p ? stopProcess(p.child) : undefined)));
+    await stopAll(processes);
     await dir.remove();
     throw error;
   }
@@ -214,13 +214,7 @@ async function startLocal(size: 1 | 3, tls: TlsFiles | undefined): Promise<EtcdS
       const proc = processes[index];
       processes[index] = undefined;
       if (!proc) return;
-      if (kill) {
-        const exited = new Promise<void>((resolve) => proc.child.once('exit', () => resolve()));
-        proc.child.kill('SIGKILL');
-        if (proc.child.exitCode === null && proc.child.signalCode === null) await exited;
-      } else {
-        await stopProcess(proc.child);
-      }
+      await (kill ? killProcess(proc.child) : stopProcess(proc.child));
     },
     pauseMember(index) {
       processes[index]?.child.kill('SIGSTOP');
@@ -241,7 +235,7 @@ async function startLocal(size: 1 | 3, tls: TlsFiles | undefined): Promise<EtcdS
     },
     ...tools,
     async stop() {
-      await Promise.all(processes.map((p) => (p ? stopProcess(p.child) : undefined)));
+      await stopAll(processes);
       process.removeListener('exit', killAll);
       await dir.remove();
     },

@@ -55,6 +55,19 @@ export function startProcess(command: string, args: string[], options: { cwd?: s
   return { child, output: () => output };
 }
 
+/** Kills a child process at once (SIGKILL), as a crash would. Resolves once it has exited. */
+export async function killProcess(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  child.kill('SIGKILL');
+  await exited;
+}
+
+/** Stops every process of a cluster that is still running (members stopped earlier are undefined). */
+export async function stopAll(processes: readonly (ReturnType<typeof startProcess> | undefined)[]): Promise<void> {
+  await Promise.all(processes.map((proc) => (proc ? stopProcess(proc.child) : undefined)));
+}
+
 /** Stops a child process: SIGTERM, then SIGKILL after `graceMs`. Resolves once it has exited. */
 export async function stopProcess(child: ChildProcess, graceMs = 5000): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return;

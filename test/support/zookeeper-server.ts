@@ -8,7 +8,7 @@ import { existsSync, rmSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { connect as tcpConnect } from 'node:net';
 import { join } from 'node:path';
-import { freePort, serverUnavailable, startProcess, stopProcess, tempDir, waitUntilServing } from './servers.js';
+import { freePort, killProcess, serverUnavailable, startProcess, stopAll, stopProcess, tempDir, waitUntilServing } from './servers.js';
 
 export const ZOOKEEPER_JAR = '/usr/share/java/zookeeper.jar';
 /** The jar's manifest names its dependencies; the conf dir is only for log configuration. */
@@ -182,7 +182,7 @@ async function startLocal(size: 1 | 3): Promise<ZooKeeperServers> {
   try {
     await Promise.all(configs.map((_, i) => serving(i)));
   } catch (error) {
-    await Promise.all(processes.map((p) => (p ? stopProcess(p.child) : undefined)));
+    await stopAll(processes);
     await dir.remove();
     throw error;
   }
@@ -193,13 +193,7 @@ async function startLocal(size: 1 | 3): Promise<ZooKeeperServers> {
     async stopServer(index, kill = false) {
       const proc = processes[index];
       if (!proc) return;
-      if (kill) {
-        const exited = new Promise((r) => proc.child.once('exit', r));
-        proc.child.kill('SIGKILL');
-        await exited;
-      } else {
-        await stopProcess(proc.child);
-      }
+      await (kill ? killProcess(proc.child) : stopProcess(proc.child));
       processes[index] = undefined;
     },
     async startServer(index) {
@@ -216,7 +210,7 @@ async function startLocal(size: 1 | 3): Promise<ZooKeeperServers> {
     fourLetter,
     async stop() {
       process.removeListener('exit', killAll);
-      await Promise.all(processes.map((p) => (p ? stopProcess(p.child) : undefined)));
+      await stopAll(processes);
       await dir.remove();
     },
   };
