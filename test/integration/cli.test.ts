@@ -93,18 +93,25 @@ for (const kind of ['etcd', 'zookeeper'] as const) {
   describe.skipIf(!server)(`baton on ${kind}`, () => {
     const srv = server as Server;
     const env = (extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv => ({ ...process.env, BATON_BACKEND: srv.url, ...extra });
+    /**
+     * Starts `count` `baton lock NAME -- HOLDER` processes, numbered from 1, each only once the one
+     * before is visibly holding or queued behind the others, so their request order is known.
+     */
+    const queueHolders = async (name: string, log: string, count: number): Promise<Proc[]> => {
+      const started: Proc[] = [];
+      for (let n = 1; n <= count; n++) {
+        const proc = procs.baton(['lock', '-v', name, '--', 'sh', '-c', HOLDER], env({ N: String(n), LOG: log }), `baton #${n}`);
+        started.push(proc);
+        if (n === 1) await proc.waitFor('stdout', /^started 1 /m);
+        else await proc.waitFor('stderr', new RegExp(`queued for lock "${name}" at position ${n - 2} `));
+      }
+      return started;
+    };
 
     it('five concurrent baton lock processes never overlap and run in the order they queued, tokens increasing', async () => {
       const name = uniqueName('five');
       const log = join(dir.path, `${kind}-five.log`);
-      const batons: Proc[] = [];
-      for (let n = 1; n <= 5; n++) {
-        const proc = procs.baton(['lock', '-v', name, '--', 'sh', '-c', HOLDER], env({ N: String(n), LOG: log }), `baton #${n}`);
-        batons.push(proc);
-        // Each starts only once the one before is visibly holding or queued behind the others.
-        if (n === 1) await proc.waitFor('stdout', /^started 1 /m);
-        else await proc.waitFor('stderr', new RegExp(`queued for lock "${name}" at position ${n - 2} `));
-      }
+      const batons = await queueHolders(name, log, 5);
       const started: number[] = [];
       for (let round = 0; round < 5; round++) {
         // Whoever starts next: the test does not decide the order, the lock does.
@@ -195,13 +202,7 @@ for (const kind of ['etcd', 'zookeeper'] as const) {
     it('baton status shows the holder and its waiters in queue order, with tokens and keys', async () => {
       const name = uniqueName('status');
       const log = join(dir.path, `${kind}-status.log`);
-      const holders: Proc[] = [];
-      for (let n = 1; n <= 3; n++) {
-        const proc = procs.baton(['lock', '-v', name, '--', 'sh', '-c', HOLDER], env({ N: String(n), LOG: log }), `baton #${n}`);
-        holders.push(proc);
-        if (n === 1) await proc.waitFor('stdout', /^started 1 /m);
-        else await proc.waitFor('stderr', new RegExp(`at position ${n - 2} `));
-      }
+      const holders = await queueHolders(name, log, 3);
       const json = procs.baton(['status', name, '--json'], env());
       expect(await json.exited, json.describe()).toBe(0);
       const report = JSON.parse(json.output.stdout) as {
