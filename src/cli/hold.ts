@@ -9,7 +9,7 @@ import type { Invocation } from './args.js';
 import { asCliError, backendUrl, checkName, connectSeconds, open } from './backend.js';
 import { CliError } from './errors.js';
 import { ExitCode, signalExitCode } from './exit-codes.js';
-import { closeWithin, type Io } from './io.js';
+import { closeWithin, type Io, settleWithin } from './io.js';
 import { Interrupted, SignalRelay, supervise } from './supervise.js';
 
 /** What is held, for messages: `lock "x"`, `a permit of semaphore "x"`, `leadership of "x"`. */
@@ -24,16 +24,6 @@ class WaitTimedOut extends Error {}
 
 /** How long baton waits for the release after the program ended. */
 const RELEASE_MS = 5000;
-
-/** `work`, or a rejection with `message` after `ms`. */
-async function settleWithin(work: Promise<void>, ms: number, message: string): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    await Promise.race([work, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(message)), ms)))]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 export async function runHolding(invocation: Invocation, io: Io): Promise<number> {
   await checkName(invocation.name, invocation.command);

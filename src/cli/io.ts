@@ -18,12 +18,15 @@ export const processIo: Io = {
 
 /** Closes a coordinator without waiting for ever on a backend that stopped answering. */
 export async function closeWithin(close: () => Promise<void>, ms: number): Promise<void> {
+  await settleWithin(close(), ms, 'no answer').catch(() => {});
+}
+
+/** `work`, or a rejection with `message` after `ms`. */
+export async function settleWithin(work: Promise<void>, ms: number, message: string): Promise<void> {
   let timer: NodeJS.Timeout | undefined;
-  await Promise.race([
-    close().catch(() => {}),
-    new Promise<void>((resolve) => {
-      timer = setTimeout(resolve, ms);
-    }),
-  ]);
-  clearTimeout(timer);
+  try {
+    await Promise.race([work, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(message)), ms)))]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
