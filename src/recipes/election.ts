@@ -7,6 +7,7 @@ import type { Backend, KeyState, QueueEntry } from '../backends/contract.js';
 import { LeaseLostError } from '../errors.js';
 import { checkName, checkSignal, checkValue } from '../validate.js';
 import { Hold, type HeldKey } from './hold.js';
+import { linkSignals } from './linked-signal.js';
 import { type ContenderRequest, contend, exclusiveRule } from './queue.js';
 import type { AcquireOptions, LeaderInfo, Leadership } from './types.js';
 import { openWaitScope } from './wait-scope.js';
@@ -81,10 +82,10 @@ export class Election {
     const signal = checkSignal(options?.signal) ?? new AbortController().signal;
     let last: LeaderInfo | undefined | null = null;
     while (!signal.aborted) {
-      const round = new AbortController();
-      const roundSignal = AbortSignal.any([signal, round.signal]);
+      // The round's watches end with the round (next loop, break, or the generator's return).
+      using round = linkSignals(signal);
       try {
-        const seen = await this.#observeOnce(roundSignal);
+        const seen = await this.#observeOnce(round.signal);
         if (seen === 'retry') continue;
         if (last === null || !sameLeader(last, seen.leader)) {
           last = seen.leader;
@@ -94,8 +95,6 @@ export class Election {
       } catch (error) {
         if (signal.aborted) return;
         throw error;
-      } finally {
-        round.abort();
       }
     }
   }

@@ -10,6 +10,7 @@ import type { Backend, QueueEntry } from '../backends/contract.js';
 import { LeaseLostError } from '../errors.js';
 import { checkName, checkPermits } from '../validate.js';
 import { Hold, type HeldKey } from './hold.js';
+import { linkSignals } from './linked-signal.js';
 import { type ContenderRequest, contend, exclusiveRule, tryContend, withdraw } from './queue.js';
 import type { AcquireOptions, Lease } from './types.js';
 import { openWaitScope, type WaitScope } from './wait-scope.js';
@@ -75,19 +76,15 @@ export class Semaphore {
   async #takeLease(gate: HeldKey, scope: WaitScope): Promise<Lease> {
     const created = await gate.session.enqueue(this.#leases, 'lease', '');
     const held: HeldKey = { session: gate.session, key: created.key, revision: created.revision };
-    const waitSignal = AbortSignal.any([scope.signal, gate.session.signal]);
+    using wait = linkSignals(scope.signal, gate.session.signal);
     try {
       if (this.#fits(created.entries, held.key)) return new Hold(this.#backend, this.name, held);
       scope.onQueued?.(0);
       for (;;) {
-        const round = new AbortController();
-        try {
-          const leases = await this.#backend.watchPrefix(this.#leases, AbortSignal.any([waitSignal, round.signal]));
-          if (this.#fits(leases.current, held.key)) return new Hold(this.#backend, this.name, held);
-          await leases.changed;
-        } finally {
-          round.abort();
-        }
+        using round = linkSignals(wait.signal);
+        const leases = await this.#backend.watchPrefix(this.#leases, round.signal);
+        if (this.#fits(leases.current, held.key)) return new Hold(this.#backend, this.name, held);
+        await leases.changed;
       }
     } catch (error) {
       await withdraw(held).catch(() => {});
