@@ -24,8 +24,14 @@ export interface MemoryOptions {
 
 const DEFAULT_TTL_SECONDS = 10;
 
-/** Lets other callbacks run between operations, as a network round trip would. */
-const roundTrip = () => new Promise<void>((resolve) => setImmediate(resolve));
+/**
+ * One request to the store: counted, and answered after a turn of the event loop, so other
+ * callbacks run in between, as they would during a network round trip.
+ */
+async function request(store: MemoryStore, operation: string): Promise<void> {
+  store.count(operation);
+  await new Promise<void>((resolve) => setImmediate(resolve));
+}
 
 class MemorySession implements Session {
   readonly id: string;
@@ -76,30 +82,26 @@ class MemorySession implements Session {
 
   async enqueue(prefix: string, role: Role, value: string): Promise<Enqueued> {
     this.#checkAlive();
-    this.store.count('enqueue');
-    await roundTrip();
+    await request(this.store, 'enqueue');
     this.#checkAlive();
     const { key, revision } = this.store.createEphemeral(prefix, this.id, role, value);
     return { key, revision, entries: this.store.list(prefix) };
   }
 
   async deleteIf(key: string, revision: bigint): Promise<boolean> {
-    this.store.count('deleteIf');
-    await roundTrip();
+    await request(this.store, 'deleteIf');
     return this.store.revisionOf(key) === revision && this.store.delete(key);
   }
 
   async updateIf(key: string, revision: bigint, value: string): Promise<boolean> {
-    this.store.count('updateIf');
-    await roundTrip();
+    await request(this.store, 'updateIf');
     if (this.store.revisionOf(key) !== revision) return false;
     this.store.update(key, value);
     return true;
   }
 
   async guardedWrite(key: string, revision: bigint, ops: readonly GuardedOp[]): Promise<boolean> {
-    this.store.count('guardedWrite');
-    await roundTrip();
+    await request(this.store, 'guardedWrite');
     if (this.store.revisionOf(key) !== revision) return false;
     for (const op of ops) {
       if ('put' in op) this.store.put(op.put, op.value);
@@ -168,23 +170,17 @@ export class MemoryBackend implements Backend {
   }
 
   async list(prefix: string): Promise<QueueEntry[]> {
-    this.#checkOpen();
-    this.options.store.count('list');
-    await roundTrip();
+    await this.#request('list');
     return this.options.store.list(prefix);
   }
 
   async get(key: string): Promise<KeyState | undefined> {
-    this.#checkOpen();
-    this.options.store.count('get');
-    await roundTrip();
+    await this.#request('get');
     return this.options.store.get(key);
   }
 
   async waitForDelete(key: string, signal: AbortSignal, revision?: bigint): Promise<void> {
-    this.#checkOpen();
-    this.options.store.count('waitForDelete');
-    await roundTrip();
+    await this.#request('waitForDelete');
     const store = this.options.store;
     const gone = () => {
       const current = store.revisionOf(key);
@@ -206,18 +202,14 @@ export class MemoryBackend implements Backend {
   }
 
   async watchKey(key: string, signal: AbortSignal): Promise<Watched<KeyState | undefined>> {
-    this.#checkOpen();
-    this.options.store.count('watchKey');
-    await roundTrip();
+    await this.#request('watchKey');
     const store = this.options.store;
     const changed = pendingWaits.track(abortable<void>(signal, (resolve) => store.onKeyChange(key, resolve)));
     return { current: store.get(key), changed };
   }
 
   async watchPrefix(prefix: string, signal: AbortSignal): Promise<Watched<QueueEntry[]>> {
-    this.#checkOpen();
-    this.options.store.count('watchPrefix');
-    await roundTrip();
+    await this.#request('watchPrefix');
     const store = this.options.store;
     const changed = pendingWaits.track(abortable<void>(signal, (resolve) => store.onPrefixChange(prefix, resolve)));
     return { current: store.list(prefix), changed };
@@ -231,6 +223,11 @@ export class MemoryBackend implements Backend {
 
   #checkOpen(): void {
     if (this.#closed) throw new ClosedError('the coordinator was closed');
+  }
+
+  async #request(operation: string): Promise<void> {
+    this.#checkOpen();
+    await request(this.options.store, operation);
   }
 }
 
