@@ -103,6 +103,11 @@ export async function resolveConfig(
   return { module, options: module.fromObject(config as unknown as Record<string, unknown>) };
 }
 
+/** The backend a URL scheme (without `:`) selects, or undefined for an unknown scheme. */
+export function backendOfScheme(scheme: string): BackendKind | undefined {
+  return REGISTRY.find((entry) => entry.schemes.includes(scheme.toLowerCase()))?.kind;
+}
+
 async function resolveUrl(text: string, source: string) {
   const url = parseBackendUrl(text, source);
   const entry = REGISTRY.find((candidate) => candidate.schemes.includes(url.scheme));

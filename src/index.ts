@@ -13,7 +13,7 @@
  */
 export { connect, Coordinator } from './coordinator.js';
 export type { Config, MemoryConfig, EtcdConfig, ZooKeeperConfig } from './config.js';
-export { ENV_VARIABLE, DEFAULT_URL } from './config.js';
+export { ENV_VARIABLE, DEFAULT_URL, backendOfScheme } from './config.js';
 export { Mutex } from './recipes/mutex.js';
 export { Semaphore, type SemaphoreOptions } from './recipes/semaphore.js';
 export { ReadWriteLock } from './recipes/rwlock.js';

@@ -152,11 +152,12 @@ export interface Session {
   guardedWrite(key: string, revision: bigint, ops: readonly GuardedOp[]): Promise<boolean>;
 }
 
-/** Creates a backend from its validated options. One per backend module. */
+/**
+ * Creates a backend from its validated options. One per backend module. The URL schemes that
+ * select it are declared beside it in the config registry, which must know them before loading it.
+ */
 export interface BackendModule<Options> {
   readonly kind: BackendKind;
-  /** URL schemes this backend accepts, without the `:`. */
-  readonly schemes: readonly string[];
   /** Parses a URL into options; throws a ConfigError naming what is wrong and what is accepted. */
   fromUrl(url: BackendUrl): Options;
   /** Validates the object form; throws a ConfigError naming the field and the accepted values. */

@@ -4,7 +4,7 @@
  * the backend's own parameter (etcd `ttl` in seconds, ZooKeeper `sessionTimeout` in ms).
  * @module
  */
-import { BatonError, ConfigError, connect, type Coordinator, ENV_VARIABLE, InvalidArgumentError } from '../index.js';
+import { BatonError, backendOfScheme, ConfigError, connect, type Coordinator, ENV_VARIABLE, InvalidArgumentError } from '../index.js';
 import { CliError, usageError } from './errors.js';
 import { ExitCode } from './exit-codes.js';
 
@@ -30,8 +30,9 @@ export function backendUrl(flag: string | undefined, ttl: number | undefined, en
 
 function withParam(url: string, scheme: string | undefined, ttl: number, command: string): string {
   let param: [string, string];
-  if (scheme === 'etcd' || scheme === 'etcd+https' || scheme === 'etcd+http') param = ['ttl', String(ttl)];
-  else if (scheme === 'zookeeper' || scheme === 'zk') param = ['sessionTimeout', String(ttl * 1000)];
+  const kind = scheme === undefined ? undefined : backendOfScheme(scheme);
+  if (kind === 'etcd') param = ['ttl', String(ttl)];
+  else if (kind === 'zookeeper') param = ['sessionTimeout', String(ttl * 1000)];
   else throw usageError(`--ttl needs an etcd:// or zookeeper:// backend URL, not ${JSON.stringify(url)}`, command);
   const hash = url.indexOf('#');
   const base = hash < 0 ? url : url.slice(0, hash);

@@ -13,7 +13,6 @@ export type { EtcdOptions } from './config.js';
 /** The `etcd://` / `etcd+https://` backend module. */
 export const etcdBackend: BackendModule<EtcdOptions> = {
   kind: 'etcd',
-  schemes: ['etcd', 'etcd+https'],
   fromUrl: optionsFromUrl,
   fromObject: optionsFromObject,
   connect: (options) => EtcdBackend.connect(options),

@@ -234,7 +234,6 @@ export class MemoryBackend implements Backend {
 /** The `memory://` backend module. */
 export const memoryBackend: BackendModule<MemoryOptions> = {
   kind: 'memory',
-  schemes: ['memory'],
   fromUrl(url) {
     if (url.hosts !== '' || url.path !== '' || url.credentials) {
       throw new ConfigError(`invalid memory URL "${url.raw}": the memory backend has no address; use memory:// or memory://?ttl=SECONDS`);

@@ -22,7 +22,6 @@ export { toBatonError } from './errors.js';
 /** The `zookeeper://` (and `zk://`) backend module. */
 export const zookeeperBackend: BackendModule<ZooKeeperOptions> = {
   kind: 'zookeeper',
-  schemes: ['zookeeper', 'zk'],
   fromUrl: optionsFromUrl,
   fromObject: optionsFromObject,
   async connect(options) {
