@@ -1,5 +1,8 @@
-// Shared by every benchmark script: command-line options and free loopback ports.
+// Shared by every benchmark script: command-line options, free loopback ports, and writing
+// results into docs/benchmarks.md.
+import { readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { fileURLToPath } from 'node:url';
 
 /** The number after `--name`, or `fallback`. */
 export const arg = (name, fallback) => {
@@ -20,4 +23,25 @@ export function freePort() {
       server.close(() => resolve(port));
     });
   });
+}
+
+/**
+ * Appends `text` at the end of the `## heading` section of docs/benchmarks.md, creating the file
+ * or the section when missing. Other sections are left as they are.
+ */
+export function appendToBenchmarks(heading, text) {
+  const path = fileURLToPath(new URL('../docs/benchmarks.md', import.meta.url));
+  let doc;
+  try {
+    doc = readFileSync(path, 'utf8');
+  } catch {
+    doc = '# Benchmarks\n';
+  }
+  const headingLine = new RegExp(`^## ${heading}$`, 'm');
+  if (!headingLine.test(doc)) doc = `${doc.trimEnd()}\n\n## ${heading}\n`;
+  const start = doc.search(headingLine);
+  const next = doc.slice(start + 1).search(/^## /m);
+  const end = next < 0 ? doc.length : start + 1 + next;
+  doc = `${doc.slice(0, end).trimEnd()}\n\n${text.trim()}\n${next < 0 ? '' : `\n${doc.slice(end)}`}`;
+  writeFileSync(path, doc);
 }

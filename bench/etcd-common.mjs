@@ -1,8 +1,8 @@
 // Shared by the etcd benchmarks: a server (BATON_BENCH_ETCD_ENDPOINTS, else the local etcd binary
 // on free loopback ports with a temp data dir), machine facts, and appending to docs/benchmarks.md.
 import { execFileSync, spawn } from 'node:child_process';
-import { appendFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { freePort } from './common.mjs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { appendToBenchmarks as appendSection, freePort } from './common.mjs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -74,23 +74,9 @@ export function machine(etcd) {
   return { nproc, cpu: cpus()[0]?.model ?? 'unknown', node: process.version, etcd, etcd3: pkg.version, load: loadavg()[0].toFixed(1) };
 }
 
-/**
- * Appends `section` under the "etcd" heading of docs/benchmarks.md (created if missing). Other
- * backends' sections are left as they are.
- */
+/** Appends `section` under the "etcd" heading of docs/benchmarks.md. */
 export function appendToBenchmarks(section) {
-  const path = fileURLToPath(new URL('../docs/benchmarks.md', import.meta.url));
-  if (!existsSync(path)) writeFileSync(path, '# Benchmarks\n\nFigures measured by the scripts in `bench/`; each section says how it was run.\n');
-  const text = readFileSync(path, 'utf8');
-  if (!/^## etcd$/m.test(text)) appendFileSync(path, '\n## etcd\n');
-  const current = readFileSync(path, 'utf8');
-  // Insert at the end of the etcd section (before the next "## " heading, if any).
-  const start = current.search(/^## etcd$/m);
-  const rest = current.slice(start + '## etcd'.length);
-  const next = rest.search(/^## /m);
-  const at = next < 0 ? current.length : start + '## etcd'.length + next;
-  const before = current.slice(0, at).replace(/\n*$/, '\n\n');
-  writeFileSync(path, `${before}${section.trim()}\n${next < 0 ? '' : `\n${current.slice(at)}`}`);
+  appendSection('etcd', section);
 }
 
 /**

@@ -3,7 +3,7 @@
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
 import { connect as tcpConnect } from 'node:net';
-import { freePort } from './common.mjs';
+import { appendToBenchmarks as appendSection, freePort } from './common.mjs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -97,20 +97,7 @@ export function machine(zookeeperVersion) {
   };
 }
 
-/** Appends `text` under the "ZooKeeper" heading of docs/benchmarks.md, creating either if missing. */
+/** Appends `text` under the "ZooKeeper" heading of docs/benchmarks.md. */
 export function appendToBenchmarks(text) {
-  const path = fileURLToPath(new URL('../docs/benchmarks.md', import.meta.url));
-  let doc = '';
-  try {
-    doc = readFileSync(path, 'utf8');
-  } catch {
-    doc = '# Benchmarks\n';
-  }
-  if (!/^## ZooKeeper$/m.test(doc)) doc = `${doc.trimEnd()}\n\n## ZooKeeper\n`;
-  // Insert at the end of the ZooKeeper section (before the next "## " heading, if any).
-  const start = doc.search(/^## ZooKeeper$/m);
-  const next = doc.slice(start + 1).search(/^## /m);
-  const end = next < 0 ? doc.length : start + 1 + next;
-  doc = `${doc.slice(0, end).trimEnd()}\n\n${text.trim()}\n${next < 0 ? '' : `\n${doc.slice(end)}`}`;
-  writeFileSync(path, doc.endsWith('\n') ? doc : `${doc}\n`);
+  appendSection('ZooKeeper', text);
 }
