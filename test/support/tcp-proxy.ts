@@ -1,0 +1,103 @@
+/**
+ * A TCP proxy on loopback that a test controls: it forwards to one target until told to go
+ * silent (bytes are held back in both directions, connections stay open: a partition as the
+ * endpoints see it, with no RST or FIN), to cut (every connection is destroyed at once), or to
+ * refuse (new connections are closed at once). This kernel has no iptables or netem, so this is how
+ * tests put a fault on one link.
+ */
+import net from 'node:net';
+
+export type ProxyMode = 'forward' | 'silent' | 'refuse';
+
+export interface TcpProxy {
+  /** The port the proxy listens on (127.0.0.1). */
+  readonly port: number;
+  /** Forwarding, silent (data held back, connections kept) or refusing new connections. */
+  readonly mode: ProxyMode;
+  /** Stops forwarding: no byte crosses in either direction, no connection is closed. */
+  silence(): void;
+  /** Forwards again; bytes held back while silent are dropped, as a partition would lose them. */
+  restore(): void;
+  /** Destroys every open connection (both sides see a reset); new ones are still accepted. */
+  cut(): void;
+  /** Closes new connections at once (and cuts open ones) until restore(). */
+  refuse(): void;
+  /** How many client connections were accepted so far. */
+  readonly accepted: number;
+  /** Number of currently open client connections. */
+  readonly open: number;
+  close(): Promise<void>;
+}
+
+/** Starts a proxy from a free loopback port to `targetHost:targetPort`. */
+export async function startTcpProxy(targetPort: number, targetHost = '127.0.0.1', listenPort = 0): Promise<TcpProxy> {
+  let mode: ProxyMode = 'forward';
+  let accepted = 0;
+  const pairs = new Set<{ client: net.Socket; upstream: net.Socket }>();
+
+  const server = net.createServer((client) => {
+    accepted++;
+    if (mode === 'refuse') {
+      client.destroy();
+      return;
+    }
+    const upstream = net.connect(targetPort, targetHost);
+    const pair = { client, upstream };
+    pairs.add(pair);
+    const end = () => {
+      pairs.delete(pair);
+      client.destroy();
+      upstream.destroy();
+    };
+    client.on('error', end).on('close', end);
+    upstream.on('error', end).on('close', end);
+    // While silent, data is read and discarded: the endpoints see no answer and no close.
+    client.on('data', (chunk: Buffer) => {
+      if (mode === 'forward') upstream.write(chunk);
+    });
+    upstream.on('data', (chunk: Buffer) => {
+      if (mode === 'forward') client.write(chunk);
+    });
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(listenPort, '127.0.0.1', () => resolve());
+  });
+  const port = (server.address() as net.AddressInfo).port;
+
+  const cut = () => {
+    for (const { client, upstream } of pairs) {
+      client.resetAndDestroy();
+      upstream.resetAndDestroy();
+    }
+    pairs.clear();
+  };
+
+  return {
+    port,
+    get mode() {
+      return mode;
+    },
+    get accepted() {
+      return accepted;
+    },
+    get open() {
+      return pairs.size;
+    },
+    silence() {
+      mode = 'silent';
+    },
+    restore() {
+      mode = 'forward';
+    },
+    cut,
+    refuse() {
+      mode = 'refuse';
+      cut();
+    },
+    async close() {
+      cut();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
