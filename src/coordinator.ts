@@ -6,6 +6,7 @@
 import type { Backend, BackendKind } from './backends/contract.js';
 import { type Config, openBackend } from './config.js';
 import { Election } from './recipes/election.js';
+import { type LockPart, MultiLock } from './recipes/multi-lock.js';
 import { Mutex } from './recipes/mutex.js';
 import { ReadWriteLock } from './recipes/rwlock.js';
 import { Semaphore, type SemaphoreOptions } from './recipes/semaphore.js';
@@ -47,6 +48,15 @@ export class Coordinator implements AsyncDisposable {
   /** A leader election named `name`. */
   election(name: string): Election {
     return new Election(this.#backend, name);
+  }
+
+  /**
+   * Several locks taken all or nothing, always in one global order (names sorted), so clients
+   * asking for the same locks in different orders never deadlock. Throws InvalidArgumentError for
+   * bad parts or a name given twice.
+   */
+  multiLock(parts: readonly LockPart[]): MultiLock {
+    return new MultiLock(this, parts);
   }
 
   /** Ends the session (its holds are lost, its keys deleted) and closes the connection. Idempotent. */

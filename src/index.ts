@@ -18,6 +18,7 @@ export { Mutex } from './recipes/mutex.js';
 export { Semaphore, type SemaphoreOptions } from './recipes/semaphore.js';
 export { ReadWriteLock } from './recipes/rwlock.js';
 export { Election } from './recipes/election.js';
+export { MultiLock, type LockPart, type MultiLease, type MultiAcquireOptions } from './recipes/multi-lock.js';
 export type { AcquireOptions, Lease, Leadership, LeaderInfo, GuardedOp } from './recipes/types.js';
 export type { QueueStatus, QueueMember } from './recipes/status.js';
 export { FencingGuard } from './fencing.js';
