@@ -2,7 +2,7 @@
 // Each joins the queue after the previous one, sees how many are ahead of it, and is served in
 // the order it asked, with a fencing token that grows from holder to holder. Runs on the
 // embedded backend: `npm run examples`.
-import { connect } from 'baton';
+import { connect } from 'baton-locks';
 
 const workers = await Promise.all(['ana', 'ben', 'caro', 'dev', 'eli'].map(async (id) => ({ id, coord: await connect() })));
 

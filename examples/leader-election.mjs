@@ -2,8 +2,8 @@
 // resigning (its keep-alive stops, as a crashed process's would) and, once its session's TTL has
 // run out, the next worker in line takes over with a higher fencing token. An observer prints
 // every change. Runs on the embedded backend: `npm run examples`.
-import { connect } from 'baton';
-import { backendOf } from 'baton/testing';
+import { connect } from 'baton-locks';
+import { backendOf } from 'baton-locks/testing';
 
 const TTL_SECONDS = 1;
 const log = (who, text) => console.log(`[${(performance.now() / 1000).toFixed(2)}s] ${who.padEnd(9)} ${text}`);

@@ -13,7 +13,7 @@ export interface MemoryConfig {
   backend: 'memory';
   /** Session TTL in seconds (default 10). */
   ttl?: number;
-  /** A clock for tests, such as `ManualClock` from `baton/testing`. */
+  /** A clock for tests, such as `ManualClock` from `baton-locks/testing`. */
   clock?: import('./backends/memory/clock.js').Clock;
 }
 

@@ -3,7 +3,7 @@
  * fencing token on every hold, over etcd, ZooKeeper or an embedded in-process backend.
  *
  * ```ts
- * import { connect } from 'baton';
+ * import { connect } from 'baton-locks';
  * await using coord = await connect(); // BATON_BACKEND, else memory://
  * await coord.mutex('jobs/nightly').withLock(async (lease) => {
  *   await storage.write(data, { fencingToken: lease.token });
