@@ -2,7 +2,17 @@
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
-for (const example of ['fair-queue.mjs', 'leader-election.mjs']) {
+const examples = [
+  'fair-queue.mjs',
+  'leader-election.mjs',
+  'use-cases/scheduled-job.mjs',
+  'use-cases/inventory.mjs',
+  'use-cases/checkpoint-writer.mjs',
+  'use-cases/gpu-slots.mjs',
+  'use-cases/agent-memory.mjs',
+  'use-cases/user-sessions.mjs',
+];
+for (const example of examples) {
   console.log(`\n=== examples/${example} ===`);
   const result = spawnSync(process.execPath, [fileURLToPath(new URL(example, import.meta.url))], { stdio: 'inherit' });
   if (result.status !== 0) {
