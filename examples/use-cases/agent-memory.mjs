@@ -5,7 +5,7 @@
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { connect } from 'baton';
+import { connect } from 'baton-locks';
 
 const dir = await mkdtemp(join(tmpdir(), 'agent-memory-'));
 const file = join(dir, 'memory.json');

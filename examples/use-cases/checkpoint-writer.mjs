@@ -6,7 +6,7 @@
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { connect, StaleTokenError } from 'baton';
+import { connect, StaleTokenError } from 'baton-locks';
 
 /** A checkpoint store that keeps the highest token it has accepted next to the data. */
 class CheckpointStore {

@@ -1,7 +1,7 @@
 // GPU slots shared by workers, with queue positions. Six training jobs share two GPUs through a
 // fair semaphore: two run at once, the others wait in the order they asked and are told how many
 // jobs are ahead of them as the line moves. Runs on the embedded default, or on BATON_BACKEND.
-import { connect } from 'baton';
+import { connect } from 'baton-locks';
 
 const jobs = ['resnet', 'bert', 'gpt-small', 'vit', 'whisper', 'unet'];
 const coords = await Promise.all(jobs.map(() => connect()));

@@ -3,7 +3,7 @@
 // a write: without the lock, buyers would read the same stock and both write stock - 1. With a
 // mutex per item the ten units go to ten buyers and the last two are told it is sold out. Runs on
 // the embedded default, or on BATON_BACKEND.
-import { connect } from 'baton';
+import { connect } from 'baton-locks';
 
 const servers = await Promise.all([1, 2, 3].map(() => connect()));
 const stock = new Map([['sku-42', 10]]);

@@ -3,7 +3,7 @@
 // the slot not yet done runs it. The "done" record lives in a store that refuses writes with a
 // fencing token lower than one it has seen, so even a replica that lost its lock mid-run cannot
 // record a slot over a newer holder's. Runs on the embedded default, or on BATON_BACKEND.
-import { connect, FencingGuard } from 'baton';
+import { connect, FencingGuard } from 'baton-locks';
 
 const SLOTS = ['2026-12-01T00:00', '2026-12-01T01:00', '2026-12-01T02:00', '2026-12-01T03:00'];
 const replicas = await Promise.all(['replica-a', 'replica-b', 'replica-c'].map(async (id) => ({ id, coord: await connect() })));

@@ -2,7 +2,7 @@
 // sessions (a cart). Each user's updates take that user's lock, so two servers never interleave a
 // read-modify-write on one session, while different users are updated in parallel. Runs on the
 // embedded default, or on BATON_BACKEND.
-import { connect } from 'baton';
+import { connect } from 'baton-locks';
 
 const servers = await Promise.all([1, 2, 3].map(() => connect()));
 const sessions = new Map(['alice', 'bob', 'chen'].map((user) => [user, { cart: [] }]));
