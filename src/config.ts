@@ -83,8 +83,15 @@ export async function resolveConfig(
 ): Promise<{ module: BackendModule<unknown>; options: unknown }> {
   if (config === undefined) {
     const fromEnv = env[ENV_VARIABLE];
-    if (fromEnv !== undefined && fromEnv.trim() !== '') return resolveUrl(fromEnv.trim(), ENV_VARIABLE);
-    return resolveUrl(DEFAULT_URL, 'default');
+    if (fromEnv === undefined) return resolveUrl(DEFAULT_URL, 'default');
+    // Set but empty is most often a deployment whose value went missing: falling back to the
+    // in-process backend would silently coordinate nothing across processes.
+    if (fromEnv.trim() === '') {
+      throw new ConfigError(
+        `${ENV_VARIABLE} is set but empty: set it to a backend URL (${acceptedUrls()}), or unset it for the default ${DEFAULT_URL}`,
+      );
+    }
+    return resolveUrl(fromEnv.trim(), ENV_VARIABLE);
   }
   if (typeof config === 'string') return resolveUrl(config, 'config');
   if (config === null || typeof config !== 'object' || Array.isArray(config)) {

@@ -15,6 +15,9 @@ export function backendUrl(flag: string | undefined, ttl: number | undefined, en
   const fromEnv = env[ENV_VARIABLE]?.trim();
   const raw = flag?.trim() || fromEnv || '';
   const source = flag?.trim() ? '--backend' : ENV_VARIABLE;
+  if (raw === '' && !flag?.trim() && env[ENV_VARIABLE] !== undefined) {
+    throw usageError(`${ENV_VARIABLE} is set but empty: pass --backend URL or set ${ENV_VARIABLE} to a URL (e.g. ${EXAMPLES})`, command);
+  }
   if (raw === '') {
     throw usageError(`no backend: pass --backend URL or set ${ENV_VARIABLE} (e.g. ${EXAMPLES})`, command);
   }

@@ -18,14 +18,25 @@ export class Interrupted extends Error {
   }
 }
 
+/** How a second interrupt escalates: after SIGTERM, SIGKILL follows once `graceMs` passed. */
+export interface Escalation {
+  readonly graceMs: number;
+  readonly report: (line: string) => void;
+}
+
 /**
  * baton's signal handling for one run: while waiting, a terminating signal aborts `signal`
- * (reason {@link Interrupted}); once a program runs, every forwarded signal goes to it.
+ * (reason {@link Interrupted}); once a program runs, every forwarded signal goes to it. A user
+ * who interrupts again (a second Ctrl-C) means it: the program then gets SIGTERM, and SIGKILL
+ * after the grace period or at a third interrupt, so a program that ignores signals still ends.
  */
 export class SignalRelay implements Disposable {
   readonly #controller = new AbortController();
   readonly #handlers = new Map<NodeJS.Signals, () => void>();
   #child: ChildProcess | undefined;
+  #escalation: Escalation | undefined;
+  #interrupts = 0;
+  #killTimer: NodeJS.Timeout | undefined;
 
   constructor() {
     for (const name of FORWARDED) {
@@ -40,21 +51,45 @@ export class SignalRelay implements Disposable {
     return this.#controller.signal;
   }
 
-  /** From now on, signals go to `child`. */
-  forwardTo(child: ChildProcess): void {
+  /** From now on, signals go to `child`; repeated interrupts escalate as `escalation` says. */
+  forwardTo(child: ChildProcess, escalation?: Escalation): void {
     this.#child = child;
+    this.#escalation = escalation;
+    child.once('exit', () => clearTimeout(this.#killTimer));
   }
 
   #receive(name: NodeJS.Signals): void {
     const child = this.#child;
     if (child && child.exitCode === null && child.signalCode === null) {
-      child.kill(name);
+      if (INTERRUPTING.includes(name) && this.#escalation) this.#escalate(child, name, this.#escalation);
+      else child.kill(name);
       return;
     }
     if (!child && INTERRUPTING.includes(name) && !this.#controller.signal.aborted) this.#controller.abort(new Interrupted(name));
   }
 
+  #escalate(child: ChildProcess, name: NodeJS.Signals, { graceMs, report }: Escalation): void {
+    this.#interrupts++;
+    if (this.#interrupts === 1) {
+      child.kill(name);
+    } else if (this.#interrupts === 2) {
+      report(`${name} again: sending SIGTERM to the command, SIGKILL in ${graceMs / 1000} s if it has not exited (interrupt once more to kill it now)`);
+      child.kill('SIGTERM');
+      this.#killTimer = setTimeout(() => this.#kill(child, report), graceMs);
+    } else {
+      clearTimeout(this.#killTimer);
+      this.#kill(child, report);
+    }
+  }
+
+  #kill(child: ChildProcess, report: (line: string) => void): void {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    report('the command did not exit: sending SIGKILL');
+    child.kill('SIGKILL');
+  }
+
   [Symbol.dispose](): void {
+    clearTimeout(this.#killTimer);
     for (const [name, handler] of this.#handlers) process.off(name, handler);
   }
 }
@@ -117,7 +152,7 @@ export function supervise(options: SuperviseOptions): Promise<Outcome> {
       finish(notFound ? ExitCode.NOT_FOUND : ExitCode.NOT_EXECUTABLE);
     });
     child.once('exit', (code, signal) => finish(signal ? signalExitCode(signal) : (code ?? 0)));
-    if (child.pid !== undefined) options.relay.forwardTo(child);
+    if (child.pid !== undefined) options.relay.forwardTo(child, { graceMs: options.graceMs, report: options.report });
     if (options.holdSignal.aborted) onHoldEnded();
     else options.holdSignal.addEventListener('abort', onHoldEnded, { once: true });
   });

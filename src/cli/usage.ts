@@ -22,7 +22,8 @@ const HOLDING_HELP = `${BACKEND_HELP}
 
 const CHILD_HELP = `CMD runs with BATON_NAME, BATON_KEY and BATON_TOKEN (the fencing token: pass it to whatever the
 hold protects) in its environment. baton exits with CMD's exit code (128+N if killed by signal N).
-SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1 and SIGUSR2 sent to baton are passed on to CMD. The hold
+SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1 and SIGUSR2 sent to baton are passed on to CMD; a second
+interrupt (Ctrl-C again) sends CMD SIGTERM, then SIGKILL after --grace seconds or a third one. The hold
 is released when CMD exits. If the hold is lost while CMD runs, CMD gets SIGTERM, then SIGKILL after
 --grace seconds, and baton exits ${ExitCode.LOST} saying what was lost.`;
 

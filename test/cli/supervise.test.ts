@@ -124,7 +124,51 @@ describe('supervise', () => {
     process.kill(process.pid, 'SIGUSR2');
     expect(await outcome).toEqual({ code: 12, lost: false });
   });
+
+  it('escalates a second interrupt: SIGTERM, then SIGKILL after the grace period, to a program ignoring both', async () => {
+    const ready = fifo('ready');
+    const got = join(dir.path, 'got');
+    const script = `const fs = require('fs');
+      for (const s of ['SIGINT', 'SIGTERM']) process.on(s, () => fs.appendFileSync(${JSON.stringify(got)}, s + '\\n'));
+      fs.writeFileSync(${JSON.stringify(ready)}, 'ready'); setInterval(() => {}, 1000);`;
+    const { base, reports } = options([node, '-e', script], new AbortController(), { graceMs: 300 });
+    const outcome = supervise(base);
+    await readFile(ready, 'utf8');
+    process.kill(process.pid, 'SIGINT');
+    await until(async () => (await readFile(got, 'utf8').catch(() => '')).includes('SIGINT'));
+    process.kill(process.pid, 'SIGINT');
+    expect(await outcome).toEqual({ code: 137, lost: false });
+    expect((await readFile(got, 'utf8')).trim().split('\n')).toEqual(['SIGINT', 'SIGTERM']);
+    expect(reports.join('\n')).toMatch(/SIGINT again: sending SIGTERM to the command, SIGKILL in 0.3 s/);
+    expect(reports.join('\n')).toMatch(/did not exit: sending SIGKILL/);
+  });
+
+  it('kills at once on a third interrupt', async () => {
+    const ready = fifo('ready');
+    const got = join(dir.path, 'got');
+    const script = `const fs = require('fs');
+      for (const s of ['SIGINT', 'SIGTERM']) process.on(s, () => fs.appendFileSync(${JSON.stringify(got)}, s + '\\n'));
+      fs.writeFileSync(${JSON.stringify(ready)}, 'ready'); setInterval(() => {}, 1000);`;
+    const { base } = options([node, '-e', script], new AbortController(), { graceMs: 60_000 });
+    const outcome = supervise(base);
+    await readFile(ready, 'utf8');
+    for (const expected of ['SIGINT', 'SIGTERM']) {
+      process.kill(process.pid, 'SIGINT');
+      await until(async () => (await readFile(got, 'utf8').catch(() => '')).includes(expected));
+    }
+    process.kill(process.pid, 'SIGINT');
+    expect(await outcome).toEqual({ code: 137, lost: false });
+  });
 });
+
+/** Polls `check` until it holds, for at most 10 s. */
+async function until(check: () => Promise<boolean>): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error('condition not reached within 10 s');
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
 
 describe('SignalRelay before the program starts', () => {
   it('turns a terminating signal into an abort naming it', async () => {
