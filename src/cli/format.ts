@@ -14,8 +14,8 @@ export function leaderLine(name: string, leader: LeaderInfo | undefined): string
   return `leader of ${JSON.stringify(name)}: ${JSON.stringify(leader.value)} (token ${leader.token}, key ${leader.key})`;
 }
 
-/** What kind of recipe a queue looks like, from its keys' roles and values. */
-export type QueueKind = 'lock' | 'election' | 'read-write lock' | 'semaphore';
+/** What kind of recipe a queue looks like, from its keys' roles and values; 'unused' when it has none. */
+export type QueueKind = 'lock' | 'election' | 'read-write lock' | 'semaphore' | 'unused';
 
 export interface StatusReport {
   readonly kind: QueueKind;
@@ -45,7 +45,8 @@ export function statusJson(report: StatusReport): unknown {
   const { status, now } = report;
   return {
     name: status.name,
-    kind: report.kind,
+    // Nobody uses the name: no kind can be told, and none is guessed.
+    kind: report.kind === 'unused' ? null : report.kind,
     ...(report.kind === 'semaphore' ? { permits: report.permits ?? null } : {}),
     holders: status.holders.map((m) => memberJson(m, now)),
     waiters: status.waiters.map((m, position) => ({ position, ...memberJson(m, now) })),
@@ -66,6 +67,9 @@ export function formatAge(ms: number | null): string {
 export function statusText(report: StatusReport): string {
   const { status, now, kind } = report;
   const lines: string[] = [];
+  if (kind === 'unused') {
+    return `nobody holds or waits for ${JSON.stringify(status.name)}: no lock, election, read-write lock or semaphore of that name has keys\n`;
+  }
   const permits = kind === 'semaphore' ? ` (${report.permits ?? 'unknown'} permits)` : '';
   lines.push(`${kind} ${JSON.stringify(status.name)}${permits}: ${status.holders.length} holding, ${status.waiters.length} waiting`);
   if (status.holders.length + status.waiters.length === 0) return `${lines.join('\n')}\n`;

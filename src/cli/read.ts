@@ -72,6 +72,8 @@ async function status(coord: Coordinator, invocation: Invocation, io: Io): Promi
         if (asSemaphore.holders.length + asSemaphore.waiters.length > 0) {
           kind = 'semaphore';
           snapshot = asSemaphore;
+        } else {
+          kind = 'unused';
         }
       }
     }

@@ -244,6 +244,18 @@ for (const kind of ['etcd', 'zookeeper'] as const) {
       for (const proc of holders) expect(await proc.exited).toBe(0);
     });
 
+    it('baton status of a name nobody uses says so instead of guessing a kind', async () => {
+      const name = uniqueName('unused');
+      const text = procs.baton(['status', name], env());
+      expect(await text.exited, text.describe()).toBe(0);
+      expect(text.output.stdout).toBe(
+        `nobody holds or waits for "${name}": no lock, election, read-write lock or semaphore of that name has keys\n`,
+      );
+      const json = procs.baton(['status', name, '--json'], env());
+      expect(await json.exited, json.describe()).toBe(0);
+      expect(JSON.parse(json.output.stdout)).toEqual({ name, kind: null, holders: [], waiters: [] });
+    });
+
     it('baton semaphore lets N run at once and the next in line when one ends', async () => {
       const name = uniqueName('sem');
       const log = join(dir.path, `${kind}-sem.log`);
