@@ -75,6 +75,25 @@ export interface Watched<T> {
   readonly changed: Promise<void>;
 }
 
+/** One contender key found by {@link Backend.scan}, anywhere below the scanned prefix. */
+export interface ScannedKey extends QueueEntry {
+  /** The prefix the key sits directly under, in the recipes' terms (`jobs/nightly`, `pool/leases`). */
+  readonly parent: string;
+  readonly revision: bigint;
+  readonly value: string;
+  /** The owning session's id, where the backend tells (etcd lease, ZooKeeper ephemeral owner). */
+  readonly session?: string;
+  /** Wall-clock creation time in ms since the epoch, where the backend records one. */
+  readonly createdAt?: number;
+}
+
+/** What {@link Backend.scan} reads: every contender key below a prefix, and what it knows of their sessions. */
+export interface ScanResult {
+  readonly keys: readonly ScannedKey[];
+  /** Remaining time in ms of each session, by id, where the backend reports it (etcd lease TTLs). */
+  readonly sessions?: ReadonlyMap<string, number>;
+}
+
 /** A write that commits only while a hold is still valid (see {@link Session.guardedWrite}). */
 export type GuardedOp =
   | { readonly put: string; readonly value: string }
@@ -112,6 +131,13 @@ export interface Backend {
 
   /** Lists `prefix` and watches it for the next creation or deletion of a key under it. */
   watchPrefix(prefix: string, signal: AbortSignal): Promise<Watched<QueueEntry[]>>;
+
+  /**
+   * Reads every contender key at any depth below `prefix` (`''`: the whole key space of this
+   * coordinator) and watches for the next creation, deletion or value change among them. For
+   * monitoring (the dashboard), not for recipes. Optional: a backend without it has no dashboard.
+   */
+  scan?(prefix: string, signal: AbortSignal): Promise<Watched<ScanResult>>;
 
   /** Ends the current session (its keys vanish) and releases every resource. Idempotent. */
   close(): Promise<void>;

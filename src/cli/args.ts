@@ -7,13 +7,13 @@
  */
 import { usageError } from './errors.js';
 
-export const COMMANDS = ['lock', 'semaphore', 'elect', 'leader', 'observe', 'status'] as const;
+export const COMMANDS = ['lock', 'semaphore', 'elect', 'leader', 'observe', 'status', 'dashboard'] as const;
 export type CommandName = (typeof COMMANDS)[number];
 
 /** Commands that run a program while holding something. */
 export const HOLDING_COMMANDS: readonly CommandName[] = ['lock', 'semaphore', 'elect'];
 
-type OptionName = 'backend' | 'ttl' | 'timeout' | 'grace' | 'permits' | 'value' | 'json' | 'verbose' | 'help';
+type OptionName = 'backend' | 'ttl' | 'timeout' | 'grace' | 'permits' | 'value' | 'port' | 'json' | 'verbose' | 'help';
 
 interface OptionSpec {
   /** Takes a value (`--ttl 10`) or is a flag (`--json`). */
@@ -30,6 +30,7 @@ const OPTIONS: Record<OptionName, OptionSpec> = {
   grace: { takesValue: true, valueName: 'SECONDS' },
   permits: { takesValue: true, valueName: 'N' },
   value: { takesValue: true, valueName: 'VALUE' },
+  port: { takesValue: true, valueName: 'PORT' },
   json: { takesValue: false },
   verbose: { takesValue: false, short: 'v' },
   help: { takesValue: false, short: 'h' },
@@ -45,7 +46,11 @@ export const ACCEPTED: Record<CommandName, readonly OptionName[]> = {
   leader: ['backend', 'json', 'help'],
   observe: ['backend', 'json', 'help'],
   status: ['backend', 'permits', 'json', 'help'],
+  dashboard: ['backend', 'port', 'help'],
 };
+
+/** Commands whose NAME may be left out: the dashboard's PREFIX (omitted: every name). */
+const NAME_OPTIONAL: readonly CommandName[] = ['dashboard'];
 
 /** Default `--grace`: seconds between SIGTERM and SIGKILL when a hold is lost. */
 export const DEFAULT_GRACE_SECONDS = 10;
@@ -62,6 +67,8 @@ export interface Invocation {
   readonly grace: number;
   readonly permits: number | undefined;
   readonly value: string | undefined;
+  /** `baton dashboard --port`: 0 or undefined picks a free port. */
+  readonly port: number | undefined;
   readonly json: boolean;
   readonly verbose: boolean;
   /** The program and its arguments, for the holding commands. */
@@ -146,6 +153,7 @@ function parseCommand(command: CommandName, args: readonly string[]): Parsed {
   }
 
   if (flags.has('help')) return { kind: 'help', command };
+  if (name === undefined && NAME_OPTIONAL.includes(command)) name = '';
   if (name === undefined) throw usageError(`missing NAME: ${where} NAME${holding ? ' -- CMD [ARGS...]' : ''}`, command);
   if (!holding && sawSeparator) throw usageError(`${where} runs no command, so it takes nothing after --`, command);
   if (holding && program.length === 0) {
@@ -166,6 +174,7 @@ function parseCommand(command: CommandName, args: readonly string[]): Parsed {
       grace: seconds(values.get('grace'), 'grace', command, { min: 0, integer: false }) ?? DEFAULT_GRACE_SECONDS,
       permits: count(values.get('permits'), command),
       value: values.get('value'),
+      port: port(values.get('port'), command),
       json: flags.has('json'),
       verbose: flags.has('verbose'),
       program,
@@ -201,6 +210,15 @@ function seconds(
   const kind = rule.integer ? 'a whole number of seconds' : 'a number of seconds';
   if (!Number.isFinite(number) || number < rule.min || number > MAX_SECONDS || (rule.integer && !Number.isInteger(number))) {
     throw usageError(`invalid --${option} ${JSON.stringify(text)}: expected ${kind} from ${rule.min} to ${MAX_SECONDS}`, command);
+  }
+  return number;
+}
+
+function port(text: string | undefined, command: CommandName): number | undefined {
+  if (text === undefined) return undefined;
+  const number = /^\d+$/.test(text.trim()) ? Number(text) : Number.NaN;
+  if (!Number.isInteger(number) || number > 65535) {
+    throw usageError(`invalid --port ${JSON.stringify(text)}: expected a whole number from 0 to 65535 (0 picks a free port)`, command);
   }
   return number;
 }

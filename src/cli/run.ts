@@ -6,6 +6,7 @@ import { createRequire } from 'node:module';
 import { HOLDING_COMMANDS, parseArgs } from './args.js';
 import { asCliError } from './backend.js';
 import { CliError } from './errors.js';
+import { runDashboard } from './dashboard.js';
 import { runHolding } from './hold.js';
 import type { Io } from './io.js';
 import { runRead } from './read.js';
@@ -31,6 +32,7 @@ export async function run(argv: readonly string[], io: Io): Promise<number> {
     }
     const { invocation } = parsed;
     command = invocation.command;
+    if (invocation.command === 'dashboard') return await runDashboard(invocation, io);
     return HOLDING_COMMANDS.includes(invocation.command) ? await runHolding(invocation, io) : await runRead(invocation, io);
   } catch (caught) {
     const error = caught instanceof CliError ? caught : asCliError(caught, command);

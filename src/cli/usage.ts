@@ -39,6 +39,7 @@ Usage:
   baton leader NAME [--json]                                 print the current leader
   baton observe NAME [--json]                                print the leader and every change
   baton status NAME [--permits N] [--json]                   print holders and waiters in queue order
+  baton dashboard [--port P] [PREFIX]                        serve a live web page of every name under PREFIX
 
 The backend comes from --backend URL, else the BATON_BACKEND environment variable.
 Run 'baton COMMAND --help' for a command's options and examples.
@@ -50,6 +51,7 @@ Examples:
   baton semaphore gpu --permits 4 -- python train.py
   baton elect scheduler --value "$(hostname)" -- ./scheduler
   baton status nightly-backup
+  baton dashboard --port 8080 jobs
 
 ${EXIT_HELP}
 `;
@@ -160,6 +162,24 @@ Examples:
   baton status gpu --permits 4 --json
 
 Exit codes: 0 answered (also for an empty queue); ${ExitCode.USAGE} bad arguments; ${ExitCode.BACKEND} backend unreachable or failed.
+`,
+  dashboard: `Usage: baton dashboard [--backend URL] [--port P] [PREFIX]
+
+Serves a live web page on 127.0.0.1 showing every lock, semaphore, read-write lock and election
+under PREFIX (every name when omitted): holders and waiters in queue order, fencing tokens, how long
+each has held or waited, leaders and their values, sessions and (on etcd) their remaining time.
+The page is updated as the backend's watches report changes (server-sent events), not by polling.
+It prints the page's address and serves until interrupted. It creates no keys.
+
+Options:
+${BACKEND_HELP}
+  --port P         the port to listen on (default 0: a free port, printed at start).
+
+Examples:
+  baton dashboard --backend etcd://127.0.0.1:2379 --port 8080
+  baton dashboard jobs          # only names under jobs/
+
+Exit codes: 0 after an interrupt; ${ExitCode.USAGE} bad arguments; ${ExitCode.BACKEND} backend unreachable or failed.
 `,
 };
 

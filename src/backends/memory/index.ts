@@ -8,7 +8,7 @@ import type { MemoryConfig } from '../../config.js';
 import { ClosedError, ConfigError, SessionLostError } from '../../errors.js';
 import { abortable } from '../abortable.js';
 import { positiveNumber, rejectUnknownFields, rejectUnknownParams } from '../config-fields.js';
-import type { Backend, BackendModule, Enqueued, GuardedOp, KeyState, QueueEntry, Role, Session, Watched } from '../contract.js';
+import type { Backend, BackendModule, Enqueued, GuardedOp, KeyState, QueueEntry, Role, ScanResult, Session, Watched } from '../contract.js';
 import { type Clock, systemClock } from './clock.js';
 import { type MemoryStats, type MemoryStore, sharedStore } from './store.js';
 
@@ -213,6 +213,13 @@ export class MemoryBackend implements Backend {
     const store = this.options.store;
     const changed = pendingWaits.track(abortable<void>(signal, (resolve) => store.onPrefixChange(prefix, resolve)));
     return { current: store.list(prefix), changed };
+  }
+
+  async scan(prefix: string, signal: AbortSignal): Promise<Watched<ScanResult>> {
+    await this.#request('scan');
+    const store = this.options.store;
+    const changed = pendingWaits.track(abortable<void>(signal, (resolve) => store.onTreeChange(prefix, resolve)));
+    return { current: { keys: store.scan(prefix) }, changed };
   }
 
   async close(): Promise<void> {

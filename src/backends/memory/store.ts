@@ -4,7 +4,7 @@
  * sessions that own ephemeral keys, and watchers. Counts operations and wake-ups for tests.
  * @module
  */
-import type { KeyState, QueueEntry, Role } from '../contract.js';
+import type { KeyState, QueueEntry, Role, ScannedKey } from '../contract.js';
 import { byRevision, parentOf } from '../key-paths.js';
 
 interface StoredKey {
@@ -37,6 +37,8 @@ export class MemoryStore {
   #sessionKeys = new Map<string, Set<string>>();
   #keyListeners = new Map<string, Set<Listener>>();
   #prefixListeners = new Map<string, Set<Listener>>();
+  /** Scans' watches: fired by any change at any depth below their prefix. Few (dashboards). */
+  #treeListeners = new Set<{ readonly prefix: string; readonly listener: Listener }>();
   #operations: Record<string, number> = {};
   #wakeups = 0;
   #nextSession = 0x1000;
@@ -102,6 +104,7 @@ export class MemoryStore {
     const stored = this.#keys.get(key);
     if (!stored) return;
     stored.value = value;
+    this.#fireTree(key);
     this.#fire(this.#keyListeners, key);
   }
 
@@ -125,6 +128,32 @@ export class MemoryStore {
     return found.map(({ key, role }) => ({ key, role }));
   }
 
+  /** Every ephemeral key at any depth below `prefix` (`''`: all), for monitoring. */
+  scan(prefix: string): ScannedKey[] {
+    const start = prefix === '' ? '' : `${prefix}/`;
+    const found: ScannedKey[] = [];
+    for (const [key, stored] of this.#keys) {
+      if (!stored.owner || !key.startsWith(start)) continue;
+      found.push({
+        key,
+        parent: parentOf(key),
+        role: roleOf(key, stored),
+        revision: stored.revision,
+        value: stored.value,
+        session: stored.owner,
+        createdAt: stored.createdAt,
+      });
+    }
+    return found.sort(byRevision);
+  }
+
+  /** Calls `listener` once at the next change at any depth below `prefix`; returns the unsubscribe. */
+  onTreeChange(prefix: string, listener: Listener): () => void {
+    const entry = { prefix: prefix === '' ? '' : `${prefix}/`, listener };
+    this.#treeListeners.add(entry);
+    return () => this.#treeListeners.delete(entry);
+  }
+
   /** Calls `listener` once at the next update or deletion of `key`; returns the unsubscribe. */
   onKeyChange(key: string, listener: Listener): () => void {
     return subscribe(this.#keyListeners, key, listener);
@@ -136,8 +165,17 @@ export class MemoryStore {
   }
 
   #notify(key: string, prefix: string, membershipChanged = true): void {
+    this.#fireTree(key);
     this.#fire(this.#keyListeners, key);
     if (membershipChanged) this.#fire(this.#prefixListeners, prefix);
+  }
+
+  #fireTree(key: string): void {
+    for (const entry of this.#treeListeners) {
+      if (!key.startsWith(entry.prefix)) continue;
+      this.#treeListeners.delete(entry);
+      entry.listener();
+    }
   }
 
   #fire(listeners: Map<string, Set<Listener>>, id: string): void {

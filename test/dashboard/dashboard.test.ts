@@ -1,0 +1,148 @@
+/**
+ * The dashboard in a real browser (Debian's headless Chromium): a waiter appears, moves up and is
+ * granted, each step pushed to the page by the backend's watch. Also the page's data as JSON, and
+ * the `baton dashboard` command against a real etcd.
+ */
+import { randomUUID } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type Browser, chromium, type Page } from 'playwright-core';
+import { connect, type Coordinator, type DashboardSnapshot, InvalidArgumentError, type Lease, serveDashboard } from '../../src/index.js';
+import { serverUnavailable } from '../support/servers.js';
+
+const CHROMIUM = process.env.BATON_TEST_CHROMIUM ?? '/usr/bin/chromium';
+
+let browser: Browser | undefined;
+beforeAll(async () => {
+  if (!existsSync(CHROMIUM)) return serverUnavailable('Chromium', `install the Debian "chromium" package (${CHROMIUM})`);
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+});
+afterAll(async () => {
+  await browser?.close();
+});
+
+/** The rows of one name's table as the page shows them: [position, state, token]. */
+async function rowsOf(page: Page, name: string): Promise<string[][]> {
+  return page.$$eval(`section[data-name="${name}"] tbody tr`, (rows) =>
+    rows.map((row) => ['position', 'state', 'token'].map((cls) => row.querySelector(`td.${cls}`)?.textContent ?? '')),
+  );
+}
+
+async function until(page: Page, name: string, expected: string[][]): Promise<void> {
+  await page.waitForFunction(
+    ({ name, expected }) => {
+      const rows = [...document.querySelectorAll(`section[data-name="${name}"] tbody tr`)].map((row) =>
+        ['position', 'state', 'token'].map((cls) => row.querySelector(`td.${cls}`)?.textContent ?? ''),
+      );
+      return JSON.stringify(rows) === JSON.stringify(expected);
+    },
+    { name, expected },
+    { timeout: 10_000 },
+  ).catch(async (error) => {
+    throw new Error(`page shows ${JSON.stringify(await rowsOf(page, name))}, expected ${JSON.stringify(expected)}`, { cause: error });
+  });
+}
+
+describe('baton dashboard in headless Chromium', () => {
+  const coords: Coordinator[] = [];
+  afterAll(async () => {
+    await Promise.all(coords.map((coord) => coord.close()));
+  });
+
+  it('shows a waiter appear, move up and be granted, pushed live', async (context) => {
+    if (!browser) return context.skip();
+    const prefix = `dash-${randomUUID().slice(0, 8)}`;
+    const name = `${prefix}/jobs/nightly`;
+    const [viewer, a, b, c] = await Promise.all([connect(), connect(), connect(), connect()]);
+    coords.push(viewer, a, b, c);
+    await using dashboard = await serveDashboard(viewer, { prefix });
+    const page = await browser.newPage();
+    await page.goto(dashboard.url);
+    await page.getByText('Nobody holds or waits').waitFor({ timeout: 10_000 });
+
+    const first = await a.mutex(name).acquire();
+    await until(page, name, [['holds', 'holding', String(first.token)]]);
+
+    let queued!: () => void;
+    const inLine = new Promise<void>((resolve) => (queued = resolve));
+    const second = b.mutex(name).acquire({ onQueued: () => queued() });
+    await inLine;
+    const waitingToken = (await b.mutex(name).status()).waiters[0]!.token;
+    await until(page, name, [['holds', 'holding', String(first.token)], ['#0', 'waiting', String(waitingToken)]]);
+
+    let queuedThird!: () => void;
+    const thirdInLine = new Promise<void>((resolve) => (queuedThird = resolve));
+    const third = c.mutex(name).acquire({ onQueued: (ahead) => ahead === 1 && queuedThird() });
+    await thirdInLine;
+    const thirdToken = (await c.mutex(name).status()).waiters[1]!.token;
+    await until(page, name, [['holds', 'holding', String(first.token)], ['#0', 'waiting', String(waitingToken)], ['#1', 'waiting', String(thirdToken)]]);
+
+    await first.release();
+    const secondLease: Lease = await second;
+    expect(secondLease.token).toBe(waitingToken);
+    await until(page, name, [['holds', 'holding', String(waitingToken)], ['#0', 'waiting', String(thirdToken)]]);
+    if (process.env.BATON_DASHBOARD_SCREENSHOT) await page.screenshot({ path: process.env.BATON_DASHBOARD_SCREENSHOT, fullPage: true });
+
+    await secondLease.release();
+    const thirdLease = await third;
+    await until(page, name, [['holds', 'holding', String(thirdToken)]]);
+    await thirdLease.release();
+    await page.getByText('Nobody holds or waits').waitFor({ timeout: 10_000 });
+    await page.close();
+  });
+
+  it('tells the recipes apart and serves the same state as JSON', async () => {
+    const prefix = `dash-${randomUUID().slice(0, 8)}`;
+    const [viewer, a, b] = await Promise.all([connect(), connect(), connect()]);
+    coords.push(viewer, a, b);
+    await using dashboard = await serveDashboard(viewer, { prefix });
+    const leader = await a.election(`${prefix}/scheduler`).campaign('host-a:42');
+    const reader = await a.readWriteLock(`${prefix}/config`).read();
+    const permit = await b.semaphore(`${prefix}/gpus`, { permits: 2 }).acquire();
+    const snapshot = await until200(dashboard.url, (s) => s.names.length === 3);
+    const kinds = Object.fromEntries(snapshot.names.map((n) => [n.name, n.kind]));
+    expect(kinds).toEqual({ [`${prefix}/config`]: 'read-write lock', [`${prefix}/gpus`]: 'semaphore', [`${prefix}/scheduler`]: 'election' });
+    expect(snapshot.names.find((n) => n.kind === 'election')?.leader).toBe('host-a:42');
+    expect(snapshot.names.find((n) => n.kind === 'semaphore')?.holders.map((m) => m.token)).toEqual([String(permit.token)]);
+    await Promise.all([leader.resign(), reader.release(), permit.release()]);
+  });
+
+  it('refuses bad options at once', async () => {
+    const coord = await connect();
+    coords.push(coord);
+    await expect(serveDashboard(coord, { port: 70000 })).rejects.toBeInstanceOf(InvalidArgumentError);
+    await expect(serveDashboard(coord, { prefix: '/bad//prefix' })).rejects.toBeInstanceOf(InvalidArgumentError);
+  });
+});
+
+/** Reads /snapshot.json until `ready` holds; each read follows a pushed change, bounded in count. */
+async function until200(url: string, ready: (snapshot: DashboardSnapshot) => boolean): Promise<DashboardSnapshot> {
+  const events = await fetch(new URL('events', url));
+  const reader = events.body!.pipeThrough(new TextDecoderStream()).getReader();
+  let buffer = '';
+  try {
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) throw new Error('event stream ended');
+      buffer += value;
+      let end: number;
+      while ((end = buffer.indexOf('\n\n')) >= 0) {
+        const message = buffer.slice(0, end);
+        buffer = buffer.slice(end + 2);
+        const data = /^data: (.*)$/m.exec(message)?.[1];
+        if (message.startsWith('event: snapshot') && data) {
+          const snapshot = JSON.parse(data) as DashboardSnapshot;
+          if (ready(snapshot)) {
+            const json = (await (await fetch(new URL('snapshot.json', url))).json()) as DashboardSnapshot;
+            return json;
+          }
+        }
+      }
+    }
+  } finally {
+    await reader.cancel();
+  }
+}
