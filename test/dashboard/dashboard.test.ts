@@ -32,16 +32,11 @@ async function rowsOf(page: Page, name: string): Promise<string[][]> {
 }
 
 async function until(page: Page, name: string, expected: string[][]): Promise<void> {
-  await page.waitForFunction(
-    ({ name, expected }) => {
-      const rows = [...document.querySelectorAll(`section[data-name="${name}"] tbody tr`)].map((row) =>
-        ['position', 'state', 'token'].map((cls) => row.querySelector(`td.${cls}`)?.textContent ?? ''),
-      );
-      return JSON.stringify(rows) === JSON.stringify(expected);
-    },
-    { name, expected },
-    { timeout: 10_000 },
-  ).catch(async (error) => {
+  // The predicate runs in the page, so it is given as source: this project compiles without DOM types.
+  const rowsNow = `JSON.stringify([...document.querySelectorAll(${JSON.stringify(`section[data-name="${name}"] tbody tr`)})].map((row) =>
+    ['position', 'state', 'token'].map((cls) => row.querySelector('td.' + cls)?.textContent ?? '')))`;
+  const shown = `${rowsNow} === ${JSON.stringify(JSON.stringify(expected))}`;
+  await page.waitForFunction(shown, undefined, { timeout: 10_000 }).catch(async (error) => {
     throw new Error(`page shows ${JSON.stringify(await rowsOf(page, name))}, expected ${JSON.stringify(expected)}`, { cause: error });
   });
 }
