@@ -45,8 +45,28 @@ export interface ZooKeeperConfig {
   auth?: { username: string; password: string };
 }
 
+/** A PostgreSQL server (see docs/postgres.md). */
+export interface PostgresConfig {
+  backend: 'postgres';
+  host: string;
+  /** Default 5432. */
+  port?: number;
+  database: string;
+  /** Default: PGUSER, else the operating-system user, as libpq does. */
+  user?: string;
+  password?: string;
+  /** Session TTL in seconds (default 10). */
+  ttl?: number;
+  /** The schema holding Baton's tables, created on first use (default "baton"). */
+  schema?: string;
+  /** TLS, with libpq's sslmode names; ca/cert/key as PEM text or file paths. */
+  ssl?: { mode?: 'disable' | 'require' | 'verify-ca' | 'verify-full'; ca?: string; cert?: string; key?: string };
+  /** Seconds one connection attempt may take (default 5). */
+  connectTimeout?: number;
+}
+
 /** What {@link connect} accepts: a URL, an object form, or nothing for the environment/default. */
-export type Config = string | MemoryConfig | EtcdConfig | ZooKeeperConfig;
+export type Config = string | MemoryConfig | EtcdConfig | ZooKeeperConfig | PostgresConfig;
 
 /** The environment variable read when `connect()` gets no configuration. */
 export const ENV_VARIABLE = 'BATON_BACKEND';
@@ -64,6 +84,7 @@ export const REGISTRY: readonly RegistryEntry[] = [
   { kind: 'memory', schemes: ['memory'], load: async () => (await import('./backends/memory/index.js')).memoryBackend },
   { kind: 'etcd', schemes: ['etcd', 'etcd+https'], load: async () => (await import('./backends/etcd/index.js')).etcdBackend as BackendModule<unknown> },
   { kind: 'zookeeper', schemes: ['zookeeper', 'zk'], load: async () => (await import('./backends/zookeeper/index.js')).zookeeperBackend as BackendModule<unknown> },
+  { kind: 'postgres', schemes: ['postgres', 'postgresql'], load: async () => (await import('./backends/postgres/index.js')).postgresBackend as BackendModule<unknown> },
 ];
 
 function acceptedUrls(): string {

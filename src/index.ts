@@ -12,7 +12,7 @@
  * @module
  */
 export { connect, Coordinator } from './coordinator.js';
-export type { Config, MemoryConfig, EtcdConfig, ZooKeeperConfig } from './config.js';
+export type { Config, MemoryConfig, EtcdConfig, ZooKeeperConfig, PostgresConfig } from './config.js';
 export { ENV_VARIABLE, DEFAULT_URL, backendOfScheme } from './config.js';
 export { Mutex } from './recipes/mutex.js';
 export { Semaphore, type SemaphoreOptions } from './recipes/semaphore.js';

@@ -1,0 +1,215 @@
+/**
+ * A PostgreSQL session: a row in `<schema>.sessions` whose `expires_at` the server sets from its
+ * own clock (`now() + ttl`) when the session opens and at each renewal, every TTL/3.
+ *
+ * The client's deadline is (time the last answered renewal was SENT) + TTL: the server moved
+ * `expires_at` after that moment, so the row cannot expire before the deadline. When the deadline
+ * passes without a newer answer, the session is lost, at the latest when the server could expire
+ * it. A renewal answered "no such live session" (expired, or ended by someone) loses it at once.
+ * @module
+ */
+import { BackendError, ClosedError, SessionLostError } from '../../errors.js';
+import type { Enqueued, GuardedOp, QueueEntry, Role, Session } from '../contract.js';
+import { lastSegment } from '../key-paths.js';
+import type { Link } from './link.js';
+import type { Listener } from './listener.js';
+import { SESSION_GONE_SQLSTATE } from './schema.js';
+import type { Statements } from './statements.js';
+
+/** What a session needs from its backend. */
+export interface SessionHost {
+  readonly link: Link;
+  readonly listener: Listener;
+  readonly sql: Statements;
+  /** Session TTL in milliseconds. */
+  readonly ttlMs: number;
+}
+
+export class PostgresSession implements Session {
+  /** The session row's id (decimal); contender keys are named `<prefix>/<id>-<n>`. */
+  readonly id: string;
+  readonly #controller = new AbortController();
+  readonly signal: AbortSignal = this.#controller.signal;
+  readonly #host: SessionHost;
+  /** Monotonic time at which the last answered renewal (or the open) was sent. */
+  #proofAt: number;
+  #deadline: NodeJS.Timeout | undefined;
+  #renewal: NodeJS.Timeout | undefined;
+  #renewing: Promise<void> | undefined;
+  #counter = 0;
+  /** Keys this session is deleting itself: their disappearance is expected. */
+  readonly #deleting = new Set<string>();
+
+  private constructor(host: SessionHost, id: string, openedAt: number) {
+    this.#host = host;
+    this.id = id;
+    this.#proofAt = openedAt;
+    this.#armDeadline();
+    this.#renewal = setInterval(() => void this.renew(), Math.max(50, host.ttlMs / 3));
+  }
+
+  /** Inserts the session row; the first deadline is (time the insert was sent) + TTL. */
+  static async open(host: SessionHost, signal?: AbortSignal): Promise<PostgresSession> {
+    const sentAt = performance.now();
+    // Idempotent enough: a row left by an attempt whose answer was lost has no keys and expires.
+    const result = await host.link.run('opening a session', host.sql.openSession(host.ttlMs / 1000), 'idempotent', signal);
+    return new PostgresSession(host, String(result.rows[0].o_id), sentAt);
+  }
+
+  /** Whether `key` was created by this session. */
+  owns(key: string): boolean {
+    return lastSegment(key).startsWith(`${this.id}-`);
+  }
+
+  /** Whether this session is deleting `key` itself right now. */
+  isDeleting(key: string): boolean {
+    return this.#deleting.has(key);
+  }
+
+  #armDeadline(): void {
+    clearTimeout(this.#deadline);
+    const remaining = this.#proofAt + this.#host.ttlMs - performance.now();
+    this.#deadline = setTimeout(
+      () => this.lose(new SessionLostError(`PostgreSQL session ${this.id} lost: no renewal answered for ${this.#host.ttlMs / 1000}s (its TTL); it may have expired on the server`)),
+      Math.max(0, remaining),
+    );
+  }
+
+  /** Renews now (also used to check at once whether the session still exists). */
+  renew(): Promise<void> {
+    if (this.signal.aborted) return Promise.resolve();
+    this.#renewing ??= this.#renewOnce().finally(() => {
+      this.#renewing = undefined;
+    });
+    return this.#renewing;
+  }
+
+  async #renewOnce(): Promise<void> {
+    const sentAt = performance.now();
+    let alive: boolean;
+    try {
+      const result = await this.#host.listener.query(this.#host.sql.renewSession(this.id), Math.max(200, this.#host.ttlMs / 3));
+      alive = result.rows[0]?.renewed === true;
+    } catch {
+      return; // no answer: the deadline decides
+    }
+    if (this.signal.aborted) return;
+    if (!alive) {
+      this.lose(new SessionLostError(`PostgreSQL session ${this.id} lost: the server reports it expired or ended`));
+      return;
+    }
+    if (sentAt > this.#proofAt) {
+      this.#proofAt = sentAt;
+      this.#armDeadline();
+    }
+  }
+
+  /** Marks the session lost: signal aborted, renewals stopped, the row deleted if still there. */
+  lose(reason: SessionLostError | ClosedError): void {
+    if (this.signal.aborted) return;
+    this.#stop();
+    this.#controller.abort(reason);
+    // Once the client cannot trust the session, its keys should go as soon as possible.
+    void this.#host.link.run('ending a lost session', this.#host.sql.endSession(this.id), 'idempotent').catch(() => {});
+  }
+
+  /** Ends the session: deletes its row (its keys go with it) and aborts the signal. */
+  async end(): Promise<void> {
+    if (this.signal.aborted) return;
+    this.#stop();
+    this.#controller.abort(new ClosedError('the session was ended'));
+    await this.#host.link.run('ending the session', this.#host.sql.endSession(this.id), 'idempotent').catch(() => {});
+  }
+
+  #stop(): void {
+    clearTimeout(this.#deadline);
+    clearInterval(this.#renewal);
+  }
+
+  #checkAlive(): void {
+    if (this.signal.aborted) throw this.signal.reason;
+  }
+
+  /** Turns the server's "session gone" answer into this session's loss. */
+  #translate(error: unknown): unknown {
+    if ((error as { code?: string })?.code === SESSION_GONE_SQLSTATE) {
+      this.lose(new SessionLostError(`PostgreSQL session ${this.id} lost: the server reports it expired or ended`, { cause: error }));
+      return this.signal.reason;
+    }
+    if (error instanceof BackendError || this.signal.aborted) return error;
+    return new BackendError(`PostgreSQL: ${(error as Error)?.message ?? error}`, { cause: error });
+  }
+
+  /**
+   * One statement (the `enqueue` function): lock the prefix, drop expired sessions' keys under
+   * it, insert the key with the next revision, list the prefix. If the caller gives up or the
+   * request fails after the key may exist, the key is removed by name before this rejects.
+   */
+  async enqueue(prefix: string, role: Role, value: string, signal?: AbortSignal): Promise<Enqueued> {
+    this.#checkAlive();
+    const key = `${prefix}/${this.id}-${++this.#counter}`;
+    const { link, sql } = this.#host;
+    let rows: { o_key: string; o_role: Role; o_revision: string }[];
+    try {
+      rows = (await link.run(`queueing ${key}`, sql.enqueue(this.id, prefix, key, role, value), 'idempotent', signal)).rows;
+    } catch (error) {
+      // The key may exist (the statement was sent): remove it. Queued behind the enqueue on the
+      // same connection, the delete runs after it whatever happened.
+      await this.#removeByName(key);
+      throw this.#translate(error);
+    }
+    const entries: QueueEntry[] = rows.map((row) => ({ key: row.o_key, role: row.o_role, revision: BigInt(row.o_revision) }));
+    const own = entries.find((entry) => entry.key === key);
+    if (!own) throw new SessionLostError(`PostgreSQL session ${this.id}: ${key} vanished right after it was created`);
+    return { key, revision: own.revision!, entries };
+  }
+
+  async #removeByName(key: string): Promise<void> {
+    try {
+      await this.#host.link.run(`removing ${key}`, this.#host.sql.deleteByName(key), 'idempotent');
+    } catch {
+      // Not confirmed: end the session, so that no key of it remains once the server expires it.
+      this.lose(new SessionLostError(`PostgreSQL session ${this.id} ended: could not confirm that ${key} was removed`));
+    }
+  }
+
+  /**
+   * Deletes `key` if it still has `revision`, retrying through broken connections; resolves once
+   * the key is confirmed gone. If that cannot be confirmed, the session is ended.
+   */
+  async remove(key: string, revision: bigint, signal?: AbortSignal): Promise<boolean> {
+    this.#deleting.add(key);
+    try {
+      const result = await this.#host.link.run(`deleting ${key}`, this.#host.sql.deleteIf(key, revision), 'idempotent', signal);
+      return result.rows[0]?.deleted === true;
+    } catch (error) {
+      if (signal?.aborted || this.signal.aborted) throw error;
+      this.lose(new SessionLostError(`PostgreSQL session ${this.id} ended: could not confirm that ${key} was deleted`, { cause: error }));
+      throw this.#translate(error);
+    } finally {
+      this.#deleting.delete(key);
+    }
+  }
+
+  deleteIf(key: string, revision: bigint): Promise<boolean> {
+    return this.remove(key, revision);
+  }
+
+  async updateIf(key: string, revision: bigint, value: string, signal?: AbortSignal): Promise<boolean> {
+    try {
+      const result = await this.#host.link.run(`updating ${key}`, this.#host.sql.updateIf(key, revision, value), 'once', signal);
+      return result.rows[0]?.updated === true;
+    } catch (error) {
+      throw this.#translate(error);
+    }
+  }
+
+  async guardedWrite(key: string, revision: bigint, ops: readonly GuardedOp[], signal?: AbortSignal): Promise<boolean> {
+    try {
+      const result = await this.#host.link.run(`guarded write under ${key}`, this.#host.sql.guardedWrite(key, revision, ops), 'once', signal);
+      return result.rows[0]?.written === true;
+    } catch (error) {
+      throw this.#translate(error);
+    }
+  }
+}

@@ -1,0 +1,44 @@
+/**
+ * Every statement the adapter sends, as named (prepared) statements over one schema's functions:
+ * parsed and planned once per connection, then one Bind/Execute per call.
+ * @module
+ */
+import type { GuardedOp } from '../contract.js';
+import type { Statement } from './link.js';
+import { ident } from './schema.js';
+
+export interface Statements {
+  openSession(ttlSeconds: number): Statement;
+  renewSession(id: string): Statement;
+  endSession(id: string): Statement;
+  enqueue(session: string, prefix: string, key: string, role: string, value: string): Statement;
+  list(prefix: string): Statement;
+  get(key: string): Statement;
+  deleteIf(key: string, revision: bigint): Statement;
+  deleteByName(key: string): Statement;
+  updateIf(key: string, revision: bigint, value: string): Statement;
+  guardedWrite(key: string, revision: bigint, ops: readonly GuardedOp[]): Statement;
+  sweep(): Statement;
+}
+
+export function statementsFor(schema: string): Statements {
+  const s = ident(schema);
+  // Prepared statement names are per connection; the schema is part of the name in case one
+  // connection ever serves two schemas.
+  const named = (name: string, text: string, values: readonly unknown[]): Statement => ({ name: `baton_${schema}_${name}`, text, values });
+  return {
+    openSession: (ttl) => named('open_session', `SELECT o_id FROM ${s}.open_session($1)`, [ttl]),
+    renewSession: (id) => named('renew_session', `SELECT ${s}.renew_session($1) AS renewed`, [id]),
+    endSession: (id) => named('end_session', `DELETE FROM ${s}.sessions WHERE id = $1`, [id]),
+    enqueue: (session, prefix, key, role, value) =>
+      named('enqueue', `SELECT o_key, o_role, o_revision FROM ${s}.enqueue($1, $2, $3, $4, $5)`, [session, prefix, key, role, value]),
+    list: (prefix) => named('list_keys', `SELECT o_key, o_role, o_revision, o_expires_in_ms FROM ${s}.list_keys($1)`, [prefix]),
+    get: (key) => named('get_key', `SELECT o_value, o_revision, o_created_at, o_expires_in_ms FROM ${s}.get_key($1)`, [key]),
+    deleteIf: (key, revision) => named('delete_if', `SELECT ${s}.delete_if($1, $2) AS deleted`, [key, String(revision)]),
+    deleteByName: (key) => named('delete_by_name', `DELETE FROM ${s}.keys WHERE key = $1`, [key]),
+    updateIf: (key, revision, value) => named('update_if', `SELECT ${s}.update_if($1, $2, $3) AS updated`, [key, String(revision), value]),
+    guardedWrite: (key, revision, ops) =>
+      named('guarded_write', `SELECT ${s}.guarded_write($1, $2, $3::jsonb) AS written`, [key, String(revision), JSON.stringify(ops)]),
+    sweep: () => named('sweep', `SELECT ${s}.sweep() AS swept`, []),
+  };
+}
