@@ -6,7 +6,6 @@
 import zookeeper from 'node-zookeeper-client';
 import { loadavg } from 'node:os';
 import { connect } from '../dist/index.js';
-import { OWN_WATCH_DELAY_MS } from '../dist/backends/zookeeper/index.js';
 import { arg, flag } from './common.mjs';
 import { appendToBenchmarks, machine, zookeeperServer } from './zookeeper-common.mjs';
 
@@ -75,7 +74,7 @@ const report = [
   `| Baton \`mutex.acquire()\` + \`release()\` | ${ms(baton)} | ${(1000 / baton).toFixed(0)} |`,
   `| Baton \`mutex.tryAcquire()\` + \`release()\` | ${ms(tryA)} | ${(1000 / tryA).toFixed(0)} |`,
   '',
-  `Baton / raw: ${(baton / raw).toFixed(2)}x. An acquire is one round trip (a multi of the create and a parent stamp for the token, with the listing pipelined behind it) and the release one delete, as in the raw loop; the difference is the listing that every acquire needs and client-side work. A hold's watch on its own node is armed only after ${OWN_WATCH_DELAY_MS} ms, so these short holds cost no watch.`,
+  `Baton / raw: ${(baton / raw).toFixed(2)}x. An acquire is one round trip (a multi of the create and a parent stamp for the token, with the listing pipelined behind it) and the release one delete, as in the raw loop; the difference is the listing that every acquire needs and client-side work. The own-node watch is armed at enqueue (one getData with a watch, pipelined behind the listing), so a waiter and then its hold learn at once of a vanished node.`,
   '',
   `Load average (1 min) at start and end: ${load.map((l) => l.toFixed(1)).join(', ')} (the machine is shared).`,
   '',

@@ -5,17 +5,11 @@
  */
 import type { Backend, BackendKind, BackendModule } from './backends/contract.js';
 import { parseBackendUrl } from './backends/config-fields.js';
+import type { MemoryConfig } from './backends/memory/index.js';
 import { ConfigError } from './errors.js';
 import { describe } from './validate.js';
 
-/** The embedded in-process backend (the default). */
-export interface MemoryConfig {
-  backend: 'memory';
-  /** Session TTL in seconds (default 10). */
-  ttl?: number;
-  /** A clock for tests, such as `ManualClock` from `baton-locks/testing`. */
-  clock?: import('./backends/memory/clock.js').Clock;
-}
+export type { MemoryConfig };
 
 /** An etcd v3 cluster. */
 export interface EtcdConfig {
@@ -91,10 +85,13 @@ function acceptedUrls(): string {
   return REGISTRY.flatMap((entry) => entry.schemes.map((scheme) => `${scheme}://`)).join(', ');
 }
 
-/** Resolves a configuration to a connected backend. */
-export async function openBackend(config?: Config, env: NodeJS.ProcessEnv = process.env): Promise<Backend> {
+/**
+ * Resolves a configuration to a connected backend. `signal` bounds the connection: when it
+ * aborts, the call rejects with its reason and leaves nothing open.
+ */
+export async function openBackend(config: Config | undefined, signal: AbortSignal, env: NodeJS.ProcessEnv = process.env): Promise<Backend> {
   const { module, options } = await resolveConfig(config, env);
-  return module.connect(options);
+  return module.connect(options, signal);
 }
 
 /** Resolves a configuration to its backend module and validated options, without connecting. */

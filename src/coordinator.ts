@@ -3,8 +3,12 @@
  * {@link Coordinator}, the factory of every recipe over that one connection and session.
  * @module
  */
+import { raceSignal } from './backends/abortable.js';
 import type { Backend, BackendKind } from './backends/contract.js';
 import { type Config, openBackend } from './config.js';
+import { InvalidArgumentError } from './errors.js';
+import { openWaitScope } from './recipes/wait-scope.js';
+import { describe } from './validate.js';
 import { Election } from './recipes/election.js';
 import { type LockPart, MultiLock } from './recipes/multi-lock.js';
 import { Mutex } from './recipes/mutex.js';
@@ -69,14 +73,37 @@ export class Coordinator implements AsyncDisposable {
   }
 }
 
+/** Options of {@link connect}. */
+export interface ConnectOptions {
+  /** Aborts the connection attempt; `connect` then rejects with an error named `'AbortError'`. */
+  signal?: AbortSignal;
+  /** Gives up after this many milliseconds; `connect` then rejects with an error named `'TimeoutError'`. */
+  timeoutMs?: number;
+}
+
 /**
  * Connects to a backend. `config` is a URL (`memory://`, `etcd://host:port`,
  * `zookeeper://host:port/chroot`), an object form (`{ backend: 'etcd', endpoints: [...] }`), or
  * nothing: then the `BATON_BACKEND` environment variable, then the embedded `memory://`.
- * Throws ConfigError at once for a malformed or unknown configuration.
+ * Throws ConfigError at once for a malformed or unknown configuration. `options.signal` and
+ * `options.timeoutMs` bound the attempt (TimeoutError, AbortError); nothing is left open then.
  */
-export async function connect(config?: Config): Promise<Coordinator> {
-  return new Coordinator(await openBackend(config));
+export async function connect(config?: Config, options?: ConnectOptions): Promise<Coordinator> {
+  if (options !== undefined && (typeof options !== 'object' || options === null)) {
+    throw new InvalidArgumentError(`invalid connect options ${describe(options)}: options must be an object { signal?, timeoutMs? } or omitted`);
+  }
+  using scope = openWaitScope(`connecting to ${typeof config === 'string' ? config : (config?.backend ?? 'the default backend')}`, {
+    signal: options?.signal,
+    timeoutMs: options?.timeoutMs,
+  });
+  const opening = openBackend(config, scope.signal);
+  try {
+    return new Coordinator(await raceSignal(opening, scope.signal));
+  } catch (error) {
+    // A backend that connects after the caller gave up is closed at once.
+    void opening.then((backend) => backend.close(), () => {});
+    throw error;
+  }
 }
 
 /** @internal The backend behind a coordinator, for tests and adapters' fault injection. */

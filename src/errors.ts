@@ -1,10 +1,28 @@
 /**
- * Errors thrown by Baton. Every error is a {@link BatonError}; match on the class or on `name`.
+ * Errors thrown by Baton. Every error a caller can see is a {@link BatonError}; match on the
+ * class, on `name`, or on `code`, a stable string that never changes between versions.
  * @module
  */
 
+/** The stable `code` of each {@link BatonError} subclass. */
+export type BatonErrorCode =
+  | 'CONFIG'
+  | 'INVALID_ARGUMENT'
+  | 'TIMEOUT'
+  | 'ABORTED'
+  | 'SESSION_LOST'
+  | 'LEASE_LOST'
+  | 'LEASE_RELEASED'
+  | 'CLOSED'
+  | 'BACKEND'
+  | 'OUTCOME_UNKNOWN'
+  | 'STALE_TOKEN';
+
 /** Base class of every error Baton throws. */
-export class BatonError extends Error {
+export abstract class BatonError extends Error {
+  /** A stable identifier of the kind of failure, e.g. `'TIMEOUT'`; see {@link BatonErrorCode}. */
+  abstract readonly code: BatonErrorCode;
+
   constructor(message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.name = new.target.name;
@@ -12,34 +30,63 @@ export class BatonError extends Error {
 }
 
 /** A configuration (URL, object or `BATON_BACKEND`) is malformed or names something unknown. */
-export class ConfigError extends BatonError {}
+export class ConfigError extends BatonError {
+  readonly code = 'CONFIG';
+}
 
 /** An argument (name, permits, timeout, value, option) is invalid. Thrown at the call. */
-export class InvalidArgumentError extends BatonError {}
+export class InvalidArgumentError extends BatonError {
+  readonly code = 'INVALID_ARGUMENT';
+}
 
-/** An acquire or campaign did not succeed within `timeoutMs`. `name` is `'TimeoutError'`. */
-export class TimeoutError extends BatonError {}
+/** A call did not succeed within `timeoutMs`. `name` is `'TimeoutError'`. */
+export class TimeoutError extends BatonError {
+  readonly code = 'TIMEOUT';
+}
 
-/** An acquire or campaign was aborted through its `signal`. `name` is `'AbortError'`. */
-export class AbortError extends BatonError {}
+/** A call was aborted through its `signal`. `name` is `'AbortError'`. */
+export class AbortError extends BatonError {
+  readonly code = 'ABORTED';
+}
 
 /** The backend session was lost: expired, revoked, or out of contact for longer than its TTL. */
-export class SessionLostError extends BatonError {}
+export class SessionLostError extends BatonError {
+  readonly code = 'SESSION_LOST';
+}
 
 /** A hold was lost: its session was lost or its key was deleted by someone else. */
-export class LeaseLostError extends BatonError {}
+export class LeaseLostError extends BatonError {
+  readonly code = 'LEASE_LOST';
+}
 
 /** The reason a lease's signal carries after `release()`: not a failure, the hold ended. */
-export class LeaseReleasedError extends BatonError {}
+export class LeaseReleasedError extends BatonError {
+  readonly code = 'LEASE_RELEASED';
+}
 
 /** The coordinator was closed; no further work is accepted. */
-export class ClosedError extends BatonError {}
+export class ClosedError extends BatonError {
+  readonly code = 'CLOSED';
+}
 
 /** The backend could not be reached or refused a request (connection, auth, TLS). */
-export class BackendError extends BatonError {}
+export class BackendError extends BatonError {
+  readonly code: 'BACKEND' | 'OUTCOME_UNKNOWN' = 'BACKEND';
+}
+
+/**
+ * A write was sent but whether the backend applied it cannot be known (its answer was lost).
+ * Writes that must happen at most once (guarded writes, `proclaim`) reject with it rather than
+ * retry blindly or guess: read the state to find out.
+ */
+export class OutcomeUnknownError extends BackendError {
+  override readonly code = 'OUTCOME_UNKNOWN';
+}
 
 /** A fencing token older than one already seen was presented to a {@link FencingGuard}. */
 export class StaleTokenError extends BatonError {
+  readonly code = 'STALE_TOKEN';
+
   constructor(
     readonly token: bigint,
     readonly highest: bigint,

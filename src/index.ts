@@ -11,7 +11,7 @@
  * ```
  * @module
  */
-export { connect, Coordinator } from './coordinator.js';
+export { connect, Coordinator, type ConnectOptions } from './coordinator.js';
 export type { Config, MemoryConfig, EtcdConfig, ZooKeeperConfig, PostgresConfig } from './config.js';
 export { ENV_VARIABLE, DEFAULT_URL, backendOfScheme } from './config.js';
 export { Mutex } from './recipes/mutex.js';
@@ -19,7 +19,7 @@ export { Semaphore, type SemaphoreOptions } from './recipes/semaphore.js';
 export { ReadWriteLock } from './recipes/rwlock.js';
 export { Election } from './recipes/election.js';
 export { MultiLock, type LockPart, type MultiLease, type MultiAcquireOptions } from './recipes/multi-lock.js';
-export type { AcquireOptions, Lease, Leadership, LeaderInfo, GuardedOp } from './recipes/types.js';
+export type { AcquireOptions, TryOptions, Lease, Leadership, LeaderInfo, GuardedOp } from './recipes/types.js';
 export type { QueueStatus, QueueMember } from './recipes/status.js';
 export { FencingGuard } from './fencing.js';
 export { serveDashboard, type Dashboard, type DashboardOptions, type DashboardSnapshot, type DashboardName, type DashboardMember, type NameKind } from './dashboard/server.js';
@@ -34,6 +34,8 @@ export {
   LeaseReleasedError,
   ClosedError,
   BackendError,
+  OutcomeUnknownError,
   StaleTokenError,
+  type BatonErrorCode,
 } from './errors.js';
 export type { BackendKind, Role } from './backends/contract.js';

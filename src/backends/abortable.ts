@@ -49,3 +49,18 @@ export function abortable<T>(
   promise.catch(() => {});
   return promise;
 }
+
+/**
+ * `promise`, or a rejection with `signal.reason` as soon as `signal` aborts, whichever comes
+ * first. The promise itself carries on; a rejection of it after the race is lost is not reported
+ * as unhandled. This is how a caller bounds a wait on a backend that may not honour its signal.
+ */
+export function raceSignal<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (!signal) return promise;
+  promise.catch(() => {});
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return abortable<T>(signal, (resolve, reject) => {
+    promise.then(resolve, reject);
+    return () => {};
+  });
+}

@@ -39,7 +39,7 @@ export interface QueueEntry {
   readonly role: Role;
   /**
    * The key's creation revision, where the adapter reports it. Hand it to
-   * {@link Backend.waitForDelete}: on etcd a key name can be deleted and created again (Go
+   * {@link Backend.waitForBlocker}: on etcd a key name can be deleted and created again (Go
    * clients reuse `<name>/<lease hex>` lock after lock), and only the revision tells the two apart.
    */
   readonly revision?: bigint;
@@ -57,12 +57,32 @@ export interface KeyState {
   readonly createdAt?: number;
 }
 
-/** What {@link Session.enqueue} returns: the new key and the prefix as listed right after it. */
+/**
+ * The watch on a contender's own key, armed by {@link Session.enqueue} before it returns. The
+ * waiter and then the hold share this one watch: a waiter whose own key vanished is never granted,
+ * and a hold whose key vanished is lost.
+ */
+export interface OwnKey {
+  /**
+   * Aborts when the own key is deleted (reason: a `LeaseLostError`) or its session is lost or
+   * ended (reason: the session signal's reason, a `SessionLostError` or `ClosedError`). An
+   * adapter aborts it no later than it resolves any wait for a change it learned after the
+   * deletion, so a wake-up never hides a vanished own key. Deleting the key through
+   * {@link Session.remove} aborts it too: the caller ignores that.
+   */
+  readonly signal: AbortSignal;
+  /** Stops watching (after the key was removed, or when the hold ends). Idempotent. */
+  dispose(): void;
+}
+
+/** What {@link Session.enqueue} returns: the new key, the prefix as listed right after it, the own-key watch. */
 export interface Enqueued {
   readonly key: string;
   readonly revision: bigint;
   /** The prefix's keys in creation order, including the new key. */
   readonly entries: readonly QueueEntry[];
+  /** The watch on the new key, armed before `enqueue` resolved. */
+  readonly own: OwnKey;
 }
 
 /** A read paired with a one-shot watch armed before the read, so no change can slip between. */
@@ -102,29 +122,39 @@ export type GuardedOp =
 /**
  * A backend connection as the recipes see it. One per coordinator. Reads and waits need no
  * session; writing contender keys does.
+ *
+ * Every call that can wait takes an `AbortSignal` and rejects with `signal.reason` promptly when
+ * it aborts, whatever state the connection is in. (Recipes also race each call against their
+ * deadline, so a slow adapter cannot make an acquire overrun its timeout; but an adapter that
+ * ignores the signal keeps work, sockets and timers alive for nothing.)
+ *
+ * Errors: adapters reject with `BatonError` subclasses only (raw client errors wrapped in
+ * `BackendError`); a write whose outcome cannot be known rejects with `OutcomeUnknownError`.
  */
 export interface Backend {
   readonly kind: BackendKind;
 
   /**
    * The live session, opening one if there is none or the last one was lost. Concurrent callers
-   * share one open. A coordinator outlives a lost session: later work gets a new one.
+   * share one open. A coordinator outlives a lost session: later work gets a new one. A session
+   * known to be lost is never returned.
    */
-  session(): Promise<Session>;
+  session(signal: AbortSignal): Promise<Session>;
 
   /** Keys directly under `prefix`, in creation order (lowest revision first). */
-  list(prefix: string): Promise<QueueEntry[]>;
+  list(prefix: string, signal?: AbortSignal): Promise<QueueEntry[]>;
 
   /** A key's value and creation revision, or `undefined` if it does not exist. */
-  get(key: string): Promise<KeyState | undefined>;
+  get(key: string, signal?: AbortSignal): Promise<KeyState | undefined>;
 
   /**
-   * Resolves once `key` does not exist: at once if it is already gone, else on its deletion.
-   * The watch is set before the existence check, so a deletion between the two is never missed.
-   * With `revision` (the key's creation revision as listed), a key of that name created again
-   * since counts as deleted. Rejects with the signal's reason when `signal` aborts.
+   * Waits for a blocker's deletion: resolves once `key` does not exist, at once if it is already
+   * gone, else on its deletion. The watch is set before the existence check, so a deletion
+   * between the two is never missed. With `revision` (the key's creation revision as listed), a
+   * key of that name created again since counts as deleted. Rejects with the signal's reason when
+   * `signal` aborts. (A contender's own key is watched by {@link Enqueued.own}, not by this.)
    */
-  waitForDelete(key: string, signal: AbortSignal, revision?: bigint): Promise<void>;
+  waitForBlocker(key: string, revision: bigint | undefined, signal: AbortSignal): Promise<void>;
 
   /** Reads `key` and watches it for the next update or deletion. */
   watchKey(key: string, signal: AbortSignal): Promise<Watched<KeyState | undefined>>;
@@ -146,6 +176,11 @@ export interface Backend {
 /**
  * A liveness-bound identity that owns ephemeral keys: an etcd lease, a ZooKeeper session, a
  * memory TTL timer. Its keys vanish when it ends or expires.
+ *
+ * Loss is decided from proof: the client-side deadline moves only on answers that prove the
+ * quorum (leader, primary) saw the session. Waiters and holders learn a loss at the same moment,
+ * through {@link Session.signal} fanned out to every {@link OwnKey}; nothing waits on a session
+ * known to be lost.
  */
 export interface Session {
   /** The backend's identity for the session (etcd lease id in hex, ZooKeeper session id). */
@@ -153,29 +188,54 @@ export interface Session {
 
   /**
    * Aborts when the session is lost or can no longer be trusted: expired, revoked, or out of
-   * contact for longer than its TTL. The reason is a {@link SessionLostError}.
+   * contact for longer than its TTL. The reason is a `SessionLostError` (a `ClosedError`
+   * when the coordinator closed).
    */
   readonly signal: AbortSignal;
 
   /**
    * Creates a new ephemeral key for this session under `prefix` with the given role and value,
-   * then lists the prefix, in one round trip where the backend allows. Every call creates its
-   * own key, even for a repeated prefix, so two contenders of one session are two keys.
+   * then lists the prefix, in one round trip where the backend allows, and arms the own-key watch
+   * ({@link Enqueued.own}) before resolving. Every call creates its own key, even for a repeated
+   * prefix, so two contenders of one session are two keys. Calls made in order from one session
+   * create their keys in that order.
+   *
+   * If it fails (or `signal` aborts) after the key may have been created, it makes sure no key of
+   * it remains (finds it and removes it, or ends the session) before or while rejecting.
    */
-  enqueue(prefix: string, role: Role, value: string): Promise<Enqueued>;
+  enqueue(prefix: string, role: Role, value: string, signal: AbortSignal): Promise<Enqueued>;
 
-  /** Deletes `key` only if it still has creation revision `revision`. Resolves to whether it did. */
-  deleteIf(key: string, revision: bigint): Promise<boolean>;
+  /**
+   * Guaranteed removal of a contender key: deletes `key` if it still has creation revision
+   * `revision`, and resolves only once the key is confirmed gone (absent, or present with another
+   * creation revision). An attempt whose outcome is unknown is retried; if the removal cannot be
+   * confirmed within the session's TTL the session is ended, so its keys vanish. Resolves at once
+   * on a session known to be lost (its keys vanish with it). Never rejects except with
+   * `signal.reason`: `signal` bounds how long the caller waits, not the removal, which carries on.
+   */
+  remove(key: string, revision: bigint, signal?: AbortSignal): Promise<void>;
 
-  /** Sets `key`'s value only if it still has creation revision `revision`. */
-  updateIf(key: string, revision: bigint, value: string): Promise<boolean>;
+  /**
+   * Sets `key`'s value only if it still has creation revision `revision`. Resolves to whether it
+   * did. Applied at most once: rejects with `OutcomeUnknownError` when the outcome is unknown.
+   */
+  updateIf(key: string, revision: bigint, value: string, signal?: AbortSignal): Promise<boolean>;
 
   /**
    * Applies `ops` atomically only if `key` still has creation revision `revision`, that is, only
    * while the hold on `key` is valid. `put` and `delete` name keys in the backend's own key space
    * (etcd keys, ZooKeeper paths), outside any recipe's prefix. Resolves to whether it committed.
+   * Applied at most once: an attempt whose outcome is unknown is never retried; the call rejects
+   * with `OutcomeUnknownError` instead of guessing.
    */
-  guardedWrite(key: string, revision: bigint, ops: readonly GuardedOp[]): Promise<boolean>;
+  guardedWrite(key: string, revision: bigint, ops: readonly GuardedOp[], signal?: AbortSignal): Promise<boolean>;
+
+  /**
+   * Ends the session: its keys vanish (etcd lease revoke, ZooKeeper close, memory: at once) and its
+   * signal aborts. Idempotent; resolves even when the backend cannot be reached (the session then
+   * expires on the server after its TTL).
+   */
+  end(): Promise<void>;
 }
 
 /**
@@ -188,6 +248,9 @@ export interface BackendModule<Options> {
   fromUrl(url: BackendUrl): Options;
   /** Validates the object form; throws a ConfigError naming the field and the accepted values. */
   fromObject(config: Record<string, unknown>): Options;
-  /** Connects. Resolves once the backend is usable. */
-  connect(options: Options): Promise<Backend>;
+  /**
+   * Connects. Resolves once the backend is usable; rejects with `signal.reason` when `signal`
+   * aborts first (the coordinator's `connect({ signal, timeoutMs })`), leaving nothing open.
+   */
+  connect(options: Options, signal: AbortSignal): Promise<Backend>;
 }

@@ -6,20 +6,20 @@
 import type { Backend, KeyState, QueueEntry } from '../backends/contract.js';
 import { LeaseLostError } from '../errors.js';
 import { checkName, checkSignal, checkValue } from '../validate.js';
-import { Hold, type HeldKey } from './hold.js';
+import { Hold } from './hold.js';
 import { linkSignals } from './linked-signal.js';
-import { type ContenderRequest, contend, exclusiveRule } from './queue.js';
+import { type Contender, type ContenderRequest, contend, exclusiveRule } from './queue.js';
 import type { AcquireOptions, LeaderInfo, Leadership } from './types.js';
 import { openWaitScope } from './wait-scope.js';
 import { type QueueStatus, queueStatus } from './status.js';
 
 class Leader extends Hold implements Leadership {
   #value: string;
-  readonly #held: HeldKey;
+  readonly #contender: Contender;
 
-  constructor(backend: Backend, name: string, held: HeldKey, value: string) {
-    super(backend, name, held);
-    this.#held = held;
+  constructor(name: string, contender: Contender, value: string) {
+    super(name, contender);
+    this.#contender = contender;
     this.#value = value;
   }
 
@@ -29,7 +29,7 @@ class Leader extends Hold implements Leadership {
 
   async proclaim(value: string): Promise<void> {
     checkValue(value);
-    const updated = !this.signal.aborted && (await this.#held.session.updateIf(this.key, this.token, value));
+    const updated = !this.signal.aborted && (await this.#contender.session.updateIf(this.key, this.token, value));
     if (!updated) throw new LeaseLostError(`cannot proclaim in ${this.name}: leadership (${this.key}) is no longer held`);
     this.#value = value;
   }
@@ -55,7 +55,7 @@ export class Election {
     checkValue(value);
     using scope = openWaitScope(`campaign in election "${this.name}"`, options);
     const request: ContenderRequest = { prefix: this.name, role: 'latch', value, rule: exclusiveRule };
-    return new Leader(this.#backend, this.name, await contend(this.#backend, request, scope), value);
+    return new Leader(this.name, await contend(this.#backend, request, scope), value);
   }
 
   /** The leader (as holder) and the campaigners in line behind it, with values and tokens: a read-only snapshot. */

@@ -1,19 +1,15 @@
 /**
- * A granted hold: the {@link Lease} every recipe returns. Watches for its own loss (session lost,
- * own key deleted) and releases with a guarded delete.
+ * A granted hold: the {@link Lease} every recipe returns. Learns of its loss (session lost, own
+ * key deleted) from the own-key watch armed when its key was created, and releases with a
+ * guaranteed removal: `release()` resolves, and the signal says "released", only once the key is
+ * confirmed gone (or its session ended, which takes the key with it).
  * @module
  */
-import type { Backend, GuardedOp, Session } from '../backends/contract.js';
-import { InvalidArgumentError, LeaseLostError, LeaseReleasedError } from '../errors.js';
+import type { GuardedOp, OwnKey, Session } from '../backends/contract.js';
+import { InvalidArgumentError, LeaseLostError, LeaseReleasedError, OutcomeUnknownError } from '../errors.js';
 import { describe } from '../validate.js';
+import type { Contender } from './queue.js';
 import type { Lease } from './types.js';
-
-/** The backend key of a hold and the session that owns it. */
-export interface HeldKey {
-  readonly session: Session;
-  readonly key: string;
-  readonly revision: bigint;
-}
 
 /** A hold on one key. */
 export class Hold implements Lease {
@@ -21,40 +17,39 @@ export class Hold implements Lease {
   readonly key: string;
   readonly token: bigint;
   readonly #session: Session;
+  readonly #own: OwnKey;
   readonly #controller = new AbortController();
+  #releasing = false;
   #release: Promise<void> | undefined;
 
-  constructor(backend: Backend, name: string, held: HeldKey) {
+  constructor(name: string, contender: Contender) {
     this.name = name;
-    this.key = held.key;
-    this.token = held.revision;
-    this.#session = held.session;
-    this.#watchForLoss(backend);
+    this.key = contender.key;
+    this.token = contender.revision;
+    this.#session = contender.session;
+    this.#own = contender.own;
+    this.#watchForLoss();
   }
 
   get signal(): AbortSignal {
     return this.#controller.signal;
   }
 
-  /** Aborts the hold's signal on the first sign of loss: the session's or the key's. */
-  #watchForLoss(backend: Backend): void {
-    const sessionSignal = this.#session.signal;
-    const onSessionLost = () =>
-      this.#lose(new LeaseLostError(`lost ${this.name} (${this.key}): the session was lost`, { cause: sessionSignal.reason }));
-    if (sessionSignal.aborted) {
-      onSessionLost();
-      return;
-    }
-    sessionSignal.addEventListener('abort', onSessionLost, { once: true });
-    this.signal.addEventListener('abort', () => sessionSignal.removeEventListener('abort', onSessionLost), { once: true });
-    backend.waitForDelete(this.key, this.signal, this.token).then(
-      () => this.#lose(new LeaseLostError(`lost ${this.name}: its key ${this.key} was deleted by someone else`)),
-      (error) => {
-        // The watch ends with the hold (release or loss); any other failure means the hold can
-        // no longer be trusted to be watched, which is a loss.
-        if (!this.signal.aborted) this.#lose(new LeaseLostError(`lost ${this.name}: watching ${this.key} failed`, { cause: error }));
-      },
-    );
+  /** Aborts the hold's signal on the first sign of loss, as the own-key watch reports it. */
+  #watchForLoss(): void {
+    const own = this.#own.signal;
+    const onLoss = () => {
+      // Our own removal deletes the key too: that is the release, not a loss.
+      if (this.#releasing) return;
+      const reason: unknown = own.reason;
+      this.#lose(
+        reason instanceof LeaseLostError
+          ? new LeaseLostError(`lost ${this.name}: its key ${this.key} was deleted by someone else`, { cause: reason.cause })
+          : new LeaseLostError(`lost ${this.name} (${this.key}): the session was lost`, { cause: reason }),
+      );
+    };
+    if (own.aborted) onLoss();
+    else own.addEventListener('abort', onLoss, { once: true });
   }
 
   #lose(reason: LeaseLostError): void {
@@ -67,30 +62,36 @@ export class Hold implements Lease {
   }
 
   release(): Promise<void> {
-    this.#release ??= this.#deleteKey();
+    this.#release ??= this.#removeKey();
     return this.#release;
   }
 
-  async #deleteKey(): Promise<void> {
-    const wasLost = this.lost;
-    if (!this.signal.aborted) this.#controller.abort(withoutStack(() => new LeaseReleasedError(`released ${this.name} (${this.key})`)));
-    try {
-      // Even after a client-side loss the key may still exist on the server: delete it if ours.
-      await this.#session.deleteIf(this.key, this.token);
-    } catch (error) {
-      // A lost session's keys vanish with it; only a live session's failure leaves a key behind.
-      if (wasLost || this.#session.signal.aborted) return;
-      this.#release = undefined;
-      throw error;
+  async #removeKey(): Promise<void> {
+    // Nothing goes through a session known to be lost: its keys vanish with it.
+    if (this.#session.signal.aborted) {
+      this.#own.dispose();
+      return;
     }
+    const wasLost = this.lost;
+    this.#releasing = true;
+    // The own key's deletion is ours from here on: nothing to watch for.
+    this.#own.dispose();
+    // Guaranteed: resolves once the key is confirmed gone, or its session ended. Even after a
+    // client-side loss (a failed watch) the key may still exist on the server: removed if ours.
+    await this.#session.remove(this.key, this.token);
+    if (!wasLost && !this.signal.aborted) this.#controller.abort(withoutStack(() => new LeaseReleasedError(`released ${this.name} (${this.key})`)));
   }
 
   async guardedWrite(ops: readonly GuardedOp[]): Promise<boolean> {
     checkGuardedOps(ops);
-    if (this.signal.aborted && !this.lost) return false;
+    // A hold known to be released or lost writes nothing.
+    if (this.signal.aborted || this.#releasing) return false;
     try {
       return await this.#session.guardedWrite(this.key, this.token, ops);
     } catch (error) {
+      // At most once, and never a guess: an unknown outcome is reported as such.
+      if (error instanceof OutcomeUnknownError) throw error;
+      // Any other failure applied nothing: a hold lost meanwhile could not have written.
       if (this.lost || this.#session.signal.aborted) return false;
       throw error;
     }

@@ -8,7 +8,7 @@ import { InvalidArgumentError } from '../errors.js';
 import { checkName, describe } from '../validate.js';
 import { Hold } from './hold.js';
 import { type ContenderRequest, contend, exclusiveRule, tryContend } from './queue.js';
-import type { AcquireOptions, Lease } from './types.js';
+import type { AcquireOptions, Lease, TryOptions } from './types.js';
 import { openWaitScope } from './wait-scope.js';
 import { type QueueStatus, queueStatus } from './status.js';
 
@@ -28,7 +28,7 @@ export class Mutex {
   /** Waits in line and resolves once this contender holds the lock. */
   async acquire(options?: AcquireOptions): Promise<Lease> {
     using scope = openWaitScope(`acquire of mutex "${this.name}"`, options);
-    return new Hold(this.#backend, this.name, await contend(this.#backend, this.#request, scope));
+    return new Hold(this.name, await contend(this.#backend, this.#request, scope));
   }
 
   /** Who holds and who waits, in queue order, with keys and tokens: a read-only snapshot. */
@@ -36,10 +36,14 @@ export class Mutex {
     return queueStatus(this.#backend, this.name, exclusiveRule);
   }
 
-  /** Takes the lock if it is free right now and nobody waits; resolves to undefined otherwise. */
-  async tryAcquire(): Promise<Lease | undefined> {
-    const held = await tryContend(this.#backend, this.#request);
-    return held && new Hold(this.#backend, this.name, held);
+  /**
+   * Takes the lock if it is free right now and nobody waits; resolves to undefined otherwise.
+   * `options.signal` and `options.timeoutMs` bound the attempt (AbortError, TimeoutError).
+   */
+  async tryAcquire(options?: TryOptions): Promise<Lease | undefined> {
+    using scope = openWaitScope(`tryAcquire of mutex "${this.name}"`, options);
+    const admitted = await tryContend(this.#backend, this.#request, scope.signal);
+    return admitted && new Hold(this.name, admitted);
   }
 
   /** Runs `fn` while holding the lock and releases it afterwards, also when `fn` throws. */

@@ -3,14 +3,16 @@
  * 1. create the contender's own ephemeral key under the prefix and list the prefix (one round trip);
  * 2. if the recipe's rule admits it, hold;
  * 3. otherwise wait for the deletion of the one key the rule names, list again, go to 2;
- * 4. after every wake-up the listing shows whether the own key still exists; the session's
- *    signal whether the session is alive;
- * 5. a timeout, abort or failure while waiting deletes the own key before the acquire rejects.
+ * 4. the own-key watch, armed at enqueue, ends the wait as soon as the own key vanishes or the
+ *    session is lost: a contender whose key is gone is never granted;
+ * 5. a timeout, abort or failure while waiting removes the own key (guaranteed removal) before
+ *    the acquire rejects. Every backend call is raced against the acquire's deadline, so an
+ *    acquire rejects on time whatever the backend does.
  * @module
  */
-import type { Backend, QueueEntry, Role, Session } from '../backends/contract.js';
+import { raceSignal } from '../backends/abortable.js';
+import type { Backend, Enqueued, OwnKey, QueueEntry, Role, Session } from '../backends/contract.js';
 import { AbortError, BatonError, LeaseLostError, SessionLostError, TimeoutError } from '../errors.js';
-import type { HeldKey } from './hold.js';
 import { linkSignals } from './linked-signal.js';
 import type { WaitScope } from './wait-scope.js';
 
@@ -47,52 +49,98 @@ export interface ContenderRequest {
 }
 
 /**
- * Enters the queue and waits until admitted. Resolves to the held key; rejects with the scope's
- * TimeoutError/AbortError, a SessionLostError, a LeaseLostError (own key deleted while waiting)
- * or a backend error, in each case after deleting the own key.
+ * A contender's own key in a queue: a waiter until admitted, then the key of its hold. The own-key
+ * watch armed at enqueue goes with it from waiting to holding.
  */
-export async function contend(backend: Backend, request: ContenderRequest, scope: WaitLimits): Promise<HeldKey> {
-  throwIfAborted(scope.signal);
-  const session = await backend.session();
-  const entered = await session.enqueue(request.prefix, request.role, request.value);
-  const held: HeldKey = { session, key: entered.key, revision: entered.revision };
+export interface Contender {
+  readonly session: Session;
+  readonly key: string;
+  readonly revision: bigint;
+  readonly own: OwnKey;
+}
+
+/**
+ * How long a failed acquire waits for the removal of its key to be confirmed before it rejects.
+ * The removal itself is guaranteed and carries on in the background; this only keeps the rejection
+ * within its bound (timeoutMs + 250 ms) when the backend is slow to confirm.
+ */
+export const WITHDRAW_WAIT_MS = 200;
+
+/**
+ * Enters the queue and waits until admitted. Resolves to the admitted contender; rejects with the
+ * scope's TimeoutError/AbortError, a SessionLostError, a LeaseLostError (own key deleted while
+ * waiting) or a backend error, in each case after withdrawing the own key.
+ */
+export async function contend(backend: Backend, request: ContenderRequest, scope: WaitLimits): Promise<Contender> {
+  const { contender, entries } = await enter(backend, request, scope.signal);
   try {
-    await waitForAdmission(backend, request, scope, held, entered.entries);
-    return held;
+    await waitForAdmission(backend, request, scope, contender, entries);
+    return contender;
   } catch (error) {
-    // The original failure matters more than a failed clean-up, whose key the session's end removes.
-    await withdraw(held).catch(() => {});
-    throw explain(error, session);
+    await withdraw(contender);
+    throw explain(error, contender.session);
   }
 }
 
 /**
  * Enters the queue and leaves it at once unless admitted on entry: one round trip when admitted,
- * two when not. Resolves to the held key, or undefined.
+ * two when not. Resolves to the admitted contender, or undefined.
  */
-export async function tryContend(backend: Backend, request: ContenderRequest): Promise<HeldKey | undefined> {
-  const session = await backend.session();
-  const entered = await session.enqueue(request.prefix, request.role, request.value);
-  const held: HeldKey = { session, key: entered.key, revision: entered.revision };
-  const index = entered.entries.findIndex((entry) => entry.key === held.key);
-  if (index >= 0 && request.rule.admits(entered.entries, index)) return held;
-  await withdraw(held);
-  if (index < 0) throw new LeaseLostError(`${held.key} vanished right after it was created`);
+export async function tryContend(backend: Backend, request: ContenderRequest, signal: AbortSignal): Promise<Contender | undefined> {
+  const { contender, entries } = await enter(backend, request, signal);
+  const index = entries.findIndex((entry) => entry.key === contender.key);
+  if (index >= 0 && !contender.own.signal.aborted && request.rule.admits(entries, index)) return contender;
+  contender.own.dispose();
+  // Leave no key behind: wait for the removal's confirmation (within the caller's limits).
+  await raceSignal(contender.session.remove(contender.key, contender.revision), signal);
+  if (index < 0) throw new LeaseLostError(`${contender.key} vanished right after it was created`);
   return undefined;
+}
+
+/** Opens (or reuses) the session and creates the contender's key, both within `signal`. */
+async function enter(
+  backend: Backend,
+  request: ContenderRequest,
+  signal: AbortSignal,
+): Promise<{ contender: Contender; entries: readonly QueueEntry[] }> {
+  throwIfAborted(signal);
+  const session = await raceSignal(backend.session(signal), signal);
+  const entered = await enqueueWithin(session, request.prefix, request.role, request.value, signal);
+  return { contender: { session, key: entered.key, revision: entered.revision, own: entered.own }, entries: entered.entries };
+}
+
+/**
+ * `session.enqueue` within `signal`. If the caller gives up first and the enqueue still completes
+ * afterwards, its key is removed then, so no late key is left behind.
+ */
+export async function enqueueWithin(session: Session, prefix: string, role: Role, value: string, signal: AbortSignal): Promise<Enqueued> {
+  const entering = session.enqueue(prefix, role, value, signal);
+  try {
+    return await raceSignal(entering, signal);
+  } catch (error) {
+    void entering.then(
+      (late) => {
+        late.own.dispose();
+        return session.remove(late.key, late.revision);
+      },
+      () => {},
+    );
+    throw explain(error, session);
+  }
 }
 
 async function waitForAdmission(
   backend: Backend,
   request: ContenderRequest,
   scope: WaitLimits,
-  held: HeldKey,
+  contender: Contender,
   firstListing: readonly QueueEntry[],
 ): Promise<void> {
   let reported: number | undefined;
   /** The own key's index; a vanished own key ends the wait. */
   const ownIndex = (entries: readonly QueueEntry[]): number => {
-    const index = entries.findIndex((entry) => entry.key === held.key);
-    if (index < 0) throw new LeaseLostError(`${held.key} was deleted while waiting in ${request.prefix}`);
+    const index = entries.findIndex((entry) => entry.key === contender.key);
+    if (index < 0) throw new LeaseLostError(`${contender.key} was deleted while waiting in ${request.prefix}`);
     return index;
   };
   /** The blocker to wait for, or undefined when admitted; reports a changed position. */
@@ -107,8 +155,10 @@ async function waitForAdmission(
     return request.rule.blocker(entries, index);
   };
   let entries = firstListing;
-  if (judge(entries) === undefined) return; // admitted on entry: the uncontended path
-  using wait = linkSignals(scope.signal, held.session.signal);
+  // Admitted on entry: the uncontended path. The listing came with the create, so the key exists.
+  if (judge(entries) === undefined) return;
+  // The own-key watch carries the session's loss too: a waiter learns it when a holder would.
+  using wait = linkSignals(scope.signal, contender.own.signal);
   for (;;) {
     throwIfAborted(wait.signal);
     const blocker = judge(entries);
@@ -118,37 +168,43 @@ async function waitForAdmission(
       if (scope.onQueued) {
         // Whoever asked for positions also hears of changes ahead of it, at one more round trip
         // per wake-up; everyone else is woken only by the deletion of its one blocker.
-        const watched = await backend.watchPrefix(request.prefix, round.signal);
+        const watched = await raceSignal(backend.watchPrefix(request.prefix, round.signal), round.signal);
         const current = judge(watched.current);
-        if (!current) return;
-        await Promise.race([backend.waitForDelete(current.key, round.signal, current.revision), watched.changed]);
+        if (!current) return throwIfAborted(wait.signal);
+        await raceSignal(Promise.race([backend.waitForBlocker(current.key, current.revision, round.signal), watched.changed]), round.signal);
       } else {
-        await backend.waitForDelete(blocker.key, round.signal, blocker.revision);
+        await raceSignal(backend.waitForBlocker(blocker.key, blocker.revision, round.signal), round.signal);
+        // The own-key watch has reported any deletion of the own key that came before this
+        // wake-up: an own key gone ends the wait here, it is never granted.
         throwIfAborted(wait.signal);
         // Keys only ever join behind the own key (revisions grow), and every rule admits at least
         // as readily with fewer keys ahead. So if the rule admits with the blocker gone, it admits
-        // now, without listing again: a handoff costs the release and one event. The hold's own
-        // key watch still reports a key that vanished meanwhile.
+        // now, without listing again: a handoff costs the release and one event.
         const remaining = entries.filter((entry) => entry.key !== blocker.key);
         if (request.rule.admits(remaining, ownIndex(remaining))) return;
       }
     }
     throwIfAborted(wait.signal);
-    entries = await backend.list(request.prefix);
+    entries = await raceSignal(backend.list(request.prefix, wait.signal), wait.signal);
   }
 }
 
-/** Deletes a contender's own key; a lost session's keys are gone already. */
-export async function withdraw(held: HeldKey): Promise<void> {
-  try {
-    await held.session.deleteIf(held.key, held.revision);
-  } catch (error) {
-    if (!held.session.signal.aborted) throw error;
-  }
+/**
+ * Withdraws a contender that will not hold (timeout, abort, failure): its key's removal is
+ * guaranteed and goes on in the background; this waits for the confirmation at most
+ * {@link WITHDRAW_WAIT_MS}, so the caller's rejection stays within its bound. Never rejects.
+ */
+export async function withdraw(contender: Contender): Promise<void> {
+  contender.own.dispose();
+  const removal = contender.session.remove(contender.key, contender.revision);
+  let timer: NodeJS.Timeout | undefined;
+  const bound = new Promise<void>((resolve) => (timer = setTimeout(resolve, WITHDRAW_WAIT_MS)));
+  await Promise.race([removal.catch(() => {}), bound]);
+  clearTimeout(timer);
 }
 
 /** The error an acquire rejects with, given what ended its wait. */
-function explain(error: unknown, session: Session): unknown {
+export function explain(error: unknown, session: Session): unknown {
   // When the session ended, that is the cause, whatever symptom (a vanished key) surfaced first.
   if (session.signal.aborted && !(error instanceof TimeoutError || error instanceof AbortError)) {
     const reason: unknown = session.signal.reason;

@@ -9,7 +9,7 @@ import type { Backend, QueueEntry } from '../backends/contract.js';
 import { checkName } from '../validate.js';
 import { Hold } from './hold.js';
 import { type AdmissionRule, type ContenderRequest, contend, exclusiveRule, tryContend } from './queue.js';
-import type { AcquireOptions, Lease } from './types.js';
+import type { AcquireOptions, Lease, TryOptions } from './types.js';
 import { openWaitScope } from './wait-scope.js';
 import { type QueueStatus, queueStatus } from './status.js';
 
@@ -46,13 +46,13 @@ export class ReadWriteLock {
   /** Waits for a shared (read) hold. */
   async read(options?: AcquireOptions): Promise<Lease> {
     using scope = openWaitScope(`read lock of "${this.name}"`, options);
-    return new Hold(this.#backend, this.name, await contend(this.#backend, this.#read, scope));
+    return new Hold(this.name, await contend(this.#backend, this.#read, scope));
   }
 
   /** Waits for the exclusive (write) hold. */
   async write(options?: AcquireOptions): Promise<Lease> {
     using scope = openWaitScope(`write lock of "${this.name}"`, options);
-    return new Hold(this.#backend, this.name, await contend(this.#backend, this.#write, scope));
+    return new Hold(this.name, await contend(this.#backend, this.#write, scope));
   }
 
   /** Who holds (readers or the writer) and who waits, in queue order: a read-only snapshot. */
@@ -61,14 +61,16 @@ export class ReadWriteLock {
   }
 
   /** Takes a read hold if no writer holds or waits; undefined otherwise. */
-  async tryRead(): Promise<Lease | undefined> {
-    const held = await tryContend(this.#backend, this.#read);
-    return held && new Hold(this.#backend, this.name, held);
+  async tryRead(options?: TryOptions): Promise<Lease | undefined> {
+    using scope = openWaitScope(`tryRead of "${this.name}"`, options);
+    const admitted = await tryContend(this.#backend, this.#read, scope.signal);
+    return admitted && new Hold(this.name, admitted);
   }
 
   /** Takes the write hold if nobody holds or waits; undefined otherwise. */
-  async tryWrite(): Promise<Lease | undefined> {
-    const held = await tryContend(this.#backend, this.#write);
-    return held && new Hold(this.#backend, this.name, held);
+  async tryWrite(options?: TryOptions): Promise<Lease | undefined> {
+    using scope = openWaitScope(`tryWrite of "${this.name}"`, options);
+    const admitted = await tryContend(this.#backend, this.#write, scope.signal);
+    return admitted && new Hold(this.name, admitted);
   }
 }

@@ -1,18 +1,19 @@
 /**
- * A fair counting semaphore, after Curator's InterProcessSemaphoreV2: an internal mutex
- * `<name>/locks` and lease keys under `<name>/leases`. Only the internal mutex's holder creates a
- * lease; with at most N leases it releases the internal mutex and holds, otherwise it alone waits
- * for a lease deletion and counts again. Waiters are served in order through the internal mutex,
- * and a release wakes one waiter: the internal mutex's holder.
+ * A fair counting semaphore, after Curator's InterProcessSemaphoreV2: an internal mutex (the
+ * gate, `<name>/locks`) and permit keys under `<name>/leases` (Curator's layout and name). Only
+ * the gate's holder creates a permit key; with at most N permit keys it leaves the gate and
+ * holds, otherwise it alone waits for a permit key's deletion and counts again. Waiters are served
+ * in order through the gate, and a release wakes one waiter: the gate's holder.
  * @module
  */
+import { raceSignal } from '../backends/abortable.js';
 import type { Backend, QueueEntry } from '../backends/contract.js';
 import { LeaseLostError } from '../errors.js';
 import { checkName, checkPermits } from '../validate.js';
-import { Hold, type HeldKey } from './hold.js';
+import { Hold } from './hold.js';
 import { linkSignals } from './linked-signal.js';
-import { type ContenderRequest, contend, exclusiveRule, tryContend, withdraw } from './queue.js';
-import type { AcquireOptions, Lease } from './types.js';
+import { type Contender, type ContenderRequest, contend, enqueueWithin, exclusiveRule, explain, throwIfAborted, tryContend, withdraw } from './queue.js';
+import type { AcquireOptions, Lease, TryOptions } from './types.js';
 import { openWaitScope, type WaitScope } from './wait-scope.js';
 import { type QueueStatus, semaphoreStatus } from './status.js';
 
@@ -27,16 +28,18 @@ export class Semaphore {
   readonly name: string;
   readonly permits: number;
   readonly #backend: Backend;
-  readonly #locks: ContenderRequest;
-  readonly #leases: string;
+  /** The internal mutex `<name>/locks` that serves permit seekers in order. */
+  readonly #gate: ContenderRequest;
+  /** Where permit keys live: `<name>/leases`, the layout Curator's InterProcessSemaphoreV2 uses. */
+  readonly #permits: string;
 
   /** @internal */
   constructor(backend: Backend, name: string, options: SemaphoreOptions) {
     this.name = checkName(name);
     this.permits = checkPermits(options?.permits);
     this.#backend = backend;
-    this.#locks = { prefix: `${this.name}/locks`, role: 'lock', value: '', rule: exclusiveRule };
-    this.#leases = `${this.name}/leases`;
+    this.#gate = { prefix: `${this.name}/locks`, role: 'lock', value: '', rule: exclusiveRule };
+    this.#permits = `${this.name}/leases`;
   }
 
   /** Waits in line for a permit and resolves once this contender holds one. */
@@ -44,10 +47,12 @@ export class Semaphore {
     using scope = openWaitScope(`acquire of semaphore "${this.name}"`, options);
     // Every contender in the internal queue, its holder included, is waiting for a permit.
     const reportAhead = scope.onQueued && ((position: number) => scope.onQueued?.(position + 1));
-    const gate = await contend(this.#backend, this.#locks, { signal: scope.signal, onQueued: reportAhead });
+    const gate = await contend(this.#backend, this.#gate, { signal: scope.signal, onQueued: reportAhead });
     try {
-      return await this.#takeLease(gate, scope);
+      return await this.#takePermit(gate, scope);
     } finally {
+      // Never throws: a gate whose removal fails is removed in the background (or its session
+      // ended), and the permit, if taken, stays held.
       await withdraw(gate);
     }
   }
@@ -57,42 +62,49 @@ export class Semaphore {
     return semaphoreStatus(this.#backend, this.name, this.permits);
   }
 
-  /** Takes a permit if one is free right now and nobody waits; resolves to undefined otherwise. */
-  async tryAcquire(): Promise<Lease | undefined> {
-    const gate = await tryContend(this.#backend, this.#locks);
+  /**
+   * Takes a permit if one is free right now and nobody waits; resolves to undefined otherwise.
+   * `options.signal` and `options.timeoutMs` bound the attempt (AbortError, TimeoutError).
+   */
+  async tryAcquire(options?: TryOptions): Promise<Lease | undefined> {
+    using scope = openWaitScope(`tryAcquire of semaphore "${this.name}"`, options);
+    const gate = await tryContend(this.#backend, this.#gate, scope.signal);
     if (!gate) return undefined;
     try {
-      const lease = await gate.session.enqueue(this.#leases, 'lease', '');
-      const held: HeldKey = { session: gate.session, key: lease.key, revision: lease.revision };
-      if (this.#fits(lease.entries, held.key)) return new Hold(this.#backend, this.name, held);
-      await withdraw(held);
+      const created = await enqueueWithin(gate.session, this.#permits, 'lease', '', scope.signal);
+      const permit: Contender = { session: gate.session, key: created.key, revision: created.revision, own: created.own };
+      if (this.#fits(created.entries, permit.key)) return new Hold(this.name, permit);
+      await withdraw(permit);
       return undefined;
     } finally {
       await withdraw(gate);
     }
   }
 
-  /** Creates this contender's lease and waits, as the internal mutex's holder, until it fits. */
-  async #takeLease(gate: HeldKey, scope: WaitScope): Promise<Lease> {
-    const created = await gate.session.enqueue(this.#leases, 'lease', '');
-    const held: HeldKey = { session: gate.session, key: created.key, revision: created.revision };
-    using wait = linkSignals(scope.signal, gate.session.signal);
+  /** Creates this contender's permit key and waits, as the gate's holder, until it fits. */
+  async #takePermit(gate: Contender, scope: WaitScope): Promise<Lease> {
+    const created = await enqueueWithin(gate.session, this.#permits, 'lease', '', scope.signal);
+    const permit: Contender = { session: gate.session, key: created.key, revision: created.revision, own: created.own };
     try {
-      if (this.#fits(created.entries, held.key)) return new Hold(this.#backend, this.name, held);
+      if (this.#fits(created.entries, permit.key)) return new Hold(this.name, permit);
       scope.onQueued?.(0);
+      using wait = linkSignals(scope.signal, permit.own.signal);
       for (;;) {
         using round = linkSignals(wait.signal);
-        const leases = await this.#backend.watchPrefix(this.#leases, round.signal);
-        if (this.#fits(leases.current, held.key)) return new Hold(this.#backend, this.name, held);
-        await leases.changed;
+        const permits = await raceSignal(this.#backend.watchPrefix(this.#permits, round.signal), round.signal);
+        if (this.#fits(permits.current, permit.key)) {
+          throwIfAborted(wait.signal);
+          return new Hold(this.name, permit);
+        }
+        await raceSignal(permits.changed, round.signal);
       }
     } catch (error) {
-      await withdraw(held).catch(() => {});
-      throw gate.session.signal.aborted ? gate.session.signal.reason : error;
+      await withdraw(permit);
+      throw explain(error, gate.session);
     }
   }
 
-  /** Whether the own lease is among the first `permits` leases; throws if it has vanished. */
+  /** Whether the own permit key is among the first `permits`; throws if it has vanished. */
   #fits(entries: readonly QueueEntry[], key: string): boolean {
     if (!entries.some((entry) => entry.key === key)) throw new LeaseLostError(`${key} was deleted while waiting for a permit`);
     return entries.length <= this.permits;

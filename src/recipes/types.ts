@@ -17,6 +17,9 @@ export interface AcquireOptions {
   onQueued?: (position: number) => void;
 }
 
+/** Options of every tryAcquire, tryRead and tryWrite: limits on the one attempt. */
+export type TryOptions = Pick<AcquireOptions, 'signal' | 'timeoutMs'>;
+
 /** A hold on a mutex, semaphore permit, read or write lock, or leadership. */
 export interface Lease extends AsyncDisposable {
   /** The recipe's name as given. */
@@ -34,12 +37,18 @@ export interface Lease extends AsyncDisposable {
    * released (reason a `LeaseReleasedError`).
    */
   readonly signal: AbortSignal;
-  /** Ends the hold: deletes the key (only if it is still this hold's). Idempotent. */
+  /**
+   * Ends the hold: removes the key (only if it is still this hold's) and resolves once it is
+   * confirmed gone; `signal` then says released. A failed delete is retried; if the removal
+   * cannot be confirmed within the session's TTL, the session is ended, which removes the key.
+   * Never rejects. Idempotent.
+   */
   release(): Promise<void>;
   /**
    * Writes other keys in the same backend only while this hold is valid: all of `ops` commit
    * atomically if and only if this hold's key still exists with this token. Resolves to whether
-   * they committed. Keys are the backend's own (etcd keys, ZooKeeper paths).
+   * they committed. Keys are the backend's own (etcd keys, ZooKeeper paths). Applied at most
+   * once: when the backend's answer is lost, rejects with `OutcomeUnknownError` (read to find out).
    */
   guardedWrite(ops: readonly GuardedOp[]): Promise<boolean>;
 }

@@ -48,7 +48,7 @@ describe('memory backend specifics', () => {
     await lease.release();
     const after = backend.stats().operations;
     expect(after.enqueue! - (before.enqueue ?? 0)).toBe(1);
-    expect(after.deleteIf! - (before.deleteIf ?? 0)).toBe(1);
+    expect(after.remove! - (before.remove ?? 0)).toBe(1);
     expect((after.list ?? 0) - (before.list ?? 0)).toBe(0);
     await coord.close();
   });

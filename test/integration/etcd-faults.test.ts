@@ -84,7 +84,7 @@ describe.skipIf(!wanted)('etcd loss with real faults', () => {
     const reason = await aborted(lease.signal);
     expect(reason).toBeInstanceOf(LeaseLostError);
     expect(performance.now() - revokedAt).toBeLessThan(1000);
-    const session = await backendOf(coord).session();
+    const session = await backendOf(coord).session(AbortSignal.timeout(10_000));
     expect(session.id).not.toBe(leaseHex);
     const again = await coord.mutex(name).acquire({ timeoutMs: 5000 });
     expect(again.token > lease.token).toBe(true);
@@ -94,7 +94,7 @@ describe.skipIf(!wanted)('etcd loss with real faults', () => {
   it('a silent server ends the session by the client-side deadline (last answer + TTL), not 2 x TTL', async () => {
     const ttl = 2;
     const coord = await open(servers!.url({ ttl }));
-    const session = await backendOf(coord).session();
+    const session = await backendOf(coord).session(AbortSignal.timeout(10_000));
     const lease = await coord.mutex(unique('silent')).acquire();
     servers!.pauseMember(0);
     const pausedAt = performance.now();

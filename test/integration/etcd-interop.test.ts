@@ -115,8 +115,8 @@ describe.skipIf(!wanted)('etcd interop with etcdctl', () => {
       const leaseId = String((await raw.leaseClient.leaseGrant({ TTL: 30 })).ID);
       const goKey = `${name}/${BigInt(leaseId).toString(16)}`;
       await raw.kv.put({ key: Buffer.from(goKey), value: Buffer.from(''), lease: leaseId });
-      const session = await backend.session();
-      const entered = await session.enqueue(name, 'lock', '');
+      const session = await backend.session(AbortSignal.timeout(10_000));
+      const entered = await session.enqueue(name, 'lock', '', AbortSignal.timeout(10_000));
       const blocker = entered.entries[0]!;
       expect(blocker.key).toBe(goKey);
       // Go unlocks and locks again: same name, new creation revision, now behind the waiter.
@@ -130,10 +130,11 @@ describe.skipIf(!wanted)('etcd interop with etcdctl', () => {
         await watched.changed;
       }
       // The key the waiter was blocked by is gone, although a key of that name exists again.
-      await backend.waitForDelete(blocker.key, signal, blocker.revision);
+      await backend.waitForBlocker(blocker.key, blocker.revision, signal);
       const listing = await backend.list(name);
       expect(listing.map((entry) => entry.key)).toEqual([entered.key, goKey]);
-      await session.deleteIf(entered.key, entered.revision);
+      entered.own.dispose();
+      await session.remove(entered.key, entered.revision);
       await raw.leaseClient.leaseRevoke({ ID: leaseId });
     } finally {
       raw.close();

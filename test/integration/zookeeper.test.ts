@@ -229,13 +229,13 @@ describe.skipIf(!available)('ZooKeeper adapter', () => {
   it('protected create: a connection lost during enqueue leaves exactly one own node, found by its uuid', async () => {
     const coord = await open(servers.url());
     const backend = backendOf(coord) as ZooKeeperBackend;
-    const session = await backend.session();
+    const session = await backend.session(AbortSignal.timeout(10_000));
     const client = await raw();
     const prefix = `protected/${process.pid}`;
     await (await coord.mutex(prefix).acquire()).release(); // the parent exists
     for (let i = 0; i < 5; i++) {
       const conn = await backend.connection();
-      const entering = session.enqueue(prefix, 'lock', '');
+      const entering = session.enqueue(prefix, 'lock', '', AbortSignal.timeout(10_000));
       // The requests are on the wire; drop the connection before any answer can arrive.
       (conn.client as unknown as { connectionManager: { socket: { destroy(): void } } }).connectionManager.socket.destroy();
       const entered = await entering;
@@ -244,7 +244,9 @@ describe.skipIf(!available)('ZooKeeper adapter', () => {
       expect(mine).toEqual([entered.key.split('/').pop()]);
       expect(entered.revision).toBe((await statOf(client, entered.key)).czxid.readBigUInt64BE(0));
       expect(session.signal.aborted).toBe(false);
-      expect(await session.deleteIf(entered.key, entered.revision)).toBe(true);
+      entered.own.dispose();
+      await session.remove(entered.key, entered.revision);
+      expect(await statOf(client, entered.key)).toBeFalsy();
     }
     expect(await childrenOf(client, `/${prefix}`)).toEqual([]);
   });

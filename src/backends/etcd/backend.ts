@@ -5,7 +5,7 @@
  * Reads: `list` and `get` read the server (linearizable), except in the event-loop turn in which
  * a prefix's view was just updated by its watch: a waiter re-listing right after the event that
  * woke it is answered from the view, so a handoff costs no round trip after the event.
- * Waits (`waitForDelete`, `watchKey`, `watchPrefix`) always use the view: a change still in
+ * Waits (`waitForBlocker`, own-key watches, `watchKey`, `watchPrefix`) always use the view: a change still in
  * flight when the view is read fires the wait when it arrives, so nothing is missed.
  * @module
  */
@@ -89,14 +89,15 @@ export class EtcdBackend implements Backend {
     if (session && !session.signal.aborted && session.owns(key) && !session.isDeleting(key)) session.probe();
   }
 
-  session(): Promise<Session> {
+  // The recipes bound the wait with their signal; opening a lease carries on for later callers.
+  session(_signal?: AbortSignal): Promise<Session> {
     if (this.#closed) return Promise.reject(new ClosedError('the coordinator was closed'));
     const current = this.#current;
     // A check of the lease in flight (one of its keys vanished) decides whether it is still usable.
     const probing = current?.probing;
     if (probing) return probing.then(() => this.session());
     if (current && !current.signal.aborted) return Promise.resolve(current);
-    this.#opening ??= EtcdSession.open(this)
+    this.#opening ??= EtcdSession.open(this, (key, revision, signal) => this.waitForBlocker(key, revision, signal))
       .then((session) => {
         if (this.#closed) {
           void session.close();
@@ -121,7 +122,7 @@ export class EtcdBackend implements Backend {
     return view?.fresh ? view : undefined;
   }
 
-  async list(prefix: string): Promise<QueueEntry[]> {
+  async list(prefix: string, _signal?: AbortSignal): Promise<QueueEntry[]> {
     this.#checkOpen();
     const view = this.#readableView(prefix);
     if (view) return queueOf(view.entries());
@@ -130,7 +131,7 @@ export class EtcdBackend implements Backend {
     return entriesOf(this.keys, prefix, snapshot.kvs);
   }
 
-  async get(key: string): Promise<KeyState | undefined> {
+  async get(key: string, _signal?: AbortSignal): Promise<KeyState | undefined> {
     this.#checkOpen();
     const view = this.#readableView(parentOf(key));
     if (view) {
@@ -142,7 +143,7 @@ export class EtcdBackend implements Backend {
     return kv && { value: kv.value.toString(), revision: BigInt(kv.create_revision) };
   }
 
-  async waitForDelete(key: string, signal: AbortSignal, revision?: bigint): Promise<void> {
+  async waitForBlocker(key: string, revision: bigint | undefined, signal: AbortSignal): Promise<void> {
     this.#checkOpen();
     const view = this.views.acquire(parentOf(key));
     // A key of the same name created again (Go reuses <name>/<lease hex>) is another key: the one

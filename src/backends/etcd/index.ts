@@ -15,5 +15,5 @@ export const etcdBackend: BackendModule<EtcdOptions> = {
   kind: 'etcd',
   fromUrl: optionsFromUrl,
   fromObject: optionsFromObject,
-  connect: (options) => EtcdBackend.connect(options),
+  connect: (options, _signal) => EtcdBackend.connect(options),
 };

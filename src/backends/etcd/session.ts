@@ -6,12 +6,17 @@
 import type { Etcd3, ICompare, IKeyValue, IRequestOp, ITxnResponse } from 'etcd3';
 import { ClosedError, SessionLostError } from '../../errors.js';
 import type { Enqueued, GuardedOp, QueueEntry, Role, Session } from '../contract.js';
+import { GuaranteedRemovals } from '../guaranteed-delete.js';
+import { OwnKeyWatches } from '../own-keys.js';
 import type { EtcdOptions } from './config.js';
 import { isLeaseNotFound } from './client.js';
 import { byRevision, lastSegment, parentOf } from '../key-paths.js';
 import { contenderName, type KeySpace, leaseHex, roleOfName } from './keys.js';
 import { LeaseKeeper } from './lease-keeper.js';
 import type { Snapshot, ViewRegistry } from './view.js';
+
+/** Waits for `key` (with creation revision `revision`) to be deleted. */
+export type WaitForDeletion = (key: string, revision: bigint | undefined, signal: AbortSignal) => Promise<void>;
 
 /** What a session needs from its adapter. */
 export interface SessionHost {
@@ -38,22 +43,56 @@ export class EtcdSession implements Session {
   readonly #names = new Map<string, Set<string>>();
   /** Keys this session is deleting right now: their disappearance is expected. */
   readonly #deleting = new Set<string>();
+  readonly #own: OwnKeyWatches;
+  readonly #removals: GuaranteedRemovals;
+  readonly #waitForDeletion: WaitForDeletion;
 
-  private constructor(host: SessionHost, leaseId: string, grantedAt: number) {
+  private constructor(host: SessionHost, leaseId: string, grantedAt: number, waitForDeletion: WaitForDeletion) {
     this.#host = host;
     this.leaseId = leaseId;
     this.id = leaseHex(leaseId);
+    this.#waitForDeletion = waitForDeletion;
+    this.#own = new OwnKeyWatches(this.signal);
+    this.#removals = new GuaranteedRemovals({
+      signal: this.signal,
+      ttlMs: host.options.ttl * 1000,
+      // Any answer to the guarded delete confirms the key gone: deleted now, or not there with this revision.
+      attemptRemove: async (key, revision) => {
+        if (revision !== undefined) await this.#deleteIf(key, revision);
+      },
+      end: () => this.end(),
+    });
     this.#keeper = new LeaseKeeper(host.client, leaseId, host.options.ttl, grantedAt, (why) =>
       this.lose(new SessionLostError(`etcd session ${this.id} lost: ${why}`)),
     );
   }
 
   /** Grants a lease of the configured TTL and starts keeping it alive. */
-  static async open(host: SessionHost): Promise<EtcdSession> {
+  static async open(host: SessionHost, waitForDeletion: WaitForDeletion): Promise<EtcdSession> {
     const grantedAt = performance.now();
     const ttl = Math.ceil(host.options.ttl);
     const res = await host.call('granting a session lease', () => host.client.leaseClient.leaseGrant({ TTL: ttl }));
-    return new EtcdSession(host, String(res.ID), grantedAt);
+    return new EtcdSession(host, String(res.ID), grantedAt, waitForDeletion);
+  }
+
+  /** Ends the session: revokes the lease, so its keys vanish. */
+  async end(): Promise<void> {
+    this.lose(new SessionLostError(`etcd session ${this.id} was ended`));
+  }
+
+  remove(key: string, revision: bigint, signal?: AbortSignal): Promise<void> {
+    return this.#removals.remove(key, revision, signal);
+  }
+
+  /** The own-key watch of a key this session just created, on the prefix's view. */
+  #watchOwn(key: string, revision: bigint) {
+    return this.#own.arm(key, (onDeleted, onFailed) => {
+      const stop = new AbortController();
+      this.#waitForDeletion(key, revision, stop.signal).then(onDeleted, (error) => {
+        if (!stop.signal.aborted) onFailed(error);
+      });
+      return () => stop.abort();
+    });
   }
 
   /** Whether `key` is one of this session's contender keys that it is deleting itself. */
@@ -121,7 +160,7 @@ export class EtcdSession implements Session {
    * lease) and read the whole prefix. The first contender of this session on `prefix` gets
    * `<prefix>/<leasehex>`, as Go's clients do; further concurrent ones a suffixed name.
    */
-  async enqueue(prefix: string, role: Role, value: string): Promise<Enqueued> {
+  async enqueue(prefix: string, role: Role, value: string, _signal?: AbortSignal): Promise<Enqueued> {
     this.#checkAlive();
     const { keys, views } = this.#host;
     const view = views.acquire(prefix);
@@ -145,7 +184,7 @@ export class EtcdSession implements Session {
           const snapshot: Snapshot = { revision: BigInt(res.header.revision), kvs: res.responses[1]?.response_range.kvs ?? [] };
           view.offerSnapshot(snapshot);
           view.own.add(key);
-          return { key, revision: snapshot.revision, entries: entriesOf(keys, prefix, snapshot.kvs) };
+          return { key, revision: snapshot.revision, entries: entriesOf(keys, prefix, snapshot.kvs), own: this.#watchOwn(key, snapshot.revision) };
         }
         const existing = res.responses[0]?.response_range.kvs[0];
         if (existing && String(existing.lease) === this.leaseId) {
@@ -154,7 +193,8 @@ export class EtcdSession implements Session {
           const snapshot = await this.#host.range(prefix);
           view.offerSnapshot(snapshot);
           view.own.add(key);
-          return { key, revision: BigInt(existing.create_revision), entries: entriesOf(keys, prefix, snapshot.kvs) };
+          const revision = BigInt(existing.create_revision);
+          return { key, revision, entries: entriesOf(keys, prefix, snapshot.kvs), own: this.#watchOwn(key, revision) };
         }
         // Someone else's key under our name (it cannot normally happen): keep the name reserved, try the next.
       }
@@ -163,7 +203,7 @@ export class EtcdSession implements Session {
     }
   }
 
-  async deleteIf(key: string, revision: bigint): Promise<boolean> {
+  async #deleteIf(key: string, revision: bigint): Promise<boolean> {
     const full = this.#host.keys.full(key);
     this.#deleting.add(key);
     try {
@@ -182,7 +222,7 @@ export class EtcdSession implements Session {
     }
   }
 
-  async updateIf(key: string, revision: bigint, value: string): Promise<boolean> {
+  async updateIf(key: string, revision: bigint, value: string, _signal?: AbortSignal): Promise<boolean> {
     const full = this.#host.keys.full(key);
     const res = await this.#call(`updating ${key}`, () =>
       this.#host.client.kv.txn({
@@ -197,7 +237,7 @@ export class EtcdSession implements Session {
   }
 
   /** `Compare(CreateRevision(key) = revision)`, then every op, in one transaction. */
-  async guardedWrite(key: string, revision: bigint, ops: readonly GuardedOp[]): Promise<boolean> {
+  async guardedWrite(key: string, revision: bigint, ops: readonly GuardedOp[], _signal?: AbortSignal): Promise<boolean> {
     const { keys } = this.#host;
     const requests: IRequestOp[] = ops.map((op) =>
       'put' in op

@@ -1,19 +1,33 @@
 /**
  * The embedded backend: the whole contract in-process over the shared {@link MemoryStore}.
  * Sessions have a TTL kept alive by a timer, as an etcd lease is; a paused keep-alive
- * ({@link MemoryBackend.suspendKeepAlive}) lets the session expire for real.
+ * ({@link MemoryBackend.suspendKeepAlive}) lets the session expire for real. A coordinator's link
+ * to the store can be broken on purpose ({@link MemoryBackend.faults}) to test what happens when
+ * a backend hangs, refuses requests or loses their answers.
  * @module
  */
-import type { MemoryConfig } from '../../config.js';
-import { ClosedError, ConfigError, SessionLostError } from '../../errors.js';
-import { abortable } from '../abortable.js';
+import { BackendError, ClosedError, ConfigError, OutcomeUnknownError, SessionLostError } from '../../errors.js';
+import { abortable, raceSignal } from '../abortable.js';
 import { positiveNumber, rejectUnknownFields, rejectUnknownParams } from '../config-fields.js';
 import type { Backend, BackendModule, Enqueued, GuardedOp, KeyState, QueueEntry, Role, ScanResult, Session, Watched } from '../contract.js';
+import { GuaranteedRemovals } from '../guaranteed-delete.js';
+import { OwnKeyWatches } from '../own-keys.js';
 import { type Clock, systemClock } from './clock.js';
+import { LostAnswerError, MemoryFaults } from './faults.js';
 import { type MemoryStats, type MemoryStore, sharedStore } from './store.js';
 
 export { ManualClock, type Clock } from './clock.js';
+export { MemoryFaults, LostAnswerError, type FaultOutcome, type FaultPlan } from './faults.js';
 export type { Listener, MemoryStats, MemoryStore } from './store.js';
+
+/** The embedded in-process backend (the default). */
+export interface MemoryConfig {
+  backend: 'memory';
+  /** Session TTL in seconds (default 10). */
+  ttl?: number;
+  /** A clock for tests, such as `ManualClock` from `baton-locks/testing`. */
+  clock?: Clock;
+}
 
 /** Validated memory options. */
 export interface MemoryOptions {
@@ -25,44 +39,81 @@ export interface MemoryOptions {
 const DEFAULT_TTL_SECONDS = 10;
 
 /**
- * One request to the store: counted, and answered after a turn of the event loop, so other
- * callbacks run in between, as they would during a network round trip.
+ * A coordinator's requests to the store: each counted, answered after a turn of the event loop
+ * (so other callbacks run in between, as during a network round trip), and subject to the
+ * link's injected faults.
  */
-async function request(store: MemoryStore, operation: string): Promise<void> {
-  store.count(operation);
-  await new Promise<void>((resolve) => setImmediate(resolve));
+class Link {
+  constructor(
+    readonly store: MemoryStore,
+    readonly faults: MemoryFaults,
+    private readonly isClosed: () => boolean,
+  ) {}
+
+  /**
+   * Sends `operation`: `apply` runs against the store when the request gets through, even if the
+   * caller stopped waiting (a request sent to a frozen server is applied when it wakes up).
+   */
+  request<T>(operation: string, signal: AbortSignal | undefined, apply: () => T): Promise<T> {
+    if (this.isClosed()) return Promise.reject(new ClosedError('the coordinator was closed'));
+    if (signal?.aborted) return Promise.reject(signal.reason);
+    this.store.count(operation);
+    const fault = this.faults.take(operation);
+    const answer = this.faults.transit().then(() => {
+      if (fault === 'refused') throw new BackendError(`memory: ${operation} was refused (injected fault)`);
+      const result = apply();
+      if (fault === 'lost') throw new LostAnswerError(`memory: the answer to ${operation} was lost (injected fault)`);
+      return result;
+    });
+    return raceSignal(answer, signal);
+  }
 }
 
 class MemorySession implements Session {
   readonly id: string;
   readonly #controller = new AbortController();
   readonly signal = this.#controller.signal;
+  readonly #link: Link;
+  readonly #options: MemoryOptions;
+  readonly #own: OwnKeyWatches;
+  readonly #removals: GuaranteedRemovals;
   #cancelExpiry: () => void = () => {};
   #cancelKeepAlive: () => void = () => {};
 
-  constructor(
-    private readonly store: MemoryStore,
-    private readonly options: MemoryOptions,
-  ) {
-    this.id = store.newSessionId();
+  constructor(link: Link, options: MemoryOptions) {
+    this.#link = link;
+    this.#options = options;
+    this.id = link.store.newSessionId();
+    this.#own = new OwnKeyWatches(this.signal);
+    this.#removals = new GuaranteedRemovals({
+      signal: this.signal,
+      ttlMs: options.ttl * 1000,
+      attemptRemove: (key, revision, signal) => this.#attemptRemove(key, revision, signal),
+      end: () => this.end(),
+    });
     this.#armExpiry();
     this.#armKeepAlive();
   }
 
-  /** Refreshes the TTL every third of it, as an etcd client refreshes its lease. */
+  /** Removals that had to end the session (for tests). */
+  get removalsThatEndedTheSession(): number {
+    return this.#removals.endedSessions;
+  }
+
+  /** Refreshes the TTL every third of it, as an etcd client refreshes its lease; not through a frozen link. */
   #armKeepAlive(): void {
-    this.#cancelKeepAlive = this.options.clock.setTimer(() => {
+    this.#cancelKeepAlive = this.#options.clock.setTimer(() => {
       if (this.signal.aborted) return;
-      this.#armExpiry();
+      if (!this.#link.faults.frozen) this.#armExpiry();
       this.#armKeepAlive();
-    }, (this.options.ttl * 1000) / 3);
+    }, (this.#options.ttl * 1000) / 3);
   }
 
   #armExpiry(): void {
     this.#cancelExpiry();
-    this.#cancelExpiry = this.options.clock.setTimer(
-      () => this.end(new SessionLostError(`memory session ${this.id} expired: no keep-alive for ${this.options.ttl}s`)),
-      this.options.ttl * 1000,
+    this.#cancelExpiry = this.#options.clock.setTimer(
+      () => this.lose(new SessionLostError(`memory session ${this.id} expired: no keep-alive for ${this.#options.ttl}s`)),
+      this.#options.ttl * 1000,
     );
   }
 
@@ -71,47 +122,106 @@ class MemorySession implements Session {
     this.#cancelKeepAlive();
   }
 
-  /** Ends the session: its keys vanish and its signal aborts with `reason`. */
-  end(reason: unknown): void {
+  /** Ends the session at once: its keys vanish and its signal aborts with `reason`. */
+  lose(reason: unknown): void {
     if (this.signal.aborted) return;
     this.#cancelExpiry();
     this.#cancelKeepAlive();
     this.#controller.abort(reason);
-    this.store.endSession(this.id);
+    this.#link.store.endSession(this.id);
   }
 
-  async enqueue(prefix: string, role: Role, value: string): Promise<Enqueued> {
+  async end(): Promise<void> {
+    this.lose(new SessionLostError(`memory session ${this.id} was ended`));
+  }
+
+  async enqueue(prefix: string, role: Role, value: string, signal: AbortSignal): Promise<Enqueued> {
     this.#checkAlive();
-    await request(this.store, 'enqueue');
-    this.#checkAlive();
-    const { key, revision } = this.store.createEphemeral(prefix, this.id, role, value);
-    return { key, revision, entries: this.store.list(prefix) };
-  }
-
-  async deleteIf(key: string, revision: bigint): Promise<boolean> {
-    await request(this.store, 'deleteIf');
-    return this.store.revisionOf(key) === revision && this.store.delete(key);
-  }
-
-  async updateIf(key: string, revision: bigint, value: string): Promise<boolean> {
-    await request(this.store, 'updateIf');
-    if (this.store.revisionOf(key) !== revision) return false;
-    this.store.update(key, value);
-    return true;
-  }
-
-  async guardedWrite(key: string, revision: bigint, ops: readonly GuardedOp[]): Promise<boolean> {
-    await request(this.store, 'guardedWrite');
-    if (this.store.revisionOf(key) !== revision) return false;
-    for (const op of ops) {
-      if ('put' in op) this.store.put(op.put, op.value);
-      else this.store.delete(op.delete);
+    const store = this.#link.store;
+    // The key's name is fixed before sending, so a create whose answer was lost can be found.
+    const key = store.newKeyName(prefix, this.id, role);
+    const created = this.#link.request('enqueue', undefined, () => {
+      this.#checkAlive();
+      const revision = store.createEphemeral(key, this.id, role, value);
+      return { revision, entries: store.list(prefix), own: this.#watchOwn(key, revision) };
+    });
+    try {
+      const { revision, entries, own } = await raceSignal(created, signal);
+      return { key, revision, entries, own };
+    } catch (error) {
+      // The create may have happened (lost answer) or may still happen (frozen link): its key must not stay.
+      void created.then(
+        ({ revision, own }) => {
+          own.dispose();
+          return this.#removals.remove(key, revision);
+        },
+        (failure) => (failure instanceof LostAnswerError ? this.#removals.remove(key, undefined) : undefined),
+      );
+      throw error;
     }
-    return true;
+  }
+
+  /** Arms the own-key watch; it fires synchronously with the deletion, before any later wake-up. */
+  #watchOwn(key: string, revision: bigint) {
+    const store = this.#link.store;
+    const faults = this.#link.faults;
+    return this.#own.arm(key, (onDeleted) => {
+      let unsubscribe = () => {};
+      const arm = () => {
+        unsubscribe = store.onKeyChange(key, () => faults.notify(() => (store.revisionOf(key) === revision ? arm() : onDeleted())));
+      };
+      if (store.revisionOf(key) !== revision) onDeleted();
+      else arm();
+      return () => unsubscribe();
+    });
+  }
+
+  remove(key: string, revision: bigint, signal?: AbortSignal): Promise<void> {
+    return this.#removals.remove(key, revision, signal);
+  }
+
+  /** One removal attempt; `revision` undefined: whatever creation of `key` (names are never reused). */
+  #attemptRemove(key: string, revision: bigint | undefined, signal: AbortSignal): Promise<void> {
+    const store = this.#link.store;
+    return this.#link.request('remove', signal, () => {
+      const current = store.revisionOf(key);
+      if (current !== undefined && (revision === undefined || current === revision)) store.delete(key);
+    });
+  }
+
+  async updateIf(key: string, revision: bigint, value: string, signal?: AbortSignal): Promise<boolean> {
+    const store = this.#link.store;
+    return atMostOnce(`updating ${key}`, this.#link.request('updateIf', signal, () => {
+      if (store.revisionOf(key) !== revision) return false;
+      store.update(key, value);
+      return true;
+    }));
+  }
+
+  async guardedWrite(key: string, revision: bigint, ops: readonly GuardedOp[], signal?: AbortSignal): Promise<boolean> {
+    const store = this.#link.store;
+    return atMostOnce(`guarded write under ${key}`, this.#link.request('guardedWrite', signal, () => {
+      if (store.revisionOf(key) !== revision) return false;
+      for (const op of ops) {
+        if ('put' in op) store.put(op.put, op.value);
+        else store.delete(op.delete);
+      }
+      return true;
+    }));
   }
 
   #checkAlive(): void {
     if (this.signal.aborted) throw this.signal.reason;
+  }
+}
+
+/** A write's answer; a lost one becomes an OutcomeUnknownError (the write is never sent again). */
+async function atMostOnce<T>(what: string, answer: Promise<T>): Promise<T> {
+  try {
+    return await answer;
+  } catch (error) {
+    if (error instanceof LostAnswerError) throw new OutcomeUnknownError(`${what}: the answer was lost, so whether it was applied is unknown`, { cause: error });
+    throw error;
   }
 }
 
@@ -138,10 +248,15 @@ const pendingWaits = new PendingWaits();
 /** A coordinator's connection to the process-wide store. */
 export class MemoryBackend implements Backend {
   readonly kind = 'memory' as const;
+  /** This coordinator's link to the store, for tests to break: freeze, refuse, lose answers. */
+  readonly faults = new MemoryFaults();
+  readonly #link: Link;
   #current: MemorySession | undefined;
   #closed = false;
 
-  constructor(readonly options: MemoryOptions) {}
+  constructor(readonly options: MemoryOptions) {
+    this.#link = new Link(options.store, this.faults, () => this.#closed);
+  }
 
   /** Operation and wake-up counters of the shared store. */
   stats(): MemoryStats {
@@ -155,7 +270,12 @@ export class MemoryBackend implements Backend {
 
   /** Ends the current session at once, as a server expiring it would. */
   expireSession(): void {
-    this.#current?.end(new SessionLostError(`memory session ${this.#current.id} was expired`));
+    this.#current?.lose(new SessionLostError(`memory session ${this.#current.id} was expired`));
+  }
+
+  /** The current session, if one is open (for tests). */
+  get currentSession(): (Session & { readonly removalsThatEndedTheSession: number }) | undefined {
+    return this.#current;
   }
 
   /** Deletes any key behind the recipes' back, as an operator would. */
@@ -163,78 +283,79 @@ export class MemoryBackend implements Backend {
     return this.options.store.delete(key);
   }
 
-  async session(): Promise<Session> {
+  async session(signal: AbortSignal): Promise<Session> {
     this.#checkOpen();
-    if (!this.#current || this.#current.signal.aborted) this.#current = new MemorySession(this.options.store, this.options);
+    if (signal?.aborted) throw signal.reason;
+    if (!this.#current || this.#current.signal.aborted) this.#current = new MemorySession(this.#link, this.options);
     return this.#current;
   }
 
-  async list(prefix: string): Promise<QueueEntry[]> {
-    await this.#request('list');
-    return this.options.store.list(prefix);
+  list(prefix: string, signal?: AbortSignal): Promise<QueueEntry[]> {
+    return this.#link.request('list', signal, () => this.options.store.list(prefix));
   }
 
-  async get(key: string): Promise<KeyState | undefined> {
-    await this.#request('get');
-    return this.options.store.get(key);
+  get(key: string, signal?: AbortSignal): Promise<KeyState | undefined> {
+    return this.#link.request('get', signal, () => this.options.store.get(key));
   }
 
-  async waitForDelete(key: string, signal: AbortSignal, revision?: bigint): Promise<void> {
-    await this.#request('waitForDelete');
+  async waitForBlocker(key: string, revision: bigint | undefined, signal: AbortSignal): Promise<void> {
     const store = this.options.store;
     const gone = () => {
       const current = store.revisionOf(key);
       return current === undefined || (revision !== undefined && current !== revision);
     };
-    return pendingWaits.track(abortable<void>(signal, (resolve) => {
-      if (gone()) {
-        resolve();
-        return () => {};
-      }
-      // A value update also fires key listeners: re-arm until the key is really gone.
-      let unsubscribe = () => {};
-      const arm = () => {
-        unsubscribe = store.onKeyChange(key, () => (gone() ? resolve() : arm()));
-      };
-      arm();
-      return () => unsubscribe();
-    }));
+    // The watch is set with the request's answer, as the existence check is made.
+    await this.#link.request('waitForBlocker', signal, () => undefined);
+    return pendingWaits.track(
+      abortable<void>(signal, (resolve) => {
+        if (gone()) {
+          resolve();
+          return () => {};
+        }
+        // A value update also fires key listeners: re-arm until the key is really gone.
+        let unsubscribe = () => {};
+        const arm = () => {
+          unsubscribe = store.onKeyChange(key, () => this.faults.notify(() => (gone() ? resolve() : arm())));
+        };
+        arm();
+        return () => unsubscribe();
+      }),
+    );
   }
 
   async watchKey(key: string, signal: AbortSignal): Promise<Watched<KeyState | undefined>> {
-    await this.#request('watchKey');
     const store = this.options.store;
-    const changed = pendingWaits.track(abortable<void>(signal, (resolve) => store.onKeyChange(key, resolve)));
-    return { current: store.get(key), changed };
+    return this.#link.request('watchKey', signal, () => {
+      const changed = pendingWaits.track(abortable<void>(signal, (resolve) => store.onKeyChange(key, () => this.faults.notify(resolve))));
+      return { current: store.get(key), changed };
+    });
   }
 
   async watchPrefix(prefix: string, signal: AbortSignal): Promise<Watched<QueueEntry[]>> {
-    await this.#request('watchPrefix');
     const store = this.options.store;
-    const changed = pendingWaits.track(abortable<void>(signal, (resolve) => store.onPrefixChange(prefix, resolve)));
-    return { current: store.list(prefix), changed };
+    return this.#link.request('watchPrefix', signal, () => {
+      const changed = pendingWaits.track(abortable<void>(signal, (resolve) => store.onPrefixChange(prefix, () => this.faults.notify(resolve))));
+      return { current: store.list(prefix), changed };
+    });
   }
 
   async scan(prefix: string, signal: AbortSignal): Promise<Watched<ScanResult>> {
-    await this.#request('scan');
     const store = this.options.store;
-    const changed = pendingWaits.track(abortable<void>(signal, (resolve) => store.onTreeChange(prefix, resolve)));
-    return { current: { keys: store.scan(prefix) }, changed };
+    return this.#link.request('scan', signal, () => {
+      const changed = pendingWaits.track(abortable<void>(signal, (resolve) => store.onTreeChange(prefix, () => this.faults.notify(resolve))));
+      return { current: { keys: store.scan(prefix) }, changed };
+    });
   }
 
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    this.#current?.end(new ClosedError('the coordinator was closed'));
+    this.faults.reset();
+    this.#current?.lose(new ClosedError('the coordinator was closed'));
   }
 
   #checkOpen(): void {
     if (this.#closed) throw new ClosedError('the coordinator was closed');
-  }
-
-  async #request(operation: string): Promise<void> {
-    this.#checkOpen();
-    await request(this.options.store, operation);
   }
 }
 
@@ -256,7 +377,8 @@ export const memoryBackend: BackendModule<MemoryOptions> = {
     }
     return { ttl: ttlOf(config.ttl), clock: clock ?? systemClock, store: sharedStore };
   },
-  async connect(options) {
+  async connect(options, signal) {
+    if (signal?.aborted) throw signal.reason;
     return new MemoryBackend(options);
   },
 };
@@ -264,3 +386,4 @@ export const memoryBackend: BackendModule<MemoryOptions> = {
 function ttlOf(value: unknown): number {
   return positiveNumber(value, 'ttl', 0.01, 86_400, DEFAULT_TTL_SECONDS);
 }
+

@@ -67,20 +67,20 @@ export class MemoryStore {
     for (const key of keys ?? []) this.delete(key);
   }
 
-  hasSession(id: string): boolean {
-    return this.#sessionKeys.has(id);
+  /** A new contender key name under `prefix` for `session`, never used before; it encodes the role. */
+  newKeyName(prefix: string, session: string, role: Role): string {
+    return `${prefix}/${session}-${role}-${this.#nextKey++}`;
   }
 
-  /** Creates a new ephemeral key under `prefix` for `session`; its name encodes the role. */
-  createEphemeral(prefix: string, session: string, role: Role, value: string): { key: string; revision: bigint } {
+  /** Creates the ephemeral key `key` (from {@link newKeyName}) for `session`; returns its revision. */
+  createEphemeral(key: string, session: string, role: Role, value: string): bigint {
     const owned = this.#sessionKeys.get(session);
     if (!owned) throw new Error(`memory session ${session} has ended`);
-    const key = `${prefix}/${session}-${role}-${this.#nextKey++}`;
     const revision = ++this.#revision;
     this.#keys.set(key, { value, revision, owner: session, role, createdAt: Date.now() });
     owned.add(key);
-    this.#notify(key, prefix);
-    return { key, revision };
+    this.#notify(key, parentOf(key));
+    return revision;
   }
 
   /** Sets a plain (non-ephemeral) key, as a guarded write does. */

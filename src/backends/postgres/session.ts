@@ -9,7 +9,8 @@
  * @module
  */
 import { BackendError, ClosedError, SessionLostError } from '../../errors.js';
-import type { Enqueued, GuardedOp, QueueEntry, Role, Session } from '../contract.js';
+import type { Enqueued, GuardedOp, OwnKey, QueueEntry, Role, Session } from '../contract.js';
+import { OwnKeyWatches } from '../own-keys.js';
 import { lastSegment } from '../key-paths.js';
 import type { Link } from './link.js';
 import type { Listener } from './listener.js';
@@ -23,6 +24,8 @@ export interface SessionHost {
   readonly sql: Statements;
   /** Session TTL in milliseconds. */
   readonly ttlMs: number;
+  /** Waits for `key` (with creation revision `revision`) to be deleted. */
+  waitForBlocker(key: string, revision: bigint | undefined, signal: AbortSignal): Promise<void>;
 }
 
 export class PostgresSession implements Session {
@@ -39,6 +42,7 @@ export class PostgresSession implements Session {
   #counter = 0;
   /** Keys this session is deleting itself: their disappearance is expected. */
   readonly #deleting = new Set<string>();
+  readonly #own = new OwnKeyWatches(this.signal);
 
   private constructor(host: SessionHost, id: string, openedAt: number) {
     this.#host = host;
@@ -161,7 +165,18 @@ export class PostgresSession implements Session {
     const entries: QueueEntry[] = rows.map((row) => ({ key: row.o_key, role: row.o_role, revision: BigInt(row.o_revision) }));
     const own = entries.find((entry) => entry.key === key);
     if (!own) throw new SessionLostError(`PostgreSQL session ${this.id}: ${key} vanished right after it was created`);
-    return { key, revision: own.revision!, entries };
+    return { key, revision: own.revision!, entries, own: this.#watchOwn(key, own.revision!) };
+  }
+
+  /** The own-key watch, armed before enqueue resolves. */
+  #watchOwn(key: string, revision: bigint): OwnKey {
+    return this.#own.arm(key, (onDeleted, onFailed) => {
+      const stop = new AbortController();
+      this.#host.waitForBlocker(key, revision, stop.signal).then(onDeleted, (error) => {
+        if (!stop.signal.aborted) onFailed(error);
+      });
+      return () => stop.abort();
+    });
   }
 
   async #removeByName(key: string): Promise<void> {
@@ -177,7 +192,11 @@ export class PostgresSession implements Session {
    * Deletes `key` if it still has `revision`, retrying through broken connections; resolves once
    * the key is confirmed gone. If that cannot be confirmed, the session is ended.
    */
-  async remove(key: string, revision: bigint, signal?: AbortSignal): Promise<boolean> {
+  async remove(key: string, revision: bigint, signal?: AbortSignal): Promise<void> {
+    await this.#deleteIf(key, revision, signal);
+  }
+
+  async #deleteIf(key: string, revision: bigint, signal?: AbortSignal): Promise<boolean> {
     this.#deleting.add(key);
     try {
       const result = await this.#host.link.run(`deleting ${key}`, this.#host.sql.deleteIf(key, revision), 'idempotent', signal);
@@ -192,7 +211,7 @@ export class PostgresSession implements Session {
   }
 
   deleteIf(key: string, revision: bigint): Promise<boolean> {
-    return this.remove(key, revision);
+    return this.#deleteIf(key, revision);
   }
 
   async updateIf(key: string, revision: bigint, value: string, signal?: AbortSignal): Promise<boolean> {

@@ -19,8 +19,6 @@ import { orderChildren } from './naming.js';
 
 const { CreateMode } = zookeeper;
 const NODE_DELETED = zookeeper.Event.NODE_DELETED;
-/** How long a hold's own-node watch waits before it is armed (see waitForDelete). */
-export const OWN_WATCH_DELAY_MS = 20;
 
 /** A coordinator's connection to a ZooKeeper ensemble. */
 export class ZooKeeperBackend implements Backend {
@@ -112,7 +110,8 @@ export class ZooKeeperBackend implements Backend {
     }
   }
 
-  session(): Promise<Session> {
+  // The recipes bound the wait with their signal; opening a session carries on for later callers.
+  session(_signal?: AbortSignal): Promise<Session> {
     // The common case answers at once, so an enqueue goes out in the caller's own tick.
     const current = this.#session;
     if (!this.#closed && current?.connection.alive && current.connection === this.#conn) return Promise.resolve(current);
@@ -163,12 +162,12 @@ export class ZooKeeperBackend implements Backend {
     }
   }
 
-  async list(prefix: string): Promise<QueueEntry[]> {
+  async list(prefix: string, _signal?: AbortSignal): Promise<QueueEntry[]> {
     const parent = this.prefixPath(prefix);
     return this.#read(`listing ${parent}`, (conn) => this.listWith(conn, parent));
   }
 
-  async get(key: string): Promise<KeyState | undefined> {
+  async get(key: string, _signal?: AbortSignal): Promise<KeyState | undefined> {
     return this.#read(`reading ${key}`, async (conn) => {
       try {
         const { data, stat } = await conn.getData(key);
@@ -182,7 +181,7 @@ export class ZooKeeperBackend implements Backend {
 
   // Not async: the promise returned is abortable's own, which does not report a rejection
   // nobody awaits (recipes drop waits they no longer need, e.g. when the coordinator closes).
-  waitForDelete(key: string, signal: AbortSignal): Promise<void> {
+  waitForBlocker(key: string, _revision: bigint | undefined, signal: AbortSignal): Promise<void> {
     return abortable<void>(signal, (resolve, reject) => {
       let stopped = false;
       let untrack = () => {};
@@ -220,15 +219,9 @@ export class ZooKeeperBackend implements Backend {
           } else reject(toBatonError(error, `watching ${key}`, this.options));
         }
       };
-      // A hold's watch on its own node (a key this session created and still holds) is armed a
-      // little late: most holds end before, and then never cost a watch. Nothing is missed, since
-      // arming reads the node: a deletion in between is seen at once, only later.
-      const own = this.#session?.ownKeys.has(key) ?? false;
-      const timer = own ? setTimeout(() => void arm(), OWN_WATCH_DELAY_MS) : undefined;
-      if (!own) void arm();
+      void arm();
       return () => {
         stopped = true;
-        clearTimeout(timer);
         untrack();
       };
     });

@@ -16,7 +16,6 @@ import { optionsFromObject, optionsFromUrl, type ZooKeeperOptions } from './conf
 export type { ZooKeeperOptions } from './config.js';
 export { digestId } from './acl.js';
 export { ZooKeeperBackend } from './backend.js';
-export { OWN_WATCH_DELAY_MS } from './backend.js';
 export { toBatonError } from './errors.js';
 
 /** The `zookeeper://` (and `zk://`) backend module. */
@@ -24,7 +23,7 @@ export const zookeeperBackend: BackendModule<ZooKeeperOptions> = {
   kind: 'zookeeper',
   fromUrl: optionsFromUrl,
   fromObject: optionsFromObject,
-  async connect(options) {
+  async connect(options, _signal) {
     const backend = new ZooKeeperBackend(options);
     // Connect now, so a wrong address or a refused chroot fails at connect(), not later.
     await backend.connection();

@@ -10,7 +10,9 @@
 import zookeeper from 'node-zookeeper-client';
 import type { Stat } from 'node-zookeeper-client';
 import { BackendError, SessionLostError } from '../../errors.js';
-import type { Enqueued, GuardedOp, KeyState, Role, Session } from '../contract.js';
+import type { Enqueued, GuardedOp, KeyState, OwnKey, Role, Session } from '../contract.js';
+import { GuaranteedRemovals } from '../guaranteed-delete.js';
+import { OwnKeyWatches } from '../own-keys.js';
 import { Code, codeOf, MultiError, type MultiOp, ZkConnection, zxidOf } from './connection.js';
 import type { ZooKeeperBackend } from './backend.js';
 import { lastSegment } from '../key-paths.js';
@@ -28,6 +30,8 @@ export class ZooKeeperSession implements Session {
   readonly signal: AbortSignal;
   /** Nodes this session created and has not deleted: holds and waiters. */
   readonly ownKeys = new Set<string>();
+  readonly #own: OwnKeyWatches;
+  readonly #removals: GuaranteedRemovals;
 
   constructor(
     private readonly backend: ZooKeeperBackend,
@@ -35,15 +39,45 @@ export class ZooKeeperSession implements Session {
   ) {
     this.id = connection.sessionId;
     this.signal = connection.signal;
+    this.#own = new OwnKeyWatches(this.signal);
+    this.#removals = new GuaranteedRemovals({
+      signal: this.signal,
+      ttlMs: connection.timeout,
+      // Any answer to the versioned delete confirms the node gone: deleted now, or not there with this czxid.
+      attemptRemove: async (key, revision) => {
+        if (revision !== undefined) await this.#deleteIf(key, revision);
+      },
+      end: () => this.end(),
+    });
   }
 
-  async enqueue(prefix: string, role: Role, value: string): Promise<Enqueued> {
+  async enqueue(prefix: string, role: Role, value: string, _signal?: AbortSignal): Promise<Enqueued> {
     const entered = await this.#enqueue(prefix, role, value);
     this.ownKeys.add(entered.key);
-    return entered;
+    return { ...entered, own: this.#watchOwn(entered.key, entered.revision) };
   }
 
-  async #enqueue(prefix: string, role: Role, value: string): Promise<Enqueued> {
+  /** Ends the ZooKeeper session: the server deletes its ephemeral nodes at once. */
+  async end(): Promise<void> {
+    await this.connection.close();
+  }
+
+  remove(key: string, revision: bigint, signal?: AbortSignal): Promise<void> {
+    return this.#removals.remove(key, revision, signal);
+  }
+
+  /** The own-node watch, armed at once (a getData watch on the node). */
+  #watchOwn(key: string, revision: bigint): OwnKey {
+    return this.#own.arm(key, (onDeleted, onFailed) => {
+      const stop = new AbortController();
+      this.backend.waitForBlocker(key, revision, stop.signal).then(onDeleted, (error) => {
+        if (!stop.signal.aborted) onFailed(error);
+      });
+      return () => stop.abort();
+    });
+  }
+
+  async #enqueue(prefix: string, role: Role, value: string): Promise<Omit<Enqueued, 'own'>> {
     const conn = this.connection;
     const parent = this.backend.prefixPath(prefix);
     const uuid = newNodeUuid();
@@ -97,7 +131,7 @@ export class ZooKeeperSession implements Session {
    * trip even when other clients' changes interleave. Resolves to undefined when the caller should
    * try again (the parent went missing or refused the setData: the plain path is used then).
    */
-  async #enqueueStamped(parent: string, path: string, data: Buffer, uuid: string): Promise<Enqueued | undefined> {
+  async #enqueueStamped(parent: string, path: string, data: Buffer, uuid: string): Promise<Omit<Enqueued, 'own'> | undefined> {
     const conn = this.connection;
     const [stamped, after] = conn.pipeline(
       () =>
@@ -138,7 +172,7 @@ export class ZooKeeperSession implements Session {
   }
 
   /** After a connection loss during create: our node if the create went through, else undefined. */
-  async #recoverProtected(parent: string, uuid: string): Promise<Enqueued | undefined> {
+  async #recoverProtected(parent: string, uuid: string): Promise<Omit<Enqueued, 'own'> | undefined> {
     const conn = this.connection;
     const { children } = await conn.getChildren(parent);
     const name = findByUuid(children, uuid);
@@ -160,7 +194,7 @@ export class ZooKeeperSession implements Session {
     return zxidOf(stat.czxid);
   }
 
-  async deleteIf(key: string, revision: bigint): Promise<boolean> {
+  async #deleteIf(key: string, revision: bigint): Promise<boolean> {
     this.ownKeys.delete(key);
     // A lost session's nodes may outlive our giving up on it until the server expires it: delete
     // them through a live connection, checking the czxid, so a release is prompt either way.
@@ -188,7 +222,7 @@ export class ZooKeeperSession implements Session {
     }
   }
 
-  async updateIf(key: string, revision: bigint, value: string): Promise<boolean> {
+  async updateIf(key: string, revision: bigint, value: string, _signal?: AbortSignal): Promise<boolean> {
     const conn = this.connection;
     const data = Buffer.from(value, 'utf8');
     for (let attempt = 1; ; attempt++) {
@@ -219,7 +253,7 @@ export class ZooKeeperSession implements Session {
    * If one of those reads went stale before the multi ran, the multi fails on that op and is
    * built again; if it fails on the check, the hold is gone and nothing was written.
    */
-  async guardedWrite(key: string, revision: bigint, ops: readonly GuardedOp[]): Promise<boolean> {
+  async guardedWrite(key: string, revision: bigint, ops: readonly GuardedOp[], _signal?: AbortSignal): Promise<boolean> {
     const conn = this.connection;
     for (let attempt = 1; ; attempt++) {
       try {

@@ -1,0 +1,109 @@
+/**
+ * Guaranteed removal of contender keys, as Curator's `guaranteed()` delete, for every adapter.
+ * A key whose deletion is uncertain (the request failed, timed out, or its answer was lost) is
+ * tried again until the backend confirms it gone; if that cannot be confirmed within the
+ * session's TTL, the session is ended, so the key vanishes with it. No failure ever leaves a live
+ * session's key in a queue. The caller may stop waiting (its signal); the removal carries on.
+ * @module
+ */
+import { raceSignal } from './abortable.js';
+
+/** What a removal needs from its session. */
+export interface RemovalHost {
+  /** The session's signal: once it aborts the session's keys vanish with it, and removal stops. */
+  readonly signal: AbortSignal;
+  /** The session's TTL in milliseconds: how long removal may keep trying before ending the session. */
+  readonly ttlMs: number;
+  /**
+   * One attempt: deletes `key` if it has creation revision `revision`, and resolves once the
+   * backend confirmed the key gone (deleted now, absent, or present with another creation
+   * revision; `revision` undefined: any creation of a name that is never reused). Rejects when the outcome is unknown or the attempt failed. `signal` is the
+   * attempt's own deadline.
+   */
+  attemptRemove(key: string, revision: bigint | undefined, signal: AbortSignal): Promise<void>;
+  /** Ends the session (its keys vanish); resolves even when the backend cannot be reached. */
+  end(): Promise<void>;
+}
+
+/** Pause between attempts: short at first, at most a second. */
+const backoffMs = (attempt: number) => Math.min(25 * 2 ** attempt, 1000);
+
+/** The removals of one session, one per key at a time. */
+export class GuaranteedRemovals {
+  readonly #pending = new Map<string, Promise<void>>();
+  /** Deadlines of the attempts in flight, all aborted by the session's end (one listener for all). */
+  readonly #attempts = new Set<AbortController>();
+  /** Removals that ended the session because the key could not be confirmed gone (for tests). */
+  endedSessions = 0;
+
+  constructor(private readonly host: RemovalHost) {
+    host.signal.addEventListener(
+      'abort',
+      () => {
+        for (const attempt of this.#attempts) attempt.abort(host.signal.reason);
+        this.#attempts.clear();
+      },
+      { once: true },
+    );
+  }
+
+  /**
+   * Removes `key` (see `Session.remove`): resolves once it is confirmed gone or the session has
+   * ended; rejects only with `signal.reason`, and the removal goes on regardless.
+   */
+  remove(key: string, revision: bigint | undefined, signal?: AbortSignal): Promise<void> {
+    if (this.host.signal.aborted) return Promise.resolve();
+    let removal = this.#pending.get(key);
+    if (!removal) {
+      removal = this.#run(key, revision).finally(() => this.#pending.delete(key));
+      this.#pending.set(key, removal);
+    }
+    return raceSignal(removal, signal);
+  }
+
+  /** How many removals are still trying (for tests and close). */
+  get pending(): number {
+    return this.#pending.size;
+  }
+
+  async #run(key: string, revision: bigint | undefined): Promise<void> {
+    const session = this.host.signal;
+    const giveUpAt = performance.now() + this.host.ttlMs;
+    for (let attempt = 0; ; attempt++) {
+      if (session.aborted) return;
+      const left = giveUpAt - performance.now();
+      if (left <= 0) {
+        this.endedSessions++;
+        await this.host.end();
+        return;
+      }
+      // Each attempt has its own deadline, so one lost request cannot use up the whole TTL.
+      const attemptMs = Math.max(250, Math.min(left, this.host.ttlMs / 3));
+      if (await this.#attempt(key, revision, attemptMs)) return;
+      await pause(Math.min(backoffMs(attempt), Math.max(0, giveUpAt - performance.now())));
+    }
+  }
+
+  /** One attempt within `ms`; true when the key is confirmed gone or the session ended. */
+  async #attempt(key: string, revision: bigint | undefined, ms: number): Promise<boolean> {
+    const session = this.host.signal;
+    if (session.aborted) return true;
+    const deadline = new AbortController();
+    const timer = setTimeout(() => deadline.abort(new Error(`removing ${key} took longer than ${ms} ms`)), ms);
+    this.#attempts.add(deadline);
+    try {
+      await raceSignal(this.host.attemptRemove(key, revision, deadline.signal), deadline.signal);
+      return true;
+    } catch {
+      return session.aborted;
+    } finally {
+      clearTimeout(timer);
+      this.#attempts.delete(deadline);
+    }
+  }
+}
+
+/** Waits `ms` (at most a second; the loop checks the session after it). */
+function pause(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
