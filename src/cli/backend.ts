@@ -45,6 +45,20 @@ function withParam(url: string, scheme: string | undefined, ttl: number, command
   return `${q < 0 ? base : base.slice(0, q)}?${params.toString()}`;
 }
 
+/**
+ * A configuration error about the parameter that `--ttl` was written into, said in the user's
+ * terms: `--ttl` in seconds, not the ZooKeeper `sessionTimeout` in milliseconds it became.
+ */
+export function ttlError(error: unknown, ttl: number | undefined, command: string): unknown {
+  if (ttl === undefined || !(error instanceof Error)) return error;
+  const range = /invalid (sessionTimeout|ttl) "?[^:]*: \1 must be a number from ([\d.]+) to ([\d.]+)/.exec(error.message);
+  if (!range) return error;
+  const scale = range[1] === 'sessionTimeout' ? 1000 : 1;
+  const [min, max] = [Number(range[2]) / scale, Number(range[3]) / scale];
+  const what = range[1] === 'sessionTimeout' ? 'the ZooKeeper session timeout' : 'the etcd lease TTL';
+  return usageError(`invalid --ttl ${ttl}: ${what} must be from ${Math.max(1, Math.ceil(min))} to ${Math.floor(max)} seconds`, command);
+}
+
 /** How long connecting may take when `--timeout` does not say: a backend that is down fails the command. */
 export const DEFAULT_CONNECT_SECONDS = 30;
 /** The least time connecting is given, however short `--timeout` is. */
