@@ -59,8 +59,29 @@ export interface PostgresConfig {
   connectTimeout?: number;
 }
 
+/** A single Redis primary (see docs/redis.md for what Redis can and cannot promise). */
+export interface RedisConfig {
+  backend: 'redis';
+  /** Host name or IP address (default 127.0.0.1). */
+  host?: string;
+  /** Port (default 6379). */
+  port?: number;
+  /** Logical database number (default 0). */
+  db?: number;
+  /** Session TTL in seconds (default 10). */
+  ttl?: number;
+  /** Put before every key, and the hash tag keeping them in one slot (default "baton:"). */
+  prefix?: string;
+  /** ACL user and password (Redis 6+). */
+  auth?: { username: string; password: string };
+  /** Only a password (`requirepass`). */
+  password?: string;
+  /** TLS: true, or PEM contents or file paths of the CA, client certificate and key. */
+  tls?: true | { ca?: string; cert?: string; key?: string };
+}
+
 /** What {@link connect} accepts: a URL, an object form, or nothing for the environment/default. */
-export type Config = string | MemoryConfig | EtcdConfig | ZooKeeperConfig | PostgresConfig;
+export type Config = string | MemoryConfig | EtcdConfig | ZooKeeperConfig | PostgresConfig | RedisConfig;
 
 /** The environment variable read when `connect()` gets no configuration. */
 export const ENV_VARIABLE = 'BATON_BACKEND';
@@ -79,6 +100,7 @@ export const REGISTRY: readonly RegistryEntry[] = [
   { kind: 'etcd', schemes: ['etcd', 'etcd+https'], load: async () => (await import('./backends/etcd/index.js')).etcdBackend as BackendModule<unknown> },
   { kind: 'zookeeper', schemes: ['zookeeper', 'zk'], load: async () => (await import('./backends/zookeeper/index.js')).zookeeperBackend as BackendModule<unknown> },
   { kind: 'postgres', schemes: ['postgres', 'postgresql'], load: async () => (await import('./backends/postgres/index.js')).postgresBackend as BackendModule<unknown> },
+  { kind: 'redis', schemes: ['redis', 'rediss'], load: async () => (await import('./backends/redis/index.js')).redisBackend as BackendModule<unknown> },
 ];
 
 function acceptedUrls(): string {

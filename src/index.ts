@@ -12,7 +12,7 @@
  * @module
  */
 export { connect, Coordinator, type ConnectOptions } from './coordinator.js';
-export type { Config, MemoryConfig, EtcdConfig, ZooKeeperConfig, PostgresConfig } from './config.js';
+export type { Config, MemoryConfig, EtcdConfig, ZooKeeperConfig, PostgresConfig, RedisConfig } from './config.js';
 export { ENV_VARIABLE, DEFAULT_URL, backendOfScheme } from './config.js';
 export { Mutex } from './recipes/mutex.js';
 export { Semaphore, type SemaphoreOptions } from './recipes/semaphore.js';

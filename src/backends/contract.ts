@@ -21,7 +21,7 @@
 import type { BackendUrl } from './config-fields.js';
 
 /** Which backend a coordinator talks to. */
-export type BackendKind = 'memory' | 'etcd' | 'zookeeper' | 'postgres';
+export type BackendKind = 'memory' | 'etcd' | 'zookeeper' | 'postgres' | 'redis';
 
 /**
  * What a contender key is for. Adapters encode it in the key name where the shared layouts need

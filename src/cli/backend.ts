@@ -1,7 +1,7 @@
 /**
  * Which backend the command talks to: `--backend`, else `BATON_BACKEND`; never the embedded
  * memory backend, whose locks exist only inside one process. `--ttl` is written into the URL as
- * the backend's own parameter (etcd `ttl` in seconds, ZooKeeper `sessionTimeout` in ms).
+ * the backend's own parameter (etcd and Redis `ttl` in seconds, ZooKeeper `sessionTimeout` in ms).
  * @module
  */
 import { BatonError, backendOfScheme, ConfigError, connect, type Coordinator, ENV_VARIABLE, InvalidArgumentError } from '../index.js';
@@ -36,27 +36,14 @@ function withParam(url: string, scheme: string | undefined, ttl: number, command
   const kind = scheme === undefined ? undefined : backendOfScheme(scheme);
   if (kind === 'etcd') param = ['ttl', String(ttl)];
   else if (kind === 'zookeeper') param = ['sessionTimeout', String(ttl * 1000)];
-  else throw usageError(`--ttl needs an etcd:// or zookeeper:// backend URL, not ${JSON.stringify(url)}`, command);
+  else if (kind === 'redis') param = ['ttl', String(ttl)];
+  else throw usageError(`--ttl needs an etcd://, zookeeper:// or redis:// backend URL, not ${JSON.stringify(url)}`, command);
   const hash = url.indexOf('#');
   const base = hash < 0 ? url : url.slice(0, hash);
   const q = base.indexOf('?');
   const params = new URLSearchParams(q < 0 ? '' : base.slice(q + 1));
   params.set(...param);
   return `${q < 0 ? base : base.slice(0, q)}?${params.toString()}`;
-}
-
-/**
- * A configuration error about the parameter that `--ttl` was written into, said in the user's
- * terms: `--ttl` in seconds, not the ZooKeeper `sessionTimeout` in milliseconds it became.
- */
-export function ttlError(error: unknown, ttl: number | undefined, command: string): unknown {
-  if (ttl === undefined || !(error instanceof Error)) return error;
-  const range = /invalid (sessionTimeout|ttl) "?[^:]*: \1 must be a number from ([\d.]+) to ([\d.]+)/.exec(error.message);
-  if (!range) return error;
-  const scale = range[1] === 'sessionTimeout' ? 1000 : 1;
-  const [min, max] = [Number(range[2]) / scale, Number(range[3]) / scale];
-  const what = range[1] === 'sessionTimeout' ? 'the ZooKeeper session timeout' : 'the etcd lease TTL';
-  return usageError(`invalid --ttl ${ttl}: ${what} must be from ${Math.max(1, Math.ceil(min))} to ${Math.floor(max)} seconds`, command);
 }
 
 /** How long connecting may take when `--timeout` does not say: a backend that is down fails the command. */

@@ -6,7 +6,7 @@
 import { hostname } from 'node:os';
 import { type Coordinator, type Lease, LeaseLostError } from '../index.js';
 import type { Invocation } from './args.js';
-import { asCliError, backendUrl, checkName, connectSeconds, open, ttlError } from './backend.js';
+import { asCliError, backendUrl, checkName, connectSeconds, open } from './backend.js';
 import { CliError } from './errors.js';
 import { ExitCode, signalExitCode } from './exit-codes.js';
 import { closeWithin, type Io, settleWithin } from './io.js';
@@ -70,7 +70,7 @@ export async function runHolding(invocation: Invocation, io: Io): Promise<number
       io.err(`interrupted by ${signal} while waiting for ${what}; the command was not run`);
       return signalExitCode(signal);
     }
-    if (error instanceof CliError) throw ttlError(error, invocation.ttl, invocation.command);
+    if (error instanceof CliError) throw error;
     if (deadline.signal.aborted) {
       io.err(
         tryOnly

@@ -83,7 +83,7 @@ describe('permits, timeouts, values and options', () => {
 
 describe('configuration', () => {
   it.each([
-    ['redis://localhost:6379', /unknown backend scheme "redis:\/\/".*accepted schemes are memory:\/\//],
+    ['mqtt://localhost:1883', /unknown backend scheme "mqtt:\/\/".*accepted schemes are memory:\/\/.*redis:\/\//],
     ['localhost:2379', /invalid config URL "localhost:2379": expected scheme:\/\//],
     ['memory://somewhere', /the memory backend has no address/],
     ['memory://?ttl=0', /invalid ttl "0": ttl must be a number from 0.01 to 86400/],
