@@ -9,6 +9,7 @@ import { type Config, openBackend } from './config.js';
 import { InvalidArgumentError } from './errors.js';
 import { openWaitScope } from './recipes/wait-scope.js';
 import { describe } from './validate.js';
+import { type Health, type HealthEvent, HealthBoard } from './observability/health.js';
 import { Election } from './recipes/election.js';
 import { type LockPart, MultiLock } from './recipes/multi-lock.js';
 import { Mutex } from './recipes/mutex.js';
@@ -26,12 +27,33 @@ export class Coordinator implements AsyncDisposable {
   /** Which backend this coordinator talks to. */
   readonly backend: BackendKind;
   readonly #backend: Backend;
+  readonly #health: HealthBoard;
 
   /** @internal Use {@link connect}. */
   constructor(backend: Backend) {
     this.backend = backend.kind;
     this.#backend = backend;
     backends.set(this, backend);
+    // An adapter that reports no state is taken as connected until closed.
+    this.#health = backend.health ?? new HealthBoard(backend.kind);
+    if (!backend.health) this.#health.contact();
+  }
+
+  /**
+   * The connection state now: `connected`, `out-of-contact` (with `lossInMs`, the time left before
+   * the session is declared lost unless contact returns), `lost` or `closed`.
+   */
+  health(): Health {
+    return this.#health.snapshot();
+  }
+
+  /**
+   * Every change of the connection state from now on (`connected`, `out-of-contact`, `lost`,
+   * `reconnected`, `closed`), as Curator's connection-state listener reports them. Ends when
+   * `options.signal` aborts, or after `closed`.
+   */
+  healthChanges(options?: { signal?: AbortSignal }): AsyncIterable<HealthEvent> {
+    return this.#health.changes(options?.signal);
   }
 
   /** A fair (FIFO) mutex named `name`. Throws InvalidArgumentError for a bad name. */
@@ -64,8 +86,9 @@ export class Coordinator implements AsyncDisposable {
   }
 
   /** Ends the session (its holds are lost, its keys deleted) and closes the connection. Idempotent. */
-  close(): Promise<void> {
-    return this.#backend.close();
+  async close(): Promise<void> {
+    await this.#backend.close();
+    this.#health.closed();
   }
 
   async [Symbol.asyncDispose](): Promise<void> {

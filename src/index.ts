@@ -39,3 +39,14 @@ export {
   type BatonErrorCode,
 } from './errors.js';
 export type { BackendKind, Role } from './backends/contract.js';
+export { configureMetrics, type MetricsOptions, type MeterProviderLike, OTHER_NAME } from './observability/metrics.js';
+export {
+  CHANNELS,
+  type AcquireContext,
+  type LeaseMessage,
+  type SessionMessage,
+  type ReconnectMessage,
+  type RecipeKind,
+  type LossCause,
+} from './observability/channels.js';
+export type { Health, HealthEvent, ContactState } from './observability/health.js';

@@ -18,6 +18,7 @@
  * See docs/architecture.md for a walk-through of writing an adapter.
  * @module
  */
+import type { HealthBoard } from '../observability/health.js';
 import type { BackendUrl } from './config-fields.js';
 
 /** Which backend a coordinator talks to. */
@@ -133,6 +134,13 @@ export type GuardedOp =
  */
 export interface Backend {
   readonly kind: BackendKind;
+
+  /**
+   * Where the adapter reports its connection state (contact, out of contact with the time left
+   * before loss, session lost, closed), for `coord.health()`. Optional: without it a coordinator
+   * reports only `connected` and `closed`.
+   */
+  readonly health?: HealthBoard;
 
   /**
    * The live session, opening one if there is none or the last one was lost. Concurrent callers

@@ -6,6 +6,7 @@
 import type { Backend, KeyState, QueueEntry } from '../backends/contract.js';
 import { LeaseLostError } from '../errors.js';
 import { checkName, checkSignal, checkValue } from '../validate.js';
+import { observeAcquire } from '../observability/events.js';
 import { Hold } from './hold.js';
 import { linkSignals } from './linked-signal.js';
 import { type Contender, type ContenderRequest, contend, exclusiveRule } from './queue.js';
@@ -51,7 +52,11 @@ export class Election {
   }
 
   /** Joins the election with `value` and resolves once this campaigner leads. */
-  async campaign(value: string, options?: AcquireOptions): Promise<Leadership> {
+  campaign(value: string, options?: AcquireOptions): Promise<Leadership> {
+    return observeAcquire(this.#backend.kind, 'election', this.name, () => this.#campaignNow(value, options));
+  }
+
+  async #campaignNow(value: string, options?: AcquireOptions): Promise<Leadership> {
     checkValue(value);
     using scope = openWaitScope(`campaign in election "${this.name}"`, options);
     const request: ContenderRequest = { prefix: this.name, role: 'latch', value, rule: exclusiveRule };

@@ -6,6 +6,7 @@
 import type { Backend } from '../backends/contract.js';
 import { InvalidArgumentError } from '../errors.js';
 import { checkName, describe } from '../validate.js';
+import { observeAcquire } from '../observability/events.js';
 import { Hold } from './hold.js';
 import { type ContenderRequest, contend, exclusiveRule, tryContend } from './queue.js';
 import type { AcquireOptions, Lease, TryOptions } from './types.js';
@@ -26,7 +27,11 @@ export class Mutex {
   }
 
   /** Waits in line and resolves once this contender holds the lock. */
-  async acquire(options?: AcquireOptions): Promise<Lease> {
+  acquire(options?: AcquireOptions): Promise<Lease> {
+    return observeAcquire(this.#backend.kind, 'mutex', this.name, () => this.#acquireNow(options));
+  }
+
+  async #acquireNow(options?: AcquireOptions): Promise<Lease> {
     using scope = openWaitScope(`acquire of mutex "${this.name}"`, options);
     return new Hold(this.name, await contend(this.#backend, this.#request, scope));
   }
@@ -40,7 +45,11 @@ export class Mutex {
    * Takes the lock if it is free right now and nobody waits; resolves to undefined otherwise.
    * `options.signal` and `options.timeoutMs` bound the attempt (AbortError, TimeoutError).
    */
-  async tryAcquire(options?: TryOptions): Promise<Lease | undefined> {
+  tryAcquire(options?: TryOptions): Promise<Lease | undefined> {
+    return observeAcquire(this.#backend.kind, 'mutex', this.name, () => this.#tryAcquireNow(options));
+  }
+
+  async #tryAcquireNow(options?: TryOptions): Promise<Lease | undefined> {
     using scope = openWaitScope(`tryAcquire of mutex "${this.name}"`, options);
     const admitted = await tryContend(this.#backend, this.#request, scope.signal);
     return admitted && new Hold(this.name, admitted);

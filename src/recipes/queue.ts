@@ -13,6 +13,7 @@
 import { raceSignal } from '../backends/abortable.js';
 import type { Backend, Enqueued, OwnKey, QueueEntry, Role, Session } from '../backends/contract.js';
 import { AbortError, BatonError, LeaseLostError, SessionLostError, TimeoutError } from '../errors.js';
+import { debug } from '../observability/debug.js';
 import { linkSignals } from './linked-signal.js';
 import type { WaitScope } from './wait-scope.js';
 
@@ -106,6 +107,7 @@ async function enter(
   throwIfAborted(signal);
   const session = await raceSignal(backend.session(signal), signal);
   const entered = await enqueueWithin(session, request.prefix, request.role, request.value, signal);
+  debug('enqueued %s (revision %s) behind %d keys', entered.key, String(entered.revision), entered.entries.length - 1);
   return { contender: { session, key: entered.key, revision: entered.revision, own: entered.own }, entries: entered.entries };
 }
 
@@ -163,6 +165,7 @@ async function waitForAdmission(
     throwIfAborted(wait.signal);
     const blocker = judge(entries);
     if (!blocker) return;
+    debug('%s waits for %s to be deleted', contender.key, blocker.key);
     {
       using round = linkSignals(wait.signal);
       if (scope.onQueued) {
@@ -195,6 +198,7 @@ async function waitForAdmission(
  * {@link WITHDRAW_WAIT_MS}, so the caller's rejection stays within its bound. Never rejects.
  */
 export async function withdraw(contender: Contender): Promise<void> {
+  debug('withdrawing %s', contender.key);
   contender.own.dispose();
   const removal = contender.session.remove(contender.key, contender.revision);
   let timer: NodeJS.Timeout | undefined;

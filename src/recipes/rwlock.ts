@@ -7,6 +7,7 @@
  */
 import type { Backend, QueueEntry } from '../backends/contract.js';
 import { checkName } from '../validate.js';
+import { observeAcquire } from '../observability/events.js';
 import { Hold } from './hold.js';
 import { type AdmissionRule, type ContenderRequest, contend, exclusiveRule, tryContend } from './queue.js';
 import type { AcquireOptions, Lease, TryOptions } from './types.js';
@@ -44,13 +45,21 @@ export class ReadWriteLock {
   }
 
   /** Waits for a shared (read) hold. */
-  async read(options?: AcquireOptions): Promise<Lease> {
+  read(options?: AcquireOptions): Promise<Lease> {
+    return observeAcquire(this.#backend.kind, 'read-lock', this.name, () => this.#readNow(options));
+  }
+
+  async #readNow(options?: AcquireOptions): Promise<Lease> {
     using scope = openWaitScope(`read lock of "${this.name}"`, options);
     return new Hold(this.name, await contend(this.#backend, this.#read, scope));
   }
 
   /** Waits for the exclusive (write) hold. */
-  async write(options?: AcquireOptions): Promise<Lease> {
+  write(options?: AcquireOptions): Promise<Lease> {
+    return observeAcquire(this.#backend.kind, 'write-lock', this.name, () => this.#writeNow(options));
+  }
+
+  async #writeNow(options?: AcquireOptions): Promise<Lease> {
     using scope = openWaitScope(`write lock of "${this.name}"`, options);
     return new Hold(this.name, await contend(this.#backend, this.#write, scope));
   }
@@ -61,14 +70,22 @@ export class ReadWriteLock {
   }
 
   /** Takes a read hold if no writer holds or waits; undefined otherwise. */
-  async tryRead(options?: TryOptions): Promise<Lease | undefined> {
+  tryRead(options?: TryOptions): Promise<Lease | undefined> {
+    return observeAcquire(this.#backend.kind, 'read-lock', this.name, () => this.#tryReadNow(options));
+  }
+
+  async #tryReadNow(options?: TryOptions): Promise<Lease | undefined> {
     using scope = openWaitScope(`tryRead of "${this.name}"`, options);
     const admitted = await tryContend(this.#backend, this.#read, scope.signal);
     return admitted && new Hold(this.name, admitted);
   }
 
   /** Takes the write hold if nobody holds or waits; undefined otherwise. */
-  async tryWrite(options?: TryOptions): Promise<Lease | undefined> {
+  tryWrite(options?: TryOptions): Promise<Lease | undefined> {
+    return observeAcquire(this.#backend.kind, 'write-lock', this.name, () => this.#tryWriteNow(options));
+  }
+
+  async #tryWriteNow(options?: TryOptions): Promise<Lease | undefined> {
     using scope = openWaitScope(`tryWrite of "${this.name}"`, options);
     const admitted = await tryContend(this.#backend, this.#write, scope.signal);
     return admitted && new Hold(this.name, admitted);

@@ -10,6 +10,7 @@ import { raceSignal } from '../backends/abortable.js';
 import type { Backend, QueueEntry } from '../backends/contract.js';
 import { LeaseLostError } from '../errors.js';
 import { checkName, checkPermits } from '../validate.js';
+import { observeAcquire } from '../observability/events.js';
 import { Hold } from './hold.js';
 import { linkSignals } from './linked-signal.js';
 import { type Contender, type ContenderRequest, contend, enqueueWithin, exclusiveRule, explain, throwIfAborted, tryContend, withdraw } from './queue.js';
@@ -43,7 +44,11 @@ export class Semaphore {
   }
 
   /** Waits in line for a permit and resolves once this contender holds one. */
-  async acquire(options?: AcquireOptions): Promise<Lease> {
+  acquire(options?: AcquireOptions): Promise<Lease> {
+    return observeAcquire(this.#backend.kind, 'semaphore', this.name, () => this.#acquireNow(options));
+  }
+
+  async #acquireNow(options?: AcquireOptions): Promise<Lease> {
     using scope = openWaitScope(`acquire of semaphore "${this.name}"`, options);
     // Every contender in the internal queue, its holder included, is waiting for a permit.
     const reportAhead = scope.onQueued && ((position: number) => scope.onQueued?.(position + 1));
@@ -66,7 +71,11 @@ export class Semaphore {
    * Takes a permit if one is free right now and nobody waits; resolves to undefined otherwise.
    * `options.signal` and `options.timeoutMs` bound the attempt (AbortError, TimeoutError).
    */
-  async tryAcquire(options?: TryOptions): Promise<Lease | undefined> {
+  tryAcquire(options?: TryOptions): Promise<Lease | undefined> {
+    return observeAcquire(this.#backend.kind, 'semaphore', this.name, () => this.#tryAcquireNow(options));
+  }
+
+  async #tryAcquireNow(options?: TryOptions): Promise<Lease | undefined> {
     using scope = openWaitScope(`tryAcquire of semaphore "${this.name}"`, options);
     const gate = await tryContend(this.#backend, this.#gate, scope.signal);
     if (!gate) return undefined;

@@ -14,6 +14,8 @@ import { GuaranteedRemovals } from '../guaranteed-delete.js';
 import { OwnKeyWatches } from '../own-keys.js';
 import { type Clock, systemClock } from './clock.js';
 import { LostAnswerError, MemoryFaults } from './faults.js';
+import { sessionLost, sessionOpened, sessionRenewed } from '../../observability/events.js';
+import { HealthBoard } from '../../observability/health.js';
 import { type MemoryStats, type MemoryStore, sharedStore } from './store.js';
 
 export { ManualClock, type Clock } from './clock.js';
@@ -77,12 +79,15 @@ class MemorySession implements Session {
   readonly #options: MemoryOptions;
   readonly #own: OwnKeyWatches;
   readonly #removals: GuaranteedRemovals;
+  readonly #health: HealthBoard;
   #cancelExpiry: () => void = () => {};
   #cancelKeepAlive: () => void = () => {};
+  #expiresAt = 0;
 
-  constructor(link: Link, options: MemoryOptions) {
+  constructor(link: Link, options: MemoryOptions, health: HealthBoard) {
     this.#link = link;
     this.#options = options;
+    this.#health = health;
     this.id = link.store.newSessionId();
     this.#own = new OwnKeyWatches(this.signal);
     this.#removals = new GuaranteedRemovals({
@@ -104,13 +109,21 @@ class MemorySession implements Session {
   #armKeepAlive(): void {
     this.#cancelKeepAlive = this.#options.clock.setTimer(() => {
       if (this.signal.aborted) return;
-      if (!this.#link.faults.frozen) this.#armExpiry();
+      if (!this.#link.faults.frozen) {
+        this.#armExpiry();
+        sessionRenewed('memory', this.id, 0);
+        this.#health.contact(this.id);
+      } else {
+        // A keep-alive that cannot get through: out of contact until the expiry.
+        this.#health.outOfContact(Date.now() + this.#expiresAt - this.#options.clock.now());
+      }
       this.#armKeepAlive();
     }, (this.#options.ttl * 1000) / 3);
   }
 
   #armExpiry(): void {
     this.#cancelExpiry();
+    this.#expiresAt = this.#options.clock.now() + this.#options.ttl * 1000;
     this.#cancelExpiry = this.#options.clock.setTimer(
       () => this.lose(new SessionLostError(`memory session ${this.id} expired: no keep-alive for ${this.#options.ttl}s`)),
       this.#options.ttl * 1000,
@@ -129,6 +142,10 @@ class MemorySession implements Session {
     this.#cancelKeepAlive();
     this.#controller.abort(reason);
     this.#link.store.endSession(this.id);
+    if (!(reason instanceof ClosedError)) {
+      sessionLost('memory', this.id, reason);
+      this.#health.lost(reason);
+    }
   }
 
   async end(): Promise<void> {
@@ -250,6 +267,7 @@ export class MemoryBackend implements Backend {
   readonly kind = 'memory' as const;
   /** This coordinator's link to the store, for tests to break: freeze, refuse, lose answers. */
   readonly faults = new MemoryFaults();
+  readonly health = new HealthBoard('memory');
   readonly #link: Link;
   #current: MemorySession | undefined;
   #closed = false;
@@ -286,7 +304,11 @@ export class MemoryBackend implements Backend {
   async session(signal: AbortSignal): Promise<Session> {
     this.#checkOpen();
     if (signal?.aborted) throw signal.reason;
-    if (!this.#current || this.#current.signal.aborted) this.#current = new MemorySession(this.#link, this.options);
+    if (!this.#current || this.#current.signal.aborted) {
+      this.#current = new MemorySession(this.#link, this.options, this.health);
+      sessionOpened('memory', this.#current.id);
+      this.health.contact(this.#current.id);
+    }
     return this.#current;
   }
 
@@ -352,6 +374,7 @@ export class MemoryBackend implements Backend {
     this.#closed = true;
     this.faults.reset();
     this.#current?.lose(new ClosedError('the coordinator was closed'));
+    this.health.closed();
   }
 
   #checkOpen(): void {
