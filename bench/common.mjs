@@ -25,6 +25,32 @@ export function freePort() {
   });
 }
 
+const BENCHMARKS_PATH = fileURLToPath(new URL('../docs/benchmarks.md', import.meta.url));
+
+/**
+ * Replaces the whole `## heading` section of docs/benchmarks.md with `text` (creating the file or
+ * appending the section when missing), so that the page shows each benchmark's latest run only.
+ * Other sections are left as they are.
+ */
+export function writeSection(heading, text) {
+  let doc;
+  try {
+    doc = readFileSync(BENCHMARKS_PATH, 'utf8');
+  } catch {
+    doc = '# Benchmarks\n';
+  }
+  const headingLine = new RegExp(`^## ${heading.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`, 'm');
+  const section = `## ${heading}\n\n${text.trim()}\n`;
+  const start = doc.search(headingLine);
+  if (start < 0) {
+    writeFileSync(BENCHMARKS_PATH, `${doc.trimEnd()}\n\n${section}`);
+    return;
+  }
+  const next = doc.slice(start + 1).search(/^## /m);
+  const rest = next < 0 ? '' : `\n${doc.slice(start + 1 + next)}`;
+  writeFileSync(BENCHMARKS_PATH, `${doc.slice(0, start)}${section}${rest}`);
+}
+
 /**
  * Appends `text` at the end of the `## heading` section of docs/benchmarks.md, creating the file
  * or the section when missing. Other sections are left as they are.

@@ -3,6 +3,8 @@
 // same run, interleaved in rounds so that server warm-up and noise hit both alike.
 //
 //   npm run build && node bench/zookeeper-uncontended.mjs [--iterations 2000] [--append-docs]
+//     [--endpoints host:port --json]   (on a running server; prints the figures as one JSON line,
+//                                       as bench/side-by-side.mjs reads them)
 import zookeeper from 'node-zookeeper-client';
 import { loadavg } from 'node:os';
 import { connect } from '../dist/index.js';
@@ -12,7 +14,8 @@ import { appendToBenchmarks, machine, zookeeperServer } from './zookeeper-common
 const iterations = arg('iterations', 2000);
 const rounds = 5;
 
-const server = await zookeeperServer();
+const endpointsArg = process.argv.includes('--endpoints') ? process.argv[process.argv.indexOf('--endpoints') + 1] : undefined;
+const server = endpointsArg ? { endpoints: endpointsArg.split(','), version: 'external', stop: async () => {} } : await zookeeperServer();
 const load = [loadavg()[0]];
 const times = { baton: [], raw: [], tryAcquire: [] };
 try {
@@ -57,6 +60,11 @@ try {
   await server.stop();
 }
 
+if (flag('json')) {
+  const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+  console.log(`JSON ${JSON.stringify({ raw: median(times.raw), baton: median(times.baton), tryAcquire: median(times.tryAcquire), rounds, perRound: iterations / rounds })}`);
+  process.exit(0);
+}
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const ms = (x) => `${x.toFixed(2)} ms`;
 const facts = machine(server.version);

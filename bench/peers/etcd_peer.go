@@ -1,0 +1,112 @@
+// A benchmark peer using Go's own etcd client (go.etcd.io/etcd/clientv3/concurrency, as shipped
+// with etcd 3.4): N clients, each its own connection and session, loop on one Mutex or Election.
+//
+//	etcd_peer <endpoints> <mutex|election> <name> <clients> <warmup-seconds> <seconds>
+//
+// Holds granted during the first warm-up seconds are not counted. For each counted hold it prints
+// "S <granted> <released>" (CLOCK_MONOTONIC nanoseconds, the clock Node's process.hrtime.bigint()
+// reads), then "RESULT <holds> <seconds>".
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"go.etcd.io/etcd/clientv3"
+	"go.etcd.io/etcd/clientv3/concurrency"
+	"golang.org/x/sys/unix"
+)
+
+func now() int64 {
+	var ts unix.Timespec
+	if err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts); err != nil {
+		panic(err)
+	}
+	return ts.Nano()
+}
+
+type stamp struct{ granted, released int64 }
+
+func main() {
+	if len(os.Args) != 7 {
+		fmt.Fprintln(os.Stderr, "usage: etcd_peer <endpoints> <mutex|election> <name> <clients> <warmup-seconds> <seconds>")
+		os.Exit(2)
+	}
+	endpoints := strings.Split(os.Args[1], ",")
+	mode, name := os.Args[2], os.Args[3]
+	clients, _ := strconv.Atoi(os.Args[4])
+	warmup, _ := strconv.ParseFloat(os.Args[5], 64)
+	seconds, _ := strconv.ParseFloat(os.Args[6], 64)
+
+	sessions := make([]*concurrency.Session, clients)
+	for i := range sessions {
+		client, err := clientv3.New(clientv3.Config{Endpoints: endpoints, DialTimeout: 10 * time.Second})
+		if err != nil {
+			panic(err)
+		}
+		defer client.Close()
+		session, err := concurrency.NewSession(client, concurrency.WithTTL(30))
+		if err != nil {
+			panic(err)
+		}
+		defer session.Close()
+		sessions[i] = session
+	}
+	fmt.Println("READY")
+
+	start := now()
+	measureFrom := start + int64(warmup*1e9)
+	end := measureFrom + int64(seconds*1e9)
+	var mu sync.Mutex
+	var stamps []stamp
+	var wg sync.WaitGroup
+	ctx := context.Background()
+	for i, session := range sessions {
+		wg.Add(1)
+		go func(i int, session *concurrency.Session) {
+			defer wg.Done()
+			var hold, unhold func() error
+			switch mode {
+			case "mutex":
+				m := concurrency.NewMutex(session, name)
+				hold = func() error { return m.Lock(ctx) }
+				unhold = func() error { return m.Unlock(ctx) }
+			case "election":
+				e := concurrency.NewElection(session, name)
+				value := fmt.Sprintf("go-%d", i)
+				hold = func() error { return e.Campaign(ctx, value) }
+				unhold = func() error { return e.Resign(ctx) }
+			default:
+				panic("unknown mode " + mode)
+			}
+			for now() < end {
+				if err := hold(); err != nil {
+					panic(err)
+				}
+				granted := now()
+				released := now()
+				if granted >= measureFrom && granted < end {
+					mu.Lock()
+					stamps = append(stamps, stamp{granted, released})
+					mu.Unlock()
+				}
+				if err := unhold(); err != nil {
+					panic(err)
+				}
+			}
+		}(i, session)
+	}
+	wg.Wait()
+	out := bufio.NewWriter(os.Stdout)
+	for _, s := range stamps {
+		fmt.Fprintf(out, "S %d %d\n", s.granted, s.released)
+	}
+	fmt.Fprintf(out, "RESULT %d %f\n", len(stamps), seconds)
+	out.Flush()
+}

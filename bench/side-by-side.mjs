@@ -1,0 +1,417 @@
+// Baton beside the peers, on the same fresh servers, in one run: Go's own etcd client
+// (clientv3/concurrency Mutex and Election), the etcd3 package's Lock, Apache Curator
+// (InterProcessMutex, InterProcessSemaphoreV2, InterProcessReadWriteLock, LeaderLatch) and kazoo
+// (Lock, Semaphore, ReadLock/WriteLock, Election). Every library runs as its own process (the
+// programs in bench/peers/), N clients each with its own connection and session, looping
+// acquire -> release; each process discards its first --warmup seconds, and a discarded Baton run
+// warms each server first. Libraries take turns (the order rotating every round) so that noise on
+// a shared machine hits all alike.
+//
+// Scenarios: 8 clients on one mutex (--rounds rounds, median), scaling curves (--clients list),
+// handoff latency p50/p99 (release -> next grant, stamped with CLOCK_MONOTONIC in every process),
+// semaphore, read-write lock and election beside their peers, and ZooKeeper's uncontended
+// acquire + release against the same client library's raw create + delete.
+// Writes the "Side by side" section of docs/benchmarks.md and its charts (docs/img/bench-*.svg)
+// unless --no-docs.
+//
+//   npm run build && node bench/side-by-side.mjs [--seconds 4] [--scale-seconds 3] [--warmup 1]
+//     [--rounds 3] [--clients 1,2,8,32,128] [--permits 2] [--only etcd|zookeeper] [--no-docs]
+//
+// A bigger run: --seconds 10 --scale-seconds 8 --rounds 5 --clients 1,2,4,8,16,32,64,128,256.
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
+import { basename, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { arg, flag, writeSection } from './common.mjs';
+import { etcdServer } from './etcd-common.mjs';
+import { zookeeperServer } from './zookeeper-common.mjs';
+import { barChart, lineChart } from './svg.mjs';
+
+const PEERS = fileURLToPath(new URL('./peers/', import.meta.url));
+const DOCS = fileURLToPath(new URL('../docs/', import.meta.url));
+const JARS = '/usr/share/java';
+const CURATOR_CLASSPATH = ['curator-recipes', 'curator-framework', 'curator-client', 'slf4j-nop'].map((j) => `${JARS}/${j}.jar`).join(':');
+
+const seconds = arg('seconds', 4);
+const scaleSeconds = arg('scale-seconds', 3);
+const warmup = arg('warmup', 1);
+const rounds = arg('rounds', 3);
+const permits = arg('permits', 2);
+const clientCounts = (process.argv.includes('--clients') ? process.argv[process.argv.indexOf('--clients') + 1] : '1,2,8,32,128').split(',').map(Number);
+const only = process.argv.includes('--only') ? process.argv[process.argv.indexOf('--only') + 1] : undefined;
+const MAIN_CLIENTS = 8;
+
+// ---------------------------------------------------------------------------------------------
+// Building and running the peers
+
+/** Builds bench/peers/etcd_peer.go with Debian's Go and etcd sources; cached by source hash. */
+function buildGoPeer() {
+  const source = join(PEERS, 'etcd_peer.go');
+  const hash = createHash('sha256').update(readFileSync(source)).digest('hex').slice(0, 12);
+  const binary = join(tmpdir(), `baton-bench-etcd-peer-${hash}`);
+  if (existsSync(binary)) return binary;
+  execFileSync('go', ['build', '-o', binary, source], {
+    env: { ...process.env, GOPATH: '/usr/share/gocode', GO111MODULE: 'off', GOFLAGS: '' },
+    stdio: 'pipe',
+  });
+  return binary;
+}
+
+/** Compiles bench/peers/CuratorBench.java; returns its classpath. */
+function compileCurator() {
+  const out = join(tmpdir(), `baton-bench-curator-${process.pid}`);
+  mkdirSync(out, { recursive: true });
+  execFileSync('javac', ['-d', out, '-cp', CURATOR_CLASSPATH, join(PEERS, 'CuratorBench.java')], { stdio: 'pipe' });
+  return `${out}:${CURATOR_CLASSPATH}`;
+}
+
+/**
+ * Runs one peer process; resolves with { count, seconds, extra, stamps: [[granted, released] ns as
+ * bigint] }, or { failed: why } when it ends without a result or overruns its time (it is killed).
+ */
+function runPeer(command, args, limitSeconds) {
+  return new Promise((resolve) => {
+    const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (c) => (out += c));
+    child.stderr.on('data', (c) => (err = (err + c).slice(-4000)));
+    const timer = setTimeout(() => child.kill('SIGKILL'), limitSeconds * 1000);
+    child.on('exit', (code, signal) => {
+      clearTimeout(timer);
+      const result = /^RESULT (\d+) ([\d.]+)(?: (\d+))?$/m.exec(out);
+      if (!result) {
+        const why = signal === 'SIGKILL' ? `did not finish within ${limitSeconds} s` : `failed (exit ${code ?? signal})`;
+        console.error(`${basename(command)} ${args.slice(1, 4).join(' ')}: ${why}: ${err.trim().split('\n').slice(-3).join(' | ')}`);
+        return resolve({ failed: why, count: 0, seconds: 1, stamps: [] });
+      }
+      const stamps = [...out.matchAll(/^S (\d+) (\d+)$/gm)].map((m) => [BigInt(m[1]), BigInt(m[2])]);
+      resolve({ count: Number(result[1]), seconds: Number(result[2]), extra: result[3] === undefined ? undefined : Number(result[3]), stamps });
+    });
+  });
+}
+
+/**
+ * Handoff latencies in µs: for holds sorted by grant, the time from one hold's release stamp to
+ * the next hold's grant. Throws if two holds overlap (the stamps would show a broken lock).
+ */
+function handoffs(stamps) {
+  const sorted = [...stamps].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+  const out = [];
+  for (let i = 1; i < sorted.length; i++) {
+    const gap = sorted[i][0] - sorted[i - 1][1];
+    if (gap < 0n) throw new Error('two holds of an exclusive lock overlapped');
+    out.push(Number(gap) / 1000);
+  }
+  return out;
+}
+
+const quantile = (xs, q) => {
+  if (!xs.length) return NaN;
+  const sorted = [...xs].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
+};
+const median = (xs) => quantile(xs, 0.5);
+const perSecond = (r) => Math.round(r.count / r.seconds);
+/** holds/s, or why the run gave no figure. */
+const rateText = (r) => (r.failed ? `no figure: ${r.failed}` : String(perSecond(r)));
+
+// ---------------------------------------------------------------------------------------------
+// The libraries, per backend and recipe
+
+let sequence = 0;
+const uniqueName = (lib, mode) => `bench/${lib}-${mode}-${process.pid}-${sequence++}`;
+
+function etcdLibraries(endpoints, goBinary) {
+  const url = `etcd://${endpoints.join(',')}`;
+  return {
+    Baton: { modes: ['mutex', 'semaphore', 'rwlock', 'election'], run: (mode, clients, secs) => runPeer(process.execPath, [join(PEERS, 'baton-bench.mjs'), url, mode, uniqueName('baton', mode), String(clients), String(warmup), String(secs), String(permits)], warmup + secs + 30) },
+    "Go's concurrency": goBinary && { modes: ['mutex', 'election'], run: (mode, clients, secs) => runPeer(goBinary, [endpoints.join(','), mode, `/${uniqueName('go', mode)}`, String(clients), String(warmup), String(secs)], warmup + secs + 30) },
+    "etcd3's Lock": { modes: ['mutex'], run: (mode, clients, secs) => runPeer(process.execPath, [join(PEERS, 'etcd3-lock.mjs'), endpoints.join(','), mode, uniqueName('etcd3', mode), String(clients), String(warmup), String(secs)], warmup + secs + 30) },
+  };
+}
+
+function zookeeperLibraries(endpoints, curatorClasspath, kazoo) {
+  const url = `zookeeper://${endpoints.join(',')}`;
+  const connectString = endpoints.join(',');
+  return {
+    Baton: { modes: ['mutex', 'semaphore', 'rwlock', 'election'], run: (mode, clients, secs) => runPeer(process.execPath, [join(PEERS, 'baton-bench.mjs'), url, mode, uniqueName('baton', mode), String(clients), String(warmup), String(secs), String(permits)], warmup + secs + 30) },
+    Curator: curatorClasspath && {
+      modes: ['mutex', 'semaphore', 'rwlock', 'election'],
+      run: (mode, clients, secs) => runPeer('java', ['-cp', curatorClasspath, 'CuratorBench', connectString, mode === 'election' ? 'latch' : mode, `/${uniqueName('curator', mode)}`, String(clients), String(warmup), String(secs), String(permits)], warmup + secs + 30),
+    },
+    kazoo: kazoo && { modes: ['mutex', 'semaphore', 'rwlock', 'election'], run: (mode, clients, secs) => runPeer('/usr/bin/python3', [join(PEERS, 'kazoo_bench.py'), connectString, mode, `/${uniqueName('kazoo', mode)}`, String(clients), String(warmup), String(secs), String(permits)], warmup + secs + 30) },
+  };
+}
+
+const PEER_NAMES = {
+  etcd: { mutex: { "Go's concurrency": 'Mutex', "etcd3's Lock": 'Lock (retried at once)' }, election: { "Go's concurrency": 'Election' } },
+  zookeeper: {
+    mutex: { Curator: 'InterProcessMutex', kazoo: 'Lock' },
+    semaphore: { Curator: 'InterProcessSemaphoreV2', kazoo: 'Semaphore' },
+    rwlock: { Curator: 'InterProcessReadWriteLock', kazoo: 'ReadLock / WriteLock' },
+    election: { Curator: 'LeaderLatch', kazoo: 'Election' },
+  },
+};
+
+/** `libraries` that implement `mode`, rotated by `turn` so no library always runs first. */
+function inTurn(libraries, mode, turn) {
+  const names = Object.keys(libraries).filter((name) => libraries[name]?.modes.includes(mode));
+  return names.map((_, i) => names[(i + turn) % names.length]);
+}
+
+/** Runs every scenario on one backend; returns its results. */
+async function measureBackend(backend, libraries, log) {
+  const results = { mutex: {}, scaling: {}, recipes: {} };
+  // 8 clients on one mutex: rounds, libraries in rotating turn.
+  for (let round = 0; round < rounds; round++) {
+    for (const name of inTurn(libraries, 'mutex', round)) {
+      const r = await libraries[name].run('mutex', MAIN_CLIENTS, seconds);
+      (results.mutex[name] ??= []).push(r);
+      log(`${backend} mutex, ${MAIN_CLIENTS} clients, round ${round + 1}: ${name} ${perSecond(r)}/s${r.extra !== undefined ? ` (${r.extra} failed tries)` : ''}`);
+    }
+  }
+  // Scaling curves (the 8-client point is the rounds' median).
+  for (const clients of clientCounts) {
+    for (const name of inTurn(libraries, 'mutex', clients)) {
+      let r;
+      if (clients === MAIN_CLIENTS && results.mutex[name]) {
+        const list = results.mutex[name];
+        r = [...list].sort((a, b) => perSecond(a) - perSecond(b))[Math.floor(list.length / 2)];
+      } else {
+        r = await libraries[name].run('mutex', clients, scaleSeconds);
+        log(`${backend} mutex, ${clients} clients: ${name} ${perSecond(r)}/s`);
+      }
+      (results.scaling[name] ??= {})[clients] = r;
+    }
+  }
+  // The other recipes, 8 clients each.
+  for (const mode of ['semaphore', 'rwlock', 'election']) {
+    for (const name of inTurn(libraries, mode, 0)) {
+      const r = await libraries[name].run(mode, MAIN_CLIENTS, scaleSeconds);
+      (results.recipes[mode] ??= {})[name] = r;
+      log(`${backend} ${mode}, ${MAIN_CLIENTS} clients: ${name} ${rateText(r)}/s`);
+    }
+  }
+  return results;
+}
+
+/** ZooKeeper's uncontended acquire + release against raw create + delete (bench/zookeeper-uncontended.mjs). */
+function uncontendedZooKeeper(endpoints) {
+  const script = fileURLToPath(new URL('./zookeeper-uncontended.mjs', import.meta.url));
+  const out = execFileSync(process.execPath, [script, '--endpoints', endpoints.join(','), '--json'], { encoding: 'utf8', timeout: 300_000 });
+  return JSON.parse(/^JSON (.*)$/m.exec(out)[1]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Facts about the machine and the software
+
+function versionOf(command, args, pattern) {
+  const result = spawnSync(command, args, { encoding: 'utf8' });
+  return pattern.exec(`${result.stdout ?? ''}${result.stderr ?? ''}`)?.[1] ?? 'unknown';
+}
+
+function debianVersion(pkg) {
+  return versionOf('dpkg-query', ['-W', '-f=${Version}', pkg], /^(\S+)/);
+}
+
+function facts(etcdVersion, zookeeperVersion) {
+  const curatorJar = debianVersion('libcurator-recipes-java');
+  return {
+    cpu: cpus()[0]?.model ?? 'unknown',
+    cores: versionOf('nproc', [], /(\d+)/),
+    memoryGiB: (totalmem() / 2 ** 30).toFixed(1),
+    node: process.version,
+    etcd: etcdVersion,
+    zookeeper: zookeeperVersion,
+    go: versionOf('go', ['version'], /go version go(\S+)/),
+    goEtcd: debianVersion('golang-etcd-server-dev'),
+    etcd3: JSON.parse(readFileSync(new URL('../node_modules/etcd3/package.json', import.meta.url), 'utf8')).version,
+    nodeZookeeperClient: JSON.parse(readFileSync(new URL('../node_modules/node-zookeeper-client/package.json', import.meta.url), 'utf8')).version,
+    java: versionOf('java', ['-version'], /version "([^"]+)"/),
+    curator: curatorJar,
+    python: versionOf('/usr/bin/python3', ['--version'], /Python (\S+)/),
+    kazoo: debianVersion('python3-kazoo'),
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// The run
+
+const log = (line) => console.log(line);
+const startedAt = new Date();
+const load = { start: loadavg(), end: undefined };
+const measured = {};
+let uncontended;
+let versions;
+{
+  let goBinary;
+  let curatorClasspath;
+  try {
+    goBinary = buildGoPeer();
+  } catch (error) {
+    log(`Go's client not measured: ${String(error.stderr ?? error.message).split('\n').slice(0, 3).join(' ')}`);
+  }
+  try {
+    curatorClasspath = compileCurator();
+  } catch (error) {
+    log(`Curator not measured: ${String(error.stderr ?? error.message).split('\n')[0]}`);
+  }
+  const kazoo = spawnSync('/usr/bin/python3', ['-c', 'import kazoo']).status === 0;
+  if (!kazoo) log('kazoo not measured: /usr/bin/python3 cannot import kazoo');
+
+  let etcdVersion = 'not run';
+  let zookeeperVersion = 'not run';
+  if (only !== 'zookeeper') {
+    const server = await etcdServer();
+    etcdVersion = server.version;
+    try {
+      const libraries = etcdLibraries(server.endpoints, goBinary);
+      const warm = await libraries.Baton.run('mutex', MAIN_CLIENTS, 3);
+      log(`etcd warm-up (discarded): Baton ${perSecond(warm)}/s`);
+      measured.etcd = await measureBackend('etcd', libraries, log);
+    } finally {
+      await server.stop();
+    }
+  }
+  if (only !== 'etcd') {
+    const server = await zookeeperServer();
+    zookeeperVersion = server.version;
+    try {
+      const libraries = zookeeperLibraries(server.endpoints, curatorClasspath, kazoo);
+      const warm = await libraries.Baton.run('mutex', MAIN_CLIENTS, 3);
+      log(`ZooKeeper warm-up (discarded): Baton ${perSecond(warm)}/s`);
+      measured.zookeeper = await measureBackend('zookeeper', libraries, log);
+      uncontended = uncontendedZooKeeper(server.endpoints);
+      log(`ZooKeeper uncontended: Baton ${uncontended.baton.toFixed(3)} ms, raw ${uncontended.raw.toFixed(3)} ms per pair`);
+    } finally {
+      await server.stop();
+    }
+  }
+  load.end = loadavg();
+  versions = facts(etcdVersion, zookeeperVersion);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The report
+
+const BACKEND_TITLE = { etcd: 'etcd', zookeeper: 'ZooKeeper' };
+const fmtMs = (us) => (Number.isNaN(us) ? '-' : us >= 10000 ? `${(us / 1000).toFixed(0)} ms` : `${(us / 1000).toFixed(2)} ms`);
+const libLabel = (backend, mode, name) => (PEER_NAMES[backend]?.[mode]?.[name] ? `${name} ${PEER_NAMES[backend][mode][name]}` : name);
+const charts = [];
+
+function mutexTable(backend, results) {
+  const rows = Object.entries(results.mutex).map(([name, list]) => {
+    const rates = list.map(perSecond);
+    const failures = list.filter((r) => r.failed).map((r) => r.failed);
+    const lat = list.flatMap((r) => handoffs(r.stamps));
+    const failed = list.every((r) => r.extra !== undefined) ? `; ${Math.round(median(list.map((r) => r.extra / r.seconds)))} failed tries/s` : '';
+    return { name, median: median(rates), text: `| ${libLabel(backend, 'mutex', name)} | **${median(rates)}** | ${rates.join(', ')}${failed}${failures.length ? `; ${failures.length} round(s) gave no figure: ${failures[0]}` : ''} | ${fmtMs(median(lat))} | ${fmtMs(quantile(lat, 0.99))} |` };
+  });
+  const baton = rows.find((r) => r.name === 'Baton')?.median;
+  return [
+    `| library | holds/s (median) | rounds | handoff p50 | handoff p99 |`,
+    '|---|---|---|---|---|',
+    ...rows.map((r) => r.text),
+    '',
+    ...rows.filter((r) => r.name !== 'Baton' && baton).map((r) => `Baton / ${r.name}: **${(baton / r.median).toFixed(2)}x**.`),
+  ].join('\n');
+}
+
+function scalingTable(backend, results) {
+  const names = Object.keys(results.scaling);
+  const header = `| clients | ${names.map((n) => `${n} holds/s (p50 / p99 handoff)`).join(' | ')} |`;
+  const rows = clientCounts.map((c) => {
+    const cells = names.map((n) => {
+      const r = results.scaling[n][c];
+      if (!r) return '-';
+      const lat = c > 1 ? handoffs(r.stamps) : [];
+      if (r.failed) return rateText(r);
+      return c > 1 ? `${perSecond(r)} (${fmtMs(median(lat))} / ${fmtMs(quantile(lat, 0.99))})` : `${perSecond(r)}`;
+    });
+    return `| ${c} | ${cells.join(' | ')} |`;
+  });
+  const file = `img/bench-${backend}-scaling.svg`;
+  writeChart(
+    file,
+    lineChart({
+      title: `${BACKEND_TITLE[backend]}: clients looping on one mutex`,
+      xLabel: 'clients (each its own session)',
+      yLabel: 'holds per second',
+      logX: true,
+      series: names.map((n) => ({ name: n, points: clientCounts.filter((c) => results.scaling[n][c]).map((c) => [c, perSecond(results.scaling[n][c])]) })),
+    }),
+  );
+  return [header, `|---|${names.map(() => '---').join('|')}|`, ...rows, '', `![${BACKEND_TITLE[backend]} scaling](${file})`].join('\n');
+}
+
+function recipesTable(backend, results) {
+  const lines = ['| recipe, 8 clients | library | holds/s | handoff p50 / p99 |', '|---|---|---|---|'];
+  const groups = [];
+  const mutexMedian = Object.fromEntries(Object.entries(results.mutex).map(([n, list]) => [n, median(list.map(perSecond))]));
+  groups.push({ label: 'mutex', bars: Object.entries(mutexMedian).map(([name, value]) => ({ name, value })) });
+  const describe = { semaphore: `semaphore, ${permits} permits`, rwlock: 'read-write lock, 1 writer in 4', election: 'election: campaign, resign' };
+  for (const [mode, byLib] of Object.entries(results.recipes)) {
+    for (const [name, r] of Object.entries(byLib)) {
+      const lat = mode === 'election' ? handoffs(r.stamps) : [];
+      lines.push(`| ${describe[mode]} | ${libLabel(backend, mode, name)} | ${rateText(r)} | ${mode === 'election' ? `${fmtMs(median(lat))} / ${fmtMs(quantile(lat, 0.99))}` : '-'} |`);
+    }
+    groups.push({ label: mode === 'rwlock' ? 'read-write lock' : mode, bars: Object.entries(byLib).map(([name, r]) => ({ name, value: perSecond(r) })) });
+  }
+  const file = `img/bench-${backend}-recipes.svg`;
+  writeChart(file, barChart({ title: `${BACKEND_TITLE[backend]}: 8 clients per recipe, holds per second`, unit: '/s', groups }));
+  const hung = Object.entries(results.recipes.rwlock ?? {}).some(([name, r]) => name === 'kazoo' && r.failed);
+  const note = hung
+    ? ["kazoo's read-write lock did not finish: in kazoo 2.8 a reader can end up watching a writer queued after it while that writer watches the reader (python-zk/kazoo#649, fixed in 2.9), so the run deadlocks.", '']
+    : [];
+  return [...lines, '', ...note, `![${BACKEND_TITLE[backend]} recipes](${file})`].join('\n');
+}
+
+function writeChart(file, svg) {
+  if (flag('no-docs')) return;
+  mkdirSync(join(DOCS, 'img'), { recursive: true });
+  writeFileSync(join(DOCS, file), svg);
+  charts.push(file);
+}
+
+const command = `node bench/side-by-side.mjs${process.argv.slice(2).length ? ` ${process.argv.slice(2).join(' ')}` : ''}`;
+const sections = [
+  `Written by \`${command}\`${process.env.npm_lifecycle_event === 'bench' ? ' (run by `npm run bench`)' : ''}, started ${startedAt.toISOString().slice(0, 16).replace('T', ' ')} UTC; nothing here is edited by hand.`,
+  '',
+  `Machine: ${versions.cpu}, ${versions.cores} cores (\`nproc\`), ${versions.memoryGiB} GiB memory; load average (1, 5, 15 min) ${load.start.map((l) => l.toFixed(2)).join(', ')} at the start and ${load.end.map((l) => l.toFixed(2)).join(', ')} at the end. The machine also runs the servers and every client, and is shared with other work: compare figures within this run, not across runs.`,
+  '',
+  `Software: Node ${versions.node}; etcd ${versions.etcd}; ZooKeeper ${versions.zookeeper}; Go ${versions.go} with Debian golang-etcd-server-dev ${versions.goEtcd} (clientv3/concurrency); etcd3 ${versions.etcd3}; node-zookeeper-client ${versions.nodeZookeeperClient}; Java ${versions.java} with Curator ${versions.curator}; Python ${versions.python} with kazoo ${versions.kazoo}.`,
+  '',
+  `How: fresh servers (one etcd member, one ZooKeeper server, loopback, default settings, fsync on) started by the script. Each library runs as its own process (bench/peers/: \`baton-bench.mjs\`, \`etcd_peer.go\`, \`etcd3-lock.mjs\`, \`CuratorBench.java\`, \`kazoo_bench.py\`), its clients each with their own connection and session, looping acquire -> release with nothing done while holding; holds granted in the process's first ${warmup} s are discarded, and a discarded ${MAIN_CLIENTS}-client Baton run warms each server first. Libraries take turns, the order rotating every round. Handoff latency is the time from one holder's release call to the next holder's grant, both stamped with CLOCK_MONOTONIC (Node's \`process.hrtime.bigint()\`, Go's \`clock_gettime\`, Java's \`System.nanoTime()\`, Python's \`time.monotonic_ns()\`). The ${MAIN_CLIENTS}-client mutex runs ${seconds} s per round, ${rounds} rounds; every other run ${scaleSeconds} s.`,
+];
+for (const backend of ['etcd', 'zookeeper']) {
+  const results = measured[backend];
+  if (!results) continue;
+  sections.push('', `### ${BACKEND_TITLE[backend]}: ${MAIN_CLIENTS} clients on one mutex`, '', mutexTable(backend, results));
+  sections.push('', `### ${BACKEND_TITLE[backend]}: scaling`, '', scalingTable(backend, results));
+  sections.push('', `### ${BACKEND_TITLE[backend]}: the other recipes`, '', recipesTable(backend, results));
+}
+if (uncontended) {
+  sections.push(
+    '',
+    '### ZooKeeper: uncontended acquire + release',
+    '',
+    `One client, sequential, ${uncontended.rounds} interleaved rounds of ${uncontended.perRound} after a warm-up; median of the rounds' mean per pair; the raw pair is node-zookeeper-client's create (EPHEMERAL_SEQUENTIAL) + delete, the client library Baton's ZooKeeper backend uses.`,
+    '',
+    '| operation | ms per pair | pairs/s |',
+    '|---|---|---|',
+    `| raw create + delete | ${uncontended.raw.toFixed(3)} | ${Math.round(1000 / uncontended.raw)} |`,
+    `| Baton \`acquire()\` + \`release()\` | ${uncontended.baton.toFixed(3)} | ${Math.round(1000 / uncontended.baton)} |`,
+    `| Baton \`tryAcquire()\` + \`release()\` | ${uncontended.tryAcquire.toFixed(3)} | ${Math.round(1000 / uncontended.tryAcquire)} |`,
+    '',
+    `Baton / raw: **${(uncontended.baton / uncontended.raw).toFixed(2)}x** (acquire), ${(uncontended.tryAcquire / uncontended.raw).toFixed(2)}x (tryAcquire).`,
+  );
+}
+const report = sections.join('\n');
+console.log(`\n${report}`);
+if (!flag('no-docs')) {
+  writeSection('Side by side with the peers', report);
+  console.log(`\nwrote docs/benchmarks.md ("Side by side with the peers") and ${charts.map((c) => `docs/${c}`).join(', ')}`);
+}
