@@ -1,0 +1,176 @@
+// Many waiters on one mutex: W contenders queue behind one holder, every one (or none) asking for
+// its position with onQueued; then each is served in turn. Checks that all are served in FIFO
+// (token) order and that every position report was right when made; measures the time to serve
+// them all with and without onQueued, and the heap per waiting contender. Also W waiters spread
+// over C coordinators.
+//
+//   npm run build && node bench/waiters.mjs [--waiters 10000] [--networked-waiters 2000]
+//     [--coordinators 100] [--only memory|etcd|zookeeper] [--no-docs]
+//
+// The full-size run on etcd and ZooKeeper: --networked-waiters 10000 (each enqueue there also
+// returns the listing of the queue so far, so entering W waiters moves O(W^2) bytes).
+import { execFileSync } from 'node:child_process';
+import { cpus, loadavg, totalmem } from 'node:os';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
+import { connect } from '../dist/index.js';
+import { arg, flag, writeSection } from './common.mjs';
+import { etcdServer } from './etcd-common.mjs';
+import { zookeeperServer } from './zookeeper-common.mjs';
+
+setFlagsFromString('--expose-gc');
+const gc = runInNewContext('gc');
+const memoryWaiters = arg('waiters', 10000);
+const networkedWaiters = arg('networked-waiters', 2000);
+const coordinatorCount = arg('coordinators', 100);
+const only = process.argv.includes('--only') ? process.argv[process.argv.indexOf('--only') + 1] : undefined;
+
+const heapUsed = () => {
+  gc();
+  gc();
+  return process.memoryUsage().heapUsed;
+};
+
+/**
+ * One run: a holder, then `waiters` contenders spread over `coords` (round robin), entered one
+ * after another; then the holder releases and every waiter releases as soon as it is granted.
+ */
+async function run(url, waiters, coordCount, withPositions) {
+  const coords = [];
+  for (let i = 0; i < coordCount; i++) coords.push(await connect(url));
+  const holderCoord = await connect(url);
+  const name = `bench/waiters-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
+  const holder = await holderCoord.mutex(name).acquire();
+  const mutexes = coords.map((coord) => coord.mutex(name));
+  const heapBefore = heapUsed();
+
+  let started = 0; // releases begun
+  let completed = 0; // releases finished
+  let reports = 0;
+  let wrongReports = 0;
+  let firstWrong;
+  const grants = [];
+  const acquires = [];
+  for (let i = 0; i < waiters; i++) {
+    let last;
+    let entered;
+    const queued = new Promise((resolve) => (entered = resolve));
+    const onQueued = withPositions
+      ? (position) => {
+          reports++;
+          // Waiters ahead of waiter i when it reports: i minus the holds released since, and a
+          // release counts from when it begins (its delete may land before its promise settles).
+          const low = i - started;
+          const high = i - completed;
+          if (position < low || position > high || (last !== undefined && position >= last)) {
+            wrongReports++;
+            firstWrong ??= `waiter ${i} reported ${position} (after ${last}); between ${low} and ${high} expected`;
+          }
+          last = position;
+          entered();
+        }
+      : undefined;
+    const acquired = mutexes[i % mutexes.length].acquire({ onQueued }).then(async (lease) => {
+      if (withPositions && last !== 0) {
+        wrongReports++;
+        firstWrong ??= `waiter ${i} granted after last reporting ${last}`;
+      }
+      grants.push({ index: i, token: lease.token });
+      started++;
+      await lease.release();
+      completed++;
+    });
+    acquires.push(acquired);
+    // With positions, the first report says the waiter is in line; without, its key's creation
+    // shows it is (the acquire is one round trip in: wait for the key count to grow).
+    if (withPositions) await queued;
+    else await untilKeys(holderCoord, name, i + 2);
+  }
+  const heapPerWaiter = (heapUsed() - heapBefore) / waiters;
+  const start = performance.now();
+  started++;
+  await holder.release();
+  completed++;
+  await Promise.all(acquires);
+  const seconds = (performance.now() - start) / 1000;
+  const fifo = grants.every((g, k) => g.index === k) && grants.every((g, k) => k === 0 || g.token > grants[k - 1].token);
+  await Promise.all([...coords, holderCoord].map((c) => c.close()));
+  return { waiters, coordCount, withPositions, seconds, heapPerWaiter, fifo, served: grants.length, reports, wrongReports, firstWrong };
+}
+
+/** Resolves once the mutex has `count` keys (holder included). */
+async function untilKeys(coord, name, count) {
+  for (;;) {
+    const status = await coord.mutex(name).status();
+    if (status.holders.length + status.waiters.length >= count) return;
+    await new Promise((r) => setImmediate(r));
+  }
+}
+
+const results = [];
+const log = (r, backend) => {
+  const line = `${backend}: ${r.waiters} waiters over ${r.coordCount} coordinator(s), onQueued ${r.withPositions ? 'yes' : 'no'}: served ${r.served} in ${r.seconds.toFixed(2)} s, FIFO ${r.fifo ? 'yes' : 'NO'}, ${r.withPositions ? `${r.reports} reports, ${r.wrongReports} wrong${r.firstWrong ? ` (${r.firstWrong})` : ''}, ` : ''}heap ${(r.heapPerWaiter / 1024).toFixed(2)} KB per waiter`;
+  console.log(line);
+};
+
+async function measure(backend, url, waiters) {
+  // A discarded warm-up, then with and without onQueued in turn, then the spread.
+  await run(url, Math.min(1000, waiters), 1, true);
+  for (const [coordCount, withPositions] of [
+    [1, false],
+    [1, true],
+    [coordinatorCount, true],
+    [coordinatorCount, false],
+  ]) {
+    const r = await run(url, waiters, coordCount, withPositions);
+    log(r, backend);
+    results.push({ backend, ...r });
+  }
+}
+
+const loadStart = loadavg();
+if (!only || only === 'memory') await measure('memory', 'memory://', memoryWaiters);
+if (!only || only === 'etcd') {
+  const server = await etcdServer();
+  try {
+    await measure('etcd', `etcd://${server.endpoints.join(',')}`, networkedWaiters);
+  } finally {
+    await server.stop();
+  }
+}
+if (!only || only === 'zookeeper') {
+  const server = await zookeeperServer();
+  try {
+    await measure('zookeeper', `zookeeper://${server.endpoints.join(',')}`, networkedWaiters);
+  } finally {
+    await server.stop();
+  }
+}
+
+const target = { memory: 4, etcd: 8, zookeeper: 8 };
+const rows = [];
+for (const backend of ['memory', 'etcd', 'zookeeper']) {
+  for (const coordCount of [1, coordinatorCount]) {
+    const without = results.find((r) => r.backend === backend && r.coordCount === coordCount && !r.withPositions);
+    const withP = results.find((r) => r.backend === backend && r.coordCount === coordCount && r.withPositions);
+    if (!without || !withP) continue;
+    const heap = (withP.heapPerWaiter / 1024).toFixed(2);
+    rows.push(
+      `| ${backend} | ${withP.waiters} | ${coordCount} | ${without.seconds.toFixed(2)} s | ${withP.seconds.toFixed(2)} s | **${(withP.seconds / without.seconds).toFixed(2)}x** | ${withP.fifo && without.fifo ? 'yes' : 'NO'} | ${withP.reports} (${withP.wrongReports} wrong) | ${heap} KB (target <= ${target[backend]} KB) |`,
+    );
+  }
+}
+const cpu = cpus()[0]?.model ?? 'unknown';
+const nproc = execFileSync('nproc', { encoding: 'utf8' }).trim();
+const report = [
+  `Written by \`node bench/waiters.mjs${process.argv.length > 2 ? ` ${process.argv.slice(2).join(' ')}` : ''}\`, ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC. One holder; W waiters queue behind it (spread round robin over the coordinators), entered one after another; then each is served in turn and releases at once. "Served in" is the time from the holder's release to the last grant. Positions: every report is checked when made (it must lie between the waiters ahead counting releases begun and counting releases finished, and fall at each report), the last one before the grant must be 0. Heap: the process's heap after a full GC with every waiter queued, less before, per waiter (client-side state of the coordinators included). A discarded run of up to 1,000 waiters comes first.`,
+  '',
+  '| backend | waiters | coordinators | served in, no onQueued | served in, every waiter with onQueued | ratio | FIFO, all served | position reports | heap per waiter (with onQueued) |',
+  '|---|---|---|---|---|---|---|---|---|',
+  ...rows,
+  '',
+  `Machine: ${cpu}, ${nproc} cores, ${(totalmem() / 2 ** 30).toFixed(1)} GiB; Node ${process.version}; load average ${loadStart.map((l) => l.toFixed(2)).join(', ')} at the start and ${loadavg().map((l) => l.toFixed(2)).join(', ')} at the end (shared machine).`,
+].join('\n');
+console.log(`\n${report}`);
+if (!flag('no-docs')) writeSection('Many waiters with positions', report);
+process.exit(0);
