@@ -17,6 +17,8 @@ function fourLetter(port, word) {
   return new Promise((resolve) => {
     let answer = '';
     const socket = tcpConnect({ host: '127.0.0.1', port }, () => socket.write(word));
+    // A server still starting can accept the connection and never answer it.
+    socket.setTimeout(2000, () => socket.destroy());
     socket.on('data', (chunk) => (answer += chunk));
     socket.on('error', () => resolve(undefined));
     socket.on('close', () => resolve(answer || undefined));
