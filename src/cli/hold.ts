@@ -48,13 +48,15 @@ export async function runHolding(invocation: Invocation, io: Io): Promise<number
     if (invocation.timeout !== undefined && !tryOnly) {
       timer = setTimeout(() => deadline.abort(new WaitTimedOut()), invocation.timeout * 1000);
     }
-    const options = {
-      signal: waitSignal,
-      onQueued: (position: number) => {
-        if (tryOnly) deadline.abort(new WaitTimedOut());
-        else if (invocation.verbose) io.err(`queued for ${what} at position ${position} (${position} waiting ahead)`);
-      },
-    };
+    // Positions cost a waiter a look at every change ahead of it; without them a waiter is woken
+    // only by the release of the one key before it. So ask only when they are used: to print
+    // them (--verbose), or to learn that the hold is not free (--timeout 0).
+    const onQueued = tryOnly
+      ? () => deadline.abort(new WaitTimedOut())
+      : invocation.verbose
+        ? (position: number) => io.err(`queued for ${what} at position ${position} (${position} waiting ahead)`)
+        : undefined;
+    const options = { signal: waitSignal, onQueued };
     if (invocation.command === 'semaphore') {
       lease = await coord.semaphore(invocation.name, { permits: invocation.permits as number }).acquire(options);
     } else if (invocation.command === 'elect') {
