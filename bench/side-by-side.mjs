@@ -121,15 +121,18 @@ const rateText = (r) => (r.failed ? `no figure: ${r.failed}` : String(perSecond(
 // ---------------------------------------------------------------------------------------------
 // The libraries, per backend and recipe
 
+/** How long a peer run may take: its time, plus connecting its clients on a busy machine. */
+const limit = (clients, secs) => warmup + secs + 60 + clients;
+
 let sequence = 0;
 const uniqueName = (lib, mode) => `bench/${lib}-${mode}-${process.pid}-${sequence++}`;
 
 function etcdLibraries(endpoints, goBinary) {
   const url = `etcd://${endpoints.join(',')}`;
   return {
-    Baton: { modes: ['mutex', 'semaphore', 'rwlock', 'election'], run: (mode, clients, secs) => runPeer(process.execPath, [join(PEERS, 'baton-bench.mjs'), url, mode, uniqueName('baton', mode), String(clients), String(warmup), String(secs), String(permits)], warmup + secs + 30) },
-    "Go's concurrency": goBinary && { modes: ['mutex', 'election'], run: (mode, clients, secs) => runPeer(goBinary, [endpoints.join(','), mode, `/${uniqueName('go', mode)}`, String(clients), String(warmup), String(secs)], warmup + secs + 30) },
-    "etcd3's Lock": { modes: ['mutex'], run: (mode, clients, secs) => runPeer(process.execPath, [join(PEERS, 'etcd3-lock.mjs'), endpoints.join(','), mode, uniqueName('etcd3', mode), String(clients), String(warmup), String(secs)], warmup + secs + 30) },
+    Baton: { modes: ['mutex', 'semaphore', 'rwlock', 'election'], run: (mode, clients, secs) => runPeer(process.execPath, [join(PEERS, 'baton-bench.mjs'), url, mode, uniqueName('baton', mode), String(clients), String(warmup), String(secs), String(permits)], limit(clients, secs)) },
+    "Go's concurrency": goBinary && { modes: ['mutex', 'election'], run: (mode, clients, secs) => runPeer(goBinary, [endpoints.join(','), mode, `/${uniqueName('go', mode)}`, String(clients), String(warmup), String(secs)], limit(clients, secs)) },
+    etcd3: { modes: ['mutex'], run: (mode, clients, secs) => runPeer(process.execPath, [join(PEERS, 'etcd3-lock.mjs'), endpoints.join(','), mode, uniqueName('etcd3', mode), String(clients), String(warmup), String(secs)], limit(clients, secs)) },
   };
 }
 
@@ -137,17 +140,17 @@ function zookeeperLibraries(endpoints, curatorClasspath, kazoo) {
   const url = `zookeeper://${endpoints.join(',')}`;
   const connectString = endpoints.join(',');
   return {
-    Baton: { modes: ['mutex', 'semaphore', 'rwlock', 'election'], run: (mode, clients, secs) => runPeer(process.execPath, [join(PEERS, 'baton-bench.mjs'), url, mode, uniqueName('baton', mode), String(clients), String(warmup), String(secs), String(permits)], warmup + secs + 30) },
+    Baton: { modes: ['mutex', 'semaphore', 'rwlock', 'election'], run: (mode, clients, secs) => runPeer(process.execPath, [join(PEERS, 'baton-bench.mjs'), url, mode, uniqueName('baton', mode), String(clients), String(warmup), String(secs), String(permits)], limit(clients, secs)) },
     Curator: curatorClasspath && {
       modes: ['mutex', 'semaphore', 'rwlock', 'election'],
-      run: (mode, clients, secs) => runPeer('java', ['-cp', curatorClasspath, 'CuratorBench', connectString, mode === 'election' ? 'latch' : mode, `/${uniqueName('curator', mode)}`, String(clients), String(warmup), String(secs), String(permits)], warmup + secs + 30),
+      run: (mode, clients, secs) => runPeer('java', ['-cp', curatorClasspath, 'CuratorBench', connectString, mode === 'election' ? 'latch' : mode, `/${uniqueName('curator', mode)}`, String(clients), String(warmup), String(secs), String(permits)], limit(clients, secs)),
     },
-    kazoo: kazoo && { modes: ['mutex', 'semaphore', 'rwlock', 'election'], run: (mode, clients, secs) => runPeer('/usr/bin/python3', [join(PEERS, 'kazoo_bench.py'), connectString, mode, `/${uniqueName('kazoo', mode)}`, String(clients), String(warmup), String(secs), String(permits)], warmup + secs + 30) },
+    kazoo: kazoo && { modes: ['mutex', 'semaphore', 'rwlock', 'election'], run: (mode, clients, secs) => runPeer('/usr/bin/python3', [join(PEERS, 'kazoo_bench.py'), connectString, mode, `/${uniqueName('kazoo', mode)}`, String(clients), String(warmup), String(secs), String(permits)], limit(clients, secs)) },
   };
 }
 
 const PEER_NAMES = {
-  etcd: { mutex: { "Go's concurrency": 'Mutex', "etcd3's Lock": 'Lock (retried at once)' }, election: { "Go's concurrency": 'Election' } },
+  etcd: { mutex: { "Go's concurrency": 'Mutex', etcd3: 'Lock (retried at once)' }, election: { "Go's concurrency": 'Election' } },
   zookeeper: {
     mutex: { Curator: 'InterProcessMutex', kazoo: 'Lock' },
     semaphore: { Curator: 'InterProcessSemaphoreV2', kazoo: 'Semaphore' },
