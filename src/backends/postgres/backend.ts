@@ -15,7 +15,7 @@ import type { Backend, KeyState, QueueEntry, Role, Session, Watched } from '../c
 import { type PostgresOptions } from './config.js';
 import { explain } from './errors.js';
 import { type FencedOptions, type FencedTransactionFn, type HoldRef, FencedTransactions } from './fenced.js';
-import { Link } from './link.js';
+import { Link, raceSignal } from './link.js';
 import { type KeyEvent, Listener } from './listener.js';
 import { migrate } from './migrate.js';
 import { channelOf } from './schema.js';
@@ -57,22 +57,23 @@ export class PostgresBackend implements Backend {
    * Connects: checks that the server answers and accepts the credentials, creates or upgrades the
    * schema, starts listening and opens the first session (so the first acquire is one round trip).
    */
-  static async connect(options: PostgresOptions): Promise<PostgresBackend> {
+  static async connect(options: PostgresOptions, signal?: AbortSignal): Promise<PostgresBackend> {
     const backend = new PostgresBackend(options);
     try {
-      let client;
-      try {
-        client = await backend.link.connection();
-      } catch (error) {
-        throw explain(error, 'connecting', options);
-      }
-      await migrate(client, options);
-      try {
-        await backend.listener.start();
-      } catch (error) {
-        throw explain(error, 'opening the LISTEN connection', options);
-      }
-      await backend.session();
+      const client = await raceSignal(
+        backend.link.connection().catch((error: unknown) => {
+          throw explain(error, 'connecting', options);
+        }),
+        signal,
+      );
+      await raceSignal(migrate(client, options), signal);
+      await raceSignal(
+        backend.listener.start().catch((error: unknown) => {
+          throw explain(error, 'opening the LISTEN connection', options);
+        }),
+        signal,
+      );
+      await backend.session(signal);
       backend.#sweeper = setInterval(() => void backend.sweep().catch(() => {}), Math.max(1000, backend.ttlMs));
       backend.#sweeper.unref();
     } catch (error) {

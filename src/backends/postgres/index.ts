@@ -17,5 +17,5 @@ export const postgresBackend: BackendModule<PostgresOptions> = {
   kind: 'postgres',
   fromUrl: optionsFromUrl,
   fromObject: optionsFromObject,
-  connect: (options) => PostgresBackend.connect(options),
+  connect: (options: PostgresOptions, signal?: AbortSignal) => PostgresBackend.connect(options, signal),
 };

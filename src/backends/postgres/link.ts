@@ -11,6 +11,7 @@
  */
 import pg from 'pg';
 import { BackendError, ClosedError } from '../../errors.js';
+import { abortable } from '../abortable.js';
 import { type PostgresOptions, clientConfig } from './config.js';
 import { explain, isConnectionFailure, isPermanentConnectError, isRolledBackConflict, outcomeUnknown } from './errors.js';
 
@@ -103,16 +104,7 @@ export class Link {
   run(what: string, statement: Statement, retry: RetryPolicy, signal?: AbortSignal): Promise<pg.QueryResult> {
     const turn = this.#tail.then(() => this.#attempts(what, statement, retry, signal));
     this.#tail = turn.catch(() => {});
-    if (!signal) return turn;
-    return new Promise((resolve, reject) => {
-      if (signal.aborted) {
-        reject(signal.reason);
-        return;
-      }
-      const onAbort = () => reject(signal.reason);
-      signal.addEventListener('abort', onAbort, { once: true });
-      turn.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
-    });
+    return raceSignal(turn, signal);
   }
 
   async #attempts(what: string, statement: Statement, retry: RetryPolicy, signal: AbortSignal | undefined): Promise<pg.QueryResult> {
@@ -190,6 +182,19 @@ export function destroy(client: pg.Client): void {
   } catch {
     // already gone
   }
+}
+
+/**
+ * `promise`, or a rejection with `signal.reason` as soon as `signal` aborts, whichever comes first.
+ * The promise itself carries on; its later rejection is not reported as unhandled.
+ */
+export function raceSignal<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (!signal) return promise;
+  promise.catch(() => {});
+  return abortable<T>(signal, (resolve, reject) => {
+    promise.then(resolve, reject);
+    return () => {};
+  });
 }
 
 function pause(attempt: number): Promise<void> {

@@ -8,11 +8,11 @@
  * it. A renewal answered "no such live session" (expired, or ended by someone) loses it at once.
  * @module
  */
-import { BackendError, ClosedError, SessionLostError } from '../../errors.js';
-import type { Enqueued, GuardedOp, OwnKey, QueueEntry, Role, Session } from '../contract.js';
-import { OwnKeyWatches } from '../own-keys.js';
+import { BackendError, ClosedError, LeaseLostError, SessionLostError } from '../../errors.js';
+import type { Enqueued, GuardedOp, QueueEntry, Role, Session } from '../contract.js';
+import type { OwnKey } from './own-key.js';
 import { lastSegment } from '../key-paths.js';
-import type { Link } from './link.js';
+import { type Link, raceSignal } from './link.js';
 import type { Listener } from './listener.js';
 import { SESSION_GONE_SQLSTATE } from './schema.js';
 import type { Statements } from './statements.js';
@@ -24,8 +24,6 @@ export interface SessionHost {
   readonly sql: Statements;
   /** Session TTL in milliseconds. */
   readonly ttlMs: number;
-  /** Waits for `key` (with creation revision `revision`) to be deleted. */
-  waitForBlocker(key: string, revision: bigint | undefined, signal: AbortSignal): Promise<void>;
 }
 
 export class PostgresSession implements Session {
@@ -42,7 +40,8 @@ export class PostgresSession implements Session {
   #counter = 0;
   /** Keys this session is deleting itself: their disappearance is expected. */
   readonly #deleting = new Set<string>();
-  readonly #own = new OwnKeyWatches(this.signal);
+  /** Own-key watches, aborted together when the session ends (one fan-out, no listener each). */
+  readonly #ownKeys = new Set<{ abort(reason: unknown): void }>();
 
   private constructor(host: SessionHost, id: string, openedAt: number) {
     this.#host = host;
@@ -113,6 +112,7 @@ export class PostgresSession implements Session {
     if (this.signal.aborted) return;
     this.#stop();
     this.#controller.abort(reason);
+    this.#abortOwnKeys();
     // Once the client cannot trust the session, its keys should go as soon as possible.
     void this.#host.link.run('ending a lost session', this.#host.sql.endSession(this.id), 'idempotent').catch(() => {});
   }
@@ -122,12 +122,19 @@ export class PostgresSession implements Session {
     if (this.signal.aborted) return;
     this.#stop();
     this.#controller.abort(new ClosedError('the session was ended'));
+    this.#abortOwnKeys();
     await this.#host.link.run('ending the session', this.#host.sql.endSession(this.id), 'idempotent').catch(() => {});
   }
 
   #stop(): void {
     clearTimeout(this.#deadline);
     clearInterval(this.#renewal);
+  }
+
+  /** Every own-key watch learns the session's end at the moment the session signal aborts. */
+  #abortOwnKeys(): void {
+    const reason: unknown = this.signal.reason;
+    for (const watch of [...this.#ownKeys]) watch.abort(reason);
   }
 
   #checkAlive(): void {
@@ -146,37 +153,68 @@ export class PostgresSession implements Session {
 
   /**
    * One statement (the `enqueue` function): lock the prefix, drop expired sessions' keys under
-   * it, insert the key with the next revision, list the prefix. If the caller gives up or the
-   * request fails after the key may exist, the key is removed by name before this rejects.
+   * it, insert the key with the next revision, list the prefix. The own-key watch is armed before
+   * the statement is sent. If the caller gives up or the request fails after the key may exist,
+   * the key is removed by name (queued behind the enqueue on the same connection, so it runs
+   * after it whatever happened); if that removal cannot be confirmed the session is ended.
    */
-  async enqueue(prefix: string, role: Role, value: string, signal?: AbortSignal): Promise<Enqueued> {
+  async enqueue(prefix: string, role: Role, value: string, signal?: AbortSignal): Promise<Enqueued & { readonly own: OwnKey }> {
     this.#checkAlive();
     const key = `${prefix}/${this.id}-${++this.#counter}`;
     const { link, sql } = this.#host;
+    const own = this.#watchOwn(key);
     let rows: { o_key: string; o_role: Role; o_revision: string }[];
     try {
       rows = (await link.run(`queueing ${key}`, sql.enqueue(this.id, prefix, key, role, value), 'idempotent', signal)).rows;
     } catch (error) {
-      // The key may exist (the statement was sent): remove it. Queued behind the enqueue on the
-      // same connection, the delete runs after it whatever happened.
-      await this.#removeByName(key);
+      own.dispose();
+      void this.#removeByName(key);
       throw this.#translate(error);
     }
     const entries: QueueEntry[] = rows.map((row) => ({ key: row.o_key, role: row.o_role, revision: BigInt(row.o_revision) }));
-    const own = entries.find((entry) => entry.key === key);
-    if (!own) throw new SessionLostError(`PostgreSQL session ${this.id}: ${key} vanished right after it was created`);
-    return { key, revision: own.revision!, entries, own: this.#watchOwn(key, own.revision!) };
+    const entry = entries.find((candidate) => candidate.key === key);
+    if (!entry) {
+      own.dispose();
+      throw this.signal.aborted ? this.signal.reason : new LeaseLostError(`${key} vanished right after it was created`);
+    }
+    return { key, revision: entry.revision!, entries, own };
   }
 
-  /** The own-key watch, armed before enqueue resolves. */
-  #watchOwn(key: string, revision: bigint): OwnKey {
-    return this.#own.arm(key, (onDeleted, onFailed) => {
-      const stop = new AbortController();
-      this.#host.waitForBlocker(key, revision, stop.signal).then(onDeleted, (error) => {
-        if (!stop.signal.aborted) onFailed(error);
-      });
-      return () => stop.abort();
+  /**
+   * Watches an own key: its signal aborts when the key is deleted (a delete notification for its
+   * name, which this call alone uses, or a read after a LISTEN reconnect that finds it gone) or
+   * when the session is lost.
+   */
+  #watchOwn(key: string): OwnKey & { abort(reason: unknown): void } {
+    const controller = new AbortController();
+    let unsubscribe = () => {};
+    const watch = {
+      signal: controller.signal,
+      abort: (reason: unknown) => {
+        if (controller.signal.aborted) return;
+        controller.abort(reason);
+        watch.dispose();
+      },
+      dispose: () => {
+        unsubscribe();
+        this.#ownKeys.delete(watch);
+      },
+    };
+    const vanished = () => watch.abort(new LeaseLostError(`${key} was deleted`));
+    unsubscribe = this.#host.listener.onKey(key, (event) => {
+      if (event.kind === 'delete') vanished();
+      else if (event.kind === 'reset') {
+        // Deletions may have been missed while the LISTEN connection was down: read again.
+        this.#host.link.run(`checking ${key}`, this.#host.sql.get(key), 'idempotent').then(
+          (result) => {
+            if (result.rowCount === 0) vanished();
+          },
+          () => {},
+        );
+      }
     });
+    this.#ownKeys.add(watch);
+    return watch;
   }
 
   async #removeByName(key: string): Promise<void> {
@@ -189,20 +227,31 @@ export class PostgresSession implements Session {
   }
 
   /**
-   * Deletes `key` if it still has `revision`, retrying through broken connections; resolves once
-   * the key is confirmed gone. If that cannot be confirmed, the session is ended.
+   * Deletes `key` if it still has `revision`, retrying through broken connections, and resolves
+   * once the key is confirmed gone. If that cannot be confirmed (within about the session's TTL),
+   * the session is ended. Rejects only with `signal.reason`; the removal carries on.
    */
-  async remove(key: string, revision: bigint, signal?: AbortSignal): Promise<void> {
-    await this.#deleteIf(key, revision, signal);
+  remove(key: string, revision: bigint, signal?: AbortSignal): Promise<void> {
+    if (this.signal.aborted) return Promise.resolve();
+    this.#deleting.add(key);
+    const removal = this.#host.link
+      .run(`deleting ${key}`, this.#host.sql.deleteIf(key, revision), 'idempotent')
+      .then(
+        () => {},
+        (error) => this.lose(new SessionLostError(`PostgreSQL session ${this.id} ended: could not confirm that ${key} was deleted`, { cause: error })),
+      )
+      .finally(() => this.#deleting.delete(key));
+    return raceSignal(removal, signal);
   }
 
-  async #deleteIf(key: string, revision: bigint, signal?: AbortSignal): Promise<boolean> {
+  /** Contract v1: deletes `key` if it still has `revision`; resolves to whether this call did. */
+  async deleteIfV1(key: string, revision: bigint): Promise<boolean> {
     this.#deleting.add(key);
     try {
-      const result = await this.#host.link.run(`deleting ${key}`, this.#host.sql.deleteIf(key, revision), 'idempotent', signal);
+      const result = await this.#host.link.run(`deleting ${key}`, this.#host.sql.deleteIf(key, revision), 'idempotent');
       return result.rows[0]?.deleted === true;
     } catch (error) {
-      if (signal?.aborted || this.signal.aborted) throw error;
+      if (this.signal.aborted) return false;
       this.lose(new SessionLostError(`PostgreSQL session ${this.id} ended: could not confirm that ${key} was deleted`, { cause: error }));
       throw this.#translate(error);
     } finally {
@@ -211,7 +260,7 @@ export class PostgresSession implements Session {
   }
 
   deleteIf(key: string, revision: bigint): Promise<boolean> {
-    return this.#deleteIf(key, revision);
+    return this.deleteIfV1(key, revision);
   }
 
   async updateIf(key: string, revision: bigint, value: string, signal?: AbortSignal): Promise<boolean> {
