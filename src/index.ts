@@ -22,6 +22,7 @@ export { MultiLock, type LockPart, type MultiLease, type MultiAcquireOptions } f
 export type { AcquireOptions, TryOptions, Lease, Leadership, LeaderInfo, GuardedOp } from './recipes/types.js';
 export type { QueueStatus, QueueMember } from './recipes/status.js';
 export { FencingGuard } from './fencing.js';
+export { fencedTransaction, type FencedClient, type FencedTransactionOptions } from './postgres.js';
 export { serveDashboard, type Dashboard, type DashboardOptions, type DashboardSnapshot, type DashboardName, type DashboardMember, type NameKind } from './dashboard/server.js';
 export {
   BatonError,

@@ -34,9 +34,11 @@ export interface PostgresServer {
   kill(): Promise<void>;
   /** Starts the server again on the same port and data, once it accepts connections. */
   start(): Promise<void>;
-  /** Freezes the server (SIGSTOP): it neither answers nor closes connections. */
+  /** Freezes the server, postmaster and backends (SIGSTOP): it neither answers nor closes connections. */
   pause(): void;
   resume(): void;
+  /** Whether the server process is running (false after kill() until start()). */
+  readonly running: boolean;
   /** Stops the server and removes its data. */
   stop(): Promise<void>;
 }
@@ -98,6 +100,7 @@ function external(raw: string): PostgresServer {
       if (database !== undefined) url.pathname = `/${database}`;
       return query({ connectionString: url.toString() }, text, values);
     },
+    running: true,
     kill: async () => refuse(),
     start: async () => refuse(),
     pause: refuse,
@@ -145,6 +148,7 @@ async function startLocal(): Promise<PostgresServer> {
     '-c', 'log_min_messages=warning',
   ];
   let proc: ReturnType<typeof startProcess> | undefined;
+  let paused: number[] = [];
   /** Starts postgres as the cluster's owner, with the uid set on the child itself (no wrapper). */
   const launch = () => {
     const child = spawn(join(POSTGRES_BIN, 'postgres'), args, { cwd: dir.path, env, stdio: ['ignore', 'pipe', 'pipe'], ...owner });
@@ -198,6 +202,9 @@ async function startLocal(): Promise<PostgresServer> {
       return `postgres://${user}${password ? `:${password}` : ''}@127.0.0.1:${port}/${o.database ?? 'postgres'}${query}`;
     },
     sql: (text, values, database) => query({ ...admin, database: database ?? 'postgres' }, text, values),
+    get running() {
+      return proc !== undefined;
+    },
     async kill() {
       if (!proc) return;
       // A crash of the whole server: the postmaster and its backends, as an OOM kill or a
@@ -205,7 +212,7 @@ async function startLocal(): Promise<PostgresServer> {
       // shared memory until they notice, and the restart would be refused meanwhile.)
       const backends = childrenOf(proc.child.pid!);
       await killProcess(proc.child);
-      for (const pid of backends) killQuietly(pid);
+      for (const pid of backends) signalQuietly(pid, 'SIGKILL');
       proc = undefined;
     },
     async start() {
@@ -213,10 +220,14 @@ async function startLocal(): Promise<PostgresServer> {
       await ready();
     },
     pause() {
-      proc?.child.kill('SIGSTOP');
+      if (!proc) return;
+      // The whole server: the postmaster and every backend (which answer clients on their own).
+      paused = [proc.child.pid!, ...childrenOf(proc.child.pid!)];
+      for (const pid of paused) signalQuietly(pid, 'SIGSTOP');
     },
     resume() {
-      proc?.child.kill('SIGCONT');
+      for (const pid of paused) signalQuietly(pid, 'SIGCONT');
+      paused = [];
     },
     async stop() {
       if (proc) await fastShutdown(proc.child);
@@ -233,9 +244,9 @@ function childrenOf(pid: number): number[] {
   return result.stdout.split('\n').map((line) => Number(line.trim())).filter((n) => n > 0);
 }
 
-function killQuietly(pid: number): void {
+function signalQuietly(pid: number, signal: NodeJS.Signals): void {
   try {
-    process.kill(pid, 'SIGKILL');
+    process.kill(pid, signal);
   } catch {
     // already gone
   }

@@ -90,7 +90,7 @@ export class PostgresBackend implements Backend {
 
   /** Deletes every expired session (and so its keys). Also run periodically. Resolves to how many. */
   async sweep(): Promise<number> {
-    const result = await this.link.run('sweeping expired sessions', this.sql.sweep(), 'idempotent', this.#closer.signal);
+    const result = await this.link.run('sweeping expired sessions', this.sql.sweep(), 'idempotent', this.#closer.signal, 0);
     return Number(result.rows[0]?.swept ?? 0);
   }
 

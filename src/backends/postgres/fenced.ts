@@ -15,6 +15,7 @@ import { LeaseLostError } from '../../errors.js';
 import { type PostgresOptions, clientConfig } from './config.js';
 import { isConnectionFailure, outcomeUnknown } from './errors.js';
 import { FENCE_FAILED_SQLSTATE, ident } from './schema.js';
+import type { FencedClient } from '../../postgres.js';
 
 /** The part of a lease a fenced transaction needs. */
 export interface HoldRef {
@@ -24,11 +25,11 @@ export interface HoldRef {
 }
 
 /** The user's work: SQL on `client`, inside the fenced transaction (do not COMMIT or ROLLBACK). */
-export type FencedTransactionFn<T> = (client: pg.ClientBase) => Promise<T>;
+export type FencedTransactionFn<T> = (client: FencedClient) => Promise<T>;
 
 export interface FencedOptions {
   /** A client of your own (connected to the same database); by default one from Baton's pool. */
-  client?: pg.ClientBase;
+  client?: FencedClient;
 }
 
 const POOL_SIZE = 4;
@@ -52,10 +53,10 @@ export class FencedTransactions {
 
   async run<T>(hold: HoldRef, fn: FencedTransactionFn<T>, options: FencedOptions): Promise<T> {
     const pooled = options.client ? undefined : await this.#getPool().connect();
-    const client = options.client ?? pooled!;
+    const client = (options.client ?? pooled!) as FencedClient;
     let broken = false;
     const s = ident(this.#options.schema);
-    const args = `${client.escapeLiteral(hold.key)}, ${BigInt(hold.token)}`;
+    const args = `${pg.escapeLiteral(hold.key)}, ${BigInt(hold.token)}`;
     const what = hold.name ? `${hold.name} (${hold.key}, token ${hold.token})` : `${hold.key} (token ${hold.token})`;
     const rollback = async () => {
       await client.query('ROLLBACK').catch(() => {

@@ -99,16 +99,17 @@ export class Link {
 
   /**
    * Runs `statement` after every statement sent before it. Rejects with `signal.reason` as soon as
-   * `signal` aborts (a statement already sent still runs; its answer is dropped).
+   * `signal` aborts (a statement already sent still runs; its answer is dropped). `patienceMs`
+   * bounds the retries (0: one attempt), so that best-effort work does not hold up the queue.
    */
-  run(what: string, statement: Statement, retry: RetryPolicy, signal?: AbortSignal): Promise<pg.QueryResult> {
-    const turn = this.#tail.then(() => this.#attempts(what, statement, retry, signal));
+  run(what: string, statement: Statement, retry: RetryPolicy, signal?: AbortSignal, patienceMs = this.#timings.requestMs): Promise<pg.QueryResult> {
+    const turn = this.#tail.then(() => this.#attempts(what, statement, retry, signal, patienceMs));
     this.#tail = turn.catch(() => {});
     return raceSignal(turn, signal);
   }
 
-  async #attempts(what: string, statement: Statement, retry: RetryPolicy, signal: AbortSignal | undefined): Promise<pg.QueryResult> {
-    const deadline = Date.now() + this.#timings.requestMs;
+  async #attempts(what: string, statement: Statement, retry: RetryPolicy, signal: AbortSignal | undefined, patienceMs: number): Promise<pg.QueryResult> {
+    const deadline = Date.now() + patienceMs;
     for (let attempt = 0; ; attempt++) {
       if (signal?.aborted) throw signal.reason;
       if (this.#closed) throw new ClosedError('the coordinator was closed');

@@ -113,8 +113,10 @@ export class PostgresSession implements Session {
     this.#stop();
     this.#controller.abort(reason);
     this.#abortOwnKeys();
-    // Once the client cannot trust the session, its keys should go as soon as possible.
-    void this.#host.link.run('ending a lost session', this.#host.sql.endSession(this.id), 'idempotent').catch(() => {});
+    // Once the client cannot trust the session, its keys should go as soon as possible. One
+    // attempt only: if the server cannot be reached the row expires there by itself, and
+    // retrying would hold up the statements queued behind this one.
+    void this.#host.link.run('ending a lost session', this.#host.sql.endSession(this.id), 'idempotent', undefined, 0).catch(() => {});
   }
 
   /** Ends the session: deletes its row (its keys go with it) and aborts the signal. */
@@ -123,7 +125,8 @@ export class PostgresSession implements Session {
     this.#stop();
     this.#controller.abort(new ClosedError('the session was ended'));
     this.#abortOwnKeys();
-    await this.#host.link.run('ending the session', this.#host.sql.endSession(this.id), 'idempotent').catch(() => {});
+    // Bounded by one attempt's deadline: an unreachable server expires the row by itself.
+    await this.#host.link.run('ending the session', this.#host.sql.endSession(this.id), 'idempotent', undefined, 0).catch(() => {});
   }
 
   #stop(): void {
@@ -246,6 +249,8 @@ export class PostgresSession implements Session {
 
   /** Contract v1: deletes `key` if it still has `revision`; resolves to whether this call did. */
   async deleteIfV1(key: string, revision: bigint): Promise<boolean> {
+    // A lost session's keys vanish with it (its row expires on the server).
+    if (this.signal.aborted) return false;
     this.#deleting.add(key);
     try {
       const result = await this.#host.link.run(`deleting ${key}`, this.#host.sql.deleteIf(key, revision), 'idempotent');

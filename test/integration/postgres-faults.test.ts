@@ -1,0 +1,207 @@
+/**
+ * PostgreSQL under real faults, on a server this file starts and controls: the server killed
+ * (kill -9) and restarted, the server frozen (SIGSTOP), a client process frozen beyond its TTL, and
+ * the LISTEN connection terminated with pg_terminate_backend. In every case: exclusion holds with
+ * fencing (a successor's token is higher, a stale holder's fenced transaction is refused), loss is
+ * signalled within the TTL, and no key is left behind.
+ */
+import { randomUUID } from 'node:crypto';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { PostgresBackend } from '../../src/backends/postgres/index.js';
+import { type Coordinator, connect, fencedTransaction, LeaseLostError } from '../../src/index.js';
+import { backendOf } from '../../src/testing.js';
+import { Peer, ensureDist } from '../interop/peers.js';
+import { type PostgresServer, localPostgresAvailable, startPostgres } from '../support/postgres-server.js';
+import { isCI } from '../support/servers.js';
+
+const HERE = fileURLToPath(new URL('.', import.meta.url));
+const schema = `baton_faults_${process.pid}`;
+const TTL = 2;
+/** Timers on a busy 2-core machine fire late; loss must still come within the TTL plus this. */
+const LATE_MS = 1000;
+
+let server: PostgresServer | undefined;
+const opened: Coordinator[] = [];
+const peers: Peer[] = [];
+
+beforeAll(async () => {
+  server = await startPostgres({ needControl: true });
+  await server?.sql('CREATE TABLE inventory (sku text PRIMARY KEY, count integer NOT NULL, last_token bigint)');
+  ensureDist();
+}, 120_000);
+afterEach(async () => {
+  server?.resume();
+  if (server && !server.running) await server.start();
+  await Promise.all(peers.splice(0).map((peer) => peer.stop()));
+  await Promise.all(opened.splice(0).map((coord) => coord.close()));
+});
+afterAll(async () => {
+  await server?.stop();
+});
+
+const url = (ttl = TTL) => server!.url({ params: { schema, ttl } });
+const open = async (ttl = TTL) => {
+  const coord = await connect(url(ttl));
+  opened.push(coord);
+  return coord;
+};
+const unique = (label: string) => `faults/${label}-${randomUUID().slice(0, 8)}`;
+const pgOf = (coord: Coordinator) => backendOf(coord) as unknown as PostgresBackend;
+const keysOf = async (coord: Coordinator, name: string) => (await backendOf(coord).list(name)).map((entry) => entry.key);
+
+function aborted(signal: AbortSignal): Promise<unknown> {
+  return new Promise((resolve) => {
+    if (signal.aborted) resolve(signal.reason);
+    else signal.addEventListener('abort', () => resolve(signal.reason), { once: true });
+  });
+}
+
+function queued() {
+  let resolve!: () => void;
+  const reached = new Promise<void>((r) => (resolve = r));
+  return { reached, onQueued: () => resolve() };
+}
+
+async function stock(sku: string): Promise<{ count: number; last_token: string | null }> {
+  const [row] = await server!.sql<{ count: number; last_token: string | null }>('SELECT count, last_token FROM inventory WHERE sku = $1', [sku]);
+  return row!;
+}
+
+const decrement = (sku: string, token: bigint) => (sql: { query(text: string, values?: readonly unknown[]): Promise<unknown> }) =>
+  sql.query('UPDATE inventory SET count = count - 1, last_token = $2 WHERE sku = $1', [sku, String(token)]);
+
+describe.skipIf(!localPostgresAvailable() && !isCI)('PostgreSQL faults', () => {
+  it('server killed (kill -9) and restarted within the TTL: the hold survives, the waiter is granted after its release, nothing leaks', async () => {
+    const name = unique('kill');
+    const sku = `sku-${name}`;
+    await server!.sql('INSERT INTO inventory VALUES ($1, 10, NULL)', [sku]);
+    const [a, b] = await Promise.all([open(5), open(5)]);
+    const lease = await a.mutex(name).acquire();
+    const bQueued = queued();
+    const waiter = b.mutex(name).acquire({ onQueued: bQueued.onQueued, timeoutMs: 30_000 });
+    await bQueued.reached;
+
+    await server!.kill();
+    await server!.start();
+
+    // The session row survived the crash and is renewed again: the hold is still valid.
+    await fencedTransaction(a, lease, decrement(sku, lease.token));
+    expect(lease.signal.aborted).toBe(false);
+    await lease.release();
+    const successor = await waiter;
+    expect(successor.token > lease.token).toBe(true);
+    await fencedTransaction(b, successor, decrement(sku, successor.token));
+    expect(await stock(sku)).toEqual({ count: 8, last_token: String(successor.token) });
+    await successor.release();
+    expect(await keysOf(b, name)).toEqual([]);
+  });
+
+  it('server down longer than the TTL: holder and waiter learn the loss within the TTL; after the restart a new holder gets a higher token', async () => {
+    const name = unique('down');
+    const [a, b] = await Promise.all([open(), open()]);
+    const lease = await a.mutex(name).acquire();
+    const bQueued = queued();
+    const waiter = b.mutex(name).acquire({ onQueued: bQueued.onQueued, timeoutMs: 30_000 }).catch((error: unknown) => error);
+    await bQueued.reached;
+
+    const killedAt = performance.now();
+    await server!.kill();
+    expect(await aborted(lease.signal)).toBeInstanceOf(LeaseLostError);
+    const lostAfterMs = performance.now() - killedAt;
+    expect((await waiter as Error).name).toBe('SessionLostError');
+    const waiterLostAfterMs = performance.now() - killedAt;
+    expect(lostAfterMs).toBeLessThanOrEqual(TTL * 1000 + LATE_MS);
+    expect(waiterLostAfterMs).toBeLessThanOrEqual(TTL * 1000 + LATE_MS);
+
+    await server!.start();
+    const next = await b.mutex(name).acquire({ timeoutMs: 15_000 });
+    expect(next.token > lease.token).toBe(true);
+    // The lost holder's key is gone (its session expired on the server): only the new holder's remains.
+    expect(await keysOf(b, name)).toEqual([next.key]);
+    await next.release();
+    expect(await keysOf(b, name)).toEqual([]);
+  });
+
+  it('server frozen (SIGSTOP) beyond the TTL: the holder learns the loss within the TTL, and after SIGCONT its fenced transaction is refused', async () => {
+    const name = unique('sigstop');
+    const sku = `sku-${name}`;
+    await server!.sql('INSERT INTO inventory VALUES ($1, 10, NULL)', [sku]);
+    const [a, b] = await Promise.all([open(), open()]);
+    const lease = await a.mutex(name).acquire();
+
+    const pausedAt = performance.now();
+    server!.pause();
+    expect(await aborted(lease.signal)).toBeInstanceOf(LeaseLostError);
+    const lostAfterMs = performance.now() - pausedAt;
+    server!.resume();
+    expect(lostAfterMs).toBeLessThanOrEqual(TTL * 1000 + LATE_MS);
+
+    const refused = await fencedTransaction(a, lease, decrement(sku, lease.token)).catch((error: unknown) => error);
+    expect(refused).toBeInstanceOf(LeaseLostError);
+    expect(await stock(sku)).toEqual({ count: 10, last_token: null });
+
+    const next = await b.mutex(name).acquire({ timeoutMs: 15_000 });
+    expect(next.token > lease.token).toBe(true);
+    await fencedTransaction(b, next, decrement(sku, next.token));
+    expect(await stock(sku)).toEqual({ count: 9, last_token: String(next.token) });
+    await next.release();
+    expect(await keysOf(b, name)).toEqual([]);
+  });
+
+  it('a client paused (SIGSTOP) beyond its TTL: a waiter takes over with a higher token and the paused client\'s fenced transaction is refused', async () => {
+    const name = unique('paused-client');
+    const sku = `sku-${name}`;
+    await server!.sql('INSERT INTO inventory VALUES ($1, 10, NULL)', [sku]);
+    const peer = new Peer('postgres peer', process.execPath, [join(HERE, 'postgres-peer.mjs'), url(), name]);
+    peers.push(peer);
+    const held = await peer.waitFor(/^HELD /, 30_000);
+    const peerToken = BigInt(held.split(' ')[2]!);
+    const b = await open();
+    const bQueued = queued();
+    const waiter = b.mutex(name).acquire({ onQueued: bQueued.onQueued, timeoutMs: 30_000 });
+    await bQueued.reached;
+
+    const pausedAt = performance.now();
+    peer.child.kill('SIGSTOP');
+    const successor = await waiter;
+    const takenOverAfterMs = performance.now() - pausedAt;
+    expect(successor.token > peerToken).toBe(true);
+    // Not before the paused session could have expired on the server (its last renewal was at
+    // most a third of the TTL before the pause).
+    expect(takenOverAfterMs).toBeGreaterThanOrEqual((TTL * 1000 * 2) / 3 - 50);
+    await fencedTransaction(b, successor, decrement(sku, successor.token));
+
+    peer.child.kill('SIGCONT');
+    peer.send(`fenced ${sku}`);
+    expect(await peer.waitFor(/^FENCED /, 15_000)).toMatch(/^FENCED LeaseLostError/);
+    await peer.waitFor(/^LOST /, 15_000);
+    expect(await stock(sku)).toEqual({ count: 9, last_token: String(successor.token) });
+    await successor.release();
+    expect(await keysOf(b, name)).toEqual([]);
+  });
+
+  it('the LISTEN connection terminated (pg_terminate_backend): a release during the outage still wakes the waiter, and an own key deleted during an outage is reported lost', async () => {
+    const name = unique('listen');
+    const [a, b] = await Promise.all([open(5), open(5)]);
+    const lease = await a.mutex(name).acquire();
+    const bQueued = queued();
+    const waiter = b.mutex(name).acquire({ onQueued: bQueued.onQueued, timeoutMs: 10_000 });
+    await bQueued.reached;
+    const listener = pgOf(b).listener;
+    expect(listener.connections).toBe(1);
+
+    await server!.sql('SELECT pg_terminate_backend($1)', [listener.pid]);
+    await lease.release(); // notified while b is not listening
+    const successor = await waiter;
+    expect(successor.token > lease.token).toBe(true);
+    expect(listener.connections).toBe(2);
+
+    await server!.sql('SELECT pg_terminate_backend($1)', [listener.pid]);
+    await server!.sql(`DELETE FROM ${schema}.keys WHERE key = $1`, [successor.key]);
+    expect(await aborted(successor.signal)).toBeInstanceOf(LeaseLostError);
+    expect(listener.connections).toBe(3);
+    expect(await keysOf(b, name)).toEqual([]);
+  });
+});
