@@ -182,25 +182,38 @@ describe.skipIf(!localPostgresAvailable() && !isCI)('PostgreSQL faults', () => {
     expect(await keysOf(b, name)).toEqual([]);
   });
 
-  it('the LISTEN connection terminated (pg_terminate_backend): a release during the outage still wakes the waiter, and an own key deleted during an outage is reported lost', async () => {
+  it('the LISTEN connection terminated (pg_terminate_backend): a release while it is down still wakes the waiter, and an own key deleted while it is down is reported lost', async () => {
     const name = unique('listen');
-    const [a, b] = await Promise.all([open(5), open(5)]);
+    // b logs in as its own role, so that its LISTEN connection can be kept from coming back
+    // (NOLOGIN) while the release happens: the notification is then surely missed.
+    const role = `baton_listen_${process.pid}`;
+    await server!.sql(`CREATE ROLE ${role} LOGIN SUPERUSER PASSWORD 'listen'`).catch(() => {});
+    // A long TTL: the expiry timers, which would also end the waits after up to a TTL, must not
+    // be what rescues them here.
+    const a = await open(30);
+    const b = await connect(server!.url({ user: role, password: 'listen', params: { schema, ttl: 30 } }));
+    opened.push(b);
     const lease = await a.mutex(name).acquire();
     const bQueued = queued();
-    const waiter = b.mutex(name).acquire({ onQueued: bQueued.onQueued, timeoutMs: 10_000 });
+    const waiter = b.mutex(name).acquire({ onQueued: bQueued.onQueued, timeoutMs: 8000 });
     await bQueued.reached;
     const listener = pgOf(b).listener;
     expect(listener.connections).toBe(1);
 
-    await server!.sql('SELECT pg_terminate_backend($1)', [listener.pid]);
-    await lease.release(); // notified while b is not listening
+    const outage = async (during: () => Promise<void>) => {
+      await server!.sql(`ALTER ROLE ${role} NOLOGIN`);
+      await server!.sql('SELECT pg_terminate_backend($1)', [listener.pid]);
+      await during();
+      await server!.sql(`ALTER ROLE ${role} LOGIN`);
+    };
+    await outage(() => lease.release());
     const successor = await waiter;
     expect(successor.token > lease.token).toBe(true);
     expect(listener.connections).toBe(2);
 
-    await server!.sql('SELECT pg_terminate_backend($1)', [listener.pid]);
-    await server!.sql(`DELETE FROM ${schema}.keys WHERE key = $1`, [successor.key]);
-    expect(await aborted(successor.signal)).toBeInstanceOf(LeaseLostError);
+    await outage(() => server!.sql(`DELETE FROM ${schema}.keys WHERE key = $1`, [successor.key]).then(() => {}));
+    const notLost = new Promise((resolve) => setTimeout(() => resolve('not lost within 8 s'), 8000).unref());
+    expect(await Promise.race([aborted(successor.signal), notLost])).toBeInstanceOf(LeaseLostError);
     expect(listener.connections).toBe(3);
     expect(await keysOf(b, name)).toEqual([]);
   });
