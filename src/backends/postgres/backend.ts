@@ -10,12 +10,12 @@
  * @module
  */
 import { ClosedError } from '../../errors.js';
-import { abortable } from '../abortable.js';
+import { abortable, raceSignal } from '../abortable.js';
 import type { Backend, KeyState, QueueEntry, Role, Session, Watched } from '../contract.js';
 import { type PostgresOptions } from './config.js';
 import { explain } from './errors.js';
 import { type FencedOptions, type FencedTransactionFn, type HoldRef, FencedTransactions } from './fenced.js';
-import { Link, raceSignal } from './link.js';
+import { Link } from './link.js';
 import { type KeyEvent, Listener } from './listener.js';
 import { migrate } from './migrate.js';
 import { channelOf } from './schema.js';
@@ -145,11 +145,6 @@ export class PostgresBackend implements Backend {
   async get(key: string, signal?: AbortSignal): Promise<KeyState | undefined> {
     const read = await this.#get(key, signal);
     return read && { value: read.value, revision: read.revision, createdAt: read.createdAt };
-  }
-
-  /** Contract v1 name of {@link waitForBlocker}. */
-  waitForDelete(key: string, signal: AbortSignal, revision?: bigint): Promise<void> {
-    return this.waitForBlocker(key, revision, signal);
   }
 
   /**

@@ -4,7 +4,7 @@
  * and messages that say what to do for the ones a user must fix (password, database, grants).
  * @module
  */
-import { BackendError } from '../../errors.js';
+import { BackendError, OutcomeUnknownError } from '../../errors.js';
 import { type PostgresOptions, describeTarget } from './config.js';
 
 interface PgErrorLike {
@@ -47,8 +47,8 @@ export function isRolledBackConflict(error: unknown): boolean {
 }
 
 /** A write whose outcome cannot be known: it may or may not have committed. */
-export function outcomeUnknown(message: string, cause: unknown): BackendError {
-  return new BackendError(`${message}; it may or may not have been applied (outcome unknown)`, { cause });
+export function outcomeUnknown(message: string, cause: unknown): OutcomeUnknownError {
+  return new OutcomeUnknownError(`${message}; it may or may not have been applied (outcome unknown)`, { cause });
 }
 
 /** An error at connect time that retrying will not fix: wrong password, no database, no access. */

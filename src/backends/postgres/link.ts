@@ -11,7 +11,7 @@
  */
 import pg from 'pg';
 import { BackendError, ClosedError } from '../../errors.js';
-import { abortable } from '../abortable.js';
+import { raceSignal } from '../abortable.js';
 import { type PostgresOptions, clientConfig } from './config.js';
 import { explain, isConnectionFailure, isPermanentConnectError, isRolledBackConflict, outcomeUnknown } from './errors.js';
 
@@ -183,19 +183,6 @@ export function destroy(client: pg.Client): void {
   } catch {
     // already gone
   }
-}
-
-/**
- * `promise`, or a rejection with `signal.reason` as soon as `signal` aborts, whichever comes first.
- * The promise itself carries on; its later rejection is not reported as unhandled.
- */
-export function raceSignal<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
-  if (!signal) return promise;
-  promise.catch(() => {});
-  return abortable<T>(signal, (resolve, reject) => {
-    promise.then(resolve, reject);
-    return () => {};
-  });
 }
 
 function pause(attempt: number): Promise<void> {

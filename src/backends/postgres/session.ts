@@ -8,11 +8,12 @@
  * it. A renewal answered "no such live session" (expired, or ended by someone) loses it at once.
  * @module
  */
-import { BackendError, ClosedError, LeaseLostError, SessionLostError } from '../../errors.js';
-import type { Enqueued, GuardedOp, QueueEntry, Role, Session } from '../contract.js';
-import type { OwnKey } from './own-key.js';
+import { BackendError, BatonError, ClosedError, LeaseLostError, SessionLostError } from '../../errors.js';
+import type { Enqueued, GuardedOp, OwnKey, QueueEntry, Role, Session } from '../contract.js';
+import { GuaranteedRemovals } from '../guaranteed-delete.js';
 import { lastSegment } from '../key-paths.js';
-import { type Link, raceSignal } from './link.js';
+import { OwnKeyWatches } from '../own-keys.js';
+import type { Link } from './link.js';
 import type { Listener } from './listener.js';
 import { SESSION_GONE_SQLSTATE } from './schema.js';
 import type { Statements } from './statements.js';
@@ -40,13 +41,19 @@ export class PostgresSession implements Session {
   #counter = 0;
   /** Keys this session is deleting itself: their disappearance is expected. */
   readonly #deleting = new Set<string>();
-  /** Own-key watches, aborted together when the session ends (one fan-out, no listener each). */
-  readonly #ownKeys = new Set<{ abort(reason: unknown): void }>();
+  readonly #own = new OwnKeyWatches(this.signal);
+  readonly #removals: GuaranteedRemovals;
 
   private constructor(host: SessionHost, id: string, openedAt: number) {
     this.#host = host;
     this.id = id;
     this.#proofAt = openedAt;
+    this.#removals = new GuaranteedRemovals({
+      signal: this.signal,
+      ttlMs: host.ttlMs,
+      attemptRemove: (key, revision, signal) => this.#attemptRemove(key, revision, signal),
+      end: () => this.end(),
+    });
     this.#armDeadline();
     this.#renewal = setInterval(() => void this.renew(), Math.max(50, host.ttlMs / 3));
   }
@@ -112,7 +119,6 @@ export class PostgresSession implements Session {
     if (this.signal.aborted) return;
     this.#stop();
     this.#controller.abort(reason);
-    this.#abortOwnKeys();
     // Once the client cannot trust the session, its keys should go as soon as possible. One
     // attempt only: if the server cannot be reached the row expires there by itself, and
     // retrying would hold up the statements queued behind this one.
@@ -124,7 +130,6 @@ export class PostgresSession implements Session {
     if (this.signal.aborted) return;
     this.#stop();
     this.#controller.abort(new ClosedError('the session was ended'));
-    this.#abortOwnKeys();
     // Bounded by one attempt's deadline: an unreachable server expires the row by itself.
     await this.#host.link.run('ending the session', this.#host.sql.endSession(this.id), 'idempotent', undefined, 0).catch(() => {});
   }
@@ -132,12 +137,6 @@ export class PostgresSession implements Session {
   #stop(): void {
     clearTimeout(this.#deadline);
     clearInterval(this.#renewal);
-  }
-
-  /** Every own-key watch learns the session's end at the moment the session signal aborts. */
-  #abortOwnKeys(): void {
-    const reason: unknown = this.signal.reason;
-    for (const watch of [...this.#ownKeys]) watch.abort(reason);
   }
 
   #checkAlive(): void {
@@ -150,7 +149,7 @@ export class PostgresSession implements Session {
       this.lose(new SessionLostError(`PostgreSQL session ${this.id} lost: the server reports it expired or ended`, { cause: error }));
       return this.signal.reason;
     }
-    if (error instanceof BackendError || this.signal.aborted) return error;
+    if (error instanceof BatonError || this.signal.aborted) return error;
     return new BackendError(`PostgreSQL: ${(error as Error)?.message ?? error}`, { cause: error });
   }
 
@@ -159,9 +158,9 @@ export class PostgresSession implements Session {
    * it, insert the key with the next revision, list the prefix. The own-key watch is armed before
    * the statement is sent. If the caller gives up or the request fails after the key may exist,
    * the key is removed by name (queued behind the enqueue on the same connection, so it runs
-   * after it whatever happened); if that removal cannot be confirmed the session is ended.
+   * after it whatever happened), guaranteed: the session is ended if that cannot be confirmed.
    */
-  async enqueue(prefix: string, role: Role, value: string, signal?: AbortSignal): Promise<Enqueued & { readonly own: OwnKey }> {
+  async enqueue(prefix: string, role: Role, value: string, signal: AbortSignal): Promise<Enqueued> {
     this.#checkAlive();
     const key = `${prefix}/${this.id}-${++this.#counter}`;
     const { link, sql } = this.#host;
@@ -171,7 +170,7 @@ export class PostgresSession implements Session {
       rows = (await link.run(`queueing ${key}`, sql.enqueue(this.id, prefix, key, role, value), 'idempotent', signal)).rows;
     } catch (error) {
       own.dispose();
-      void this.#removeByName(key);
+      void this.#removals.remove(key, undefined);
       throw this.#translate(error);
     }
     const entries: QueueEntry[] = rows.map((row) => ({ key: row.o_key, role: row.o_role, revision: BigInt(row.o_revision) }));
@@ -184,88 +183,44 @@ export class PostgresSession implements Session {
   }
 
   /**
-   * Watches an own key: its signal aborts when the key is deleted (a delete notification for its
-   * name, which this call alone uses, or a read after a LISTEN reconnect that finds it gone) or
-   * when the session is lost.
+   * Watches an own key: it is gone on a delete notification for its name (which this call alone
+   * uses), or when a read after a LISTEN reconnect finds it absent. The session's loss reaches
+   * every watch through the shared fan-out.
    */
-  #watchOwn(key: string): OwnKey & { abort(reason: unknown): void } {
-    const controller = new AbortController();
-    let unsubscribe = () => {};
-    const watch = {
-      signal: controller.signal,
-      abort: (reason: unknown) => {
-        if (controller.signal.aborted) return;
-        controller.abort(reason);
-        watch.dispose();
-      },
-      dispose: () => {
-        unsubscribe();
-        this.#ownKeys.delete(watch);
-      },
-    };
-    const vanished = () => watch.abort(new LeaseLostError(`${key} was deleted`));
-    unsubscribe = this.#host.listener.onKey(key, (event) => {
-      if (event.kind === 'delete') vanished();
-      else if (event.kind === 'reset') {
-        // Deletions may have been missed while the LISTEN connection was down: read again.
-        this.#host.link.run(`checking ${key}`, this.#host.sql.get(key), 'idempotent').then(
-          (result) => {
-            if (result.rowCount === 0) vanished();
-          },
-          () => {},
-        );
-      }
-    });
-    this.#ownKeys.add(watch);
-    return watch;
-  }
-
-  async #removeByName(key: string): Promise<void> {
-    try {
-      await this.#host.link.run(`removing ${key}`, this.#host.sql.deleteByName(key), 'idempotent');
-    } catch {
-      // Not confirmed: end the session, so that no key of it remains once the server expires it.
-      this.lose(new SessionLostError(`PostgreSQL session ${this.id} ended: could not confirm that ${key} was removed`));
-    }
+  #watchOwn(key: string): OwnKey {
+    return this.#own.arm(key, (onDeleted) =>
+      this.#host.listener.onKey(key, (event) => {
+        if (event.kind === 'delete') onDeleted();
+        else if (event.kind === 'reset') {
+          // Deletions may have been missed while the LISTEN connection was down: read again.
+          this.#host.link.run(`checking ${key}`, this.#host.sql.get(key), 'idempotent').then(
+            (result) => {
+              if (result.rowCount === 0) onDeleted();
+            },
+            () => {},
+          );
+        }
+      }),
+    );
   }
 
   /**
-   * Deletes `key` if it still has `revision`, retrying through broken connections, and resolves
-   * once the key is confirmed gone. If that cannot be confirmed (within about the session's TTL),
-   * the session is ended. Rejects only with `signal.reason`; the removal carries on.
+   * Deletes `key` if it still has `revision`, and resolves once it is confirmed gone, retrying
+   * through failures; the session is ended if that cannot be confirmed within its TTL.
    */
   remove(key: string, revision: bigint, signal?: AbortSignal): Promise<void> {
-    if (this.signal.aborted) return Promise.resolve();
-    this.#deleting.add(key);
-    const removal = this.#host.link
-      .run(`deleting ${key}`, this.#host.sql.deleteIf(key, revision), 'idempotent')
-      .then(
-        () => {},
-        (error) => this.lose(new SessionLostError(`PostgreSQL session ${this.id} ended: could not confirm that ${key} was deleted`, { cause: error })),
-      )
-      .finally(() => this.#deleting.delete(key));
-    return raceSignal(removal, signal);
+    return this.#removals.remove(key, revision, signal);
   }
 
-  /** Contract v1: deletes `key` if it still has `revision`; resolves to whether this call did. */
-  async deleteIfV1(key: string, revision: bigint): Promise<boolean> {
-    // A lost session's keys vanish with it (its row expires on the server).
-    if (this.signal.aborted) return false;
+  /** One removal attempt (one statement, no retry): by name and revision, or by name alone. */
+  async #attemptRemove(key: string, revision: bigint | undefined, signal: AbortSignal): Promise<void> {
     this.#deleting.add(key);
     try {
-      const result = await this.#host.link.run(`deleting ${key}`, this.#host.sql.deleteIf(key, revision), 'idempotent');
-      return result.rows[0]?.deleted === true;
-    } catch (error) {
-      if (this.signal.aborted) return false;
-      this.lose(new SessionLostError(`PostgreSQL session ${this.id} ended: could not confirm that ${key} was deleted`, { cause: error }));
-      throw this.#translate(error);
+      const statement = revision === undefined ? this.#host.sql.deleteByName(key) : this.#host.sql.deleteIf(key, revision);
+      await this.#host.link.run(`deleting ${key}`, statement, 'idempotent', signal, 0);
     } finally {
       this.#deleting.delete(key);
     }
-  }
-
-  deleteIf(key: string, revision: bigint): Promise<boolean> {
-    return this.deleteIfV1(key, revision);
   }
 
   async updateIf(key: string, revision: bigint, value: string, signal?: AbortSignal): Promise<boolean> {
