@@ -1,0 +1,161 @@
+/**
+ * The clusters the fault suite runs against, behind one small interface: a 3-member etcd cluster
+ * (test/support's) and a 3-server ZooKeeper ensemble (./zookeeper-ensemble.ts). A later backend
+ * plugs in by adding one more `start...Cluster` here.
+ */
+import zookeeper from 'node-zookeeper-client';
+import { startEtcd } from '../support/etcd-server.js';
+import { startZooKeeperEnsemble } from './zookeeper-ensemble.js';
+
+export type BackendName = 'etcd' | 'zookeeper';
+export const BACKENDS: readonly BackendName[] = ['etcd', 'zookeeper'];
+
+/** A key found in the backend after a run: contender keys and the guarded counter's entries. */
+export interface StoredKey {
+  key: string;
+  /** Creation revision (etcd create_revision, ZooKeeper czxid), as a decimal string. */
+  revision: string;
+  value: string;
+  /** Whether a session owns it (etcd lease, ZooKeeper ephemeral owner). */
+  owned: boolean;
+}
+
+export interface Cluster {
+  readonly backend: BackendName;
+  readonly size: number;
+  /** `host:port` of each member's client port. */
+  readonly endpoints: string[];
+  /** A URL over `endpoints` (all members by default) with a session TTL of `ttlMs`. */
+  url(ttlMs: number, endpoints?: string[]): string;
+  /** The backend key (etcd key, ZooKeeper path) that a recipe or guarded-write name maps to. */
+  keyOf(name: string): string;
+  leader(): Promise<number>;
+  kill(index: number): Promise<void>;
+  start(index: number): Promise<void>;
+  pause(index: number): void;
+  resume(index: number): void;
+  /** Resolves once every member serves (bounded), rejects otherwise. */
+  waitHealthy(timeoutMs?: number): Promise<void>;
+  /** Every key under `prefix` (a backend key as keyOf returns). */
+  listKeys(prefix: string): Promise<StoredKey[]>;
+  /** ZooKeeper only: cut server 1 off from the other servers' quorum ports (and back). */
+  isolateFirst?(isolated: boolean): void;
+  stop(): Promise<void>;
+}
+
+export async function startCluster(backend: BackendName): Promise<Cluster> {
+  return backend === 'etcd' ? startEtcdCluster() : startZooKeeperCluster();
+}
+
+async function pollUntil(what: string, probe: () => Promise<boolean>, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await probe())) {
+    if (Date.now() > deadline) throw new Error(`${what} within ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+async function startEtcdCluster(): Promise<Cluster> {
+  const servers = await startEtcd({ members: 3, needControl: true });
+  if (!servers) throw new Error('a 3-member etcd cluster is needed (Debian etcd-server)');
+  return {
+    backend: 'etcd',
+    size: 3,
+    endpoints: servers.endpoints,
+    url: (ttlMs, endpoints = servers.endpoints) => `etcd://${endpoints.join(',')}?ttl=${Math.max(1, Math.round(ttlMs / 1000))}`,
+    keyOf: (name) => name,
+    leader: () => servers.leader(),
+    kill: (index) => servers.stopMember(index, true),
+    start: (index) => servers.startMember(index),
+    pause: (index) => servers.pauseMember(index),
+    resume: (index) => servers.resumeMember(index),
+    waitHealthy: (timeoutMs = 30_000) =>
+      pollUntil(
+        'etcd cluster not healthy',
+        async () => (await servers.etcdctl(['--command-timeout=1s', 'endpoint', 'health'], { timeoutMs: 3000 })).code === 0,
+        timeoutMs,
+      ),
+    async listKeys(prefix) {
+      const result = await servers.etcdctl(['get', '--prefix', prefix, '-w', 'json'], { timeoutMs: 10_000 });
+      if (result.code !== 0) throw new Error(`etcdctl get --prefix ${prefix}: ${result.stderr}`);
+      const parsed = JSON.parse(result.stdout) as { kvs?: Array<{ key: string; value?: string; create_revision: number; lease?: number }> };
+      const text = (b64: string | undefined) => Buffer.from(b64 ?? '', 'base64').toString('utf8');
+      return (parsed.kvs ?? []).map((kv) => ({ key: text(kv.key), revision: String(kv.create_revision), value: text(kv.value), owned: !!kv.lease }));
+    },
+    stop: () => servers.stop(),
+  };
+}
+
+const CHROOT = '/baton-faults';
+
+async function startZooKeeperCluster(): Promise<Cluster> {
+  const ensemble = await startZooKeeperEnsemble();
+  return {
+    backend: 'zookeeper',
+    size: 3,
+    endpoints: ensemble.endpoints,
+    url: (ttlMs, endpoints = ensemble.endpoints) => `zookeeper://${endpoints.join(',')}${CHROOT}?sessionTimeout=${ttlMs}`,
+    keyOf: (name) => `${CHROOT}/${name}`,
+    leader: () => ensemble.leader(),
+    kill: (index) => ensemble.stopServer(index, true),
+    start: (index) => ensemble.startServer(index),
+    pause: (index) => ensemble.pauseServer(index),
+    resume: (index) => ensemble.resumeServer(index),
+    waitHealthy: (timeoutMs = 60_000) =>
+      pollUntil(
+        'ZooKeeper ensemble not serving',
+        async () => (await Promise.all(ensemble.endpoints.map((_, i) => ensemble.serving(i)))).every(Boolean),
+        timeoutMs,
+      ),
+    listKeys: (prefix) => listZooKeeper(ensemble.endpoints, prefix),
+    isolateFirst: (isolated) => ensemble.isolateFirst(isolated),
+    stop: () => ensemble.stop(),
+  };
+}
+
+/** Every node under `root` (not root itself), depth first, through a short-lived client. */
+async function listZooKeeper(endpoints: string[], root: string): Promise<StoredKey[]> {
+  const client = zookeeper.createClient(endpoints.join(','), { sessionTimeout: 5000, retries: 2 });
+  const connected = new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('listing ZooKeeper keys: not connected within 10 s')), 10_000);
+    client.once('connected', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
+  client.connect();
+  try {
+    await connected;
+    const found: StoredKey[] = [];
+    const visit = async (path: string): Promise<void> => {
+      const children = await new Promise<string[]>((resolve, reject) =>
+        client.getChildren(path, (error, names) => (error ? (isNoNode(error) ? resolve([]) : reject(error)) : resolve(names))),
+      );
+      for (const name of children) {
+        const child = `${path}/${name}`;
+        const node = await new Promise<{ data: Buffer | undefined; stat: zookeeper.Stat } | undefined>((resolve, reject) =>
+          client.getData(child, (error, data, stat) =>
+            error ? (isNoNode(error) ? resolve(undefined) : reject(error)) : resolve({ data, stat }),
+          ),
+        );
+        if (!node) continue;
+        const owner = node.stat.ephemeralOwner as unknown as Buffer;
+        found.push({
+          key: child,
+          revision: (node.stat.czxid as unknown as Buffer).readBigInt64BE(0).toString(),
+          value: node.data?.toString('utf8') ?? '',
+          owned: owner.some((byte) => byte !== 0),
+        });
+        await visit(child);
+      }
+    };
+    await visit(root);
+    return found;
+  } finally {
+    client.close();
+  }
+}
+
+function isNoNode(error: unknown): boolean {
+  return error instanceof zookeeper.Exception && error.getCode() === zookeeper.Exception.NO_NODE;
+}
