@@ -93,6 +93,8 @@ interface Pause {
 }
 
 const MAX_LISTED = 12;
+/** The lines that report a failed Baton call, whose error must be a BatonError. */
+const BATON_CALLS = new Set(['connect-failed', 'acquire-failed', 'release-failed', 'gwrite-error', 'close-failed']);
 
 function listed(items: string[]): string[] {
   return items.length > MAX_LISTED ? [...items.slice(0, MAX_LISTED), `... and ${items.length - MAX_LISTED} more`] : items;
@@ -178,8 +180,11 @@ export function checkHistory(history: History): Report {
           guardedWrites.push({ key: String(event.key), token: String(event.token), committed: event.ev === 'gwrite-result' ? Boolean(event.committed) : undefined, at });
           break;
       }
-      if (error && !error.baton) errors.push(`client ${event.c} at ${r(at)} ms, ${event.ev}: ${error.name}: ${error.message}`);
-      if (event.ev === 'crash') errors.push(`client ${event.c} at ${r(at)} ms: ${event.ev}: ${JSON.stringify(event.error)}`);
+      if (error && !error.baton && BATON_CALLS.has(event.ev)) errors.push(`client ${event.c} at ${r(at)} ms, ${event.ev}: ${error.name}: ${error.message}`);
+      if (event.ev === 'crash') {
+        const crashed = event.error as Acquisition['error'];
+        errors.push(`client ${event.c} crashed at ${r(at)} ms: ${crashed?.name}: ${crashed?.message} (${String(event.stack ?? '').split('\n')[1]?.trim() ?? ''})`);
+      }
       last = event;
     }
   }

@@ -178,6 +178,8 @@ export async function runScenario(cluster: Cluster, scenario: Scenario, options:
       nextEvent,
     });
     log('faults-end');
+    // The tail is for everyone: a client that held long for a nemesis's sake holds briefly now.
+    for (const client of clients) if (client.child.connected) client.child.send({ holdMs: options.holdMs });
     await sleep(options.tailMs);
   } finally {
     log('stop-clients');

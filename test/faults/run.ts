@@ -3,7 +3,7 @@
  * against real clusters, checks each history, prints a report per run and a summary, and exits
  * non-zero when a run fails (a violation, or a negative control that found none).
  *
- *   --short              CI length: 6 s of faults and a 4 s tail per run
+ *   --short              CI length: 3 s of faults (one round of each nemesis) and a 4 s tail per run
  *   --soak               long runs: 5 min of faults per run
  *   --duration S         seconds of faults per run (default 25)
  *   --tail S             seconds of quiet tail per run (default 6)
@@ -18,6 +18,7 @@
  *   --list               print the scenarios and exit
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
+import { cpus, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { formatReport, type Report } from './checker.js';
@@ -69,7 +70,7 @@ const pairNames = SCENARIOS.flatMap((s) => (s.backends ?? BACKENDS).map((b) => `
 const excluded = new Set(names('exclude', values.exclude, [...scenarioNames, ...pairNames]) ?? []);
 const runs = (name: string, backend: BackendName) => chosen.has(name) && !excluded.has(name) && !excluded.has(`${name}@${backend}`);
 const backends = names('backend', values.backend, BACKENDS) ?? [...BACKENDS];
-const faultSeconds = values.soak ? 300 : values.short ? 6 : 25;
+const faultSeconds = values.soak ? 300 : values.short ? 3 : 25;
 const options: RunOptions = {
   clients: Math.round(positive('clients', values.clients, 5)),
   ttlMs: Math.round(positive('ttl', values.ttl, 2) * 1000),
@@ -83,6 +84,7 @@ const options: RunOptions = {
 };
 
 const results: Array<{ scenario: string; backend: BackendName; ok: boolean; failed: string[]; report?: Report; dir?: string; error?: string }> = [];
+const skipped: string[] = [];
 for (const backend of backends) {
   const scenarios = SCENARIOS.filter((s) => (s.backends ?? BACKENDS).includes(backend) && runs(s.name, backend));
   if (scenarios.length === 0) continue;
@@ -90,6 +92,10 @@ for (const backend of backends) {
   for (const scenario of scenarios) {
     try {
       cluster ??= await startCluster(backend);
+      if (!cluster) {
+        skipped.push(`${scenario.name} on ${backend}`);
+        continue;
+      }
       await cluster.waitHealthy();
       console.log(`\n=== ${scenario.name} on ${backend}: ${scenario.shows}`);
       const { report, dir } = await runScenario(cluster, scenario, options);
@@ -115,7 +121,33 @@ for (const r of results) {
 mkdirSync(options.historyRoot, { recursive: true });
 const summaryFile = join(options.historyRoot, `summary-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
 writeFileSync(summaryFile, `${JSON.stringify({ options, results }, (_, v) => (typeof v === 'bigint' ? v.toString() : v), 2)}\n`);
-console.log(`summary written to ${summaryFile}`);
+writeFileSync(summaryFile.replace(/\.json$/, '.md'), markdownTable());
+console.log(`summary written to ${summaryFile} (and .md, the table docs/reliability.md shows)`);
+if (skipped.length) console.log(`SKIPPED (servers not installed): ${skipped.join(', ')}`);
 const failures = results.filter((r) => !r.ok).length;
 console.log(failures ? `${failures} of ${results.length} runs failed` : `all ${results.length} runs passed`);
 process.exit(failures ? 1 : 0);
+
+/** One row per run: the figures docs/reliability.md reports. */
+function markdownTable(): string {
+  const rows = [
+    `Run of ${new Date().toISOString()}: ${options.clients} clients, TTL ${options.ttlMs / 1000} s, timeoutMs ${options.timeoutMs}, ${options.faultMs / 1000} s of faults + ${options.tailMs / 1000} s tail per run; ${machineLine()}`,
+    '',
+    '| scenario | backend | result | acquisitions | failed acquires | violated checks | loss latency ms | longest grant gap ms | recovery after heal ms | max acquire overrun ms |',
+    '|---|---|---|---|---|---|---|---|---|---|',
+  ];
+  for (const r of results) {
+    const f = r.report?.figures;
+    const failedAcquires = f ? Object.entries(f.failedAcquires).map(([k, v]) => `${v} ${k}`).join(', ') || '0' : '-';
+    const result = r.report?.expectViolation ? (r.ok ? 'PASS (violation found, as it must)' : 'FAIL (no violation found)') : r.ok ? 'PASS' : 'FAIL';
+    rows.push(
+      `| ${r.scenario} | ${r.backend} | ${result} | ${f?.acquisitions ?? '-'} | ${failedAcquires} | ${r.failed.join(', ') || '-'} | ${f?.lossLatencyMs.join(', ') || '-'} | ${f?.longestGrantGapMs ?? '-'} | ${f?.recoveryAfterHealMs ?? '-'} | ${f?.maxAcquireOverrunMs ?? '-'} |`,
+    );
+  }
+  return `${rows.join('\n')}\n`;
+}
+
+function machineLine(): string {
+  const cpu = cpus();
+  return `${cpu.length} x ${cpu[0]?.model.trim() ?? 'cpu'}, ${Math.round(totalmem() / 2 ** 30)} GiB, node ${process.version}`;
+}
