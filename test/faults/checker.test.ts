@@ -116,9 +116,12 @@ describe('fault history checker', () => {
     expect(failed(history(three, { meta: { recipe: 'semaphore', permits: 2 } }))).toEqual(['semaphore-capacity']);
   });
 
-  it('passes a negative control only when it finds a violation', () => {
-    expect(checkHistory(history(turn(0, 5, 0, 100), { meta: { expectViolation: true } })).ok).toBe(false);
-    expect(checkHistory(history([...turn(0, 5, 0, 300), ...turn(1, 6, 100, 400)], { meta: { expectViolation: true } })).ok).toBe(true);
+  it('passes a negative control only when it finds the stale write it provokes', () => {
+    const control = { expectViolation: true, fenced: false };
+    const stale: ResourceEntry = { t: at(20), op: 'write', c: 0, token: '5', value: 1, accepted: true, highest: '6' };
+    expect(checkHistory(history([...turn(0, 5, 0, 100), ...turn(1, 6, 150, 300)], { meta: control })).ok).toBe(false);
+    expect(checkHistory(history([...turn(0, 5, 0, 300), ...turn(1, 6, 100, 400)], { meta: control })).ok).toBe(false);
+    expect(checkHistory(history([...turn(0, 5, 0, 100), ...turn(1, 6, 150, 300)], { meta: control, resource: [stale] })).ok).toBe(true);
   });
 
   it('reports a non-Baton error and keys left behind', () => {

@@ -98,8 +98,9 @@ for (const backend of backends) {
       }
       await cluster.waitHealthy();
       console.log(`\n=== ${scenario.name} on ${backend}: ${scenario.shows}`);
+      const began = Date.now();
       const { report, dir } = await runScenario(cluster, scenario, options);
-      console.log(formatReport(report));
+      console.log(`${formatReport(report)}\n  (run took ${((Date.now() - began) / 1000).toFixed(1)} s)`);
       if (!report.ok) console.log(`  history kept in ${dir} (re-check: node test/faults/check.mjs ${dir})`);
       results.push({ scenario: scenario.name, backend, ok: report.ok, failed: report.checks.filter((c) => !c.ok).map((c) => c.name), report, dir: report.ok ? undefined : dir });
     } catch (error) {
