@@ -2,10 +2,11 @@
  * ZooKeeper adapter specifics on a real server: Curator's node layouts, czxid tokens, ordering by
  * sequence across clients' naming schemes, chroot, digest auth and ACLs, configuration errors.
  */
+import { randomUUID } from 'node:crypto';
 import zookeeper from 'node-zookeeper-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { digestId, type ZooKeeperBackend } from '../../src/backends/zookeeper/index.js';
-import { orderChildren, roleOf } from '../../src/backends/zookeeper/naming.js';
+import { compareSequences, orderChildren, roleOf, sequenceOf } from '../../src/backends/zookeeper/naming.js';
 import { connect } from '../../src/index.js';
 import { backendOf } from '../../src/testing.js';
 import { localZooKeeperAvailable, startZooKeeper, type ZooKeeperServers } from '../support/zookeeper-server.js';
@@ -65,6 +66,37 @@ describe('node naming (no server)', () => {
     expect(roleOf('_c_x-lease-0000000001')).toBe('lease');
     expect(roleOf('0123__rlock__0000000001')).toBe('read');
     expect(roleOf('something-else-0000000001')).toBe('lock');
+  });
+
+  it('reads negative sequences, as the server prints them after its 32-bit counter wraps', () => {
+    expect(sequenceOf('_c_x-lock-0000000012')).toBe(12);
+    expect(sequenceOf('_c_x-lock-2147483647')).toBe(2147483647);
+    expect(sequenceOf('_c_x-lock-1500000000')).toBe(1500000000); // marker "-lock-", then a positive sequence
+    expect(sequenceOf('_c_x-lock--2147483648')).toBe(-2147483648);
+    expect(sequenceOf('_c_x-lock--1500000000')).toBe(-1500000000);
+    expect(sequenceOf('_c_x-lock--000000001')).toBe(-1);
+    expect(sequenceOf('abc__lock__-999999999')).toBe(-999999999);
+    expect(sequenceOf('abc__lock__-1000000000')).toBe(-1000000000);
+    expect(sequenceOf('locks')).toBeUndefined();
+  });
+
+  it('compares sequences as 32-bit serial numbers (RFC 1982), across the wrap', () => {
+    // Two windows of live contenders (a queue spans far less than 2^31 bumps): across the wrap
+    // from the largest positive to the smallest negative, and across -1 to 0.
+    for (const order of [
+      [2147483000, 2147483646, 2147483647, -2147483648, -2147483647, -2147000000],
+      [-1000000000, -2, -1, 0, 1, 1000000000],
+    ]) {
+      for (let i = 0; i < order.length; i++) {
+        for (let j = 0; j < order.length; j++) {
+          expect(Math.sign(compareSequences(order[i]!, order[j]!)), `${order[i]} vs ${order[j]}`).toBe(Math.sign(i - j));
+        }
+      }
+    }
+    const names = (seqs: string[]) => seqs.map((seq) => `_c_u-lock-${seq}`);
+    const suffixes = (seqs: string[]) => orderChildren('/q', names(seqs)).map((e) => e.key.slice('/q/_c_u-lock-'.length));
+    expect(suffixes(['-2147483647', '2147483647', '-2147483648', '2147483646'])).toEqual(['2147483646', '2147483647', '-2147483648', '-2147483647']);
+    expect(suffixes(['0000000001', '-000000001', '0000000000', '-1000000000'])).toEqual(['-1000000000', '-000000001', '0000000000', '0000000001']);
   });
 });
 
@@ -249,6 +281,20 @@ describe.skipIf(!available)('ZooKeeper adapter', () => {
       expect(await statOf(client, entered.key)).toBeFalsy();
     }
     expect(await childrenOf(client, `/${prefix}`)).toEqual([]);
+  });
+
+  it('lists nodes whose sequences wrapped past 2^31 in wrap-around order, none dropped', async () => {
+    const client = await raw();
+    const parent = `/wrapped-${process.pid}`;
+    await call((cb) => client.create(parent, cb));
+    // Names as the server prints them around the wrap of the parent's 32-bit counter.
+    const sequences = ['-2147483647', '2147483646', '-2147483646', '-2147483648', '2147483647'];
+    for (const seq of sequences) {
+      await call((cb) => client.create(`${parent}/_c_${randomUUID()}-lock-${seq}`, Buffer.alloc(0), zookeeper.CreateMode.EPHEMERAL, cb));
+    }
+    const coord = await open(servers.url());
+    const listed = await backendOf(coord).list(parent.slice(1));
+    expect(listed.map((entry) => sequenceOf(entry.key))).toEqual([2147483646, 2147483647, -2147483648, -2147483647, -2147483646]);
   });
 
   it('reads need no session of their own: list and get see other clients', async () => {

@@ -4,8 +4,15 @@
  * Curator's protected mode names a contender `_c_<uuid>-<lock name><10-digit sequence>`, where
  * the lock name says what the node is for (`lock-`, `latch-`, `lease-`, `__READ__`, `__WRIT__`).
  * kazoo names its contenders `<uuid>__lock__<seq>` / `<uuid>__rlock__<seq>`. Every one of them
- * ends with the server-assigned 10-digit sequence, so ordering by that suffix orders every
- * client's nodes under one parent by creation.
+ * ends with the server-assigned sequence, so ordering by that suffix orders every client's nodes
+ * under one parent by creation.
+ *
+ * The sequence is the parent's child version (`cversion`), a signed 32-bit counter bumped by every
+ * child create and delete, printed as `%010d`. After 2^31 bumps it wraps to negative numbers
+ * (`-2147483648`, then `-2147483647`, ... `-000000001`, `0000000000`), so suffixes are compared as
+ * 32-bit serial numbers (RFC 1982): `a` precedes `b` when `b - a`, wrapped to 32 bits, is
+ * positive. That orders any set of live contenders correctly as long as their sequences span less
+ * than 2^31 bumps, which no real queue comes near.
  * @module
  */
 import { randomUUID } from 'node:crypto';
@@ -32,7 +39,14 @@ const PARSE_MARKERS: ReadonlyArray<readonly [string, Role]> = [
   ['-lease-', 'lease'],
 ];
 
-const SEQUENCE = /(\d{10})$/;
+/** A non-negative sequence, or one from -1 to -999999999: ten characters. */
+const SEQUENCE_10 = /(?:\d{10}|-\d{9})$/;
+/**
+ * A sequence from -1000000000 to -2147483648: eleven characters, the sign right after the name's
+ * marker (which ends in `-` or `_`). Without that marker before it, `-lock-1500000000` is the
+ * positive sequence 1500000000 after the marker `-lock-`.
+ */
+const SEQUENCE_11 = /[-_]-[12]\d{9}$/;
 
 /**
  * The name to create (the server appends the sequence): `_c_<uuid>-lock-` and so on. The uuid
@@ -48,10 +62,20 @@ export function newNodeUuid(): string {
   return randomUUID();
 }
 
-/** The trailing 10-digit sequence of a child name, or undefined when it has none. */
+/** The trailing sequence of a child name (a signed 32-bit number), or undefined when it has none. */
 export function sequenceOf(name: string): number | undefined {
-  const match = SEQUENCE.exec(name);
-  return match ? Number(match[1]) : undefined;
+  if (SEQUENCE_11.test(name)) return Number(name.slice(-11));
+  const match = SEQUENCE_10.exec(name);
+  return match ? Number(match[0]) : undefined;
+}
+
+/**
+ * Compares two sequences as 32-bit serial numbers (RFC 1982): negative when `a` was assigned
+ * before `b`, positive when after, 0 when equal. Wrap-around included: 2147483647 precedes
+ * -2147483648, which precedes -1, which precedes 0.
+ */
+export function compareSequences(a: number, b: number): number {
+  return (a - b) | 0;
 }
 
 /** The role encoded in a child's name; a name nobody's layout explains is a `'lock'`. */
@@ -61,8 +85,8 @@ export function roleOf(name: string): Role {
 }
 
 /**
- * The contender children of one parent, ordered by trailing sequence (ties, which one parent
- * never produces, by name). Children without a sequence are not contenders and are left out.
+ * The contender children of one parent, ordered by trailing sequence in serial-number order (ties,
+ * which one parent never produces, by name). Children without a sequence are not contenders and are left out.
  */
 export function orderChildren(parentPath: string, children: readonly string[]): QueueEntry[] {
   const sequenced: Array<{ name: string; sequence: number }> = [];
@@ -70,7 +94,7 @@ export function orderChildren(parentPath: string, children: readonly string[]): 
     const sequence = sequenceOf(name);
     if (sequence !== undefined) sequenced.push({ name, sequence });
   }
-  sequenced.sort((a, b) => a.sequence - b.sequence || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  sequenced.sort((a, b) => compareSequences(a.sequence, b.sequence) || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   const base = parentPath === '/' ? '' : parentPath;
   return sequenced.map(({ name }) => ({ key: `${base}/${name}`, role: roleOf(name) }));
 }
