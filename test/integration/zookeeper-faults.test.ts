@@ -3,7 +3,9 @@
  * session timeout, a server restarted within it, and the leader of a 3-server ensemble killed.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { connect, type Coordinator, LeaseLostError } from '../../src/index.js';
+import { setTimeout as delay } from 'node:timers/promises';
+import { heartbeatIntervalOf, leaderLagOf } from '../../src/backends/zookeeper/connection.js';
+import { connect, type Coordinator, type Lease, LeaseLostError } from '../../src/index.js';
 import { backendOf } from '../../src/testing.js';
 import { batonPeer, ensureDist, type Peer, untilQueue } from '../interop/peers.js';
 import { localZooKeeperAvailable, startZooKeeper, type ZooKeeperServers } from '../support/zookeeper-server.js';
@@ -68,6 +70,32 @@ describe.skipIf(!available)('one server', () => {
     expect(successor.signal.aborted).toBe(false);
     await successor.release();
   });
+
+  it('a server frozen for less than timeout - heartbeat - leader lag keeps every hold, whatever the phase', async () => {
+    // Sixteen sessions connect and acquire at once, at phases spread over two thirds of the
+    // timeout, then the server is frozen (SIGSTOP) once for all of them: each meets the freeze at
+    // a different point of its heartbeat schedule.
+    const timeout = 4000;
+    const frozenMs = timeout - heartbeatIntervalOf(timeout) - leaderLagOf(timeout) - 400;
+    const sessions = 16;
+    const spreadMs = (2 * timeout) / 3;
+    const leases: Lease[] = [];
+    for (let i = 0; i < sessions; i++) {
+      const coord = await open(servers.url({ sessionTimeout: timeout }));
+      leases.push(await coord.mutex(`faults/phase-${process.pid}-${i}`).acquire());
+      await delay(spreadMs / sessions);
+    }
+    const frozenAt = performance.now();
+    servers.pauseServer(0);
+    await delay(frozenMs);
+    servers.resumeServer(0);
+    // Every session's deadline from before the freeze has come due by frozenAt + timeout: a hold
+    // that outlives it was kept alive by an answer after the thaw.
+    await delay(Math.max(0, frozenAt + timeout + 500 - performance.now()));
+    const lost = leases.flatMap((lease, i) => (lease.signal.aborted ? [`${i}: ${String((lease.signal.reason as Error).cause ?? lease.signal.reason)}`] : []));
+    expect(lost, `frozen ${frozenMs} ms with a ${timeout} ms session timeout`).toEqual([]);
+    await Promise.all(leases.map((lease) => lease.release()));
+  }, 60_000);
 
   it('a server restart shorter than the session timeout keeps the hold', async () => {
     const name = `faults/restart-${process.pid}`;

@@ -9,6 +9,8 @@ import { digestId, type ZooKeeperBackend } from '../../src/backends/zookeeper/in
 import { compareSequences, orderChildren, roleOf, sequenceOf } from '../../src/backends/zookeeper/naming.js';
 import { connect } from '../../src/index.js';
 import { backendOf } from '../../src/testing.js';
+import { freePort } from '../support/servers.js';
+import { startTcpProxy } from '../support/tcp-proxy.js';
 import { localZooKeeperAvailable, startZooKeeper, type ZooKeeperServers } from '../support/zookeeper-server.js';
 
 const available = localZooKeeperAvailable() || !!process.env.BATON_TEST_ZOOKEEPER_ENDPOINTS;
@@ -250,11 +252,29 @@ describe.skipIf(!available)('ZooKeeper adapter', () => {
       });
     });
 
-    it('fails with a BackendError when no server answers, instead of retrying for ever', async () => {
+    it.each([1, 3])('fails at once when each of %i endpoints refuses the connection, saying so', async (count) => {
+      const ports = await Promise.all(Array.from({ length: count }, () => freePort()));
+      const endpoints = ports.map((port) => `127.0.0.1:${port}`);
       const started = performance.now();
-      const error = await connect('zookeeper://127.0.0.1:1?sessionTimeout=500').catch((e: unknown) => e);
-      expect(error).toMatchObject({ name: 'BackendError', message: expect.stringMatching(/could not connect to ZooKeeper at 127\.0\.0\.1:1/) });
-      expect(performance.now() - started).toBeLessThan(10_000);
+      const error = await connect(`zookeeper://${endpoints.join(',')}`).catch((e: unknown) => e);
+      const elapsed = performance.now() - started;
+      expect(error).toMatchObject({ name: 'BackendError' });
+      for (const endpoint of endpoints) expect((error as Error).message).toContain(`connection refused at ${endpoint}`);
+      expect(elapsed).toBeLessThan(1500);
+    }, 60_000);
+
+    it('bounds a connect to a server that accepts but never answers', async () => {
+      const [host, port] = servers.endpoints[0]!.split(':');
+      const silent = await startTcpProxy(Number(port), host);
+      silent.silence();
+      try {
+        const started = performance.now();
+        const error = await connect(`zookeeper://127.0.0.1:${silent.port}?sessionTimeout=500`).catch((e: unknown) => e);
+        expect(error).toMatchObject({ name: 'BackendError', message: expect.stringMatching(/could not connect to ZooKeeper at 127\.0\.0\.1:\d+ within \d+ ms/) });
+        expect(performance.now() - started).toBeLessThan(5000);
+      } finally {
+        await silent.close();
+      }
     });
   });
 

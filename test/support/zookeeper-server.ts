@@ -8,6 +8,7 @@ import { existsSync, rmSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { connect as tcpConnect } from 'node:net';
 import { join } from 'node:path';
+import { startTcpProxy, type TcpProxy } from './tcp-proxy.js';
 import { freePort, killProcess, serverUnavailable, startProcess, stopAll, stopProcess, tempDir, waitUntilServing } from './servers.js';
 
 export const ZOOKEEPER_JAR = '/usr/share/java/zookeeper.jar';
@@ -25,9 +26,18 @@ export interface ZooKeeperServers {
   stopServer(index: number, kill?: boolean): Promise<void>;
   /** Starts server `index` again on the same ports and data, resolving once it serves. */
   startServer(index: number): Promise<void>;
+  /** Freezes server `index` (SIGSTOP): it keeps its sockets but answers nothing until resumed. */
+  pauseServer(index: number): void;
+  /** Thaws a server frozen by {@link pauseServer} (SIGCONT). */
+  resumeServer(index: number): void;
+  /**
+   * The proxy on server `from`'s quorum link to server `to` (its connection to `to`'s quorum
+   * port when `to` leads), for ensembles started with `proxiedQuorum`; undefined otherwise.
+   */
+  quorumLink(from: number, to: number): TcpProxy | undefined;
   /** Index of the ensemble's current leader (0 for a single server). */
   leader(): Promise<number>;
-  /** The server's `srvr` four-letter-word answer, or undefined when it does not answer. */
+  /** The server's answer to a four-letter word (`srvr`, `wchs`, ...), or undefined when it does not answer. */
   fourLetter(index: number, word: string): Promise<string | undefined>;
   /** Stops every server and removes their data. */
   stop(): Promise<void>;
@@ -68,14 +78,20 @@ function urlFor(endpoints: string[], options: Parameters<ZooKeeperServers['url']
 /**
  * ZooKeeper servers for one test file. `size` 3 asks for an ensemble; environment endpoints are
  * used as given. Resolves to undefined (a visible skip) when none can be had outside CI.
+ * `proxiedQuorum` (local ensembles only): each server reaches every other server's quorum port
+ * through its own TCP proxy ({@link ZooKeeperServers.quorumLink}), so a test can cut one
+ * follower off from the leader while clients still reach it.
  */
-export async function startZooKeeper(size: 1 | 3 = 1, options: { needControl?: boolean } = {}): Promise<ZooKeeperServers | undefined> {
+export async function startZooKeeper(
+  size: 1 | 3 = 1,
+  options: { needControl?: boolean; proxiedQuorum?: boolean } = {},
+): Promise<ZooKeeperServers | undefined> {
   const fromEnv = process.env.BATON_TEST_ZOOKEEPER_ENDPOINTS?.trim();
-  if (fromEnv && !options.needControl && size === 1) {
+  if (fromEnv && !options.needControl && !options.proxiedQuorum && size === 1) {
     const endpoints = fromEnv.split(',').map((e) => e.trim()).filter(Boolean);
     return external(endpoints);
   }
-  if (localZooKeeperAvailable()) return startLocal(size);
+  if (localZooKeeperAvailable()) return startLocal(size, options.proxiedQuorum ?? false);
   if (size === 1 && !options.needControl) {
     const container = await startContainer();
     if (container) return container;
@@ -97,6 +113,11 @@ function external(endpoints: string[]): ZooKeeperServers {
     url: (o) => urlFor(endpoints, o),
     stopServer: refuse,
     startServer: refuse,
+    pauseServer: () => {
+      throw new Error('servers from BATON_TEST_ZOOKEEPER_ENDPOINTS cannot be controlled');
+    },
+    resumeServer: () => {},
+    quorumLink: () => undefined,
     leader: async () => 0,
     fourLetter: async (index, word) => {
       const [host, port] = splitHostPort(endpoints[index]!);
@@ -111,13 +132,21 @@ function splitHostPort(endpoint: string): [string, number] {
   return [endpoint.slice(0, colon), Number(endpoint.slice(colon + 1))];
 }
 
-async function startLocal(size: 1 | 3): Promise<ZooKeeperServers> {
+async function startLocal(size: 1 | 3, proxiedQuorum: boolean): Promise<ZooKeeperServers> {
   const dir = await tempDir('zookeeper');
   const clientPorts: number[] = [];
   const quorumPorts: Array<[number, number]> = [];
   for (let i = 0; i < size; i++) {
     clientPorts.push(await freePort());
     if (size > 1) quorumPorts.push([await freePort(), await freePort()]);
+  }
+  // links[from][to]: server `from` reaches server `to`'s quorum port through this proxy.
+  const links: Array<Array<TcpProxy | undefined>> = [];
+  if (proxiedQuorum && size > 1) {
+    for (let from = 0; from < size; from++) {
+      links.push([]);
+      for (let to = 0; to < size; to++) links[from]!.push(from === to ? undefined : await startTcpProxy(quorumPorts[to]![0]));
+    }
   }
   const endpoints = clientPorts.map((port) => `127.0.0.1:${port}`);
   // Short ticks so session timeouts of a few hundred ms are allowed and expiry is prompt.
@@ -136,13 +165,13 @@ async function startLocal(size: 1 | 3): Promise<ZooKeeperServers> {
       `minSessionTimeout=${2 * tickTime}`,
       'maxSessionTimeout=60000',
       'admin.enableServer=false',
-      '4lw.commands.whitelist=srvr,ruok,stat,mntr,cons',
+      '4lw.commands.whitelist=srvr,ruok,stat,mntr,cons,wchs,wchc',
       'forceSync=no',
       'preAllocSize=1024',
     ];
     if (size > 1) {
       await writeFile(join(dataDir, 'myid'), `${i + 1}\n`);
-      quorumPorts.forEach(([peer, election], j) => lines.push(`server.${j + 1}=127.0.0.1:${peer}:${election}`));
+      quorumPorts.forEach(([peer, election], j) => lines.push(`server.${j + 1}=127.0.0.1:${links[i]?.[j]?.port ?? peer}:${election}`));
     }
     const cfg = join(dir.path, `zoo${i + 1}.cfg`);
     await writeFile(cfg, `${lines.join('\n')}\n`);
@@ -151,7 +180,10 @@ async function startLocal(size: 1 | 3): Promise<ZooKeeperServers> {
   const processes: Array<ReturnType<typeof startProcess> | undefined> = new Array(size).fill(undefined);
   // A test worker that dies without running afterAll must not leave servers behind.
   const killAll = () => {
-    processes.forEach((p) => p?.child.kill('SIGKILL'));
+    processes.forEach((p) => {
+      p?.child.kill('SIGCONT');
+      p?.child.kill('SIGKILL');
+    });
     rmSync(dir.path, { recursive: true, force: true });
   };
   process.once('exit', killAll);
@@ -190,6 +222,13 @@ async function startLocal(size: 1 | 3): Promise<ZooKeeperServers> {
     endpoints,
     controllable: true,
     url: (o) => urlFor(endpoints, o),
+    pauseServer(index) {
+      processes[index]?.child.kill('SIGSTOP');
+    },
+    resumeServer(index) {
+      processes[index]?.child.kill('SIGCONT');
+    },
+    quorumLink: (from, to) => links[from]?.[to],
     async stopServer(index, kill = false) {
       const proc = processes[index];
       if (!proc) return;
@@ -211,6 +250,7 @@ async function startLocal(size: 1 | 3): Promise<ZooKeeperServers> {
     async stop() {
       process.removeListener('exit', killAll);
       await stopAll(processes);
+      await Promise.all(links.flat().map((link) => link?.close()));
       await dir.remove();
     },
   };

@@ -8,13 +8,19 @@
  *
  * - Every request is bounded by the loss deadline below: a request left unanswered ends the
  *   session, since the server answers in order and nothing sent after it is answered either.
- * - The session is declared lost at *last answer + session timeout*, where "last answer" is the
- *   send time of the latest request the server answered. The server heard from us no earlier
- *   than that, so it cannot expire the session before our deadline: we give up no later than
- *   the server does (Curator's "simulated LOST" counts from the disconnect instead, which is
- *   later). An idle connection sends a cheap heartbeat every third of the timeout, and a
- *   connection silent for two thirds of it is dropped so the client moves to another server,
- *   as the Java client's read timeout does.
+ * - Only the leader expires sessions, and a follower answers reads from its own copy even when it
+ *   is cut off from the leader. So the deadline moves only on answers that went through the
+ *   leader: a `sync` (the heartbeat) or a write (create, delete, setData, multi), error answers
+ *   included. A follower tells the leader which sessions it heard from in its replies to the
+ *   leader's pings, every half tick, so the leader may know of a request only that much after the
+ *   follower got it. An answer sent at time t therefore proves contact at t minus a ping allowance
+ *   ({@link leaderLagOf}), and the session is declared lost at *that + session timeout*: the leader
+ *   cannot expire it earlier, so Baton gives up no later than the leader does. Reads never move it.
+ * - A heartbeat `sync` goes out every fifth of the timeout ({@link heartbeatIntervalOf}) whatever
+ *   else is in flight, so any silence shorter than timeout - interval - ping allowance (minus a
+ *   round trip) keeps the session, whatever its phase. A connection that is up but has proved
+ *   nothing for half the timeout is dropped so the client moves to another server, as the Java
+ *   client's read timeout does.
  * - `expired` from the server, and an authentication failure, end the session at once.
  * - When the session ends, every pending request and watch is rejected, and the client is
  *   closed: an expired client is dead, and the backend opens a new one for later work.
@@ -68,6 +74,35 @@ export class MultiError extends Error {
 
 type Rejecter = (error: unknown) => void;
 
+/** How often a heartbeat `sync` goes out: a fifth of the session timeout. */
+export function heartbeatIntervalOf(timeout: number): number {
+  return Math.max(10, Math.floor(timeout / 5));
+}
+
+/**
+ * How much earlier than its send time an answer from the leader may have been recorded for the
+ * session there: a follower reports the sessions it heard from in its replies to the leader's
+ * pings, every half tick. Half of ZooKeeper's default tick of 2 s, and never more than a fifth of
+ * the timeout (ZooKeeper's smallest timeout is two ticks by default, so half a tick is at most a
+ * quarter of it).
+ */
+export function leaderLagOf(timeout: number): number {
+  return Math.min(1000, Math.floor(timeout / 5));
+}
+
+/** What the connection manager of `node-zookeeper-client` exposes, untyped by the package. */
+interface ConnectionManager {
+  socket?: { destroy(): void; cork(): void; uncork(): void; destroyed?: boolean };
+  onSocketError(error: unknown): void;
+  onSocketData(buffer: Buffer): void;
+  queue(request: unknown, callback: (error: unknown, response?: unknown) => void): void;
+  servers: Array<{ host: string; port: number }>;
+}
+
+const SYNC_OPCODE = 9;
+/** An opcode whose answer carries no payload the client parses: a sync answer is read as one. */
+const DELETE_OPCODE = 2;
+
 /** A connected, supervised ZooKeeper session. Create with {@link ZkConnection.open}. */
 export class ZkConnection {
   readonly #controller = new AbortController();
@@ -75,12 +110,17 @@ export class ZkConnection {
   readonly signal: AbortSignal = this.#controller.signal;
   /** Pending requests and watches, rejected when the session ends. */
   readonly #pending = new Set<Rejecter>();
-  #lastAnswer = performance.now();
+  /** Send time, less the leader lag, of the latest request the leader is known to have seen. */
+  #lastProof = performance.now();
+  /** Send time of that request, to tell a server that stopped answering. */
+  #lastProofSent = performance.now();
   #deadlineTimer: NodeJS.Timeout | undefined;
   #heartbeatTimer: NodeJS.Timeout | undefined;
   #heartbeatInFlight = false;
   #connectedWaiters = new Set<{ resolve: () => void; reject: Rejecter }>();
   #connected = false;
+  /** When the connect began: the earliest the leader can have seen the new session. */
+  readonly #openedAt = performance.now();
 
   private constructor(
     readonly client: Client,
@@ -108,10 +148,11 @@ export class ZkConnection {
   }
 
   /**
-   * Connects a new client and waits for its session, for at most the session timeout per server
-   * (node-zookeeper-client would retry for ever).
+   * Connects a new client and waits for its session, for at most `timeoutMs` (default: the session
+   * timeout per server, as node-zookeeper-client would retry for ever), failing at once when every
+   * server refused the connection, and with `signal.reason` when `signal` aborts.
    */
-  static async open(options: ZooKeeperOptions): Promise<ZkConnection> {
+  static async open(options: ZooKeeperOptions, bounds: { signal?: AbortSignal; timeoutMs?: number } = {}): Promise<ZkConnection> {
     const endpoints = options.endpoints.join(',');
     const client = zookeeper.createClient(endpoints, {
       sessionTimeout: options.sessionTimeout,
@@ -120,27 +161,51 @@ export class ZkConnection {
     });
     if (options.auth) client.addAuthInfo('digest', Buffer.from(`${options.auth.username}:${options.auth.password}`));
     const connection = new ZkConnection(client, endpoints);
-    const connectBound = Math.max(options.sessionTimeout, 2000) * Math.max(1, options.endpoints.length);
+    const connectBound = bounds.timeoutMs ?? Math.max(options.sessionTimeout, 2000) * Math.max(1, options.endpoints.length);
+    const { signal } = bounds;
+    // The client swallows socket errors and retries; listen to them to say why nothing answers.
+    const refused = new Set<string>();
+    const lastErrors = new Map<string, string>();
+    const manager = managerOf(client);
+    guardAnswers(manager);
+    const onSocketError = manager.onSocketError;
     await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => {
+      const fail = (error: Error) => {
         cleanup();
-        connection.#shutdown(new BackendError(`could not connect to ZooKeeper at ${endpoints} within ${connectBound} ms`));
+        connection.#shutdown(error);
         reject(connection.signal.reason);
-      }, connectBound);
+      };
+      const why = () => (lastErrors.size === 0 ? 'no answer' : [...lastErrors].map(([endpoint, error]) => `${error} at ${endpoint}`).join(', '));
+      const timer = setTimeout(() => fail(new BackendError(`could not connect to ZooKeeper at ${endpoints} within ${connectBound} ms: ${why()}`)), connectBound);
+      manager.onSocketError = function (this: ConnectionManager, error: unknown) {
+        const code = (error as { code?: string }).code;
+        const target = error as { address?: string; port?: number };
+        const endpoint = target.address !== undefined ? `${target.address}:${target.port}` : 'a server';
+        lastErrors.set(endpoint, code === 'ECONNREFUSED' ? 'connection refused' : String((error as Error).message ?? error));
+        if (code === 'ECONNREFUSED') refused.add(endpoint);
+        onSocketError.call(this, error);
+        if (refused.size >= options.endpoints.length) fail(new BackendError(`could not connect to ZooKeeper: ${why()}`));
+      };
+      const onAbort = () => fail(signal!.reason instanceof Error ? signal!.reason : new BackendError(String(signal!.reason)));
       const onConnected = () => {
         cleanup();
         resolve();
       };
-      const onAuthFailed = () => {
-        cleanup();
-        connection.#shutdown(new BackendError(`ZooKeeper at ${endpoints} rejected the credentials given for user "${options.auth?.username ?? ''}"`));
-        reject(connection.signal.reason);
-      };
+      const onAuthFailed = () => fail(new BackendError(`ZooKeeper at ${endpoints} rejected the credentials given for user "${options.auth?.username ?? ''}"`));
       const cleanup = () => {
         clearTimeout(timer);
+        manager.onSocketError = onSocketError;
+        signal?.removeEventListener('abort', onAbort);
         client.removeListener('connected', onConnected);
         client.removeListener('authenticationFailed', onAuthFailed);
       };
+      if (signal?.aborted) {
+        clearTimeout(timer);
+        manager.onSocketError = onSocketError;
+        reject(signal.reason);
+        return;
+      }
+      signal?.addEventListener('abort', onAbort, { once: true });
       client.once('connected', onConnected);
       client.once('authenticationFailed', onAuthFailed);
       client.connect();
@@ -151,11 +216,14 @@ export class ZkConnection {
 
   #supervise(): void {
     this.#connected = true;
-    this.#lastAnswer = performance.now();
+    // The connect answer came through the leader (a new session is a write; a resumed one is
+    // revalidated with the leader), but its send time is unknown: count from before we asked.
+    this.#lastProofSent = this.#openedAt;
+    this.#lastProof = this.#openedAt - leaderLagOf(this.timeout);
     this.client.on('connected', () => {
       this.#connected = true;
-      // The server accepted the session again: it has heard from us now.
-      this.#heard(performance.now());
+      // Reconnected to the same session: prove it through the leader at once.
+      this.#heartbeat();
       for (const waiter of this.#connectedWaiters) waiter.resolve();
       this.#connectedWaiters.clear();
     });
@@ -167,19 +235,21 @@ export class ZkConnection {
       this.#shutdown(new BackendError(`ZooKeeper at ${this.endpoints} rejected the client's credentials`)),
     );
     this.#armDeadline();
-    const third = Math.max(10, Math.floor(this.timeout / 3));
-    this.#heartbeatTimer = setInterval(() => this.#heartbeat(), third);
+    this.#heartbeatTimer = setInterval(() => this.#tick(), heartbeatIntervalOf(this.timeout));
     this.#heartbeatTimer.unref();
+    this.#heartbeat();
   }
 
-  /** Fires at last answer + session timeout; re-arms itself if answers came in meanwhile. */
+  /** Fires at last proof + session timeout; re-arms itself if proofs came in meanwhile. */
   #armDeadline(): void {
-    const remaining = this.#lastAnswer + this.timeout - performance.now();
+    const remaining = this.#lastProof + this.timeout - performance.now();
     this.#deadlineTimer = setTimeout(() => {
       if (this.signal.aborted) return;
-      if (performance.now() >= this.#lastAnswer + this.timeout) {
+      if (performance.now() >= this.#lastProof + this.timeout) {
         this.#shutdown(
-          new SessionLostError(`ZooKeeper session ${this.sessionId} lost: no answer from ${this.endpoints} for its session timeout of ${this.timeout} ms`),
+          new SessionLostError(
+            `ZooKeeper session ${this.sessionId} lost: no answer through the leader from ${this.endpoints} for its session timeout of ${this.timeout} ms`,
+          ),
         );
       } else {
         this.#armDeadline();
@@ -188,24 +258,30 @@ export class ZkConnection {
     this.#deadlineTimer.unref();
   }
 
-  #heard(sentAt: number): void {
-    if (sentAt > this.#lastAnswer) this.#lastAnswer = sentAt;
+  /** An answer to a request sent at `sentAt` went through the leader. */
+  #proved(sentAt: number): void {
+    if (sentAt <= this.#lastProofSent) return;
+    this.#lastProofSent = sentAt;
+    this.#lastProof = sentAt - leaderLagOf(this.timeout);
   }
 
-  #heartbeat(): void {
+  #tick(): void {
     if (this.signal.aborted) return;
-    const silence = performance.now() - this.#lastAnswer;
-    if (silence >= (this.timeout * 2) / 3 && this.#connected) {
-      // Connected, yet nothing answered for two thirds of the timeout: drop this server.
-      (this.client as unknown as { connectionManager?: { socket?: { destroy(): void } } }).connectionManager?.socket?.destroy();
+    if (this.#connected && performance.now() - this.#lastProofSent >= this.timeout / 2) {
+      // Connected, yet nothing went through the leader for half the timeout: drop this server.
+      managerOf(this.client).socket?.destroy();
     }
-    if (silence >= this.timeout / 3 && !this.#heartbeatInFlight) {
-      this.#heartbeatInFlight = true;
-      this.exists('/').then(
-        () => (this.#heartbeatInFlight = false),
-        () => (this.#heartbeatInFlight = false),
-      );
-    }
+    this.#heartbeat();
+  }
+
+  /** Sends a `sync` unless one is in flight: its answer proves the leader saw this session. */
+  #heartbeat(): void {
+    if (this.signal.aborted || this.#heartbeatInFlight) return;
+    this.#heartbeatInFlight = true;
+    this.sync().then(
+      () => (this.#heartbeatInFlight = false),
+      () => (this.#heartbeatInFlight = false),
+    );
   }
 
   /** Ends the session from our side: rejects everything pending and stops the client. */
@@ -225,13 +301,8 @@ export class ZkConnection {
     }
     if (!(reason instanceof ClosedError)) {
       // Stop the reconnect loop at once; a lost session has nothing left to say to the server.
-      (this.client as unknown as { connectionManager?: { socket?: { destroy(): void } } }).connectionManager?.socket?.destroy();
+      managerOf(this.client).socket?.destroy();
     }
-  }
-
-  /** Marks the session lost (e.g. its own node was found owned by nobody). */
-  lose(reason: Error): void {
-    this.#shutdown(reason);
   }
 
   /**
@@ -275,14 +346,17 @@ export class ZkConnection {
   /**
    * Sends one request and waits at most one session timeout for its answer. The callback-style
    * `run` gets the client's callback; errors come back as the client's Exception objects.
+   * `throughLeader`: the request is a write or a sync, whose answer (an error code included)
+   * proves that the leader saw the session when it was sent; a read's answer proves nothing, since
+   * a follower cut off from the leader still answers reads.
    */
-  request<T>(what: string, run: (callback: (error: unknown, result?: T) => void) => void): Promise<T> {
+  request<T>(throughLeader: boolean, run: (callback: (error: unknown, result?: T) => void) => void): Promise<T> {
     if (this.signal.aborted) return Promise.reject(this.signal.reason);
-    // No timer per request: the server answers a session's requests in order, so while this one
-    // is unanswered nothing sent after it is answered either, the last answer stays older than
-    // this request, and the loss deadline (last answer + session timeout) ends the session, and
-    // this request with it, no later than a per-request timeout would. Ending the session also
-    // keeps a request still queued in the client from reaching the server later (an orphan node).
+    // No timer per request: the server answers a session's requests in order, and a heartbeat
+    // goes out every fifth of the timeout, so while this one is unanswered no proof comes in, and
+    // the loss deadline ends the session, and this request with it, no later than a per-request
+    // timeout would. Ending the session also keeps a request still queued in the client from
+    // reaching the server later (an orphan node).
     const sentAt = performance.now();
     return new Promise<T>((resolve, reject) => {
       let done = false;
@@ -297,15 +371,11 @@ export class ZkConnection {
           if (done) return;
           done = true;
           this.#pending.delete(onLost);
-          if (error === null || error === undefined) {
-            this.#heard(sentAt);
-            resolve(result as T);
-            return;
-          }
           const code = codeOf(error);
-          // Any answer from the server (an error code included) proves the session is alive.
-          if (error instanceof MultiError || (code !== undefined && code !== Code.CONNECTION_LOSS && code !== Code.SESSION_EXPIRED)) this.#heard(sentAt);
-          reject(error);
+          const answered = error === null || error === undefined || error instanceof MultiError || (code !== undefined && code !== Code.CONNECTION_LOSS && code !== Code.SESSION_EXPIRED);
+          if (answered && throughLeader) this.#proved(sentAt);
+          if (error === null || error === undefined) resolve(result as T);
+          else reject(error);
         });
       } catch (error) {
         done = true;
@@ -320,8 +390,7 @@ export class ZkConnection {
    * they leave in one write (one segment) instead of one write each.
    */
   pipeline<T>(send: () => T): T {
-    const socket = (this.client as unknown as { connectionManager?: { socket?: { cork(): void; uncork(): void; destroyed?: boolean } } })
-      .connectionManager?.socket;
+    const socket = managerOf(this.client).socket;
     if (!socket || socket.destroyed || !this.#connected) return send();
     socket.cork();
     try {
@@ -331,25 +400,51 @@ export class ZkConnection {
     }
   }
 
+  /**
+   * A `sync` of `/`: the server passes it to the leader and answers once the leader has. The
+   * client has no sync call, so the request is framed here; its answer is read as one without a
+   * payload (the echoed path is not needed).
+   */
+  sync(): Promise<void> {
+    return this.request(true, (cb) => {
+      const header = { xid: 0, type: DELETE_OPCODE };
+      const request = {
+        header,
+        payload: null,
+        toBuffer(): Buffer {
+          const path = Buffer.from('/', 'utf8');
+          const frame = Buffer.alloc(4 + 4 + 4 + 4 + path.length);
+          let offset = frame.writeInt32BE(frame.length - 4, 0);
+          offset = frame.writeInt32BE(header.xid, offset);
+          offset = frame.writeInt32BE(SYNC_OPCODE, offset);
+          offset = frame.writeInt32BE(path.length, offset);
+          path.copy(frame, offset);
+          return frame;
+        },
+      };
+      managerOf(this.client).queue(request, (error) => cb(error ?? null));
+    });
+  }
+
   // Typed wrappers over the client's callback API.
 
   create(path: string, data: Buffer, acl: ACL[], mode: number): Promise<string> {
-    return this.request(`create ${path}`, (cb) => this.client.create(path, data, acl, mode, cb));
+    return this.request(true, (cb) => this.client.create(path, data, acl, mode, cb));
   }
 
   remove(path: string, version = -1): Promise<void> {
-    return this.request(`delete ${path}`, (cb) => this.client.remove(path, version, (error) => cb(error)));
+    return this.request(true, (cb) => this.client.remove(path, version, (error) => cb(error)));
   }
 
   /** The node's Stat, or null when it does not exist. With a watcher: fires on create/delete/change. */
   exists(path: string, watcher?: (event: Event) => void): Promise<Stat | null> {
-    return this.request(`exists ${path}`, (cb) =>
+    return this.request(false, (cb) =>
       watcher ? this.client.exists(path, watcher, cb) : this.client.exists(path, cb),
     );
   }
 
   getData(path: string, watcher?: (event: Event) => void): Promise<{ data: Buffer | undefined; stat: Stat }> {
-    return this.request(`getData ${path}`, (cb) => {
+    return this.request(false, (cb) => {
       const callback = (error: unknown, data?: Buffer, stat?: Stat) => cb(error, error ? undefined : { data, stat: stat as Stat });
       if (watcher) this.client.getData(path, watcher, callback);
       else this.client.getData(path, callback);
@@ -357,7 +452,7 @@ export class ZkConnection {
   }
 
   getChildren(path: string, watcher?: (event: Event) => void): Promise<{ children: string[]; stat: Stat }> {
-    return this.request(`getChildren ${path}`, (cb) => {
+    return this.request(false, (cb) => {
       const callback = (error: unknown, children?: string[], stat?: Stat) =>
         cb(error, error ? undefined : { children: children ?? [], stat: stat as Stat });
       if (watcher) this.client.getChildren(path, watcher, callback);
@@ -366,7 +461,7 @@ export class ZkConnection {
   }
 
   setData(path: string, data: Buffer, version = -1): Promise<Stat> {
-    return this.request(`setData ${path}`, (cb) => this.client.setData(path, data, version, cb));
+    return this.request(true, (cb) => this.client.setData(path, data, version, cb));
   }
 
   /**
@@ -381,7 +476,7 @@ export class ZkConnection {
       else if ('setData' in op) transaction.setData(op.setData, op.data, op.version ?? -1);
       else transaction.remove(op.remove, op.version ?? -1);
     }
-    return this.request('multi', (cb) =>
+    return this.request(true, (cb) =>
       transaction.commit((error, results: Array<{ type: number; err?: number; path?: string; stat?: Stat }> | undefined) => {
         if (error && codeOf(error) !== undefined && Array.isArray(results)) {
           const index = results.findIndex((result) => result.type === -1 && result.err !== 0 && result.err !== -2);
@@ -395,4 +490,26 @@ export class ZkConnection {
       }),
     );
   }
+}
+
+function managerOf(client: Client): ConnectionManager {
+  return (client as unknown as { connectionManager: ConnectionManager }).connectionManager;
+}
+
+/**
+ * The client throws from its socket handler on an error code it does not know (SESSION_MOVED,
+ * for one, answers a request that reached a server after the session moved to another), which
+ * would crash the process. Such an answer drops the connection instead: the client reconnects and
+ * fails what was pending with a connection loss, which callers already handle.
+ */
+function guardAnswers(manager: ConnectionManager): void {
+  const onSocketData = manager.onSocketData;
+  manager.onSocketData = function (this: ConnectionManager, buffer: Buffer) {
+    try {
+      onSocketData.call(this, buffer);
+    } catch {
+      (this as unknown as { pendingBuffer: unknown }).pendingBuffer = null;
+      this.socket?.destroy();
+    }
+  };
 }
