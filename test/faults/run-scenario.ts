@@ -7,7 +7,7 @@
 import { type ChildProcess, fork } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import { closeSync, mkdirSync, openSync, rmSync, writeFileSync, writeSync } from 'node:fs';
-import { cpus, loadavg } from 'node:os';
+import { cpus, loadavg, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
@@ -39,9 +39,10 @@ const CLIENT_SCRIPT = fileURLToPath(new URL('./client.mjs', import.meta.url));
 
 const hrnow = () => process.hrtime.bigint().toString();
 
-function machine(): string {
+/** The machine, for reports: cores, memory, node, and how loaded it is now. */
+export function describeMachine(): string {
   const cpu = cpus();
-  return `${cpu.length} x ${cpu[0]?.model.trim() ?? 'cpu'}, node ${process.version}, load ${loadavg()[0]!.toFixed(2)} at start`;
+  return `${cpu.length} x ${cpu[0]?.model.trim() ?? 'cpu'}, ${Math.round(totalmem() / 2 ** 30)} GiB, node ${process.version}, load average ${loadavg()[0]!.toFixed(1)}`;
 }
 
 interface Client extends ClientHandle {
@@ -68,7 +69,7 @@ export async function runScenario(cluster: Cluster, scenario: Scenario, options:
     timeoutMs: options.timeoutMs,
     expectViolation: scenario.expectViolation ?? false,
     t0,
-    machine: machine(),
+    machine: describeMachine(),
   };
   writeFileSync(join(dir, 'meta.json'), `${JSON.stringify(meta, null, 2)}\n`);
   const nemesisFd = openSync(join(dir, 'nemesis.jsonl'), 'a');

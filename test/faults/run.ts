@@ -18,12 +18,11 @@
  *   --list               print the scenarios and exit
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { cpus, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { formatReport, type Report } from './checker.js';
 import { BACKENDS, type BackendName, type Cluster, startCluster } from './clusters.js';
-import { type RunOptions, runScenario } from './run-scenario.js';
+import { describeMachine, type RunOptions, runScenario } from './run-scenario.js';
 import { SCENARIOS } from './scenarios.js';
 
 const { values } = parseArgs({
@@ -132,7 +131,7 @@ process.exit(failures ? 1 : 0);
 /** One row per run: the figures docs/reliability.md reports. */
 function markdownTable(): string {
   const rows = [
-    `Run of ${new Date().toISOString()}: ${options.clients} clients, TTL ${options.ttlMs / 1000} s, timeoutMs ${options.timeoutMs}, ${options.faultMs / 1000} s of faults + ${options.tailMs / 1000} s tail per run; ${machineLine()}`,
+    `Run of ${new Date().toISOString()}: ${options.clients} clients, TTL ${options.ttlMs / 1000} s, timeoutMs ${options.timeoutMs}, ${options.faultMs / 1000} s of faults + ${options.tailMs / 1000} s tail per run; ${describeMachine()}`,
     '',
     '| scenario | backend | result | acquisitions | failed acquires | violated checks | loss latency ms | longest grant gap ms | recovery after heal ms | max acquire overrun ms |',
     '|---|---|---|---|---|---|---|---|---|---|',
@@ -146,9 +145,4 @@ function markdownTable(): string {
     );
   }
   return `${rows.join('\n')}\n`;
-}
-
-function machineLine(): string {
-  const cpu = cpus();
-  return `${cpu.length} x ${cpu[0]?.model.trim() ?? 'cpu'}, ${Math.round(totalmem() / 2 ** 30)} GiB, node ${process.version}`;
 }
