@@ -201,8 +201,13 @@ export class RedisSession implements Session {
     clearTimeout(this.#deadline);
   }
 
+  /**
+   * Deletes the session's entries and key, within one attempt's deadline: when the server cannot
+   * be reached, closing does not wait a whole TTL; the key then expires on the server.
+   */
   #endOnServer(): Promise<unknown> {
-    return this.#host.run(END, [this.#key, this.#host.keys.epoch], [this.id, ...this.#prefixes.keys()], AbortSignal.timeout(this.#host.ttlMs), true);
+    const bound = AbortSignal.timeout(attemptTimeoutMs(this.#host.ttlMs / 1000));
+    return this.#host.run(END, [this.#key, this.#host.keys.epoch], [this.id, ...this.#prefixes.keys()], bound, true);
   }
 
   #checkAlive(): void {
