@@ -17,15 +17,16 @@ export const MAX_NAME_LENGTH = 200;
 export function checkName(name: unknown, what = 'name'): string {
   const accepted =
     `${what} must be 1-${MAX_NAME_LENGTH} characters of segments joined by "/", ` +
-    'each segment letters, digits, ".", "_" or "-" and not starting with "." or "-" (e.g. "jobs/nightly-backup")';
+    'each segment ASCII letters, digits, ".", "_" or "-" and not starting with "." or "-" (e.g. "jobs/nightly-backup")';
   if (typeof name !== 'string') throw new InvalidArgumentError(`invalid ${what} ${describe(name)}: ${accepted}`);
   if (name.length === 0 || name.length > MAX_NAME_LENGTH) {
-    throw new InvalidArgumentError(`invalid ${what} ${JSON.stringify(name)} (length ${name.length}): ${accepted}`);
+    // describe() shortens the name: an error about a 10,000-character name must not echo it all.
+    throw new InvalidArgumentError(`invalid ${what} ${describe(name)} (length ${name.length}): ${accepted}`);
   }
   for (const segment of name.split('/')) {
     if (!SEGMENT.test(segment)) {
-      const part = segment === '' ? 'an empty segment' : `segment ${JSON.stringify(segment)}`;
-      throw new InvalidArgumentError(`invalid ${what} ${JSON.stringify(name)} (${part}): ${accepted}`);
+      const part = segment === '' ? 'an empty segment' : `segment ${describe(segment)}`;
+      throw new InvalidArgumentError(`invalid ${what} ${describe(name)} (${part}): ${accepted}`);
     }
   }
   return name;

@@ -13,6 +13,7 @@ import { type Contender, type ContenderRequest, contend, exclusiveRule } from '.
 import type { AcquireOptions, LeaderInfo, Leadership } from './types.js';
 import { openWaitScope } from './wait-scope.js';
 import { type QueueStatus, queueStatus } from './status.js';
+import { withHold } from './with-hold.js';
 
 class Leader extends Hold implements Leadership {
   #value: string;
@@ -61,6 +62,14 @@ export class Election {
     using scope = openWaitScope(`campaign in election "${this.name}"`, options);
     const request: ContenderRequest = { prefix: this.name, role: 'latch', value, rule: exclusiveRule };
     return new Leader(this.name, await contend(this.#backend, request, scope), value);
+  }
+
+  /**
+   * Campaigns with `value`, runs `fn` once leader and resigns afterwards, also when `fn` throws.
+   * `fn` should watch `leadership.signal`: it aborts if leadership is lost meanwhile.
+   */
+  withLeadership<T>(value: string, fn: (leadership: Leadership) => T | Promise<T>, options?: AcquireOptions): Promise<T> {
+    return withHold('withLeadership', fn, () => this.campaign(value, options));
   }
 
   /** The leader (as holder) and the campaigners in line behind it, with values and tokens: a read-only snapshot. */

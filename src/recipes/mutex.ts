@@ -10,7 +10,7 @@ import { observeAcquire } from '../observability/events.js';
 import { Hold } from './hold.js';
 import { type ContenderRequest, contend, exclusiveRule, tryContend } from './queue.js';
 import type { AcquireOptions, Lease, TryOptions } from './types.js';
-import { openWaitScope } from './wait-scope.js';
+import { openWaitScope, TRY_OPTIONS } from './wait-scope.js';
 import { type QueueStatus, queueStatus } from './status.js';
 
 /** A fair distributed mutex. Get one with `coordinator.mutex(name)`. */
@@ -50,7 +50,7 @@ export class Mutex {
   }
 
   async #tryAcquireNow(options?: TryOptions): Promise<Lease | undefined> {
-    using scope = openWaitScope(`tryAcquire of mutex "${this.name}"`, options);
+    using scope = openWaitScope(`tryAcquire of mutex "${this.name}"`, options, TRY_OPTIONS);
     const admitted = await tryContend(this.#backend, this.#request, scope.signal);
     return admitted && new Hold(this.name, admitted);
   }

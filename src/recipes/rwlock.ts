@@ -11,8 +11,9 @@ import { observeAcquire } from '../observability/events.js';
 import { Hold } from './hold.js';
 import { type AdmissionRule, type ContenderRequest, contend, exclusiveRule, tryContend } from './queue.js';
 import type { AcquireOptions, Lease, TryOptions } from './types.js';
-import { openWaitScope } from './wait-scope.js';
+import { openWaitScope, TRY_OPTIONS } from './wait-scope.js';
 import { type QueueStatus, queueStatus } from './status.js';
+import { withHold } from './with-hold.js';
 
 /** Keys of any role but `read` exclude readers: writers, and foreign keys whose role is unknown. */
 const excludesReaders = (entry: QueueEntry) => entry.role !== 'read';
@@ -64,6 +65,16 @@ export class ReadWriteLock {
     return new Hold(this.name, await contend(this.#backend, this.#write, scope));
   }
 
+  /** Runs `fn` while holding a read (shared) lock and releases it afterwards, also when `fn` throws. */
+  withReadLock<T>(fn: (lease: Lease) => T | Promise<T>, options?: AcquireOptions): Promise<T> {
+    return withHold('withReadLock', fn, () => this.read(options));
+  }
+
+  /** Runs `fn` while holding the write (exclusive) lock and releases it afterwards, also when `fn` throws. */
+  withWriteLock<T>(fn: (lease: Lease) => T | Promise<T>, options?: AcquireOptions): Promise<T> {
+    return withHold('withWriteLock', fn, () => this.write(options));
+  }
+
   /** Who holds (readers or the writer) and who waits, in queue order: a read-only snapshot. */
   status(): Promise<QueueStatus> {
     return queueStatus(this.#backend, this.name, mixedRule);
@@ -75,7 +86,7 @@ export class ReadWriteLock {
   }
 
   async #tryReadNow(options?: TryOptions): Promise<Lease | undefined> {
-    using scope = openWaitScope(`tryRead of "${this.name}"`, options);
+    using scope = openWaitScope(`tryRead of "${this.name}"`, options, TRY_OPTIONS);
     const admitted = await tryContend(this.#backend, this.#read, scope.signal);
     return admitted && new Hold(this.name, admitted);
   }
@@ -86,7 +97,7 @@ export class ReadWriteLock {
   }
 
   async #tryWriteNow(options?: TryOptions): Promise<Lease | undefined> {
-    using scope = openWaitScope(`tryWrite of "${this.name}"`, options);
+    using scope = openWaitScope(`tryWrite of "${this.name}"`, options, TRY_OPTIONS);
     const admitted = await tryContend(this.#backend, this.#write, scope.signal);
     return admitted && new Hold(this.name, admitted);
   }

@@ -15,8 +15,9 @@ import { Hold } from './hold.js';
 import { linkSignals } from './linked-signal.js';
 import { type Contender, type ContenderRequest, contend, enqueueWithin, exclusiveRule, explain, throwIfAborted, tryContend, withdraw } from './queue.js';
 import type { AcquireOptions, Lease, TryOptions } from './types.js';
-import { openWaitScope, type WaitScope } from './wait-scope.js';
+import { openWaitScope, TRY_OPTIONS, type WaitScope } from './wait-scope.js';
 import { type QueueStatus, semaphoreStatus } from './status.js';
+import { withHold } from './with-hold.js';
 
 /** Options of `coordinator.semaphore(name, options)`. */
 export interface SemaphoreOptions {
@@ -62,6 +63,11 @@ export class Semaphore {
     }
   }
 
+  /** Runs `fn` while holding a permit and gives it back afterwards, also when `fn` throws. */
+  withPermit<T>(fn: (lease: Lease) => T | Promise<T>, options?: AcquireOptions): Promise<T> {
+    return withHold('withPermit', fn, () => this.acquire(options));
+  }
+
   /** Who holds permits and who waits, in queue order, with keys and tokens: a read-only snapshot. */
   status(): Promise<QueueStatus> {
     return semaphoreStatus(this.#backend, this.name, this.permits);
@@ -76,7 +82,7 @@ export class Semaphore {
   }
 
   async #tryAcquireNow(options?: TryOptions): Promise<Lease | undefined> {
-    using scope = openWaitScope(`tryAcquire of semaphore "${this.name}"`, options);
+    using scope = openWaitScope(`tryAcquire of semaphore "${this.name}"`, options, TRY_OPTIONS);
     const gate = await tryContend(this.#backend, this.#gate, scope.signal);
     if (!gate) return undefined;
     try {

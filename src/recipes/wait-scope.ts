@@ -14,10 +14,25 @@ export interface WaitScope extends Disposable {
   readonly onQueued: ((position: number) => void) | undefined;
 }
 
-/** Checks `options` at the call (throwing InvalidArgumentError) and starts the timeout. */
-export function openWaitScope(what: string, options: AcquireOptions | undefined): WaitScope {
+/** The options an acquire, campaign, read or write accepts. */
+export const ACQUIRE_OPTIONS: readonly string[] = ['signal', 'timeoutMs', 'onQueued'];
+/** The options a tryAcquire, tryRead or tryWrite accepts. */
+export const TRY_OPTIONS: readonly string[] = ['signal', 'timeoutMs'];
+
+/**
+ * Checks `options` at the call (throwing InvalidArgumentError) and starts the timeout. A field
+ * outside `accepted` is refused: a misspelt `timeout` for `timeoutMs` would otherwise wait for ever.
+ */
+export function openWaitScope(what: string, options: AcquireOptions | undefined, accepted: readonly string[] = ACQUIRE_OPTIONS): WaitScope {
   if (options !== undefined && (typeof options !== 'object' || options === null)) {
-    throw new InvalidArgumentError(`invalid options ${describe(options)}: options must be an object { signal?, timeoutMs?, onQueued? } or omitted`);
+    throw new InvalidArgumentError(`invalid options ${describe(options)}: options must be an object { ${accepted.map((f) => `${f}?`).join(', ')} } or omitted`);
+  }
+  const unknown = options === undefined ? undefined : Object.keys(options).find((field) => !accepted.includes(field));
+  if (unknown !== undefined) {
+    const near = accepted.find((field) => field.toLowerCase().startsWith(unknown.toLowerCase().slice(0, 4)));
+    throw new InvalidArgumentError(
+      `unknown option ${describe(unknown)} in ${what}: accepted options are ${accepted.join(', ')}${near ? ` (did you mean ${near}?)` : ''}`,
+    );
   }
   const timeoutMs = checkTimeout(options?.timeoutMs);
   const callerSignal = checkSignal(options?.signal);
