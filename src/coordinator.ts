@@ -10,11 +10,13 @@ import { InvalidArgumentError } from './errors.js';
 import { openWaitScope } from './recipes/wait-scope.js';
 import { describe } from './validate.js';
 import { type Health, type HealthEvent, HealthBoard } from './observability/health.js';
+import { Barrier, DoubleBarrier, type DoubleBarrierOptions } from './recipes/barrier.js';
 import { Election } from './recipes/election.js';
 import { type LockPart, MultiLock } from './recipes/multi-lock.js';
 import { Mutex } from './recipes/mutex.js';
 import { ReadWriteLock } from './recipes/rwlock.js';
 import { Semaphore, type SemaphoreOptions } from './recipes/semaphore.js';
+import { VersionedValue } from './recipes/value.js';
 
 const backends = new WeakMap<Coordinator, Backend>();
 
@@ -74,6 +76,21 @@ export class Coordinator implements AsyncDisposable {
   /** A leader election named `name`. */
   election(name: string): Election {
     return new Election(this.#backend, name);
+  }
+
+  /** A versioned value named `name`, updated by compare-and-set (optimistic updates). */
+  value(name: string): VersionedValue {
+    return new VersionedValue(this.#backend, name);
+  }
+
+  /** A barrier named `name`: set, waited on until removed. */
+  barrier(name: string): Barrier {
+    return new Barrier(this.#backend, name);
+  }
+
+  /** A double barrier named `name` for `options.members` members: enter together, leave together. */
+  doubleBarrier(name: string, options: DoubleBarrierOptions): DoubleBarrier {
+    return new DoubleBarrier(this.#backend, name, options);
   }
 
   /**

@@ -16,7 +16,8 @@ export type BatonErrorCode =
   | 'CLOSED'
   | 'BACKEND'
   | 'OUTCOME_UNKNOWN'
-  | 'STALE_TOKEN';
+  | 'STALE_TOKEN'
+  | 'CONFLICT';
 
 /** Base class of every error Baton throws. */
 export abstract class BatonError extends Error {
@@ -81,6 +82,14 @@ export class BackendError extends BatonError {
  */
 export class OutcomeUnknownError extends BackendError {
   override readonly code = 'OUTCOME_UNKNOWN';
+}
+
+/**
+ * An optimistic update lost the race to other writers on every attempt it was allowed. Nothing was
+ * written by the call; read the value again, or allow more attempts.
+ */
+export class ConflictError extends BatonError {
+  readonly code = 'CONFLICT';
 }
 
 /** A fencing token older than one already seen was presented to a {@link FencingGuard}. */

@@ -18,6 +18,8 @@ export { Mutex } from './recipes/mutex.js';
 export { Semaphore, type SemaphoreOptions } from './recipes/semaphore.js';
 export { ReadWriteLock } from './recipes/rwlock.js';
 export { Election } from './recipes/election.js';
+export { VersionedValue, type ValueState, type UpdateOptions, type UpdateResult } from './recipes/value.js';
+export { Barrier, DoubleBarrier, type DoubleBarrierOptions, type BarrierWaitOptions } from './recipes/barrier.js';
 export { MultiLock, type LockPart, type MultiLease, type MultiAcquireOptions } from './recipes/multi-lock.js';
 export type { AcquireOptions, TryOptions, Lease, Leadership, LeaderInfo, GuardedOp } from './recipes/types.js';
 export type { QueueStatus, QueueMember } from './recipes/status.js';
@@ -37,6 +39,7 @@ export {
   BackendError,
   OutcomeUnknownError,
   StaleTokenError,
+  ConflictError,
   type BatonErrorCode,
 } from './errors.js';
 export type { BackendKind, Role } from './backends/contract.js';

@@ -115,6 +115,41 @@ export interface ScanResult {
   readonly sessions?: ReadonlyMap<string, number>;
 }
 
+/** A plain key's value and the revision of its last write, as {@link PlainKeys.read} returns it. */
+export interface StoredValue {
+  readonly value: string;
+  /**
+   * The revision of the key's last write: store-wide, and grows with every write (etcd
+   * `mod_revision`, ZooKeeper `mzxid`, memory: the store's counter).
+   */
+  readonly revision: bigint;
+  /**
+   * What the backend compares on when that is not the revision (ZooKeeper: the node's version).
+   * Recipes hand it back unchanged through `expected`.
+   */
+  readonly stamp?: number;
+}
+
+/**
+ * Plain keys: persistent values addressed by a name (segments joined by `/`, mapped like a
+ * prefix onto the backend's key space), owned by no session. Versioned values and barriers use
+ * them. Every write is a compare-and-set, applied at most once: an attempt whose outcome is
+ * unknown rejects with `OutcomeUnknownError`.
+ */
+export interface PlainKeys {
+  /** The key's value and revision, or `undefined` if it does not exist. A linearizable read. */
+  read(name: string, signal?: AbortSignal): Promise<StoredValue | undefined>;
+  /** Reads the key and watches it for its next write or deletion (set before the read). */
+  watch(name: string, signal: AbortSignal): Promise<Watched<StoredValue | undefined>>;
+  /**
+   * Writes `value` only if the key is still as `expected` was read (`undefined`: only if it does
+   * not exist). Resolves to the key's new state, or `undefined` when the comparison failed.
+   */
+  write(name: string, expected: StoredValue | undefined, value: string, signal?: AbortSignal): Promise<StoredValue | undefined>;
+  /** Deletes the key, only if still as `expected` when given. Resolves to whether it deleted it. */
+  delete(name: string, expected?: StoredValue, signal?: AbortSignal): Promise<boolean>;
+}
+
 /** A write that commits only while a hold is still valid (see {@link Session.guardedWrite}). */
 export type GuardedOp =
   | { readonly put: string; readonly value: string }
@@ -176,6 +211,9 @@ export interface Backend {
    * monitoring (the dashboard), not for recipes. Optional: a backend without it has no dashboard.
    */
   scan?(prefix: string, signal: AbortSignal): Promise<Watched<ScanResult>>;
+
+  /** Plain keys, for versioned values and barriers. Optional: a backend without it has neither. */
+  readonly values?: PlainKeys;
 
   /** Ends the current session (its keys vanish) and releases every resource. Idempotent. */
   close(): Promise<void>;

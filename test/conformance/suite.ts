@@ -8,6 +8,7 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, describe, expect, it } from 'vitest';
 import { type Coordinator, LeaseLostError, LeaseReleasedError, type Lease } from '../../src/index.js';
 import { backendOf } from '../../src/testing.js';
+import { describeCoordination } from './coordination.js';
 import { describeMultiLock } from './multi-lock.js';
 
 /** What the suite needs from a backend under test. */
@@ -66,6 +67,7 @@ export function runConformance(target: ConformanceTarget): void {
 
   describe(`conformance: ${target.name}`, () => {
     describeMultiLock({ open, expireSession: (coord) => target.expireSession(coord) });
+    describeCoordination({ open });
     describe('mutex', () => {
       it('excludes across sessions: a read-yield-write counter loses no update', async () => {
         const name = unique('exclusion');

@@ -2,6 +2,8 @@
 
     python3 kazoo_peer.py <hosts> lock <path>                      HELD <node>, RELEASED after "release"
     python3 kazoo_peer.py <hosts> bench-mutex <path> <clients> <seconds>   RESULT <acquisitions> <seconds>
+    python3 kazoo_peer.py <hosts> barrier-set <path>               SET, REMOVED after "remove"
+    python3 kazoo_peer.py <hosts> barrier-wait <path>              WAITING, PASSED once the barrier is gone
 
 The lock is kazoo's Lock with extra_lock_patterns=['-lock-'], so that it sees Curator's and
 Baton's `_c_<uuid>-lock-<seq>` contenders. Prints READY once connected, WAITING before it blocks.
@@ -71,6 +73,24 @@ def main():
         for c in clients:
             c.stop()
             c.close()
+    elif mode == "barrier-set":
+        c = client(hosts)
+        barrier = c.Barrier(path)
+        say("READY")
+        barrier.create()
+        say("SET")
+        await_line("remove")
+        say("REMOVED" if barrier.remove() else "NOT-SET")
+        c.stop()
+        c.close()
+    elif mode == "barrier-wait":
+        c = client(hosts)
+        barrier = c.Barrier(path)
+        say("READY")
+        say("WAITING")
+        say("PASSED" if barrier.wait(timeout=60) else "TIMED-OUT")
+        c.stop()
+        c.close()
     else:
         raise SystemExit("unknown mode " + mode)
 

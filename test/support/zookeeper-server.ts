@@ -168,6 +168,9 @@ async function startLocal(size: 1 | 3, proxiedQuorum: boolean): Promise<ZooKeepe
       '4lw.commands.whitelist=srvr,ruok,stat,mntr,cons,wchs,wchc',
       'forceSync=no',
       'preAllocSize=1024',
+      // Every test coordinator is one connection from 127.0.0.1; the default cap of 60 per
+      // address is reached by a full conformance run, and then connections are refused.
+      'maxClientCnxns=0',
     ];
     if (size > 1) {
       await writeFile(join(dataDir, 'myid'), `${i + 1}\n`);

@@ -9,7 +9,7 @@
 import { BackendError, ClosedError, ConfigError, OutcomeUnknownError, SessionLostError } from '../../errors.js';
 import { abortable, raceSignal } from '../abortable.js';
 import { positiveNumber, rejectUnknownFields, rejectUnknownParams } from '../config-fields.js';
-import type { Backend, BackendModule, Enqueued, GuardedOp, KeyState, QueueEntry, Role, ScanResult, Session, Watched } from '../contract.js';
+import type { Backend, BackendModule, Enqueued, GuardedOp, KeyState, QueueEntry, Role, ScanResult, Session, Watched, PlainKeys, StoredValue } from '../contract.js';
 import { GuaranteedRemovals } from '../guaranteed-delete.js';
 import { OwnKeyWatches } from '../own-keys.js';
 import { type Clock, systemClock } from './clock.js';
@@ -232,6 +232,44 @@ class MemorySession implements Session {
   }
 }
 
+/** Plain keys in the shared store, under their names as given. */
+class MemoryValues implements PlainKeys {
+  constructor(
+    readonly link: Link,
+    readonly faults: MemoryFaults,
+  ) {}
+
+  read(name: string, signal?: AbortSignal): Promise<StoredValue | undefined> {
+    return this.link.request('readValue', signal, () => this.link.store.readValue(name));
+  }
+
+  watch(name: string, signal: AbortSignal): Promise<Watched<StoredValue | undefined>> {
+    const store = this.link.store;
+    return this.link.request('watchValue', signal, () => {
+      const changed = pendingWaits.track(abortable<void>(signal, (resolve) => store.onKeyChange(name, () => this.faults.notify(resolve))));
+      return { current: store.readValue(name), changed };
+    });
+  }
+
+  write(name: string, expected: StoredValue | undefined, value: string, signal?: AbortSignal): Promise<StoredValue | undefined> {
+    const store = this.link.store;
+    return atMostOnce(`writing ${name}`, this.link.request('writeValue', signal, () => {
+      if (store.readValue(name)?.revision !== expected?.revision) return undefined;
+      store.put(name, value);
+      return store.readValue(name);
+    }));
+  }
+
+  delete(name: string, expected?: StoredValue, signal?: AbortSignal): Promise<boolean> {
+    const store = this.link.store;
+    return atMostOnce(`deleting ${name}`, this.link.request('deleteValue', signal, () => {
+      const current = store.readValue(name);
+      if (!current || (expected && current.revision !== expected.revision)) return false;
+      return store.delete(name);
+    }));
+  }
+}
+
 /** A write's answer; a lost one becomes an OutcomeUnknownError (the write is never sent again). */
 async function atMostOnce<T>(what: string, answer: Promise<T>): Promise<T> {
   try {
@@ -272,8 +310,11 @@ export class MemoryBackend implements Backend {
   #current: MemorySession | undefined;
   #closed = false;
 
+  readonly values: PlainKeys;
+
   constructor(readonly options: MemoryOptions) {
     this.#link = new Link(options.store, this.faults, () => this.#closed);
+    this.values = new MemoryValues(this.#link, this.faults);
   }
 
   /** Operation and wake-up counters of the shared store. */

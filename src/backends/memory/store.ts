@@ -15,6 +15,8 @@ interface StoredKey {
   role: Role;
   /** Wall-clock creation time, for status reports. */
   createdAt: number;
+  /** The store revision of the last write (creation included): a plain key's version. */
+  modRevision: bigint;
 }
 
 /** Operation and wake-up counts, as `MemoryBackend.stats()` reports them. */
@@ -77,7 +79,7 @@ export class MemoryStore {
     const owned = this.#sessionKeys.get(session);
     if (!owned) throw new Error(`memory session ${session} has ended`);
     const revision = ++this.#revision;
-    this.#keys.set(key, { value, revision, owner: session, role, createdAt: Date.now() });
+    this.#keys.set(key, { value, revision, owner: session, role, createdAt: Date.now(), modRevision: revision });
     owned.add(key);
     this.#notify(key, parentOf(key));
     return revision;
@@ -86,14 +88,21 @@ export class MemoryStore {
   /** Sets a plain (non-ephemeral) key, as a guarded write does. */
   put(key: string, value: string): void {
     const existing = this.#keys.get(key);
-    if (existing) existing.value = value;
-    else this.#keys.set(key, { value, revision: ++this.#revision, owner: undefined, role: 'lock', createdAt: Date.now() });
+    const revision = ++this.#revision;
+    if (existing) (existing.value = value), (existing.modRevision = revision);
+    else this.#keys.set(key, { value, revision, owner: undefined, role: 'lock', createdAt: Date.now(), modRevision: revision });
     this.#notify(key, parentOf(key), !existing);
   }
 
   get(key: string): KeyState | undefined {
     const stored = this.#keys.get(key);
     return stored && { value: stored.value, revision: stored.revision, createdAt: stored.createdAt };
+  }
+
+  /** A key's value with the revision of its last write (a plain key's version). */
+  readValue(key: string): { value: string; revision: bigint } | undefined {
+    const stored = this.#keys.get(key);
+    return stored && { value: stored.value, revision: stored.modRevision };
   }
 
   revisionOf(key: string): bigint | undefined {
@@ -104,6 +113,7 @@ export class MemoryStore {
     const stored = this.#keys.get(key);
     if (!stored) return;
     stored.value = value;
+    stored.modRevision = ++this.#revision;
     this.#fireTree(key);
     this.#fire(this.#keyListeners, key);
   }

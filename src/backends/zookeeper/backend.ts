@@ -9,11 +9,12 @@ import zookeeper from 'node-zookeeper-client';
 import type { ACL, Event } from 'node-zookeeper-client';
 import { BackendError, ClosedError, SessionLostError } from '../../errors.js';
 import { abortable } from '../abortable.js';
-import type { Backend, KeyState, QueueEntry, Session, Watched } from '../contract.js';
+import type { Backend, KeyState, PlainKeys, QueueEntry, Session, Watched } from '../contract.js';
 import { aclFor } from './acl.js';
 import type { ZooKeeperOptions } from './config.js';
 import { Code, codeOf, ZkConnection } from './connection.js';
 import { toBatonError } from './errors.js';
+import { ZooKeeperValues } from './values.js';
 import { MAX_ATTEMPTS, stateOf, ZooKeeperSession } from './session.js';
 import { orderChildren } from './naming.js';
 
@@ -32,6 +33,9 @@ export class ZooKeeperBackend implements Backend {
   readonly emptyParents = new Set<string>();
   /** Queue parents this identity may create children under but not write (ACL). */
   readonly unstampable = new Set<string>();
+
+  /** Plain keys (versioned values, barriers) as persistent nodes. */
+  readonly values: PlainKeys = new ZooKeeperValues(this);
 
   constructor(readonly options: ZooKeeperOptions) {
     this.acl = aclFor(options.auth);
