@@ -31,6 +31,7 @@ describe('errors', () => {
       BackendError: 'BACKEND',
       OutcomeUnknownError: 'OUTCOME_UNKNOWN',
       StaleTokenError: 'STALE_TOKEN',
+      ConflictError: 'CONFLICT',
     });
   });
 
