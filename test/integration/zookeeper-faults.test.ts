@@ -142,6 +142,7 @@ describe.skipIf(!available)('3-server ensemble', () => {
   beforeAll(async () => {
     servers = (await startZooKeeper(3, { needControl: true }))!;
   }, 180_000);
+
   afterAll(async () => {
     await servers?.stop();
   });
@@ -188,5 +189,56 @@ describe.skipIf(!available)('3-server ensemble', () => {
     expect(counter).toBe(workers * rounds);
     expect(tokens).toEqual([...tokens].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0)));
     expect(await untilQueue(backendOf(clients[0]!), name, (entries) => entries.length === 0)).toEqual([]);
+  }, 90_000);
+});
+
+describe.skipIf(!available)('3-server ensemble, quorum links through proxies', () => {
+  let servers: ZooKeeperServers;
+  beforeAll(async () => {
+    servers = (await startZooKeeper(3, { needControl: true, proxiedQuorum: true }))!;
+  }, 180_000);
+  afterAll(async () => {
+    await servers?.stop();
+  });
+
+  it("a holder on a follower cut off from the leader signals loss before anyone else is granted", async () => {
+    const leader = await servers.leader();
+    const follower = (leader + 1) % 3;
+    const others = [0, 1, 2].filter((i) => i !== follower).map((i) => servers.endpoints[i]);
+    const name = `faults/isolated-${process.pid}`;
+    // The holder talks only to the follower; the waiter only to the other two servers.
+    const holderCoord = await open(`zookeeper://${servers.endpoints[follower]}?sessionTimeout=2000`);
+    const waiterCoord = await open(`zookeeper://${others.join(',')}?sessionTimeout=2000`);
+    const lease = await holderCoord.mutex(name).acquire();
+    let queued!: () => void;
+    const isQueued = new Promise<void>((resolve) => (queued = resolve));
+    const events: string[] = [];
+    let lostAt = 0;
+    let grantedAt = 0;
+    const waiting = waiterCoord
+      .mutex(name)
+      .acquire({ onQueued: () => queued(), timeoutMs: 20_000 })
+      .then((next) => {
+        grantedAt = performance.now();
+        events.push('granted');
+        return next;
+      });
+    lease.signal.addEventListener('abort', () => {
+      lostAt = performance.now();
+      events.push('lost');
+    });
+    await isQueued;
+    const link = servers.quorumLink(follower, leader)!;
+    const silencedAt = performance.now();
+    link.silence();
+    try {
+      const next = await waiting;
+      await aborted(lease.signal);
+      expect(events, `lost ${Math.round(lostAt - silencedAt)} ms and granted ${Math.round(grantedAt - silencedAt)} ms after the silence`).toEqual(['lost', 'granted']);
+      expect(next.token > lease.token).toBe(true);
+      await next.release();
+    } finally {
+      link.restore();
+    }
   }, 90_000);
 });

@@ -127,6 +127,15 @@ function external(endpoints: string[]): ZooKeeperServers {
   };
 }
 
+/** A proxy to `target` on a port none of the servers will bind (those were free a moment ago). */
+async function proxyAvoiding(target: number, reserved: ReadonlySet<number>): Promise<TcpProxy> {
+  for (;;) {
+    const proxy = await startTcpProxy(target);
+    if (!reserved.has(proxy.port)) return proxy;
+    await proxy.close();
+  }
+}
+
 function splitHostPort(endpoint: string): [string, number] {
   const colon = endpoint.lastIndexOf(':');
   return [endpoint.slice(0, colon), Number(endpoint.slice(colon + 1))];
@@ -141,11 +150,12 @@ async function startLocal(size: 1 | 3, proxiedQuorum: boolean): Promise<ZooKeepe
     if (size > 1) quorumPorts.push([await freePort(), await freePort()]);
   }
   // links[from][to]: server `from` reaches server `to`'s quorum port through this proxy.
+  const reserved = new Set([...clientPorts, ...quorumPorts.flat()]);
   const links: Array<Array<TcpProxy | undefined>> = [];
   if (proxiedQuorum && size > 1) {
     for (let from = 0; from < size; from++) {
       links.push([]);
-      for (let to = 0; to < size; to++) links[from]!.push(from === to ? undefined : await startTcpProxy(quorumPorts[to]![0]));
+      for (let to = 0; to < size; to++) links[from]!.push(from === to ? undefined : await proxyAvoiding(quorumPorts[to]![0], reserved));
     }
   }
   const endpoints = clientPorts.map((port) => `127.0.0.1:${port}`);
