@@ -18,11 +18,15 @@ export interface RedisServerOptions {
   password?: string;
   /** More `--name value` arguments for redis-server (e.g. cluster mode). */
   extraArgs?: string[];
+  /** Also listen with TLS on a second port, with this server certificate, key and CA (PEM files). */
+  tls?: { cert: string; key: string; ca: string };
 }
 
 export interface RedisServer {
   readonly host: string;
   readonly port: number;
+  /** The TLS port, when started with `tls`. */
+  readonly tlsPort: number | undefined;
   /** A `redis://` URL for this server, with optional params (ttl, prefix) and credentials. */
   url(options?: { ttl?: number; prefix?: string; db?: number; auth?: { username: string; password: string } }): string;
   /** False for a server from BATON_TEST_REDIS_URL: it cannot be killed or paused. */
@@ -58,7 +62,7 @@ export function redisAvailable(): boolean {
  */
 export async function startRedis(options: RedisServerOptions & { needControl?: boolean } = {}): Promise<RedisServer | undefined> {
   const fromEnv = process.env.BATON_TEST_REDIS_URL?.trim();
-  if (fromEnv && !options.needControl && !options.password && !options.persistence && !options.extraArgs) return external(fromEnv);
+  if (fromEnv && !options.needControl && !options.password && !options.persistence && !options.extraArgs && !options.tls) return external(fromEnv);
   if (localRedisAvailable()) return startLocal(options);
   return serverUnavailable('redis-server', `set BATON_TEST_REDIS_URL, or install the Debian "redis-server" package (${REDIS_BINARY})`);
 }
@@ -83,6 +87,7 @@ function external(url: string): RedisServer {
   return {
     host,
     port: Number(port),
+    tlsPort: undefined,
     controllable: false,
     url: (o) => urlFor(`${host}:${port}`, o),
     async raw() {
@@ -124,6 +129,7 @@ function ping(host: string, port: number): Promise<boolean> {
 async function startLocal(options: RedisServerOptions): Promise<RedisServer> {
   const dir = await tempDir('redis');
   const port = await freePort();
+  const tlsPort = options.tls ? await freePort() : undefined;
   const host = '127.0.0.1';
   const args = [
     '--port', String(port),
@@ -136,6 +142,9 @@ async function startLocal(options: RedisServerOptions): Promise<RedisServer> {
     ...(options.persistence ? ['--appendonly', 'yes', '--appendfsync', 'always'] : ['--appendonly', 'no']),
     ...(options.password ? ['--requirepass', options.password] : []),
     ...(options.extraArgs ?? []),
+    ...(options.tls
+      ? ['--tls-port', String(tlsPort), '--tls-cert-file', options.tls.cert, '--tls-key-file', options.tls.key, '--tls-ca-cert-file', options.tls.ca, '--tls-auth-clients', 'no']
+      : []),
   ];
   let proc: ReturnType<typeof startProcess> | undefined;
   const clients: Redis[] = [];
@@ -159,6 +168,7 @@ async function startLocal(options: RedisServerOptions): Promise<RedisServer> {
   return {
     host,
     port,
+    tlsPort,
     controllable: true,
     url: (o) => urlFor(`${host}:${port}`, o),
     async raw() {

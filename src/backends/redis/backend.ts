@@ -85,7 +85,9 @@ export class RedisBackend implements Backend {
     const backend = new RedisBackend(options);
     const bound = AbortSignal.any([AbortSignal.timeout(options.connectTimeoutMs), ...(signal ? [signal] : [])]);
     try {
-      await raceSignal(Promise.all([connectClient(backend.link.client, options), connectClient(backend.notifier.client, options)]), signal);
+      // One after the other: a refused handshake on the first must not leave the second half-open.
+      await raceSignal(connectClient(backend.link.client, options), signal);
+      await raceSignal(connectClient(backend.notifier.client, options), signal);
       await raceSignal(backend.#adoptEpoch(bound), bound);
       await backend.session(bound);
     } catch (error) {
