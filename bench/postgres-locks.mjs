@@ -219,6 +219,8 @@ if (flag('append-docs')) {
       row('pg_advisory_lock / pg_advisory_unlock', results.advisory),
       row('Baton mutex (FIFO, fencing token)', results.batonContended),
       '',
+      'Why the gap: pg_advisory_lock keeps its queue in shared memory and commits nothing, so a handoff costs no disk write. A Baton handoff is durable: the release is a committed delete (a WAL flush) before the next holder is woken, and the releaser\'s next enqueue another commit, taken under the prefix\'s advisory lock; on this disk a commit costs several milliseconds (see the raw INSERT + DELETE above). What the durable queue buys: FIFO order across clients, a fencing token per hold, holds that survive a reconnect or a server restart within the TTL, and fenced transactions.',
+      '',
       `Machine: ${nproc} CPUs (\`nproc\`), ${cpus()[0]?.model ?? 'unknown'}; Node ${process.version}; PostgreSQL ${serverVersion}; pg ${pgVersion}; 1-minute load average ${loadavg()[0].toFixed(1)} at the end (the machine is shared: figures vary between runs).`,
     ].join('\n'),
   );
