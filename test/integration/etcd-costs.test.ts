@@ -29,19 +29,19 @@ async function counted(): Promise<{ coord: Coordinator; calls: Record<string, nu
   const backend = backendOf(coord);
   if (!(backend instanceof EtcdBackend)) throw new Error('not an etcd backend');
   const calls: Record<string, number> = {};
-  const kv = backend.client.kv as unknown as Record<string, (...args: unknown[]) => unknown>;
-  for (const method of ['range', 'put', 'deleteRange', 'txn']) {
-    const original = kv[method]!.bind(kv);
-    kv[method] = (...args: unknown[]) => {
-      calls[method] = (calls[method] ?? 0) + 1;
-      return original(...args);
-    };
-  }
-  const client = backend.client as unknown as { watch: () => unknown };
-  const watch = client.watch.bind(client);
-  client.watch = () => {
+  // Every unary call and stream the client sends, by method name ('Txn' -> txn, 'Range' -> range).
+  backend.client.pool.onCall = (method) => {
+    const name = method.slice(method.lastIndexOf('/') + 1);
+    if (name === 'Watch' || name === 'LeaseKeepAlive') return; // streams, opened once
+    const kind = name.charAt(0).toLowerCase() + name.slice(1);
+    calls[kind] = (calls[kind] ?? 0) + 1;
+  };
+  // Watches are multiplexed on one stream: count each watch created on it.
+  const watches = backend.client.watches;
+  const watch = watches.watch.bind(watches);
+  watches.watch = (...args: Parameters<typeof watch>) => {
     calls.watch = (calls.watch ?? 0) + 1;
-    return watch();
+    return watch(...args);
   };
   return {
     coord,
@@ -75,11 +75,10 @@ describe.skipIf(!wanted)('etcd costs', () => {
     const waiters = await Promise.all([counted(), counted(), counted()]);
     const lease = await holder.coord.mutex(name).acquire();
     const granted: Promise<Lease>[] = [];
-    for (const waiter of waiters) {
-      let queued!: () => void;
-      const isQueued = new Promise<void>((resolve) => (queued = resolve));
-      granted.push(waiter.coord.mutex(name).acquire({ onQueued: () => queued() }));
-      await isQueued;
+    for (const [i, waiter] of waiters.entries()) {
+      granted.push(waiter.coord.mutex(name).acquire());
+      // Queued once its key is listed (read by the holder: the waiters' own counts stay exact).
+      while ((await backendOf(holder.coord).list(name)).length < i + 2) await new Promise((r) => setTimeout(r, 5));
       waiter.reset();
     }
     // Real time passes while everyone waits: 20 round trips of the holder's own.

@@ -1,13 +1,13 @@
 /**
  * A TCP proxy on loopback that a test controls: it forwards to one target until told to go
  * silent (bytes are held back in both directions, connections stay open: a partition as the
- * endpoints see it, with no RST or FIN), to cut (every connection is destroyed at once), or to
+ * endpoints see it, with no RST or FIN), to go deaf (requests pass, answers are dropped), to cut (every connection is destroyed at once), or to
  * refuse (new connections are closed at once). This kernel has no iptables or netem, so this is how
  * tests put a fault on one link.
  */
 import net from 'node:net';
 
-export type ProxyMode = 'forward' | 'silent' | 'refuse';
+export type ProxyMode = 'forward' | 'silent' | 'deaf' | 'refuse';
 
 export interface TcpProxy {
   /** The port the proxy listens on (127.0.0.1). */
@@ -16,6 +16,8 @@ export interface TcpProxy {
   readonly mode: ProxyMode;
   /** Stops forwarding: no byte crosses in either direction, no connection is closed. */
   silence(): void;
+  /** Forwards requests but drops every answer: the server acts, the client never hears back. */
+  deafen(): void;
   /** Forwards again; bytes held back while silent are dropped, as a partition would lose them. */
   restore(): void;
   /** Destroys every open connection (both sides see a reset); new ones are still accepted. */
@@ -53,7 +55,7 @@ export async function startTcpProxy(targetPort: number, targetHost = '127.0.0.1'
     upstream.on('error', end).on('close', end);
     // While silent, data is read and discarded: the endpoints see no answer and no close.
     client.on('data', (chunk: Buffer) => {
-      if (mode === 'forward') upstream.write(chunk);
+      if (mode === 'forward' || mode === 'deaf') upstream.write(chunk);
     });
     upstream.on('data', (chunk: Buffer) => {
       if (mode === 'forward') client.write(chunk);
@@ -86,6 +88,9 @@ export async function startTcpProxy(targetPort: number, targetHost = '127.0.0.1'
     },
     silence() {
       mode = 'silent';
+    },
+    deafen() {
+      mode = 'deaf';
     },
     restore() {
       mode = 'forward';

@@ -1,22 +1,21 @@
 /**
- * The etcd adapter: the backend contract over one `etcd3` client, one lease per session and one
- * watched {@link PrefixView} per prefix in use.
+ * The etcd adapter: the backend contract over our own etcd client (gRPC over `node:http2`, see
+ * ./transport), one lease per session and one watched {@link PrefixView} per prefix in use.
  *
- * Reads: `list` and `get` read the server (linearizable), except in the event-loop turn in which
- * a prefix's view was just updated by its watch: a waiter re-listing right after the event that
- * woke it is answered from the view, so a handoff costs no round trip after the event.
- * Waits (`waitForBlocker`, own-key watches, `watchKey`, `watchPrefix`) always use the view: a change still in
- * flight when the view is read fires the wait when it arrives, so nothing is missed.
+ * Reads (`list`, `get`) always go to the server and are linearizable: a read never returns a
+ * state older than a write that completed before it began. Waits (`waitForBlocker`, own-key
+ * watches, `watchKey`, `watchPrefix`) use the view: a change still in flight when the view is read fires the wait when
+ * it arrives, so nothing is missed.
  * @module
  */
-import type { Etcd3 } from 'etcd3';
 import { ClosedError } from '../../errors.js';
 import type { Backend, KeyState, QueueEntry, Session, Watched } from '../contract.js';
-import { createClient, explain, withRetry } from './client.js';
 import type { EtcdOptions } from './config.js';
+import { explain } from './errors.js';
 import { lastSegment, parentOf } from '../key-paths.js';
 import { KeySpace, roleOfName } from './keys.js';
 import { EtcdSession, entriesOf } from './session.js';
+import { EtcdClient } from './transport/client.js';
 import { type PrefixView, type Snapshot, type ViewEntry, type ViewHost, ViewRegistry } from './view.js';
 
 /** How long a prefix's watch is kept after its last use. */
@@ -25,7 +24,7 @@ const VIEW_LINGER_MS = 30_000;
 export class EtcdBackend implements Backend {
   readonly kind = 'etcd' as const;
   readonly options: EtcdOptions;
-  readonly client: Etcd3;
+  readonly client: EtcdClient;
   readonly keys: KeySpace;
   readonly views: ViewRegistry;
   #current: EtcdSession | undefined;
@@ -34,12 +33,13 @@ export class EtcdBackend implements Backend {
 
   private constructor(options: EtcdOptions) {
     this.options = options;
-    this.client = createClient(options);
+    this.client = new EtcdClient(options);
     this.keys = new KeySpace(options.namespace);
     const host: ViewHost = {
       keys: this.keys,
       client: this.client,
       range: (prefix) => this.range(prefix),
+      explain: (error, what) => explain(error, what, options),
       ownKeyVanished: (key) => this.#ownKeyVanished(key),
     };
     this.views = new ViewRegistry(host, VIEW_LINGER_MS);
@@ -49,17 +49,14 @@ export class EtcdBackend implements Backend {
    * Connects: checks that the cluster answers and accepts the credentials, and opens the first
    * session (so that the first acquire is one round trip), before resolving.
    */
-  static async connect(options: EtcdOptions): Promise<EtcdBackend> {
+  static async connect(options: EtcdOptions, signal?: AbortSignal): Promise<EtcdBackend> {
+    signal?.throwIfAborted();
     const backend = new EtcdBackend(options);
-    const deadline = Date.now() + options.connectTimeoutMs;
     try {
-      await backend.client.kv.range({ ...backend.keys.range('baton'), limit: 1, keys_only: true, count_only: true }, { deadline } as never);
-    } catch (error) {
-      backend.client.close();
-      throw explain(error, 'connecting', options);
-    }
-    try {
-      await backend.session();
+      await backend.call('connecting', () =>
+        backend.client.range({ ...backend.keys.range('baton'), limit: 1, keysOnly: true, countOnly: true }, { signal, budgetMs: options.connectTimeoutMs }),
+      );
+      await backend.session(signal);
     } catch (error) {
       await backend.close();
       throw error;
@@ -72,15 +69,21 @@ export class EtcdBackend implements Backend {
     return this.#current && !this.#current.signal.aborted ? this.#current.leaseId : undefined;
   }
 
-  /** A unary call with retries through transient failures and errors translated to BackendError. */
-  call<T>(what: string, fn: () => Promise<T>): Promise<T> {
-    return withRetry(what, this.options, () => this.#closed, fn);
+  /** A call with its failures translated to BackendError (the client retries what can be retried). */
+  async call<T>(what: string, fn: () => Promise<T>): Promise<T> {
+    if (this.#closed) throw new ClosedError('the coordinator was closed');
+    try {
+      return await fn();
+    } catch (error) {
+      if (this.#closed) throw new ClosedError('the coordinator was closed', { cause: error });
+      throw explain(error, what, this.options);
+    }
   }
 
   /** Reads every key under `<prefix>/` from the server. */
-  async range(prefix: string): Promise<Snapshot> {
-    const res = await this.call(`listing ${prefix}/`, () => this.client.kv.range(this.keys.range(prefix)));
-    return { revision: BigInt(res.header.revision), kvs: res.kvs };
+  async range(prefix: string, signal?: AbortSignal): Promise<Snapshot> {
+    const res = await this.call(`listing ${prefix}/`, () => this.client.range(this.keys.range(prefix), { signal }));
+    return { revision: res.header.revision, kvs: res.kvs };
   }
 
   #ownKeyVanished(key: string): void {
@@ -89,15 +92,15 @@ export class EtcdBackend implements Backend {
     if (session && !session.signal.aborted && session.owns(key) && !session.isDeleting(key)) session.probe();
   }
 
-  // The recipes bound the wait with their signal; opening a lease carries on for later callers.
-  session(_signal?: AbortSignal): Promise<Session> {
+  session(signal?: AbortSignal): Promise<Session> {
     if (this.#closed) return Promise.reject(new ClosedError('the coordinator was closed'));
     const current = this.#current;
     // A check of the lease in flight (one of its keys vanished) decides whether it is still usable.
     const probing = current?.probing;
-    if (probing) return probing.then(() => this.session());
+    if (probing) return probing.then(() => this.session(signal));
     if (current && !current.signal.aborted) return Promise.resolve(current);
-    this.#opening ??= EtcdSession.open(this, (key, revision, signal) => this.waitForBlocker(key, revision, signal))
+    // The lease grant is bounded by the first caller's signal; later callers share it.
+    this.#opening ??= EtcdSession.open(this, signal)
       .then((session) => {
         if (this.#closed) {
           void session.close();
@@ -112,36 +115,22 @@ export class EtcdBackend implements Backend {
     return this.#opening;
   }
 
-  /**
-   * The view of `prefix` when it may answer a read: it was updated from the server in this turn
-   * of the event loop (a waiter re-listing right after the event that woke it). Any other read
-   * goes to the server, so reads stay linearizable for everyone else.
-   */
-  #readableView(prefix: string): PrefixView | undefined {
-    const view = this.views.find(prefix);
-    return view?.fresh ? view : undefined;
-  }
-
-  async list(prefix: string, _signal?: AbortSignal): Promise<QueueEntry[]> {
+  async list(prefix: string, signal?: AbortSignal): Promise<QueueEntry[]> {
     this.#checkOpen();
-    const view = this.#readableView(prefix);
-    if (view) return queueOf(view.entries());
-    const snapshot = await this.range(prefix);
+    const snapshot = await this.range(prefix, signal);
     this.views.find(prefix)?.offerSnapshot(snapshot);
     return entriesOf(this.keys, prefix, snapshot.kvs);
   }
 
-  async get(key: string, _signal?: AbortSignal): Promise<KeyState | undefined> {
+  async get(key: string, signal?: AbortSignal): Promise<KeyState | undefined> {
     this.#checkOpen();
-    const view = this.#readableView(parentOf(key));
-    if (view) {
-      const entry = view.get(key);
-      return entry && { value: entry.value, revision: entry.revision };
-    }
-    const res = await this.call(`reading ${key}`, () => this.client.kv.range({ key: this.keys.full(key) }));
+    const res = await this.call(`reading ${key}`, () => this.client.range({ key: this.keys.full(key) }, { signal }));
     const kv = res.kvs[0];
-    return kv && { value: kv.value.toString(), revision: BigInt(kv.create_revision) };
+    return kv && { value: kv.value.toString(), revision: kv.createRevision };
   }
+
+  /** Waits for a key's deletion on its prefix's view (own-key watches use it too). */
+  readonly waitForDeletion = (key: string, revision: bigint | undefined, signal: AbortSignal): Promise<void> => this.waitForBlocker(key, revision, signal);
 
   async waitForBlocker(key: string, revision: bigint | undefined, signal: AbortSignal): Promise<void> {
     this.#checkOpen();

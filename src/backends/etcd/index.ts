@@ -15,5 +15,5 @@ export const etcdBackend: BackendModule<EtcdOptions> = {
   kind: 'etcd',
   fromUrl: optionsFromUrl,
   fromObject: optionsFromObject,
-  connect: (options, _signal) => EtcdBackend.connect(options),
+  connect: (options, signal) => EtcdBackend.connect(options, signal),
 };

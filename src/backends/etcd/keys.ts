@@ -19,7 +19,7 @@ const TAGGED: ReadonlySet<Role> = new Set<Role>(['read', 'write', 'lease']);
 const NAME = /^[0-9a-f]{1,16}(?:-(read|write|lease))?(?:-([1-9]\d*))?$/;
 
 /** The lease id (decimal, as etcd reports it) in lowercase hex, as Go formats it (`%x`). */
-export function leaseHex(id: string): string {
+export function leaseHex(id: string | bigint): string {
   return BigInt(id).toString(16);
 }
 
@@ -54,9 +54,9 @@ export class KeySpace {
   }
 
   /** The etcd key range `[start, end)` of every key under `<prefix>/`. */
-  range(prefix: string): { key: Buffer; range_end: Buffer } {
+  range(prefix: string): { key: Buffer; rangeEnd: Buffer } {
     const start = this.full(`${prefix}/`);
-    return { key: start, range_end: rangeEnd(start) };
+    return { key: start, rangeEnd: rangeEnd(start) };
   }
 }
 

@@ -2,31 +2,42 @@
  * Keeps one etcd lease alive and decides, on the client's own clock, when it can no longer be
  * trusted.
  *
- * A keep-alive goes out every TTL/3 on one gRPC stream. Each answer moves a client-side deadline
- * to (time the answered request was SENT) + TTL: the server renewed the lease after that moment,
- * so the lease cannot expire on the server before the deadline. When the deadline passes without
- * a newer answer, the lease is declared lost, at the latest when the server could expire it.
- * (`etcd3`'s own `Lease` reports loss only after 2 x TTL without an answer: other clients may
- * have held the lock for a whole TTL by then.) An answer with TTL <= 0 means the lease is gone
+ * A keep-alive goes out every TTL/3 on a LeaseKeepAlive stream. Each answer moves a client-side
+ * deadline to (time the answered request was SENT) + TTL: the leader renewed the lease after
+ * that moment (keep-alives are forwarded to it), so the lease cannot expire on the server before
+ * the deadline. When the deadline passes without a newer answer, the lease is declared lost, at
+ * the latest when the server could expire it. An answer with TTL <= 0 means the lease is gone
  * (revoked, expired): lost at once.
+ *
+ * A keep-alive not answered within an attempt's deadline means the stream's member is not
+ * serving (frozen, partitioned, no leader): the stream moves to another member at once and the
+ * keep-alive is sent again there, long before the deadline.
  * @module
  */
-import type { Etcd3, ILeaseKeepAliveRequest, ILeaseKeepAliveResponse, IDuplexStream } from 'etcd3';
+import { TransportError } from './transport/grpc.js';
+import type { EtcdClient } from './transport/client.js';
+import type { MemberStream } from './transport/endpoints.js';
+import { decodeLease, encodeLeaseId } from './transport/messages.js';
 
-const REOPEN_DELAY_MS = 100;
+const FIRST_REOPEN_MS = 25;
+const MAX_REOPEN_MS = 500;
 
 export class LeaseKeeper {
-  readonly #client: Etcd3;
-  readonly #id: string;
+  readonly #client: EtcdClient;
+  readonly #id: bigint;
   readonly #ttlMs: number;
   readonly #onLost: (why: string) => void;
-  #stream: IDuplexStream<ILeaseKeepAliveRequest, ILeaseKeepAliveResponse> | undefined;
+  #stream: MemberStream | undefined;
+  #opening = false;
   #sent: number[] = [];
   #interval: NodeJS.Timeout | undefined;
   #deadline: NodeJS.Timeout | undefined;
+  #answerTimer: NodeJS.Timeout | undefined;
   #reopen: NodeJS.Timeout | undefined;
+  #reopenDelay = FIRST_REOPEN_MS;
   #stopped = false;
   #probing: Promise<void> | undefined;
+  readonly #stopListening: () => void;
 
   /** The lease check in flight, if any. */
   get probing(): Promise<void> | undefined {
@@ -39,20 +50,28 @@ export class LeaseKeeper {
    * @param grantedAt when the grant request was sent: the first deadline is that + TTL.
    * @param ttlSeconds the TTL the client counts with (at most the server's).
    */
-  constructor(client: Etcd3, id: string, ttlSeconds: number, grantedAt: number, onLost: (why: string) => void) {
+  constructor(client: EtcdClient, id: bigint, ttlSeconds: number, grantedAt: number, onLost: (why: string) => void) {
     this.#client = client;
     this.#id = id;
     this.#ttlMs = ttlSeconds * 1000;
     this.#onLost = onLost;
     this.lastAnswered = grantedAt;
+    this.#stopListening = client.pool.onSuspect((member) => {
+      if (this.#stream?.member === member) this.#broken();
+    });
     this.#armDeadline();
     this.#open();
     this.#interval = setInterval(() => this.#send(), Math.max(50, this.#ttlMs / 3));
   }
 
+  /** When the lease will be considered lost unless a keep-alive is answered (performance.now() time). */
+  get deadline(): number {
+    return this.lastAnswered + this.#ttlMs;
+  }
+
   #armDeadline(): void {
     clearTimeout(this.#deadline);
-    const remaining = this.lastAnswered + this.#ttlMs - performance.now();
+    const remaining = this.deadline - performance.now();
     this.#deadline = setTimeout(
       () => this.#lose(`no keep-alive answer from etcd for ${this.#ttlMs / 1000}s (the lease's TTL): it may have expired on the server`),
       Math.max(0, remaining),
@@ -60,50 +79,81 @@ export class LeaseKeeper {
   }
 
   #open(): void {
-    if (this.#stopped) return;
-    this.#client.leaseClient.leaseKeepAlive().then(
-      (stream) => {
-        // Closing the client ends the stream with an error nobody needs to hear about.
-        stream.on('error', () => {});
-        if (this.#stopped) {
-          stream.end();
-          return;
-        }
-        this.#stream = stream;
-        this.#sent = [];
-        stream.on('data', (res: ILeaseKeepAliveResponse) => this.#answered(res));
-        const broken = () => {
-          if (this.#stream !== stream) return;
-          this.#stream = undefined;
+    if (this.#stopped || this.#opening || this.#stream) return;
+    this.#opening = true;
+    let stream: MemberStream | undefined;
+    this.#client
+      .keepAliveStream({
+        onMessage: (message) => {
+          if (stream && stream === this.#stream) this.#answered(decodeLease(message).ttl);
+        },
+        onClose: () => {
+          if (stream && stream === this.#stream) this.#broken();
+        },
+      })
+      .then(
+        (opened) => {
+          this.#opening = false;
+          stream = opened;
+          if (this.#stopped) {
+            opened.close();
+            return;
+          }
+          this.#stream = opened;
+          this.#sent = [];
+          if (opened.closed) this.#broken();
+          else this.#send();
+        },
+        () => {
+          this.#opening = false;
           this.#scheduleReopen();
-        };
-        stream.on('error', broken);
-        stream.on('end', broken);
-        this.#send();
-      },
-      () => this.#scheduleReopen(),
-    );
+        },
+      );
+  }
+
+  /** The stream failed or its member stopped answering: open another (on another member). */
+  #broken(): void {
+    const stream = this.#stream;
+    this.#stream = undefined;
+    clearTimeout(this.#answerTimer);
+    this.#answerTimer = undefined;
+    stream?.close();
+    this.#scheduleReopen();
   }
 
   #scheduleReopen(): void {
     if (this.#stopped || this.#reopen) return;
+    const delay = this.#reopenDelay / 2 + Math.random() * (this.#reopenDelay / 2);
+    this.#reopenDelay = Math.min(this.#reopenDelay * 2, MAX_REOPEN_MS);
     this.#reopen = setTimeout(() => {
       this.#reopen = undefined;
       this.#open();
-    }, REOPEN_DELAY_MS);
+    }, delay);
   }
 
   #send(): void {
     const stream = this.#stream;
     if (!stream || this.#stopped) return;
     this.#sent.push(performance.now());
-    stream.write({ ID: this.#id });
+    stream.write(encodeLeaseId(this.#id));
+    if (!this.#answerTimer) {
+      this.#answerTimer = setTimeout(() => {
+        this.#answerTimer = undefined;
+        if (this.#stream !== stream) return;
+        this.#client.pool.failed(stream.member, new TransportError(`no keep-alive answer from ${stream.endpoint}`, stream.endpoint, true, true));
+        if (this.#stream === stream) this.#broken();
+      }, this.#client.pool.attemptTimeoutMs);
+    }
   }
 
-  #answered(res: ILeaseKeepAliveResponse): void {
+  #answered(ttl: bigint): void {
     const sentAt = this.#sent.shift();
     if (this.#stopped) return;
-    if (Number(res.TTL) <= 0) {
+    clearTimeout(this.#answerTimer);
+    this.#answerTimer = undefined;
+    this.#reopenDelay = FIRST_REOPEN_MS;
+    if (this.#stream) this.#client.pool.answered(this.#stream.member);
+    if (ttl <= 0n) {
       this.#lose('etcd reports the lease gone (revoked or expired)');
       return;
     }
@@ -119,11 +169,11 @@ export class LeaseKeeper {
    */
   probe(): Promise<void> {
     if (this.#stopped) return Promise.resolve();
-    this.#probing ??= this.#client.leaseClient
-      .leaseTimeToLive({ ID: this.#id })
+    this.#probing ??= this.#client
+      .leaseTimeToLive(this.#id, { budgetMs: this.#ttlMs })
       .then(
         (res) => {
-          if (Number(res.TTL) <= 0) this.#lose('etcd reports the lease gone (revoked or expired)');
+          if (res.ttl <= 0n) this.#lose('etcd reports the lease gone (revoked or expired)');
         },
         () => {},
       )
@@ -142,15 +192,13 @@ export class LeaseKeeper {
   /** Stops sending keep-alives (the lease then expires on the server after its TTL unless revoked). */
   stop(): void {
     this.#stopped = true;
+    this.#stopListening();
     clearInterval(this.#interval);
     clearTimeout(this.#deadline);
     clearTimeout(this.#reopen);
+    clearTimeout(this.#answerTimer);
     const stream = this.#stream;
     this.#stream = undefined;
-    try {
-      stream?.end();
-    } catch {
-      // already closed
-    }
+    stream?.close();
   }
 }

@@ -1,18 +1,25 @@
 /**
  * An etcd session: one lease, kept alive by a {@link LeaseKeeper}, owning the contender keys its
  * enqueues create. Every write is one transaction guarded by a compare on a create revision.
+ *
+ * Enqueues of one session are sent one after the other, each once the previous one is answered:
+ * etcd serves concurrent requests in no particular order, so two creates in flight at once could
+ * commit in either order, and contenders started in order from one coordinator must queue in
+ * that order.
  * @module
  */
-import type { Etcd3, ICompare, IKeyValue, IRequestOp, ITxnResponse } from 'etcd3';
 import { ClosedError, SessionLostError } from '../../errors.js';
-import type { Enqueued, GuardedOp, QueueEntry, Role, Session } from '../contract.js';
+import type { Enqueued, GuardedOp, OwnKey, QueueEntry, Role, Session } from '../contract.js';
 import { GuaranteedRemovals } from '../guaranteed-delete.js';
 import { OwnKeyWatches } from '../own-keys.js';
 import type { EtcdOptions } from './config.js';
-import { isLeaseNotFound } from './client.js';
+import { explainWrite, isLeaseNotFound } from './errors.js';
 import { byRevision, lastSegment, parentOf } from '../key-paths.js';
 import { contenderName, type KeySpace, leaseHex, roleOfName } from './keys.js';
 import { LeaseKeeper } from './lease-keeper.js';
+import type { EtcdClient } from './transport/client.js';
+import type { CallOptions } from './transport/endpoints.js';
+import type { Compare, KeyValue, RequestOp, TxnResponse } from './transport/messages.js';
 import type { Snapshot, ViewRegistry } from './view.js';
 
 /** Waits for `key` (with creation revision `revision`) to be deleted. */
@@ -21,20 +28,22 @@ export type WaitForDeletion = (key: string, revision: bigint | undefined, signal
 /** What a session needs from its adapter. */
 export interface SessionHost {
   readonly options: EtcdOptions;
-  readonly client: Etcd3;
+  readonly client: EtcdClient;
   readonly keys: KeySpace;
   readonly views: ViewRegistry;
-  /** A unary call with the adapter's retries and error translation. */
+  /** A call with the adapter's error translation. */
   call<T>(what: string, fn: () => Promise<T>): Promise<T>;
   /** Reads every key under `<prefix>/`. */
-  range(prefix: string): Promise<Snapshot>;
+  range(prefix: string, signal?: AbortSignal): Promise<Snapshot>;
+  /** Waits for a key's deletion on its prefix's view (the own-key watches). */
+  waitForDeletion: WaitForDeletion;
 }
 
 export class EtcdSession implements Session {
   /** The lease id in lowercase hex, as it appears in contender keys. */
   readonly id: string;
-  /** The lease id in decimal, as etcd's API takes it. */
-  readonly leaseId: string;
+  /** The lease id, as etcd's API takes it. */
+  readonly lease: bigint;
   readonly #controller = new AbortController();
   readonly signal: AbortSignal = this.#controller.signal;
   readonly #host: SessionHost;
@@ -43,56 +52,39 @@ export class EtcdSession implements Session {
   readonly #names = new Map<string, Set<string>>();
   /** Keys this session is deleting right now: their disappearance is expected. */
   readonly #deleting = new Set<string>();
+  /** The last enqueue in flight: the next one is sent once it is answered (call order). */
+  #lastEnqueue: Promise<unknown> = Promise.resolve();
   readonly #own: OwnKeyWatches;
   readonly #removals: GuaranteedRemovals;
-  readonly #waitForDeletion: WaitForDeletion;
+  #revoking: Promise<void> | undefined;
 
-  private constructor(host: SessionHost, leaseId: string, grantedAt: number, waitForDeletion: WaitForDeletion) {
+  private constructor(host: SessionHost, lease: bigint, grantedAt: number) {
     this.#host = host;
-    this.leaseId = leaseId;
-    this.id = leaseHex(leaseId);
-    this.#waitForDeletion = waitForDeletion;
+    this.lease = lease;
+    this.id = leaseHex(lease);
     this.#own = new OwnKeyWatches(this.signal);
     this.#removals = new GuaranteedRemovals({
       signal: this.signal,
       ttlMs: host.options.ttl * 1000,
-      // Any answer to the guarded delete confirms the key gone: deleted now, or not there with this revision.
-      attemptRemove: async (key, revision) => {
-        if (revision !== undefined) await this.#deleteIf(key, revision);
-      },
+      attemptRemove: (key, revision, signal) => this.#attemptRemove(key, revision, signal),
       end: () => this.end(),
     });
-    this.#keeper = new LeaseKeeper(host.client, leaseId, host.options.ttl, grantedAt, (why) =>
+    this.#keeper = new LeaseKeeper(host.client, lease, host.options.ttl, grantedAt, (why) =>
       this.lose(new SessionLostError(`etcd session ${this.id} lost: ${why}`)),
     );
   }
 
+  /** The lease id in decimal (for tools and tests). */
+  get leaseId(): string {
+    return this.lease.toString();
+  }
+
   /** Grants a lease of the configured TTL and starts keeping it alive. */
-  static async open(host: SessionHost, waitForDeletion: WaitForDeletion): Promise<EtcdSession> {
+  static async open(host: SessionHost, signal?: AbortSignal): Promise<EtcdSession> {
     const grantedAt = performance.now();
     const ttl = Math.ceil(host.options.ttl);
-    const res = await host.call('granting a session lease', () => host.client.leaseClient.leaseGrant({ TTL: ttl }));
-    return new EtcdSession(host, String(res.ID), grantedAt, waitForDeletion);
-  }
-
-  /** Ends the session: revokes the lease, so its keys vanish. */
-  async end(): Promise<void> {
-    this.lose(new SessionLostError(`etcd session ${this.id} was ended`));
-  }
-
-  remove(key: string, revision: bigint, signal?: AbortSignal): Promise<void> {
-    return this.#removals.remove(key, revision, signal);
-  }
-
-  /** The own-key watch of a key this session just created, on the prefix's view. */
-  #watchOwn(key: string, revision: bigint) {
-    return this.#own.arm(key, (onDeleted, onFailed) => {
-      const stop = new AbortController();
-      this.#waitForDeletion(key, revision, stop.signal).then(onDeleted, (error) => {
-        if (!stop.signal.aborted) onFailed(error);
-      });
-      return () => stop.abort();
-    });
+    const res = await host.call('granting a session lease', () => host.client.leaseGrant(ttl, { signal }));
+    return new EtcdSession(host, res.id, grantedAt);
   }
 
   /** Whether `key` is one of this session's contender keys that it is deleting itself. */
@@ -125,8 +117,58 @@ export class EtcdSession implements Session {
     this.#host.views.forgetOwner((key) => this.owns(key));
     if (!(reason instanceof ClosedError)) {
       // Once the client cannot trust the lease, its keys should go as soon as possible.
-      this.#host.client.leaseClient.leaseRevoke({ ID: this.leaseId }).catch(() => {});
+      this.#revoking = this.#host.client.leaseRevoke(this.lease, { budgetMs: 2000 }).then(
+        () => {},
+        () => {},
+      );
     }
+  }
+
+  /** Ends the session: revokes the lease, so its keys vanish (or expire after the TTL if etcd cannot be reached). */
+  async end(): Promise<void> {
+    this.lose(new SessionLostError(`etcd session ${this.id} was ended`));
+    await this.#revoking;
+  }
+
+  /** Guaranteed removal of a contender key (see the contract): retried until confirmed gone, else the session ends. */
+  remove(key: string, revision: bigint, signal?: AbortSignal): Promise<void> {
+    return this.#removals.remove(key, revision, signal);
+  }
+
+  /**
+   * One removal attempt. With the key's creation revision: delete it if it still has it; any
+   * answer confirms it gone. Without (a create whose outcome is unknown): delete it if it is
+   * attached to this lease, since the name was reserved for this session's create alone.
+   */
+  async #attemptRemove(key: string, revision: bigint | undefined, signal: AbortSignal): Promise<void> {
+    if (revision !== undefined) {
+      await this.#deleteIf(key, revision, signal);
+      return;
+    }
+    const full = this.#host.keys.full(key);
+    this.#deleting.add(key);
+    try {
+      await this.#host.call(`withdrawing ${key}`, () =>
+        this.#host.client.txn(
+          { compare: [{ key: full, target: 'lease', result: 'equal', value: this.lease }], success: [{ deleteRange: { key: full } }] },
+          { signal, budgetMs: this.#host.options.ttl * 1000 },
+        ),
+      );
+      this.#forget(key);
+    } finally {
+      this.#deleting.delete(key);
+    }
+  }
+
+  /** The own-key watch of a key this session just created, on the prefix's view. */
+  #watchOwn(key: string, revision: bigint): OwnKey {
+    return this.#own.arm(key, (onDeleted, onFailed) => {
+      const stop = new AbortController();
+      this.#host.waitForDeletion(key, revision, stop.signal).then(onDeleted, (error) => {
+        if (!stop.signal.aborted) onFailed(error);
+      });
+      return () => stop.abort();
+    });
   }
 
   /** Ends the session: revokes the lease (its keys vanish at once) and aborts the signal. */
@@ -135,7 +177,7 @@ export class EtcdSession implements Session {
     this.#keeper.stop();
     this.#controller.abort(new ClosedError('the coordinator was closed'));
     this.#host.views.forgetOwner((key) => this.owns(key));
-    await this.#host.client.leaseClient.leaseRevoke({ ID: this.leaseId }).catch(() => {});
+    await this.#host.client.leaseRevoke(this.lease, { budgetMs: 2000 }).catch(() => {});
   }
 
   #checkAlive(): void {
@@ -147,7 +189,7 @@ export class EtcdSession implements Session {
     try {
       return await this.#host.call(what, fn);
     } catch (error) {
-      if (isLeaseNotFound(error)) {
+      if (isLeaseNotFound(error) || isLeaseNotFound((error as Error)?.cause)) {
         this.lose(new SessionLostError(`etcd session ${this.id} lost: etcd reports the lease gone (revoked or expired)`, { cause: error }));
         throw this.signal.reason;
       }
@@ -160,8 +202,17 @@ export class EtcdSession implements Session {
    * lease) and read the whole prefix. The first contender of this session on `prefix` gets
    * `<prefix>/<leasehex>`, as Go's clients do; further concurrent ones a suffixed name.
    */
-  async enqueue(prefix: string, role: Role, value: string, _signal?: AbortSignal): Promise<Enqueued> {
+  enqueue(prefix: string, role: Role, value: string, signal: AbortSignal): Promise<Enqueued> {
+    // Sent after the previous enqueue is answered (or failed): call order is queue order.
+    const previous = this.#lastEnqueue;
+    const mine = previous.then(() => this.#enqueue(prefix, role, value, signal));
+    this.#lastEnqueue = mine.catch(() => {});
+    return mine;
+  }
+
+  async #enqueue(prefix: string, role: Role, value: string, signal: AbortSignal): Promise<Enqueued> {
     this.#checkAlive();
+    signal?.throwIfAborted();
     const { keys, views } = this.#host;
     const view = views.acquire(prefix);
     try {
@@ -173,27 +224,49 @@ export class EtcdSession implements Session {
         names.add(name);
         const key = `${prefix}/${name}`;
         const full = keys.full(key);
-        const res: ITxnResponse = await this.#call(`creating ${key}`, () =>
-          this.#host.client.kv.txn({
-            compare: [{ key: full, target: 'Create', result: 'Equal', create_revision: '0' }],
-            success: [{ request_put: { key: full, value: Buffer.from(value), lease: this.leaseId } }, { request_range: keys.range(prefix) }],
-            failure: [{ request_range: { key: full } }],
-          }),
-        );
+        let res: TxnResponse;
+        try {
+          // Retried on another member when an attempt goes unanswered: the compare makes a
+          // second commit impossible, and the failure branch shows an earlier attempt's key.
+          res = await this.#call(`creating ${key}`, () =>
+            this.#host.client.txn(
+              {
+                compare: [{ key: full, target: 'create', result: 'equal', value: 0n }],
+                success: [{ put: { key: full, value, lease: this.lease } }, { range: keys.range(prefix) }],
+                failure: [{ range: { key: full } }],
+              },
+              { signal },
+            ),
+          );
+        } catch (error) {
+          // The create may have committed with its answer lost: make sure no key of it remains
+          // (its name stays reserved until that is confirmed, so no later create can take it).
+          void this.#removals.remove(key, undefined);
+          throw error;
+        }
         if (res.succeeded) {
-          const snapshot: Snapshot = { revision: BigInt(res.header.revision), kvs: res.responses[1]?.response_range.kvs ?? [] };
+          const range = res.responses[1];
+          const kvs = range?.kind === 'range' ? range.range.kvs : [];
+          const snapshot: Snapshot = { revision: res.header.revision, kvs };
           view.offerSnapshot(snapshot);
           view.own.add(key);
           return { key, revision: snapshot.revision, entries: entriesOf(keys, prefix, snapshot.kvs), own: this.#watchOwn(key, snapshot.revision) };
         }
-        const existing = res.responses[0]?.response_range.kvs[0];
-        if (existing && String(existing.lease) === this.leaseId) {
-          // An earlier attempt of this very call committed before a transient failure hid its
-          // answer (names are reserved before sending, so no other contender uses this one).
-          const snapshot = await this.#host.range(prefix);
+        const found = res.responses[0];
+        const existing = found?.kind === 'range' ? found.range.kvs[0] : undefined;
+        if (existing && existing.lease === this.lease) {
+          // An earlier attempt of this very call committed before a failure hid its answer
+          // (names are reserved before sending, so no other contender uses this one).
+          let snapshot: Snapshot;
+          try {
+            snapshot = await this.#host.range(prefix, signal);
+          } catch (error) {
+            void this.remove(key, existing.createRevision);
+            throw error;
+          }
           view.offerSnapshot(snapshot);
           view.own.add(key);
-          const revision = BigInt(existing.create_revision);
+          const revision = existing.createRevision;
           return { key, revision, entries: entriesOf(keys, prefix, snapshot.kvs), own: this.#watchOwn(key, revision) };
         }
         // Someone else's key under our name (it cannot normally happen): keep the name reserved, try the next.
@@ -203,18 +276,15 @@ export class EtcdSession implements Session {
     }
   }
 
-  async #deleteIf(key: string, revision: bigint): Promise<boolean> {
+  /** Deletes `key` if it still has creation revision `revision`; any answer means it is gone. */
+  async #deleteIf(key: string, revision: bigint, signal?: AbortSignal): Promise<boolean> {
     const full = this.#host.keys.full(key);
     this.#deleting.add(key);
     try {
       const res = await this.#host.call(`deleting ${key}`, () =>
-        this.#host.client.kv.txn({
-          compare: [createdAt(full, revision)],
-          success: [{ request_delete_range: { key: full } }],
-          failure: [],
-        }),
+        this.#host.client.txn({ compare: [createdAt(full, revision)], success: [{ deleteRange: { key: full } }] }, { signal }),
       );
-      if (res.succeeded) this.#wrote(key, BigInt(res.header.revision));
+      if (res.succeeded) this.#wrote(key, res.header.revision);
       this.#forget(key);
       return res.succeeded;
     } finally {
@@ -222,43 +292,42 @@ export class EtcdSession implements Session {
     }
   }
 
-  async updateIf(key: string, revision: bigint, value: string, _signal?: AbortSignal): Promise<boolean> {
+  async updateIf(key: string, revision: bigint, value: string, signal?: AbortSignal): Promise<boolean> {
     const full = this.#host.keys.full(key);
-    const res = await this.#call(`updating ${key}`, () =>
-      this.#host.client.kv.txn({
-        compare: [createdAt(full, revision)],
-        // ignore_lease keeps the key attached to the lease it was created with.
-        success: [{ request_put: { key: full, value: Buffer.from(value), ignore_lease: true } }],
-        failure: [],
-      }),
-    );
-    if (res.succeeded) this.#wrote(key, BigInt(res.header.revision));
+    const what = `updating ${key}`;
+    const res = await this.#call(what, () =>
+      this.#host.client.txn(
+        // ignoreLease keeps the key attached to the lease it was created with.
+        { compare: [createdAt(full, revision)], success: [{ put: { key: full, value, ignoreLease: true } }] },
+        atMostOnce(signal),
+      ),
+    ).catch((error: unknown) => {
+      throw explainWrite(error, what, this.#host.options);
+    });
+    if (res.succeeded) this.#wrote(key, res.header.revision);
     return res.succeeded;
   }
 
   /** `Compare(CreateRevision(key) = revision)`, then every op, in one transaction. */
-  async guardedWrite(key: string, revision: bigint, ops: readonly GuardedOp[], _signal?: AbortSignal): Promise<boolean> {
+  async guardedWrite(key: string, revision: bigint, ops: readonly GuardedOp[], signal?: AbortSignal): Promise<boolean> {
     const { keys } = this.#host;
-    const requests: IRequestOp[] = ops.map((op) =>
-      'put' in op
-        ? { request_put: { key: keys.full(op.put), value: Buffer.from(op.value) } }
-        : { request_delete_range: { key: keys.full(op.delete) } },
+    const requests: RequestOp[] = ops.map((op) =>
+      'put' in op ? { put: { key: keys.full(op.put), value: op.value } } : { deleteRange: { key: keys.full(op.delete) } },
     );
-    const res = await this.#host.call(`guarded write under ${key}`, () =>
-      this.#host.client.kv.txn({
-        compare: [createdAt(keys.full(key), revision)],
-        success: requests,
-        failure: [],
-      }),
-    );
+    const what = `guarded write under ${key}`;
+    const res = await this.#host
+      .call(what, () => this.#host.client.txn({ compare: [createdAt(keys.full(key), revision)], success: requests }, atMostOnce(signal)))
+      .catch((error: unknown) => {
+        throw explainWrite(error, what, this.#host.options);
+      });
     if (res.succeeded) {
-      const written = BigInt(res.header.revision);
+      const written = res.header.revision;
       for (const op of ops) this.#wrote('put' in op ? op.put : op.delete, written);
     }
     return res.succeeded;
   }
 
-  /** Views covering `key` must show the write at `revision` before they answer reads. */
+  /** Views covering `key` must show the write at `revision` before they answer waits. */
   #wrote(key: string, revision: bigint): void {
     for (const view of this.#host.views.covering(key)) view.raiseFloor(revision);
   }
@@ -274,19 +343,24 @@ export class EtcdSession implements Session {
   }
 }
 
+/** A write applied at most once: an attempt with an unknown outcome is not retried. */
+function atMostOnce(signal: AbortSignal | undefined): CallOptions {
+  return { signal, atMostOnce: true };
+}
+
 /** The guard of every write on a hold: the key still exists with the hold's create revision. */
-function createdAt(key: Buffer, revision: bigint): ICompare {
-  return { key, target: 'Create', result: 'Equal', create_revision: String(revision) };
+function createdAt(key: Buffer, revision: bigint): Compare {
+  return { key, target: 'create', result: 'equal', value: revision };
 }
 
 /** The keys directly under `prefix` in a read, in creation order, with their roles. */
-export function entriesOf(keys: KeySpace, prefix: string, kvs: readonly IKeyValue[]): QueueEntry[] {
+export function entriesOf(keys: KeySpace, prefix: string, kvs: readonly KeyValue[]): QueueEntry[] {
   const start = `${prefix}/`;
   const found: { key: string; role: Role; revision: bigint }[] = [];
   for (const kv of kvs) {
     const key = keys.logical(kv.key);
     if (!key.startsWith(start) || key.includes('/', start.length)) continue;
-    found.push({ key, role: roleOfName(key.slice(start.length)), revision: BigInt(kv.create_revision) });
+    found.push({ key, role: roleOfName(key.slice(start.length)), revision: kv.createRevision });
   }
   found.sort(byRevision);
   return found;

@@ -12,11 +12,15 @@
  * here; nothing polls.
  * @module
  */
-import type { Etcd3, IKeyValue, IWatchResponse, Watcher } from 'etcd3';
-import { BackendError, ClosedError } from '../../errors.js';
+import { ClosedError } from '../../errors.js';
 import { abortable } from '../abortable.js';
 import { byRevision } from '../key-paths.js';
 import type { KeySpace } from './keys.js';
+import { rangeEnd } from './keys.js';
+import type { EtcdClient } from './transport/client.js';
+import { isRetryable } from './transport/endpoints.js';
+import type { KeyValue, WatchEvent } from './transport/messages.js';
+import type { Watch } from './transport/watch-stream.js';
 
 /** One key of the view. */
 export interface ViewEntry {
@@ -26,22 +30,22 @@ export interface ViewEntry {
   readonly revision: bigint;
   readonly modRevision: bigint;
   readonly value: string;
-  /** Lease id (decimal) the key is attached to, '0' for none. */
-  readonly lease: string;
 }
 
 /** A full read of a prefix at one revision. */
 export interface Snapshot {
   readonly revision: bigint;
-  readonly kvs: readonly IKeyValue[];
+  readonly kvs: readonly KeyValue[];
 }
 
 /** What a view needs from its adapter. */
 export interface ViewHost {
   readonly keys: KeySpace;
-  readonly client: Etcd3;
+  readonly client: EtcdClient;
   /** Reads every key under `<prefix>/` from the server. */
   range(prefix: string): Promise<Snapshot>;
+  /** Turns a refusal from etcd into the error waits reject with. */
+  explain(error: unknown, what: string): unknown;
   /** Called when a key this adapter created vanished without this adapter deleting it. */
   ownKeyVanished(key: string): void;
 }
@@ -52,8 +56,8 @@ interface Waiter {
   fail(error: unknown): void;
 }
 
-/** Consecutive watch restarts (without a successful read between) before the view gives up. */
-const MAX_RESTARTS = 3;
+/** Pause before reading again after a read that found no member serving. */
+const REREAD_DELAY_MS = 100;
 
 export class PrefixView {
   readonly prefix: string;
@@ -67,16 +71,15 @@ export class PrefixView {
   #floor = 0n;
   #watchRevision: bigint | undefined;
   #candidate: Snapshot | undefined;
-  #pending: IWatchResponse[] = [];
+  #pending: (readonly WatchEvent[])[] = [];
   #waiters = new Set<Waiter>();
-  #watcher: Watcher | undefined;
+  #watch: Watch | undefined;
+  /** Counts watch (re)starts, so that a read answering an older start is ignored. */
+  #generation = 0;
+  #rereadTimer: NodeJS.Timeout | undefined;
   #failure: unknown;
-  /** Watch restarts since the last successful read. */
-  #restarts = 0;
-  /** Keys this adapter created here and has not deleted: while any exist, reads are served locally. */
+  /** Keys this adapter created here and has not deleted: their disappearance is reported. */
   readonly own = new Set<string>();
-  /** Set in the event-loop turn in which the view was updated from the server, cleared after it. */
-  #fresh = false;
   /** Pending waits using the view. */
   refs = 0;
   lingerTimer: NodeJS.Timeout | undefined;
@@ -85,7 +88,7 @@ export class PrefixView {
     this.#host = host;
     this.prefix = prefix;
     this.#start = host.keys.full(`${prefix}/`);
-    this.#watch();
+    this.#startWatch();
   }
 
   /** Set once the watch failed or the view was closed: the view must not be used any more. */
@@ -93,52 +96,59 @@ export class PrefixView {
     return this.#failure;
   }
 
-  get revision(): bigint {
-    return this.#revision;
+  #startWatch(): void {
+    const start = this.#start;
+    this.#watch = this.#host.client.watches.watch(start, rangeEnd(start), {
+      created: (revision) => this.#created(revision),
+      events: (events) => this.#onEvents(events),
+      restarting: () => this.#restarting(),
+      refused: (error) => this.#fail(this.#host.explain(error, `watching ${this.prefix}/`)),
+    });
   }
 
-  #watch(): void {
-    const watcher = this.#host.client.watch().prefix(this.#start).watcher();
-    this.#watcher = watcher;
-    const live = () => this.#watcher === watcher && this.#failure === undefined;
-    watcher.on('connected', (res: IWatchResponse) => {
-      // A reconnect: etcd3 resumes after the last event it delivered, nothing to do.
-      if (!live() || this.#watchRevision !== undefined) return;
-      this.#watchRevision = BigInt(res.header.revision);
-      const candidate = this.#candidate;
-      this.#candidate = undefined;
-      if (candidate && candidate.revision >= this.#watchRevision) this.#applySnapshot(candidate);
-      else this.#readServer();
-    });
-    watcher.on('data', (res: IWatchResponse) => {
-      if (live()) this.#onData(res);
-    });
-    watcher.on('error', (error: unknown) => {
-      if (live()) this.#restart(error);
-    });
+  /** The watch is live from `revision`: the view is exact once a read at or after it arrives. */
+  #created(revision: bigint): void {
+    if (this.#failure !== undefined) return;
+    this.#watchRevision = revision;
+    const candidate = this.#candidate;
+    this.#candidate = undefined;
+    if (candidate && candidate.revision >= revision) this.#applySnapshot(candidate);
+    else this.#readServer();
   }
 
   /**
-   * The server cancelled the watch (for instance: it resumed after a disconnection from a
-   * revision compacted meanwhile). Start over: a new watch from now, then a fresh read. Reads and
-   * waits pause until then; waits are decided on the fresh state (a key deleted meanwhile is gone).
+   * The watch stopped (its stream broke, its member failed, or the server cancelled it) and is
+   * being created again from now. Nothing it would have delivered meanwhile is recoverable from
+   * it, so the view starts over: the new watch, then a fresh read. Waits pause until then and are
+   * decided on the fresh state (a key deleted meanwhile is gone).
    */
-  #restart(error: unknown): void {
-    if (++this.#restarts > MAX_RESTARTS) {
-      this.#fail(new BackendError(`the etcd watch on ${this.prefix}/ failed: ${(error as Error)?.message ?? error}`, { cause: error }));
-      return;
-    }
+  #restarting(): void {
+    if (this.#failure !== undefined) return;
+    this.#generation++;
+    clearTimeout(this.#rereadTimer);
     this.#watchRevision = undefined;
     this.#candidate = undefined;
     this.#pending = [];
     this.#revision = -1n;
-    this.#watch();
   }
 
   #readServer(): void {
+    const generation = this.#generation;
     this.#host.range(this.prefix).then(
-      (snapshot) => this.offerSnapshot(snapshot),
-      (error) => this.#fail(error),
+      (snapshot) => {
+        if (generation === this.#generation) this.offerSnapshot(snapshot);
+      },
+      (error) => {
+        if (generation !== this.#generation || this.#failure !== undefined) return;
+        if (!isRetryable(error) && !isRetryable((error as Error)?.cause)) {
+          this.#fail(error);
+          return;
+        }
+        // No member serving right now: read again shortly (the watch restarts if its stream breaks).
+        this.#rereadTimer = setTimeout(() => {
+          if (generation === this.#generation && this.#failure === undefined) this.#readServer();
+        }, REREAD_DELAY_MS);
+      },
     );
   }
 
@@ -175,61 +185,34 @@ export class PrefixView {
     this.#entries = entries;
     this.#ordered = undefined;
     this.#revision = snapshot.revision;
-    this.#restarts = 0;
     const pending = this.#pending;
     this.#pending = [];
-    for (const res of pending) this.#applyEvents(res);
+    for (const events of pending) this.#applyEvents(events);
     for (const key of vanished) this.#ownGone(key);
-    this.#markFresh();
     this.#check();
   }
 
-  /**
-   * The view has just been brought up to date by the server (an event or a read arrived in this
-   * turn of the event loop). A waiter woken by that update re-reads the prefix before the turn
-   * ends, and gets the view's state without a round trip: as fresh as the event that woke it.
-   */
-  #markFresh(): void {
-    if (this.#fresh) return;
-    this.#fresh = true;
-    setImmediate(() => {
-      this.#fresh = false;
-    });
-  }
-
-  /** Whether the view may answer a read: updated from the server in this very turn, and current. */
-  get fresh(): boolean {
-    return this.#fresh && this.current && this.#failure === undefined;
-  }
-
-  #onData(res: IWatchResponse): void {
+  #onEvents(events: readonly WatchEvent[]): void {
     if (this.#failure !== undefined) return;
     if (this.#revision < 0n) {
-      this.#pending.push(res);
+      this.#pending.push(events);
       return;
     }
-    this.#applyEvents(res);
-    this.#markFresh();
+    this.#applyEvents(events);
     this.#check();
   }
 
-  #applyEvents(res: IWatchResponse): void {
+  #applyEvents(events: readonly WatchEvent[]): void {
     const base = this.#revision;
     let revision = base;
-    if (res.events.length === 0) {
-      // A progress notification: every event up to the header's revision has been delivered.
-      const header = BigInt(res.header.revision);
-      if (header > revision) this.#revision = header;
-      return;
-    }
-    for (const event of res.events) {
-      const eventRevision = BigInt(event.kv.mod_revision);
+    for (const event of events) {
+      const eventRevision = event.kv.modRevision;
       if (eventRevision <= base) continue;
       if (eventRevision > revision) revision = eventRevision;
       const key = this.#childKey(event.kv.key);
       if (key === undefined) continue;
       this.#ordered = undefined;
-      if (event.type === 'Put') {
+      if (event.type === 'put') {
         this.#entries.set(key, this.#entryOf(event.kv) as ViewEntry);
       } else {
         this.#entries.delete(key);
@@ -246,21 +229,14 @@ export class PrefixView {
 
   /** The logical key when `full` is directly under the prefix, else undefined. */
   #childKey(full: Buffer): string | undefined {
-    // etcd3 has already stripped its own (empty) namespace; ours is in the key.
     if (full.length <= this.#start.length || full.indexOf(0x2f, this.#start.length) >= 0) return undefined;
     return this.#host.keys.logical(full);
   }
 
-  #entryOf(kv: IKeyValue): ViewEntry | undefined {
+  #entryOf(kv: KeyValue): ViewEntry | undefined {
     const key = this.#childKey(kv.key);
     if (key === undefined) return undefined;
-    return {
-      key,
-      revision: BigInt(kv.create_revision),
-      modRevision: BigInt(kv.mod_revision),
-      value: kv.value.toString(),
-      lease: String(kv.lease ?? '0'),
-    };
+    return { key, revision: kv.createRevision, modRevision: kv.modRevision, value: kv.value.toString() };
   }
 
   #check(): void {
@@ -279,7 +255,8 @@ export class PrefixView {
   #fail(error: unknown): void {
     if (this.#failure !== undefined) return;
     this.#failure = error;
-    void this.#watcher?.cancel().catch(() => {});
+    clearTimeout(this.#rereadTimer);
+    this.#watch?.cancel();
     const waiters = [...this.#waiters];
     this.#waiters.clear();
     for (const waiter of waiters) waiter.fail(error);

@@ -1,0 +1,220 @@
+/**
+ * A small protocol-buffers codec: just the wire types etcd's messages use (varint and
+ * length-delimited), written for the handful of messages this adapter sends and reads.
+ *
+ * Why our own and not a protobuf library: the adapter uses about twenty messages and a few
+ * fields of each; a writer and a reader of two wire types are ~150 lines, need no code
+ * generation or schema files at run time, and let every 64-bit field (revisions, lease ids) be a
+ * `bigint` without a detour through strings. See docs/etcd.md.
+ * @module
+ */
+
+const VARINT = 0;
+const LENGTH_DELIMITED = 2;
+const FIXED64 = 1;
+const FIXED32 = 5;
+
+/** Builds one message. Nested messages are built by a nested writer and added as bytes. */
+export class ProtoWriter {
+  #buffer: Buffer;
+  #length = 0;
+
+  constructor(capacity = 64) {
+    this.#buffer = Buffer.allocUnsafe(capacity);
+  }
+
+  #reserve(bytes: number): void {
+    if (this.#length + bytes <= this.#buffer.length) return;
+    const grown = Buffer.allocUnsafe(Math.max(this.#buffer.length * 2, this.#length + bytes));
+    this.#buffer.copy(grown, 0, 0, this.#length);
+    this.#buffer = grown;
+  }
+
+  #rawVarint(value: number): void {
+    this.#reserve(10);
+    while (value > 0x7f) {
+      this.#buffer[this.#length++] = (value & 0x7f) | 0x80;
+      value = Math.floor(value / 128);
+    }
+    this.#buffer[this.#length++] = value;
+  }
+
+  #rawVarint64(value: bigint): void {
+    let v = BigInt.asUintN(64, value);
+    if (v <= 0x1fffffffffffffn) {
+      this.#rawVarint(Number(v));
+      return;
+    }
+    this.#reserve(10);
+    while (v > 0x7fn) {
+      this.#buffer[this.#length++] = Number(v & 0x7fn) | 0x80;
+      v >>= 7n;
+    }
+    this.#buffer[this.#length++] = Number(v);
+  }
+
+  #tag(field: number, wireType: number): void {
+    this.#rawVarint((field << 3) | wireType);
+  }
+
+  /** An unsigned or int64 field; zero (the default) is not written. */
+  int(field: number, value: number | bigint | undefined): this {
+    if (value === undefined || value === 0 || value === 0n) return this;
+    this.#tag(field, VARINT);
+    if (typeof value === 'bigint') this.#rawVarint64(value);
+    else if (value < 0) this.#rawVarint64(BigInt(value));
+    else this.#rawVarint(value);
+    return this;
+  }
+
+  /** An int64 field written even when zero (a oneof member). */
+  intAlways(field: number, value: bigint): this {
+    this.#tag(field, VARINT);
+    this.#rawVarint64(value);
+    return this;
+  }
+
+  bool(field: number, value: boolean | undefined): this {
+    return value ? this.int(field, 1) : this;
+  }
+
+  /** A bytes/string/message field; an empty value is not written (proto3 default). */
+  bytes(field: number, value: Uint8Array | string | undefined): this {
+    if (value === undefined) return this;
+    const data = typeof value === 'string' ? Buffer.from(value) : value;
+    if (data.length === 0) return this;
+    this.#tag(field, LENGTH_DELIMITED);
+    this.#rawVarint(data.length);
+    this.#reserve(data.length);
+    this.#buffer.set(data, this.#length);
+    this.#length += data.length;
+    return this;
+  }
+
+  /** A nested message field, written even when empty (a oneof member must be present). */
+  message(field: number, value: Uint8Array): this {
+    this.#tag(field, LENGTH_DELIMITED);
+    this.#rawVarint(value.length);
+    this.#reserve(value.length);
+    this.#buffer.set(value, this.#length);
+    this.#length += value.length;
+    return this;
+  }
+
+  finish(): Buffer {
+    return this.#buffer.subarray(0, this.#length);
+  }
+}
+
+/**
+ * Reads one message field by field: `next()` returns the next field number (0 at the end), then
+ * exactly one of the value readers (or `skip()`) consumes its value.
+ */
+export class ProtoReader {
+  readonly #buffer: Buffer;
+  #offset: number;
+  readonly #end: number;
+  #wireType = 0;
+
+  constructor(buffer: Buffer, start = 0, end = buffer.length) {
+    this.#buffer = buffer;
+    this.#offset = start;
+    this.#end = end;
+  }
+
+  /** The next field's number, or 0 when the message is exhausted. */
+  next(): number {
+    if (this.#offset >= this.#end) return 0;
+    const tag = this.#varintNumber();
+    this.#wireType = tag & 7;
+    return tag >>> 3;
+  }
+
+  #varintNumber(): number {
+    let result = 0;
+    let multiplier = 1;
+    for (;;) {
+      if (this.#offset >= this.#end) throw new Error('truncated protobuf varint');
+      const byte = this.#buffer[this.#offset++] as number;
+      result += (byte & 0x7f) * multiplier;
+      if (byte < 0x80) return result;
+      multiplier *= 128;
+    }
+  }
+
+  /** A varint as a bigint, interpreted as a signed 64-bit integer (int64). */
+  int64(): bigint {
+    const start = this.#offset;
+    let small = 0;
+    let multiplier = 1;
+    // Up to 7 bytes (49 bits) fit a double exactly: the common case (revisions, counts).
+    for (let i = 0; i < 7; i++) {
+      if (this.#offset >= this.#end) throw new Error('truncated protobuf varint');
+      const byte = this.#buffer[this.#offset++] as number;
+      small += (byte & 0x7f) * multiplier;
+      if (byte < 0x80) return BigInt(small);
+      multiplier *= 128;
+    }
+    this.#offset = start;
+    let result = 0n;
+    let shift = 0n;
+    for (;;) {
+      if (this.#offset >= this.#end) throw new Error('truncated protobuf varint');
+      const byte = this.#buffer[this.#offset++] as number;
+      result |= BigInt(byte & 0x7f) << shift;
+      if (byte < 0x80) return BigInt.asIntN(64, result);
+      shift += 7n;
+    }
+  }
+
+  /** A varint that fits a double (enums, booleans, small counts). */
+  uint(): number {
+    return this.#varintNumber();
+  }
+
+  bool(): boolean {
+    return this.#varintNumber() !== 0;
+  }
+
+  /** A length-delimited field's bytes (a view into the frame, not a copy). */
+  bytes(): Buffer {
+    const length = this.#varintNumber();
+    const start = this.#offset;
+    this.#offset += length;
+    if (this.#offset > this.#end) throw new Error('truncated protobuf field');
+    return this.#buffer.subarray(start, this.#offset);
+  }
+
+  string(): string {
+    return this.bytes().toString();
+  }
+
+  /** A reader over a nested message field. */
+  message(): ProtoReader {
+    const length = this.#varintNumber();
+    const start = this.#offset;
+    this.#offset += length;
+    if (this.#offset > this.#end) throw new Error('truncated protobuf message');
+    return new ProtoReader(this.#buffer, start, this.#offset);
+  }
+
+  /** Skips the current field's value (a field this adapter does not use). */
+  skip(): void {
+    switch (this.#wireType) {
+      case VARINT:
+        this.#varintNumber();
+        return;
+      case LENGTH_DELIMITED:
+        this.bytes();
+        return;
+      case FIXED64:
+        this.#offset += 8;
+        return;
+      case FIXED32:
+        this.#offset += 4;
+        return;
+      default:
+        throw new Error(`unsupported protobuf wire type ${this.#wireType}`);
+    }
+  }
+}

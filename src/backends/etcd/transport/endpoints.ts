@@ -1,0 +1,392 @@
+/**
+ * The cluster's members as the client sees them: one HTTP/2 session per member, opened on first
+ * use; which member to ask next (the one that answered last, unless it has just failed); a
+ * deadline on every attempt; retries on another member; auth tokens.
+ * @module
+ */
+import http2 from 'node:http2';
+import { isIP } from 'node:net';
+import type { ProtoReader } from './codec.js';
+import { GrpcError, GrpcStatus, GrpcStream, type StreamHandlers, TransportError, unary } from './grpc.js';
+import { decodeAuthenticate, encodeAuthenticate, Methods } from './messages.js';
+
+/** How to reach the members. */
+export interface PoolOptions {
+  readonly endpoints: readonly string[];
+  readonly https: boolean;
+  readonly tls?: { ca?: Buffer; cert?: Buffer; key?: Buffer };
+  readonly auth?: { username: string; password: string };
+}
+
+/**
+ * An attempt's deadline: this much above the latency seen recently. Loopback answers take a few
+ * milliseconds; a member that does not answer in half a second is frozen, partitioned or
+ * overloaded, and another member is asked.
+ */
+const ATTEMPT_MARGIN_MS = 400;
+const ATTEMPT_MAX_MS = 3000;
+/** A member that failed is asked only when no other is left, for this long. */
+const SUSPECT_MS = 2000;
+/** Backoff between rounds over every member: capped at 500 ms, with jitter. */
+const FIRST_BACKOFF_MS = 25;
+const MAX_BACKOFF_MS = 500;
+/**
+ * HTTP/2 PING on sessions with open streams. etcd answers pings more often than every 5 s
+ * (`--grpc-keepalive-min-time`) with GOAWAY: stay above it.
+ */
+const PING_INTERVAL_MS = 6000;
+const PING_TIMEOUT_MS = 3000;
+
+/** One member: its endpoint and its HTTP/2 session, if open. */
+export class Member {
+  readonly endpoint: string;
+  readonly index: number;
+  session: http2.ClientHttp2Session | undefined;
+  /** performance.now() of the last answer from this member. */
+  lastAnswer = 0;
+  /** Until when (performance.now()) this member is avoided after a failure. */
+  suspectUntil = 0;
+  /** Open streams (watch, keep-alive) on this member's session: pings run while there are any. */
+  streams = 0;
+  /** The last connection-level failure (refused, TLS, protocol), to say why calls failed. */
+  lastError: Error | undefined;
+
+  constructor(endpoint: string, index: number) {
+    this.endpoint = endpoint;
+    this.index = index;
+  }
+
+  get suspect(): boolean {
+    return this.suspectUntil > performance.now();
+  }
+}
+
+/** A stream and the member it runs on. */
+export type MemberStream = GrpcStream & { readonly member: Member };
+
+/** Options of one call. */
+export interface CallOptions {
+  /** Aborting it ends the call at once with the signal's reason. */
+  readonly signal?: AbortSignal | undefined;
+  /**
+   * A write that must not be sent twice: after an attempt whose outcome is unknown the call
+   * rejects with that TransportError instead of retrying.
+   */
+  readonly atMostOnce?: boolean;
+  /** Give up retrying after this long (default 15 s); each attempt has its own deadline anyway. */
+  readonly budgetMs?: number;
+}
+
+const DEFAULT_BUDGET_MS = 15_000;
+
+/**
+ * Whether the connection failed in a way that asking again cannot fix: a TLS handshake refused
+ * (certificates) or a member that does not speak what was asked (plain HTTP/2 to a TLS port).
+ */
+export function isMisconfigured(error: unknown): boolean {
+  if (!(error instanceof TransportError)) return false;
+  const cause = error.cause as (Error & { code?: string }) | undefined;
+  const text = `${cause?.code ?? ''} ${cause?.message ?? ''}`;
+  return /ERR_SSL|SSL routines|certificate|ERR_TLS|ERR_HTTP2_ERROR|Protocol error|wrong version number/i.test(text);
+}
+
+/** Whether a refusal from etcd means "ask again, maybe elsewhere": the member cannot serve now. */
+export function isRetryable(error: unknown): boolean {
+  if (error instanceof TransportError) return !isMisconfigured(error);
+  if (!(error instanceof GrpcError)) return false;
+  if (error.code === GrpcStatus.UNAVAILABLE) return true;
+  return /no leader|leader changed|too many requests|not capable|stopped|request timed out/i.test(error.details);
+}
+
+/** Whether etcd refused the call's outcome as unknown to itself (its own timeout of a proposal). */
+function outcomeUnknown(error: unknown): boolean {
+  if (error instanceof TransportError) return error.maybeApplied;
+  return error instanceof GrpcError && /request timed out|leader changed/i.test(error.details);
+}
+
+function isInvalidToken(error: unknown): boolean {
+  return error instanceof GrpcError && /invalid auth token/i.test(error.details);
+}
+
+export class MemberPool {
+  readonly members: readonly Member[];
+  readonly #options: PoolOptions;
+  #preferred: Member;
+  #latencyMs = 5;
+  #token: string | undefined;
+  #authenticating: Promise<string | undefined> | undefined;
+  #closed = false;
+  readonly #pinger: NodeJS.Timeout;
+  readonly #suspectListeners = new Set<(member: Member) => void>();
+  /** Counts calls by method name (tests assert on request counts). */
+  readonly calls = new Map<string, number>();
+  /** Called for every unary call and stream opened, with its method name (for tests). */
+  onCall: ((method: string) => void) | undefined;
+
+  constructor(options: PoolOptions) {
+    this.#options = options;
+    this.members = options.endpoints.map((endpoint, i) => new Member(endpoint, i));
+    this.#preferred = this.members[0] as Member;
+    this.#pinger = setInterval(() => this.#pingAll(), PING_INTERVAL_MS);
+    this.#pinger.unref();
+  }
+
+  /** The deadline of one attempt, from the latency seen recently. */
+  get attemptTimeoutMs(): number {
+    return Math.min(ATTEMPT_MAX_MS, Math.round(ATTEMPT_MARGIN_MS + 4 * this.#latencyMs));
+  }
+
+  /** Called when a member is found failing (streams on it move elsewhere). */
+  onSuspect(listener: (member: Member) => void): () => void {
+    this.#suspectListeners.add(listener);
+    return () => this.#suspectListeners.delete(listener);
+  }
+
+  /** The member to ask next, avoiding those in `tried`; undefined when every member was tried. */
+  pick(tried?: ReadonlySet<Member>): Member | undefined {
+    const preferred = this.#preferred;
+    if (!tried?.has(preferred) && !preferred.suspect) return preferred;
+    let fallback: Member | undefined;
+    const n = this.members.length;
+    for (let i = 1; i <= n; i++) {
+      const member = this.members[(preferred.index + i) % n] as Member;
+      if (tried?.has(member)) continue;
+      if (!member.suspect) return member;
+      if (!fallback || member.suspectUntil < fallback.suspectUntil) fallback = member;
+    }
+    return fallback;
+  }
+
+  /** The member answered: prefer it from now on, and learn the latency. */
+  answered(member: Member, latencyMs?: number): void {
+    member.lastAnswer = performance.now();
+    member.suspectUntil = 0;
+    this.#preferred = member;
+    if (latencyMs !== undefined) this.#latencyMs += (latencyMs - this.#latencyMs) / 8;
+  }
+
+  /** The member failed to answer: avoid it for a while, and tell the streams on it. */
+  failed(member: Member, error: unknown): void {
+    if (this.#closed) return;
+    member.suspectUntil = performance.now() + SUSPECT_MS;
+    if (error instanceof TransportError) {
+      // A connection that failed or timed out is not reused: the next use connects afresh.
+      const session = member.session;
+      member.session = undefined;
+      session?.destroy();
+    }
+    for (const listener of this.#suspectListeners) listener(member);
+  }
+
+  /** The member's HTTP/2 session, connecting if there is none. */
+  session(member: Member): http2.ClientHttp2Session {
+    const existing = member.session;
+    if (existing && !existing.closed && !existing.destroyed) return existing;
+    const [host, port] = splitHostPort(member.endpoint);
+    const authority = `${this.#options.https ? 'https' : 'http'}://${host.includes(':') ? `[${host}]` : host}:${port}`;
+    const tls = this.#options.tls ?? {};
+    const session = http2.connect(authority, {
+      ...(this.#options.https
+        ? {
+            ...(tls.ca ? { ca: tls.ca } : {}),
+            ...(tls.cert ? { cert: tls.cert } : {}),
+            ...(tls.key ? { key: tls.key } : {}),
+            // No SNI for an IP address (RFC 6066 forbids it, and Node warns, DEP0123); the
+            // certificate is still checked against the IP.
+            ...(isIP(host) ? { servername: '' } : { servername: host }),
+            ALPNProtocols: ['h2'],
+          }
+        : {}),
+      settings: { enablePush: false },
+    });
+    session.on('error', (error: Error) => {
+      // The calls on it fail on their own (and say why, from this); the session is dropped below.
+      member.lastError = error;
+    });
+    session.on('connect', () => {
+      member.lastError = undefined;
+    });
+    session.on('goaway', () => {
+      // No new calls on a session the member is closing; calls in flight finish or fail.
+      if (member.session === session) member.session = undefined;
+    });
+    session.on('close', () => {
+      if (member.session === session) member.session = undefined;
+    });
+    member.session = session;
+    return session;
+  }
+
+  #pingAll(): void {
+    for (const member of this.members) {
+      const session = member.session;
+      if (!session || member.streams === 0 || session.closed || session.destroyed || !session.socket) continue;
+      let answered = false;
+      const timer = setTimeout(() => {
+        if (!answered && member.session === session) this.failed(member, new TransportError(`no answer to a ping from ${member.endpoint}`, member.endpoint, true, true));
+      }, PING_TIMEOUT_MS);
+      timer.unref();
+      try {
+        session.ping((error) => {
+          answered = true;
+          clearTimeout(timer);
+          if (!error) this.answered(member);
+        });
+      } catch {
+        clearTimeout(timer);
+      }
+    }
+  }
+
+  /** The auth token to send, authenticating first when the config has credentials. */
+  async token(signal?: AbortSignal): Promise<string | undefined> {
+    if (!this.#options.auth) return undefined;
+    if (this.#token) return this.#token;
+    this.#authenticating ??= this.#authenticate(signal).finally(() => {
+      this.#authenticating = undefined;
+    });
+    return this.#authenticating;
+  }
+
+  async #authenticate(signal?: AbortSignal): Promise<string | undefined> {
+    const auth = this.#options.auth as { username: string; password: string };
+    const body = encodeAuthenticate(auth.username, auth.password);
+    const res = await this.#retrying(Methods.authenticate, body, { signal }, () => undefined);
+    this.#token = decodeAuthenticate(res).token;
+    return this.#token;
+  }
+
+  /** Forgets a token the server called invalid (it expired, or auth was re-enabled). */
+  invalidateToken(token?: string): void {
+    if (token === undefined || this.#token === token) this.#token = undefined;
+  }
+
+  /**
+   * One unary call: attempts on member after member, each with its own deadline, until one
+   * answers, the server refuses for good, the signal aborts, or the budget is spent.
+   */
+  async call(method: string, body: Buffer, options: CallOptions = {}): Promise<ProtoReader> {
+    this.onCall?.(method);
+    this.calls.set(method, (this.calls.get(method) ?? 0) + 1);
+    for (let renewed = false; ; renewed = true) {
+      const token = await this.token(options.signal);
+      try {
+        return await this.#retrying(method, body, options, () => token);
+      } catch (error) {
+        if (!isInvalidToken(error) || renewed || !this.#options.auth) throw error;
+        this.invalidateToken(token);
+      }
+    }
+  }
+
+  async #retrying(method: string, body: Buffer, options: CallOptions, token: () => string | undefined): Promise<ProtoReader> {
+    const giveUpAt = performance.now() + (options.budgetMs ?? DEFAULT_BUDGET_MS);
+    let tried = new Set<Member>();
+    let backoff = FIRST_BACKOFF_MS;
+    let last: unknown;
+    for (;;) {
+      if (this.#closed) throw new TransportError('the client was closed', '', false);
+      options.signal?.throwIfAborted();
+      let member = this.pick(tried);
+      if (!member) {
+        // Every member tried once: wait a little, then go round again.
+        if (performance.now() + backoff > giveUpAt) throw last;
+        await sleep(backoff / 2 + Math.random() * (backoff / 2), options.signal);
+        backoff = Math.min(backoff * 2, MAX_BACKOFF_MS);
+        tried = new Set();
+        continue;
+      }
+      tried.add(member);
+      const started = performance.now();
+      try {
+        const answer = await unary(this.session(member), member.endpoint, method, body, token(), this.attemptTimeoutMs, options.signal);
+        this.answered(member, performance.now() - started);
+        return answer;
+      } catch (failure) {
+        if (options.signal?.aborted) throw options.signal.reason;
+        const error = withConnectionError(failure, member);
+        if (!isRetryable(error)) {
+          // The member answered (with a refusal): it is healthy.
+          if (error instanceof GrpcError) this.answered(member);
+          throw error;
+        }
+        this.failed(member, error);
+        last = error;
+        if (options.atMostOnce && outcomeUnknown(error)) throw error;
+        if (performance.now() >= giveUpAt) throw error;
+      }
+    }
+  }
+
+  /** Opens a bidirectional stream on `member` (the preferred one when not given). */
+  async stream(method: string, handlers: StreamHandlers, member = this.pick() as Member, extraHeaders?: Record<string, string>): Promise<MemberStream> {
+    this.onCall?.(method);
+    this.calls.set(method, (this.calls.get(method) ?? 0) + 1);
+    const token = await this.token();
+    member.streams++;
+    let counted = true;
+    const uncount = () => {
+      if (counted) member.streams--;
+      counted = false;
+    };
+    const stream = new GrpcStream(this.session(member), member.endpoint, method, token, extraHeaders, {
+      onMessage: (message) => {
+        member.lastAnswer = performance.now();
+        handlers.onMessage(message);
+      },
+      onClose: (error) => {
+        uncount();
+        handlers.onClose(error);
+      },
+    });
+    const close = stream.close.bind(stream);
+    stream.close = () => {
+      uncount();
+      close();
+    };
+    return Object.assign(stream, { member });
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    clearInterval(this.#pinger);
+    for (const member of this.members) {
+      const session = member.session;
+      member.session = undefined;
+      session?.destroy();
+    }
+  }
+}
+
+/** A transport failure with the reason its connection failed, when the connection said why. */
+function withConnectionError(error: unknown, member: Member): unknown {
+  const cause = member.lastError;
+  if (!(error instanceof TransportError) || !cause || error.cause === cause) return error;
+  return new TransportError(`${cause.message} (${member.endpoint})`, member.endpoint, error.maybeApplied, error.timedOut, { cause });
+}
+
+function splitHostPort(endpoint: string): [string, number] {
+  const match = /^\[?(.*?)\]?:(\d+)$/.exec(endpoint);
+  if (!match) return [endpoint, 2379];
+  return [match[1] as string, Number(match[2])];
+}
+
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const done = () => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(signal?.reason);
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}

@@ -1,0 +1,150 @@
+/**
+ * The etcd transport under real faults on one etcd member: connections cut through a loopback
+ * TCP proxy while a watch restarts, a whole outage and restart; and two guarantees that need no fault: reads never older than a completed write, and
+ * contenders of one coordinator queued in call order.
+ */
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type Coordinator, connect, type Lease } from '../../src/index.js';
+import { backendOf } from '../../src/testing.js';
+import { type EtcdServers, localEtcdAvailable, startEtcd } from '../support/etcd-server.js';
+import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy.js';
+
+const wanted = localEtcdAvailable() || process.env.CI === 'true';
+const unique = (label: string) => `transport/${label}-${randomUUID().slice(0, 8)}`;
+
+let servers: EtcdServers | undefined;
+const coords: Coordinator[] = [];
+const proxies: TcpProxy[] = [];
+
+beforeAll(async () => {
+  servers = await startEtcd({ needControl: true });
+}, 120_000);
+afterAll(async () => {
+  await Promise.all(coords.map((coord) => coord.close().catch(() => {})));
+  await Promise.all(proxies.map((proxy) => proxy.close()));
+  await servers?.stop();
+});
+
+async function open(url: string): Promise<Coordinator> {
+  const coord = await connect(url);
+  coords.push(coord);
+  return coord;
+}
+
+/** A proxy in front of the member, and a URL that reaches the member only through it. */
+async function proxied(ttl: number): Promise<{ proxy: TcpProxy; url: string }> {
+  const port = Number(servers!.endpoints[0]!.split(':')[1]);
+  const proxy = await startTcpProxy(port);
+  proxies.push(proxy);
+  return { proxy, url: `etcd://127.0.0.1:${proxy.port}?ttl=${ttl}` };
+}
+
+/** Resolves once `check` holds, polling every 5 ms; rejects after `ms`. */
+async function until(check: () => boolean | Promise<boolean>, ms: number, what: string): Promise<void> {
+  const giveUpAt = performance.now() + ms;
+  while (!(await check())) {
+    if (performance.now() > giveUpAt) throw new Error(`${what}: not within ${ms} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+
+/** Settles `promise` into a tagged result with the time it took from `since`. */
+async function timed<T>(promise: Promise<T>, since: number): Promise<{ value?: T; error?: unknown; ms: number }> {
+  try {
+    const value = await promise;
+    return { value, ms: performance.now() - since };
+  } catch (error) {
+    return { error, ms: performance.now() - since };
+  }
+}
+
+describe.skipIf(!wanted)('etcd transport under faults', () => {
+  it('a double cut during a watch restart loses no release: the waiter is granted at once', async () => {
+    const { proxy, url } = await proxied(30);
+    const waiterCoord = await open(url);
+    const holderCoord = await open(servers!.url({ ttl: 30 }));
+    // A few rounds, the second cut at different moments of the restarted watch's catch-up.
+    for (const catchUpMs of [20, 60, 120]) {
+      const name = unique('double-cut');
+      const holder = await holderCoord.mutex(name).acquire();
+      const waiting = waiterCoord.mutex(name).acquire({ timeoutMs: 8000 });
+      await until(async () => (await backendOf(holderCoord).list(name)).length === 2, 5000, 'the waiter queued');
+      // First cut; the release lands while the waiter is disconnected, so its watch must catch up.
+      const before = proxy.accepted;
+      proxy.cut();
+      await holder.release();
+      const releasedAt = performance.now();
+      await until(() => proxy.accepted > before && proxy.open > 0, 5000, 'the waiter reconnected');
+      // Second cut while the restarted watch is catching up.
+      await new Promise((resolve) => setTimeout(resolve, catchUpMs));
+      proxy.cut();
+      const result = await timed(waiting, releasedAt);
+      expect(result.error).toBeUndefined();
+      expect(result.ms).toBeLessThan(2000);
+      const lease = result.value as Lease;
+      expect(lease.token > holder.token).toBe(true);
+      await lease.release();
+    }
+  }, 40_000);
+
+  it('leader() and status reads are never older than a write that completed before them', async () => {
+    const name = unique('linearizable');
+    const [leaderCoord, readerCoord, churnCoord] = (await Promise.all([0, 1, 2].map(() => open(servers!.url({ ttl: 30 }))))) as [Coordinator, Coordinator, Coordinator];
+    const leadership = await leaderCoord.election(name).campaign('v0');
+    // The reader keeps a watched view of the name (a queued campaign of its own).
+    const queued = readerCoord.election(name).campaign('reader', { timeoutMs: 30_000 });
+    await until(async () => (await backendOf(leaderCoord).list(name)).length === 2, 5000, 'the reader queued');
+    // Others come and go behind the leader all the time: the reader's view keeps getting events.
+    let churning = true;
+    const churn = (async () => {
+      while (churning) await churnCoord.mutex(name).tryAcquire();
+    })();
+    const stale: string[] = [];
+    for (let i = 1; i <= 150; i++) {
+      await leadership.proclaim(`v${i}`);
+      const seen = await readerCoord.election(name).leader();
+      if (seen?.value !== `v${i}`) stale.push(`after v${i}: ${seen?.value}`);
+    }
+    churning = false;
+    await churn;
+    expect(stale).toEqual([]);
+    await leadership.resign();
+    await (await queued).resign();
+  }, 30_000);
+
+  it('acquires started in one tick from one coordinator queue in call order', async () => {
+    const name = unique('call-order');
+    const coord = await open(servers!.url({ ttl: 30 }));
+    const entered: number[] = [];
+    const calls = 60;
+    await Promise.all(
+      Array.from({ length: calls }, (_, i) =>
+        coord.mutex(name).withLock(async () => {
+          entered.push(i);
+        }, { timeoutMs: 30_000 }),
+      ),
+    );
+    const outOfOrder = entered.filter((call, index) => call !== index);
+    expect(outOfOrder).toEqual([]);
+  }, 40_000);
+
+  it('after an outage, the next waiter is granted within 1 s of the member serving again', async () => {
+    const name = unique('outage');
+    const [holderCoord, waiterCoord] = [await open(servers!.url({ ttl: 60 })), await open(servers!.url({ ttl: 60 }))];
+    const holder = await holderCoord.mutex(name).acquire();
+    const waiting = waiterCoord.mutex(name).acquire({ timeoutMs: 40_000 });
+    await until(async () => (await backendOf(holderCoord).list(name)).length === 2, 5000, 'the waiter queued');
+    await servers!.stopMember(0, true);
+    // Long enough for a client whose reconnect backoff grows to back off far.
+    await new Promise((resolve) => setTimeout(resolve, 7000));
+    const releasing = holder.release();
+    await servers!.startMember(0);
+    const servingAt = performance.now();
+    await releasing;
+    const result = await timed(waiting, servingAt);
+    expect(result.error).toBeUndefined();
+    expect(result.ms).toBeLessThan(1000);
+    await (result.value as Lease).release();
+  }, 60_000);
+});
