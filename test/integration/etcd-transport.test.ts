@@ -1,6 +1,7 @@
 /**
  * The etcd transport under real faults on one etcd member: connections cut through a loopback
- * TCP proxy while a watch restarts, a whole outage and restart; and two guarantees that need no fault: reads never older than a completed write, and
+ * TCP proxy while a watch restarts, answers lost after a create committed, a whole outage and
+ * restart; and two guarantees that need no fault: reads never older than a completed write, and
  * contenders of one coordinator queued in call order.
  */
 import { randomUUID } from 'node:crypto';
@@ -87,6 +88,30 @@ describe.skipIf(!wanted)('etcd transport under faults', () => {
       await lease.release();
     }
   }, 40_000);
+
+  it('an enqueue whose answer is lost leaves no orphan: the key is withdrawn and the next acquire does not queue behind it', async () => {
+    const name = unique('answer-lost');
+    const { proxy, url } = await proxied(30);
+    const coord = await open(url);
+    const observer = await open(servers!.url({ ttl: 30 }));
+    const leaseHex = (await backendOf(coord).session(AbortSignal.timeout(5000))).id;
+    // Requests reach etcd, answers never come back: the create commits, its answer is lost.
+    proxy.deafen();
+    const attempt = await timed(coord.mutex(name).acquire({ timeoutMs: 1500 }), performance.now());
+    expect(attempt.error).toBeDefined();
+    expect((attempt.error as Error).name).toBe('TimeoutError');
+    expect(attempt.ms).toBeLessThan(1500 + 250);
+    const committed = await backendOf(observer).list(name);
+    expect(committed.map((entry) => entry.key)).toEqual([`${name}/${leaseHex}`]);
+    proxy.restore();
+    // The uncertain key is found and withdrawn once the member answers again.
+    await until(async () => (await backendOf(observer).list(name)).length === 0, 5000, 'the orphan withdrawn');
+    // No orphan of its own ahead of it: the session's next acquire is granted at once.
+    const lease = await coord.mutex(name).acquire({ timeoutMs: 3000 });
+    expect(lease.key.startsWith(`${name}/${leaseHex}`)).toBe(true);
+    await lease.release();
+    expect(await backendOf(observer).list(name)).toEqual([]);
+  }, 20_000);
 
   it('leader() and status reads are never older than a write that completed before them', async () => {
     const name = unique('linearizable');

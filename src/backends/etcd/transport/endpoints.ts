@@ -81,13 +81,13 @@ const DEFAULT_BUDGET_MS = 15_000;
 
 /**
  * Whether the connection failed in a way that asking again cannot fix: a TLS handshake refused
- * (certificates) or a member that does not speak what was asked (plain HTTP/2 to a TLS port).
+ * (certificates, TLS versions).
  */
 export function isMisconfigured(error: unknown): boolean {
   if (!(error instanceof TransportError)) return false;
   const cause = error.cause as (Error & { code?: string }) | undefined;
   const text = `${cause?.code ?? ''} ${cause?.message ?? ''}`;
-  return /ERR_SSL|SSL routines|certificate|ERR_TLS|ERR_HTTP2_ERROR|Protocol error|wrong version number/i.test(text);
+  return /ERR_SSL|SSL routines|certificate|ERR_TLS|wrong version number/i.test(text);
 }
 
 /** Whether a refusal from etcd means "ask again, maybe elsewhere": the member cannot serve now. */
