@@ -11,7 +11,7 @@
  */
 import { ClosedError } from '../../errors.js';
 import { abortable, raceSignal } from '../abortable.js';
-import type { Backend, KeyState, QueueEntry, Role, Session, Watched } from '../contract.js';
+import type { Backend, KeyState, PlainKeys, QueueEntry, Role, Session, Watched } from '../contract.js';
 import { type PostgresOptions } from './config.js';
 import { explain } from './errors.js';
 import { type FencedOptions, type FencedTransactionFn, type HoldRef, FencedTransactions } from './fenced.js';
@@ -21,6 +21,7 @@ import { migrate } from './migrate.js';
 import { channelOf } from './schema.js';
 import { PostgresSession } from './session.js';
 import { type Statements, statementsFor } from './statements.js';
+import { PostgresValues } from './values.js';
 
 /** A key's state with the time its session has left (server clock), when it has a session. */
 interface KeyRead extends KeyState {
@@ -39,6 +40,8 @@ export class PostgresBackend implements Backend {
   readonly ttlMs: number;
   readonly #closer = new AbortController();
   readonly #fenced: FencedTransactions;
+  /** Plain keys (versioned values, barriers): rows without a session. */
+  readonly values: PlainKeys = new PostgresValues(this);
   #current: PostgresSession | undefined;
   #opening: Promise<PostgresSession> | undefined;
   #sweeper: NodeJS.Timeout | undefined;
