@@ -12,13 +12,14 @@
 import { randomBytes } from 'node:crypto';
 import { ClosedError, SessionLostError } from '../../errors.js';
 import { abortable, raceSignal } from '../abortable.js';
-import type { Backend, KeyState, QueueEntry, Session, Watched } from '../contract.js';
+import type { Backend, KeyState, PlainKeys, QueueEntry, Session, Watched } from '../contract.js';
 import type { RedisOptions } from './config.js';
 import { AttemptError, connectClient, EpochChangedError, Link } from './connection.js';
 import { KeySpace, splitKey } from './keys.js';
 import { Notifier } from './notifications.js';
 import { GET, LIST, PROBE, type Script } from './scripts.js';
 import { entriesOf, RedisSession, type SessionHost } from './session.js';
+import { RedisValues } from './values.js';
 
 /** A moment's pause between attempts, so a failing link is not hammered. */
 const RETRY_PAUSE_MS = 20;
@@ -38,6 +39,8 @@ export class RedisBackend implements Backend {
   #opening: Promise<RedisSession> | undefined;
   #closed = false;
   readonly #host: SessionHost;
+  /** Plain keys (versioned values, barriers): the same data hashes guarded writes use. */
+  readonly values: PlainKeys = new RedisValues(this);
 
   private constructor(options: RedisOptions) {
     this.options = options;

@@ -94,7 +94,7 @@ export interface Script {
   readonly sha: string;
 }
 
-function script(name: string, body: string): Script {
+export function script(name: string, body: string): Script {
   const source = PRELUDE + body;
   return { name, source, sha: createHash('sha1').update(source).digest('hex') };
 }
