@@ -7,7 +7,7 @@ import zookeeper from 'node-zookeeper-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { digestId, type ZooKeeperBackend } from '../../src/backends/zookeeper/index.js';
 import { compareSequences, orderChildren, roleOf, sequenceOf } from '../../src/backends/zookeeper/naming.js';
-import { connect } from '../../src/index.js';
+import { BatonError, connect } from '../../src/index.js';
 import { backendOf } from '../../src/testing.js';
 import { freePort } from '../support/servers.js';
 import { startTcpProxy } from '../support/tcp-proxy.js';
@@ -315,6 +315,58 @@ describe.skipIf(!available)('ZooKeeper adapter', () => {
     const coord = await open(servers.url());
     const listed = await backendOf(coord).list(parent.slice(1));
     expect(listed.map((entry) => sequenceOf(entry.key))).toEqual([2147483646, 2147483647, -2147483648, -2147483647, -2147483646]);
+  });
+
+  it('protected create survives two drops in a row: the recovery is retried, no orphan is left', async () => {
+    const [host, port] = servers.endpoints[0]!.split(':');
+    const proxy = await startTcpProxy(Number(port), host);
+    try {
+      const coord = await open(`zookeeper://127.0.0.1:${proxy.port}?sessionTimeout=8000`);
+      const backend = backendOf(coord) as ZooKeeperBackend;
+      const prefix = `protected-twice/${process.pid}`;
+      await (await coord.mutex(prefix).acquire()).release(); // the parent exists
+      const session = await backend.session(new AbortController().signal);
+      const client = await raw();
+      // Opcodes in the request frames a chunk carries ([length][xid][opcode] each).
+      const opcodes = (chunk: Buffer) => {
+        const found: number[] = [];
+        for (let at = 0; at + 12 <= chunk.length; at += 4 + chunk.readInt32BE(at)) found.push(chunk.readInt32BE(at + 8));
+        return found;
+      };
+      // 1: the create reaches the server and its answer is lost (cut on the way back);
+      // 2: on the next connection, the first listing (the recovery's) is cut before it arrives.
+      let step = 0;
+      proxy.intercept = (direction, chunk) => {
+        if (step === 0 && direction === 'up' && opcodes(chunk).some((op) => op === 1 || op === 14)) step = 1;
+        else if (step === 1 && direction === 'down') {
+          step = 2;
+          return 'cut';
+        } else if (step === 2 && direction === 'up' && opcodes(chunk).includes(12)) {
+          step = 3;
+          return 'cut';
+        }
+        return 'forward';
+      };
+      const outcome = await session.enqueue(prefix, 'lock', '', new AbortController().signal).then(
+        (entered) => ({ entered }),
+        (error: unknown) => ({ error }),
+      );
+      expect(step).toBe(3);
+      const children = await childrenOf(client, `/${prefix}`);
+      if ('error' in outcome) {
+        expect(outcome.error, String(outcome.error)).toBeInstanceOf(BatonError);
+        expect(children, 'no orphan once enqueue rejected').toEqual([]);
+      } else {
+        expect(children).toEqual([outcome.entered.key.split('/').pop()]);
+        expect(outcome.entered.revision).toBe((await statOf(client, outcome.entered.key)).czxid.readBigUInt64BE(0));
+        await session.remove(outcome.entered.key, outcome.entered.revision);
+        outcome.entered.own.dispose();
+      }
+      expect(await childrenOf(client, `/${prefix}`)).toEqual([]);
+    } finally {
+      proxy.intercept = undefined;
+      await proxy.close();
+    }
   });
 
   it('reads need no session of their own: list and get see other clients', async () => {

@@ -24,6 +24,11 @@ export interface TcpProxy {
   cut(): void;
   /** Closes new connections at once (and cuts open ones) until restore(). */
   refuse(): void;
+  /**
+   * Looks at each chunk before it is forwarded (`up`: client to target, `down`: back) and may
+   * cut every connection instead of forwarding it: a drop timed to a request or an answer.
+   */
+  intercept: ((direction: 'up' | 'down', chunk: Buffer) => 'forward' | 'cut') | undefined;
   /** How many client connections were accepted so far. */
   readonly accepted: number;
   /** Number of currently open client connections. */
@@ -55,10 +60,14 @@ export async function startTcpProxy(targetPort: number, targetHost = '127.0.0.1'
     upstream.on('error', end).on('close', end);
     // While silent, data is read and discarded: the endpoints see no answer and no close.
     client.on('data', (chunk: Buffer) => {
-      if (mode === 'forward' || mode === 'deaf') upstream.write(chunk);
+      if (mode !== 'forward' && mode !== 'deaf') return;
+      if (proxy.intercept?.('up', chunk) === 'cut') cut();
+      else upstream.write(chunk);
     });
     upstream.on('data', (chunk: Buffer) => {
-      if (mode === 'forward') client.write(chunk);
+      if (mode !== 'forward') return;
+      if (proxy.intercept?.('down', chunk) === 'cut') cut();
+      else client.write(chunk);
     });
   });
   await new Promise<void>((resolve, reject) => {
@@ -75,7 +84,8 @@ export async function startTcpProxy(targetPort: number, targetHost = '127.0.0.1'
     pairs.clear();
   };
 
-  return {
+  const proxy: TcpProxy = {
+    intercept: undefined,
     port,
     get mode() {
       return mode;
@@ -105,4 +115,5 @@ export async function startTcpProxy(targetPort: number, targetHost = '127.0.0.1'
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },
   };
+  return proxy;
 }

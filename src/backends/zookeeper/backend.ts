@@ -8,14 +8,15 @@
 import zookeeper from 'node-zookeeper-client';
 import type { ACL, Event } from 'node-zookeeper-client';
 import { BackendError, ClosedError, SessionLostError } from '../../errors.js';
-import { abortable } from '../abortable.js';
+import { abortable, raceSignal } from '../abortable.js';
 import type { Backend, KeyState, PlainKeys, QueueEntry, Session, Watched } from '../contract.js';
 import { aclFor } from './acl.js';
 import type { ZooKeeperOptions } from './config.js';
 import { Code, codeOf, ZkConnection } from './connection.js';
 import { toBatonError } from './errors.js';
 import { ZooKeeperValues } from './values.js';
-import { MAX_ATTEMPTS, stateOf, ZooKeeperSession } from './session.js';
+import { stateOf, ZooKeeperSession } from './session.js';
+import { retrying } from './retry.js';
 import { orderChildren } from './naming.js';
 
 const { CreateMode } = zookeeper;
@@ -138,20 +139,19 @@ export class ZooKeeperBackend implements Backend {
     return { id: conn.client.getSessionId(), password: conn.client.getSessionPassword(), endpoints: conn.endpoints };
   }
 
-  /** Runs a read, retrying it after a connection loss, and on a new session after a lost one. */
-  async #read<T>(what: string, run: (conn: ZkConnection) => Promise<T>): Promise<T> {
+  /**
+   * Runs a read, retrying it after a connection loss ({@link retrying}), and once on a new
+   * session after a lost one. Rejects with `signal.reason` when `signal` aborts.
+   */
+  async #read<T>(what: string, run: (conn: ZkConnection) => Promise<T>, signal?: AbortSignal): Promise<T> {
     for (let attempt = 1; ; attempt++) {
-      const conn = await this.connection();
+      const conn = await raceSignal(this.connection(), signal);
       try {
-        return await run(conn);
+        return await retrying(conn, what, this.options, () => run(conn), signal);
       } catch (error) {
-        const code = codeOf(error);
-        const retriable = code === Code.CONNECTION_LOSS || (error instanceof SessionLostError && !this.#closed);
-        if (retriable && attempt < MAX_ATTEMPTS) {
-          if (code === Code.CONNECTION_LOSS) await conn.whenConnected().catch(() => {});
-          continue;
-        }
-        throw toBatonError(error, what, this.options);
+        const sessionLost = error instanceof SessionLostError && !this.#closed && !signal?.aborted;
+        if (sessionLost && attempt < 2) continue;
+        throw error;
       }
     }
   }
@@ -166,12 +166,12 @@ export class ZooKeeperBackend implements Backend {
     }
   }
 
-  async list(prefix: string, _signal?: AbortSignal): Promise<QueueEntry[]> {
+  async list(prefix: string, signal?: AbortSignal): Promise<QueueEntry[]> {
     const parent = this.prefixPath(prefix);
-    return this.#read(`listing ${parent}`, (conn) => this.listWith(conn, parent));
+    return this.#read(`listing ${parent}`, (conn) => this.listWith(conn, parent), signal);
   }
 
-  async get(key: string, _signal?: AbortSignal): Promise<KeyState | undefined> {
+  async get(key: string, signal?: AbortSignal): Promise<KeyState | undefined> {
     return this.#read(`reading ${key}`, async (conn) => {
       try {
         const { data, stat } = await conn.getData(key);
@@ -180,7 +180,7 @@ export class ZooKeeperBackend implements Backend {
         if (codeOf(error) === Code.NO_NODE) return undefined;
         throw error;
       }
-    });
+    }, signal);
   }
 
   // Not async: the promise returned is abortable's own, which does not report a rejection

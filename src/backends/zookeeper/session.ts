@@ -9,27 +9,29 @@
  */
 import zookeeper from 'node-zookeeper-client';
 import type { Stat } from 'node-zookeeper-client';
-import { BackendError, SessionLostError } from '../../errors.js';
+import { BackendError, OutcomeUnknownError, SessionLostError } from '../../errors.js';
+import { raceSignal } from '../abortable.js';
 import type { Enqueued, GuardedOp, KeyState, OwnKey, Role, Session } from '../contract.js';
 import { GuaranteedRemovals } from '../guaranteed-delete.js';
 import { OwnKeyWatches } from '../own-keys.js';
 import { Code, codeOf, MultiError, type MultiOp, ZkConnection, zxidOf } from './connection.js';
 import type { ZooKeeperBackend } from './backend.js';
-import { lastSegment } from '../key-paths.js';
+import { lastSegment, parentOf } from '../key-paths.js';
+import { retrying } from './retry.js';
 import { toBatonError } from './errors.js';
 import { findByUuid, newNodeUuid, nodeNamePrefix, orderChildren, PROTECTED_PREFIX } from './naming.js';
 
 const { CreateMode } = zookeeper;
 const EMPTY = Buffer.alloc(0);
-/** How often one operation is retried after a connection loss or a lost race. */
-export const MAX_ATTEMPTS = 5;
+/** How often an enqueue creates a missing parent again (someone may be deleting it). */
+const MAX_PARENT_ATTEMPTS = 5;
+/** How often a conditional write is built again after losing a race (nothing was written). */
+const MAX_RACE_ATTEMPTS = 5;
 
 /** The session's view: one ZooKeeper session, its ephemeral nodes and its writes. */
 export class ZooKeeperSession implements Session {
   readonly id: string;
   readonly signal: AbortSignal;
-  /** Nodes this session created and has not deleted: holds and waiters. */
-  readonly ownKeys = new Set<string>();
   readonly #own: OwnKeyWatches;
   readonly #removals: GuaranteedRemovals;
 
@@ -43,18 +45,47 @@ export class ZooKeeperSession implements Session {
     this.#removals = new GuaranteedRemovals({
       signal: this.signal,
       ttlMs: connection.timeout,
-      // Any answer to the versioned delete confirms the node gone: deleted now, or not there with this czxid.
-      attemptRemove: async (key, revision) => {
-        if (revision !== undefined) await this.#deleteIf(key, revision);
-      },
+      // Any answer to the delete confirms the node gone: deleted now, or not there with this czxid.
+      attemptRemove: (key, revision) => this.#deleteIf(key, revision),
       end: () => this.end(),
     });
   }
 
-  async enqueue(prefix: string, role: Role, value: string, _signal?: AbortSignal): Promise<Enqueued> {
-    const entered = await this.#enqueue(prefix, role, value);
-    this.ownKeys.add(entered.key);
-    return { ...entered, own: this.#watchOwn(entered.key, entered.revision) };
+  async enqueue(prefix: string, role: Role, value: string, signal?: AbortSignal): Promise<Enqueued> {
+    const parent = this.backend.prefixPath(prefix);
+    const uuid = newNodeUuid();
+    const entering = this.#enqueue(parent, uuid, role, value);
+    try {
+      const entered = await raceSignal(entering, signal);
+      return { ...entered, own: this.#watchOwn(entered.key, entered.revision) };
+    } catch (error) {
+      // The create may have happened (or may still): once the attempt has settled, make sure no
+      // node of it remains, found by its uuid, or end the session.
+      entering.then(
+        (entered) => void this.remove(entered.key, entered.revision),
+        () => void this.#withdraw(parent, uuid),
+      );
+      throw toBatonError(error, `creating a node under ${parent}`, this.backend.options);
+    }
+  }
+
+  /**
+   * Removes the node of an enqueue that failed, found by its uuid (it may or may not exist).
+   * Retried until confirmed absent; if that takes longer than the session timeout, the session is
+   * ended, so the node cannot outlive the failure in a live session.
+   */
+  async #withdraw(parent: string, uuid: string): Promise<void> {
+    const giveUpAt = performance.now() + this.connection.timeout;
+    const deadline = AbortSignal.timeout(this.connection.timeout);
+    try {
+      const { children } = await retrying(this.connection, `listing ${parent}`, this.backend.options, () => this.connection.getChildren(parent), deadline);
+      const name = findByUuid(children, uuid);
+      if (name !== undefined) await this.#removals.remove(`${parent}/${name}`, undefined, deadline);
+    } catch (error) {
+      if (this.signal.aborted || codeOf((error as { cause?: unknown }).cause) === Code.NO_NODE) return;
+      if (performance.now() >= giveUpAt || deadline.aborted) await this.end();
+      else return this.#withdraw(parent, uuid);
+    }
   }
 
   /** Ends the ZooKeeper session: the server deletes its ephemeral nodes at once. */
@@ -77,10 +108,8 @@ export class ZooKeeperSession implements Session {
     });
   }
 
-  async #enqueue(prefix: string, role: Role, value: string): Promise<Omit<Enqueued, 'own'>> {
+  async #enqueue(parent: string, uuid: string, role: Role, value: string): Promise<Omit<Enqueued, 'own'>> {
     const conn = this.connection;
-    const parent = this.backend.prefixPath(prefix);
-    const uuid = newNodeUuid();
     const path = `${parent}/${nodeNamePrefix(uuid, role)}`;
     const data = Buffer.from(value, 'utf8');
     const acl = this.backend.acl;
@@ -109,13 +138,12 @@ export class ZooKeeperSession implements Session {
         return { key: own, revision, entries: await this.backend.listWith(conn, parent) };
       }
       const code = codeOf(createdResult.reason);
-      if (code === Code.NO_NODE && attempt < MAX_ATTEMPTS) {
+      if (code === Code.NO_NODE && attempt < MAX_PARENT_ATTEMPTS) {
         await this.backend.ensurePath(conn, parent);
         continue;
       }
-      if (code === Code.CONNECTION_LOSS && attempt < MAX_ATTEMPTS) {
+      if (code === Code.CONNECTION_LOSS) {
         // Protected create: the create may have happened. Find the node by its uuid first.
-        await conn.whenConnected();
         const found = await this.#recoverProtected(parent, uuid);
         if (found) return found;
         continue;
@@ -164,85 +192,73 @@ export class ZooKeeperSession implements Session {
       }
       return undefined;
     }
-    if (codeOf(error) === Code.CONNECTION_LOSS) {
-      await conn.whenConnected();
-      return this.#recoverProtected(parent, uuid);
-    }
+    if (codeOf(error) === Code.CONNECTION_LOSS) return this.#recoverProtected(parent, uuid);
     throw toBatonError(error, `creating a node under ${parent}`, this.backend.options);
   }
 
-  /** After a connection loss during create: our node if the create went through, else undefined. */
+  /**
+   * After a connection loss during create: our node if the create went through, else undefined
+   * (then the caller creates again). Retried over further connection losses until one or the other
+   * is known; the uuid is this attempt's alone, so a node carrying it is ours.
+   */
   async #recoverProtected(parent: string, uuid: string): Promise<Omit<Enqueued, 'own'> | undefined> {
     const conn = this.connection;
-    const { children } = await conn.getChildren(parent);
+    const options = this.backend.options;
+    const { children } = await retrying(conn, `finding node ${uuid} under ${parent}`, options, () => conn.getChildren(parent));
     const name = findByUuid(children, uuid);
     if (name === undefined) return undefined;
     const key = `${parent}/${name}`;
-    const stat = await conn.exists(key);
+    const stat = await retrying(conn, `reading ${key}`, options, () => conn.exists(key));
+    // Found in the listing but gone now: deleted by someone else; creating again is right.
     if (stat === null) return undefined;
-    if (stat.ephemeralOwner.readBigUInt64BE(0) !== conn.sessionIdBigInt) {
-      // A node of an older session: never reuse it; delete it and create again.
-      await conn.remove(key, stat.version).catch(() => {});
-      return undefined;
-    }
     return { key, revision: zxidOf(stat.czxid), entries: orderChildren(parent, children) };
   }
 
   async #czxidOf(key: string): Promise<bigint> {
-    const stat = await this.connection.exists(key);
+    const stat = await retrying(this.connection, `reading ${key}`, this.backend.options, () => this.connection.exists(key));
     if (stat === null) throw new SessionLostError(`ZooKeeper node ${key} vanished right after it was created`);
     return zxidOf(stat.czxid);
   }
 
-  async #deleteIf(key: string, revision: bigint): Promise<boolean> {
-    this.ownKeys.delete(key);
-    // A lost session's nodes may outlive our giving up on it until the server expires it: delete
-    // them through a live connection, checking the czxid, so a release is prompt either way.
-    const conn = this.connection.alive ? this.connection : await this.backend.connection();
-    for (let attempt = 1; ; attempt++) {
-      try {
-        if (conn === this.connection && isProtectedName(key)) {
-          // `_c_<uuid>` names are unique for ever: the path alone identifies this creation.
-          await conn.remove(key);
-          return true;
-        }
-        const stat = await conn.exists(key);
-        if (stat === null || zxidOf(stat.czxid) !== revision) return false;
-        await conn.remove(key, stat.version);
-        return true;
-      } catch (error) {
-        const code = codeOf(error);
-        if (code === Code.NO_NODE || code === Code.BAD_VERSION) return false;
-        if (code === Code.CONNECTION_LOSS && attempt < MAX_ATTEMPTS) {
-          await conn.whenConnected();
-          continue;
-        }
-        throw toBatonError(error, `deleting ${key}`, this.backend.options);
+  /**
+   * One removal attempt: resolves once the node is confirmed gone (deleted now, absent, or present
+   * with another czxid); rejects when the outcome is unknown, and the removal tries again.
+   */
+  async #deleteIf(key: string, revision: bigint | undefined): Promise<void> {
+    const conn = this.connection;
+    try {
+      if (revision === undefined || isProtectedName(key)) {
+        // `_c_<uuid>` names are unique for ever: the path alone identifies this creation.
+        await conn.remove(key);
+        return;
       }
+      const stat = await conn.exists(key);
+      if (stat === null || zxidOf(stat.czxid) !== revision) return;
+      await conn.remove(key, stat.version);
+    } catch (error) {
+      const code = codeOf(error);
+      if (code === Code.NO_NODE || code === Code.BAD_VERSION) return;
+      throw error;
     }
   }
 
-  async updateIf(key: string, revision: bigint, value: string, _signal?: AbortSignal): Promise<boolean> {
+  async updateIf(key: string, revision: bigint, value: string, signal?: AbortSignal): Promise<boolean> {
     const conn = this.connection;
+    const options = this.backend.options;
     const data = Buffer.from(value, 'utf8');
     for (let attempt = 1; ; attempt++) {
+      const stat = await retrying(conn, `reading ${key}`, options, () => conn.exists(key), signal);
+      if (stat === null || zxidOf(stat.czxid) !== revision) return false;
       try {
-        if (isProtectedName(key)) {
-          await conn.setData(key, data);
-          return true;
-        }
-        const stat = await conn.exists(key);
-        if (stat === null || zxidOf(stat.czxid) !== revision) return false;
-        await conn.setData(key, data, stat.version);
+        await raceSignal(conn.setData(key, data, stat.version), signal);
         return true;
       } catch (error) {
         const code = codeOf(error);
         if (code === Code.NO_NODE) return false;
-        if ((code === Code.CONNECTION_LOSS || code === Code.BAD_VERSION) && attempt < MAX_ATTEMPTS) {
-          if (code === Code.CONNECTION_LOSS) await conn.whenConnected();
-          continue;
-        }
-        throw toBatonError(error, `updating ${key}`, this.backend.options);
+        // Changed between the read and the write (not by us: nothing was written): read again.
+        if (code === Code.BAD_VERSION && attempt < MAX_RACE_ATTEMPTS) continue;
+        if (code === Code.CONNECTION_LOSS) throw new OutcomeUnknownError(`ZooKeeper connection lost while updating ${key}: the update may or may not have been applied`, { cause: error });
+        throw toBatonError(error, `updating ${key}`, options);
       }
     }
   }
@@ -253,47 +269,46 @@ export class ZooKeeperSession implements Session {
    * If one of those reads went stale before the multi ran, the multi fails on that op and is
    * built again; if it fails on the check, the hold is gone and nothing was written.
    */
-  async guardedWrite(key: string, revision: bigint, ops: readonly GuardedOp[], _signal?: AbortSignal): Promise<boolean> {
+  async guardedWrite(key: string, revision: bigint, ops: readonly GuardedOp[], signal?: AbortSignal): Promise<boolean> {
     const conn = this.connection;
+    const options = this.backend.options;
+    const read = (path: string) => retrying(conn, `reading ${path}`, options, () => conn.exists(path), signal);
     for (let attempt = 1; ; attempt++) {
-      try {
-        const own = await conn.exists(key);
-        if (own === null || zxidOf(own.czxid) !== revision) return false;
-        const multi: MultiOp[] = [{ check: key, version: own.version }];
-        for (const op of ops) {
-          if ('put' in op) {
-            const path = this.backend.userPath(op.put);
-            const stat = await conn.exists(path);
-            if (stat === null) {
-              await this.backend.ensurePath(conn, parentOf(path));
-              multi.push({ create: path, data: Buffer.from(op.value, 'utf8'), acl: this.backend.acl, mode: CreateMode.PERSISTENT });
-            } else {
-              multi.push({ setData: path, data: Buffer.from(op.value, 'utf8'), version: stat.version });
-            }
+      const own = await read(key);
+      if (own === null || zxidOf(own.czxid) !== revision) return false;
+      const multi: MultiOp[] = [{ check: key, version: own.version }];
+      for (const op of ops) {
+        if ('put' in op) {
+          const path = this.backend.userPath(op.put);
+          const stat = await read(path);
+          if (stat === null) {
+            await this.backend.ensurePath(conn, parentOf(path));
+            multi.push({ create: path, data: Buffer.from(op.value, 'utf8'), acl: this.backend.acl, mode: CreateMode.PERSISTENT });
           } else {
-            const path = this.backend.userPath(op.delete);
-            const stat = await conn.exists(path);
-            if (stat !== null) multi.push({ remove: path, version: stat.version });
+            multi.push({ setData: path, data: Buffer.from(op.value, 'utf8'), version: stat.version });
           }
+        } else {
+          const path = this.backend.userPath(op.delete);
+          const stat = await read(path);
+          if (stat !== null) multi.push({ remove: path, version: stat.version });
         }
-        await conn.multi(multi);
+      }
+      try {
+        await raceSignal(conn.multi(multi), signal);
         return true;
       } catch (error) {
         if (error instanceof MultiError) {
-          if (error.index === 0) {
-            // The check failed: deleted (the hold is gone) or its data changed meanwhile (proclaim).
-            if (error.code === Code.NO_NODE) return false;
-            if (attempt < MAX_ATTEMPTS) continue;
-          }
-          if (attempt < MAX_ATTEMPTS && (error.code === Code.NODE_EXISTS || error.code === Code.NO_NODE || error.code === Code.BAD_VERSION)) continue;
-          throw toBatonError(Object.assign(new Error(`op ${error.index} failed with code ${error.code}`), { code: error.code }), `guarded write under ${key}`, this.backend.options);
+          // Nothing was written. The check failed: deleted (the hold is gone) or its data changed
+          // meanwhile (proclaim); or a target changed after it was read: build it again.
+          if (error.index === 0 && error.code === Code.NO_NODE) return false;
+          const raced = error.index === 0 || error.code === Code.NODE_EXISTS || error.code === Code.NO_NODE || error.code === Code.BAD_VERSION;
+          if (raced && attempt < MAX_RACE_ATTEMPTS) continue;
+          throw toBatonError(Object.assign(new Error(`op ${error.index} failed with code ${error.code}`), { code: error.code }), `guarded write under ${key}`, options);
         }
-        const code = codeOf(error);
-        if (code === Code.CONNECTION_LOSS && attempt < MAX_ATTEMPTS) {
-          await conn.whenConnected();
-          continue;
+        if (codeOf(error) === Code.CONNECTION_LOSS) {
+          throw new OutcomeUnknownError(`ZooKeeper connection lost during a guarded write under ${key}: it may or may not have been applied`, { cause: error });
         }
-        throw toBatonError(error, `guarded write under ${key}`, this.backend.options);
+        throw toBatonError(error, `guarded write under ${key}`, options);
       }
     }
   }
@@ -308,7 +323,3 @@ function isProtectedName(key: string): boolean {
   return name.startsWith(PROTECTED_PREFIX) && name.length > 40;
 }
 
-function parentOf(path: string): string {
-  const index = path.lastIndexOf('/');
-  return index <= 0 ? '/' : path.slice(0, index);
-}
