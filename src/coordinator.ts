@@ -58,22 +58,34 @@ export class Coordinator implements AsyncDisposable {
     return this.#health.changes(options?.signal);
   }
 
-  /** A fair (FIFO) mutex named `name`. Throws InvalidArgumentError for a bad name. */
+  /**
+   * A fair (FIFO) mutex named `name`.
+   * @throws {@link InvalidArgumentError} at once for a bad name (see the README's name rules)
+   */
   mutex(name: string): Mutex {
     return new Mutex(this.#backend, name);
   }
 
-  /** A fair counting semaphore named `name` with `options.permits` permits. */
+  /**
+   * A fair counting semaphore named `name` with `options.permits` permits.
+   * @throws {@link InvalidArgumentError} at once for a bad name (see the README's name rules) or permits (an integer from 1 to 1000000)
+   */
   semaphore(name: string, options: SemaphoreOptions): Semaphore {
     return new Semaphore(this.#backend, name, options);
   }
 
-  /** A fair read-write lock named `name`. */
+  /**
+   * A fair read-write lock named `name`.
+   * @throws {@link InvalidArgumentError} at once for a bad name (see the README's name rules)
+   */
   readWriteLock(name: string): ReadWriteLock {
     return new ReadWriteLock(this.#backend, name);
   }
 
-  /** A leader election named `name`. */
+  /**
+   * A leader election named `name`.
+   * @throws {@link InvalidArgumentError} at once for a bad name (see the README's name rules)
+   */
   election(name: string): Election {
     return new Election(this.#backend, name);
   }
@@ -127,6 +139,10 @@ export interface ConnectOptions {
  * nothing: then the `BATON_BACKEND` environment variable, then the embedded `memory://`.
  * Throws ConfigError at once for a malformed or unknown configuration. `options.signal` and
  * `options.timeoutMs` bound the attempt (TimeoutError, AbortError); nothing is left open then.
+ * @throws {@link ConfigError} at once for a malformed or unknown configuration, or a `BATON_BACKEND` set but empty
+ * @throws {@link InvalidArgumentError} at once for bad options
+ * @throws {@link TimeoutError} / {@link AbortError} when `options.timeoutMs` / `options.signal` end the attempt
+ * @throws {@link BackendError} when the backend cannot be reached or refuses (e.g. bad credentials)
  */
 export async function connect(config?: Config, options?: ConnectOptions): Promise<Coordinator> {
   if (options !== undefined && (typeof options !== 'object' || options === null)) {
@@ -146,7 +162,18 @@ export async function connect(config?: Config, options?: ConnectOptions): Promis
   }
 }
 
-/** @internal The backend behind a coordinator, for tests and adapters' fault injection. */
+/**
+ * The backend behind a coordinator, for tests: on the memory backend it is a `MemoryBackend`,
+ * whose `faults` freeze the link or fail requests, and whose `stats()` count operations.
+ *
+ * ```ts
+ * import { connect } from 'baton-locks';
+ * import { backendOf, type MemoryBackend } from 'baton-locks/testing';
+ * const coord = await connect();
+ * (backendOf(coord) as MemoryBackend).faults.freeze(); // keep-alives stop: out of contact
+ * ```
+ * @throws TypeError when `coordinator` is not a Coordinator.
+ */
 export function backendOf(coordinator: Coordinator): Backend {
   const backend = backends.get(coordinator);
   if (!backend) throw new TypeError('not a Coordinator');

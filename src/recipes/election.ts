@@ -52,7 +52,17 @@ export class Election {
     this.#backend = backend;
   }
 
-  /** Joins the election with `value` and resolves once this campaigner leads. */
+  /**
+   * Joins the election with `value` and resolves once this campaigner leads.
+   * @throws {@link InvalidArgumentError} at once for a value that is not a string of at most 64 KiB
+   * @throws {@link InvalidArgumentError} at once for bad options (an unknown field, a negative timeoutMs)
+   * @throws {@link TimeoutError} after `timeoutMs` (within 250 ms more), its key removed
+   * @throws {@link AbortError} when `signal` aborts, its key removed
+   * @throws {@link SessionLostError} when the session is lost while waiting
+   * @throws {@link LeaseLostError} when its key is deleted by someone else while waiting
+   * @throws {@link ClosedError} after `coord.close()`
+   * @throws {@link BackendError} when the backend fails in a way no retry can mend
+   */
   campaign(value: string, options?: AcquireOptions): Promise<Leadership> {
     return observeAcquire(this.#backend.kind, 'election', this.name, () => this.#campaignNow(value, options));
   }
@@ -67,6 +77,14 @@ export class Election {
   /**
    * Campaigns with `value`, runs `fn` once leader and resigns afterwards, also when `fn` throws.
    * `fn` should watch `leadership.signal`: it aborts if leadership is lost meanwhile.
+   * @throws {@link InvalidArgumentError} at once for bad options (an unknown field, a negative timeoutMs)
+   * @throws {@link TimeoutError} after `timeoutMs` (within 250 ms more), its key removed
+   * @throws {@link AbortError} when `signal` aborts, its key removed
+   * @throws {@link SessionLostError} when the session is lost while waiting
+   * @throws {@link LeaseLostError} when its key is deleted by someone else while waiting
+   * @throws {@link ClosedError} after `coord.close()`
+   * @throws {@link BackendError} when the backend fails in a way no retry can mend
+   * @throws whatever `fn` throws, after releasing
    */
   withLeadership<T>(value: string, fn: (leadership: Leadership) => T | Promise<T>, options?: AcquireOptions): Promise<T> {
     return withHold('withLeadership', fn, () => this.campaign(value, options));
@@ -77,7 +95,11 @@ export class Election {
     return queueStatus(this.#backend, this.name, exclusiveRule);
   }
 
-  /** The current leader, or undefined when nobody leads. */
+  /**
+   * The current leader, or undefined when nobody leads.
+   * @throws {@link ClosedError} after `coord.close()`
+   * @throws {@link BackendError} when the backend fails
+   */
   async leader(): Promise<LeaderInfo | undefined> {
     for (;;) {
       const [first] = await this.#backend.list(this.name);
@@ -91,6 +113,9 @@ export class Election {
   /**
    * Yields the current leader (or undefined), then every change: a new leader, a value
    * proclaimed, no leader. Ends when `signal` aborts or the loop breaks.
+   * @throws {@link InvalidArgumentError} at once for a `signal` that is not an AbortSignal
+   * @throws {@link ClosedError} after `coord.close()`
+   * @throws {@link BackendError} when the backend fails
    */
   async *observe(options: { signal?: AbortSignal } = {}): AsyncGenerator<LeaderInfo | undefined, void, undefined> {
     const signal = checkSignal(options?.signal) ?? new AbortController().signal;

@@ -26,7 +26,16 @@ export class Mutex {
     this.#request = { prefix: this.name, role: 'lock', value: '', rule: exclusiveRule };
   }
 
-  /** Waits in line and resolves once this contender holds the lock. */
+  /**
+   * Waits in line and resolves once this contender holds the lock.
+   * @throws {@link InvalidArgumentError} at once for bad options (an unknown field, a negative timeoutMs)
+   * @throws {@link TimeoutError} after `timeoutMs` (within 250 ms more), its key removed
+   * @throws {@link AbortError} when `signal` aborts, its key removed
+   * @throws {@link SessionLostError} when the session is lost while waiting
+   * @throws {@link LeaseLostError} when its key is deleted by someone else while waiting
+   * @throws {@link ClosedError} after `coord.close()`
+   * @throws {@link BackendError} when the backend fails in a way no retry can mend
+   */
   acquire(options?: AcquireOptions): Promise<Lease> {
     return observeAcquire(this.#backend.kind, 'mutex', this.name, () => this.#acquireNow(options));
   }
@@ -44,6 +53,11 @@ export class Mutex {
   /**
    * Takes the lock if it is free right now and nobody waits; resolves to undefined otherwise.
    * `options.signal` and `options.timeoutMs` bound the attempt (AbortError, TimeoutError).
+   * @throws {@link InvalidArgumentError} at once for bad options (an unknown field, a negative timeoutMs)
+   * @throws {@link TimeoutError} / {@link AbortError} when `timeoutMs` / `signal` end the attempt
+   * @throws {@link SessionLostError} when the session is lost while waiting
+   * @throws {@link ClosedError} after `coord.close()`
+   * @throws {@link BackendError} when the backend fails in a way no retry can mend
    */
   tryAcquire(options?: TryOptions): Promise<Lease | undefined> {
     return observeAcquire(this.#backend.kind, 'mutex', this.name, () => this.#tryAcquireNow(options));
@@ -55,7 +69,17 @@ export class Mutex {
     return admitted && new Hold(this.name, admitted);
   }
 
-  /** Runs `fn` while holding the lock and releases it afterwards, also when `fn` throws. */
+  /**
+   * Runs `fn` while holding the lock and releases it afterwards, also when `fn` throws.
+   * @throws {@link InvalidArgumentError} at once for bad options (an unknown field, a negative timeoutMs)
+   * @throws {@link TimeoutError} after `timeoutMs` (within 250 ms more), its key removed
+   * @throws {@link AbortError} when `signal` aborts, its key removed
+   * @throws {@link SessionLostError} when the session is lost while waiting
+   * @throws {@link LeaseLostError} when its key is deleted by someone else while waiting
+   * @throws {@link ClosedError} after `coord.close()`
+   * @throws {@link BackendError} when the backend fails in a way no retry can mend
+   * @throws whatever `fn` throws, after releasing
+   */
   async withLock<T>(fn: (lease: Lease) => T | Promise<T>, options?: AcquireOptions): Promise<T> {
     if (typeof fn !== 'function') throw new InvalidArgumentError(`invalid fn ${describe(fn)}: withLock needs a function (lease) => result`);
     const lease = await this.acquire(options);

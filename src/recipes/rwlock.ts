@@ -45,7 +45,16 @@ export class ReadWriteLock {
     this.#write = { prefix: this.name, role: 'write', value: '', rule: mixedRule };
   }
 
-  /** Waits for a shared (read) hold. */
+  /**
+   * Waits for a shared (read) hold.
+   * @throws {@link InvalidArgumentError} at once for bad options (an unknown field, a negative timeoutMs)
+   * @throws {@link TimeoutError} after `timeoutMs` (within 250 ms more), its key removed
+   * @throws {@link AbortError} when `signal` aborts, its key removed
+   * @throws {@link SessionLostError} when the session is lost while waiting
+   * @throws {@link LeaseLostError} when its key is deleted by someone else while waiting
+   * @throws {@link ClosedError} after `coord.close()`
+   * @throws {@link BackendError} when the backend fails in a way no retry can mend
+   */
   read(options?: AcquireOptions): Promise<Lease> {
     return observeAcquire(this.#backend.kind, 'read-lock', this.name, () => this.#readNow(options));
   }
@@ -55,7 +64,16 @@ export class ReadWriteLock {
     return new Hold(this.name, await contend(this.#backend, this.#read, scope));
   }
 
-  /** Waits for the exclusive (write) hold. */
+  /**
+   * Waits for the exclusive (write) hold.
+   * @throws {@link InvalidArgumentError} at once for bad options (an unknown field, a negative timeoutMs)
+   * @throws {@link TimeoutError} after `timeoutMs` (within 250 ms more), its key removed
+   * @throws {@link AbortError} when `signal` aborts, its key removed
+   * @throws {@link SessionLostError} when the session is lost while waiting
+   * @throws {@link LeaseLostError} when its key is deleted by someone else while waiting
+   * @throws {@link ClosedError} after `coord.close()`
+   * @throws {@link BackendError} when the backend fails in a way no retry can mend
+   */
   write(options?: AcquireOptions): Promise<Lease> {
     return observeAcquire(this.#backend.kind, 'write-lock', this.name, () => this.#writeNow(options));
   }
@@ -65,12 +83,32 @@ export class ReadWriteLock {
     return new Hold(this.name, await contend(this.#backend, this.#write, scope));
   }
 
-  /** Runs `fn` while holding a read (shared) lock and releases it afterwards, also when `fn` throws. */
+  /**
+   * Runs `fn` while holding a read (shared) lock and releases it afterwards, also when `fn` throws.
+   * @throws {@link InvalidArgumentError} at once for bad options (an unknown field, a negative timeoutMs)
+   * @throws {@link TimeoutError} after `timeoutMs` (within 250 ms more), its key removed
+   * @throws {@link AbortError} when `signal` aborts, its key removed
+   * @throws {@link SessionLostError} when the session is lost while waiting
+   * @throws {@link LeaseLostError} when its key is deleted by someone else while waiting
+   * @throws {@link ClosedError} after `coord.close()`
+   * @throws {@link BackendError} when the backend fails in a way no retry can mend
+   * @throws whatever `fn` throws, after releasing
+   */
   withReadLock<T>(fn: (lease: Lease) => T | Promise<T>, options?: AcquireOptions): Promise<T> {
     return withHold('withReadLock', fn, () => this.read(options));
   }
 
-  /** Runs `fn` while holding the write (exclusive) lock and releases it afterwards, also when `fn` throws. */
+  /**
+   * Runs `fn` while holding the write (exclusive) lock and releases it afterwards, also when `fn` throws.
+   * @throws {@link InvalidArgumentError} at once for bad options (an unknown field, a negative timeoutMs)
+   * @throws {@link TimeoutError} after `timeoutMs` (within 250 ms more), its key removed
+   * @throws {@link AbortError} when `signal` aborts, its key removed
+   * @throws {@link SessionLostError} when the session is lost while waiting
+   * @throws {@link LeaseLostError} when its key is deleted by someone else while waiting
+   * @throws {@link ClosedError} after `coord.close()`
+   * @throws {@link BackendError} when the backend fails in a way no retry can mend
+   * @throws whatever `fn` throws, after releasing
+   */
   withWriteLock<T>(fn: (lease: Lease) => T | Promise<T>, options?: AcquireOptions): Promise<T> {
     return withHold('withWriteLock', fn, () => this.write(options));
   }
@@ -80,7 +118,14 @@ export class ReadWriteLock {
     return queueStatus(this.#backend, this.name, mixedRule);
   }
 
-  /** Takes a read hold if no writer holds or waits; undefined otherwise. */
+  /**
+   * Takes a read hold if no writer holds or waits; undefined otherwise.
+   * @throws {@link InvalidArgumentError} at once for bad options (an unknown field, a negative timeoutMs)
+   * @throws {@link TimeoutError} / {@link AbortError} when `timeoutMs` / `signal` end the attempt
+   * @throws {@link SessionLostError} when the session is lost while waiting
+   * @throws {@link ClosedError} after `coord.close()`
+   * @throws {@link BackendError} when the backend fails in a way no retry can mend
+   */
   tryRead(options?: TryOptions): Promise<Lease | undefined> {
     return observeAcquire(this.#backend.kind, 'read-lock', this.name, () => this.#tryReadNow(options));
   }
@@ -91,7 +136,14 @@ export class ReadWriteLock {
     return admitted && new Hold(this.name, admitted);
   }
 
-  /** Takes the write hold if nobody holds or waits; undefined otherwise. */
+  /**
+   * Takes the write hold if nobody holds or waits; undefined otherwise.
+   * @throws {@link InvalidArgumentError} at once for bad options (an unknown field, a negative timeoutMs)
+   * @throws {@link TimeoutError} / {@link AbortError} when `timeoutMs` / `signal` end the attempt
+   * @throws {@link SessionLostError} when the session is lost while waiting
+   * @throws {@link ClosedError} after `coord.close()`
+   * @throws {@link BackendError} when the backend fails in a way no retry can mend
+   */
   tryWrite(options?: TryOptions): Promise<Lease | undefined> {
     return observeAcquire(this.#backend.kind, 'write-lock', this.name, () => this.#tryWriteNow(options));
   }

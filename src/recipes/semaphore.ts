@@ -44,7 +44,16 @@ export class Semaphore {
     this.#permits = `${this.name}/leases`;
   }
 
-  /** Waits in line for a permit and resolves once this contender holds one. */
+  /**
+   * Waits in line for a permit and resolves once this contender holds one.
+   * @throws {@link InvalidArgumentError} at once for bad options (an unknown field, a negative timeoutMs)
+   * @throws {@link TimeoutError} after `timeoutMs` (within 250 ms more), its key removed
+   * @throws {@link AbortError} when `signal` aborts, its key removed
+   * @throws {@link SessionLostError} when the session is lost while waiting
+   * @throws {@link LeaseLostError} when its key is deleted by someone else while waiting
+   * @throws {@link ClosedError} after `coord.close()`
+   * @throws {@link BackendError} when the backend fails in a way no retry can mend
+   */
   acquire(options?: AcquireOptions): Promise<Lease> {
     return observeAcquire(this.#backend.kind, 'semaphore', this.name, () => this.#acquireNow(options));
   }
@@ -63,7 +72,17 @@ export class Semaphore {
     }
   }
 
-  /** Runs `fn` while holding a permit and gives it back afterwards, also when `fn` throws. */
+  /**
+   * Runs `fn` while holding a permit and gives it back afterwards, also when `fn` throws.
+   * @throws {@link InvalidArgumentError} at once for bad options (an unknown field, a negative timeoutMs)
+   * @throws {@link TimeoutError} after `timeoutMs` (within 250 ms more), its key removed
+   * @throws {@link AbortError} when `signal` aborts, its key removed
+   * @throws {@link SessionLostError} when the session is lost while waiting
+   * @throws {@link LeaseLostError} when its key is deleted by someone else while waiting
+   * @throws {@link ClosedError} after `coord.close()`
+   * @throws {@link BackendError} when the backend fails in a way no retry can mend
+   * @throws whatever `fn` throws, after releasing
+   */
   withPermit<T>(fn: (lease: Lease) => T | Promise<T>, options?: AcquireOptions): Promise<T> {
     return withHold('withPermit', fn, () => this.acquire(options));
   }
@@ -76,6 +95,11 @@ export class Semaphore {
   /**
    * Takes a permit if one is free right now and nobody waits; resolves to undefined otherwise.
    * `options.signal` and `options.timeoutMs` bound the attempt (AbortError, TimeoutError).
+   * @throws {@link InvalidArgumentError} at once for bad options (an unknown field, a negative timeoutMs)
+   * @throws {@link TimeoutError} / {@link AbortError} when `timeoutMs` / `signal` end the attempt
+   * @throws {@link SessionLostError} when the session is lost while waiting
+   * @throws {@link ClosedError} after `coord.close()`
+   * @throws {@link BackendError} when the backend fails in a way no retry can mend
    */
   tryAcquire(options?: TryOptions): Promise<Lease | undefined> {
     return observeAcquire(this.#backend.kind, 'semaphore', this.name, () => this.#tryAcquireNow(options));

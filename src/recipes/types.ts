@@ -2,7 +2,7 @@
  * The public shapes of holds and acquire options, shared by every recipe.
  * @module
  */
-import type { GuardedOp } from '../backends/contract.js';
+import type { GuardedOp as ContractGuardedOp } from '../backends/contract.js';
 
 /** Options of every acquire, campaign, read and write. */
 export interface AcquireOptions {
@@ -49,17 +49,36 @@ export interface Lease extends AsyncDisposable {
    * atomically if and only if this hold's key still exists with this token. Resolves to whether
    * they committed. Keys are the backend's own (etcd keys, ZooKeeper paths). Applied at most
    * once: when the backend's answer is lost, rejects with `OutcomeUnknownError` (read to find out).
+   * @throws {@link InvalidArgumentError} at once for ops that are not `{ put, value }` / `{ delete }` objects
+   * @throws {@link OutcomeUnknownError} when the backend's answer was lost
+   * @throws {@link BackendError} when the backend fails before applying anything
    */
   guardedWrite(ops: readonly GuardedOp[]): Promise<boolean>;
+  /** Releases the hold (`release()`), for `await using lease = await mutex.acquire()`. */
+  [Symbol.asyncDispose](): Promise<void>;
 }
 
-export type { GuardedOp };
+/**
+ * One write of {@link Lease.guardedWrite}: `{ put: key, value }` sets a key, `{ delete: key }`
+ * deletes one. All ops of one call commit together, and only while the hold is valid. Keys are the
+ * backend's own: etcd keys (under the configured namespace), ZooKeeper paths.
+ *
+ * ```ts
+ * await lease.guardedWrite([{ put: 'orders/compacted-through', value: '1042' }, { delete: 'orders/lock-note' }]);
+ * ```
+ */
+export type GuardedOp = ContractGuardedOp;
 
 /** Leadership won by `election(name).campaign(value)`. */
 export interface Leadership extends Lease {
   /** The value currently published for this leader. */
   readonly value: string;
-  /** Publishes a new value for observers; rejects with `LeaseLostError` if leadership was lost. */
+  /**
+   * Publishes a new value for observers.
+   * @throws {@link LeaseLostError} if leadership was lost or given up
+   * @throws {@link InvalidArgumentError} for a value that is not a string of at most 64 KiB
+   * @throws {@link OutcomeUnknownError} when the backend's answer was lost (read `leader()` to find out)
+   */
   proclaim(value: string): Promise<void>;
   /** Gives up leadership (same as `release()`). */
   resign(): Promise<void>;
