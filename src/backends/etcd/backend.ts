@@ -9,7 +9,7 @@
  * @module
  */
 import { ClosedError } from '../../errors.js';
-import type { Backend, KeyState, QueueEntry, Session, Watched } from '../contract.js';
+import type { Backend, KeyState, PlainKeys, QueueEntry, Session, Watched } from '../contract.js';
 import type { EtcdOptions } from './config.js';
 import { explain } from './errors.js';
 import { lastSegment, parentOf } from '../key-paths.js';
@@ -17,6 +17,7 @@ import { KeySpace, roleOfName } from './keys.js';
 import { EtcdSession, entriesOf } from './session.js';
 import { EtcdClient } from './transport/client.js';
 import { type PrefixView, type Snapshot, type ViewEntry, type ViewHost, ViewRegistry } from './view.js';
+import { EtcdValues } from './values.js';
 
 /** How long a prefix's watch is kept after its last use. */
 const VIEW_LINGER_MS = 30_000;
@@ -27,6 +28,8 @@ export class EtcdBackend implements Backend {
   readonly client: EtcdClient;
   readonly keys: KeySpace;
   readonly views: ViewRegistry;
+  /** Plain keys (versioned values, barriers) under `__values/`. */
+  readonly values: PlainKeys = new EtcdValues(this);
   #current: EtcdSession | undefined;
   #opening: Promise<EtcdSession> | undefined;
   #closed = false;
