@@ -100,7 +100,7 @@ describe('code blocks in README.md and docs/*.md', () => {
       return `${where} ${ts.flattenDiagnosticMessageText(d.messageText, '\n')}`;
     });
     expect(problems).toEqual([]);
-  });
+  }, 180_000); // one type-check of every block: seconds alone, much more on a busy machine
 
   for (const block of blocks) {
     const label = `${block.file}:${block.line} (${block.language})`;

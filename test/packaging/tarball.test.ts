@@ -154,7 +154,7 @@ void main();
       if (extension !== 'mts') expect(readFileSync(output, 'utf8')).toContain('require("baton-locks")');
       const { stdout } = await sh(process.execPath, [output], dir);
       expect(stdout.trim()).toBe('memory bigint');
-    }, 60_000);
+    }, 180_000);
   }
 
   it('runs `npx baton --help` from the installed package', async () => {
