@@ -369,6 +369,33 @@ describe.skipIf(!available)('ZooKeeper adapter', () => {
     }
   });
 
+  it('observe under leader churn leaves no watch behind on nodes that cannot come back', async () => {
+    const watches = async () => Number(/Total watches:(\d+)/.exec((await servers.fourLetter(0, 'wchs')) ?? '')?.[1] ?? NaN);
+    const name = `churn/${process.pid}`;
+    const [campaigner, observer] = await Promise.all([open(servers.url()), open(servers.url())]);
+    await (await campaigner.election(name).campaign('warm-up')).resign(); // the parent exists
+    const before = await watches();
+    expect(before).not.toBeNaN();
+    const stop = new AbortController();
+    let seen = 0;
+    const observing = (async () => {
+      for await (const _leader of observer.election(name).observe({ signal: stop.signal })) seen++;
+    })();
+    // Leaders come and go as fast as they can, two campaigners overlapping, so observe often
+    // reads a leader's node just after it vanished.
+    await Promise.all(
+      [campaigner, observer].map(async (coord, who) => {
+        for (let i = 0; i < 150; i++) await (await coord.election(name).campaign(`leader-${who}-${i}`)).resign();
+      }),
+    );
+    stop.abort();
+    await observing;
+    const after = await watches();
+    expect(seen).toBeGreaterThan(10);
+    // Left: at most the parent's child watch and a few of the last reads', not one per leader.
+    expect(after - before, `${before} watches before the churn, ${after} after`).toBeLessThan(10);
+  }, 60_000);
+
   it('reads need no session of their own: list and get see other clients', async () => {
     const [a, b] = await Promise.all([open(servers.url()), open(servers.url())]);
     const lease = await a.mutex('reads').acquire();

@@ -17,7 +17,8 @@ import { toBatonError } from './errors.js';
 import { ZooKeeperValues } from './values.js';
 import { stateOf, ZooKeeperSession } from './session.js';
 import { retrying } from './retry.js';
-import { orderChildren } from './naming.js';
+import { orderChildren, sequenceOf } from './naming.js';
+import { lastSegment } from '../key-paths.js';
 
 const { CreateMode } = zookeeper;
 const NODE_DELETED = zookeeper.Event.NODE_DELETED;
@@ -232,6 +233,23 @@ export class ZooKeeperBackend implements Backend {
   }
 
   async watchKey(key: string, signal: AbortSignal): Promise<Watched<KeyState | undefined>> {
+    // A contender node (a name ending in the server's sequence) is never created again once
+    // gone: watching for its creation would leave a watch on the server that never fires, for the
+    // rest of the session, re-sent on every reconnect. Report it absent with no watch instead.
+    if (sequenceOf(lastSegment(key)) !== undefined) {
+      return this.#read(`watching ${key}`, async (conn) => {
+        const { promise, fire } = this.#changeSignal(conn, signal);
+        try {
+          const { data, stat } = await conn.getData(key, fire);
+          return { current: stateOf(data, stat), changed: promise };
+        } catch (error) {
+          if (codeOf(error) !== Code.NO_NODE) throw error;
+          // No watch was set (a failed getData sets none); a spurious change at once is allowed.
+          fire();
+          return { current: undefined, changed: promise };
+        }
+      }, signal);
+    }
     return this.#read(`watching ${key}`, (conn) =>
       this.#watchedRead(conn, key, signal, async (watcher) => {
         const { data, stat } = await conn.getData(key, watcher);
