@@ -9,6 +9,7 @@ import { digestId, type ZooKeeperBackend } from '../../src/backends/zookeeper/in
 import { compareSequences, orderChildren, roleOf, sequenceOf } from '../../src/backends/zookeeper/naming.js';
 import { BatonError, connect } from '../../src/index.js';
 import { backendOf } from '../../src/testing.js';
+import { untilQueue } from '../interop/peers.js';
 import { freePort } from '../support/servers.js';
 import { startTcpProxy } from '../support/tcp-proxy.js';
 import { localZooKeeperAvailable, startZooKeeper, type ZooKeeperServers } from '../support/zookeeper-server.js';
@@ -395,6 +396,27 @@ describe.skipIf(!available)('ZooKeeper adapter', () => {
     // Left: at most the parent's child watch and a few of the last reads', not one per leader.
     expect(after - before, `${before} watches before the churn, ${after} after`).toBeLessThan(10);
   }, 60_000);
+
+  it('acquisitions started in order from one coordinator are queued and granted in that order', async () => {
+    const coord = await open(servers.url());
+    const name = `call-order/${process.pid}`;
+    const first = await coord.mutex(name).acquire();
+    const granted: number[] = [];
+    const tokens: bigint[] = [];
+    // Started in one tick, one after the other, while the name is held.
+    const all = Array.from({ length: 30 }, (_, i) =>
+      coord.mutex(name).acquire().then(async (lease) => {
+        granted.push(i);
+        tokens.push(lease.token);
+        await lease.release();
+      }),
+    );
+    await untilQueue(backendOf(coord), name, (entries) => entries.length === 31);
+    await first.release();
+    await Promise.all(all);
+    expect(granted).toEqual(Array.from({ length: 30 }, (_, i) => i));
+    expect(tokens).toEqual([...tokens].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0)));
+  });
 
   it('reads need no session of their own: list and get see other clients', async () => {
     const [a, b] = await Promise.all([open(servers.url()), open(servers.url())]);
