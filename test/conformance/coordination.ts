@@ -2,7 +2,7 @@
  * Conformance of the versioned value and the barriers, run by the suite on every backend.
  */
 import { randomUUID } from 'node:crypto';
-import { beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ConflictError, type Coordinator, InvalidArgumentError, TimeoutError } from '../../src/index.js';
 import { backendOf } from '../../src/testing.js';
 
@@ -25,15 +25,6 @@ export function describeCoordination(target: CoordinationTarget): void {
 
 function describeRecipes(target: CoordinationTarget): void {
   const unique = (label: string) => `conformance/${label}-${randomUUID().slice(0, 8)}`;
-  /** Plain keys are being added backend by backend; one without them shows a visible skip. */
-  let plainKeys: boolean | undefined;
-  beforeEach(async (context) => {
-    if (plainKeys === undefined) {
-      const probe = await target.open();
-      plainKeys = backendOf(probe).values !== undefined;
-    }
-    if (!plainKeys) context.skip();
-  });
 
   describe('versioned value', () => {
     it('loses no update among concurrent writers, and reports the conflicts it retried', async () => {

@@ -8,6 +8,9 @@ import { existsSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { connect, type Coordinator, type DashboardSnapshot, InvalidArgumentError, type Lease, serveDashboard } from '../../src/index.js';
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { type EtcdServers, startEtcd } from '../support/etcd-server.js';
 import { serverUnavailable } from '../support/servers.js';
 
 const CHROMIUM = process.env.BATON_TEST_CHROMIUM ?? '/usr/bin/chromium';
@@ -110,6 +113,53 @@ describe('baton dashboard in headless Chromium', () => {
     coords.push(coord);
     await expect(serveDashboard(coord, { port: 70000 })).rejects.toBeInstanceOf(InvalidArgumentError);
     await expect(serveDashboard(coord, { prefix: '/bad//prefix' })).rejects.toBeInstanceOf(InvalidArgumentError);
+  });
+});
+
+describe('baton dashboard against a real etcd', () => {
+  let etcd: EtcdServers | undefined;
+  beforeAll(async () => {
+    etcd = await startEtcd();
+  });
+  afterAll(async () => {
+    await etcd?.stop();
+  });
+
+  it('serves holders, waiters and lease time left, pushed by the watch of the prefix', async (context) => {
+    if (!etcd) return context.skip();
+    const prefix = `dash-${randomUUID().slice(0, 8)}`;
+    const main = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
+    const child = spawn(process.execPath, [main, 'dashboard', '--backend', etcd.url(), prefix], { stdio: ['ignore', 'pipe', 'pipe'] });
+    try {
+      const url = await new Promise<string>((resolve, reject) => {
+        let out = '';
+        child.stdout.on('data', (chunk: Buffer) => {
+          out += chunk.toString();
+          const found = /baton dashboard: (http:\/\/\S+)/.exec(out);
+          if (found) resolve(found[1]!);
+        });
+        child.once('exit', (code) => reject(new Error(`baton dashboard exited with ${code}`)));
+      });
+      const [a, b] = await Promise.all([connect(etcd.url({ ttl: 5 })), connect(etcd.url())]);
+      const holder = await a.mutex(`${prefix}/backup`).acquire();
+      let queued!: () => void;
+      const inLine = new Promise<void>((resolve) => (queued = resolve));
+      const waiter = b.mutex(`${prefix}/backup`).acquire({ onQueued: () => queued() });
+      await inLine;
+      const snapshot = await until200(url, (s) => s.names[0]?.waiters.length === 1);
+      const [entry] = snapshot.names;
+      expect(entry?.kind).toBe('mutex');
+      expect(entry?.holders.map((m) => m.token)).toEqual([String(holder.token)]);
+      const holderSession = snapshot.sessions.find((session) => session.id === entry?.holders[0]?.session);
+      expect(holderSession?.remainingMs).toBeGreaterThan(0);
+      expect(holderSession?.remainingMs).toBeLessThanOrEqual(5000);
+      await holder.release();
+      await (await waiter).release();
+      await until200(url, (s) => s.names.length === 0);
+      await Promise.all([a.close(), b.close()]);
+    } finally {
+      child.kill('SIGINT');
+    }
   });
 });
 

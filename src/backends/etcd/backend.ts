@@ -9,7 +9,7 @@
  * @module
  */
 import { ClosedError } from '../../errors.js';
-import type { Backend, KeyState, PlainKeys, QueueEntry, Session, Watched } from '../contract.js';
+import type { Backend, KeyState, PlainKeys, QueueEntry, ScanResult, Session, Watched } from '../contract.js';
 import type { EtcdOptions } from './config.js';
 import { explain } from './errors.js';
 import { lastSegment, parentOf } from '../key-paths.js';
@@ -18,6 +18,7 @@ import { EtcdSession, entriesOf } from './session.js';
 import { EtcdClient } from './transport/client.js';
 import { type PrefixView, type Snapshot, type ViewEntry, type ViewHost, ViewRegistry } from './view.js';
 import { EtcdValues } from './values.js';
+import { scanEtcd } from './scan.js';
 
 /** How long a prefix's watch is kept after its last use. */
 const VIEW_LINGER_MS = 30_000;
@@ -173,6 +174,12 @@ export class EtcdBackend implements Backend {
     const changed = view.until(() => view.get(key)?.modRevision !== seen?.modRevision, signal);
     void changed.finally(() => this.views.release(view)).catch(() => {});
     return { current: seen && { value: seen.value, revision: seen.revision }, changed };
+  }
+
+  /** Every contender key below `prefix`, watched as a whole (the dashboard). */
+  scan(prefix: string, signal: AbortSignal): Promise<Watched<ScanResult>> {
+    this.#checkOpen();
+    return scanEtcd(this, prefix, signal);
   }
 
   async watchPrefix(prefix: string, signal: AbortSignal): Promise<Watched<QueueEntry[]>> {
