@@ -46,7 +46,7 @@ describe.skipIf(!available)('one server', () => {
 
   it('a holder paused past its session timeout is overtaken by a waiter with a higher token, and sees its loss on SIGCONT', async () => {
     const name = `faults/paused-${process.pid}`;
-    const holder = batonPeer(servers.url({ sessionTimeout: 1000 }), 'lock', name);
+    const holder = batonPeer(servers.url({ sessionTimeout: 2000 }), 'lock', name);
     peers.push(holder);
     const held = await holder.waitFor(/^HELD /);
     const [, heldKey, heldToken] = held.split(' ');
@@ -99,7 +99,7 @@ describe.skipIf(!available)('one server', () => {
 
   it('a server restart shorter than the session timeout keeps the hold', async () => {
     const name = `faults/restart-${process.pid}`;
-    const coord = await open(servers.url({ sessionTimeout: 15_000 }));
+    const coord = await open(servers.url({ sessionTimeout: 30_000 }));
     const lease = await coord.mutex(name).acquire();
     await servers.stopServer(0);
     await servers.startServer(0);
