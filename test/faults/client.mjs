@@ -11,6 +11,7 @@
  */
 import { openSync, writeSync } from 'node:fs';
 import http from 'node:http';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { BatonError, connect } from '../../dist/index.js';
 
@@ -32,6 +33,12 @@ function describe(error) {
     baton: error instanceof BatonError,
   };
 }
+
+// How late this process ran its timers during an acquire: on a loaded machine a process may not be
+// scheduled for a while, which the checker excuses like a pause (and reports).
+const loopDelay = monitorEventLoopDelay({ resolution: 10 });
+loopDelay.enable();
+const lagMs = () => Math.max(0, Math.round(loopDelay.max / 1e6 - 10));
 
 let stopping = false;
 let shortened = new AbortController();
@@ -153,16 +160,17 @@ async function main() {
   while (!stopping) {
     const mode = recipe === 'rwlock' ? (Math.random() < writeRatio ? 'write' : 'read') : recipe === 'semaphore' ? 'permit' : 'exclusive';
     log('invoke', { mode });
+    loopDelay.reset();
     let lease;
     try {
       lease = await acquire(coord, mode);
     } catch (error) {
-      log('acquire-failed', { mode, error: describe(error) });
+      log('acquire-failed', { mode, error: describe(error), lagMs: lagMs() });
       // Not a tight loop while a cluster is down; short enough to keep the queue busy.
       await sleep(50 + Math.random() * 100);
       continue;
     }
-    log('acquired', { mode, token: lease.token.toString(), key: lease.key });
+    log('acquired', { mode, token: lease.token.toString(), key: lease.key, lagMs: lagMs() });
     const noticeLoss = () => {
       const reason = lease.signal.reason;
       if (reason?.name !== 'LeaseReleasedError') log('lost', { token: lease.token.toString(), reason: describe(reason) });
