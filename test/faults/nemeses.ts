@@ -103,8 +103,9 @@ export function clientPause(trigger: 'read' | 'acquired'): Nemesis {
       client.pause();
       ctx.log('pause-client', { c: client.id, after: trigger });
       await sleep(ctx.ttlMs + 1500);
-      client.resume();
+      // Logged before the SIGCONT: the client's first line after it must come after this one.
       ctx.log('resume-client', { c: client.id });
+      client.resume();
       ctx.log('healed');
       await sleep(1000);
     }

@@ -11,7 +11,7 @@
  *   --ttl S              session TTL in seconds (etcd ttl, ZooKeeper sessionTimeout; default 2)
  *   --timeout MS         timeoutMs of every acquire (default 3000)
  *   --backend a,b        etcd, zookeeper (default both)
- *   --scenario a,b       scenario names (default all)
+ *   --scenario a,b@etcd  scenarios to run, everywhere (name) or on one backend (name@backend); default all
  *   --exclude a,b@etcd   leaves scenarios out, everywhere (name) or on one backend (name@backend)
  *   --keep               keep the histories of passing runs too (failing ones are always kept)
  *   --history DIR        where histories go (default .tmp/faults)
@@ -64,10 +64,11 @@ if (values.list) {
 }
 
 const scenarioNames = SCENARIOS.map((s) => s.name);
-const chosen = new Set(names('scenario', values.scenario, scenarioNames) ?? scenarioNames);
 const pairNames = SCENARIOS.flatMap((s) => (s.backends ?? BACKENDS).map((b) => `${s.name}@${b}`));
+const chosen = new Set(names('scenario', values.scenario, [...scenarioNames, ...pairNames]) ?? scenarioNames);
 const excluded = new Set(names('exclude', values.exclude, [...scenarioNames, ...pairNames]) ?? []);
-const runs = (name: string, backend: BackendName) => chosen.has(name) && !excluded.has(name) && !excluded.has(`${name}@${backend}`);
+const runs = (name: string, backend: BackendName) =>
+  (chosen.has(name) || chosen.has(`${name}@${backend}`)) && !excluded.has(name) && !excluded.has(`${name}@${backend}`);
 const backends = names('backend', values.backend, BACKENDS) ?? [...BACKENDS];
 const faultSeconds = values.soak ? 300 : values.short ? 3 : 25;
 const options: RunOptions = {
