@@ -14,6 +14,7 @@ import { cpus, loadavg, totalmem } from 'node:os';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { connect } from '../dist/index.js';
+import { backendOf } from '../dist/testing.js';
 import { arg, flag, writeSection } from './common.mjs';
 import { etcdServer } from './etcd-common.mjs';
 import { zookeeperServer } from './zookeeper-common.mjs';
@@ -81,11 +82,12 @@ async function run(url, waiters, coordCount, withPositions) {
       completed++;
     });
     acquires.push(acquired);
-    // With positions, the first report says the waiter is in line; without, its key's creation
-    // shows it is (the acquire is one round trip in: wait for the key count to grow).
+    // With positions, the first report says the waiter is in line, so the queue order is the
+    // loop's order. Without, every acquire is started at once and the order checked is the
+    // tokens' (creation order).
     if (withPositions) await queued;
-    else await untilKeys(holderCoord, name, i + 2);
   }
+  if (!withPositions) await untilKeys(holderCoord, name, waiters + 1);
   const heapPerWaiter = (heapUsed() - heapBefore) / waiters;
   const start = performance.now();
   started++;
@@ -93,18 +95,17 @@ async function run(url, waiters, coordCount, withPositions) {
   completed++;
   await Promise.all(acquires);
   const seconds = (performance.now() - start) / 1000;
-  const fifo = grants.every((g, k) => g.index === k) && grants.every((g, k) => k === 0 || g.token > grants[k - 1].token);
+  // Served in creation order: tokens strictly increase from grant to grant; with positions the
+  // order of entry is known too, and must be the order of the grants.
+  const fifo = grants.length === waiters && grants.every((g, k) => k === 0 || g.token > grants[k - 1].token) && (!withPositions || grants.every((g, k) => g.index === k));
   await Promise.all([...coords, holderCoord].map((c) => c.close()));
   return { waiters, coordCount, withPositions, seconds, heapPerWaiter, fifo, served: grants.length, reports, wrongReports, firstWrong };
 }
 
-/** Resolves once the mutex has `count` keys (holder included). */
+/** Resolves once the mutex has `count` keys (holder included), listing every 20 ms. */
 async function untilKeys(coord, name, count) {
-  for (;;) {
-    const status = await coord.mutex(name).status();
-    if (status.holders.length + status.waiters.length >= count) return;
-    await new Promise((r) => setImmediate(r));
-  }
+  const backend = backendOf(coord);
+  while ((await backend.list(name)).length < count) await new Promise((r) => setTimeout(r, 20));
 }
 
 const results = [];

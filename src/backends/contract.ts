@@ -150,6 +150,16 @@ export interface PlainKeys {
   delete(name: string, expected?: StoredValue, signal?: AbortSignal): Promise<boolean>;
 }
 
+/** Receives a prefix's membership changes from {@link Backend.followPrefix}, in order. */
+export interface PrefixFollower {
+  /** The whole membership, in creation order: at the start and after a resynchronisation. */
+  reset(entries: readonly QueueEntry[]): void;
+  /** A key was created under the prefix: the newest, so it goes behind every other. */
+  created(entry: QueueEntry): void;
+  /** A key under the prefix was deleted. */
+  deleted(key: string): void;
+}
+
 /** A write that commits only while a hold is still valid (see {@link Session.guardedWrite}). */
 export type GuardedOp =
   | { readonly put: string; readonly value: string }
@@ -204,6 +214,15 @@ export interface Backend {
 
   /** Lists `prefix` and watches it for the next creation or deletion of a key under it. */
   watchPrefix(prefix: string, signal: AbortSignal): Promise<Watched<QueueEntry[]>>;
+
+  /**
+   * Follows the membership of `prefix` incrementally: calls `follower.reset` with the current
+   * listing, then `created` / `deleted` for every later change directly under it, in order, until
+   * `signal` aborts; `reset` again after any resynchronisation (a reconnect). Queue positions use
+   * it to cost O(1) per change. Optional: without it they re-list the prefix once per change per
+   * coordinator ({@link watchPrefix}).
+   */
+  followPrefix?(prefix: string, signal: AbortSignal, follower: PrefixFollower): void;
 
   /**
    * Reads every contender key at any depth below `prefix` (`''`: the whole key space of this

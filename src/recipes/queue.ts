@@ -15,6 +15,7 @@ import type { Backend, Enqueued, OwnKey, QueueEntry, Role, Session } from '../ba
 import { AbortError, BatonError, LeaseLostError, SessionLostError, TimeoutError } from '../errors.js';
 import { debug } from '../observability/debug.js';
 import { linkSignals } from './linked-signal.js';
+import { followPosition, type HeadRule } from './positions.js';
 import type { WaitScope } from './wait-scope.js';
 
 /** The part of a {@link WaitScope} that waiting needs. */
@@ -26,20 +27,19 @@ export interface AdmissionRule {
   admits(entries: readonly QueueEntry[], index: number): boolean;
   /** The one key a contender at `index` that is not admitted must wait to see deleted. */
   blocker(entries: readonly QueueEntry[], index: number): QueueEntry;
+  /**
+   * Roles admitted together at the head of the queue, up to the first key of another role (the
+   * read-write lock's readers); any other key is admitted only when first. Positions use it.
+   */
+  readonly shared: HeadRule['shared'];
 }
 
 /** Mutex and election: the lowest key holds; a waiter watches its immediate predecessor. */
 export const exclusiveRule: AdmissionRule = {
   admits: (_entries, index) => index === 0,
   blocker: (entries, index) => entries[index - 1] as QueueEntry,
+  shared: () => false,
 };
-
-/** Waiters ahead of `index`: the keys before it that the rule does not admit. */
-export function positionOf(rule: AdmissionRule, entries: readonly QueueEntry[], index: number): number {
-  let waiting = 0;
-  for (let i = 0; i < index; i++) if (!rule.admits(entries, i)) waiting++;
-  return waiting;
-}
 
 /** What a contender asks for. */
 export interface ContenderRequest {
@@ -73,9 +73,9 @@ export const WITHDRAW_WAIT_MS = 200;
  * waiting) or a backend error, in each case after withdrawing the own key.
  */
 export async function contend(backend: Backend, request: ContenderRequest, scope: WaitLimits): Promise<Contender> {
-  const { contender, entries } = await enter(backend, request, scope.signal);
+  const { contender, first } = await enter(backend, request, scope.signal);
   try {
-    await waitForAdmission(backend, request, scope, contender, entries);
+    await waitForAdmission(backend, request, scope, contender, first);
     return contender;
   } catch (error) {
     await withdraw(contender);
@@ -88,13 +88,12 @@ export async function contend(backend: Backend, request: ContenderRequest, scope
  * two when not. Resolves to the admitted contender, or undefined.
  */
 export async function tryContend(backend: Backend, request: ContenderRequest, signal: AbortSignal): Promise<Contender | undefined> {
-  const { contender, entries } = await enter(backend, request, signal);
-  const index = entries.findIndex((entry) => entry.key === contender.key);
-  if (index >= 0 && !contender.own.signal.aborted && request.rule.admits(entries, index)) return contender;
+  const { contender, first } = await enter(backend, request, signal);
+  if (first.present && !contender.own.signal.aborted && first.admitted) return contender;
   contender.own.dispose();
   // Leave no key behind: wait for the removal's confirmation (within the caller's limits).
   await raceSignal(contender.session.remove(contender.key, contender.revision), signal);
-  if (index < 0) throw new LeaseLostError(`${contender.key} vanished right after it was created`);
+  if (!first.present) throw new LeaseLostError(`${contender.key} vanished right after it was created`);
   return undefined;
 }
 
@@ -103,12 +102,40 @@ async function enter(
   backend: Backend,
   request: ContenderRequest,
   signal: AbortSignal,
-): Promise<{ contender: Contender; entries: readonly QueueEntry[] }> {
+): Promise<{ contender: Contender; first: Look }> {
   throwIfAborted(signal);
   const session = await raceSignal(backend.session(signal), signal);
   const entered = await enqueueWithin(session, request.prefix, request.role, request.value, signal);
   debug('enqueued %s (revision %s) behind %d keys', entered.key, String(entered.revision), entered.entries.length - 1);
-  return { contender: { session, key: entered.key, revision: entered.revision, own: entered.own }, entries: entered.entries };
+  return { contender: { session, key: entered.key, revision: entered.revision, own: entered.own }, first: look(request.rule, entered.key, entered.entries) };
+}
+
+/**
+ * What a listing says about one contender. A waiter keeps this instead of the listing, whose
+ * size is the queue's: a long queue would otherwise cost every waiter O(queue length) memory.
+ */
+interface Look {
+  /** Whether the own key was listed. */
+  readonly present: boolean;
+  readonly admitted: boolean;
+  /** The one key to wait for, when not admitted. */
+  readonly blocker: QueueEntry | undefined;
+  /**
+   * Whether the rule admits once the blocker is gone. Keys only ever join behind the own key
+   * (revisions grow), and every rule admits at least as readily with fewer keys ahead; so if it
+   * admits with the blocker gone, it admits once the blocker is deleted, without listing again:
+   * a handoff costs the release and one event.
+   */
+  readonly admittedOnceBlockerGone: boolean;
+}
+
+function look(rule: AdmissionRule, key: string, entries: readonly QueueEntry[]): Look {
+  const index = entries.findIndex((entry) => entry.key === key);
+  if (index < 0) return { present: false, admitted: false, blocker: undefined, admittedOnceBlockerGone: false };
+  if (rule.admits(entries, index)) return { present: true, admitted: true, blocker: undefined, admittedOnceBlockerGone: true };
+  const blocker = rule.blocker(entries, index);
+  const remaining = entries.filter((entry) => entry !== blocker);
+  return { present: true, admitted: false, blocker, admittedOnceBlockerGone: rule.admits(remaining, index - 1) };
 }
 
 /**
@@ -131,64 +158,31 @@ export async function enqueueWithin(session: Session, prefix: string, role: Role
   }
 }
 
-async function waitForAdmission(
-  backend: Backend,
-  request: ContenderRequest,
-  scope: WaitLimits,
-  contender: Contender,
-  firstListing: readonly QueueEntry[],
-): Promise<void> {
-  let reported: number | undefined;
-  /** The own key's index; a vanished own key ends the wait. */
-  const ownIndex = (entries: readonly QueueEntry[]): number => {
-    const index = entries.findIndex((entry) => entry.key === contender.key);
-    if (index < 0) throw new LeaseLostError(`${contender.key} was deleted while waiting in ${request.prefix}`);
-    return index;
-  };
-  /** The blocker to wait for, or undefined when admitted; reports a changed position. */
-  const judge = (entries: readonly QueueEntry[]): QueueEntry | undefined => {
-    const index = ownIndex(entries);
-    if (request.rule.admits(entries, index)) return undefined;
-    const position = positionOf(request.rule, entries, index);
-    if (position !== reported) {
-      reported = position;
-      scope.onQueued?.(position);
-    }
-    return request.rule.blocker(entries, index);
-  };
-  let entries = firstListing;
+async function waitForAdmission(backend: Backend, request: ContenderRequest, scope: WaitLimits, contender: Contender, first: Look): Promise<void> {
+  const { rule } = request;
+  const lost = () => new LeaseLostError(`${contender.key} was deleted while waiting in ${request.prefix}`);
+  let current = first;
+  if (!current.present) throw lost();
   // Admitted on entry: the uncontended path. The listing came with the create, so the key exists.
-  if (judge(entries) === undefined) return;
+  if (current.admitted) return;
   // The own-key watch carries the session's loss too: a waiter learns it when a holder would.
   using wait = linkSignals(scope.signal, contender.own.signal);
+  // Positions come from the coordinator's one view of the queue, at O(1) per change per waiter;
+  // the wait below never depends on them, so a waiter that asks for them is woken no more often.
+  using _positions = scope.onQueued ? followPosition(backend, request.prefix, rule, contender.key, scope.onQueued) : undefined;
   for (;;) {
     throwIfAborted(wait.signal);
-    const blocker = judge(entries);
-    if (!blocker) return;
+    if (!current.present) throw lost();
+    const blocker = current.blocker;
+    if (current.admitted || !blocker) return;
     debug('%s waits for %s to be deleted', contender.key, blocker.key);
-    {
-      using round = linkSignals(wait.signal);
-      if (scope.onQueued) {
-        // Whoever asked for positions also hears of changes ahead of it, at one more round trip
-        // per wake-up; everyone else is woken only by the deletion of its one blocker.
-        const watched = await raceSignal(backend.watchPrefix(request.prefix, round.signal), round.signal);
-        const current = judge(watched.current);
-        if (!current) return throwIfAborted(wait.signal);
-        await raceSignal(Promise.race([backend.waitForBlocker(current.key, current.revision, round.signal), watched.changed]), round.signal);
-      } else {
-        await raceSignal(backend.waitForBlocker(blocker.key, blocker.revision, round.signal), round.signal);
-        // The own-key watch has reported any deletion of the own key that came before this
-        // wake-up: an own key gone ends the wait here, it is never granted.
-        throwIfAborted(wait.signal);
-        // Keys only ever join behind the own key (revisions grow), and every rule admits at least
-        // as readily with fewer keys ahead. So if the rule admits with the blocker gone, it admits
-        // now, without listing again: a handoff costs the release and one event.
-        const remaining = entries.filter((entry) => entry.key !== blocker.key);
-        if (request.rule.admits(remaining, ownIndex(remaining))) return;
-      }
-    }
+    // One wait per round and it ends with the round (deleted or aborted): no round signal needed.
+    await raceSignal(backend.waitForBlocker(blocker.key, blocker.revision, wait.signal), wait.signal);
+    // The own-key watch has reported any deletion of the own key that came before this wake-up:
+    // an own key gone ends the wait here, it is never granted.
     throwIfAborted(wait.signal);
-    entries = await raceSignal(backend.list(request.prefix, wait.signal), wait.signal);
+    if (current.admittedOnceBlockerGone) return;
+    current = look(rule, contender.key, await raceSignal(backend.list(request.prefix, wait.signal), wait.signal));
   }
 }
 

@@ -22,12 +22,14 @@ const excludesReaders = (entry: QueueEntry) => entry.role !== 'read';
 export const readerRule: AdmissionRule = {
   admits: (entries, index) => !entries.slice(0, index).some(excludesReaders),
   blocker: (entries, index) => entries.slice(0, index).findLast(excludesReaders) as QueueEntry,
+  shared: (role) => role === 'read',
 };
 
 /** Admission for a mixed queue: each key by the rule of its own role. */
 const mixedRule: AdmissionRule = {
   admits: (entries, index) => (entries[index]?.role === 'read' ? readerRule : exclusiveRule).admits(entries, index),
   blocker: (entries, index) => (entries[index]?.role === 'read' ? readerRule : exclusiveRule).blocker(entries, index),
+  shared: (role) => role === 'read',
 };
 
 /** A fair distributed read-write lock. Get one with `coordinator.readWriteLock(name)`. */

@@ -9,7 +9,7 @@
 import { BackendError, ClosedError, ConfigError, OutcomeUnknownError, SessionLostError } from '../../errors.js';
 import { abortable, raceSignal } from '../abortable.js';
 import { positiveNumber, rejectUnknownFields, rejectUnknownParams } from '../config-fields.js';
-import type { Backend, BackendModule, Enqueued, GuardedOp, KeyState, QueueEntry, Role, ScanResult, Session, Watched, PlainKeys, StoredValue } from '../contract.js';
+import type { Backend, BackendModule, Enqueued, GuardedOp, KeyState, PlainKeys, PrefixFollower, QueueEntry, Role, ScanResult, Session, StoredValue, Watched } from '../contract.js';
 import { GuaranteedRemovals } from '../guaranteed-delete.js';
 import { OwnKeyWatches } from '../own-keys.js';
 import { type Clock, systemClock } from './clock.js';
@@ -400,6 +400,25 @@ export class MemoryBackend implements Backend {
       const changed = pendingWaits.track(abortable<void>(signal, (resolve) => store.onPrefixChange(prefix, () => this.faults.notify(resolve))));
       return { current: store.list(prefix), changed };
     });
+  }
+
+  followPrefix(prefix: string, signal: AbortSignal, follower: PrefixFollower): void {
+    const store = this.options.store;
+    // One request: the listing and the subscription are made together, so no change slips between.
+    this.#link
+      .request('followPrefix', signal, () => {
+        follower.reset(store.list(prefix));
+        const stop = store.follow(prefix, {
+          reset: (entries) => this.faults.notify(() => follower.reset(entries)),
+          created: (entry) => this.faults.notify(() => follower.created(entry)),
+          deleted: (key) => this.faults.notify(() => follower.deleted(key)),
+        });
+        signal.addEventListener('abort', stop, { once: true });
+        if (signal.aborted) stop();
+      })
+      .catch(() => {
+        // Positions are reports only: a failed follow leaves them unreported, it fails no acquire.
+      });
   }
 
   async scan(prefix: string, signal: AbortSignal): Promise<Watched<ScanResult>> {

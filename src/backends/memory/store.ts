@@ -4,7 +4,7 @@
  * sessions that own ephemeral keys, and watchers. Counts operations and wake-ups for tests.
  * @module
  */
-import type { KeyState, QueueEntry, Role, ScannedKey } from '../contract.js';
+import type { KeyState, PrefixFollower, QueueEntry, Role, ScannedKey } from '../contract.js';
 import { byRevision, parentOf } from '../key-paths.js';
 
 interface StoredKey {
@@ -39,6 +39,10 @@ export class MemoryStore {
   #sessionKeys = new Map<string, Set<string>>();
   #keyListeners = new Map<string, Set<Listener>>();
   #prefixListeners = new Map<string, Set<Listener>>();
+  /** Keys by parent prefix, in creation (revision) order: a listing reads its prefix only. */
+  #children = new Map<string, Map<string, StoredKey>>();
+  /** Incremental followers of a prefix's membership (queue positions). */
+  #followers = new Map<string, Set<PrefixFollower>>();
   /** Scans' watches: fired by any change at any depth below their prefix. Few (dashboards). */
   #treeListeners = new Set<{ readonly prefix: string; readonly listener: Listener }>();
   #operations: Record<string, number> = {};
@@ -79,9 +83,10 @@ export class MemoryStore {
     const owned = this.#sessionKeys.get(session);
     if (!owned) throw new Error(`memory session ${session} has ended`);
     const revision = ++this.#revision;
-    this.#keys.set(key, { value, revision, owner: session, role, createdAt: Date.now(), modRevision: revision });
+    this.#add(key, { value, revision, owner: session, role, createdAt: Date.now(), modRevision: revision });
     owned.add(key);
     this.#notify(key, parentOf(key));
+    this.#tellFollowers(parentOf(key), (f) => f.created({ key, role }));
     return revision;
   }
 
@@ -90,8 +95,9 @@ export class MemoryStore {
     const existing = this.#keys.get(key);
     const revision = ++this.#revision;
     if (existing) (existing.value = value), (existing.modRevision = revision);
-    else this.#keys.set(key, { value, revision, owner: undefined, role: 'lock', createdAt: Date.now(), modRevision: revision });
+    else this.#add(key, { value, revision, owner: undefined, role: 'lock', createdAt: Date.now(), modRevision: revision });
     this.#notify(key, parentOf(key), !existing);
+    if (!existing) this.#tellFollowers(parentOf(key), (f) => f.created({ key, role: roleOf(key, this.#keys.get(key) as StoredKey) }));
   }
 
   get(key: string): KeyState | undefined {
@@ -122,20 +128,54 @@ export class MemoryStore {
     const stored = this.#keys.get(key);
     if (!stored) return false;
     this.#keys.delete(key);
+    const parent = parentOf(key);
+    const siblings = this.#children.get(parent);
+    siblings?.delete(key);
+    if (siblings?.size === 0) this.#children.delete(parent);
     if (stored.owner) this.#sessionKeys.get(stored.owner)?.delete(key);
-    this.#notify(key, parentOf(key));
+    this.#notify(key, parent);
+    this.#tellFollowers(parent, (f) => f.deleted(key));
     return true;
   }
 
-  /** Keys directly under `prefix`, lowest revision first. */
+  /** Keys directly under `prefix`, lowest revision first: read from the prefix's own index. */
   list(prefix: string): QueueEntry[] {
-    const start = `${prefix}/`;
-    const found: { key: string; role: Role; revision: bigint }[] = [];
-    for (const [key, stored] of this.#keys) {
-      if (key.startsWith(start) && !key.includes('/', start.length)) found.push({ key, role: roleOf(key, stored), revision: stored.revision });
+    const found: QueueEntry[] = [];
+    // Revisions are given at insertion, so insertion order is revision order.
+    for (const [key, stored] of this.#children.get(prefix) ?? []) found.push({ key, role: roleOf(key, stored) });
+    return found;
+  }
+
+  /**
+   * Tells `follower` of every later creation and deletion directly under `prefix`, in order;
+   * returns the unsubscribe. Each call counts as a wake-up.
+   */
+  follow(prefix: string, follower: PrefixFollower): () => void {
+    let set = this.#followers.get(prefix);
+    if (!set) this.#followers.set(prefix, (set = new Set()));
+    set.add(follower);
+    return () => {
+      const current = this.#followers.get(prefix);
+      current?.delete(follower);
+      if (current?.size === 0) this.#followers.delete(prefix);
+    };
+  }
+
+  #add(key: string, stored: StoredKey): void {
+    this.#keys.set(key, stored);
+    const parent = parentOf(key);
+    let siblings = this.#children.get(parent);
+    if (!siblings) this.#children.set(parent, (siblings = new Map()));
+    siblings.set(key, stored);
+  }
+
+  #tellFollowers(prefix: string, tell: (follower: PrefixFollower) => void): void {
+    const set = this.#followers.get(prefix);
+    if (!set) return;
+    for (const follower of [...set]) {
+      this.#wakeups++;
+      tell(follower);
     }
-    found.sort(byRevision);
-    return found.map(({ key, role }) => ({ key, role }));
   }
 
   /** Every ephemeral key at any depth below `prefix` (`''`: all), for monitoring. */

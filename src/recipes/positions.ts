@@ -1,0 +1,292 @@
+/**
+ * Queue positions for waiters that ask for them (`onQueued`), at O(1) work per waiter per change.
+ *
+ * One {@link QueueView} per prefix per coordinator follows the prefix's membership (creations and
+ * deletions, in order) and keeps, for each of its subscribed waiters, the number of keys ahead of
+ * it. A deletion decrements that count for the subscribers behind the deleted key only, found by
+ * a binary search; a creation joins at the tail (revisions grow), behind everyone. No subscriber
+ * ever rescans the queue, and the view holds no listing per waiter.
+ *
+ * The view is fed by the backend's {@link Backend.followPrefix} where it has one (incremental
+ * events: O(1) per change), else by re-listing the prefix on every change ({@link Backend.watchPrefix})
+ * and applying the difference: one listing per change per coordinator, shared by all of its
+ * waiters on that prefix. Positions are reports only: waiting itself never depends on the view.
+ * @module
+ */
+import type { Backend, QueueEntry, Role } from '../backends/contract.js';
+
+/** One contender key in a view, linked in queue (creation) order. */
+interface ViewNode {
+  readonly key: string;
+  readonly role: Role;
+  /** Order of arrival in the view: increases along the queue. */
+  readonly seq: number;
+  prev: ViewNode | undefined;
+  next: ViewNode | undefined;
+  subscriber: Subscriber | undefined;
+}
+
+interface Subscriber {
+  readonly key: string;
+  readonly report: (position: number) => void;
+  node: ViewNode | undefined;
+  /** Keys ahead of this one in the queue, holders included. */
+  ahead: number;
+  reported: number | undefined;
+  removed: boolean;
+}
+
+/**
+ * How admission looks at the head of a queue: `shared(role)` keys are admitted together until the
+ * first key of another role (readers before the first writer); any other key is admitted only at
+ * the head. For a mutex or election nothing is shared.
+ */
+export interface HeadRule {
+  readonly shared: (role: Role) => boolean;
+}
+
+/** The ordered membership of one prefix, as one coordinator follows it. */
+export class QueueView {
+  readonly #nodes = new Map<string, ViewNode>();
+  #head: ViewNode | undefined;
+  #tail: ViewNode | undefined;
+  #nextSeq = 0;
+  /** The first key that is not shared, and the number of keys ahead of it. */
+  #firstExclusive: ViewNode | undefined;
+  #firstExclusiveIndex = 0;
+  /** Subscribers in queue order (by their node's seq); removed ones are dropped lazily. */
+  #subscribers: Subscriber[] = [];
+  #removedSubscribers = 0;
+  /** Subscribers whose key the view has not seen yet. */
+  readonly #pending = new Map<string, Subscriber>();
+  #subscriberCount = 0;
+
+  constructor(private readonly rule: HeadRule) {}
+
+  get size(): number {
+    return this.#nodes.size;
+  }
+
+  get subscriberCount(): number {
+    return this.#subscriberCount;
+  }
+
+  /** Holders at the head: the admitted prefix's length. */
+  #admitted(): number {
+    if (!this.#firstExclusive) return this.#nodes.size;
+    return this.#firstExclusiveIndex === 0 ? 1 : this.#firstExclusiveIndex;
+  }
+
+  /** Replaces the whole membership (first sync, or a resync after a failed feed). */
+  reset(entries: readonly QueueEntry[]): void {
+    const current = new Set(entries.map((e) => e.key));
+    for (const key of [...this.#nodes.keys()]) if (!current.has(key)) this.deleted(key);
+    for (const entry of entries) if (!this.#nodes.has(entry.key)) this.created(entry);
+  }
+
+  /** A key joined the queue; it is the newest, so it goes to the tail. */
+  created(entry: QueueEntry): void {
+    if (this.#nodes.has(entry.key)) return;
+    const admittedBefore = this.#admitted();
+    const node: ViewNode = { key: entry.key, role: entry.role, seq: this.#nextSeq++, prev: this.#tail, next: undefined, subscriber: undefined };
+    if (this.#tail) this.#tail.next = node;
+    else this.#head = node;
+    this.#tail = node;
+    if (!this.#firstExclusive && !this.rule.shared(node.role)) {
+      this.#firstExclusive = node;
+      this.#firstExclusiveIndex = this.#nodes.size;
+    }
+    this.#nodes.set(node.key, node);
+    const waiting = this.#pending.get(node.key);
+    if (waiting) {
+      this.#pending.delete(node.key);
+      this.#attach(waiting, node, this.#nodes.size - 1);
+    }
+    if (this.#admitted() !== admittedBefore) this.#reportFrom(0);
+  }
+
+  /** A key left the queue (released, withdrawn, expired). */
+  deleted(key: string): void {
+    const node = this.#nodes.get(key);
+    if (!node) return;
+    const admittedBefore = this.#admitted();
+    if (node === this.#firstExclusive) {
+      // The next key that is not shared becomes the first; the shared keys walked over are
+      // admitted now and never walked again (the first exclusive key only moves back).
+      let index = this.#firstExclusiveIndex;
+      let next = node.next;
+      while (next && this.rule.shared(next.role)) {
+        next = next.next;
+        index++;
+      }
+      this.#firstExclusive = next;
+      this.#firstExclusiveIndex = index;
+    } else if (this.#firstExclusive && node.seq < this.#firstExclusive.seq) {
+      this.#firstExclusiveIndex--;
+    }
+    if (node.prev) node.prev.next = node.next;
+    else this.#head = node.next;
+    if (node.next) node.next.prev = node.prev;
+    else this.#tail = node.prev;
+    this.#nodes.delete(key);
+    if (node.subscriber) this.#detach(node.subscriber);
+    // Everyone behind the deleted key has one key fewer ahead.
+    const behind = this.#firstBehind(node.seq);
+    for (let i = behind; i < this.#subscribers.length; i++) {
+      const subscriber = this.#subscribers[i] as Subscriber;
+      if (!subscriber.removed) subscriber.ahead--;
+    }
+    this.#reportFrom(this.#admitted() !== admittedBefore ? 0 : behind);
+  }
+
+  /**
+   * Reports `key`'s position to `report` now (once the view has the key) and at every change;
+   * returns the unsubscribe.
+   */
+  subscribe(key: string, report: (position: number) => void): () => void {
+    const subscriber: Subscriber = { key, report, node: undefined, ahead: 0, reported: undefined, removed: false };
+    this.#subscriberCount++;
+    const node = this.#nodes.get(key);
+    if (node) this.#attach(subscriber, node, this.#indexOf(node));
+    else this.#pending.set(key, subscriber);
+    return () => {
+      if (subscriber.removed) return;
+      if (subscriber.node) this.#detach(subscriber);
+      else {
+        this.#pending.delete(key);
+        subscriber.removed = true;
+        this.#subscriberCount--;
+      }
+    };
+  }
+
+  /** Keys ahead of `node`, counted back from the tail: a new subscriber's key is near it. */
+  #indexOf(node: ViewNode): number {
+    let after = 0;
+    for (let n = this.#tail; n && n !== node; n = n.prev) after++;
+    return this.#nodes.size - 1 - after;
+  }
+
+  #attach(subscriber: Subscriber, node: ViewNode, ahead: number): void {
+    subscriber.node = node;
+    subscriber.ahead = ahead;
+    node.subscriber = subscriber;
+    // Usually the newest subscriber is the last in queue order; otherwise insert in place.
+    const at = this.#firstBehind(node.seq);
+    if (at === this.#subscribers.length) this.#subscribers.push(subscriber);
+    else this.#subscribers.splice(at, 0, subscriber);
+    this.#report(subscriber);
+  }
+
+  #detach(subscriber: Subscriber): void {
+    subscriber.removed = true;
+    if (subscriber.node) subscriber.node.subscriber = undefined;
+    this.#subscriberCount--;
+    // Dropped lazily, in one pass once they are half of the array: O(1) amortized.
+    if (++this.#removedSubscribers * 2 > this.#subscribers.length) {
+      this.#subscribers = this.#subscribers.filter((s) => !s.removed);
+      this.#removedSubscribers = 0;
+    }
+  }
+
+  /** Index of the first subscriber whose key is behind `seq` (binary search). */
+  #firstBehind(seq: number): number {
+    let low = 0;
+    let high = this.#subscribers.length;
+    while (low < high) {
+      const mid = (low + high) >>> 1;
+      if ((this.#subscribers[mid] as Subscriber).node!.seq <= seq) low = mid + 1;
+      else high = mid;
+    }
+    return low;
+  }
+
+  #reportFrom(index: number): void {
+    // A report may unsubscribe (an acquire that ends); iterate over the array as it was.
+    const subscribers = this.#subscribers;
+    for (let i = index; i < subscribers.length; i++) {
+      const subscriber = subscribers[i] as Subscriber;
+      if (!subscriber.removed) this.#report(subscriber);
+    }
+  }
+
+  #report(subscriber: Subscriber): void {
+    const admitted = this.#admitted();
+    if (subscriber.ahead < admitted) return; // a holder now: the acquire resolves on its own
+    const position = subscriber.ahead - admitted;
+    if (position === subscriber.reported) return;
+    subscriber.reported = position;
+    subscriber.report(position);
+  }
+}
+
+/** A view with its feed, shared by the coordinator's waiters on one prefix. */
+interface SharedView {
+  readonly view: QueueView;
+  readonly stop: AbortController;
+}
+
+const views = new WeakMap<Backend, Map<string, SharedView>>();
+
+/**
+ * Reports the position of the waiter whose key is `key` under `prefix` to `onQueued`, now and at
+ * every change ahead of it, until the returned handle is disposed. Positions count waiters ahead,
+ * holders not counted (0 = next in line).
+ */
+export function followPosition(backend: Backend, prefix: string, rule: HeadRule, key: string, onQueued: (position: number) => void): Disposable {
+  let byPrefix = views.get(backend);
+  if (!byPrefix) views.set(backend, (byPrefix = new Map()));
+  // One view per prefix; the rule is the prefix's recipe's, the same for every waiter on it.
+  let shared = byPrefix.get(prefix);
+  if (!shared) {
+    shared = { view: new QueueView(rule), stop: new AbortController() };
+    byPrefix.set(prefix, shared);
+    feed(backend, prefix, shared.view, shared.stop.signal);
+  }
+  const { view, stop } = shared;
+  const unsubscribe = view.subscribe(key, (position) => {
+    // A throwing callback is the caller's bug; it must not break the view for the others.
+    try {
+      onQueued(position);
+    } catch {
+      // ignored, as an event listener's error would be
+    }
+  });
+  return {
+    [Symbol.dispose]: () => {
+      unsubscribe();
+      if (view.subscriberCount === 0 && byPrefix.get(prefix)?.view === view) {
+        byPrefix.delete(prefix);
+        stop.abort();
+      }
+    },
+  };
+}
+
+/** Keeps `view` up to date until `signal` aborts. */
+function feed(backend: Backend, prefix: string, view: QueueView, signal: AbortSignal): void {
+  if (backend.followPrefix) {
+    backend.followPrefix(prefix, signal, {
+      created: (entry) => view.created(entry),
+      deleted: (key) => view.deleted(key),
+      reset: (entries) => view.reset(entries),
+    });
+    return;
+  }
+  void (async () => {
+    let pause = 50;
+    while (!signal.aborted) {
+      try {
+        const watched = await backend.watchPrefix(prefix, signal);
+        view.reset(watched.current);
+        pause = 50;
+        await watched.changed;
+      } catch {
+        if (signal.aborted) return;
+        // Positions are reports only: a failing backend delays them, it fails no acquire.
+        await new Promise((resolve) => setTimeout(resolve, pause).unref());
+        pause = Math.min(pause * 2, 2000);
+      }
+    }
+  })();
+}

@@ -1,0 +1,109 @@
+/**
+ * The position view against the definition: after every creation and deletion, in random order,
+ * each subscribed waiter's last report equals the number of waiters ahead of it computed from the
+ * whole listing (holders not counted), and a waiter is told only when its position changed.
+ */
+import { describe, expect, it } from 'vitest';
+import type { QueueEntry, Role } from '../../src/backends/contract.js';
+import { type HeadRule, QueueView } from '../../src/recipes/positions.js';
+
+const exclusive: HeadRule = { shared: () => false };
+const readersShare: HeadRule = { shared: (role) => role === 'read' };
+
+/** Waiters ahead of `index` by the definition: keys before it that are not admitted. */
+function expectedPosition(rule: HeadRule, entries: readonly QueueEntry[], index: number): number | undefined {
+  const firstExclusive = entries.findIndex((e) => !rule.shared(e.role));
+  const admitted = firstExclusive < 0 ? entries.length : firstExclusive === 0 ? 1 : firstExclusive;
+  return index < admitted ? undefined : index - admitted;
+}
+
+/** A small deterministic random generator, so a failure can be replayed. */
+function random(seed: number): () => number {
+  let state = seed;
+  return () => {
+    state = (state * 1103515245 + 12345) % 2 ** 31;
+    return state / 2 ** 31;
+  };
+}
+
+function simulate(rule: HeadRule, roles: readonly Role[], seed: number): void {
+  const next = random(seed);
+  const view = new QueueView(rule);
+  const entries: QueueEntry[] = [];
+  const reports = new Map<string, number[]>();
+  const unsubscribes = new Map<string, () => void>();
+  let counter = 0;
+  let wrong: string | undefined;
+  for (let step = 0; step < 600; step++) {
+    const roll = next();
+    if (roll < 0.5 || entries.length === 0) {
+      const entry: QueueEntry = { key: `k${counter++}`, role: roles[Math.floor(next() * roles.length)] as Role };
+      entries.push(entry);
+      view.created(entry);
+      // Half the keys are this coordinator's waiters; some subscribe before the view has their key.
+      if (next() < 0.5) {
+        const list: number[] = [];
+        reports.set(entry.key, list);
+        unsubscribes.set(entry.key, view.subscribe(entry.key, (p) => list.push(p)));
+      }
+    } else if (roll < 0.8) {
+      // Mostly the head goes (a release); sometimes one in the middle (a timeout).
+      const index = next() < 0.6 ? 0 : Math.floor(next() * entries.length);
+      const [gone] = entries.splice(index, 1);
+      view.deleted((gone as QueueEntry).key);
+      unsubscribes.get((gone as QueueEntry).key)?.();
+      reports.delete((gone as QueueEntry).key);
+    } else {
+      // A waiter gives up watching its position but stays in line.
+      const subscribed = [...unsubscribes.keys()].filter((k) => reports.has(k));
+      const key = subscribed[Math.floor(next() * subscribed.length)];
+      if (key) {
+        unsubscribes.get(key)?.();
+        reports.delete(key);
+      }
+    }
+    // Compared by hand and asserted once: an expect() per waiter per step would be slow.
+    entries.forEach((entry, index) => {
+      const list = reports.get(entry.key);
+      if (!list || wrong) return;
+      const expected = expectedPosition(rule, entries, index);
+      if (expected !== undefined && list.at(-1) !== expected) wrong = `seed ${seed} step ${step}: ${entry.key} at ${index} last reported ${list.at(-1)}, expected ${expected}`;
+      if (list.some((p, i) => i > 0 && p === list[i - 1])) wrong = `seed ${seed} step ${step}: ${entry.key} told the same position twice: ${list}`;
+    });
+  }
+  expect(wrong).toBeUndefined();
+}
+
+describe('QueueView', () => {
+  it('mutex: every report is the number of waiters ahead', () => {
+    for (let seed = 1; seed <= 20; seed++) simulate(exclusive, ['lock'], seed);
+  });
+
+  it('read-write lock: readers ahead of the first writer hold together', () => {
+    for (let seed = 1; seed <= 20; seed++) simulate(readersShare, ['read', 'read', 'write'], seed);
+  });
+
+  it('a key subscribed before the view has it is reported once it arrives', () => {
+    const view = new QueueView(exclusive);
+    const seen: number[] = [];
+    view.subscribe('late', (p) => seen.push(p));
+    view.reset([
+      { key: 'a', role: 'lock' },
+      { key: 'b', role: 'lock' },
+      { key: 'late', role: 'lock' },
+    ]);
+    expect(seen).toEqual([1]);
+    view.deleted('a');
+    expect(seen).toEqual([1, 0]);
+  });
+
+  it('a deletion behind a waiter does not disturb it', () => {
+    const view = new QueueView(exclusive);
+    for (const key of ['a', 'b', 'c', 'd']) view.created({ key, role: 'lock' });
+    const seen: number[] = [];
+    view.subscribe('b', (p) => seen.push(p));
+    view.deleted('d');
+    view.deleted('c');
+    expect(seen).toEqual([0]);
+  });
+});
