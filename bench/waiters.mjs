@@ -114,7 +114,20 @@ const log = (r, backend) => {
   console.log(line);
 };
 
+const failures = [];
+// A run that breaks (a session lost on an overloaded machine, say) is reported, not fatal.
+process.on('unhandledRejection', (error) => console.error(`unhandled: ${error?.message ?? error}`));
+
 async function measure(backend, url, waiters) {
+  try {
+    await measureRuns(backend, url, waiters);
+  } catch (error) {
+    failures.push(`${backend}: ${error?.message ?? error}`);
+    console.error(`${backend} not measured: ${error?.message ?? error}`);
+  }
+}
+
+async function measureRuns(backend, url, waiters) {
   // A discarded warm-up, then with and without onQueued in turn, then the spread.
   await run(url, Math.min(1000, waiters), 1, true);
   for (const [coordCount, withPositions] of [
@@ -169,6 +182,7 @@ const report = [
   '| backend | waiters | coordinators | served in, no onQueued | served in, every waiter with onQueued | ratio | FIFO, all served | position reports | heap per waiter (with onQueued) |',
   '|---|---|---|---|---|---|---|---|---|',
   ...rows,
+  ...(failures.length ? ['', `Not measured in this run: ${failures.join('; ')}.`] : []),
   '',
   `Machine: ${cpu}, ${nproc} cores, ${(totalmem() / 2 ** 30).toFixed(1)} GiB; Node ${process.version}; load average ${loadStart.map((l) => l.toFixed(2)).join(', ')} at the start and ${loadavg().map((l) => l.toFixed(2)).join(', ')} at the end (shared machine).`,
 ].join('\n');

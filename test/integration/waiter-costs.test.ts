@@ -49,9 +49,12 @@ async function measure(url: string, meter: Meter, waiters: number, withPositions
       const lease = (waiterCoords[i % COORDINATORS] as Coordinator).mutex(name).acquire({ signal: stop.signal, onQueued });
       lease.catch(() => {});
       leases.push(lease);
-      // Enter in a known order: wait for this waiter's key.
-      await untilQueue(backendOf(holderCoord) as Backend, name, (entries) => entries.length === i + 2);
+      // The first few enter in a known order (they take the handoffs): wait for each one's key,
+      // or its first report. The rest only need to be in line, behind them.
+      if (withPositions) await until(() => positions[i] !== undefined);
+      else if (i < HANDOFFS) await untilQueue(backendOf(holderCoord) as Backend, name, (entries) => entries.length === i + 2);
     }
+    if (!withPositions) await untilQueue(backendOf(holderCoord) as Backend, name, (entries) => entries.length === waiters + 1);
     // Every waiter has reported where it stands: the coordinators follow the queue.
     if (withPositions) await until(() => positions.every((p, i) => p === i) && positions.length === waiters);
 
