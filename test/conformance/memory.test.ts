@@ -16,6 +16,14 @@ runConformance({
     memoryOf(probe).deleteKey(key);
     await probe.close();
   },
+  freeze(coord) {
+    const faults = memoryOf(coord).faults;
+    faults.freeze();
+    return () => faults.thaw();
+  },
+  failNext(coord, plan) {
+    memoryOf(coord).faults.failNext(plan);
+  },
 });
 
 describe('memory backend specifics', () => {

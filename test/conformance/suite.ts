@@ -6,8 +6,16 @@
  */
 import { randomUUID } from 'node:crypto';
 import { afterAll, describe, expect, it } from 'vitest';
-import { type Coordinator, LeaseLostError, LeaseReleasedError, type Lease } from '../../src/index.js';
-import { backendOf } from '../../src/testing.js';
+import {
+  BackendError,
+  type Coordinator,
+  LeaseLostError,
+  LeaseReleasedError,
+  type Lease,
+  OutcomeUnknownError,
+  SessionLostError,
+} from '../../src/index.js';
+import { backendOf, type FaultPlan } from '../../src/testing.js';
 import { describeCoordination } from './coordination.js';
 import { describeMultiLock } from './multi-lock.js';
 
@@ -20,6 +28,21 @@ export interface ConformanceTarget {
   expireSession(coord: Coordinator): Promise<void>;
   /** Deletes a key behind Baton's back, as an operator would. */
   deleteKey(key: string): Promise<void>;
+  /**
+   * Freezes the backend as `coord` sees it: nothing it sends is answered and its session is no
+   * longer kept alive (a SIGSTOPped server; memory: the coordinator's link to the store). Returns
+   * the thaw. Tests of bounded waits and loss deadlines need it.
+   */
+  freeze?(coord: Coordinator): () => void;
+  /** Makes `coord`'s next requests fail as planned (refused, or applied with the answer lost). */
+  failNext?(coord: Coordinator, plan: FaultPlan): void;
+  /**
+   * Whether acquisitions started together from one coordinator are queued in call order
+   * (default true). A backend that does not yet keep it says so here, and the test is skipped.
+   */
+  keepsCallOrder?: boolean;
+  /** How many waiters (and holds) the listener test queues in one coordinator (default 1000). */
+  manyWaiters?: number;
 }
 
 /** Resolves when `onQueued` has been called with a position satisfying `test`. */
@@ -51,6 +74,18 @@ function aborted(signal: AbortSignal): Promise<unknown> {
   });
 }
 
+/** Resolves with `promise`'s outcome (value or error) and when it settled, or rejects after `ms`. */
+async function settleWithin<T>(promise: Promise<T>, ms: number, what: string): Promise<{ outcome: T | unknown; at: number }> {
+  let timer: NodeJS.Timeout | undefined;
+  const bound = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what} did not settle within ${ms} ms`)), ms)));
+  try {
+    const outcome = await Promise.race([promise.then((value) => value, (error: unknown) => error), bound]);
+    return { outcome, at: performance.now() };
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 export function runConformance(target: ConformanceTarget): void {
   const opened: Coordinator[] = [];
   const open = async (options?: { ttl?: number }) => {
@@ -60,6 +95,18 @@ export function runConformance(target: ConformanceTarget): void {
   };
   const unique = (label: string) => `conformance/${label}-${randomUUID().slice(0, 8)}`;
   const keysOf = async (coord: Coordinator, prefix: string) => (await backendOf(coord).list(prefix)).map((e) => e.key);
+  /** Resolves once `test` holds for the keys under `prefix`, woken by changes; fails after `ms`. */
+  const keysUntil = async (coord: Coordinator, prefix: string, test: (keys: string[]) => boolean, ms = 10_000) => {
+    const signal = AbortSignal.timeout(ms);
+    for (;;) {
+      const watched = await backendOf(coord).watchPrefix(prefix, signal);
+      const keys = watched.current.map((entry) => entry.key);
+      if (test(keys)) return keys;
+      await watched.changed.catch((error: unknown) => {
+        throw new Error(`keys under ${prefix} still ${JSON.stringify(keys)} after ${ms} ms`, { cause: error });
+      });
+    }
+  };
 
   afterAll(async () => {
     await Promise.all(opened.map((coord) => coord.close()));
@@ -485,6 +532,214 @@ export function runConformance(target: ConformanceTarget): void {
         expect((await a.election(name).leader())?.value).toBe('next');
         await next.resign();
       });
+    });
+    describe('hardening', () => {
+      it.skipIf(!target.freeze)(
+        'bounded waits: acquire, tryAcquire, campaign, read, write and a permit reject within timeoutMs + 250 ms while the backend does not answer, and leave no key',
+        async () => {
+          const name = unique('bounded');
+          const [a, b] = await Promise.all([open(), open()]);
+          const calls: [string, string[], (o: { timeoutMs?: number; signal?: AbortSignal }) => Promise<unknown>][] = [
+            ['acquire', [`${name}/m`], (o) => a.mutex(`${name}/m`).acquire(o)],
+            ['tryAcquire', [`${name}/t`], (o) => a.mutex(`${name}/t`).tryAcquire(o)],
+            ['campaign', [`${name}/e`], (o) => a.election(`${name}/e`).campaign('v', o)],
+            ['read', [`${name}/r`], (o) => a.readWriteLock(`${name}/r`).read(o)],
+            ['write', [`${name}/w`], (o) => a.readWriteLock(`${name}/w`).write(o)],
+            ['semaphore', [`${name}/s/locks`, `${name}/s/leases`], (o) => a.semaphore(`${name}/s`, { permits: 1 }).acquire(o)],
+          ];
+          const overruns: Record<string, number> = {};
+          const thaw = target.freeze!(a);
+          try {
+            for (const [label, , call] of calls) {
+              const started = performance.now();
+              const { outcome, at } = await settleWithin(call({ timeoutMs: 300 }), 5000, label);
+              expect((outcome as Error).name, label).toBe('TimeoutError');
+              overruns[label] = Math.round(at - started - 300);
+            }
+            const controller = new AbortController();
+            const waiting = a.mutex(`${name}/m`).acquire({ signal: controller.signal });
+            const abortedAt = performance.now();
+            controller.abort();
+            const { outcome, at } = await settleWithin(waiting, 5000, 'aborted acquire');
+            expect((outcome as Error).name).toBe('AbortError');
+            overruns.abort = Math.round(at - abortedAt);
+          } finally {
+            thaw();
+          }
+          for (const [label, overrun] of Object.entries(overruns)) expect(overrun, `${label} overran its bound by`).toBeLessThan(250);
+          // Requests that reached the backend late (after the thaw) leave no key behind.
+          for (const [, prefixes] of calls) for (const prefix of prefixes) await keysUntil(b, prefix, (keys) => keys.length === 0);
+          const after = await a.mutex(`${name}/m`).acquire({ timeoutMs: 10_000 });
+          await after.release();
+        },
+      );
+
+      it('never grants a waiter whose own key was deleted just before its blocker', async () => {
+        const name = unique('own-gone');
+        const [a, b] = await Promise.all([open(), open()]);
+        const holder = await a.mutex(name).acquire();
+        // A waiter that does not ask for positions is admitted by the shortcut after its blocker's deletion.
+        const waiting = settleWithin(b.mutex(name).acquire(), 20_000, 'the waiter');
+        const [, waiterKey] = await keysUntil(a, name, (keys) => keys.length === 2);
+        await target.deleteKey(waiterKey!);
+        await target.deleteKey(holder.key);
+        const { outcome } = await waiting;
+        if (!(outcome instanceof Error)) await (outcome as Lease).release();
+        expect(outcome).toBeInstanceOf(LeaseLostError);
+        expect(await keysOf(a, name)).toEqual([]);
+      });
+
+      it.skipIf(!target.freeze)('waiters reject with SessionLostError at the deadline at which holders see the loss', async () => {
+        const name = unique('loss-deadline');
+        const [a, b] = await Promise.all([open({ ttl: 2 }), open()]);
+        const held = await a.mutex(`${name}-held`).acquire();
+        const blocker = await b.mutex(name).acquire();
+        const queued = queueWatch();
+        const waiting = a.mutex(name).acquire({ onQueued: queued.onQueued });
+        await queued.reached;
+        const thaw = target.freeze!(a);
+        try {
+          // Where the backend still serves others, the waiter wakes up and asks again: that
+          // request goes unanswered too, and the loss must still end it on time.
+          void blocker.release();
+          const holderLoss = settleWithin(aborted(held.signal), 15_000, "the holder's loss");
+          const waiterEnd = settleWithin(waiting, 15_000, 'the waiter');
+          const [lost, ended] = await Promise.all([holderLoss, waiterEnd]);
+          expect(lost.outcome).toBeInstanceOf(LeaseLostError);
+          expect(ended.outcome).toBeInstanceOf(SessionLostError);
+          expect(Math.abs(ended.at - lost.at)).toBeLessThan(250);
+        } finally {
+          thaw();
+        }
+        await held.release(); // returns at once: nothing is sent through a lost session
+      });
+
+      it.skipIf(!target.failNext)('a release whose delete fails is retried: the signal says released only once the key is gone, and withLock never leaks', async () => {
+        const name = unique('release-fails');
+        const [a, b] = await Promise.all([open(), open()]);
+        const lease = await a.mutex(name).acquire();
+        target.failNext!(a, { outcome: 'refused', operations: ['remove'], count: 2 });
+        const releasing = lease.release();
+        expect(lease.signal.aborted).toBe(false);
+        await releasing;
+        expect(lease.signal.reason).toBeInstanceOf(LeaseReleasedError);
+        expect(await keysOf(b, name)).toEqual([]);
+        target.failNext!(a, { outcome: 'lost', operations: ['remove'] });
+        expect(await a.mutex(name).withLock(() => 'done')).toBe('done');
+        expect(await keysOf(b, name)).toEqual([]);
+        const next = await b.mutex(name).tryAcquire();
+        expect(next).toBeDefined();
+        await next!.release();
+      });
+
+      it.skipIf(!target.failNext)('semaphore: a failed gate delete after the permit was taken keeps the permit and still removes the gate', async () => {
+        const name = unique('gate-fails');
+        const [a, b] = await Promise.all([open(), open()]);
+        target.failNext!(a, { outcome: 'refused', operations: ['remove'], count: 1 });
+        const { outcome } = await settleWithin(a.semaphore(name, { permits: 1 }).acquire({ timeoutMs: 5000 }), 10_000, 'the acquire');
+        expect(outcome).not.toBeInstanceOf(Error);
+        const permit = outcome as Lease;
+        expect(permit.signal.aborted).toBe(false);
+        expect(await keysOf(b, `${name}/leases`)).toEqual([permit.key]);
+        await keysUntil(b, `${name}/locks`, (keys) => keys.length === 0);
+        expect(await b.semaphore(name, { permits: 1 }).tryAcquire()).toBeUndefined();
+        await permit.release();
+        expect(await keysOf(b, `${name}/leases`)).toEqual([]);
+      });
+
+      it.skipIf(!target.failNext)('an enqueue whose answer is lost leaves no key, and the next acquire is not queued behind it', async () => {
+        const name = unique('enqueue-lost');
+        const [a, b] = await Promise.all([open(), open()]);
+        target.failNext!(a, { outcome: 'lost', operations: ['enqueue'] });
+        const { outcome } = await settleWithin(a.mutex(name).acquire({ timeoutMs: 5000 }), 10_000, 'the acquire');
+        expect(outcome).toBeInstanceOf(BackendError);
+        await keysUntil(b, name, (keys) => keys.length === 0);
+        const lease = await a.mutex(name).acquire({ timeoutMs: 5000 });
+        await lease.release();
+      });
+
+      it.skipIf(!target.failNext)('a guarded write whose answer is lost rejects with OutcomeUnknownError and is applied once, even when it ended the hold', async () => {
+        const name = unique('guarded-lost');
+        const [a, b] = await Promise.all([open(), open()]);
+        const lease = await a.mutex(name).acquire();
+        const dataKey = await guardedTarget(b, name);
+        target.failNext!(a, { outcome: 'lost', operations: ['guardedWrite'] });
+        // The write also deletes the hold's own key: by the time the answer is lost, the hold is
+        // gone too, and "false" would be a wrong guess.
+        const error = await lease.guardedWrite([{ put: dataKey, value: 'once' }, { delete: lease.key }]).catch((e: unknown) => e);
+        expect(error).toBeInstanceOf(OutcomeUnknownError);
+        expect((error as OutcomeUnknownError).code).toBe('OUTCOME_UNKNOWN');
+        expect((await backendOf(b).get(dataKey))?.value).toBe('once');
+        expect(await keysOf(b, name)).toEqual([]);
+      });
+
+      it('a guarded delete of an absent key does not stall watches of the name in the same coordinator', async () => {
+        const name = unique('noop-delete');
+        const [coord, other] = await Promise.all([open(), open()]);
+        const leader = await coord.election(name).campaign('one');
+        // The store moves on elsewhere (another client writes another key)...
+        const elsewhere = await other.mutex(`${name}-elsewhere`).acquire();
+        expect(await elsewhere.guardedWrite([{ put: await guardedTarget(other, name), value: 'x' }])).toBe(true);
+        await elsewhere.release();
+        // ...then a guarded delete of an absent key under the election's own prefix, the prefix
+        // the observer watches: it changes nothing there, so no event will ever show it.
+        const absent = `${leader.key.slice(0, leader.key.lastIndexOf('/'))}/absent`;
+        expect(await leader.guardedWrite([{ delete: absent }])).toBe(true);
+        const controller = new AbortController();
+        const seen: (string | undefined)[] = [];
+        let first!: () => void;
+        const firstSeen = new Promise<void>((resolve) => (first = resolve));
+        const observing = (async () => {
+          for await (const info of coord.election(name).observe({ signal: controller.signal })) {
+            seen.push(info?.value);
+            first();
+            if (seen.length === 2) return;
+          }
+        })();
+        try {
+          // Each step is bounded: a stalled watch would leave observe silent.
+          await settleWithin(firstSeen, 2000, 'the first observation');
+          expect(seen).toEqual(['one']);
+          await leader.proclaim('two');
+          await settleWithin(observing, 2000, 'the observation of the proclamation');
+          expect(seen).toEqual(['one', 'two']);
+        } finally {
+          controller.abort();
+        }
+        await leader.resign();
+      });
+
+      it.skipIf(target.keepsCallOrder === false)('acquisitions started together from one coordinator are granted in call order', async () => {
+        const name = unique('call-order');
+        const coord = await open();
+        const order: number[] = [];
+        const count = 100;
+        await Promise.all(Array.from({ length: count }, (_, i) => coord.mutex(name).withLock(() => void order.push(i))));
+        expect(order).toEqual(Array.from({ length: count }, (_, i) => i));
+      });
+
+      const many = target.manyWaiters ?? 1000;
+      it(`${many} waiters and ${many} holds in one coordinator emit no MaxListenersExceededWarning`, async () => {
+        const name = unique('listeners');
+        const [a, b] = await Promise.all([open(), open()]);
+        const warnings: Error[] = [];
+        const onWarning = (warning: Error) => warnings.push(warning);
+        process.on('warning', onWarning);
+        try {
+          const count = many;
+          const holder = await b.mutex(name).acquire();
+          const waiters = Array.from({ length: count }, () => a.mutex(name).acquire().then((lease) => lease.release()));
+          await keysUntil(b, name, (keys) => keys.length === count + 1, 60_000);
+          await holder.release();
+          await Promise.all(waiters);
+          const reads = await Promise.all(Array.from({ length: count }, () => a.readWriteLock(`${name}-rw`).read()));
+          await Promise.all(reads.map((lease) => lease.release()));
+          await new Promise((resolve) => setTimeout(resolve, 10)); // warnings are emitted on a later tick
+        } finally {
+          process.off('warning', onWarning);
+        }
+        expect(warnings.filter((w) => w.name === 'MaxListenersExceededWarning').map((w) => w.message)).toEqual([]);
+      }, 120_000);
     });
   });
 

@@ -322,7 +322,13 @@ export class EtcdSession implements Session {
       });
     if (res.succeeded) {
       const written = res.header.revision;
-      for (const op of ops) this.#wrote('put' in op ? op.put : op.delete, written);
+      // Only a write that changed something produces an event: a delete of an absent key must
+      // not make the views wait for one (it would stall them until a progress notification).
+      ops.forEach((op, i) => {
+        const response = res.responses[i];
+        if ('put' in op) this.#wrote(op.put, written);
+        else if (response?.kind !== 'deleteRange' || response.deleted > 0n) this.#wrote(op.delete, written);
+      });
     }
     return res.succeeded;
   }
