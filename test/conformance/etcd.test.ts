@@ -38,9 +38,6 @@ describe.skipIf(!available)('etcd', () => {
     async deleteKey(key) {
       await raw!.kv.deleteRange({ key: Buffer.from(namespace + key) });
     },
-    // Enough to show the fan-out (one listener used to be added per waiter: 11 warned), few
-    // enough for a shared test server.
-    manyWaiters: 200,
     // Concurrent enqueues of one coordinator are separate transactions that etcd may commit in
     // any order (issue 8, item 10): not yet kept on etcd.
     keepsCallOrder: false,

@@ -24,6 +24,7 @@ runConformance({
   failNext(coord, plan) {
     memoryOf(coord).faults.failNext(plan);
   },
+  manyWaiters: 1000,
 });
 
 describe('memory backend specifics', () => {

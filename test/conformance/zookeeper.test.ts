@@ -50,9 +50,6 @@ describe.skipIf(!available)('ZooKeeper', () => {
       await new Promise<void>((resolve, reject) => client.remove(key, -1, (error) => (error ? reject(error) : resolve())));
       client.close();
     },
-    // Enough to show the fan-out (one listener used to be added per waiter: 11 warned), few
-    // enough for a shared test server.
-    manyWaiters: 200,
     freeze() {
       servers!.pauseServer(0);
       return () => servers!.resumeServer(0);
