@@ -65,7 +65,7 @@ export interface Contender {
  * The removal itself is guaranteed and carries on in the background; this only keeps the rejection
  * within its bound (timeoutMs + 250 ms) when the backend is slow to confirm.
  */
-export const WITHDRAW_WAIT_MS = 200;
+export const WITHDRAW_WAIT_MS = 100;
 
 /**
  * Enters the queue and waits until admitted. Resolves to the admitted contender; rejects with the
