@@ -16,7 +16,7 @@
  * | `baton:backend:reconnect` | {@link ReconnectMessage} |
  * @module
  */
-import diagnostics from 'node:diagnostics_channel';
+import { type Channel, channel, tracingChannel } from 'node:diagnostics_channel';
 import type { BackendKind } from '../backends/contract.js';
 
 /** The recipe a hold or acquire belongs to. */
@@ -83,16 +83,16 @@ export interface ReconnectMessage {
   readonly outageMs?: number;
 }
 
-export const acquireChannel = diagnostics.tracingChannel<AcquireContext, AcquireContext>(CHANNELS.acquire);
-export const grantedChannel = diagnostics.channel(CHANNELS.granted);
-export const releasedChannel = diagnostics.channel(CHANNELS.released);
-export const lostChannel = diagnostics.channel(CHANNELS.lost);
-export const sessionOpenedChannel = diagnostics.channel(CHANNELS.sessionOpened);
-export const sessionRenewedChannel = diagnostics.channel(CHANNELS.sessionRenewed);
-export const sessionLostChannel = diagnostics.channel(CHANNELS.sessionLost);
-export const reconnectChannel = diagnostics.channel(CHANNELS.reconnect);
+export const acquireChannel = tracingChannel<AcquireContext, AcquireContext>(CHANNELS.acquire);
+export const grantedChannel = channel(CHANNELS.granted);
+export const releasedChannel = channel(CHANNELS.released);
+export const lostChannel = channel(CHANNELS.lost);
+export const sessionOpenedChannel = channel(CHANNELS.sessionOpened);
+export const sessionRenewedChannel = channel(CHANNELS.sessionRenewed);
+export const sessionLostChannel = channel(CHANNELS.sessionLost);
+export const reconnectChannel = channel(CHANNELS.reconnect);
 
 /** Publishes `message()` on `channel` if anyone listens; the message is built only then. */
-export function publish<T>(channel: diagnostics.Channel, message: () => T): void {
-  if (channel.hasSubscribers) channel.publish(message());
+export function publish<T>(target: Channel, message: () => T): void {
+  if (target.hasSubscribers) target.publish(message());
 }

@@ -75,7 +75,7 @@ describe('the packed tarball', () => {
     expect(readFileSync(join(installed, 'LICENSE'), 'utf8')).toContain('END OF TERMS AND CONDITIONS');
   });
 
-  it('is imported by name from an ES module', async () => {
+  it('is imported by name from an ES module', { timeout: 60_000 }, async () => {
     writeFileSync(
       join(project, 'esm.mjs'),
       `import { connect, TimeoutError } from 'baton-locks';
@@ -91,7 +91,7 @@ await coord.close();
     expect(stdout.trim()).toBe('memory bigint function function');
   });
 
-  it('is required by name from CommonJS', async () => {
+  it('is required by name from CommonJS', { timeout: 60_000 }, async () => {
     writeFileSync(
       join(project, 'cjs.cjs'),
       `const { connect, TimeoutError } = require('baton-locks');
@@ -157,7 +157,7 @@ void main();
     }, 180_000);
   }
 
-  it('runs `npx baton --help` from the installed package', async () => {
+  it('runs `npx baton --help` from the installed package', { timeout: 120_000 }, async () => {
     const { stdout } = await sh('npx', ['--no-install', 'baton', '--help'], project);
     expect(stdout).toMatch(/^baton: run commands under distributed locks/);
     expect(stdout).toContain('baton lock NAME');
