@@ -49,7 +49,7 @@ beforeAll(async () => {
   writeFileSync(join(project, 'package.json'), JSON.stringify({ name: 'scratch-app', version: '1.0.0', private: true }));
   // The registry packages it depends on come from the local cache when they are there.
   await sh('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund', '--no-package-lock', tarball], project);
-}, 240_000);
+}, 400_000);
 
 afterAll(() => {
   if (work) rmSync(work, { recursive: true, force: true });
