@@ -182,6 +182,27 @@ describe.skipIf(!localPostgresAvailable() && !isCI)('PostgreSQL faults', () => {
     expect(await keysOf(b, name)).toEqual([]);
   });
 
+  it('a waiter paused (SIGSTOP) beyond its TTL while its blocker releases is not granted on resume: its session is known lost first', async () => {
+    const name = unique('paused-waiter');
+    const a = await open();
+    const lease = await a.mutex(name).acquire();
+    const peer = new Peer('postgres peer', process.execPath, [join(HERE, 'postgres-peer.mjs'), url(), name]);
+    peers.push(peer);
+    await peer.waitFor(/^WAITING/, 30_000);
+    // The peer's key is queued behind the lease once the listing shows two keys.
+    for (let i = 0; (await keysOf(a, name)).length < 2; i++) {
+      if (i > 200) throw new Error('the peer never queued');
+      await new Promise((resolve) => setTimeout(resolve, 25));
+    }
+    peer.child.kill('SIGSTOP');
+    // The release's notification reaches the frozen peer's socket; its session expires meanwhile.
+    await lease.release();
+    await new Promise((resolve) => setTimeout(resolve, TTL * 1000 + 500)); // the pause itself, longer than the TTL
+    peer.child.kill('SIGCONT');
+    const outcome = await peer.waitFor(/^(HELD|FAILED)/, 15_000);
+    expect(outcome).toMatch(/^FAILED SessionLostError/);
+  });
+
   it('the LISTEN connection terminated (pg_terminate_backend): a release while it is down still wakes the waiter, and an own key deleted while it is down is reported lost', async () => {
     const name = unique('listen');
     // b logs in as its own role, so that its LISTEN connection can be kept from coming back

@@ -1,8 +1,8 @@
 // A Baton process on PostgreSQL for fault tests, importing the built package (dist/).
 //
 //   node postgres-peer.mjs <url> <name>
-// Prints READY once connected, HELD <key> <token> once it holds mutex <name>, LOST <reason> when
-// the hold is lost. Stdin commands: "fenced <sku>" decrements inventory(<sku>) in a fenced
+// Prints READY once connected, WAITING, then HELD <key> <token> once it holds mutex <name> (or
+// FAILED <error> when the acquire fails), LOST <reason> when the hold is lost. Stdin commands: "fenced <sku>" decrements inventory(<sku>) in a fenced
 // transaction (FENCED ok | FENCED <error name>: <message>); "release" (RELEASED); "exit".
 import { createInterface } from 'node:readline';
 import { connect, fencedTransaction } from '../../dist/index.js';
@@ -11,7 +11,15 @@ const [url, name] = process.argv.slice(2);
 const say = (line) => process.stdout.write(`${line}\n`);
 const coord = await connect(url);
 say('READY');
-const lease = await coord.mutex(name).acquire();
+say('WAITING');
+let lease;
+try {
+  lease = await coord.mutex(name).acquire();
+} catch (error) {
+  say(`FAILED ${error.name}: ${error.message}`);
+  await coord.close();
+  process.exit(0);
+}
 say(`HELD ${lease.key} ${lease.token}`);
 lease.signal.addEventListener('abort', () => {
   if (lease.signal.reason?.name === 'LeaseLostError') say(`LOST ${lease.signal.reason.message}`);

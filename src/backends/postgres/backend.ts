@@ -97,9 +97,14 @@ export class PostgresBackend implements Backend {
     return Number(result.rows[0]?.swept ?? 0);
   }
 
-  /** A key of this coordinator's session vanished without it deleting it: ask now whether the session lives. */
+  /**
+   * Every notification passes here before the waits: the session's deadline is checked, and an own
+   * key that vanished without this coordinator deleting it makes it ask now whether the session lives.
+   */
   #sawEvent(event: KeyEvent): void {
     const session = this.#current;
+    // Before any wait hears of this event: a session whose deadline passed is lost first.
+    session?.checkDeadline();
     if (event.kind !== 'delete' || !session || session.signal.aborted) return;
     if (session.owns(event.key) && !session.isDeleting(event.key)) void session.renew();
   }

@@ -85,6 +85,18 @@ export class PostgresSession implements Session {
     );
   }
 
+  /**
+   * Loses the session now if its deadline has passed, even if the deadline's timer has not run
+   * yet. After a pause (a frozen process, a long GC) the event loop may deliver a notification
+   * before that overdue timer: checked first, a waiter of a session known to be lost is never
+   * woken as if it were alive.
+   */
+  checkDeadline(): void {
+    if (!this.signal.aborted && performance.now() >= this.#proofAt + this.#host.ttlMs) {
+      this.lose(new SessionLostError(`PostgreSQL session ${this.id} lost: no renewal answered for ${this.#host.ttlMs / 1000}s (its TTL); it may have expired on the server`));
+    }
+  }
+
   /** Renews now (also used to check at once whether the session still exists). */
   renew(): Promise<void> {
     if (this.signal.aborted) return Promise.resolve();
@@ -173,6 +185,7 @@ export class PostgresSession implements Session {
       void this.#removals.remove(key, undefined);
       throw this.#translate(error);
     }
+    this.checkDeadline();
     const entries: QueueEntry[] = rows.map((row) => ({ key: row.o_key, role: row.o_role, revision: BigInt(row.o_revision) }));
     const entry = entries.find((candidate) => candidate.key === key);
     if (!entry) {
