@@ -160,7 +160,9 @@ describe.skipIf(!zookeeperWanted)('ZooKeeper: server requests per handoff with 1
     const url = servers!.url({ sessionTimeout: 30_000 });
     const small = await measure(url, meter(), 10, true);
     const large = await measure(url, meter(), 1000, true);
-    expectSameCost(small, large, slack);
+    // Each coordinator lists once per change, but changes that land while a listing is on its
+    // way share the next one: a handoff costs 4-6 packets either way (measured), not ~N.
+    expectSameCost(small, large, 2);
   }, 300_000);
 });
 
