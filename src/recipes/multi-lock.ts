@@ -14,6 +14,7 @@ import type { Mutex } from './mutex.js';
 import type { ReadWriteLock } from './rwlock.js';
 import type { Semaphore } from './semaphore.js';
 import type { AcquireOptions, Lease } from './types.js';
+import { withHold } from './with-hold.js';
 
 /** One part of a multi-lock: a mutex, a semaphore permit, or a read or write side of a read-write lock. */
 export type LockPart =
@@ -109,14 +110,8 @@ export class MultiLock {
   }
 
   /** Runs `fn` while holding every part and releases them all afterwards, also when `fn` throws. */
-  async withLock<T>(fn: (lease: MultiLease) => T | Promise<T>, options?: MultiAcquireOptions): Promise<T> {
-    if (typeof fn !== 'function') throw new InvalidArgumentError(`invalid fn ${describe(fn)}: withLock needs a function (lease) => result`);
-    const lease = await this.acquire(options);
-    try {
-      return await fn(lease);
-    } finally {
-      await lease.release();
-    }
+  withLock<T>(fn: (lease: MultiLease) => T | Promise<T>, options?: MultiAcquireOptions): Promise<T> {
+    return withHold('withLock', fn, () => this.acquire(options));
   }
 }
 

@@ -4,13 +4,14 @@
  * @module
  */
 import type { Backend } from '../backends/contract.js';
-import { InvalidArgumentError } from '../errors.js';
-import { checkName, describe } from '../validate.js';
+import type { InvalidArgumentError } from '../errors.js';
+import { checkName } from '../validate.js';
 import { observeAcquire } from '../observability/events.js';
 import { Hold } from './hold.js';
 import { type ContenderRequest, contend, exclusiveRule, tryContend } from './queue.js';
 import type { AcquireOptions, Lease, TryOptions } from './types.js';
 import { openWaitScope, TRY_OPTIONS } from './wait-scope.js';
+import { withHold } from './with-hold.js';
 import { type QueueStatus, queueStatus } from './status.js';
 
 /** A fair distributed mutex. Get one with `coordinator.mutex(name)`. */
@@ -80,13 +81,7 @@ export class Mutex {
    * @throws {@link BackendError} when the backend fails in a way no retry can mend
    * @throws whatever `fn` throws, after releasing
    */
-  async withLock<T>(fn: (lease: Lease) => T | Promise<T>, options?: AcquireOptions): Promise<T> {
-    if (typeof fn !== 'function') throw new InvalidArgumentError(`invalid fn ${describe(fn)}: withLock needs a function (lease) => result`);
-    const lease = await this.acquire(options);
-    try {
-      return await fn(lease);
-    } finally {
-      await lease.release();
-    }
+  withLock<T>(fn: (lease: Lease) => T | Promise<T>, options?: AcquireOptions): Promise<T> {
+    return withHold('withLock', fn, () => this.acquire(options));
   }
 }

@@ -7,6 +7,7 @@
  * @module
  */
 import type { KeyState, PlainKeys, StoredValue, Watched } from '../contract.js';
+import { readValue, watchValue } from '../values-from-keys.js';
 import type { Link } from './link.js';
 import { ident } from './schema.js';
 
@@ -30,15 +31,12 @@ export class PostgresValues implements PlainKeys {
     return `${this.host.options.schema.replace(/'/g, "''")}.revisions`;
   }
 
-  async read(name: string, signal?: AbortSignal): Promise<StoredValue | undefined> {
-    const state = await this.host.get(name, signal);
-    return state && { value: state.value, revision: state.revision };
+  read(name: string, signal?: AbortSignal): Promise<StoredValue | undefined> {
+    return readValue(this.host, name, signal);
   }
 
-  async watch(name: string, signal: AbortSignal): Promise<Watched<StoredValue | undefined>> {
-    const watched = await this.host.watchKey(name, signal);
-    const state = watched.current;
-    return { current: state && { value: state.value, revision: state.revision }, changed: watched.changed };
+  watch(name: string, signal: AbortSignal): Promise<Watched<StoredValue | undefined>> {
+    return watchValue(this.host, name, signal);
   }
 
   async write(name: string, expected: StoredValue | undefined, value: string, signal?: AbortSignal): Promise<StoredValue | undefined> {

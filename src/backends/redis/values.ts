@@ -7,6 +7,7 @@
  * @module
  */
 import type { KeyState, PlainKeys, StoredValue, Watched } from '../contract.js';
+import { readValue, watchValue } from '../values-from-keys.js';
 import { OutcomeUnknownError } from '../../errors.js';
 import { AttemptError } from './connection.js';
 import { type KeySpace, splitKey } from './keys.js';
@@ -60,15 +61,12 @@ const DEFAULT_WAIT_MS = 10_000;
 export class RedisValues implements PlainKeys {
   constructor(private readonly host: ValuesHost) {}
 
-  async read(name: string, signal?: AbortSignal): Promise<StoredValue | undefined> {
-    const state = await this.host.get(name, signal);
-    return state && { value: state.value, revision: state.revision };
+  read(name: string, signal?: AbortSignal): Promise<StoredValue | undefined> {
+    return readValue(this.host, name, signal);
   }
 
-  async watch(name: string, signal: AbortSignal): Promise<Watched<StoredValue | undefined>> {
-    const watched = await this.host.watchKey(name, signal);
-    const state = watched.current;
-    return { current: state && { value: state.value, revision: state.revision }, changed: watched.changed };
+  watch(name: string, signal: AbortSignal): Promise<Watched<StoredValue | undefined>> {
+    return watchValue(this.host, name, signal);
   }
 
   async write(name: string, expected: StoredValue | undefined, value: string, signal?: AbortSignal): Promise<StoredValue | undefined> {
