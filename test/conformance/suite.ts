@@ -18,6 +18,7 @@ import {
 import { backendOf, type FaultPlan } from '../../src/testing.js';
 import { describeCoordination } from './coordination.js';
 import { describeMultiLock } from './multi-lock.js';
+import { describeScan } from './scan.js';
 
 /** What the suite needs from a backend under test. */
 export interface ConformanceTarget {
@@ -126,6 +127,7 @@ export function runConformance(target: ConformanceTarget): void {
   describe(`conformance: ${target.name}`, () => {
     describeMultiLock({ open, expireSession: (coord) => target.expireSession(coord) });
     describeCoordination({ open });
+    describeScan({ open });
     describe('mutex', () => {
       it('excludes across sessions: a read-yield-write counter loses no update', async () => {
         const name = unique('exclusion');

@@ -11,7 +11,7 @@
  */
 import { ClosedError } from '../../errors.js';
 import { abortable, raceSignal } from '../abortable.js';
-import type { Backend, KeyState, PlainKeys, QueueEntry, Role, Session, Watched } from '../contract.js';
+import type { Backend, KeyState, PlainKeys, QueueEntry, Role, ScanResult, Session, Watched } from '../contract.js';
 import { type PostgresOptions } from './config.js';
 import { explain } from './errors.js';
 import { type FencedOptions, type FencedTransactionFn, type HoldRef, FencedTransactions } from './fenced.js';
@@ -22,6 +22,7 @@ import { channelOf } from './schema.js';
 import { PostgresSession } from './session.js';
 import { type Statements, statementsFor } from './statements.js';
 import { PostgresValues } from './values.js';
+import { scanPostgres } from './scan.js';
 
 /** A key's state with the time its session has left (server clock), when it has a session. */
 interface KeyRead extends KeyState {
@@ -186,6 +187,12 @@ export class PostgresBackend implements Backend {
         clearTimeout(timer);
       };
     });
+  }
+
+  /** Every contender key below `prefix`, watched as a whole (the dashboard). */
+  scan(prefix: string, signal: AbortSignal): Promise<Watched<ScanResult>> {
+    this.#checkOpen();
+    return scanPostgres(this, prefix, this.#signal(signal));
   }
 
   async watchKey(key: string, signal: AbortSignal): Promise<Watched<KeyState | undefined>> {

@@ -36,6 +36,8 @@ export class Listener {
   readonly #channel: string;
   readonly #byKey = new Map<string, Set<KeyEventHandler>>();
   readonly #byPrefix = new Map<string, Set<KeyEventHandler>>();
+  /** Scans (the dashboard): few, so a set scanned per event. */
+  readonly #trees = new Set<{ readonly start: string; readonly handler: KeyEventHandler }>();
   /** Sees every event (the backend's check for own keys deleted by someone else). */
   readonly #onAny: KeyEventHandler;
   #client: pg.Client | undefined;
@@ -156,6 +158,13 @@ export class Listener {
     return subscribe(this.#byPrefix, prefix, handler);
   }
 
+  /** Calls `handler` for every change of a key at any depth below `prefix` (`''`: all), and every reset. */
+  onTree(prefix: string, handler: KeyEventHandler): () => void {
+    const entry = { start: prefix === '' ? '' : `${prefix}/`, handler };
+    this.#trees.add(entry);
+    return () => this.#trees.delete(entry);
+  }
+
   #notified(payload: string): void {
     const match = /^([iud]) (\d+) (.*)$/s.exec(payload);
     if (!match) {
@@ -167,6 +176,7 @@ export class Listener {
     this.#onAny(event);
     for (const handler of [...(this.#byKey.get(event.key) ?? [])]) handler(event);
     for (const handler of [...(this.#byPrefix.get(parentOf(event.key)) ?? [])]) handler(event);
+    for (const tree of [...this.#trees]) if (event.key.startsWith(tree.start)) tree.handler(event);
   }
 
   #broadcast(event: KeyEvent): void {
@@ -174,6 +184,7 @@ export class Listener {
     for (const map of [this.#byKey, this.#byPrefix]) {
       for (const handlers of [...map.values()]) for (const handler of [...handlers]) handler(event);
     }
+    for (const tree of [...this.#trees]) tree.handler(event);
   }
 
   close(): void {
