@@ -182,7 +182,7 @@ describe.skipIf(!localPostgresAvailable() && !isCI)('PostgreSQL faults', () => {
     expect(await keysOf(b, name)).toEqual([]);
   });
 
-  it('a waiter paused (SIGSTOP) beyond its TTL while its blocker releases is not granted on resume: its session is known lost first', async () => {
+  it('a waiter paused (SIGSTOP) beyond its TTL while its blocker releases is not granted on resume', async () => {
     const name = unique('paused-waiter');
     const a = await open();
     const lease = await a.mutex(name).acquire();
@@ -200,7 +200,10 @@ describe.skipIf(!localPostgresAvailable() && !isCI)('PostgreSQL faults', () => {
     await new Promise((resolve) => setTimeout(resolve, TTL * 1000 + 500)); // the pause itself, longer than the TTL
     peer.child.kill('SIGCONT');
     const outcome = await peer.waitFor(/^(HELD|FAILED)/, 15_000);
-    expect(outcome).toMatch(/^FAILED SessionLostError/);
+    // What matters is that it is not granted. Usually the overdue deadline is seen first
+    // (SessionLostError); when the server has already dropped the frozen client's connection, the
+    // first request to fail says so (BackendError) before the deadline check runs.
+    expect(outcome).toMatch(/^FAILED (SessionLostError|BackendError)/);
   });
 
   it('the LISTEN connection terminated (pg_terminate_backend): a release while it is down still wakes the waiter, and an own key deleted while it is down is reported lost', async () => {
