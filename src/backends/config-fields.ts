@@ -3,6 +3,7 @@
  * way: which field, what it was, what is accepted.
  * @module
  */
+import { readFileSync } from 'node:fs';
 import { ConfigError } from '../errors.js';
 import { describe } from '../validate.js';
 
@@ -99,4 +100,39 @@ export function parseBackendUrl(raw: string, source: string): BackendUrl {
     path: path === '/' ? '' : path,
     params: new URLSearchParams(query),
   };
+}
+
+/** TLS material as the adapters take it: each of ca/cert/key as file contents. */
+export interface TlsFiles {
+  ca?: Buffer;
+  cert?: Buffer;
+  key?: Buffer;
+}
+
+/** Each of ca/cert/key: a Buffer, PEM text (starting with -----BEGIN) or a path to a PEM file. */
+export function readTlsFiles(fields: Record<string, unknown>, where: string): TlsFiles {
+  const tls: TlsFiles = {};
+  for (const name of ['ca', 'cert', 'key'] as const) {
+    const value = fields[name];
+    if (value === undefined) continue;
+    if (Buffer.isBuffer(value)) {
+      tls[name] = value;
+      continue;
+    }
+    if (typeof value !== 'string' || value.trim() === '') {
+      throw new ConfigError(`invalid ${name} in ${where} ${describe(value)}: expected PEM text or the path of a PEM file`);
+    }
+    if (value.trimStart().startsWith('-----BEGIN')) {
+      tls[name] = Buffer.from(value);
+      continue;
+    }
+    try {
+      tls[name] = readFileSync(value);
+    } catch (error) {
+      throw new ConfigError(`invalid ${name} in ${where}: cannot read ${describe(value)} (${(error as Error).message}); expected PEM text or the path of a PEM file`, {
+        cause: error,
+      });
+    }
+  }
+  return tls;
 }

@@ -3,10 +3,9 @@
  * {@link EtcdOptions}. Every rejection names the field and what is accepted.
  * @module
  */
-import { readFileSync } from 'node:fs';
 import { ConfigError } from '../../errors.js';
 import { describe } from '../../validate.js';
-import { type BackendUrl, credentials, hostPorts, positiveNumber, rejectUnknownFields, rejectUnknownParams } from '../config-fields.js';
+import { type BackendUrl, credentials, hostPorts, positiveNumber, rejectUnknownFields, rejectUnknownParams, readTlsFiles } from '../config-fields.js';
 
 /** Validated etcd options. */
 export interface EtcdOptions {
@@ -119,30 +118,7 @@ function namespaceOf(value: unknown): string {
   return value;
 }
 
-/** Each of ca/cert/key: PEM text (starting with -----BEGIN) or a path to a PEM file. */
+/** Each of ca/cert/key: PEM text or a path to a PEM file. */
 function readTls(fields: Record<string, unknown>, where: string): EtcdOptions['tls'] {
-  const tls: NonNullable<EtcdOptions['tls']> = {};
-  for (const name of ['ca', 'cert', 'key'] as const) {
-    const value = fields[name];
-    if (value === undefined) continue;
-    if (Buffer.isBuffer(value)) {
-      tls[name] = value;
-      continue;
-    }
-    if (typeof value !== 'string' || value.trim() === '') {
-      throw new ConfigError(`invalid ${name} in ${where} ${describe(value)}: expected PEM text or the path of a PEM file`);
-    }
-    if (value.trimStart().startsWith('-----BEGIN')) {
-      tls[name] = Buffer.from(value);
-      continue;
-    }
-    try {
-      tls[name] = readFileSync(value);
-    } catch (error) {
-      throw new ConfigError(`invalid ${name} in ${where}: cannot read ${describe(value)} (${(error as Error).message}); expected PEM text or the path of a PEM file`, {
-        cause: error,
-      });
-    }
-  }
-  return tls;
+  return readTlsFiles(fields, where);
 }
