@@ -7,7 +7,7 @@
  */
 import zookeeper from 'node-zookeeper-client';
 import type { ACL, Event } from 'node-zookeeper-client';
-import { BackendError, ClosedError, SessionLostError } from '../../errors.js';
+import { ClosedError, SessionLostError } from '../../errors.js';
 import { abortable, raceSignal } from '../abortable.js';
 import type { Backend, KeyState, PlainKeys, QueueEntry, Session, Watched } from '../contract.js';
 import { aclFor } from './acl.js';
@@ -15,12 +15,13 @@ import type { ZooKeeperOptions } from './config.js';
 import { Code, codeOf, ZkConnection } from './connection.js';
 import { toBatonError } from './errors.js';
 import { ZooKeeperValues } from './values.js';
-import { stateOf, ZooKeeperSession } from './session.js';
+import { ZooKeeperSession, type SessionHost } from './session.js';
 import { retrying } from './retry.js';
 import { orderChildren, sequenceOf } from './naming.js';
 import { lastSegment } from '../key-paths.js';
+import { ensurePath, listChildren, stateOf } from './nodes.js';
+import { ParentStamps } from './parent-stamps.js';
 
-const { CreateMode } = zookeeper;
 const NODE_DELETED = zookeeper.Event.NODE_DELETED;
 
 /** A coordinator's connection to a ZooKeeper ensemble. */
@@ -31,39 +32,26 @@ export class ZooKeeperBackend implements Backend {
   #opening: Promise<ZkConnection> | undefined;
   #session: ZooKeeperSession | undefined;
   #closed = false;
-  /** Queue parents seen carrying no data, where enqueue stamps the parent (see enqueue). */
-  readonly emptyParents = new Set<string>();
-  /** Queue parents this identity may create children under but not write (ACL). */
-  readonly unstampable = new Set<string>();
+  /** What every session of this backend needs from it, and nothing more. */
+  readonly #sessionHost: SessionHost;
 
   /** Plain keys (versioned values, barriers) as persistent nodes. */
   readonly values: PlainKeys = new ZooKeeperValues(this);
 
   constructor(readonly options: ZooKeeperOptions) {
     this.acl = aclFor(options.auth);
-  }
-
-  /** Remembers a data-less queue parent (bounded: a process using very many names forgets). */
-  noteEmptyParent(parent: string): void {
-    if (this.unstampable.has(parent)) return;
-    if (this.emptyParents.size >= 10_000) this.emptyParents.clear();
-    this.emptyParents.add(parent);
+    this.#sessionHost = {
+      options,
+      acl: this.acl,
+      stamps: new ParentStamps(),
+      prefixPath: (prefix) => this.prefixPath(prefix),
+      waitForBlocker: (key, revision, signal) => this.waitForBlocker(key, revision, signal),
+    };
   }
 
   /** `<chroot>/<prefix>`. */
   prefixPath(prefix: string): string {
     return `${this.options.chroot}/${prefix}`;
-  }
-
-  /**
-   * A guarded-write path: an absolute ZooKeeper path as the server names it, chroot included,
-   * the same key space as the keys this backend returns.
-   */
-  userPath(path: string): string {
-    if (!path.startsWith('/') || path.endsWith('/') || path.includes('//')) {
-      throw new BackendError(`invalid ZooKeeper path ${JSON.stringify(path)} in a guarded write: expected an absolute path such as "/app/config"`);
-    }
-    return path;
   }
 
   /**
@@ -101,19 +89,8 @@ export class ZooKeeperBackend implements Backend {
   }
 
   /** Creates `path` and its missing ancestors as persistent nodes with {@link acl}. */
-  async ensurePath(conn: ZkConnection, path: string): Promise<void> {
-    const segments = path.split('/').filter(Boolean);
-    let current = '';
-    for (const segment of segments) {
-      current += `/${segment}`;
-      try {
-        await conn.create(current, Buffer.alloc(0), this.acl, CreateMode.PERSISTENT);
-      } catch (error) {
-        const code = codeOf(error);
-        if (code === Code.NODE_EXISTS) continue;
-        throw toBatonError(error, `creating ${current}`, this.options);
-      }
-    }
+  ensurePath(conn: ZkConnection, path: string): Promise<void> {
+    return ensurePath(conn, path, this.acl, this.options);
   }
 
   // The recipes bound the wait with their signal; opening a session carries on for later callers.
@@ -126,7 +103,7 @@ export class ZooKeeperBackend implements Backend {
 
   async #openSession(): Promise<Session> {
     const conn = await this.connection();
-    if (this.#session?.connection !== conn) this.#session = new ZooKeeperSession(this, conn);
+    if (this.#session?.connection !== conn) this.#session = new ZooKeeperSession(this.#sessionHost, conn);
     return this.#session;
   }
 
@@ -157,19 +134,9 @@ export class ZooKeeperBackend implements Backend {
     }
   }
 
-  /** Lists `parent` on `conn`; a missing parent is an empty queue. */
-  async listWith(conn: ZkConnection, parent: string): Promise<QueueEntry[]> {
-    try {
-      return orderChildren(parent, (await conn.getChildren(parent)).children);
-    } catch (error) {
-      if (codeOf(error) === Code.NO_NODE) return [];
-      throw error;
-    }
-  }
-
   async list(prefix: string, signal?: AbortSignal): Promise<QueueEntry[]> {
     const parent = this.prefixPath(prefix);
-    return this.#read(`listing ${parent}`, (conn) => this.listWith(conn, parent), signal);
+    return this.#read(`listing ${parent}`, (conn) => listChildren(conn, parent), signal);
   }
 
   async get(key: string, signal?: AbortSignal): Promise<KeyState | undefined> {

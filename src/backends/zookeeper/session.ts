@@ -8,14 +8,16 @@
  * @module
  */
 import zookeeper from 'node-zookeeper-client';
-import type { Stat } from 'node-zookeeper-client';
+import type { ACL } from 'node-zookeeper-client';
 import { BackendError, OutcomeUnknownError, SessionLostError } from '../../errors.js';
 import { raceSignal } from '../abortable.js';
-import type { Enqueued, GuardedOp, KeyState, OwnKey, Role, Session } from '../contract.js';
+import type { Backend, Enqueued, GuardedOp, OwnKey, Role, Session } from '../contract.js';
 import { GuaranteedRemovals } from '../guaranteed-delete.js';
 import { OwnKeyWatches } from '../own-keys.js';
+import type { ZooKeeperOptions } from './config.js';
 import { Code, codeOf, MultiError, type MultiOp, ZkConnection, zxidOf } from './connection.js';
-import type { ZooKeeperBackend } from './backend.js';
+import { ensurePath, guardedWritePath, listChildren } from './nodes.js';
+import type { ParentStamps } from './parent-stamps.js';
 import { lastSegment, parentOf } from '../key-paths.js';
 import { retrying } from './retry.js';
 import { toBatonError } from './errors.js';
@@ -28,6 +30,19 @@ const MAX_PARENT_ATTEMPTS = 5;
 /** How often a conditional write is built again after losing a race (nothing was written). */
 const MAX_RACE_ATTEMPTS = 5;
 
+/** What a session needs from its backend. */
+export interface SessionHost {
+  readonly options: ZooKeeperOptions;
+  /** The ACL every node is created with. */
+  readonly acl: ACL[];
+  /** Which queue parents an enqueue may stamp (shared by the backend's sessions). */
+  readonly stamps: ParentStamps;
+  /** `<chroot>/<prefix>`. */
+  prefixPath(prefix: string): string;
+  /** Waits for a node's deletion, across reconnects (the own-node watches). */
+  waitForBlocker: Backend['waitForBlocker'];
+}
+
 /** The session's view: one ZooKeeper session, its ephemeral nodes and its writes. */
 export class ZooKeeperSession implements Session {
   readonly id: string;
@@ -36,7 +51,7 @@ export class ZooKeeperSession implements Session {
   readonly #removals: GuaranteedRemovals;
 
   constructor(
-    private readonly backend: ZooKeeperBackend,
+    private readonly host: SessionHost,
     readonly connection: ZkConnection,
   ) {
     this.id = connection.sessionId;
@@ -52,7 +67,7 @@ export class ZooKeeperSession implements Session {
   }
 
   async enqueue(prefix: string, role: Role, value: string, signal?: AbortSignal): Promise<Enqueued> {
-    const parent = this.backend.prefixPath(prefix);
+    const parent = this.host.prefixPath(prefix);
     const uuid = newNodeUuid();
     const entering = this.#enqueue(parent, uuid, role, value);
     try {
@@ -65,7 +80,7 @@ export class ZooKeeperSession implements Session {
         (entered) => void this.remove(entered.key, entered.revision),
         () => void this.#withdraw(parent, uuid),
       );
-      throw toBatonError(error, `creating a node under ${parent}`, this.backend.options);
+      throw toBatonError(error, `creating a node under ${parent}`, this.host.options);
     }
   }
 
@@ -78,7 +93,7 @@ export class ZooKeeperSession implements Session {
     const giveUpAt = performance.now() + this.connection.timeout;
     const deadline = AbortSignal.timeout(this.connection.timeout);
     try {
-      const { children } = await retrying(this.connection, `listing ${parent}`, this.backend.options, () => this.connection.getChildren(parent), deadline);
+      const { children } = await retrying(this.connection, `listing ${parent}`, this.host.options, () => this.connection.getChildren(parent), deadline);
       const name = findByUuid(children, uuid);
       if (name !== undefined) await this.#removals.remove(`${parent}/${name}`, undefined, deadline);
     } catch (error) {
@@ -101,7 +116,7 @@ export class ZooKeeperSession implements Session {
   #watchOwn(key: string, revision: bigint): OwnKey {
     return this.#own.arm(key, (onDeleted, onFailed) => {
       const stop = new AbortController();
-      this.backend.waitForBlocker(key, revision, stop.signal).then(onDeleted, (error) => {
+      this.host.waitForBlocker(key, revision, stop.signal).then(onDeleted, (error) => {
         if (!stop.signal.aborted) onFailed(error);
       });
       return () => stop.abort();
@@ -112,10 +127,10 @@ export class ZooKeeperSession implements Session {
     const conn = this.connection;
     const path = `${parent}/${nodeNamePrefix(uuid, role)}`;
     const data = Buffer.from(value, 'utf8');
-    const acl = this.backend.acl;
+    const acl = this.host.acl;
     for (let attempt = 1; ; attempt++) {
       if (this.signal.aborted) throw this.signal.reason;
-      if (this.backend.emptyParents.has(parent)) {
+      if (this.host.stamps.stampable(parent)) {
         const stamped = await this.#enqueueStamped(parent, path, data, uuid);
         if (stamped) return stamped;
         continue;
@@ -128,18 +143,18 @@ export class ZooKeeperSession implements Session {
       if (createdResult.status === 'fulfilled') {
         const own = createdResult.value;
         if (afterResult.status === 'fulfilled') {
-          if (afterResult.value.stat.dataLength === 0) this.backend.noteEmptyParent(parent);
+          if (afterResult.value.stat.dataLength === 0) this.host.stamps.noteEmpty(parent);
           const entries = orderChildren(parent, afterResult.value.children);
           const exact = beforeResult.status === 'fulfilled' && afterResult.value.stat.cversion === beforeResult.value.stat.cversion + 1;
           const revision = exact ? zxidOf(afterResult.value.stat.pzxid) : await this.#czxidOf(own);
           return { key: own, revision, entries };
         }
         const revision = await this.#czxidOf(own);
-        return { key: own, revision, entries: await this.backend.listWith(conn, parent) };
+        return { key: own, revision, entries: await listChildren(conn, parent) };
       }
       const code = codeOf(createdResult.reason);
       if (code === Code.NO_NODE && attempt < MAX_PARENT_ATTEMPTS) {
-        await this.backend.ensurePath(conn, parent);
+        await ensurePath(conn, parent, this.host.acl, this.host.options);
         continue;
       }
       if (code === Code.CONNECTION_LOSS) {
@@ -148,7 +163,7 @@ export class ZooKeeperSession implements Session {
         if (found) return found;
         continue;
       }
-      throw toBatonError(createdResult.reason, `creating a node under ${parent}`, this.backend.options);
+      throw toBatonError(createdResult.reason, `creating a node under ${parent}`, this.host.options);
     }
   }
 
@@ -165,7 +180,7 @@ export class ZooKeeperSession implements Session {
       () =>
         [
           conn.multi([
-            { create: path, data, acl: this.backend.acl, mode: CreateMode.EPHEMERAL_SEQUENTIAL },
+            { create: path, data, acl: this.host.acl, mode: CreateMode.EPHEMERAL_SEQUENTIAL },
             { setData: parent, data: EMPTY },
           ]),
           conn.getChildren(parent),
@@ -177,23 +192,23 @@ export class ZooKeeperSession implements Session {
       const key = created?.path;
       const stat = parentWrite?.stat;
       if (key === undefined || stat === undefined) throw new BackendError(`ZooKeeper answered an enqueue under ${parent} without the created path or the parent's Stat`);
-      const entries = afterResult.status === 'fulfilled' ? orderChildren(parent, afterResult.value.children) : await this.backend.listWith(conn, parent);
-      if (afterResult.status === 'fulfilled' && afterResult.value.stat.dataLength !== 0) this.backend.emptyParents.delete(parent);
+      const entries = afterResult.status === 'fulfilled' ? orderChildren(parent, afterResult.value.children) : await listChildren(conn, parent);
+      if (afterResult.status === 'fulfilled' && afterResult.value.stat.dataLength !== 0) this.host.stamps.forget(parent);
       return { key, revision: zxidOf(stat.mzxid), entries };
     }
     const error = stampedResult.reason;
     if (error instanceof MultiError) {
       // NoNode: the parent was deleted; NoAuth on the setData: we may create but not write it,
       // so this parent is never stamped again.
-      this.backend.emptyParents.delete(parent);
-      if (error.index === 1 && error.code === Code.NO_AUTH) this.backend.unstampable.add(parent);
+      if (error.index === 1 && error.code === Code.NO_AUTH) this.host.stamps.noteUnwritable(parent);
+      else this.host.stamps.forget(parent);
       if (error.index === 0 && error.code !== Code.NO_NODE) {
-        throw toBatonError(Object.assign(new Error(`code ${error.code}`), { code: error.code, getCode: () => error.code }), `creating a node under ${parent}`, this.backend.options);
+        throw toBatonError(Object.assign(new Error(`code ${error.code}`), { code: error.code, getCode: () => error.code }), `creating a node under ${parent}`, this.host.options);
       }
       return undefined;
     }
     if (codeOf(error) === Code.CONNECTION_LOSS) return this.#recoverProtected(parent, uuid);
-    throw toBatonError(error, `creating a node under ${parent}`, this.backend.options);
+    throw toBatonError(error, `creating a node under ${parent}`, this.host.options);
   }
 
   /**
@@ -203,7 +218,7 @@ export class ZooKeeperSession implements Session {
    */
   async #recoverProtected(parent: string, uuid: string): Promise<Omit<Enqueued, 'own'> | undefined> {
     const conn = this.connection;
-    const options = this.backend.options;
+    const options = this.host.options;
     const { children } = await retrying(conn, `finding node ${uuid} under ${parent}`, options, () => conn.getChildren(parent));
     const name = findByUuid(children, uuid);
     if (name === undefined) return undefined;
@@ -215,7 +230,7 @@ export class ZooKeeperSession implements Session {
   }
 
   async #czxidOf(key: string): Promise<bigint> {
-    const stat = await retrying(this.connection, `reading ${key}`, this.backend.options, () => this.connection.exists(key));
+    const stat = await retrying(this.connection, `reading ${key}`, this.host.options, () => this.connection.exists(key));
     if (stat === null) throw new SessionLostError(`ZooKeeper node ${key} vanished right after it was created`);
     return zxidOf(stat.czxid);
   }
@@ -244,7 +259,7 @@ export class ZooKeeperSession implements Session {
 
   async updateIf(key: string, revision: bigint, value: string, signal?: AbortSignal): Promise<boolean> {
     const conn = this.connection;
-    const options = this.backend.options;
+    const options = this.host.options;
     const data = Buffer.from(value, 'utf8');
     for (let attempt = 1; ; attempt++) {
       const stat = await retrying(conn, `reading ${key}`, options, () => conn.exists(key), signal);
@@ -271,7 +286,7 @@ export class ZooKeeperSession implements Session {
    */
   async guardedWrite(key: string, revision: bigint, ops: readonly GuardedOp[], signal?: AbortSignal): Promise<boolean> {
     const conn = this.connection;
-    const options = this.backend.options;
+    const options = this.host.options;
     const read = (path: string) => retrying(conn, `reading ${path}`, options, () => conn.exists(path), signal);
     for (let attempt = 1; ; attempt++) {
       const own = await read(key);
@@ -279,16 +294,16 @@ export class ZooKeeperSession implements Session {
       const multi: MultiOp[] = [{ check: key, version: own.version }];
       for (const op of ops) {
         if ('put' in op) {
-          const path = this.backend.userPath(op.put);
+          const path = guardedWritePath(op.put);
           const stat = await read(path);
           if (stat === null) {
-            await this.backend.ensurePath(conn, parentOf(path));
-            multi.push({ create: path, data: Buffer.from(op.value, 'utf8'), acl: this.backend.acl, mode: CreateMode.PERSISTENT });
+            await ensurePath(conn, parentOf(path), this.host.acl, this.host.options);
+            multi.push({ create: path, data: Buffer.from(op.value, 'utf8'), acl: this.host.acl, mode: CreateMode.PERSISTENT });
           } else {
             multi.push({ setData: path, data: Buffer.from(op.value, 'utf8'), version: stat.version });
           }
         } else {
-          const path = this.backend.userPath(op.delete);
+          const path = guardedWritePath(op.delete);
           const stat = await read(path);
           if (stat !== null) multi.push({ remove: path, version: stat.version });
         }
@@ -312,10 +327,6 @@ export class ZooKeeperSession implements Session {
       }
     }
   }
-}
-
-export function stateOf(data: Buffer | undefined, stat: Stat): KeyState {
-  return { value: data ? data.toString('utf8') : '', revision: zxidOf(stat.czxid), createdAt: Number(stat.ctime.readBigUInt64BE(0)) };
 }
 
 function isProtectedName(key: string): boolean {
