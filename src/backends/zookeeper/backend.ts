@@ -9,7 +9,7 @@ import zookeeper from 'node-zookeeper-client';
 import type { ACL, Event } from 'node-zookeeper-client';
 import { ClosedError, SessionLostError } from '../../errors.js';
 import { abortable, raceSignal } from '../abortable.js';
-import type { Backend, KeyState, PlainKeys, QueueEntry, Session, Watched } from '../contract.js';
+import type { Backend, KeyState, PlainKeys, QueueEntry, ScanResult, Session, Watched } from '../contract.js';
 import { aclFor } from './acl.js';
 import type { ZooKeeperOptions } from './config.js';
 import { Code, codeOf, ZkConnection } from './connection.js';
@@ -18,6 +18,7 @@ import { ZooKeeperValues } from './values.js';
 import { ZooKeeperSession, type SessionHost } from './session.js';
 import { retrying } from './retry.js';
 import { orderChildren, sequenceOf } from './naming.js';
+import { scanZooKeeper } from './scan.js';
 import { lastSegment } from '../key-paths.js';
 import { ensurePath, listChildren, stateOf } from './nodes.js';
 import { ParentStamps } from './parent-stamps.js';
@@ -230,6 +231,12 @@ export class ZooKeeperBackend implements Backend {
     return this.#read(`watching ${parent}`, (conn) =>
       this.#watchedRead(conn, parent, signal, async (watcher) => orderChildren(parent, (await conn.getChildren(parent, watcher)).children), []),
     );
+  }
+
+  /** The dashboard's scan (see scan.ts): retried like any read, on a new session after a lost one. */
+  async scan(prefix: string, signal: AbortSignal): Promise<Watched<ScanResult>> {
+    const root = prefix === '' ? this.options.chroot || '/' : this.prefixPath(prefix);
+    return this.#read(`scanning ${root}`, (conn) => scanZooKeeper(conn, this.options.chroot, root, signal), signal);
   }
 
   /**
