@@ -5,6 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
+import type { ScannedKey } from '../../src/backends/contract.js';
 import type { Coordinator } from '../../src/index.js';
 import { backendOf } from '../../src/testing.js';
 
@@ -32,6 +33,47 @@ export function describeScan(target: { open(): Promise<Coordinator> }): void {
       expect(after.current.keys.map((key) => key.key)).toEqual([permit.key]);
       stop.abort();
       await Promise.all([permit.release(), outside.release()]);
+    });
+
+    it('reports as changes a prefix and name appearing, a waiter queuing and being granted, and a leader\'s new value', async (context) => {
+      const [a, b] = await Promise.all([target.open(), target.open()]);
+      const backend = backendOf(a);
+      if (!backend.scan) return context.skip();
+      const scan = backend.scan.bind(backend);
+      const prefix = `conformance/scan-${randomUUID().slice(0, 8)}`;
+      const stop = new AbortController();
+      let watched = await scan(prefix, stop.signal);
+      expect(watched.current.keys).toEqual([]);
+      // Scans again after each reported change until `ready` holds; at most 20 changes.
+      const until = async (ready: (keys: readonly ScannedKey[]) => boolean, what: string) => {
+        for (let changes = 0; !ready(watched.current.keys); changes++) {
+          if (changes === 20) throw new Error(`after 20 changes the scan still shows no ${what}: ${JSON.stringify(watched.current.keys.map((key) => key.key))}`);
+          await watched.changed;
+          watched = await scan(prefix, stop.signal);
+        }
+      };
+
+      const leadership = await a.election(`${prefix}/deep/scheduler`).campaign('one');
+      await until((keys) => keys.some((key) => key.key === leadership.key && key.value === 'one'), 'leader');
+      await leadership.proclaim('two');
+      await until((keys) => keys.some((key) => key.key === leadership.key && key.value === 'two'), 'proclaimed value');
+
+      const holder = await a.mutex(`${prefix}/backup`).acquire();
+      let queued!: () => void;
+      const inLine = new Promise<void>((resolve) => (queued = resolve));
+      const waiting = b.mutex(`${prefix}/backup`).acquire({ onQueued: () => queued() });
+      await inLine;
+      const queue = (keys: readonly ScannedKey[]) => keys.filter((key) => key.parent === `${prefix}/backup`).map((key) => key.revision);
+      await until((keys) => queue(keys).length === 2, 'waiter');
+      expect(queue(watched.current.keys)[0]).toBe(holder.token);
+      await holder.release();
+      const granted = await waiting;
+      await until((keys) => queue(keys).length === 1, 'release');
+      expect(queue(watched.current.keys)).toEqual([granted.token]);
+
+      await Promise.all([granted.release(), leadership.resign()]);
+      await until((keys) => keys.length === 0, 'empty prefix');
+      stop.abort();
     });
   });
 }
