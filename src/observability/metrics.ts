@@ -70,6 +70,12 @@ let api: Api | null | undefined;
 let options: MetricsOptions = {};
 let instruments: Instruments | undefined;
 const names = new Set<string>();
+/**
+ * Meters by backend, recipe and name, for the instruments `metersOf` names: thousands of acquires
+ * waiting on one name share one meter (its closures and attributes) instead of each keeping its own.
+ */
+const meters = new Map<string, RecipeMeter>();
+let metersOf: Instruments | undefined;
 
 /** The OpenTelemetry API if it is installed; loaded once, on first use. */
 function loadApi(): Api | null {
@@ -91,6 +97,7 @@ export function configureMetrics(next: MetricsOptions): void {
   options = { ...next };
   instruments = undefined;
   names.clear();
+  meters.clear();
 }
 
 function current(): Instruments | undefined {
@@ -139,11 +146,26 @@ export interface RecipeMeter {
 
 const NO_METER: RecipeMeter = { waitStarted() {}, waitEnded() {}, holdEnded() {} };
 
-/** The meter of one acquire and the hold it leads to; a no-op without OpenTelemetry. */
+/** The meter of acquires on one name and the holds they lead to; a no-op without OpenTelemetry. */
 export function recipeMeter(backend: BackendKind, recipe: RecipeKind, name: string): RecipeMeter {
   const meter = current();
   if (!meter) return NO_METER;
-  const attrs = attributes(backend, recipe, name);
+  if (metersOf !== meter) {
+    meters.clear();
+    metersOf = meter;
+  }
+  const id = `${backend}\0${recipe}\0${name}`;
+  let found = meters.get(id);
+  if (!found) {
+    found = meterOf(meter, attributes(backend, recipe, name));
+    // Bounded like the reported names: a process using very many names starts over.
+    if (meters.size >= (options.maxNames ?? 1000)) meters.clear();
+    meters.set(id, found);
+  }
+  return found;
+}
+
+function meterOf(meter: Instruments, attrs: OpenTelemetry.Attributes): RecipeMeter {
   return {
     waitStarted: () => meter.waiting.add(1, attrs),
     waitEnded: (outcome, waitedMs) => {

@@ -30,3 +30,17 @@ export function linkSignals(...parents: AbortSignal[]): LinkedSignal {
  * instance serves: building an Error (its stack) per wait was a large part of a handoff's cost.
  */
 const ROUND_OVER = Object.freeze(new Error('wait no longer needed'));
+
+const neverAborted = new WeakSet<AbortSignal>();
+
+/** A new signal that nothing will ever abort (see {@link canAbort}). */
+export function neverAborting(): AbortSignal {
+  const signal = new AbortController().signal;
+  neverAborted.add(signal);
+  return signal;
+}
+
+/** False for a signal from {@link neverAborting}: waiting on it needs no link and no race. */
+export function canAbort(signal: AbortSignal): boolean {
+  return !neverAborted.has(signal);
+}

@@ -102,7 +102,8 @@ export class QueueView {
       this.#pending.delete(node.key);
       this.#attach(waiting, node, this.#nodes.size - 1);
     }
-    if (this.#admitted() !== admittedBefore) this.#reportFrom(0);
+    const admitted = this.#admitted();
+    if (admitted !== admittedBefore) for (const subscriber of this.#subscribers) this.#report(subscriber, admitted);
   }
 
   /** A key left the queue (released, withdrawn, expired). */
@@ -130,13 +131,18 @@ export class QueueView {
     else this.#tail = node.prev;
     this.#nodes.delete(key);
     if (node.subscriber) this.#detach(node.subscriber);
-    // Everyone behind the deleted key has one key fewer ahead.
+    // Everyone behind the deleted key has one key fewer ahead: one pass decrements and reports.
+    // A report may unsubscribe (an acquire that ends): iterate over the array as it was.
+    const subscribers = this.#subscribers;
     const behind = this.#firstBehind(node.seq);
-    for (let i = behind; i < this.#subscribers.length; i++) {
-      const subscriber = this.#subscribers[i] as Subscriber;
-      if (!subscriber.removed) subscriber.ahead--;
+    const admitted = this.#admitted();
+    if (admitted !== admittedBefore) for (let i = 0; i < behind; i++) this.#report(subscribers[i] as Subscriber, admitted);
+    for (let i = behind; i < subscribers.length; i++) {
+      const subscriber = subscribers[i] as Subscriber;
+      if (subscriber.removed) continue;
+      subscriber.ahead--;
+      this.#report(subscriber, admitted);
     }
-    this.#reportFrom(this.#admitted() !== admittedBefore ? 0 : behind);
   }
 
   /**
@@ -201,22 +207,17 @@ export class QueueView {
     return low;
   }
 
-  #reportFrom(index: number): void {
-    // A report may unsubscribe (an acquire that ends); iterate over the array as it was.
-    const subscribers = this.#subscribers;
-    for (let i = index; i < subscribers.length; i++) {
-      const subscriber = subscribers[i] as Subscriber;
-      if (!subscriber.removed) this.#report(subscriber);
-    }
-  }
-
-  #report(subscriber: Subscriber): void {
-    const admitted = this.#admitted();
-    if (subscriber.ahead < admitted) return; // a holder now: the acquire resolves on its own
+  /** Tells `subscriber` its position if it changed; a throwing callback does not break the view. */
+  #report(subscriber: Subscriber, admitted = this.#admitted()): void {
+    if (subscriber.removed || subscriber.ahead < admitted) return; // a holder now: the acquire resolves on its own
     const position = subscriber.ahead - admitted;
     if (position === subscriber.reported) return;
     subscriber.reported = position;
-    subscriber.report(position);
+    try {
+      subscriber.report(position);
+    } catch {
+      // the caller's bug, ignored as an event listener's error would be
+    }
   }
 }
 
@@ -244,14 +245,7 @@ export function followPosition(backend: Backend, prefix: string, rule: HeadRule,
     feed(backend, prefix, shared.view, shared.stop.signal);
   }
   const { view, stop } = shared;
-  const unsubscribe = view.subscribe(key, (position) => {
-    // A throwing callback is the caller's bug; it must not break the view for the others.
-    try {
-      onQueued(position);
-    } catch {
-      // ignored, as an event listener's error would be
-    }
-  });
+  const unsubscribe = view.subscribe(key, onQueued);
   return {
     [Symbol.dispose]: () => {
       unsubscribe();

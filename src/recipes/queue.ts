@@ -14,7 +14,7 @@ import { raceSignal } from '../backends/abortable.js';
 import type { Backend, Enqueued, OwnKey, QueueEntry, Role, Session } from '../backends/contract.js';
 import { AbortError, BatonError, LeaseLostError, SessionLostError, TimeoutError } from '../errors.js';
 import { debug } from '../observability/debug.js';
-import { linkSignals } from './linked-signal.js';
+import { canAbort, linkSignals } from './linked-signal.js';
 import { followPosition, type HeadRule } from './positions.js';
 import type { WaitScope } from './wait-scope.js';
 
@@ -166,7 +166,10 @@ async function waitForAdmission(backend: Backend, request: ContenderRequest, sco
   // Admitted on entry: the uncontended path. The listing came with the create, so the key exists.
   if (current.admitted) return;
   // The own-key watch carries the session's loss too: a waiter learns it when a holder would.
-  using wait = linkSignals(scope.signal, contender.own.signal);
+  // With no timeout and no caller signal it alone can end the wait: no link, no race needed.
+  const limited = canAbort(scope.signal);
+  using wait = limited ? linkSignals(scope.signal, contender.own.signal) : { signal: contender.own.signal, [Symbol.dispose]() {} };
+  const bounded = <T>(call: Promise<T>): Promise<T> => (limited ? raceSignal(call, wait.signal) : call);
   // Positions come from the coordinator's one view of the queue, at O(1) per change per waiter;
   // the wait below never depends on them, so a waiter that asks for them is woken no more often.
   using _positions = scope.onQueued ? followPosition(backend, request.prefix, rule, contender.key, scope.onQueued) : undefined;
@@ -177,12 +180,12 @@ async function waitForAdmission(backend: Backend, request: ContenderRequest, sco
     if (current.admitted || !blocker) return;
     debug('%s waits for %s to be deleted', contender.key, blocker.key);
     // One wait per round and it ends with the round (deleted or aborted): no round signal needed.
-    await raceSignal(backend.waitForBlocker(blocker.key, blocker.revision, wait.signal), wait.signal);
+    await bounded(backend.waitForBlocker(blocker.key, blocker.revision, wait.signal));
     // The own-key watch has reported any deletion of the own key that came before this wake-up:
     // an own key gone ends the wait here, it is never granted.
     throwIfAborted(wait.signal);
     if (current.admittedOnceBlockerGone) return;
-    current = look(rule, contender.key, await raceSignal(backend.list(request.prefix, wait.signal), wait.signal));
+    current = look(rule, contender.key, await bounded(backend.list(request.prefix, wait.signal)));
   }
 }
 

@@ -5,6 +5,7 @@
  */
 import { AbortError, InvalidArgumentError, TimeoutError } from '../errors.js';
 import { checkCallback, checkSignal, checkTimeout, describe } from '../validate.js';
+import { neverAborting } from './linked-signal.js';
 import type { AcquireOptions } from './types.js';
 
 /** Validated acquire options plus the combined signal. Dispose it when the acquire settles. */
@@ -18,6 +19,22 @@ export interface WaitScope extends Disposable {
 export const ACQUIRE_OPTIONS: readonly string[] = ['signal', 'timeoutMs', 'onQueued'];
 /** The options a tryAcquire, tryRead or tryWrite accepts. */
 export const TRY_OPTIONS: readonly string[] = ['signal', 'timeoutMs'];
+
+/**
+ * A scope with no timeout and no caller signal: nothing can abort it. Each read of its `signal`
+ * gets a fresh signal that never aborts, which the call it is passed to drops when done, so a long
+ * wait keeps none alive (an AbortSignal costs most of a kilobyte of heap: with thousands of
+ * waiters that is most of what a waiter costs). Waits recognise it with {@link neverAborting}.
+ */
+class UnlimitedScope implements WaitScope {
+  constructor(readonly onQueued: ((position: number) => void) | undefined) {}
+
+  get signal(): AbortSignal {
+    return neverAborting();
+  }
+
+  [Symbol.dispose](): void {}
+}
 
 /**
  * Checks `options` at the call (throwing InvalidArgumentError) and starts the timeout. A field
@@ -37,6 +54,7 @@ export function openWaitScope(what: string, options: AcquireOptions | undefined,
   const timeoutMs = checkTimeout(options?.timeoutMs);
   const callerSignal = checkSignal(options?.signal);
   const onQueued = checkCallback<(position: number) => void>(options?.onQueued, 'onQueued');
+  if (timeoutMs === undefined && callerSignal === undefined) return new UnlimitedScope(onQueued);
   const controller = new AbortController();
   const onCallerAbort = () =>
     controller.abort(new AbortError(`${what} was aborted`, { cause: callerSignal?.reason }));
@@ -56,3 +74,4 @@ export function openWaitScope(what: string, options: AcquireOptions | undefined,
     },
   };
 }
+

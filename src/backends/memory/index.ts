@@ -299,6 +299,7 @@ class PendingWaits {
 }
 
 const pendingWaits = new PendingWaits();
+const noop = () => {};
 
 /** A coordinator's connection to the process-wide store. */
 export class MemoryBackend implements Backend {
@@ -361,28 +362,29 @@ export class MemoryBackend implements Backend {
     return this.#link.request('get', signal, () => this.options.store.get(key));
   }
 
-  async waitForBlocker(key: string, revision: bigint | undefined, signal: AbortSignal): Promise<void> {
+  // Not async, and one promise for the wait: a waiter keeps this while it waits, so it is kept small.
+  waitForBlocker(key: string, revision: bigint | undefined, signal: AbortSignal): Promise<void> {
     const store = this.options.store;
     const gone = () => {
       const current = store.revisionOf(key);
       return current === undefined || (revision !== undefined && current !== revision);
     };
+    const faults = this.faults;
     // The watch is set with the request's answer, as the existence check is made.
-    await this.#link.request('waitForBlocker', signal, () => undefined);
-    return pendingWaits.track(
-      abortable<void>(signal, (resolve) => {
-        if (gone()) {
-          resolve();
-          return () => {};
-        }
-        // A value update also fires key listeners: re-arm until the key is really gone.
-        let unsubscribe = () => {};
-        const arm = () => {
-          unsubscribe = store.onKeyChange(key, () => this.faults.notify(() => (gone() ? resolve() : arm())));
-        };
-        arm();
-        return () => unsubscribe();
-      }),
+    return this.#link.request('waitForBlocker', signal, noop).then(() =>
+      pendingWaits.track(
+        abortable<void>(signal, (resolve) => {
+          if (gone()) {
+            resolve();
+            return noop;
+          }
+          // A value update also fires key listeners: re-arm until the key is really gone.
+          let unsubscribe = store.onKeyChange(key, function changed() {
+            faults.notify(() => (gone() ? resolve() : (unsubscribe = store.onKeyChange(key, changed))));
+          });
+          return () => unsubscribe();
+        }),
+      ),
     );
   }
 
