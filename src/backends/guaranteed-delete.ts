@@ -30,7 +30,7 @@ const backoffMs = (attempt: number) => Math.min(25 * 2 ** attempt, 1000);
 
 /** The removals of one session, one per key at a time. */
 export class GuaranteedRemovals {
-  readonly #pending = new Map<string, Promise<void>>();
+  readonly #pending = new Map<string, { revision: bigint | undefined; removal: Promise<void> }>();
   /** Deadlines of the attempts in flight, all aborted by the session's end (one listener for all). */
   readonly #attempts = new Set<AbortController>();
   /** Removals that ended the session because the key could not be confirmed gone (for tests). */
@@ -53,10 +53,19 @@ export class GuaranteedRemovals {
    */
   remove(key: string, revision: bigint | undefined, signal?: AbortSignal): Promise<void> {
     if (this.host.signal.aborted) return Promise.resolve();
-    let removal = this.#pending.get(key);
+    const pending = this.#pending.get(key);
+    let removal = pending && pending.revision === revision ? pending.removal : undefined;
     if (!removal) {
-      removal = this.#run(key, revision).finally(() => this.#pending.delete(key));
-      this.#pending.set(key, removal);
+      // Another creation of the same key (a withdrawn create that committed late) is removed
+      // after the removal in flight, which may have been decided before it existed.
+      const before = pending?.removal;
+      const run = before ? before.then(() => this.#run(key, revision)) : this.#run(key, revision);
+      const entry = { revision, removal: run };
+      removal = run.finally(() => {
+        if (this.#pending.get(key) === entry) this.#pending.delete(key);
+      });
+      entry.removal = removal;
+      this.#pending.set(key, entry);
     }
     return raceSignal(removal, signal);
   }

@@ -38,9 +38,9 @@ describe.skipIf(!available)('etcd', () => {
     async deleteKey(key) {
       await raw!.kv.deleteRange({ key: Buffer.from(namespace + key) });
     },
-    // A create sent to a frozen member can commit after its withdrawal was confirmed (the two
-    // travel on separate streams), leaving a key for the session's lifetime (issue 8, item 4a).
-    cleansUpLateCreates: false,
+    // A create sent to the frozen member can commit after its withdrawal was confirmed (the two
+    // travel on separate connections): the session watches withdrawn names and deletes it.
+    cleansUpLateCreates: true,
     freeze() {
       servers!.pauseMember(0);
       return async () => {

@@ -1,12 +1,14 @@
 /**
  * The etcd transport under real faults on one etcd member: connections cut through a loopback
- * TCP proxy while a watch restarts, answers lost after a create committed, a whole outage and
+ * TCP proxy while a watch restarts, answers lost after a create committed, a create committing
+ * after its withdrawal, a whole outage and
  * restart; and two guarantees that need no fault: reads never older than a completed write, and
  * contenders of one coordinator queued in call order.
  */
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Coordinator, connect, type Lease } from '../../src/index.js';
+import type { EtcdSession } from '../../src/backends/etcd/session.js';
 import { backendOf } from '../../src/testing.js';
 import { type EtcdServers, localEtcdAvailable, startEtcd } from '../support/etcd-server.js';
 import { watchSchedulingLag } from '../support/scheduling-lag.js';
@@ -130,6 +132,36 @@ describe.skipIf(!wanted)('etcd transport under faults', () => {
     await lease.release();
     expect(await backendOf(observer).list(name)).toEqual([]);
   }, 20_000);
+
+  it('a create that commits after its withdrawal was confirmed is deleted at once: the name is not blocked for the session\'s life', async () => {
+    const name = unique('late-create');
+    const { proxy, url } = await proxied(30);
+    const coord = await open(url);
+    const other = await open(servers!.url({ ttl: 30 }));
+    const session = (await backendOf(coord).session(AbortSignal.timeout(5000))) as EtcdSession;
+    // The link goes silent: the create never gets an answer, the acquire times out, and the
+    // withdrawal is retried until the link is back, then confirmed (there was nothing to delete).
+    proxy.silence();
+    const attempt = await timed(coord.mutex(name).acquire({ timeoutMs: 300 }), performance.now());
+    expect((attempt.error as Error)?.name).toBe('TimeoutError');
+    proxy.restore();
+    await until(() => session.pendingRemovals === 0, 10_000, 'the withdrawal confirmed');
+    expect(await backendOf(other).list(name)).toEqual([]);
+    // Now the create commits late (as one stuck in a frozen member's buffers does): the same key,
+    // attached to the session's lease, written here by etcdctl at a moment the test controls.
+    const late = await servers!.etcdctl(['put', `--lease=${session.id}`, `${name}/${session.id}`, '']);
+    expect(late.code, late.stderr).toBe(0);
+    // Nobody else may queue behind it for the 30 s the session lives: it must go at once.
+    const granted = await timed(other.mutex(name).acquire({ timeoutMs: 3000 }), performance.now());
+    expect(granted.error).toBeUndefined();
+    expect(session.lateCreates.found).toBe(1);
+    await (granted.value as Lease).release();
+    // The withdrawn name is never used again by the session; its next acquire takes another.
+    const lease = await coord.mutex(name).acquire({ timeoutMs: 3000 });
+    expect(lease.key).toBe(`${name}/${session.id}-2`);
+    await lease.release();
+    expect(await backendOf(other).list(name)).toEqual([]);
+  }, 30_000);
 
   it('leader() and status reads are never older than a write that completed before them', async () => {
     const name = unique('linearizable');

@@ -16,6 +16,7 @@ import type { EtcdOptions } from './config.js';
 import { explainWrite, isLeaseNotFound } from './errors.js';
 import { byRevision, lastSegment, parentOf } from '../key-paths.js';
 import { contenderName, type KeySpace, leaseHex, roleOfName } from './keys.js';
+import { LateCreateGuard } from './late-creates.js';
 import { LeaseKeeper } from './lease-keeper.js';
 import type { EtcdClient } from './transport/client.js';
 import type { CallOptions } from './transport/endpoints.js';
@@ -56,6 +57,8 @@ export class EtcdSession implements Session {
   #lastEnqueue: Promise<unknown> = Promise.resolve();
   readonly #own: OwnKeyWatches;
   readonly #removals: GuaranteedRemovals;
+  /** Withdrawn names, watched for the session's life: a create that commits late is deleted. */
+  readonly lateCreates: LateCreateGuard;
   #revoking: Promise<void> | undefined;
 
   private constructor(host: SessionHost, lease: bigint, grantedAt: number) {
@@ -68,6 +71,12 @@ export class EtcdSession implements Session {
       ttlMs: host.options.ttl * 1000,
       attemptRemove: (key, revision, signal) => this.#attemptRemove(key, revision, signal),
       end: () => this.end(),
+    });
+    this.lateCreates = new LateCreateGuard({
+      client: host.client,
+      keys: host.keys,
+      lease,
+      remove: (key, revision) => void this.#removals.remove(key, revision),
     });
     this.#keeper = new LeaseKeeper(host.client, lease, host.options.ttl, grantedAt, (why) =>
       this.lose(new SessionLostError(`etcd session ${this.id} lost: ${why}`)),
@@ -85,6 +94,11 @@ export class EtcdSession implements Session {
     const ttl = Math.ceil(host.options.ttl);
     const res = await host.call('granting a session lease', () => host.client.leaseGrant(ttl, { signal }));
     return new EtcdSession(host, res.id, grantedAt);
+  }
+
+  /** How many guaranteed removals are still trying (for tests). */
+  get pendingRemovals(): number {
+    return this.#removals.pending;
   }
 
   /** Whether `key` is one of this session's contender keys that it is deleting itself. */
@@ -113,6 +127,7 @@ export class EtcdSession implements Session {
     if (this.signal.aborted) return;
     this.#keeper.stop();
     this.#controller.abort(reason);
+    this.lateCreates.stop();
     this.#names.clear();
     this.#host.views.forgetOwner((key) => this.owns(key));
     if (!(reason instanceof ClosedError)) {
@@ -138,13 +153,16 @@ export class EtcdSession implements Session {
   /**
    * One removal attempt. With the key's creation revision: delete it if it still has it; any
    * answer confirms it gone. Without (a create whose outcome is unknown): delete it if it is
-   * attached to this lease, since the name was reserved for this session's create alone.
+   * attached to this lease, since the name was reserved for this session's create alone. The
+   * create itself may still commit later: the name is watched first, for the rest of the
+   * session, and never used again (see late-creates.ts).
    */
   async #attemptRemove(key: string, revision: bigint | undefined, signal: AbortSignal): Promise<void> {
     if (revision !== undefined) {
       await this.#deleteIf(key, revision, signal);
       return;
     }
+    await this.lateCreates.watch(key, signal);
     const full = this.#host.keys.full(key);
     this.#deleting.add(key);
     try {
@@ -176,6 +194,7 @@ export class EtcdSession implements Session {
     if (this.signal.aborted) return;
     this.#keeper.stop();
     this.#controller.abort(new ClosedError('the coordinator was closed'));
+    this.lateCreates.stop();
     this.#host.views.forgetOwner((key) => this.owns(key));
     await this.#host.client.leaseRevoke(this.lease, { budgetMs: 2000 }).catch(() => {});
   }
@@ -338,12 +357,17 @@ export class EtcdSession implements Session {
     for (const view of this.#host.views.covering(key)) view.raiseFloor(revision);
   }
 
-  /** The key is gone (or confirmed not ours): free its name and stop counting it as own. */
+  /**
+   * The key is gone (or confirmed not ours): free its name (unless it was withdrawn: a late
+   * create may still take it) and stop counting it as own.
+   */
   #forget(key: string): void {
     const prefix = parentOf(key);
-    const names = this.#names.get(prefix);
-    names?.delete(key.slice(prefix.length + 1));
-    if (names?.size === 0) this.#names.delete(prefix);
+    if (!this.lateCreates.has(key)) {
+      const names = this.#names.get(prefix);
+      names?.delete(key.slice(prefix.length + 1));
+      if (names?.size === 0) this.#names.delete(prefix);
+    }
     const view = this.#host.views.find(prefix);
     if (view && view.own.delete(key)) this.#host.views.settle(view);
   }
