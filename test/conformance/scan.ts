@@ -36,8 +36,9 @@ export function describeScan(target: { open(): Promise<Coordinator> }): void {
     });
 
     it('reports as changes a prefix and name appearing, a waiter queuing and being granted, and a leader\'s new value', async (context) => {
-      const [a, b] = await Promise.all([target.open(), target.open()]);
-      const backend = backendOf(a);
+      // The viewer holds nothing, so no change reaches it through a wait or a hold of its own.
+      const [viewer, a, b] = await Promise.all([target.open(), target.open(), target.open()]);
+      const backend = backendOf(viewer);
       if (!backend.scan) return context.skip();
       const scan = backend.scan.bind(backend);
       const prefix = `conformance/scan-${randomUUID().slice(0, 8)}`;
@@ -48,7 +49,7 @@ export function describeScan(target: { open(): Promise<Coordinator> }): void {
       const until = async (ready: (keys: readonly ScannedKey[]) => boolean, what: string) => {
         for (let changes = 0; !ready(watched.current.keys); changes++) {
           if (changes === 20) throw new Error(`after 20 changes the scan still shows no ${what}: ${JSON.stringify(watched.current.keys.map((key) => key.key))}`);
-          await watched.changed;
+          await changeOf(watched, what);
           watched = await scan(prefix, stop.signal);
         }
       };
@@ -62,8 +63,11 @@ export function describeScan(target: { open(): Promise<Coordinator> }): void {
       let queued!: () => void;
       const inLine = new Promise<void>((resolve) => (queued = resolve));
       const waiting = b.mutex(`${prefix}/backup`).acquire({ onQueued: () => queued() });
+      waiting.catch(() => {}); // awaited below; a failed step before that must not leave it unhandled
       await inLine;
-      const queue = (keys: readonly ScannedKey[]) => keys.filter((key) => key.parent === `${prefix}/backup`).map((key) => key.revision);
+      // A scan's keys come in any order: the queue is their revisions, lowest first.
+      const queue = (keys: readonly ScannedKey[]) =>
+        keys.filter((key) => key.parent === `${prefix}/backup`).map((key) => key.revision).sort((x, y) => (x < y ? -1 : x > y ? 1 : 0));
       await until((keys) => queue(keys).length === 2, 'waiter');
       expect(queue(watched.current.keys)[0]).toBe(holder.token);
       await holder.release();
@@ -76,4 +80,17 @@ export function describeScan(target: { open(): Promise<Coordinator> }): void {
       stop.abort();
     });
   });
+}
+
+/** Waits for a scan's next change, failing with what was awaited if none comes within 10 s. */
+async function changeOf(watched: { readonly changed: Promise<void> }, what: string): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no change reported within 10 s while waiting for the ${what}`)), 10_000);
+  });
+  try {
+    await Promise.race([watched.changed, late]);
+  } finally {
+    clearTimeout(timer);
+  }
 }

@@ -12,11 +12,12 @@
 import { randomBytes } from 'node:crypto';
 import { ClosedError, SessionLostError } from '../../errors.js';
 import { abortable, raceSignal } from '../abortable.js';
-import type { Backend, KeyState, PlainKeys, QueueEntry, Session, Watched } from '../contract.js';
+import type { Backend, KeyState, PlainKeys, QueueEntry, ScanResult, Session, Watched } from '../contract.js';
 import type { RedisOptions } from './config.js';
 import { AttemptError, connectClient, EpochChangedError, Link } from './connection.js';
 import { KeySpace, splitKey } from './keys.js';
 import { Notifier } from './notifications.js';
+import { scanRedis } from './scan.js';
 import { GET, LIST, PROBE, type Script } from './scripts.js';
 import { entriesOf, RedisSession, type SessionHost } from './session.js';
 import { RedisValues } from './values.js';
@@ -342,6 +343,12 @@ export class RedisBackend implements Backend {
     });
     void changed.finally(stopListening).catch(() => {});
     return { current: read.entries, changed };
+  }
+
+  /** The dashboard's scan (see scan.ts). */
+  scan(prefix: string, signal: AbortSignal): Promise<Watched<ScanResult>> {
+    this.#checkOpen();
+    return scanRedis({ keys: this.keys, notifier: this.notifier, read: (script, keys, args, s) => this.#read(script, keys, args, s) }, prefix, signal);
   }
 
   /**

@@ -77,6 +77,16 @@ export function roleOfName(name: string): Role {
   return (NAME.exec(name)?.[2] as Role | undefined) ?? 'lock';
 }
 
+/** The session id a contender name starts with, or undefined for a name of no known layout. */
+export function sessionOfName(name: string): string | undefined {
+  return NAME.exec(name)?.[1];
+}
+
+/** `text` with Redis glob characters escaped, to match itself literally in a pattern (PSUBSCRIBE, MATCH). */
+export function globEscape(text: string): string {
+  return text.replace(/[\\*?[\]]/g, (c) => `\\${c}`);
+}
+
 /** Whether `name` is a contender name of `session`. */
 export function ownedBy(name: string, session: string): boolean {
   return NAME.exec(name)?.[1] === session;

@@ -349,3 +349,49 @@ local id = sessionOf(name)
 return {rev, fmt(id and redis.call('PTTL', sessionKey(id)) or -1)}
 `,
 );
+
+/**
+ * One page of the dashboard's scan: the next queues of the high-water hash (which names every
+ * queue ever used) whose prefix matches, each swept of expired sessions' entries and read whole.
+ * KEYS: high-water marks, epoch. ARGV: tag, epoch, prefix ('' for every queue), cursor, page size,
+ * field pattern (the prefix's queues below it).
+ * Returns {nextCursor, then per non-empty queue: 'q', prefix, n, n x (name, revision, value),
+ * then per session of those entries: 's', id, ttlMs}.
+ */
+export const SCAN_TREE = script(
+  'scan-tree',
+  `
+local bad = checkEpoch(KEYS[2]) if bad then return bad end
+local prefix = ARGV[3]
+local page = redis.call('HSCAN', KEYS[1], ARGV[4], 'MATCH', ARGV[6], 'COUNT', ARGV[5])
+local queues = {}
+for i = 1, #page[2], 2 do queues[#queues + 1] = page[2][i] end
+if ARGV[4] == '0' and prefix ~= '' and redis.call('HEXISTS', KEYS[1], prefix) == 1 then queues[#queues + 1] = prefix end
+local reply = {page[1]}
+local ttls = {}
+for _, queue in ipairs(queues) do
+  local q, v = tag .. 'q:' .. queue, tag .. 'v:' .. queue
+  sweep(q, v, tag .. 'c:' .. queue)
+  local members = redis.call('ZRANGE', q, 0, -1, 'WITHSCORES')
+  if #members > 0 then
+    reply[#reply + 1] = 'q'
+    reply[#reply + 1] = queue
+    reply[#reply + 1] = fmt(#members / 2)
+    for i = 1, #members, 2 do
+      local name = members[i]
+      reply[#reply + 1] = name
+      reply[#reply + 1] = members[i + 1]
+      reply[#reply + 1] = redis.call('HGET', v, name) or ''
+      local id = sessionOf(name)
+      if id and ttls[id] == nil then ttls[id] = redis.call('PTTL', sessionKey(id)) end
+    end
+  end
+end
+for id, ttl in pairs(ttls) do
+  reply[#reply + 1] = 's'
+  reply[#reply + 1] = id
+  reply[#reply + 1] = fmt(ttl)
+end
+return reply
+`,
+);
