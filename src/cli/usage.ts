@@ -167,7 +167,8 @@ Exit codes: 0 answered (also for an empty queue); ${ExitCode.USAGE} bad argument
 
 Serves a live web page on 127.0.0.1 showing every lock, semaphore, read-write lock and election
 under PREFIX (every name when omitted): holders and waiters in queue order, fencing tokens, how long
-each has held or waited, leaders and their values, sessions and (on etcd) their remaining time.
+each has held or waited, leaders and their values, sessions and (except on ZooKeeper) their
+remaining time.
 The page is updated as the backend's watches report changes (server-sent events), not by polling.
 It prints the page's address and serves until interrupted. It creates no keys.
 
