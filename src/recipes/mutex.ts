@@ -10,7 +10,7 @@ import { observeAcquire } from '../observability/events.js';
 import { Hold } from './hold.js';
 import { type ContenderRequest, contend, exclusiveRule, tryContend } from './queue.js';
 import type { AcquireOptions, Lease, TryOptions } from './types.js';
-import { openWaitScope, TRY_OPTIONS } from './wait-scope.js';
+import { openWaitScope, TRY_OPTIONS, waitWithin } from './wait-scope.js';
 import { withHold } from './with-hold.js';
 import { type QueueStatus, queueStatus } from './status.js';
 
@@ -41,9 +41,10 @@ export class Mutex {
     return observeAcquire(this.#backend.kind, 'mutex', this.name, () => this.#acquireNow(options));
   }
 
-  async #acquireNow(options?: AcquireOptions): Promise<Lease> {
-    using scope = openWaitScope(`acquire of mutex "${this.name}"`, options);
-    return new Hold(this.name, await contend(this.#backend, this.#request, scope));
+  #acquireNow(options?: AcquireOptions): Promise<Lease> {
+    return waitWithin(`acquire of mutex "${this.name}"`, options, (scope) => contend(this.#backend, this.#request, scope)).then(
+      (admitted) => new Hold(this.name, admitted),
+    );
   }
 
   /** Who holds and who waits, in queue order, with keys and tokens: a read-only snapshot. */

@@ -72,15 +72,17 @@ export const WITHDRAW_WAIT_MS = 100;
  * scope's TimeoutError/AbortError, a SessionLostError, a LeaseLostError (own key deleted while
  * waiting) or a backend error, in each case after withdrawing the own key.
  */
-export async function contend(backend: Backend, request: ContenderRequest, scope: WaitLimits): Promise<Contender> {
-  const { contender, first } = await enter(backend, request, scope.signal);
-  try {
-    await waitForAdmission(backend, request, scope, contender, first);
-    return contender;
-  } catch (error) {
-    await withdraw(contender);
-    throw explain(error, contender.session);
-  }
+export function contend(backend: Backend, request: ContenderRequest, scope: WaitLimits): Promise<Contender> {
+  // Promise callbacks, not an async function: no suspended frame of its own per waiting contender.
+  return enter(backend, request, scope.signal).then(({ contender, first }) =>
+    waitForAdmission(backend, request, scope, contender, first).then(
+      () => contender,
+      async (error: unknown) => {
+        await withdraw(contender);
+        throw explain(error, contender.session);
+      },
+    ),
+  );
 }
 
 /**

@@ -11,7 +11,7 @@ import { observeAcquire } from '../observability/events.js';
 import { Hold } from './hold.js';
 import { type AdmissionRule, type ContenderRequest, contend, exclusiveRule, tryContend } from './queue.js';
 import type { AcquireOptions, Lease, TryOptions } from './types.js';
-import { openWaitScope, TRY_OPTIONS } from './wait-scope.js';
+import { openWaitScope, TRY_OPTIONS, waitWithin } from './wait-scope.js';
 import { type QueueStatus, queueStatus } from './status.js';
 import { withHold } from './with-hold.js';
 
@@ -61,9 +61,8 @@ export class ReadWriteLock {
     return observeAcquire(this.#backend.kind, 'read-lock', this.name, () => this.#readNow(options));
   }
 
-  async #readNow(options?: AcquireOptions): Promise<Lease> {
-    using scope = openWaitScope(`read lock of "${this.name}"`, options);
-    return new Hold(this.name, await contend(this.#backend, this.#read, scope));
+  #readNow(options?: AcquireOptions): Promise<Lease> {
+    return waitWithin(`read lock of "${this.name}"`, options, (scope) => contend(this.#backend, this.#read, scope)).then((admitted) => new Hold(this.name, admitted));
   }
 
   /**
@@ -80,9 +79,8 @@ export class ReadWriteLock {
     return observeAcquire(this.#backend.kind, 'write-lock', this.name, () => this.#writeNow(options));
   }
 
-  async #writeNow(options?: AcquireOptions): Promise<Lease> {
-    using scope = openWaitScope(`write lock of "${this.name}"`, options);
-    return new Hold(this.name, await contend(this.#backend, this.#write, scope));
+  #writeNow(options?: AcquireOptions): Promise<Lease> {
+    return waitWithin(`write lock of "${this.name}"`, options, (scope) => contend(this.#backend, this.#write, scope)).then((admitted) => new Hold(this.name, admitted));
   }
 
   /**

@@ -75,3 +75,35 @@ export function openWaitScope(what: string, options: AcquireOptions | undefined,
   };
 }
 
+
+/**
+ * Opens a scope from `options`, runs `wait` in it and closes the scope when the wait settles;
+ * bad options reject (never throw). A promise chain rather than an async function, so that a
+ * waiting acquire keeps no suspended frame here: thousands of waiters each keep one less.
+ */
+export function waitWithin<T>(what: string, options: AcquireOptions | undefined, wait: (scope: WaitScope) => Promise<T>): Promise<T> {
+  let scope: WaitScope;
+  let waiting: Promise<T>;
+  try {
+    scope = openWaitScope(what, options);
+  } catch (error) {
+    return Promise.reject(error);
+  }
+  try {
+    waiting = wait(scope);
+  } catch (error) {
+    scope[Symbol.dispose]();
+    return Promise.reject(error);
+  }
+  if (scope instanceof UnlimitedScope) return waiting; // nothing to close
+  return waiting.then(
+    (value) => {
+      scope[Symbol.dispose]();
+      return value;
+    },
+    (error: unknown) => {
+      scope[Symbol.dispose]();
+      throw error;
+    },
+  );
+}
