@@ -17,7 +17,8 @@ export type BatonErrorCode =
   | 'BACKEND'
   | 'OUTCOME_UNKNOWN'
   | 'STALE_TOKEN'
-  | 'CONFLICT';
+  | 'CONFLICT'
+  | 'NAME_CONFLICT';
 
 /** Base class of every error Baton throws. */
 export abstract class BatonError extends Error {
@@ -90,6 +91,16 @@ export class OutcomeUnknownError extends BackendError {
  */
 export class ConflictError extends BatonError {
   readonly code = 'CONFLICT';
+}
+
+/**
+ * A name is in use in a way that does not match the call: by another recipe kind (a mutex where a
+ * semaphore was asked for, an election where a read-write lock was), or by a semaphore with another
+ * number of permits. Nothing was left behind by the call. Give each recipe its own name, and every
+ * client of one semaphore the same permits.
+ */
+export class NameConflictError extends BatonError {
+  readonly code = 'NAME_CONFLICT';
 }
 
 /** A fencing token older than one already seen was presented to a {@link FencingGuard}. */

@@ -40,6 +40,7 @@ export {
   OutcomeUnknownError,
   StaleTokenError,
   ConflictError,
+  NameConflictError,
   type BatonErrorCode,
 } from './errors.js';
 export type { BackendKind, Role } from './backends/contract.js';

@@ -8,6 +8,7 @@ import { LeaseLostError } from '../errors.js';
 import { checkName, checkSignal, checkValue } from '../validate.js';
 import { observeAcquire } from '../observability/events.js';
 import { Hold } from './hold.js';
+import { ELECTION_USE, foreignKind, kindConflict } from './kinds.js';
 import { linkSignals } from './linked-signal.js';
 import { type Contender, type ContenderRequest, contend, exclusiveRule } from './queue.js';
 import type { AcquireOptions, LeaderInfo, Leadership } from './types.js';
@@ -70,7 +71,7 @@ export class Election {
   async #campaignNow(value: string, options?: AcquireOptions): Promise<Leadership> {
     checkValue(value);
     using scope = openWaitScope(`campaign in election "${this.name}"`, options);
-    const request: ContenderRequest = { prefix: this.name, role: 'latch', value, rule: exclusiveRule };
+    const request: ContenderRequest = { name: this.name, use: ELECTION_USE, prefix: this.name, role: 'latch', value, rule: exclusiveRule };
     return new Leader(this.name, await contend(this.#backend, request, scope), value);
   }
 
@@ -104,6 +105,7 @@ export class Election {
     for (;;) {
       const [first] = await this.#backend.list(this.name);
       if (!first) return undefined;
+      await this.#refuseOtherKind(first);
       const state = await this.#backend.get(first.key);
       // The leader may have gone between the list and the read: look again.
       if (state) return leaderInfo(first, state);
@@ -138,11 +140,18 @@ export class Election {
     }
   }
 
+  /** Throws a NameConflictError when the first key under the name is another recipe kind's: no leader to report. */
+  async #refuseOtherKind(first: QueueEntry, signal?: AbortSignal): Promise<void> {
+    const other = await foreignKind(this.#backend, ELECTION_USE, [first], signal);
+    if (other) throw kindConflict(ELECTION_USE, this.name, this.name, other);
+  }
+
   /** Reads the leader with a watch armed on what would change it. */
   async #observeOnce(signal: AbortSignal): Promise<{ leader: LeaderInfo | undefined; changed: Promise<void> } | 'retry'> {
     const queue = await this.#backend.watchPrefix(this.name, signal);
     const [first] = queue.current;
     if (!first) return { leader: undefined, changed: queue.changed };
+    await this.#refuseOtherKind(first, signal);
     // With a leader, only its key matters: new campaigners queue behind it.
     const key = await this.#backend.watchKey(first.key, signal);
     if (!key.current) return 'retry';

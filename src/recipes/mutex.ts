@@ -8,6 +8,7 @@ import type { InvalidArgumentError } from '../errors.js';
 import { checkName } from '../validate.js';
 import { observeAcquire } from '../observability/events.js';
 import { Hold } from './hold.js';
+import { MUTEX_USE } from './kinds.js';
 import { type ContenderRequest, contend, exclusiveRule, tryContend } from './queue.js';
 import type { AcquireOptions, Lease, TryOptions } from './types.js';
 import { openWaitScope, TRY_OPTIONS, waitWithin } from './wait-scope.js';
@@ -24,7 +25,7 @@ export class Mutex {
   constructor(backend: Backend, name: string) {
     this.name = checkName(name);
     this.#backend = backend;
-    this.#request = { prefix: this.name, role: 'lock', value: '', rule: exclusiveRule };
+    this.#request = { name: this.name, use: MUTEX_USE, prefix: this.name, role: 'lock', value: '', rule: exclusiveRule };
   }
 
   /**

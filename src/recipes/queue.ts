@@ -15,6 +15,7 @@ import type { Backend, Enqueued, OwnKey, QueueEntry, Role, Session } from '../ba
 import { AbortError, BatonError, LeaseLostError, SessionLostError, TimeoutError } from '../errors.js';
 import { debug } from '../observability/debug.js';
 import { canAbort, linkSignals } from './linked-signal.js';
+import { foreignKind, kindConflict, type QueueUse } from './kinds.js';
 import { followPosition, type HeadRule } from './positions.js';
 import type { WaitScope } from './wait-scope.js';
 
@@ -43,6 +44,10 @@ export const exclusiveRule: AdmissionRule = {
 
 /** What a contender asks for. */
 export interface ContenderRequest {
+  /** The recipe's name, for errors. */
+  readonly name: string;
+  /** Which recipe kind queues here, and which roles its queue may hold (see kinds.ts). */
+  readonly use: QueueUse;
   readonly prefix: string;
   readonly role: Role;
   readonly value: string;
@@ -109,7 +114,27 @@ async function enter(
   const session = await raceSignal(backend.session(signal), signal);
   const entered = await enqueueWithin(session, request.prefix, request.role, request.value, signal);
   debug('enqueued %s (revision %s) behind %d keys', entered.key, String(entered.revision), entered.entries.length - 1);
-  return { contender: { session, key: entered.key, revision: entered.revision, own: entered.own }, first: look(request.rule, entered.key, entered.entries) };
+  const contender: Contender = { session, key: entered.key, revision: entered.revision, own: entered.own };
+  await refuseOtherKinds(backend, request, contender, entered.entries, signal);
+  return { contender, first: look(request.rule, entered.key, entered.entries) };
+}
+
+/**
+ * Withdraws the contender and throws a NameConflictError when its queue holds another recipe
+ * kind's keys: it would wait on, or be granted by, keys whose rules are not its own.
+ */
+async function refuseOtherKinds(backend: Backend, request: ContenderRequest, contender: Contender, entries: readonly QueueEntry[], signal: AbortSignal): Promise<void> {
+  let other: QueueEntry | undefined;
+  try {
+    other = await foreignKind(backend, request.use, entries, signal);
+  } catch (error) {
+    await withdraw(contender);
+    throw explain(error, contender.session);
+  }
+  if (!other) return;
+  debug('%s found %s of another recipe kind: withdrawing', contender.key, other.key);
+  await withdraw(contender);
+  throw kindConflict(request.use, request.name, request.prefix, other);
 }
 
 /**

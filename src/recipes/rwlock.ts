@@ -9,6 +9,7 @@ import type { Backend, QueueEntry } from '../backends/contract.js';
 import { checkName } from '../validate.js';
 import { observeAcquire } from '../observability/events.js';
 import { Hold } from './hold.js';
+import { RWLOCK_USE } from './kinds.js';
 import { type AdmissionRule, type ContenderRequest, contend, exclusiveRule, tryContend } from './queue.js';
 import type { AcquireOptions, Lease, TryOptions } from './types.js';
 import { openWaitScope, TRY_OPTIONS, waitWithin } from './wait-scope.js';
@@ -43,8 +44,8 @@ export class ReadWriteLock {
   constructor(backend: Backend, name: string) {
     this.name = checkName(name);
     this.#backend = backend;
-    this.#read = { prefix: this.name, role: 'read', value: '', rule: mixedRule };
-    this.#write = { prefix: this.name, role: 'write', value: '', rule: mixedRule };
+    this.#read = { name: this.name, use: RWLOCK_USE, prefix: this.name, role: 'read', value: '', rule: mixedRule };
+    this.#write = { name: this.name, use: RWLOCK_USE, prefix: this.name, role: 'write', value: '', rule: mixedRule };
   }
 
   /**

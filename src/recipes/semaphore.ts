@@ -8,10 +8,11 @@
  */
 import { raceSignal } from '../backends/abortable.js';
 import type { Backend, QueueEntry } from '../backends/contract.js';
-import { LeaseLostError } from '../errors.js';
+import { LeaseLostError, NameConflictError } from '../errors.js';
 import { checkName, checkPermits } from '../validate.js';
 import { observeAcquire } from '../observability/events.js';
 import { Hold } from './hold.js';
+import { foreignKind, kindConflict, SEMAPHORE_GATE_USE, SEMAPHORE_PERMITS_USE } from './kinds.js';
 import { linkSignals } from './linked-signal.js';
 import { type Contender, type ContenderRequest, contend, enqueueWithin, exclusiveRule, explain, throwIfAborted, tryContend, withdraw } from './queue.js';
 import type { AcquireOptions, Lease, TryOptions } from './types.js';
@@ -40,7 +41,7 @@ export class Semaphore {
     this.name = checkName(name);
     this.permits = checkPermits(options?.permits);
     this.#backend = backend;
-    this.#gate = { prefix: `${this.name}/locks`, role: 'lock', value: '', rule: exclusiveRule };
+    this.#gate = { name: this.name, use: SEMAPHORE_GATE_USE, prefix: `${this.name}/locks`, role: 'lock', value: '', rule: exclusiveRule };
     this.#permits = `${this.name}/leases`;
   }
 
@@ -110,9 +111,8 @@ export class Semaphore {
     const gate = await tryContend(this.#backend, this.#gate, scope.signal);
     if (!gate) return undefined;
     try {
-      const created = await enqueueWithin(gate.session, this.#permits, 'lease', '', scope.signal);
-      const permit: Contender = { session: gate.session, key: created.key, revision: created.revision, own: created.own };
-      if (this.#fits(created.entries, permit.key)) return new Hold(this.name, permit);
+      const { permit, entries } = await this.#enterPermits(gate, scope.signal);
+      if (this.#fits(entries, permit.key)) return new Hold(this.name, permit);
       await withdraw(permit);
       return undefined;
     } finally {
@@ -122,10 +122,9 @@ export class Semaphore {
 
   /** Creates this contender's permit key and waits, as the gate's holder, until it fits. */
   async #takePermit(gate: Contender, scope: WaitScope): Promise<Lease> {
-    const created = await enqueueWithin(gate.session, this.#permits, 'lease', '', scope.signal);
-    const permit: Contender = { session: gate.session, key: created.key, revision: created.revision, own: created.own };
+    const { permit, entries } = await this.#enterPermits(gate, scope.signal);
     try {
-      if (this.#fits(created.entries, permit.key)) return new Hold(this.name, permit);
+      if (this.#fits(entries, permit.key)) return new Hold(this.name, permit);
       scope.onQueued?.(0);
       using wait = linkSignals(scope.signal, permit.own.signal);
       for (;;) {
@@ -143,9 +142,68 @@ export class Semaphore {
     }
   }
 
+  /**
+   * Creates this contender's permit key, which records the permits it was asked with, and checks
+   * the permit keys already there: keys of another recipe kind, or a holder that counts other
+   * permits, make it withdraw the key and throw a NameConflictError. Only the gate's holder
+   * creates a permit key, and each one was checked against an older one, so all live permit
+   * keys agree and reading the oldest suffices.
+   */
+  async #enterPermits(gate: Contender, signal: AbortSignal): Promise<{ permit: Contender; entries: readonly QueueEntry[] }> {
+    const created = await enqueueWithin(gate.session, this.#permits, 'lease', permitsValue(this.permits), signal);
+    const permit: Contender = { session: gate.session, key: created.key, revision: created.revision, own: created.own };
+    let conflict: NameConflictError | undefined;
+    try {
+      const other = await foreignKind(this.#backend, SEMAPHORE_PERMITS_USE, created.entries, signal);
+      if (other) conflict = kindConflict(SEMAPHORE_PERMITS_USE, this.name, this.#permits, other);
+      else conflict = await this.#permitsMismatch(created.entries, permit.key, signal);
+    } catch (error) {
+      await withdraw(permit);
+      throw explain(error, gate.session);
+    }
+    if (conflict) {
+      await withdraw(permit);
+      throw conflict;
+    }
+    return { permit, entries: created.entries };
+  }
+
+  /** A NameConflictError if the oldest other permit key (that records a count) counts other permits. */
+  async #permitsMismatch(entries: readonly QueueEntry[], own: string, signal: AbortSignal): Promise<NameConflictError | undefined> {
+    for (const entry of entries) {
+      if (entry.key === own) continue;
+      const state = await raceSignal(this.#backend.get(entry.key, signal), signal);
+      // Gone since the listing, or written by another client (Curator) without a count: next.
+      const theirs = state && permitsOf(state.value);
+      if (theirs === undefined) continue;
+      if (theirs === this.permits) return undefined;
+      return new NameConflictError(
+        `semaphore "${this.name}" is in use with ${theirs} permit${theirs === 1 ? '' : 's'} (key ${entry.key}); asked with ${this.permits}. ` +
+          'Every client of one semaphore must give the same permits',
+      );
+    }
+    return undefined;
+  }
+
   /** Whether the own permit key is among the first `permits`; throws if it has vanished. */
   #fits(entries: readonly QueueEntry[], key: string): boolean {
     if (!entries.some((entry) => entry.key === key)) throw new LeaseLostError(`${key} was deleted while waiting for a permit`);
     return entries.length <= this.permits;
+  }
+}
+
+/** The value of a permit key: the permits its holder counts, so that a mismatch can be seen. */
+function permitsValue(permits: number): string {
+  return JSON.stringify({ permits });
+}
+
+/** The permits a permit key's value records, or undefined when it records none (another client's key). */
+function permitsOf(value: string): number | undefined {
+  if (!value.startsWith('{')) return undefined;
+  try {
+    const permits: unknown = (JSON.parse(value) as { permits?: unknown }).permits;
+    return typeof permits === 'number' ? permits : undefined;
+  } catch {
+    return undefined;
   }
 }

@@ -19,6 +19,7 @@ import { backendOf, type FaultPlan } from '../../src/testing.js';
 import { watchSchedulingLag } from '../support/scheduling-lag.js';
 import { describeCoordination } from './coordination.js';
 import { describeMultiLock } from './multi-lock.js';
+import { describeNames } from './names.js';
 import { describeScan } from './scan.js';
 
 /** What the suite needs from a backend under test. */
@@ -129,6 +130,7 @@ export function runConformance(target: ConformanceTarget): void {
     describeMultiLock({ open, expireSession: (coord) => target.expireSession(coord) });
     describeCoordination({ open });
     describeScan({ open });
+    describeNames({ open });
     describe('mutex', () => {
       it('excludes across sessions: a read-yield-write counter loses no update', async () => {
         const name = unique('exclusion');

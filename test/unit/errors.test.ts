@@ -32,6 +32,7 @@ describe('errors', () => {
       OutcomeUnknownError: 'OUTCOME_UNKNOWN',
       StaleTokenError: 'STALE_TOKEN',
       ConflictError: 'CONFLICT',
+      NameConflictError: 'NAME_CONFLICT',
     });
   });
 

@@ -7,16 +7,18 @@
  * - a second concurrent contender of the same session on the same name gets `<leasehex>-<n>`
  *   (n = 2, 3, ...), so two contenders in one process are two keys and exclude each other;
  * - roles that need telling apart carry a tag after the lease hex: `<leasehex>-read`,
- *   `<leasehex>-write` (read-write lock) and `<leasehex>-lease` (semaphore permits), again with
- *   `-<n>` for further contenders of one session.
- * Mutex and election keys carry no tag, exactly as Go writes them; any key Baton cannot classify
- * (Go's, etcdctl's) is role `'lock'`.
+ *   `<leasehex>-write` (read-write lock), `<leasehex>-lease` (semaphore permits) and
+ *   `<leasehex>-latch` (election campaigners, so that a mutex can tell an election's queue from
+ *   its own), again with `-<n>` for further contenders of one session. Go's election and
+ *   `etcdctl elect` order and read them like their own: they only compare create revisions.
+ * Mutex keys carry no tag, exactly as Go writes them; any key Baton cannot classify (Go's,
+ * etcdctl's locks and campaigns) is role `'lock'`.
  * @module
  */
 import type { Role } from '../contract.js';
 
-const TAGGED: ReadonlySet<Role> = new Set<Role>(['read', 'write', 'lease']);
-const NAME = /^[0-9a-f]{1,16}(?:-(read|write|lease))?(?:-([1-9]\d*))?$/;
+const TAGGED: ReadonlySet<Role> = new Set<Role>(['read', 'write', 'lease', 'latch']);
+const NAME = /^[0-9a-f]{1,16}(?:-(read|write|lease|latch))?(?:-([1-9]\d*))?$/;
 
 /** The lease id (decimal, as etcd reports it) in lowercase hex, as Go formats it (`%x`). */
 export function leaseHex(id: string | bigint): string {
