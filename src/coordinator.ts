@@ -7,8 +7,8 @@ import { raceSignal } from './backends/abortable.js';
 import type { Backend, BackendKind } from './backends/contract.js';
 import { type Config, openBackend } from './config.js';
 import { InvalidArgumentError } from './errors.js';
-import { openWaitScope } from './recipes/wait-scope.js';
-import { describe } from './validate.js';
+import { openWaitScope, TRY_OPTIONS } from './recipes/wait-scope.js';
+import { checkName, describe } from './validate.js';
 import { type Health, type HealthEvent, HealthBoard } from './observability/health.js';
 import { Barrier, DoubleBarrier, type DoubleBarrierOptions } from './recipes/barrier.js';
 import { Election } from './recipes/election.js';
@@ -88,6 +88,21 @@ export class Coordinator implements AsyncDisposable {
    */
   election(name: string): Election {
     return new Election(this.#backend, name);
+  }
+
+  /**
+   * Reads back a key written by `lease.guardedWrite`: its value, or `undefined` when it does not
+   * exist. `name` is the key as given to the write, under this coordinator's namespace or chroot.
+   * @throws {@link InvalidArgumentError} at once for a name that is not valid (see the README's name rules)
+   * @throws {@link TimeoutError} / {@link AbortError} when `options.timeoutMs` / `options.signal` end the read
+   * @throws {@link ClosedError} after `coord.close()`
+   * @throws {@link BackendError} when the backend fails
+   */
+  async readKey(name: string, options?: { signal?: AbortSignal; timeoutMs?: number }): Promise<string | undefined> {
+    checkName(name, 'key');
+    using scope = openWaitScope(`read of key "${name}"`, options, TRY_OPTIONS);
+    const state = await raceSignal(this.#backend.get(name, scope.signal), scope.signal);
+    return state?.value;
   }
 
   /** A versioned value named `name`, updated by compare-and-set (optimistic updates). */

@@ -197,7 +197,10 @@ export interface Backend {
   /** Keys directly under `prefix`, in creation order (lowest revision first). */
   list(prefix: string, signal?: AbortSignal): Promise<QueueEntry[]>;
 
-  /** A key's value and creation revision, or `undefined` if it does not exist. */
+  /**
+   * A key's value and creation revision, or `undefined` if it does not exist. `key` is a key as
+   * the adapter returned it, or a name written by {@link Session.guardedWrite}.
+   */
   get(key: string, signal?: AbortSignal): Promise<KeyState | undefined>;
 
   /**
@@ -288,8 +291,9 @@ export interface Session {
 
   /**
    * Applies `ops` atomically only if `key` still has creation revision `revision`, that is, only
-   * while the hold on `key` is valid. `put` and `delete` name keys in the backend's own key space
-   * (etcd keys, ZooKeeper paths), outside any recipe's prefix. Resolves to whether it committed.
+   * while the hold on `key` is valid. `put` and `delete` name keys as names, mapped like a prefix
+   * onto the backend's key space (etcd: under the namespace; ZooKeeper: under the chroot), and
+   * read back with {@link Backend.get} given that name. Resolves to whether it committed.
    * Applied at most once: an attempt whose outcome is unknown is never retried; the call rejects
    * with `OutcomeUnknownError` instead of guessing.
    */

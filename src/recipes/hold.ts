@@ -7,7 +7,7 @@
  */
 import type { GuardedOp, OwnKey, Session } from '../backends/contract.js';
 import { InvalidArgumentError, LeaseLostError, LeaseReleasedError, OutcomeUnknownError } from '../errors.js';
-import { describe } from '../validate.js';
+import { checkName, describe } from '../validate.js';
 import type { Contender } from './queue.js';
 import type { Lease } from './types.js';
 
@@ -127,5 +127,7 @@ function checkGuardedOps(ops: unknown): asserts ops is readonly GuardedOp[] {
       ((typeof o.put === 'string' && o.put !== '' && typeof o.value === 'string' && !('delete' in o)) ||
         (typeof o.delete === 'string' && o.delete !== '' && !('put' in o)));
     if (!ok) throw new InvalidArgumentError(`invalid guarded op ${describe(op)}: ${accepted}`);
+    // Keys are names under the coordinator's namespace or chroot, as recipe names are.
+    checkName(typeof o.put === 'string' ? o.put : o.delete, 'guarded-write key');
   }
 }

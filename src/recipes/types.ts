@@ -47,9 +47,11 @@ export interface Lease extends AsyncDisposable {
   /**
    * Writes other keys in the same backend only while this hold is valid: all of `ops` commit
    * atomically if and only if this hold's key still exists with this token. Resolves to whether
-   * they committed. Keys are the backend's own (etcd keys, ZooKeeper paths). Applied at most
-   * once: when the backend's answer is lost, rejects with `OutcomeUnknownError` (read to find out).
-   * @throws {@link InvalidArgumentError} at once for ops that are not `{ put, value }` / `{ delete }` objects
+   * they committed. Keys are names, with the rules of recipe names, under the coordinator's
+   * namespace (etcd), chroot (ZooKeeper), schema (PostgreSQL) or prefix (Redis), the same on every
+   * backend; read them back with `coord.readKey(name)`. Applied at most once: when the backend's
+   * answer is lost, rejects with `OutcomeUnknownError` (read to find out).
+   * @throws {@link InvalidArgumentError} at once for ops that are not `{ put, value }` / `{ delete }` objects, or a key that is not a valid name
    * @throws {@link OutcomeUnknownError} when the backend's answer was lost
    * @throws {@link BackendError} when the backend fails before applying anything
    */
@@ -60,8 +62,9 @@ export interface Lease extends AsyncDisposable {
 
 /**
  * One write of {@link Lease.guardedWrite}: `{ put: key, value }` sets a key, `{ delete: key }`
- * deletes one. All ops of one call commit together, and only while the hold is valid. Keys are the
- * backend's own: etcd keys (under the configured namespace), ZooKeeper paths.
+ * deletes one. All ops of one call commit together, and only while the hold is valid. Keys are
+ * names (as recipe names: `orders/compacted-through`, no leading `/`) under the coordinator's
+ * namespace or chroot, on every backend; `coord.readKey(name)` reads one back.
  *
  * ```ts
  * await lease.guardedWrite([{ put: 'orders/compacted-through', value: '1042' }, { delete: 'orders/lock-note' }]);

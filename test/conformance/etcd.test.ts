@@ -35,6 +35,9 @@ describe.skipIf(!available)('etcd', () => {
       if (!(backend instanceof EtcdBackend) || backend.leaseId === undefined) throw new Error('no open etcd session to expire');
       await raw!.leaseClient.leaseRevoke({ ID: backend.leaseId });
     },
+    async readRaw(name) {
+      return (await raw!.get(namespace + name).string()) ?? undefined;
+    },
     async deleteKey(key) {
       await raw!.kv.deleteRange({ key: Buffer.from(namespace + key) });
     },

@@ -29,6 +29,11 @@ export interface ConformanceTarget {
   connect(options?: { ttl?: number }): Promise<Coordinator>;
   /** Ends `coord`'s current session from the server side, as an expiry or revocation would. */
   expireSession(coord: Coordinator): Promise<void>;
+  /**
+   * Reads a key's value with a raw client, given the name a guarded write used: where the
+   * namespace or chroot puts it (`undefined` when absent). Backends with a namespace provide it.
+   */
+  readRaw?(name: string): Promise<string | undefined>;
   /** Deletes a key behind Baton's back, as an operator would. */
   deleteKey(key: string): Promise<void>;
   /**
@@ -329,15 +334,37 @@ export function runConformance(target: ConformanceTarget): void {
         const lease = await a.mutex(name).acquire();
         const dataKey = await guardedTarget(b, name);
         expect(await lease.guardedWrite([{ put: dataKey, value: 'first' }])).toBe(true);
-        expect((await backendOf(b).get(dataKey))?.value).toBe('first');
+        expect(await b.readKey(dataKey)).toBe('first');
         await target.deleteKey(lease.key);
         await aborted(lease.signal);
         expect(await lease.guardedWrite([{ put: dataKey, value: 'stale' }])).toBe(false);
-        expect((await backendOf(b).get(dataKey))?.value).toBe('first');
+        expect(await b.readKey(dataKey)).toBe('first');
         const successor = await b.mutex(name).acquire();
         expect(await successor.guardedWrite([{ delete: dataKey }])).toBe(true);
-        expect(await backendOf(b).get(dataKey)).toBeUndefined();
+        expect(await b.readKey(dataKey)).toBeUndefined();
         await successor.release();
+      });
+
+      it('guarded-write keys are names under the namespace or chroot, read back with readKey; paths are refused at once', async () => {
+        const name = unique('guarded-names');
+        const [a, b] = await Promise.all([open(), open()]);
+        const lease = await a.mutex(name).acquire();
+        const dataKey = `${name}-data/config`;
+        expect(await lease.guardedWrite([{ put: dataKey, value: 'v1' }])).toBe(true);
+        expect(await b.readKey(dataKey)).toBe('v1');
+        expect(await b.readKey(`${name}-data/absent`)).toBeUndefined();
+        // Stored where the namespace (etcd) or chroot (ZooKeeper) says, as a raw client sees it.
+        if (target.readRaw) expect(await target.readRaw(dataKey)).toBe('v1');
+        for (const bad of ['/data/x', 'data//x', 'data/x/', '']) {
+          await expect(lease.guardedWrite([{ put: bad, value: 'x' }])).rejects.toThrow(/invalid guarded op|invalid guarded-write key/);
+          await expect(lease.guardedWrite([{ delete: bad }])).rejects.toThrow(/invalid guarded op|invalid guarded-write key/);
+        }
+        // Before, ZooKeeper took "/data/x" as a path outside the chroot and refused "data/x".
+        await expect(lease.guardedWrite([{ put: '/data/x', value: 'x' }])).rejects.toThrow(/invalid guarded-write key "\/data\/x"/);
+        await expect(b.readKey('/data/x')).rejects.toThrow(/invalid key/);
+        expect(await lease.guardedWrite([{ delete: dataKey }])).toBe(true);
+        expect(await b.readKey(dataKey)).toBeUndefined();
+        await lease.release();
       });
     });
 
@@ -689,7 +716,8 @@ export function runConformance(target: ConformanceTarget): void {
         target.failNext!(a, { outcome: 'lost', operations: ['guardedWrite'] });
         // The write also deletes the hold's own key: by the time the answer is lost, the hold is
         // gone too, and "false" would be a wrong guess.
-        const error = await lease.guardedWrite([{ put: dataKey, value: 'once' }, { delete: lease.key }]).catch((e: unknown) => e);
+        const ownKey = `${name}/${lease.key.slice(lease.key.lastIndexOf('/') + 1)}`;
+        const error = await lease.guardedWrite([{ put: dataKey, value: 'once' }, { delete: ownKey }]).catch((e: unknown) => e);
         expect(error).toBeInstanceOf(OutcomeUnknownError);
         expect((error as OutcomeUnknownError).code).toBe('OUTCOME_UNKNOWN');
         expect((await backendOf(b).get(dataKey))?.value).toBe('once');
@@ -706,7 +734,7 @@ export function runConformance(target: ConformanceTarget): void {
         await elsewhere.release();
         // ...then a guarded delete of an absent key under the election's own prefix, the prefix
         // the observer watches: it changes nothing there, so no event will ever show it.
-        const absent = `${leader.key.slice(0, leader.key.lastIndexOf('/'))}/absent`;
+        const absent = `${name}/absent`;
         expect(await leader.guardedWrite([{ delete: absent }])).toBe(true);
         const controller = new AbortController();
         const seen: (string | undefined)[] = [];
@@ -767,11 +795,8 @@ export function runConformance(target: ConformanceTarget): void {
   });
 
   /** A key for guarded writes, in the backend's own key space next to the lock (not under it). */
-  async function guardedTarget(coord: Coordinator, name: string): Promise<string> {
-    const probe = await coord.mutex(`${name}-data`).acquire();
-    // The probe's key shows how this backend spells keys; its parent is a writable place.
-    const parent = probe.key.slice(0, probe.key.lastIndexOf('/'));
-    await probe.release();
-    return `${parent}-fenced-value`;
+  /** A guarded-write key beside `name`: a name, the same on every backend. */
+  async function guardedTarget(_coord: Coordinator, name: string): Promise<string> {
+    return `${name}-fenced-value`;
   }
 }

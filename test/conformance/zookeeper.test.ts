@@ -45,6 +45,20 @@ describe.skipIf(!available)('ZooKeeper', () => {
       // The server ends the session: a second connection joins it and closes it.
       await expireBackendSession(backendOf(coord));
     },
+    async readRaw(name) {
+      const client = await rawClient();
+      try {
+        return await new Promise<string | undefined>((resolve, reject) =>
+          client.getData(`${chroot}/${name}`, (error, data) => {
+            if (error && (error as { getCode?: () => number }).getCode?.() === zookeeper.Exception.NO_NODE) resolve(undefined);
+            else if (error) reject(error);
+            else resolve(data?.toString('utf8') ?? '');
+          }),
+        );
+      } finally {
+        client.close();
+      }
+    },
     async deleteKey(key) {
       const client = await rawClient();
       await new Promise<void>((resolve, reject) => client.remove(key, -1, (error) => (error ? reject(error) : resolve())));

@@ -104,7 +104,7 @@ export async function runScenario(cluster: Cluster, scenario: Scenario, options:
         workMs: options.workMs,
         holdMs: id === 0 && scenario.victimHoldMs ? scenario.victimHoldMs(options.ttlMs) : options.holdMs,
         resourcePort: resource.port,
-        counterKey: meta.guarded ? cluster.keyOf(counterName) : undefined,
+        counterKey: meta.guarded ? counterName : undefined,
         logFile: join(dir, `client-${id}.jsonl`),
       };
       const out = openSync(join(dir, `client-${id}.out`), 'a');

@@ -108,7 +108,7 @@ describe.skipIf(!available)('one server', () => {
     expect(await backendOf(coord).list(name)).toEqual([{ key: lease.key, role: 'lock' }]);
     expect(lease.signal.aborted).toBe(false);
     expect(await other.mutex(name).tryAcquire()).toBeUndefined();
-    expect(await lease.guardedWrite([{ put: `/faults-restart-${process.pid}`, value: 'still mine' }])).toBe(true);
+    expect(await lease.guardedWrite([{ put: `faults-restart-${process.pid}`, value: 'still mine' }])).toBe(true);
     await lease.release();
     const next = await other.mutex(name).acquire({ timeoutMs: 10_000 });
     expect(next.token > lease.token).toBe(true);

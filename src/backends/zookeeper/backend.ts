@@ -141,9 +141,11 @@ export class ZooKeeperBackend implements Backend {
   }
 
   async get(key: string, signal?: AbortSignal): Promise<KeyState | undefined> {
+    // A contender key as returned (an absolute path), or a name under the chroot (a guarded-write key).
+    const path = key.startsWith('/') ? key : this.prefixPath(key);
     return this.#read(`reading ${key}`, async (conn) => {
       try {
-        const { data, stat } = await conn.getData(key);
+        const { data, stat } = await conn.getData(path);
         return stateOf(data, stat);
       } catch (error) {
         if (codeOf(error) === Code.NO_NODE) return undefined;

@@ -6,7 +6,6 @@
  */
 import zookeeper from 'node-zookeeper-client';
 import type { ACL, Stat } from 'node-zookeeper-client';
-import { BackendError } from '../../errors.js';
 import type { KeyState, QueueEntry } from '../contract.js';
 import type { ZooKeeperOptions } from './config.js';
 import { Code, codeOf, type ZkConnection, zxidOf } from './connection.js';
@@ -45,13 +44,3 @@ export function stateOf(data: Buffer | undefined, stat: Stat): KeyState {
   return { value: data ? data.toString('utf8') : '', revision: zxidOf(stat.czxid), createdAt: Number(stat.ctime.readBigUInt64BE(0)) };
 }
 
-/**
- * A guarded-write path: an absolute ZooKeeper path as the server names it, chroot included,
- * the same key space as the keys this backend returns.
- */
-export function guardedWritePath(path: string): string {
-  if (!path.startsWith('/') || path.endsWith('/') || path.includes('//')) {
-    throw new BackendError(`invalid ZooKeeper path ${JSON.stringify(path)} in a guarded write: expected an absolute path such as "/app/config"`);
-  }
-  return path;
-}

@@ -16,7 +16,7 @@ import { GuaranteedRemovals } from '../guaranteed-delete.js';
 import { OwnKeyWatches } from '../own-keys.js';
 import type { ZooKeeperOptions } from './config.js';
 import { Code, codeOf, MultiError, type MultiOp, ZkConnection, zxidOf } from './connection.js';
-import { ensurePath, guardedWritePath, listChildren } from './nodes.js';
+import { ensurePath, listChildren } from './nodes.js';
 import type { ParentStamps } from './parent-stamps.js';
 import { lastSegment, parentOf } from '../key-paths.js';
 import { retrying } from './retry.js';
@@ -294,7 +294,7 @@ export class ZooKeeperSession implements Session {
       const multi: MultiOp[] = [{ check: key, version: own.version }];
       for (const op of ops) {
         if ('put' in op) {
-          const path = guardedWritePath(op.put);
+          const path = this.host.prefixPath(op.put);
           const stat = await read(path);
           if (stat === null) {
             await ensurePath(conn, parentOf(path), this.host.acl, this.host.options);
@@ -303,7 +303,7 @@ export class ZooKeeperSession implements Session {
             multi.push({ setData: path, data: Buffer.from(op.value, 'utf8'), version: stat.version });
           }
         } else {
-          const path = guardedWritePath(op.delete);
+          const path = this.host.prefixPath(op.delete);
           const stat = await read(path);
           if (stat !== null) multi.push({ remove: path, version: stat.version });
         }
