@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BackendError, connect } from '../../src/index.js';
+import { BackendError, ConfigError, connect } from '../../src/index.js';
 import { type EtcdServers, generateTls, localEtcdAvailable, startEtcd, type TlsFiles } from '../support/etcd-server.js';
 import { serverUnavailable, tempDir } from '../support/servers.js';
 
@@ -107,6 +107,8 @@ describe.skipIf(!wanted)('etcd with authentication', () => {
 
 describe.skipIf(!wanted)('etcd with TLS', () => {
   let servers: EtcdServers | undefined;
+  /** A plaintext server beside the TLS one, for the scheme mismatch the other way round. */
+  let plain: EtcdServers | undefined;
   let tls: TlsFiles | undefined;
   let dir: Awaited<ReturnType<typeof tempDir>> | undefined;
   beforeAll(async () => {
@@ -116,10 +118,12 @@ describe.skipIf(!wanted)('etcd with TLS', () => {
       serverUnavailable('openssl (for the etcd TLS tests)', 'install the Debian "openssl" package');
       return;
     }
-    servers = await startEtcd({ tls });
+    [servers, plain] = await Promise.all([startEtcd({ tls }), startEtcd({ needControl: true })]);
+    // Loaded before the timed tests below, which should time the connection, not the import.
+    await import('../../src/backends/etcd/index.js');
   }, 120_000);
   afterAll(async () => {
-    await servers?.stop();
+    await Promise.all([servers?.stop(), plain?.stop()]);
     await dir?.remove();
   });
 
@@ -164,10 +168,27 @@ describe.skipIf(!wanted)('etcd with TLS', () => {
     expect(warnings.filter((w) => w.startsWith('DEP0123'))).toEqual([]);
   });
 
-  it('plain etcd:// against a TLS server fails with a BackendError', async () => {
+  it('plain etcd:// against a TLS server fails at once with a ConfigError that says to use etcd+https://', async () => {
+    const started = performance.now();
     const error = await connect(`etcd://${servers!.endpoints.join(',')}`).catch((e: unknown) => e);
-    expect(error).toBeInstanceOf(BackendError);
-    expect((error as Error).message).toContain('etcd+https://');
+    const ms = performance.now() - started;
+    expect(error).toBeInstanceOf(ConfigError);
+    expect((error as Error).message).toMatch(/TLS\/plaintext mismatch .* serves TLS, but the config asks for plaintext .*use etcd\+https:\/\//);
+    // Retried as an outage until the connect timeout (5 s) before: 4.6-5.2 s here.
+    expect(ms).toBeLessThan(1000);
+  });
+
+  it('etcd+https:// against a plaintext server fails at once with a ConfigError that says to use etcd://', async () => {
+    const params = new URLSearchParams({ ca: tls!.ca, cert: tls!.clientCert, key: tls!.clientKey });
+    const started = performance.now();
+    const error = await connect(`etcd+https://${plain!.endpoints.join(',')}?${params}`).catch((e: unknown) => e);
+    const ms = performance.now() - started;
+    expect(error).toBeInstanceOf(ConfigError);
+    expect((error as Error).message).toMatch(/TLS\/plaintext mismatch .* serves plaintext, but the config asks for TLS .*use etcd:\/\//);
+    expect(ms).toBeLessThan(1000);
+    // The same through the object form.
+    const object = await connect({ backend: 'etcd', endpoints: plain!.endpoints.map((e) => `https://${e}`) }).catch((e: unknown) => e);
+    expect(object).toBeInstanceOf(ConfigError);
   });
 
   it('TLS without the client certificate the server requires fails with a BackendError about TLS', async () => {

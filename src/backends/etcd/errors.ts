@@ -4,10 +4,11 @@
  * never printed). "Lease not found" is kept as it is: the session turns it into its loss.
  * @module
  */
-import { BackendError, ClosedError, OutcomeUnknownError } from '../../errors.js';
+import { BackendError, ClosedError, ConfigError, OutcomeUnknownError } from '../../errors.js';
 import type { EtcdOptions } from './config.js';
 import { GrpcError, GrpcStatus, TransportError } from './transport/grpc.js';
 import { isRetryable } from './transport/endpoints.js';
+import { SchemeMismatchError } from './transport/scheme-probe.js';
 
 /** Whether etcd reports that a lease does not exist (revoked or expired). */
 export function isLeaseNotFound(error: unknown): boolean {
@@ -23,6 +24,7 @@ export function isTransient(error: unknown): boolean {
 export function explain(error: unknown, what: string, options: EtcdOptions): unknown {
   if (error instanceof BackendError || error instanceof ClosedError) return error;
   if (isLeaseNotFound(error)) return error; // the session layer turns this into a session loss
+  if (error instanceof SchemeMismatchError) return schemeMismatch(error, what);
   if (!(error instanceof GrpcError) && !(error instanceof TransportError)) {
     // The caller's own abort reason, or a bug: passed on unchanged.
     if (error instanceof Error && error.name !== 'Error') return error;
@@ -50,6 +52,17 @@ export function explain(error: unknown, what: string, options: EtcdOptions): unk
     return new BackendError(`${what}: ${where} is unreachable or has no leader (${message})${hint}`, { cause: error });
   }
   return new BackendError(`${what}: ${where} failed: ${message}`, { cause: error });
+}
+
+/** A TLS/plaintext mismatch: a configuration error, and what to write instead. */
+function schemeMismatch(error: SchemeMismatchError, what: string): ConfigError {
+  const fix = error.memberSpeaksTls
+    ? 'use etcd+https:// (with ?ca=FILE for a private CA, and cert/key if the cluster asks for client certificates), or https:// endpoints or a tls field in the object form'
+    : 'use etcd:// (or http:// endpoints and no tls field in the object form), or enable TLS on the cluster';
+  const mismatch = error.memberSpeaksTls
+    ? 'the member serves TLS, but the config asks for plaintext (etcd://)'
+    : 'the member serves plaintext, but the config asks for TLS (etcd+https://)';
+  return new ConfigError(`${what}: TLS/plaintext mismatch with etcd at ${error.endpoint}: ${mismatch}; ${fix}`, { cause: error });
 }
 
 /**

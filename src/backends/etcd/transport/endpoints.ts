@@ -6,9 +6,11 @@
  */
 import http2 from 'node:http2';
 import { isIP } from 'node:net';
+import { raceSignal } from '../../abortable.js';
 import type { ProtoReader } from './codec.js';
 import { GrpcError, GrpcStatus, GrpcStream, type StreamHandlers, TransportError, unary } from './grpc.js';
 import { decodeAuthenticate, encodeAuthenticate, Methods } from './messages.js';
+import { SchemeMismatchError, speaksOtherScheme } from './scheme-probe.js';
 
 /** How to reach the members. */
 export interface PoolOptions {
@@ -36,6 +38,9 @@ const MAX_BACKOFF_MS = 500;
  */
 const PING_INTERVAL_MS = 6000;
 const PING_TIMEOUT_MS = 3000;
+/** A TLS/plaintext mismatch probe (see scheme-probe.ts) takes at most this long, at most once this often per member. */
+const PROBE_TIMEOUT_MS = 1000;
+const PROBE_INTERVAL_MS = 1000;
 
 /** One member: its endpoint and its HTTP/2 session, if open. */
 export class Member {
@@ -50,6 +55,8 @@ export class Member {
   streams = 0;
   /** The last connection-level failure (refused, TLS, protocol), to say why calls failed. */
   lastError: Error | undefined;
+  /** When (performance.now()) the member was last probed for a TLS/plaintext mismatch. */
+  probedAt = -Infinity;
 
   constructor(endpoint: string, index: number) {
     this.endpoint = endpoint;
@@ -118,6 +125,8 @@ export class MemberPool {
   #closed = false;
   readonly #pinger: NodeJS.Timeout;
   readonly #suspectListeners = new Set<(member: Member) => void>();
+  /** Sessions on which the member has spoken HTTP/2 (sent its SETTINGS). */
+  readonly #spoke = new WeakSet<http2.ClientHttp2Session>();
   /** Counts calls by method name (tests assert on request counts). */
   readonly calls = new Map<string, number>();
   /** Called for every unary call and stream opened, with its method name (for tests). */
@@ -206,6 +215,7 @@ export class MemberPool {
     session.on('connect', () => {
       member.lastError = undefined;
     });
+    session.once('remoteSettings', () => this.#spoke.add(session));
     session.on('goaway', () => {
       // No new calls on a session the member is closing; calls in flight finish or fail.
       if (member.session === session) member.session = undefined;
@@ -298,8 +308,9 @@ export class MemberPool {
       }
       tried.add(member);
       const started = performance.now();
+      const session = this.session(member);
       try {
-        const answer = await unary(this.session(member), member.endpoint, method, body, token(), this.attemptTimeoutMs, options.signal);
+        const answer = await unary(session, member.endpoint, method, body, token(), this.attemptTimeoutMs, options.signal);
         this.answered(member, performance.now() - started);
         return answer;
       } catch (failure) {
@@ -310,12 +321,32 @@ export class MemberPool {
           if (error instanceof GrpcError) this.answered(member);
           throw error;
         }
+        if (await this.#speaksOtherScheme(member, session, error, options.signal)) {
+          throw new SchemeMismatchError(member.endpoint, !this.#options.https);
+        }
         this.failed(member, error);
         last = error;
         if (options.atMostOnce && outcomeUnknown(error)) throw error;
         if (performance.now() >= giveUpAt) throw error;
       }
     }
+  }
+
+  /**
+   * Whether a connection that failed at once, before the member spoke HTTP/2, failed because the
+   * member speaks TLS and the config asks for plaintext, or the reverse (see scheme-probe.ts).
+   * A connection refused, an attempt that timed out (a frozen member) or a session that worked
+   * before are never probed; a member at most once a second.
+   */
+  async #speaksOtherScheme(member: Member, session: http2.ClientHttp2Session, error: unknown, signal: AbortSignal | undefined): Promise<boolean> {
+    if (!(error instanceof TransportError) || error.timedOut || this.#spoke.has(session)) return false;
+    if ((error.cause as { code?: string } | undefined)?.code === 'ECONNREFUSED') return false;
+    const now = performance.now();
+    if (now - member.probedAt < PROBE_INTERVAL_MS) return false;
+    member.probedAt = now;
+    const [host, port] = splitHostPort(member.endpoint);
+    const probe = speaksOtherScheme(host, port, this.#options.https, Math.min(PROBE_TIMEOUT_MS, this.attemptTimeoutMs));
+    return raceSignal(probe, signal);
   }
 
   /** Opens a bidirectional stream on `member` (the preferred one when not given). */
