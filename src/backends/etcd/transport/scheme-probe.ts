@@ -60,7 +60,7 @@ function speaksTls(host: string, port: number, timeoutMs: number): Promise<boole
     const timer = setTimeout(() => done(false), timeoutMs);
     socket.once('secureConnect', () => done(true));
     // A TLS alert from the member (it wants a client certificate, say) is TLS too.
-    socket.once('error', (error: Error & { code?: string }) => done(/alert/i.test(`${error.code ?? ''} ${error.message}`)));
+    socket.on('error', (error: Error & { code?: string }) => done(/alert/i.test(`${error.code ?? ''} ${error.message}`)));
     socket.once('close', () => done(false));
   });
 }
@@ -81,7 +81,7 @@ function speaksPlainHttp2(host: string, port: number, timeoutMs: number): Promis
       // A server's connection preface is a SETTINGS frame: 3-byte length, then the type.
       if (received.length >= 9) done(received[3] === SETTINGS_FRAME);
     });
-    socket.once('error', () => done(false));
+    socket.on('error', () => done(false));
     socket.once('close', () => done(false));
   });
 }
