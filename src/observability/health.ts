@@ -42,6 +42,14 @@ export interface Health {
   readonly lossInMs?: number;
   /** When lost: why. */
   readonly error?: unknown;
+  /**
+   * The session TTL in force, in milliseconds, once a session was opened: on ZooKeeper the
+   * timeout the server negotiated, which it clamps to its bounds (by default 2 to 20 times its
+   * tickTime), so it can differ from the one asked for.
+   */
+  readonly ttlMs?: number;
+  /** The session TTL asked for, in milliseconds, when the server granted another ({@link ttlMs}). */
+  readonly requestedTtlMs?: number;
 }
 
 type Listener = (event: HealthEvent) => void;
@@ -57,6 +65,8 @@ export class HealthBoard {
   #everConnected = false;
   #lossAt: number | undefined;
   #error: unknown;
+  #ttlMs: number | undefined;
+  #requestedTtlMs: number | undefined;
   readonly #listeners = new Set<Listener>();
 
   constructor(readonly backend: BackendKind) {}
@@ -71,6 +81,18 @@ export class HealthBoard {
     } else if (this.#state !== 'connected') {
       this.#set('connected', { type: 'reconnected', at: Date.now() });
     }
+  }
+
+  /**
+   * The session TTL the server granted (`grantedMs`) for the one asked for (`requestedMs`). A
+   * difference is logged (NODE_DEBUG=baton) and shown by {@link snapshot}.
+   */
+  sessionTtl(grantedMs: number, requestedMs: number): void {
+    if (grantedMs !== requestedMs && grantedMs !== this.#ttlMs) {
+      debug('%s: the server granted a session TTL of %d ms where %d ms was asked for', this.backend, grantedMs, requestedMs);
+    }
+    this.#ttlMs = grantedMs;
+    this.#requestedTtlMs = requestedMs;
   }
 
   /** The backend stopped answering; the session is declared lost at `lossAt` (epoch ms). */
@@ -119,6 +141,8 @@ export class HealthBoard {
       session: this.#session,
       ...(this.#lossAt !== undefined ? { lossInMs: Math.max(0, this.#lossAt - Date.now()) } : {}),
       ...(this.#state === 'lost' ? { error: this.#error } : {}),
+      ...(this.#ttlMs !== undefined ? { ttlMs: this.#ttlMs } : {}),
+      ...(this.#ttlMs !== undefined && this.#requestedTtlMs !== this.#ttlMs ? { requestedTtlMs: this.#requestedTtlMs } : {}),
     };
   }
 

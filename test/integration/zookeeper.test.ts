@@ -182,12 +182,14 @@ describe.skipIf(!available)('ZooKeeper adapter', () => {
     await lease.release();
   });
 
-  it('creates a missing chroot and keeps every node under it', async () => {
+  it('creates a missing chroot at the first write and keeps every node under it', async () => {
     const chroot = `/apps-${process.pid}/baton`;
     const coord = await open(servers.url({ chroot }));
     const client = await raw();
-    expect(await statOf(client, chroot)).toBeTruthy();
+    // Connecting writes nothing (read-only commands must not); the first acquire creates it.
+    expect(await statOf(client, chroot)).toBeFalsy();
     const lease = await coord.mutex('jobs/nightly').acquire();
+    expect(await statOf(client, chroot)).toBeTruthy();
     expect(lease.key.startsWith(`${chroot}/jobs/nightly/_c_`)).toBe(true);
     expect(await childrenOf(client, `${chroot}/jobs/nightly`)).toEqual([lease.key.split('/').pop()]);
     await lease.release();

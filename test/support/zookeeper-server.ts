@@ -84,14 +84,14 @@ function urlFor(endpoints: string[], options: Parameters<ZooKeeperServers['url']
  */
 export async function startZooKeeper(
   size: 1 | 3 = 1,
-  options: { needControl?: boolean; proxiedQuorum?: boolean } = {},
+  options: { needControl?: boolean; proxiedQuorum?: boolean; maxSessionTimeout?: number } = {},
 ): Promise<ZooKeeperServers | undefined> {
   const fromEnv = process.env.BATON_TEST_ZOOKEEPER_ENDPOINTS?.trim();
-  if (fromEnv && !options.needControl && !options.proxiedQuorum && size === 1) {
+  if (fromEnv && !options.needControl && !options.proxiedQuorum && options.maxSessionTimeout === undefined && size === 1) {
     const endpoints = fromEnv.split(',').map((e) => e.trim()).filter(Boolean);
     return external(endpoints);
   }
-  if (localZooKeeperAvailable()) return startLocal(size, options.proxiedQuorum ?? false);
+  if (localZooKeeperAvailable()) return startLocal(size, options.proxiedQuorum ?? false, options.maxSessionTimeout ?? 60_000);
   if (size === 1 && !options.needControl) {
     const container = await startContainer();
     if (container) return container;
@@ -141,7 +141,7 @@ function splitHostPort(endpoint: string): [string, number] {
   return [endpoint.slice(0, colon), Number(endpoint.slice(colon + 1))];
 }
 
-async function startLocal(size: 1 | 3, proxiedQuorum: boolean): Promise<ZooKeeperServers> {
+async function startLocal(size: 1 | 3, proxiedQuorum: boolean, maxSessionTimeout: number): Promise<ZooKeeperServers> {
   const dir = await tempDir('zookeeper');
   const clientPorts: number[] = [];
   const quorumPorts: Array<[number, number]> = [];
@@ -173,7 +173,7 @@ async function startLocal(size: 1 | 3, proxiedQuorum: boolean): Promise<ZooKeepe
       `clientPort=${clientPorts[i]}`,
       'clientPortAddress=127.0.0.1',
       `minSessionTimeout=${2 * tickTime}`,
-      'maxSessionTimeout=60000',
+      `maxSessionTimeout=${maxSessionTimeout}`,
       'admin.enableServer=false',
       '4lw.commands.whitelist=srvr,ruok,stat,mntr,cons,wchs,wchc',
       'forceSync=no',

@@ -7,7 +7,9 @@
  */
 import zookeeper from 'node-zookeeper-client';
 import type { ACL, Event } from 'node-zookeeper-client';
-import { ClosedError, SessionLostError } from '../../errors.js';
+import { ClosedError, InvalidArgumentError, SessionLostError } from '../../errors.js';
+import { HealthBoard } from '../../observability/health.js';
+import { describe } from '../../validate.js';
 import { abortable, raceSignal } from '../abortable.js';
 import type { Backend, KeyState, PlainKeys, QueueEntry, ScanResult, Session, Watched } from '../contract.js';
 import { aclFor } from './acl.js';
@@ -36,6 +38,9 @@ export class ZooKeeperBackend implements Backend {
   /** What every session of this backend needs from it, and nothing more. */
   readonly #sessionHost: SessionHost;
 
+  /** Contact, out of contact (with the time left), lost: what `coord.health()` reports. */
+  readonly health = new HealthBoard('zookeeper');
+
   /** Plain keys (versioned values, barriers) as persistent nodes. */
   readonly values: PlainKeys = new ZooKeeperValues(this);
 
@@ -50,9 +55,18 @@ export class ZooKeeperBackend implements Backend {
     };
   }
 
-  /** `<chroot>/<prefix>`. */
+  /**
+   * `<chroot>/<prefix>`. A path in the server's reserved `/zookeeper` tree (a name starting with
+   * `zookeeper` and no chroot) is refused: the server keeps its quotas and config there.
+   */
   prefixPath(prefix: string): string {
-    return `${this.options.chroot}/${prefix}`;
+    const path = `${this.options.chroot}/${prefix}`;
+    if (path === '/zookeeper' || path.startsWith('/zookeeper/')) {
+      throw new InvalidArgumentError(
+        `invalid name ${describe(prefix)}: without a chroot it would be the path ${describe(path)}, inside the /zookeeper tree the ZooKeeper server reserves; use another name or a chroot`,
+      );
+    }
+    return path;
   }
 
   /**
@@ -69,24 +83,48 @@ export class ZooKeeperBackend implements Backend {
     if (this.#conn?.alive) return this.#conn;
     if (!this.#opening) {
       this.#opening = (async () => {
+        // The chroot is not created here but by the first write under it, with its other
+        // missing parents: reads (baton status, leader, observe) must never write.
         const conn = await ZkConnection.open(this.options);
-        try {
-          if (this.options.chroot !== '') await this.ensurePath(conn, this.options.chroot);
-        } catch (error) {
-          await conn.close();
-          throw error;
-        }
         if (this.#closed) {
           await conn.close();
           throw new ClosedError('the coordinator was closed');
         }
         this.#conn = conn;
+        this.#reportHealth(conn);
         return conn;
       })().finally(() => {
         this.#opening = undefined;
       });
     }
     return this.#opening;
+  }
+
+  /**
+   * Tells the health board what the connection sees: contact with the session timeout the server
+   * granted, out of contact on a disconnect (lost at the last answer through the leader plus
+   * the timeout), contact again on a reconnect to the same session, lost when it ends.
+   */
+  #reportHealth(conn: ZkConnection): void {
+    this.health.sessionTtl(conn.timeout, this.options.sessionTimeout);
+    this.health.contact(conn.sessionId);
+    const onDisconnected = () => {
+      if (conn.alive) this.health.outOfContact(conn.lossAt);
+    };
+    const onConnected = () => {
+      if (conn.alive) this.health.contact(conn.sessionId);
+    };
+    conn.client.on('disconnected', onDisconnected);
+    conn.client.on('connected', onConnected);
+    conn.signal.addEventListener(
+      'abort',
+      () => {
+        conn.client.removeListener('disconnected', onDisconnected);
+        conn.client.removeListener('connected', onConnected);
+        if (!(conn.signal.reason instanceof ClosedError)) this.health.lost(conn.signal.reason);
+      },
+      { once: true },
+    );
   }
 
   /** Creates `path` and its missing ancestors as persistent nodes with {@link acl}. */
@@ -284,6 +322,7 @@ export class ZooKeeperBackend implements Backend {
     const opening = this.#opening;
     await this.#conn?.close();
     if (opening) await opening.then((conn) => conn.close()).catch(() => {});
+    this.health.closed();
   }
 
   #checkOpen(): void {

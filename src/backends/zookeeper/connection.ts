@@ -142,6 +142,14 @@ export class ZkConnection {
     return this.client.getSessionTimeout();
   }
 
+  /**
+   * When (epoch ms) the session is declared lost unless an answer through the leader comes first:
+   * the last such answer plus the session timeout.
+   */
+  get lossAt(): number {
+    return Date.now() + (this.#lastProof + this.timeout - performance.now());
+  }
+
   /** Whether the session is still usable. */
   get alive(): boolean {
     return !this.signal.aborted;
