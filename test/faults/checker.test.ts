@@ -110,6 +110,18 @@ describe('fault history checker', () => {
     expect(failed(history(slow(3400)))).toEqual(['acquire-bounded']);
   });
 
+  it('excuses only the time a client did not run after its deadline, and a pause and a stall of the same moment once', () => {
+    const granted = (ms: number, lagMs: number): Step[] => [[0, 0, 'invoke'], [ms, 0, 'acquired', { mode: 'exclusive', token: '5', key: 'k5', lagMs }], [ms + 10, 0, 'release-invoke'], [ms + 12, 0, 'released'], ...turn(0, 7, ms + 20, ms + 30), ...turn(1, 8, ms + 40, ms + 50)];
+    // Not scheduled for 500 ms after its deadline, granted when it ran again: excused.
+    expect(failed(history(granted(3566, 500)))).toEqual([]);
+    expect(failed(history(granted(3566, 0)))).toEqual(['acquire-bounded']);
+    // Frozen from 2500 to 3500 (its meter saw the 500 ms after the deadline), then 1 s more
+    // running past its deadline: a pause is not excused twice, nor before the deadline.
+    const frozen = { nemesis: [[2500, 'pause-client', 0], [3500, 'resume-client', 0], [3500, 'healed']] as Array<[number, string, number]> };
+    expect(failed(history(granted(4500, 500), frozen))).toEqual(['acquire-bounded']);
+    expect(failed(history(granted(3700, 500), frozen))).toEqual([]);
+  });
+
   it('counts semaphore holders against the permits', () => {
     const three = [...turn(0, 5, 0, 300), ...turn(1, 6, 10, 300), ...turn(2, 7, 20, 300)];
     expect(failed(history(three, { meta: { recipe: 'semaphore', permits: 3 } }))).toEqual([]);
