@@ -1,24 +1,29 @@
 /**
  * The clusters the fault suite runs against, behind one small interface: a 3-member etcd cluster
- * (test/support's) and a 3-server ZooKeeper ensemble (./zookeeper-ensemble.ts). A later backend
- * plugs in by adding one more `start...Cluster` here.
+ * (test/support's), a 3-server ZooKeeper ensemble (./zookeeper-ensemble.ts), and one PostgreSQL
+ * server and one Redis server (./single-servers.ts; Baton uses one primary of each). A later
+ * backend plugs in by adding one more `start...Cluster` here.
  */
 import zookeeper from 'node-zookeeper-client';
 import { startEtcd } from '../support/etcd-server.js';
 import { serverUnavailable } from '../support/servers.js';
 import { localZooKeeperAvailable, ZOOKEEPER_JAR } from '../support/zookeeper-server.js';
+import { pollUntil } from './poll.js';
+import { startPostgresCluster, startRedisCluster } from './single-servers.js';
 import { startZooKeeperEnsemble } from './zookeeper-ensemble.js';
 
-export type BackendName = 'etcd' | 'zookeeper';
-export const BACKENDS: readonly BackendName[] = ['etcd', 'zookeeper'];
+export type BackendName = 'etcd' | 'zookeeper' | 'postgres' | 'redis';
+export const BACKENDS: readonly BackendName[] = ['etcd', 'zookeeper', 'postgres', 'redis'];
+/** The backends whose cluster has more than one member (follower faults need one). */
+export const REPLICATED: readonly BackendName[] = ['etcd', 'zookeeper'];
 
 /** A key found in the backend after a run: contender keys and the guarded counter's entries. */
 export interface StoredKey {
   key: string;
-  /** Creation revision (etcd create_revision, ZooKeeper czxid), as a decimal string. */
+  /** Creation revision (etcd create_revision, ZooKeeper czxid, PostgreSQL/Redis revision), as a decimal string. */
   revision: string;
   value: string;
-  /** Whether a session owns it (etcd lease, ZooKeeper ephemeral owner). */
+  /** Whether a live session owns it (etcd lease, ZooKeeper ephemeral owner, an unexpired PostgreSQL/Redis session). */
   owned: boolean;
 }
 
@@ -29,7 +34,7 @@ export interface Cluster {
   readonly endpoints: string[];
   /** A URL over `endpoints` (all members by default) with a session TTL of `ttlMs`. */
   url(ttlMs: number, endpoints?: string[]): string;
-  /** The backend key (etcd key, ZooKeeper path) that a recipe or guarded-write name maps to. */
+  /** The backend key (etcd key, ZooKeeper path, PostgreSQL/Redis key) that a recipe or guarded-write name maps to. */
   keyOf(name: string): string;
   leader(): Promise<number>;
   kill(index: number): Promise<void>;
@@ -50,14 +55,15 @@ export interface Cluster {
  * locally; under CI=true test/support's serverUnavailable throws instead).
  */
 export async function startCluster(backend: BackendName): Promise<Cluster | undefined> {
-  return backend === 'etcd' ? startEtcdCluster() : startZooKeeperCluster();
-}
-
-async function pollUntil(what: string, probe: () => Promise<boolean>, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await probe())) {
-    if (Date.now() > deadline) throw new Error(`${what} within ${timeoutMs} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
+  switch (backend) {
+    case 'etcd':
+      return startEtcdCluster();
+    case 'zookeeper':
+      return startZooKeeperCluster();
+    case 'postgres':
+      return startPostgresCluster();
+    case 'redis':
+      return startRedisCluster();
   }
 }
 

@@ -8,9 +8,9 @@
  *   --duration S         seconds of faults per run (default 25)
  *   --tail S             seconds of quiet tail per run (default 6)
  *   --clients N          client processes (default 5)
- *   --ttl S              session TTL in seconds (etcd ttl, ZooKeeper sessionTimeout; default 2)
+ *   --ttl S              session TTL in seconds (etcd, PostgreSQL, Redis ttl; ZooKeeper sessionTimeout; default 2)
  *   --timeout MS         timeoutMs of every acquire (default 3000)
- *   --backend a,b        etcd, zookeeper (default both)
+ *   --backend a,b        etcd, zookeeper, postgres, redis (default all)
  *   --scenario a,b@etcd  scenarios to run, everywhere (name) or on one backend (name@backend); default all
  *   --exclude a,b@etcd   leaves scenarios out, everywhere (name) or on one backend (name@backend)
  *   --keep               keep the histories of passing runs too (failing ones are always kept)

@@ -2,7 +2,7 @@
  * The scenarios: a recipe, a nemesis, and what the clients do. Each runs on every backend it
  * names, for a bounded time, and ends with a quiet tail in which every client must acquire again.
  */
-import type { BackendName } from './clusters.js';
+import { type BackendName, REPLICATED } from './clusters.js';
 import type { Recipe } from './history.js';
 import * as nemeses from './nemeses.js';
 
@@ -48,6 +48,7 @@ export const SCENARIOS: readonly Scenario[] = [
     shows: 'one follower (a minority member) is frozen: requests that landed on it must not wedge the lock',
     recipe: 'mutex',
     nemesis: nemeses.followerPause,
+    backends: REPLICATED,
   },
   {
     name: 'client-pause',
