@@ -12,7 +12,7 @@ import { ELECTION_USE, foreignKind, kindConflict } from './kinds.js';
 import { linkSignals } from './linked-signal.js';
 import { type Contender, type ContenderRequest, contend, exclusiveRule } from './queue.js';
 import type { AcquireOptions, LeaderInfo, Leadership } from './types.js';
-import { openWaitScope } from './wait-scope.js';
+import { type WaitScope, waitWithin } from './wait-scope.js';
 import { type QueueStatus, queueStatus } from './status.js';
 import { withHold } from './with-hold.js';
 
@@ -65,12 +65,17 @@ export class Election {
    * @throws {@link BackendError} when the backend fails in a way no retry can mend
    */
   campaign(value: string, options?: AcquireOptions): Promise<Leadership> {
-    return observeAcquire(this.#backend.kind, 'election', this.name, () => this.#campaignNow(value, options));
+    try {
+      checkValue(value);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return waitWithin(`campaign in election "${this.name}"`, options, (scope) =>
+      observeAcquire(this.#backend.kind, 'election', this.name, () => this.#campaignNow(value, scope)),
+    );
   }
 
-  async #campaignNow(value: string, options?: AcquireOptions): Promise<Leadership> {
-    checkValue(value);
-    using scope = openWaitScope(`campaign in election "${this.name}"`, options);
+  async #campaignNow(value: string, scope: WaitScope): Promise<Leadership> {
     const request: ContenderRequest = { name: this.name, use: ELECTION_USE, prefix: this.name, role: 'latch', value, rule: exclusiveRule };
     return new Leader(this.name, await contend(this.#backend, request, scope), value);
   }

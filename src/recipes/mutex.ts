@@ -11,7 +11,7 @@ import { Hold } from './hold.js';
 import { MUTEX_USE } from './kinds.js';
 import { type ContenderRequest, contend, exclusiveRule, tryContend } from './queue.js';
 import type { AcquireOptions, Lease, TryOptions } from './types.js';
-import { openWaitScope, TRY_OPTIONS, waitWithin } from './wait-scope.js';
+import { TRY_OPTIONS, type WaitScope, waitWithin } from './wait-scope.js';
 import { withHold } from './with-hold.js';
 import { type QueueStatus, queueStatus } from './status.js';
 
@@ -39,12 +39,8 @@ export class Mutex {
    * @throws {@link BackendError} when the backend fails in a way no retry can mend
    */
   acquire(options?: AcquireOptions): Promise<Lease> {
-    return observeAcquire(this.#backend.kind, 'mutex', this.name, () => this.#acquireNow(options));
-  }
-
-  #acquireNow(options?: AcquireOptions): Promise<Lease> {
-    return waitWithin(`acquire of mutex "${this.name}"`, options, (scope) => contend(this.#backend, this.#request, scope)).then(
-      (admitted) => new Hold(this.name, admitted),
+    return waitWithin(`acquire of mutex "${this.name}"`, options, (scope) =>
+      observeAcquire(this.#backend.kind, 'mutex', this.name, () => contend(this.#backend, this.#request, scope).then((admitted) => new Hold(this.name, admitted))),
     );
   }
 
@@ -63,11 +59,15 @@ export class Mutex {
    * @throws {@link BackendError} when the backend fails in a way no retry can mend
    */
   tryAcquire(options?: TryOptions): Promise<Lease | undefined> {
-    return observeAcquire(this.#backend.kind, 'mutex', this.name, () => this.#tryAcquireNow(options));
+    return waitWithin(
+      `tryAcquire of mutex "${this.name}"`,
+      options,
+      (scope) => observeAcquire(this.#backend.kind, 'mutex', this.name, () => this.#tryAcquireNow(scope)),
+      TRY_OPTIONS,
+    );
   }
 
-  async #tryAcquireNow(options?: TryOptions): Promise<Lease | undefined> {
-    using scope = openWaitScope(`tryAcquire of mutex "${this.name}"`, options, TRY_OPTIONS);
+  async #tryAcquireNow(scope: WaitScope): Promise<Lease | undefined> {
     const admitted = await tryContend(this.#backend, this.#request, scope.signal);
     return admitted && new Hold(this.name, admitted);
   }

@@ -12,7 +12,7 @@ import { Hold } from './hold.js';
 import { RWLOCK_USE } from './kinds.js';
 import { type AdmissionRule, type ContenderRequest, contend, exclusiveRule, tryContend } from './queue.js';
 import type { AcquireOptions, Lease, TryOptions } from './types.js';
-import { openWaitScope, TRY_OPTIONS, waitWithin } from './wait-scope.js';
+import { TRY_OPTIONS, type WaitScope, waitWithin } from './wait-scope.js';
 import { type QueueStatus, queueStatus } from './status.js';
 import { withHold } from './with-hold.js';
 
@@ -59,11 +59,9 @@ export class ReadWriteLock {
    * @throws {@link BackendError} when the backend fails in a way no retry can mend
    */
   read(options?: AcquireOptions): Promise<Lease> {
-    return observeAcquire(this.#backend.kind, 'read-lock', this.name, () => this.#readNow(options));
-  }
-
-  #readNow(options?: AcquireOptions): Promise<Lease> {
-    return waitWithin(`read lock of "${this.name}"`, options, (scope) => contend(this.#backend, this.#read, scope)).then((admitted) => new Hold(this.name, admitted));
+    return waitWithin(`read lock of "${this.name}"`, options, (scope) =>
+      observeAcquire(this.#backend.kind, 'read-lock', this.name, () => contend(this.#backend, this.#read, scope).then((admitted) => new Hold(this.name, admitted))),
+    );
   }
 
   /**
@@ -77,11 +75,9 @@ export class ReadWriteLock {
    * @throws {@link BackendError} when the backend fails in a way no retry can mend
    */
   write(options?: AcquireOptions): Promise<Lease> {
-    return observeAcquire(this.#backend.kind, 'write-lock', this.name, () => this.#writeNow(options));
-  }
-
-  #writeNow(options?: AcquireOptions): Promise<Lease> {
-    return waitWithin(`write lock of "${this.name}"`, options, (scope) => contend(this.#backend, this.#write, scope)).then((admitted) => new Hold(this.name, admitted));
+    return waitWithin(`write lock of "${this.name}"`, options, (scope) =>
+      observeAcquire(this.#backend.kind, 'write-lock', this.name, () => contend(this.#backend, this.#write, scope).then((admitted) => new Hold(this.name, admitted))),
+    );
   }
 
   /**
@@ -128,11 +124,15 @@ export class ReadWriteLock {
    * @throws {@link BackendError} when the backend fails in a way no retry can mend
    */
   tryRead(options?: TryOptions): Promise<Lease | undefined> {
-    return observeAcquire(this.#backend.kind, 'read-lock', this.name, () => this.#tryReadNow(options));
+    return waitWithin(
+      `tryRead of "${this.name}"`,
+      options,
+      (scope) => observeAcquire(this.#backend.kind, 'read-lock', this.name, () => this.#tryReadNow(scope)),
+      TRY_OPTIONS,
+    );
   }
 
-  async #tryReadNow(options?: TryOptions): Promise<Lease | undefined> {
-    using scope = openWaitScope(`tryRead of "${this.name}"`, options, TRY_OPTIONS);
+  async #tryReadNow(scope: WaitScope): Promise<Lease | undefined> {
     const admitted = await tryContend(this.#backend, this.#read, scope.signal);
     return admitted && new Hold(this.name, admitted);
   }
@@ -146,11 +146,15 @@ export class ReadWriteLock {
    * @throws {@link BackendError} when the backend fails in a way no retry can mend
    */
   tryWrite(options?: TryOptions): Promise<Lease | undefined> {
-    return observeAcquire(this.#backend.kind, 'write-lock', this.name, () => this.#tryWriteNow(options));
+    return waitWithin(
+      `tryWrite of "${this.name}"`,
+      options,
+      (scope) => observeAcquire(this.#backend.kind, 'write-lock', this.name, () => this.#tryWriteNow(scope)),
+      TRY_OPTIONS,
+    );
   }
 
-  async #tryWriteNow(options?: TryOptions): Promise<Lease | undefined> {
-    using scope = openWaitScope(`tryWrite of "${this.name}"`, options, TRY_OPTIONS);
+  async #tryWriteNow(scope: WaitScope): Promise<Lease | undefined> {
     const admitted = await tryContend(this.#backend, this.#write, scope.signal);
     return admitted && new Hold(this.name, admitted);
   }

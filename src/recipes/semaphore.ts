@@ -16,7 +16,7 @@ import { foreignKind, kindConflict, SEMAPHORE_GATE_USE, SEMAPHORE_PERMITS_USE } 
 import { linkSignals } from './linked-signal.js';
 import { type Contender, type ContenderRequest, contend, enqueueWithin, exclusiveRule, explain, throwIfAborted, tryContend, withdraw } from './queue.js';
 import type { AcquireOptions, Lease, TryOptions } from './types.js';
-import { openWaitScope, TRY_OPTIONS, type WaitScope } from './wait-scope.js';
+import { TRY_OPTIONS, type WaitScope, waitWithin } from './wait-scope.js';
 import { type QueueStatus, semaphoreStatus } from './status.js';
 import { withHold } from './with-hold.js';
 
@@ -56,11 +56,12 @@ export class Semaphore {
    * @throws {@link BackendError} when the backend fails in a way no retry can mend
    */
   acquire(options?: AcquireOptions): Promise<Lease> {
-    return observeAcquire(this.#backend.kind, 'semaphore', this.name, () => this.#acquireNow(options));
+    return waitWithin(`acquire of semaphore "${this.name}"`, options, (scope) =>
+      observeAcquire(this.#backend.kind, 'semaphore', this.name, () => this.#acquireNow(scope)),
+    );
   }
 
-  async #acquireNow(options?: AcquireOptions): Promise<Lease> {
-    using scope = openWaitScope(`acquire of semaphore "${this.name}"`, options);
+  async #acquireNow(scope: WaitScope): Promise<Lease> {
     // Every contender in the internal queue, its holder included, is waiting for a permit.
     const reportAhead = scope.onQueued && ((position: number) => scope.onQueued?.(position + 1));
     const gate = await contend(this.#backend, this.#gate, { signal: scope.signal, onQueued: reportAhead });
@@ -103,11 +104,15 @@ export class Semaphore {
    * @throws {@link BackendError} when the backend fails in a way no retry can mend
    */
   tryAcquire(options?: TryOptions): Promise<Lease | undefined> {
-    return observeAcquire(this.#backend.kind, 'semaphore', this.name, () => this.#tryAcquireNow(options));
+    return waitWithin(
+      `tryAcquire of semaphore "${this.name}"`,
+      options,
+      (scope) => observeAcquire(this.#backend.kind, 'semaphore', this.name, () => this.#tryAcquireNow(scope)),
+      TRY_OPTIONS,
+    );
   }
 
-  async #tryAcquireNow(options?: TryOptions): Promise<Lease | undefined> {
-    using scope = openWaitScope(`tryAcquire of semaphore "${this.name}"`, options, TRY_OPTIONS);
+  async #tryAcquireNow(scope: WaitScope): Promise<Lease | undefined> {
     const gate = await tryContend(this.#backend, this.#gate, scope.signal);
     if (!gate) return undefined;
     try {

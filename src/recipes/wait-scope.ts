@@ -80,12 +80,21 @@ export function openWaitScope(what: string, options: AcquireOptions | undefined,
  * Opens a scope from `options`, runs `wait` in it and closes the scope when the wait settles;
  * bad options reject (never throw). A promise chain rather than an async function, so that a
  * waiting acquire keeps no suspended frame here: thousands of waiters each keep one less.
+ *
+ * Recipes call it first thing, before tracing or measuring the acquire: the deadline counts from
+ * the call, so nothing done before the wait begins (the OpenTelemetry API loaded on the first
+ * acquire, a slow tracing subscriber) can push a rejection past timeoutMs + 250 ms.
  */
-export function waitWithin<T>(what: string, options: AcquireOptions | undefined, wait: (scope: WaitScope) => Promise<T>): Promise<T> {
+export function waitWithin<T>(
+  what: string,
+  options: AcquireOptions | undefined,
+  wait: (scope: WaitScope) => Promise<T>,
+  accepted: readonly string[] = ACQUIRE_OPTIONS,
+): Promise<T> {
   let scope: WaitScope;
   let waiting: Promise<T>;
   try {
-    scope = openWaitScope(what, options);
+    scope = openWaitScope(what, options, accepted);
   } catch (error) {
     return Promise.reject(error);
   }
