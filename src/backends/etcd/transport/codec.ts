@@ -13,6 +13,8 @@ const VARINT = 0;
 const LENGTH_DELIMITED = 2;
 const FIXED64 = 1;
 const FIXED32 = 5;
+/** A 64-bit varint takes at most 10 bytes. */
+const MAX_VARINT_BYTES = 10;
 
 /** Builds one message. Nested messages are built by a nested writer and added as bytes. */
 export class ProtoWriter {
@@ -126,20 +128,24 @@ export class ProtoReader {
   next(): number {
     if (this.#offset >= this.#end) return 0;
     const tag = this.#varintNumber();
-    this.#wireType = tag & 7;
-    return tag >>> 3;
+    this.#wireType = tag % 8;
+    const field = Math.floor(tag / 8);
+    // Field 0 does not exist: reading it as "the end" would drop the rest of the message.
+    if (field === 0) throw new Error('malformed protobuf: field number 0');
+    return field;
   }
 
   #varintNumber(): number {
     let result = 0;
     let multiplier = 1;
-    for (;;) {
+    for (let i = 0; i < MAX_VARINT_BYTES; i++) {
       if (this.#offset >= this.#end) throw new Error('truncated protobuf varint');
       const byte = this.#buffer[this.#offset++] as number;
       result += (byte & 0x7f) * multiplier;
       if (byte < 0x80) return result;
       multiplier *= 128;
     }
+    throw new Error(`malformed protobuf varint: longer than ${MAX_VARINT_BYTES} bytes`);
   }
 
   /** A varint as a bigint, interpreted as a signed 64-bit integer (int64). */
@@ -158,13 +164,14 @@ export class ProtoReader {
     this.#offset = start;
     let result = 0n;
     let shift = 0n;
-    for (;;) {
+    for (let i = 0; i < MAX_VARINT_BYTES; i++) {
       if (this.#offset >= this.#end) throw new Error('truncated protobuf varint');
       const byte = this.#buffer[this.#offset++] as number;
       result |= BigInt(byte & 0x7f) << shift;
       if (byte < 0x80) return BigInt.asIntN(64, result);
       shift += 7n;
     }
+    throw new Error(`malformed protobuf varint: longer than ${MAX_VARINT_BYTES} bytes`);
   }
 
   /** A varint that fits a double (enums, booleans, small counts). */
@@ -198,6 +205,11 @@ export class ProtoReader {
     return new ProtoReader(this.#buffer, start, this.#offset);
   }
 
+  #advance(bytes: number): void {
+    if (this.#offset + bytes > this.#end) throw new Error('truncated protobuf field');
+    this.#offset += bytes;
+  }
+
   /** Skips the current field's value (a field this adapter does not use). */
   skip(): void {
     switch (this.#wireType) {
@@ -208,10 +220,10 @@ export class ProtoReader {
         this.bytes();
         return;
       case FIXED64:
-        this.#offset += 8;
+        this.#advance(8);
         return;
       case FIXED32:
-        this.#offset += 4;
+        this.#advance(4);
         return;
       default:
         throw new Error(`unsupported protobuf wire type ${this.#wireType}`);
