@@ -4,7 +4,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import zookeeper from 'node-zookeeper-client';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { digestId, type ZooKeeperBackend } from '../../src/backends/zookeeper/index.js';
 import { compareSequences, orderChildren, roleOf, sequenceOf } from '../../src/backends/zookeeper/naming.js';
 import { BatonError, connect } from '../../src/index.js';
@@ -279,6 +279,34 @@ describe.skipIf(!available)('ZooKeeper adapter', () => {
         await silent.close();
       }
     });
+
+    it.each([
+      ['an abort', 'AbortError'],
+      ['a timeout', 'TimeoutError'],
+    ])('%s during connect rejects at once and leaves no connection open', async (_what, name) => {
+      const [host, port] = servers.endpoints[0]!.split(':');
+      const silent = await startTcpProxy(Number(port), host);
+      silent.silence();
+      try {
+        const controller = new AbortController();
+        const options = name === 'AbortError' ? { signal: controller.signal } : { timeoutMs: 500 };
+        const connecting = connect(`zookeeper://127.0.0.1:${silent.port}`, options).catch((e: unknown) => e);
+        // The client's connection reached the server's side and waits for its handshake.
+        await vi.waitFor(() => expect(silent.open).toBe(1), { timeout: 5000, interval: 5 });
+        if (name === 'AbortError') controller.abort();
+        const stopped = performance.now();
+        const error = await connecting;
+        expect(error).toMatchObject({ name });
+        if (name === 'AbortError') expect(performance.now() - stopped).toBeLessThan(250);
+        // The attempt is over: its connection is closed, and no other is opened after it.
+        await vi.waitFor(() => expect(silent.open).toBe(0), { timeout: 1000, interval: 5 });
+        const accepted = silent.accepted;
+        await new Promise((resolve) => setTimeout(resolve, 1500)); // longer than the client's reconnect delay
+        expect(silent.accepted).toBe(accepted);
+      } finally {
+        await silent.close();
+      }
+    });
   });
 
   it('protected create: a connection lost during enqueue leaves exactly one own node, found by its uuid', async () => {
@@ -418,6 +446,53 @@ describe.skipIf(!available)('ZooKeeper adapter', () => {
     await Promise.all(all);
     expect(granted).toEqual(Array.from({ length: 30 }, (_, i) => i));
     expect(tokens).toEqual([...tokens].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0)));
+  });
+
+  it('arms the own-node watch with the enqueue: a waiter whose node is deleted right after its create is never granted', async () => {
+    const holder = await open(servers.url());
+    const waiter = await open(servers.url());
+    const client = await raw();
+    const outcomes: string[] = [];
+    for (let round = 0; round < 10; round++) {
+      const name = `own-watch/${process.pid}/${round}`;
+      const parent = `/${name}`;
+      const held = await holder.mutex(name).acquire();
+      const heldName = held.key.split('/').pop();
+      // As soon as the waiter's node shows under the parent, delete it and then the holder's node,
+      // sent back to back: the waiter's blocker goes one write after its own node.
+      const deleted = new Promise<void>((resolve, reject) => {
+        let done = false;
+        const look = (): void =>
+          client.getChildren(
+            parent,
+            () => look(),
+            (error, children) => {
+              if (done) return;
+              if (error) return reject(error);
+              const theirs = children.find((child) => child !== heldName);
+              if (theirs === undefined) return;
+              done = true;
+              client.remove(`${parent}/${theirs}`, -1, (e) => e && reject(e));
+              client.remove(held.key, -1, (e) => (e ? reject(e) : resolve()));
+            },
+          );
+        look();
+      });
+      const outcome = await waiter
+        .mutex(name)
+        .acquire({ timeoutMs: 10_000 })
+        .then(
+          async (lease) => {
+            await lease.release();
+            return 'granted';
+          },
+          (error: Error) => error.name,
+        );
+      await deleted;
+      await held.release();
+      outcomes.push(outcome);
+    }
+    expect(outcomes).toEqual(Array.from({ length: 10 }, () => 'LeaseLostError'));
   });
 
   it('reads need no session of their own: list and get see other clients', async () => {

@@ -51,7 +51,6 @@ export class ZooKeeperBackend implements Backend {
       acl: this.acl,
       stamps: new ParentStamps(),
       prefixPath: (prefix) => this.prefixPath(prefix),
-      waitForBlocker: (key, revision, signal) => this.waitForBlocker(key, revision, signal),
     };
   }
 
@@ -78,14 +77,23 @@ export class ZooKeeperBackend implements Backend {
     return this.#openConnection();
   }
 
-  async #openConnection(): Promise<ZkConnection> {
+  /**
+   * Opens the first session now, so that a wrong address or refused credentials fail at
+   * `connect()`. When `signal` aborts first, rejects with its reason and leaves nothing open: the
+   * client stops trying at once.
+   */
+  async connect(signal: AbortSignal): Promise<void> {
+    await raceSignal(this.#openConnection(signal), signal);
+  }
+
+  async #openConnection(signal?: AbortSignal): Promise<ZkConnection> {
     this.#checkOpen();
     if (this.#conn?.alive) return this.#conn;
     if (!this.#opening) {
       this.#opening = (async () => {
         // The chroot is not created here but by the first write under it, with its other
         // missing parents: reads (baton status, leader, observe) must never write.
-        const conn = await ZkConnection.open(this.options);
+        const conn = await ZkConnection.open(this.options, { signal });
         if (this.#closed) {
           await conn.close();
           throw new ClosedError('the coordinator was closed');

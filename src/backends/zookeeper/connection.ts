@@ -92,12 +92,15 @@ export function leaderLagOf(timeout: number): number {
 
 /** What the connection manager of `node-zookeeper-client` exposes, untyped by the package. */
 interface ConnectionManager {
-  socket?: { destroy(): void; cork(): void; uncork(): void; destroyed?: boolean };
+  socket?: { destroy(): void; cork(): void; uncork(): void; destroyed?: boolean; connecting?: boolean };
   onSocketError(error: unknown): void;
   onSocketData(buffer: Buffer): void;
   queue(request: unknown, callback: (error: unknown, response?: unknown) => void): void;
   servers: Array<{ host: string; port: number }>;
 }
+
+/** The least time a reconnect's session handshake gets before it is dropped and tried again. */
+const HANDSHAKE_PATIENCE_MS = 1000;
 
 const SYNC_OPCODE = 9;
 /** An opcode whose answer carries no payload the client parses: a sync answer is read as one. */
@@ -119,6 +122,8 @@ export class ZkConnection {
   #heartbeatInFlight = false;
   #connectedWaiters = new Set<{ resolve: () => void; reject: Rejecter }>();
   #connected = false;
+  /** A reconnect attempt seen waiting for the server's handshake, and since when. */
+  #handshaking: { socket: unknown; since: number } | undefined;
   /** When the connect began: the earliest the leader can have seen the new session. */
   readonly #openedAt = performance.now();
 
@@ -279,7 +284,32 @@ export class ZkConnection {
       // Connected, yet nothing went through the leader for half the timeout: drop this server.
       managerOf(this.client).socket?.destroy();
     }
+    if (!this.#connected) this.#abandonStalledHandshake();
     this.#heartbeat();
+  }
+
+  /**
+   * Drops a reconnect attempt whose TCP connection is up but whose session handshake went
+   * unanswered for {@link HANDSHAKE_PATIENCE_MS} or a heartbeat interval, whichever is longer, so
+   * the client tries again. A server that is starting can accept a connection and never answer it,
+   * and the client, which stops its connect timer once the TCP connection is up, would wait on it
+   * until the session is lost.
+   */
+  #abandonStalledHandshake(): void {
+    const socket = managerOf(this.client).socket;
+    if (socket === undefined || socket.destroyed || socket.connecting !== false) {
+      this.#handshaking = undefined;
+      return;
+    }
+    if (this.#handshaking?.socket !== socket) {
+      this.#handshaking = { socket, since: performance.now() };
+      return;
+    }
+    const patience = Math.max(HANDSHAKE_PATIENCE_MS, heartbeatIntervalOf(this.timeout));
+    if (performance.now() - this.#handshaking.since >= patience) {
+      this.#handshaking = undefined;
+      socket.destroy();
+    }
   }
 
   /** Sends a `sync` unless one is in flight: its answer proves the leader saw this session. */

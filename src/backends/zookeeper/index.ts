@@ -23,10 +23,14 @@ export const zookeeperBackend: BackendModule<ZooKeeperOptions> = {
   kind: 'zookeeper',
   fromUrl: optionsFromUrl,
   fromObject: optionsFromObject,
-  async connect(options, _signal) {
+  async connect(options, signal) {
     const backend = new ZooKeeperBackend(options);
-    // Connect now, so a wrong address or a refused chroot fails at connect(), not later.
-    await backend.connection();
+    try {
+      await backend.connect(signal);
+    } catch (error) {
+      await backend.close();
+      throw error;
+    }
     return backend;
   },
 };

@@ -4,14 +4,16 @@
  * `mzxid` is then the new node's `czxid`, the token), with the listing pipelined behind it. Where
  * the parent carries data or may not be written, it falls back to list, create, list and reads the
  * czxid from the parent's `pzxid` or with one `exists`. After a connection loss during a create,
- * the own node is found by its uuid (protected create) instead of creating a second one.
+ * the own node is found by its uuid (protected create) instead of creating a second one. The
+ * own-node watch is sent the moment the create's answer names the node, before the enqueue
+ * resolves and before any wait its caller arms.
  * @module
  */
 import zookeeper from 'node-zookeeper-client';
 import type { ACL } from 'node-zookeeper-client';
-import { BackendError, OutcomeUnknownError, SessionLostError } from '../../errors.js';
+import { BackendError, LeaseLostError, OutcomeUnknownError } from '../../errors.js';
 import { raceSignal } from '../abortable.js';
-import type { Backend, Enqueued, GuardedOp, OwnKey, Role, Session } from '../contract.js';
+import type { Enqueued, GuardedOp, OwnKey, Role, Session } from '../contract.js';
 import { GuaranteedRemovals } from '../guaranteed-delete.js';
 import { OwnKeyWatches } from '../own-keys.js';
 import type { ZooKeeperOptions } from './config.js';
@@ -39,8 +41,6 @@ export interface SessionHost {
   readonly stamps: ParentStamps;
   /** `<chroot>/<prefix>`. */
   prefixPath(prefix: string): string;
-  /** Waits for a node's deletion, across reconnects (the own-node watches). */
-  waitForBlocker: Backend['waitForBlocker'];
 }
 
 /** The session's view: one ZooKeeper session, its ephemeral nodes and its writes. */
@@ -71,13 +71,15 @@ export class ZooKeeperSession implements Session {
     const uuid = newNodeUuid();
     const entering = this.#enqueue(parent, uuid, role, value);
     try {
-      const entered = await raceSignal(entering, signal);
-      return { ...entered, own: this.#watchOwn(entered.key, entered.revision) };
+      return await raceSignal(entering, signal);
     } catch (error) {
       // The create may have happened (or may still): once the attempt has settled, make sure no
       // node of it remains, found by its uuid, or end the session.
       entering.then(
-        (entered) => void this.remove(entered.key, entered.revision),
+        (entered) => {
+          entered.own.dispose();
+          void this.remove(entered.key, entered.revision);
+        },
         () => void this.#withdraw(parent, uuid),
       );
       throw toBatonError(error, `creating a node under ${parent}`, this.host.options);
@@ -112,18 +114,17 @@ export class ZooKeeperSession implements Session {
     return this.#removals.remove(key, revision, signal);
   }
 
-  /** The own-node watch, armed at once (a getData watch on the node). */
-  #watchOwn(key: string, revision: bigint): OwnKey {
-    return this.#own.arm(key, (onDeleted, onFailed) => {
-      const stop = new AbortController();
-      this.host.waitForBlocker(key, revision, stop.signal).then(onDeleted, (error) => {
-        if (!stop.signal.aborted) onFailed(error);
-      });
-      return () => stop.abort();
-    });
+  /**
+   * The own-node watch, sent the moment the create's answer names the node: a getData watch on
+   * this session's connection, before the answer is handed to anyone, so no deletion of the node
+   * can go unobserved, and its answer or event comes before that of any wait the caller arms
+   * next (the server answers a session in order).
+   */
+  #watchOwn(key: string): OwnKey {
+    return this.#own.arm(key, (onDeleted, onFailed) => watchDeletion(this.connection, key, onDeleted, onFailed));
   }
 
-  async #enqueue(parent: string, uuid: string, role: Role, value: string): Promise<Omit<Enqueued, 'own'>> {
+  async #enqueue(parent: string, uuid: string, role: Role, value: string): Promise<Enqueued> {
     const conn = this.connection;
     const path = `${parent}/${nodeNamePrefix(uuid, role)}`;
     const data = Buffer.from(value, 'utf8');
@@ -139,18 +140,25 @@ export class ZooKeeperSession implements Session {
       const [before, created, after] = conn.pipeline(
         () => [conn.getChildren(parent), conn.create(path, data, acl, CreateMode.EPHEMERAL_SEQUENTIAL), conn.getChildren(parent)] as const,
       );
+      const watching = created.then((key) => this.#watchOwn(key), () => undefined);
       const [beforeResult, createdResult, afterResult] = await Promise.allSettled([before, created, after]);
       if (createdResult.status === 'fulfilled') {
-        const own = createdResult.value;
-        if (afterResult.status === 'fulfilled') {
-          if (afterResult.value.stat.dataLength === 0) this.host.stamps.noteEmpty(parent);
-          const entries = orderChildren(parent, afterResult.value.children);
-          const exact = beforeResult.status === 'fulfilled' && afterResult.value.stat.cversion === beforeResult.value.stat.cversion + 1;
-          const revision = exact ? zxidOf(afterResult.value.stat.pzxid) : await this.#czxidOf(own);
-          return { key: own, revision, entries };
+        const key = createdResult.value;
+        const own = (await watching)!;
+        try {
+          if (afterResult.status === 'fulfilled') {
+            if (afterResult.value.stat.dataLength === 0) this.host.stamps.noteEmpty(parent);
+            const entries = orderChildren(parent, afterResult.value.children);
+            const exact = beforeResult.status === 'fulfilled' && afterResult.value.stat.cversion === beforeResult.value.stat.cversion + 1;
+            const revision = exact ? zxidOf(afterResult.value.stat.pzxid) : await this.#czxidOf(key);
+            return { key, revision, entries, own };
+          }
+          const revision = await this.#czxidOf(key);
+          return { key, revision, entries: await listChildren(conn, parent), own };
+        } catch (error) {
+          own.dispose();
+          throw error;
         }
-        const revision = await this.#czxidOf(own);
-        return { key: own, revision, entries: await listChildren(conn, parent) };
       }
       const code = codeOf(createdResult.reason);
       if (code === Code.NO_NODE && attempt < MAX_PARENT_ATTEMPTS) {
@@ -174,7 +182,7 @@ export class ZooKeeperSession implements Session {
    * trip even when other clients' changes interleave. Resolves to undefined when the caller should
    * try again (the parent went missing or refused the setData: the plain path is used then).
    */
-  async #enqueueStamped(parent: string, path: string, data: Buffer, uuid: string): Promise<Omit<Enqueued, 'own'> | undefined> {
+  async #enqueueStamped(parent: string, path: string, data: Buffer, uuid: string): Promise<Enqueued | undefined> {
     const conn = this.connection;
     const [stamped, after] = conn.pipeline(
       () =>
@@ -186,15 +194,26 @@ export class ZooKeeperSession implements Session {
           conn.getChildren(parent),
         ] as const,
     );
+    // Armed from the multi's answer, before it is handed on (see #watchOwn).
+    const watching = stamped.then(([created]) => (created?.path === undefined ? undefined : this.#watchOwn(created.path)), () => undefined);
     const [stampedResult, afterResult] = await Promise.allSettled([stamped, after]);
     if (stampedResult.status === 'fulfilled') {
       const [created, parentWrite] = stampedResult.value;
       const key = created?.path;
       const stat = parentWrite?.stat;
-      if (key === undefined || stat === undefined) throw new BackendError(`ZooKeeper answered an enqueue under ${parent} without the created path or the parent's Stat`);
-      const entries = afterResult.status === 'fulfilled' ? orderChildren(parent, afterResult.value.children) : await listChildren(conn, parent);
-      if (afterResult.status === 'fulfilled' && afterResult.value.stat.dataLength !== 0) this.host.stamps.forget(parent);
-      return { key, revision: zxidOf(stat.mzxid), entries };
+      const own = await watching;
+      if (key === undefined || stat === undefined || own === undefined) {
+        own?.dispose();
+        throw new BackendError(`ZooKeeper answered an enqueue under ${parent} without the created path or the parent's Stat`);
+      }
+      try {
+        const entries = afterResult.status === 'fulfilled' ? orderChildren(parent, afterResult.value.children) : await listChildren(conn, parent);
+        if (afterResult.status === 'fulfilled' && afterResult.value.stat.dataLength !== 0) this.host.stamps.forget(parent);
+        return { key, revision: zxidOf(stat.mzxid), entries, own };
+      } catch (error) {
+        own.dispose();
+        throw error;
+      }
     }
     const error = stampedResult.reason;
     if (error instanceof MultiError) {
@@ -216,22 +235,32 @@ export class ZooKeeperSession implements Session {
    * (then the caller creates again). Retried over further connection losses until one or the other
    * is known; the uuid is this attempt's alone, so a node carrying it is ours.
    */
-  async #recoverProtected(parent: string, uuid: string): Promise<Omit<Enqueued, 'own'> | undefined> {
+  async #recoverProtected(parent: string, uuid: string): Promise<Enqueued | undefined> {
     const conn = this.connection;
     const options = this.host.options;
     const { children } = await retrying(conn, `finding node ${uuid} under ${parent}`, options, () => conn.getChildren(parent));
     const name = findByUuid(children, uuid);
     if (name === undefined) return undefined;
     const key = `${parent}/${name}`;
-    const stat = await retrying(conn, `reading ${key}`, options, () => conn.exists(key));
-    // Found in the listing but gone now: deleted by someone else; creating again is right.
-    if (stat === null) return undefined;
-    return { key, revision: zxidOf(stat.czxid), entries: orderChildren(parent, children) };
+    const own = this.#watchOwn(key);
+    try {
+      const stat = await retrying(conn, `reading ${key}`, options, () => conn.exists(key));
+      // Found in the listing but gone now: deleted by someone else; creating again is right.
+      if (stat === null) {
+        own.dispose();
+        return undefined;
+      }
+      return { key, revision: zxidOf(stat.czxid), entries: orderChildren(parent, children), own };
+    } catch (error) {
+      own.dispose();
+      throw error;
+    }
   }
 
   async #czxidOf(key: string): Promise<bigint> {
     const stat = await retrying(this.connection, `reading ${key}`, this.host.options, () => this.connection.exists(key));
-    if (stat === null) throw new SessionLostError(`ZooKeeper node ${key} vanished right after it was created`);
+    // Deleted by another client before we could read it (the own-node watch saw it too).
+    if (stat === null) throw this.signal.aborted ? this.signal.reason : new LeaseLostError(`ZooKeeper node ${key} vanished right after it was created`);
     return zxidOf(stat.czxid);
   }
 
@@ -334,3 +363,34 @@ function isProtectedName(key: string): boolean {
   return name.startsWith(PROTECTED_PREFIX) && name.length > 40;
 }
 
+
+/**
+ * Watches `key` on `conn` for its deletion: a getData watch, sent now (synchronously, so it leaves
+ * before anything the caller sends next), re-armed after a data change (a proclaim writes the own
+ * node) and after a connection loss. Calls `onDeleted` when the node is gone, `onFailed` on any
+ * other failure; the end of the session ends the watch through the session's signal. A getData
+ * watch on a node already gone sets nothing on the server, unlike an exists watch.
+ */
+function watchDeletion(conn: ZkConnection, key: string, onDeleted: () => void, onFailed: (error: unknown) => void): () => void {
+  let stopped = false;
+  const arm = (): void => {
+    if (stopped || !conn.alive) return;
+    conn
+      .getData(key, (event) => {
+        if (stopped) return;
+        if (event.getType() === zookeeper.Event.NODE_DELETED) onDeleted();
+        else arm();
+      })
+      .catch((error: unknown) => {
+        if (stopped || !conn.alive) return;
+        const code = codeOf(error);
+        if (code === Code.NO_NODE) onDeleted();
+        else if (code === Code.CONNECTION_LOSS) conn.whenConnected().then(arm, () => {});
+        else onFailed(error);
+      });
+  };
+  arm();
+  return () => {
+    stopped = true;
+  };
+}
