@@ -9,7 +9,7 @@
  * @module
  */
 import { ClosedError } from '../../errors.js';
-import type { Backend, KeyState, PlainKeys, QueueEntry, ScanResult, Session, Watched } from '../contract.js';
+import type { Backend, KeyState, PlainKeys, PrefixFollower, QueueEntry, ScanResult, Session, Watched } from '../contract.js';
 import type { EtcdOptions } from './config.js';
 import { explain } from './errors.js';
 import { lastSegment, parentOf } from '../key-paths.js';
@@ -19,6 +19,7 @@ import { EtcdClient } from './transport/client.js';
 import { type PrefixView, type Snapshot, type ViewEntry, type ViewHost, ViewRegistry } from './view.js';
 import { EtcdValues } from './values.js';
 import { scanEtcd } from './scan.js';
+import { followView } from './follow.js';
 
 /** How long a prefix's watch is kept after its last use. */
 const VIEW_LINGER_MS = 30_000;
@@ -190,6 +191,12 @@ export class EtcdBackend implements Backend {
     const changed = view.until(() => membership(view.entries()) !== seen, signal);
     void changed.finally(() => this.views.release(view)).catch(() => {});
     return { current: queueOf(entries), changed };
+  }
+
+  /** Follows a prefix's membership on its watched view: no request per change (see ./follow.ts). */
+  followPrefix(prefix: string, signal: AbortSignal, follower: PrefixFollower): void {
+    if (this.#closed || signal.aborted) return;
+    followView(this.views, prefix, signal, follower);
   }
 
   async close(): Promise<void> {

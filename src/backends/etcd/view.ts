@@ -50,6 +50,13 @@ export interface ViewHost {
   ownKeyVanished(key: string): void;
 }
 
+/** Receives a view's membership changes (see {@link PrefixView.follow}). */
+export interface MembershipFollower {
+  reset(entries: readonly ViewEntry[]): void;
+  created(entry: ViewEntry): void;
+  deleted(key: string): void;
+}
+
 interface Waiter {
   /** Returns true when the wait is over (it is then removed). */
   check(): boolean;
@@ -80,6 +87,8 @@ export class PrefixView {
   #failure: unknown;
   /** Keys this adapter created here and has not deleted: their disappearance is reported. */
   readonly own = new Set<string>();
+  /** Told of every membership change (queue positions), see {@link follow}. */
+  readonly #followers = new Set<MembershipFollower>();
   /** Pending waits using the view. */
   refs = 0;
   lingerTimer: NodeJS.Timeout | undefined;
@@ -187,8 +196,12 @@ export class PrefixView {
     this.#revision = snapshot.revision;
     const pending = this.#pending;
     this.#pending = [];
-    for (const events of pending) this.#applyEvents(events);
+    for (const events of pending) this.#applyEvents(events, false);
     for (const key of vanished) this.#ownGone(key);
+    if (this.#followers.size > 0) {
+      const entries = this.entries();
+      for (const follower of this.#followers) follower.reset(entries);
+    }
     this.#check();
   }
 
@@ -198,11 +211,12 @@ export class PrefixView {
       this.#pending.push(events);
       return;
     }
-    this.#applyEvents(events);
+    this.#applyEvents(events, this.#followers.size > 0);
     this.#check();
   }
 
-  #applyEvents(events: readonly WatchEvent[]): void {
+  /** Applies events after the view's revision; `tell`: report membership changes to the followers. */
+  #applyEvents(events: readonly WatchEvent[], tell: boolean): void {
     const base = this.#revision;
     let revision = base;
     for (const event of events) {
@@ -213,10 +227,14 @@ export class PrefixView {
       if (key === undefined) continue;
       this.#ordered = undefined;
       if (event.type === 'put') {
-        this.#entries.set(key, this.#entryOf(event.kv) as ViewEntry);
+        const entry = this.#entryOf(event.kv) as ViewEntry;
+        const isNew = !this.#entries.has(key);
+        this.#entries.set(key, entry);
+        if (tell && isNew) for (const follower of this.#followers) follower.created(entry);
       } else {
-        this.#entries.delete(key);
+        const existed = this.#entries.delete(key);
         if (this.own.has(key)) this.#ownGone(key);
+        if (tell && existed) for (const follower of this.#followers) follower.deleted(key);
       }
     }
     this.#revision = revision;
@@ -295,6 +313,17 @@ export class PrefixView {
       this.#waiters.add(waiter);
       return () => this.#waiters.delete(waiter);
     });
+  }
+
+  /**
+   * Tells `follower` of the membership: the whole of it once the view is exact (at once if it is),
+   * again after every resynchronisation (a restarted watch), and each creation and deletion in
+   * between, in order. Returns the unsubscribe. O(1) per change per follower.
+   */
+  follow(follower: MembershipFollower): () => void {
+    this.#followers.add(follower);
+    if (this.#revision >= 0n) follower.reset(this.entries());
+    return () => this.#followers.delete(follower);
   }
 
   /** The keys in creation order (lowest create revision first). */

@@ -11,7 +11,7 @@ import { ClosedError, InvalidArgumentError, SessionLostError } from '../../error
 import { HealthBoard } from '../../observability/health.js';
 import { describe } from '../../validate.js';
 import { abortable, raceSignal } from '../abortable.js';
-import type { Backend, KeyState, PlainKeys, QueueEntry, ScanResult, Session, Watched } from '../contract.js';
+import type { Backend, KeyState, PlainKeys, PrefixFollower, QueueEntry, ScanResult, Session, Watched } from '../contract.js';
 import { aclFor } from './acl.js';
 import type { ZooKeeperOptions } from './config.js';
 import { Code, codeOf, ZkConnection } from './connection.js';
@@ -22,6 +22,7 @@ import { retrying } from './retry.js';
 import { orderChildren, sequenceOf } from './naming.js';
 import { scanZooKeeper } from './scan.js';
 import { lastSegment } from '../key-paths.js';
+import { followChildren } from './follow.js';
 import { ensurePath, listChildren, stateOf } from './nodes.js';
 import { ParentStamps } from './parent-stamps.js';
 
@@ -322,6 +323,12 @@ export class ZooKeeperBackend implements Backend {
       return untrack;
     });
     return { promise, fire: () => fire() };
+  }
+
+  /** Follows a name's children through one persistent recursive watch (see ./follow.ts). */
+  followPrefix(prefix: string, signal: AbortSignal, follower: PrefixFollower): void {
+    if (this.#closed || signal.aborted) return;
+    followChildren(this, prefix, signal, follower);
   }
 
   async close(): Promise<void> {

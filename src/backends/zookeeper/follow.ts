@@ -1,0 +1,190 @@
+/**
+ * {@link Backend.followPrefix} on ZooKeeper: one persistent recursive watch (`addWatch`, ZooKeeper
+ * 3.6+) on the name node per coordinator, so that each creation and deletion of a child arrives as
+ * one notification carrying its path: O(1) per change, and no listing of the children per change.
+ *
+ * The watch is added, then the children listed, back to back on one session: ZooKeeper answers a
+ * session in order and sends a notification before any answer that reflects its change, so the
+ * notifications that come before the listing are already in it and those after are applied on
+ * it. `node-zookeeper-client` knows nothing of persistent watches: it does not restore them after
+ * a reconnect, so every reconnect (and every new session) adds the watch and lists again, and the
+ * follower is given the whole membership anew. A server without `addWatch` gets the old way: a
+ * children watch and a listing per change.
+ * @module
+ */
+import type { Client } from 'node-zookeeper-client';
+import type { PrefixFollower } from '../contract.js';
+import { Code, codeOf, type ZkConnection } from './connection.js';
+import { orderChildren, roleOf, sequenceOf } from './naming.js';
+
+const ADD_WATCH_OPCODE = 106;
+const REMOVE_WATCHES_OPCODE = 18;
+/** AddWatchMode.PERSISTENT_RECURSIVE. */
+const PERSISTENT_RECURSIVE_MODE = 1;
+/** WatcherType.PersistentRecursive, for removeWatches. */
+const PERSISTENT_RECURSIVE_TYPE = 5;
+/** An opcode whose answer carries no payload the client parses (as connection.ts's sync uses). */
+const NO_PAYLOAD_OPCODE = 2;
+const NODE_CREATED = 1;
+const NODE_DELETED = 2;
+const UNIMPLEMENTED = -6;
+const RETRY_MS = 50;
+const MAX_RETRY_MS = 2000;
+
+/** What the follower needs of the backend. */
+export interface FollowHost {
+  connection(): Promise<ZkConnection>;
+  prefixPath(prefix: string): string;
+}
+
+interface WatcherEvent {
+  readonly type: number;
+  readonly path: string;
+}
+type Notified = (event: WatcherEvent) => void;
+
+/** The notification handlers by watched path, per client: installed once on its dispatch. */
+const handlersByClient = new WeakMap<Client, Map<string, Set<Notified>>>();
+
+function handlersOf(client: Client): Map<string, Set<Notified>> {
+  let handlers = handlersByClient.get(client);
+  if (handlers) return handlers;
+  handlers = new Map();
+  handlersByClient.set(client, handlers);
+  const watchers = (client as unknown as { connectionManager: { watcherManager: { emit(event: WatcherEvent): void } } }).connectionManager.watcherManager;
+  const emit = watchers.emit;
+  const byPath = handlers;
+  // Every notification still goes to the client's own one-shot watchers; ours only listen.
+  watchers.emit = function (this: unknown, event: WatcherEvent) {
+    const slash = event.path.lastIndexOf('/');
+    const parent = slash <= 0 ? '/' : event.path.slice(0, slash);
+    const found = byPath.get(parent);
+    if (found && (event.type === NODE_CREATED || event.type === NODE_DELETED)) for (const handler of [...found]) handler(event);
+    return emit.call(this, event);
+  };
+  return handlers;
+}
+
+/** A request with a path and an int as payload whose answer has none (addWatch, removeWatches). */
+function pathAndMode(conn: ZkConnection, opcode: number, path: string, mode: number): Promise<void> {
+  return conn.request<void>(false, (cb) => {
+    const header = { xid: 0, type: NO_PAYLOAD_OPCODE };
+    const request = {
+      header,
+      payload: null,
+      toBuffer(): Buffer {
+        const encoded = Buffer.from(path, 'utf8');
+        const frame = Buffer.alloc(4 + 4 + 4 + 4 + encoded.length + 4);
+        let offset = frame.writeInt32BE(frame.length - 4, 0);
+        offset = frame.writeInt32BE(header.xid, offset);
+        offset = frame.writeInt32BE(opcode, offset);
+        offset = frame.writeInt32BE(encoded.length, offset);
+        offset += encoded.copy(frame, offset);
+        frame.writeInt32BE(mode, offset);
+        return frame;
+      },
+    };
+    (conn.client as unknown as { connectionManager: { queue(r: unknown, cb: (error: unknown) => void): void } }).connectionManager.queue(request, (error) => cb(error ?? null));
+  });
+}
+
+/** Follows `prefix` for `follower` until `signal` aborts. Never rejects: positions are reports only. */
+export function followChildren(host: FollowHost, prefix: string, signal: AbortSignal, follower: PrefixFollower): void {
+  const parent = host.prefixPath(prefix);
+  void (async () => {
+    let pause = RETRY_MS;
+    while (!signal.aborted) {
+      try {
+        const conn = await host.connection();
+        await followOnce(conn, parent, signal, follower);
+        pause = RETRY_MS;
+      } catch {
+        if (signal.aborted) return;
+        await new Promise((resolve) => setTimeout(resolve, pause).unref());
+        pause = Math.min(pause * 2, MAX_RETRY_MS);
+      }
+    }
+  })();
+}
+
+/**
+ * Follows `parent` on one connection until the signal aborts (resolves), the client disconnects
+ * (resolves, after the reconnect: the caller follows anew) or the session ends (rejects).
+ */
+async function followOnce(conn: ZkConnection, parent: string, signal: AbortSignal, follower: PrefixFollower): Promise<void> {
+  const handlers = handlersOf(conn.client);
+  let listed = false;
+  const onEvent: Notified = (event) => {
+    if (!listed) return; // already in the listing on its way
+    const name = event.path.slice(parent.length + 1);
+    if (sequenceOf(name) === undefined) return;
+    if (event.type === NODE_CREATED) follower.created({ key: event.path, role: roleOf(name) });
+    else follower.deleted(event.path);
+  };
+  let set = handlers.get(parent);
+  if (!set) handlers.set(parent, (set = new Set()));
+  set.add(onEvent);
+  let ended: () => void = () => {};
+  const over = new Promise<void>((resolve) => (ended = resolve));
+  const onDisconnected = () => ended();
+  conn.client.once('disconnected', onDisconnected);
+  const untrack = conn.track(() => ended());
+  signal.addEventListener('abort', ended, { once: true });
+  try {
+    // Sent back to back: the watch is in place before the listing is read.
+    const watching = pathAndMode(conn, ADD_WATCH_OPCODE, parent, PERSISTENT_RECURSIVE_MODE);
+    const listing = conn.getChildren(parent).then(
+      ({ children }) => children,
+      (error: unknown) => {
+        if (codeOf(error) === Code.NO_NODE) return [];
+        throw error;
+      },
+    );
+    watching.catch(() => {});
+    listing.catch(() => {});
+    try {
+      await watching;
+    } catch (error) {
+      if (codeOf(error) !== UNIMPLEMENTED) throw error;
+      set.delete(onEvent);
+      await relistOnChange(conn, parent, signal, follower, over);
+      return;
+    }
+    follower.reset(orderChildren(parent, await listing));
+    listed = true;
+    await over;
+    if (!conn.alive) throw conn.signal.reason;
+    if (signal.aborted) {
+      pathAndMode(conn, REMOVE_WATCHES_OPCODE, parent, PERSISTENT_RECURSIVE_TYPE).catch(() => {});
+      return;
+    }
+    // Disconnected: the watch is gone with the connection; follow anew once connected again.
+    await conn.whenConnected();
+  } finally {
+    set.delete(onEvent);
+    if (set.size === 0 && handlers.get(parent) === set) handlers.delete(parent);
+    conn.client.removeListener('disconnected', onDisconnected);
+    untrack();
+    signal.removeEventListener('abort', ended);
+  }
+}
+
+/** Without `addWatch`: a children watch, and the whole listing again at every change. */
+async function relistOnChange(conn: ZkConnection, parent: string, signal: AbortSignal, follower: PrefixFollower, over: Promise<void>): Promise<void> {
+  let stop = false;
+  void over.then(() => (stop = true));
+  while (!stop && !signal.aborted && conn.alive) {
+    let changed: () => void = () => {};
+    const change = new Promise<void>((resolve) => (changed = resolve));
+    try {
+      follower.reset(orderChildren(parent, (await conn.getChildren(parent, () => changed())).children));
+    } catch (error) {
+      if (codeOf(error) !== Code.NO_NODE) throw error;
+      follower.reset([]);
+      if ((await conn.exists(parent, () => changed())) !== null) changed();
+    }
+    await Promise.race([change, over]);
+  }
+  if (!conn.alive) throw conn.signal.reason;
+  if (!signal.aborted) await conn.whenConnected();
+}
