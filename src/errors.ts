@@ -18,7 +18,8 @@ export type BatonErrorCode =
   | 'OUTCOME_UNKNOWN'
   | 'STALE_TOKEN'
   | 'CONFLICT'
-  | 'NAME_CONFLICT';
+  | 'NAME_CONFLICT'
+  | 'CONTACT_LOST';
 
 /** Base class of every error Baton throws. */
 export abstract class BatonError extends Error {
@@ -73,7 +74,15 @@ export class ClosedError extends BatonError {
 
 /** The backend could not be reached or refused a request (connection, auth, TLS). */
 export class BackendError extends BatonError {
-  readonly code: 'BACKEND' | 'OUTCOME_UNKNOWN' = 'BACKEND';
+  readonly code: 'BACKEND' | 'OUTCOME_UNKNOWN' | 'CONTACT_LOST' = 'BACKEND';
+}
+
+/**
+ * The backend stopped answering for longer than allowed while a watch was open (`observe`):
+ * changes may have been missed. Try again once it answers. A `BackendError` too.
+ */
+export class ContactLostError extends BackendError {
+  override readonly code = 'CONTACT_LOST';
 }
 
 /**

@@ -17,7 +17,7 @@ export { ENV_VARIABLE, DEFAULT_URL, backendOfScheme } from './config.js';
 export { Mutex } from './recipes/mutex.js';
 export { Semaphore, type SemaphoreOptions } from './recipes/semaphore.js';
 export { ReadWriteLock } from './recipes/rwlock.js';
-export { Election } from './recipes/election.js';
+export { Election, type ObserveOptions } from './recipes/election.js';
 export { VersionedValue, type ValueState, type UpdateOptions, type UpdateResult } from './recipes/value.js';
 export { Barrier, DoubleBarrier, type DoubleBarrierOptions, type BarrierWaitOptions } from './recipes/barrier.js';
 export { MultiLock, type LockPart, type MultiLease, type MultiAcquireOptions } from './recipes/multi-lock.js';
@@ -41,6 +41,7 @@ export {
   StaleTokenError,
   ConflictError,
   NameConflictError,
+  ContactLostError,
   type BatonErrorCode,
 } from './errors.js';
 export type { BackendKind, Role } from './backends/contract.js';

@@ -35,7 +35,11 @@ function withParam(url: string, scheme: string | undefined, ttl: number, command
   let param: [string, string];
   const kind = scheme === undefined ? undefined : backendOfScheme(scheme);
   if (kind === 'etcd') param = ['ttl', String(ttl)];
-  else if (kind === 'zookeeper') param = ['sessionTimeout', String(ttl * 1000)];
+  else if (kind === 'zookeeper') {
+    // Checked here in the flag's own unit: the URL's sessionTimeout (ms) is not what the user typed.
+    if (ttl < 0.1 || ttl > 3600) throw usageError(`invalid --ttl ${ttl}: on ZooKeeper --ttl must be from 0.1 to 3600 seconds`, command);
+    param = ['sessionTimeout', String(Math.round(ttl * 1000))];
+  }
   else if (kind === 'redis') param = ['ttl', String(ttl)];
   else throw usageError(`--ttl needs an etcd://, zookeeper:// or redis:// backend URL, not ${JSON.stringify(url)}`, command);
   const hash = url.indexOf('#');

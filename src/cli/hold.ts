@@ -93,6 +93,10 @@ export async function runHolding(invocation: Invocation, io: Io): Promise<number
     return signalExitCode(signal);
   }
   if (invocation.verbose) io.err(`holding ${what} (token ${lease.token}, key ${lease.key})`);
+  const { ttlMs, requestedTtlMs } = coord.health();
+  if (ttlMs !== undefined && requestedTtlMs !== undefined) {
+    io.err(`warning: the ${coord.backend} server granted a session TTL of ${ttlMs / 1000}s, not the ${requestedTtlMs / 1000}s asked for: the hold is lost after ${ttlMs / 1000}s without contact`);
+  }
 
   const env: NodeJS.ProcessEnv = {
     ...io.env,

@@ -2,7 +2,7 @@
  * The read commands: `baton leader`, `baton observe`, `baton status`. They create no keys.
  * @module
  */
-import type { Coordinator, QueueStatus } from '../index.js';
+import { ContactLostError, type Coordinator, type QueueStatus } from '../index.js';
 import type { Invocation } from './args.js';
 import { asCliError, backendUrl, checkName, open } from './backend.js';
 import { ExitCode, signalExitCode } from './exit-codes.js';
@@ -37,14 +37,28 @@ async function leader(coord: Coordinator, invocation: Invocation, io: Io): Promi
   io.out(invocation.json ? `${JSON.stringify(leaderJson(current))}\n` : `${leaderLine(invocation.name, current)}\n`);
 }
 
+/**
+ * Prints the leader and every change. When the backend stops answering it prints a `contact lost`
+ * line (the leader may change unseen meanwhile) and observes again, which prints the leader as
+ * soon as the backend answers.
+ */
 async function observe(coord: Coordinator, invocation: Invocation, io: Io, signal: AbortSignal): Promise<void> {
-  for await (const current of coord.election(invocation.name).observe({ signal })) {
-    const time = new Date().toISOString();
-    io.out(
-      invocation.json
-        ? `${JSON.stringify({ time, leader: leaderJson(current) })}\n`
-        : `${time} ${leaderLine(invocation.name, current)}\n`,
-    );
+  while (!signal.aborted) {
+    try {
+      for await (const current of coord.election(invocation.name).observe({ signal })) {
+        const time = new Date().toISOString();
+        io.out(
+          invocation.json
+            ? `${JSON.stringify({ time, leader: leaderJson(current) })}\n`
+            : `${time} ${leaderLine(invocation.name, current)}\n`,
+        );
+      }
+      return;
+    } catch (error) {
+      if (!(error instanceof ContactLostError)) throw error;
+      const time = new Date().toISOString();
+      io.out(invocation.json ? `${JSON.stringify({ time, contact: 'lost', error: error.message })}\n` : `${time} contact lost: ${error.message}\n`);
+    }
   }
 }
 

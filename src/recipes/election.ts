@@ -4,8 +4,9 @@
  * @module
  */
 import type { Backend, KeyState, QueueEntry } from '../backends/contract.js';
-import { LeaseLostError } from '../errors.js';
-import { checkName, checkSignal, checkValue } from '../validate.js';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { ContactLostError, InvalidArgumentError, LeaseLostError } from '../errors.js';
+import { checkName, checkSignal, checkValue, describe } from '../validate.js';
 import { observeAcquire } from '../observability/events.js';
 import { Hold } from './hold.js';
 import { ELECTION_USE, foreignKind, kindConflict } from './kinds.js';
@@ -120,27 +121,59 @@ export class Election {
   /**
    * Yields the current leader (or undefined), then every change: a new leader, a value
    * proclaimed, no leader. Ends when `signal` aborts or the loop breaks.
-   * @throws {@link InvalidArgumentError} at once for a `signal` that is not an AbortSignal
+   *
+   * No change and no contact look alike on a watch, so while it waits the observer reads the
+   * election every `contactTimeoutMs / 2` (default 10000 ms in all): when the backend has not
+   * answered for `contactTimeoutMs`, the iteration throws a {@link ContactLostError}, since the
+   * leader may have changed unseen. Observe again to resume once the backend answers.
+   * @throws {@link InvalidArgumentError} at once for a `signal` that is not an AbortSignal or a bad `contactTimeoutMs`
+   * @throws {@link ContactLostError} when the backend did not answer for `contactTimeoutMs`
+   * @throws {@link NameConflictError} when the name is in use by another recipe kind
    * @throws {@link ClosedError} after `coord.close()`
    * @throws {@link BackendError} when the backend fails
    */
-  async *observe(options: { signal?: AbortSignal } = {}): AsyncGenerator<LeaderInfo | undefined, void, undefined> {
+  async *observe(options: ObserveOptions = {}): AsyncGenerator<LeaderInfo | undefined, void, undefined> {
     const signal = checkSignal(options?.signal) ?? new AbortController().signal;
+    const contactTimeoutMs = checkContactTimeout(options?.contactTimeoutMs);
     let last: LeaderInfo | undefined | null = null;
     while (!signal.aborted) {
       // The round's watches end with the round (next loop, break, or the generator's return).
       using round = linkSignals(signal);
+      const contact = this.#checkContact(round.signal, contactTimeoutMs);
+      contact.catch(() => {});
       try {
-        const seen = await this.#observeOnce(round.signal);
+        const seen = await Promise.race([this.#observeOnce(round.signal), contact]);
         if (seen === 'retry') continue;
         if (last === null || !sameLeader(last, seen.leader)) {
           last = seen.leader;
           yield seen.leader;
         }
-        await seen.changed;
+        await Promise.race([seen.changed, contact]);
       } catch (error) {
         if (signal.aborted) return;
         throw error;
+      }
+    }
+  }
+
+  /**
+   * Reads the election every `timeoutMs / 2`, each read bounded by as much, until `signal`
+   * aborts; rejects with a ContactLostError when one goes unanswered.
+   */
+  async #checkContact(signal: AbortSignal, timeoutMs: number): Promise<never> {
+    const every = timeoutMs / 2;
+    for (;;) {
+      await sleep(every, undefined, { signal, ref: false });
+      using probe = linkSignals(signal, AbortSignal.timeout(every));
+      try {
+        await this.#backend.list(this.name, probe.signal);
+      } catch (error) {
+        if (signal.aborted) throw signal.reason;
+        throw new ContactLostError(
+          `lost contact with ${this.#backend.kind} while observing election "${this.name}": no answer for ${timeoutMs} ms; ` +
+            'the leader may have changed unseen. Observe again to resume once it answers',
+          { cause: error },
+        );
       }
     }
   }
@@ -170,4 +203,25 @@ function leaderInfo(entry: QueueEntry, state: KeyState): LeaderInfo {
 
 function sameLeader(a: LeaderInfo | undefined, b: LeaderInfo | undefined): boolean {
   return a?.key === b?.key && a?.value === b?.value && a?.token === b?.token;
+}
+
+/** Options of {@link Election.observe}. */
+export interface ObserveOptions {
+  /** Ends the iteration (quietly) when it aborts. */
+  signal?: AbortSignal;
+  /**
+   * How long the backend may go without answering before the iteration throws a
+   * `ContactLostError` (default 10000; from 100 to 2147483647 ms).
+   */
+  contactTimeoutMs?: number;
+}
+
+const DEFAULT_CONTACT_TIMEOUT_MS = 10_000;
+
+function checkContactTimeout(value: unknown): number {
+  if (value === undefined) return DEFAULT_CONTACT_TIMEOUT_MS;
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 100 || value > 2 ** 31 - 1) {
+    throw new InvalidArgumentError(`invalid contactTimeoutMs ${describe(value)}: contactTimeoutMs must be a number of milliseconds from 100 to 2147483647, or omitted (10000)`);
+  }
+  return value;
 }

@@ -64,6 +64,11 @@ describe('backendUrl', () => {
     expect(backendUrl('zookeeper://a:1,b:2/chroot', 4, {}, 'lock')).toBe('zookeeper://a:1,b:2/chroot?sessionTimeout=4000');
   });
 
+  it('refuses a ZooKeeper --ttl out of range in seconds, the unit typed (not as a sessionTimeout in ms)', () => {
+    expect(() => backendUrl('zookeeper://a:1', 100_000, {}, 'lock')).toThrow(/invalid --ttl 100000: on ZooKeeper --ttl must be from 0.1 to 3600 seconds/);
+    expect(() => backendUrl('zookeeper://a:1', 100_000, {}, 'lock')).not.toThrow(/100000000/);
+  });
+
   it('refuses memory:// saying why and what to set', () => {
     expect(() => backendUrl('memory://', undefined, {}, 'lock')).toThrow(/inside one process.*BATON_BACKEND.*etcd/);
     expect(() => backendUrl(undefined, undefined, { BATON_BACKEND: 'MEMORY://' }, 'lock')).toThrow(/BATON_BACKEND is "MEMORY:\/\/"/);

@@ -8,6 +8,7 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, describe, expect, it } from 'vitest';
 import {
   BackendError,
+  ContactLostError,
   type Coordinator,
   LeaseLostError,
   LeaseReleasedError,
@@ -662,6 +663,34 @@ export function runConformance(target: ConformanceTarget): void {
           await thaw();
         }
         await held.release(); // returns at once: nothing is sent through a lost session
+      });
+
+      it.skipIf(!target.freeze)('observe throws ContactLostError when the backend stops answering, and observing again resumes after the thaw', async () => {
+        const name = unique('observe-contact');
+        const [a, b] = await Promise.all([open(), open()]);
+        const leadership = await b.election(name).campaign('one');
+        const observer = a.election(name).observe({ contactTimeoutMs: 1000 })[Symbol.asyncIterator]();
+        expect((await observer.next()).value).toMatchObject({ value: 'one' });
+        const lag = watchSchedulingLag();
+        const frozenAt = performance.now();
+        const thaw = target.freeze!(a);
+        let ended: { outcome: unknown; at: number };
+        try {
+          // Before, the iteration waited silently for as long as the outage lasted.
+          ended = await settleWithin(observer.next(), 10_000, 'the frozen observer');
+        } finally {
+          await thaw();
+        }
+        expect(ended.outcome).toBeInstanceOf(ContactLostError);
+        expect((ended.outcome as ContactLostError).code).toBe('CONTACT_LOST');
+        expect(ended.at - frozenAt - lag.stop()).toBeLessThan(1000 + 1000);
+        // Observing again resumes: it reports the leader as the backend now sees it.
+        const stop = new AbortController();
+        for await (const leader of a.election(name).observe({ signal: stop.signal })) {
+          if (!leadership.signal.aborted) expect(leader).toMatchObject({ value: 'one' });
+          stop.abort();
+        }
+        await leadership.resign();
       });
 
       it.skipIf(!target.failNext)('a release whose delete fails is retried: the signal says released only once the key is gone, and withLock never leaks', async () => {

@@ -33,6 +33,7 @@ describe('errors', () => {
       StaleTokenError: 'STALE_TOKEN',
       ConflictError: 'CONFLICT',
       NameConflictError: 'NAME_CONFLICT',
+      ContactLostError: 'CONTACT_LOST',
     });
   });
 

@@ -14,6 +14,7 @@ import type { EtcdOptions } from './config.js';
 import { explain } from './errors.js';
 import { lastSegment, parentOf } from '../key-paths.js';
 import { KeySpace, roleOfName } from './keys.js';
+import { HealthBoard } from '../../observability/health.js';
 import { EtcdSession, entriesOf } from './session.js';
 import { EtcdClient } from './transport/client.js';
 import { type PrefixView, type Snapshot, type ViewEntry, type ViewHost, ViewRegistry } from './view.js';
@@ -32,6 +33,8 @@ export class EtcdBackend implements Backend {
   readonly views: ViewRegistry;
   /** Plain keys (versioned values, barriers) under `__values/`. */
   readonly values: PlainKeys = new EtcdValues(this);
+  /** Contact, out of contact (with the time left), lost, as the session's keep-alives show them. */
+  readonly health = new HealthBoard('etcd');
   #current: EtcdSession | undefined;
   #opening: Promise<EtcdSession> | undefined;
   #closed = false;
@@ -206,6 +209,7 @@ export class EtcdBackend implements Backend {
     await session?.close();
     this.views.closeAll();
     this.client.close();
+    this.health.closed();
   }
 
   #checkOpen(): void {

@@ -19,6 +19,12 @@ import type { EtcdClient } from './transport/client.js';
 import type { MemberStream } from './transport/endpoints.js';
 import { decodeLease, encodeLeaseId } from './transport/messages.js';
 
+/** Told when keep-alives stop being answered (with the epoch ms of the deadline) and when they are again. */
+export interface ContactListener {
+  contact(): void;
+  outOfContact(lossAt: number): void;
+}
+
 const FIRST_REOPEN_MS = 25;
 const MAX_REOPEN_MS = 500;
 
@@ -27,6 +33,7 @@ export class LeaseKeeper {
   readonly #id: bigint;
   readonly #ttlMs: number;
   readonly #onLost: (why: string) => void;
+  readonly #onContact: ContactListener | undefined;
   #stream: MemberStream | undefined;
   #opening = false;
   #sent: number[] = [];
@@ -50,11 +57,12 @@ export class LeaseKeeper {
    * @param grantedAt when the grant request was sent: the first deadline is that + TTL.
    * @param ttlSeconds the TTL the client counts with (at most the server's).
    */
-  constructor(client: EtcdClient, id: bigint, ttlSeconds: number, grantedAt: number, onLost: (why: string) => void) {
+  constructor(client: EtcdClient, id: bigint, ttlSeconds: number, grantedAt: number, onLost: (why: string) => void, onContact?: ContactListener) {
     this.#client = client;
     this.#id = id;
     this.#ttlMs = ttlSeconds * 1000;
     this.#onLost = onLost;
+    this.#onContact = onContact;
     this.lastAnswered = grantedAt;
     this.#stopListening = client.pool.onSuspect((member) => {
       if (this.#stream?.member === member) this.#broken();
@@ -113,6 +121,8 @@ export class LeaseKeeper {
 
   /** The stream failed or its member stopped answering: open another (on another member). */
   #broken(): void {
+    // Out of contact until a keep-alive is answered again: lost at the deadline.
+    if (!this.#stopped) this.#onContact?.outOfContact(Date.now() + (this.deadline - performance.now()));
     const stream = this.#stream;
     this.#stream = undefined;
     clearTimeout(this.#answerTimer);
@@ -161,6 +171,7 @@ export class LeaseKeeper {
       this.lastAnswered = sentAt;
       this.#armDeadline();
     }
+    this.#onContact?.contact();
   }
 
   /**

@@ -18,6 +18,7 @@ import { byRevision, lastSegment, parentOf } from '../key-paths.js';
 import { contenderName, type KeySpace, leaseHex, roleOfName } from './keys.js';
 import { LateCreateGuard } from './late-creates.js';
 import { LeaseKeeper } from './lease-keeper.js';
+import type { HealthBoard } from '../../observability/health.js';
 import type { EtcdClient } from './transport/client.js';
 import type { CallOptions } from './transport/endpoints.js';
 import type { Compare, KeyValue, RequestOp, TxnResponse } from './transport/messages.js';
@@ -38,6 +39,8 @@ export interface SessionHost {
   range(prefix: string, signal?: AbortSignal): Promise<Snapshot>;
   /** Waits for a key's deletion on its prefix's view (the own-key watches). */
   waitForDeletion: WaitForDeletion;
+  /** Where contact, out of contact and loss are reported (`coord.health()`). */
+  readonly health: HealthBoard;
 }
 
 export class EtcdSession implements Session {
@@ -78,9 +81,17 @@ export class EtcdSession implements Session {
       lease,
       remove: (key, revision) => void this.#removals.remove(key, revision),
     });
-    this.#keeper = new LeaseKeeper(host.client, lease, host.options.ttl, grantedAt, (why) =>
-      this.lose(new SessionLostError(`etcd session ${this.id} lost: ${why}`)),
+    this.#keeper = new LeaseKeeper(
+      host.client,
+      lease,
+      host.options.ttl,
+      grantedAt,
+      (why) => this.lose(new SessionLostError(`etcd session ${this.id} lost: ${why}`)),
+      { contact: () => host.health.contact(this.id), outOfContact: (lossAt) => host.health.outOfContact(lossAt) },
     );
+    // Baton counts with the TTL asked for, even where etcd raises a small one to its minimum.
+    host.health.sessionTtl(host.options.ttl * 1000, host.options.ttl * 1000);
+    host.health.contact(this.id);
   }
 
   /** The lease id in decimal (for tools and tests). */
@@ -130,6 +141,7 @@ export class EtcdSession implements Session {
     this.lateCreates.stop();
     this.#names.clear();
     this.#host.views.forgetOwner((key) => this.owns(key));
+    if (!(reason instanceof ClosedError)) this.#host.health.lost(reason);
     if (!(reason instanceof ClosedError)) {
       // Once the client cannot trust the lease, its keys should go as soon as possible.
       this.#revoking = this.#host.client.leaseRevoke(this.lease, { budgetMs: 2000 }).then(
