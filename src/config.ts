@@ -5,80 +5,16 @@
  */
 import type { Backend, BackendKind, BackendModule } from './backends/contract.js';
 import { parseBackendUrl } from './backends/config-fields.js';
+import type { EtcdConfig } from './backends/etcd/config.js';
 import type { MemoryConfig } from './backends/memory/index.js';
+import type { PostgresConfig } from './backends/postgres/config.js';
+import type { RedisConfig } from './backends/redis/config.js';
+import type { ZooKeeperConfig } from './backends/zookeeper/config.js';
 import { ConfigError } from './errors.js';
 import { describe } from './validate.js';
 
-export type { MemoryConfig };
-
-/** An etcd v3 cluster. */
-export interface EtcdConfig {
-  backend: 'etcd';
-  /** `host:port` of each member, or full `http(s)://host:port` URLs. */
-  endpoints: string[];
-  /** Session (lease) TTL in seconds (default 10). */
-  ttl?: number;
-  /** A prefix put before every key, as etcd's namespace proxy does. */
-  namespace?: string;
-  /** User name and password, for a cluster with auth enabled. */
-  auth?: { username: string; password: string };
-  /** TLS: PEM contents or file paths of the CA, client certificate and key. Implies https. */
-  tls?: { ca?: string; cert?: string; key?: string };
-}
-
-/** An Apache ZooKeeper ensemble. */
-export interface ZooKeeperConfig {
-  backend: 'zookeeper';
-  /** `host:port` of each server. */
-  endpoints: string[];
-  /** A path prefixed to every node, created when missing. */
-  chroot?: string;
-  /** Requested session timeout in milliseconds (default 10000); the server may adjust it. */
-  sessionTimeout?: number;
-  /** Digest credentials; nodes are then created readable by all, writable only by this identity. */
-  auth?: { username: string; password: string };
-}
-
-/** A PostgreSQL server (see docs/postgres.md). */
-export interface PostgresConfig {
-  backend: 'postgres';
-  host: string;
-  /** Default 5432. */
-  port?: number;
-  database: string;
-  /** Default: PGUSER, else the operating-system user, as libpq does. */
-  user?: string;
-  password?: string;
-  /** Session TTL in seconds (default 10). */
-  ttl?: number;
-  /** The schema holding Baton's tables, created on first use (default "baton"). */
-  schema?: string;
-  /** TLS, with libpq's sslmode names; ca/cert/key as PEM text or file paths. */
-  ssl?: { mode?: 'disable' | 'require' | 'verify-ca' | 'verify-full'; ca?: string; cert?: string; key?: string };
-  /** Seconds one connection attempt may take (default 5). */
-  connectTimeout?: number;
-}
-
-/** A single Redis primary (see docs/redis.md for what Redis can and cannot promise). */
-export interface RedisConfig {
-  backend: 'redis';
-  /** Host name or IP address (default 127.0.0.1). */
-  host?: string;
-  /** Port (default 6379). */
-  port?: number;
-  /** Logical database number (default 0). */
-  db?: number;
-  /** Session TTL in seconds (default 10). */
-  ttl?: number;
-  /** Put before every key, and the hash tag keeping them in one slot (default "baton:"). */
-  prefix?: string;
-  /** ACL user and password (Redis 6+). */
-  auth?: { username: string; password: string };
-  /** Only a password (`requirepass`). */
-  password?: string;
-  /** TLS: true, or PEM contents or file paths of the CA, client certificate and key. */
-  tls?: true | { ca?: string; cert?: string; key?: string };
-}
+// Each backend declares its own object form beside the code that validates it.
+export type { EtcdConfig, MemoryConfig, PostgresConfig, RedisConfig, ZooKeeperConfig };
 
 /** What {@link connect} accepts: a URL, an object form, or nothing for the environment/default. */
 export type Config = string | MemoryConfig | EtcdConfig | ZooKeeperConfig | PostgresConfig | RedisConfig;

@@ -10,14 +10,13 @@
  * ```
  * @module
  */
+import type { FencedClient } from './backends/postgres/fenced.js';
 import { backendOf, type Coordinator } from './coordinator.js';
 import { InvalidArgumentError } from './errors.js';
 import type { Lease } from './recipes/types.js';
 
-/** The connection your SQL runs on: a node-postgres client inside the open transaction. */
-export interface FencedClient {
-  query(text: string, values?: readonly unknown[]): Promise<{ rows: Record<string, unknown>[]; rowCount: number | null }>;
-}
+// Declared beside the adapter, which must not depend on this module (it reaches the coordinator).
+export type { FencedClient };
 
 export interface FencedTransactionOptions {
   /**

@@ -20,9 +20,9 @@
  */
 import type { HealthBoard } from '../observability/health.js';
 import type { BackendUrl } from './config-fields.js';
+import type { BackendKind } from './kind.js';
 
-/** Which backend a coordinator talks to. */
-export type BackendKind = 'memory' | 'etcd' | 'zookeeper' | 'postgres' | 'redis';
+export type { BackendKind } from './kind.js';
 
 /**
  * What a contender key is for. Adapters encode it in the key name where the shared layouts need

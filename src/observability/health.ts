@@ -5,7 +5,7 @@
  * with `coord.health()` and follow it with `coord.healthChanges()`.
  * @module
  */
-import type { BackendKind } from '../backends/contract.js';
+import type { BackendKind } from '../backends/kind.js';
 import { debug } from './debug.js';
 
 /** Where a coordinator stands with its backend. */

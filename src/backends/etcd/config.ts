@@ -7,6 +7,21 @@ import { ConfigError } from '../../errors.js';
 import { describe } from '../../validate.js';
 import { type BackendUrl, credentials, hostPorts, positiveNumber, rejectUnknownFields, rejectUnknownParams, readTlsFiles } from '../config-fields.js';
 
+/** An etcd v3 cluster. */
+export interface EtcdConfig {
+  backend: 'etcd';
+  /** `host:port` of each member, or full `http(s)://host:port` URLs. */
+  endpoints: string[];
+  /** Session (lease) TTL in seconds (default 10). */
+  ttl?: number;
+  /** A prefix put before every key, as etcd's namespace proxy does. */
+  namespace?: string;
+  /** User name and password, for a cluster with auth enabled. */
+  auth?: { username: string; password: string };
+  /** TLS: PEM contents or file paths of the CA, client certificate and key. Implies https. */
+  tls?: { ca?: string; cert?: string; key?: string };
+}
+
 /** Validated etcd options. */
 export interface EtcdOptions {
   /** `host:port` of each member, without a scheme. */

@@ -8,6 +8,26 @@ import { ConfigError } from '../../errors.js';
 import { describe } from '../../validate.js';
 import { type BackendUrl, hostPorts, positiveNumber, rejectUnknownFields, rejectUnknownParams } from '../config-fields.js';
 
+/** A PostgreSQL server (see docs/postgres.md). */
+export interface PostgresConfig {
+  backend: 'postgres';
+  host: string;
+  /** Default 5432. */
+  port?: number;
+  database: string;
+  /** Default: PGUSER, else the operating-system user, as libpq does. */
+  user?: string;
+  password?: string;
+  /** Session TTL in seconds (default 10). */
+  ttl?: number;
+  /** The schema holding Baton's tables, created on first use (default "baton"). */
+  schema?: string;
+  /** TLS, with libpq's sslmode names; ca/cert/key as PEM text or file paths. */
+  ssl?: { mode?: 'disable' | 'require' | 'verify-ca' | 'verify-full'; ca?: string; cert?: string; key?: string };
+  /** Seconds one connection attempt may take (default 5). */
+  connectTimeout?: number;
+}
+
 /** How TLS is used, with libpq's names. `prefer` and `allow` (silent fallback to plain text) are not offered. */
 export type SslMode = 'disable' | 'require' | 'verify-ca' | 'verify-full';
 const SSL_MODES: readonly SslMode[] = ['disable', 'require', 'verify-ca', 'verify-full'];

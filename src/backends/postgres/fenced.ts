@@ -15,7 +15,11 @@ import { LeaseLostError } from '../../errors.js';
 import { type PostgresOptions, clientConfig } from './config.js';
 import { isConnectionFailure, outcomeUnknown } from './errors.js';
 import { FENCE_FAILED_SQLSTATE, ident } from './schema.js';
-import type { FencedClient } from '../../postgres.js';
+
+/** The connection your SQL runs on: a node-postgres client inside the open transaction. */
+export interface FencedClient {
+  query(text: string, values?: readonly unknown[]): Promise<{ rows: Record<string, unknown>[]; rowCount: number | null }>;
+}
 
 /** The part of a lease a fenced transaction needs. */
 export interface HoldRef {

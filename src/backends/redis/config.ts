@@ -7,6 +7,27 @@ import { ConfigError } from '../../errors.js';
 import { describe } from '../../validate.js';
 import { type BackendUrl, credentials, hostPorts, positiveNumber, rejectUnknownFields, rejectUnknownParams, readTlsFiles } from '../config-fields.js';
 
+/** A single Redis primary (see docs/redis.md for what Redis can and cannot promise). */
+export interface RedisConfig {
+  backend: 'redis';
+  /** Host name or IP address (default 127.0.0.1). */
+  host?: string;
+  /** Port (default 6379). */
+  port?: number;
+  /** Logical database number (default 0). */
+  db?: number;
+  /** Session TTL in seconds (default 10). */
+  ttl?: number;
+  /** Put before every key, and the hash tag keeping them in one slot (default "baton:"). */
+  prefix?: string;
+  /** ACL user and password (Redis 6+). */
+  auth?: { username: string; password: string };
+  /** Only a password (`requirepass`). */
+  password?: string;
+  /** TLS: true, or PEM contents or file paths of the CA, client certificate and key. */
+  tls?: true | { ca?: string; cert?: string; key?: string };
+}
+
 /** Validated Redis options. */
 export interface RedisOptions {
   host: string;

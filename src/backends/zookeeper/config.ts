@@ -3,10 +3,22 @@
  * [?sessionTimeout=MS]` (also `zk://`), or the object form {@link ZooKeeperConfig}.
  * @module
  */
-import type { ZooKeeperConfig } from '../../config.js';
 import { ConfigError } from '../../errors.js';
 import { describe } from '../../validate.js';
 import { type BackendUrl, credentials, hostPorts, positiveNumber, rejectUnknownFields, rejectUnknownParams } from '../config-fields.js';
+
+/** An Apache ZooKeeper ensemble. */
+export interface ZooKeeperConfig {
+  backend: 'zookeeper';
+  /** `host:port` of each server. */
+  endpoints: string[];
+  /** A path prefixed to every node, created by the first write under it when missing. */
+  chroot?: string;
+  /** Requested session timeout in milliseconds (default 10000); the server may adjust it. */
+  sessionTimeout?: number;
+  /** Digest credentials; nodes are then created readable by all, writable only by this identity. */
+  auth?: { username: string; password: string };
+}
 
 /** Validated options of one ZooKeeper backend. */
 export interface ZooKeeperOptions {
