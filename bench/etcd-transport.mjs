@@ -1,23 +1,35 @@
 // The etcd transport's cost per call: a raw put + delete of one key with Baton's own client (gRPC
 // framed by hand over node:http2) against the same with the etcd3 package (grpc-js), and Baton's
 // uncontended acquire + release against the own client's raw put + delete; one fresh etcd member,
-// one run, the three interleaved twice after a discarded warm-up, milliseconds per pair.
+// one run, the three interleaved in rounds after a discarded warm-up. Each row reports wall time
+// per pair and this process's CPU time per pair (the client's own work, which a shared machine
+// disturbs less than wall time), and the requests an acquire and a release send are counted.
+// Writes the "etcd transport" section of docs/benchmarks.md (unless --no-docs).
 //
-//   npm run build && node bench/etcd-transport.mjs [--iterations 2000] [--append-docs]
+//   npm run build && node bench/etcd-transport.mjs [--iterations 2000] [--rounds 3] [--no-docs]
+import { loadavg } from 'node:os';
 import { Etcd3 } from 'etcd3';
 import { connect } from '../dist/index.js';
+import { backendOf } from '../dist/testing.js';
 import { EtcdClient } from '../dist/backends/etcd/transport/client.js';
-import { appendToBenchmarks, arg, etcdServer, flag, machine } from './etcd-common.mjs';
+import { writeSection } from './common.mjs';
+import { arg, etcdServer, flag, machine } from './etcd-common.mjs';
 
 const iterations = arg('iterations', 2000);
+const rounds = arg('rounds', 3);
+const loadAtStart = loadavg().map((l) => l.toFixed(1)).join(' ');
 
+/** Wall and CPU milliseconds per call of `fn`, after a warm-up. */
 async function time(label, fn) {
   for (let i = 0; i < Math.min(200, iterations); i++) await fn(); // warm-up
+  const cpuBefore = process.cpuUsage();
   const start = performance.now();
   for (let i = 0; i < iterations; i++) await fn();
   const ms = (performance.now() - start) / iterations;
-  console.log(`${label.padEnd(40)} ${ms.toFixed(3)} ms per pair (${(1000 / ms).toFixed(0)}/s)`);
-  return ms;
+  const used = process.cpuUsage(cpuBefore);
+  const cpu = (used.user + used.system) / 1000 / iterations;
+  console.log(`${label.padEnd(40)} ${ms.toFixed(3)} ms per pair (${(1000 / ms).toFixed(0)}/s), client CPU ${cpu.toFixed(3)} ms`);
+  return { ms, cpu };
 }
 
 async function withEtcd3(endpoints) {
@@ -60,11 +72,33 @@ async function withBaton(endpoints) {
   }
 }
 
+/** The requests one uncontended acquire and one release send, once the name's watch exists. */
+async function roundTrips(endpoints) {
+  const coord = await connect({ backend: 'etcd', endpoints });
+  const pool = backendOf(coord).client.pool;
+  const mutex = coord.mutex(`bench/transport-count-${process.pid}`);
+  try {
+    await (await mutex.acquire()).release(); // creates the name's watch
+    const sent = [];
+    pool.onCall = (method) => sent.push(method.split('/').pop());
+    const lease = await mutex.acquire();
+    const acquire = sent.splice(0);
+    await lease.release();
+    return { acquire, release: sent.splice(0) };
+  } finally {
+    pool.onCall = undefined;
+    await coord.close();
+  }
+}
+
 const server = await etcdServer();
 const runs = { etcd3: [], own: [], baton: [] };
+let trips;
 try {
+  trips = await roundTrips(server.endpoints);
+  console.log(`requests: acquire ${trips.acquire.join(', ')}; release ${trips.release.join(', ')}`);
   await withOwnClient(server.endpoints); // discarded warm-up (JIT, server caches)
-  for (let round = 0; round < 2; round++) {
+  for (let round = 0; round < rounds; round++) {
     runs.etcd3.push(await withEtcd3(server.endpoints));
     runs.own.push(await withOwnClient(server.endpoints));
     runs.baton.push(await withBaton(server.endpoints));
@@ -73,29 +107,33 @@ try {
   await server.stop();
 }
 
-const sum = (list) => list.reduce((a, b) => a + b, 0);
-const ownVsEtcd3 = sum(runs.own) / sum(runs.etcd3);
-const batonVsOwn = sum(runs.baton) / sum(runs.own);
+const sum = (list, field) => list.reduce((a, b) => a + b[field], 0);
+const ratio = (a, b, field = 'ms') => sum(a, field) / sum(b, field);
+const ownVsEtcd3 = ratio(runs.own, runs.etcd3);
+const batonVsOwn = ratio(runs.baton, runs.own);
 console.log(`own transport / etcd3: ${ownVsEtcd3.toFixed(2)} (target <= 0.65); Baton / own raw: ${batonVsOwn.toFixed(2)} (target <= 1.15)`);
+const loadAtEnd = loadavg().map((l) => l.toFixed(1)).join(' ');
+console.log(`load average (1, 5, 15 min): ${loadAtStart} at the start, ${loadAtEnd} at the end`);
 
-if (flag('append-docs')) {
-  const facts = machine(server.version);
-  const row = (label, list) => `| ${label} | ${list.map((ms) => ms.toFixed(3)).join(' | ')} |`;
-  appendToBenchmarks(
-    [
-      `### The transport: raw put + delete, own client against etcd3, and Baton against the own client (${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC)`,
-      '',
-      `\`npm run build && node bench/etcd-transport.mjs --iterations ${iterations} --append-docs\`: one fresh etcd ${facts.etcd} member on loopback (default settings, data on the temp dir), one process; each row is ${iterations} sequential pairs after a warm-up, the three rows interleaved twice in one run, after a discarded warm-up run.`,
-      '',
-      '| operation | ms per pair, first | ms per pair, second |',
-      '|---|---|---|',
-      row(`raw put + delete, etcd3 ${facts.etcd3} (grpc-js)`, runs.etcd3),
-      row("raw put + delete, Baton's transport (gRPC over node:http2)", runs.own),
-      row('Baton acquire + release (one txn each, watch events included)', runs.baton),
-      '',
-      `Own transport / etcd3: ${ownVsEtcd3.toFixed(2)} (target <= 0.65). Baton acquire + release / own raw put + delete: ${batonVsOwn.toFixed(2)} (target <= 1.15).`,
-      '',
-      `Machine: ${facts.nproc} CPUs (\`nproc\`), ${facts.cpu}; Node ${facts.node}; etcd ${facts.etcd}; 1-minute load average ${facts.load} at the end (the machine is shared: figures vary between runs).`,
-    ].join('\n'),
-  );
+const facts = machine(server.version);
+const row = (label, list) => `| ${label} | ${list.map((r) => `${r.ms.toFixed(3)} (${r.cpu.toFixed(3)})`).join(' | ')} |`;
+const report = [
+  `\`npm run build && node bench/etcd-transport.mjs --iterations ${iterations} --rounds ${rounds}\`, ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC: one fresh etcd ${facts.etcd} member on loopback (default settings, data on the temp dir), one client process; each cell is ${iterations} sequential pairs after a warm-up, the three rows interleaved in ${rounds} rounds in one run, after a discarded warm-up run. Wall milliseconds per pair, and in brackets this process's CPU milliseconds per pair.`,
+  '',
+  `| operation | ${runs.own.map((_, i) => `round ${i + 1}`).join(' | ')} |`,
+  `|---|${runs.own.map(() => '---|').join('')}`,
+  row(`raw put + delete, etcd3 ${facts.etcd3} (grpc-js)`, runs.etcd3),
+  row("raw put + delete, Baton's transport (gRPC over node:http2)", runs.own),
+  row('Baton acquire + release', runs.baton),
+  '',
+  `Requests, counted: an uncontended acquire sends ${trips.acquire.length} (${trips.acquire.join(', ')}: create the own key if absent and read the queue, in one transaction), a release ${trips.release.length} (${trips.release.join(', ')}: delete the own key if its create revision is still the token). The name's watch is created once and kept; its two events per pair (the create and the delete) are the rest of Baton's cost over a raw pair.`,
+  '',
+  `Wall time: own transport / etcd3 **${ownVsEtcd3.toFixed(2)}** (target <= 0.65); Baton acquire + release / own raw put + delete **${batonVsOwn.toFixed(2)}** (target <= 1.15). Client CPU: own / etcd3 ${ratio(runs.own, runs.etcd3, 'cpu').toFixed(2)}; Baton / own raw ${ratio(runs.baton, runs.own, 'cpu').toFixed(2)}.`,
+  '',
+  `Machine: ${facts.nproc} CPUs (\`nproc\`), ${facts.cpu}; Node ${facts.node}; etcd ${facts.etcd}. Load average (1, 5, 15 min) ${loadAtStart} at the start and ${loadAtEnd} at the end: the machine is shared, and a load above its ${facts.nproc} CPUs stretches wall times (and the ratios) from run to run.`,
+].join('\n');
+console.log(`\n${report}`);
+if (!flag('no-docs')) {
+  writeSection('etcd transport', report);
+  console.log('\nwrote docs/benchmarks.md ("etcd transport")');
 }

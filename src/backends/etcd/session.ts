@@ -197,7 +197,7 @@ export class EtcdSession implements Session {
       this.#host.waitForDeletion(key, revision, stop.signal).then(onDeleted, (error) => {
         if (!stop.signal.aborted) onFailed(error);
       });
-      return () => stop.abort();
+      return () => stop.abort(OWN_WATCH_STOPPED);
     });
   }
 
@@ -384,6 +384,12 @@ export class EtcdSession implements Session {
     if (view && view.own.delete(key)) this.#host.views.settle(view);
   }
 }
+
+/**
+ * Why an own-key watch is stopped (on every release): never surfaced, and made once, since
+ * `abort()` without a reason builds a DOMException with a stack each time.
+ */
+const OWN_WATCH_STOPPED = new Error('the own-key watch was stopped');
 
 /** A write applied at most once: an attempt with an unknown outcome is not retried. */
 function atMostOnce(signal: AbortSignal | undefined): CallOptions {
