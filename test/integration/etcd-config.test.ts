@@ -96,12 +96,13 @@ describe('etcd configuration', () => {
 describe('etcd key layout', () => {
   it('names a session first contender exactly <lease hex>, then suffixed ones, and reads roles back', () => {
     expect(contenderName('694d7d8a2b3c', 'lock', 1)).toBe('694d7d8a2b3c');
-    expect(contenderName('694d7d8a2b3c', 'latch', 1)).toBe('694d7d8a2b3c');
+    // Election campaigners carry a tag, so that a mutex on the same name can tell them apart.
+    expect(contenderName('694d7d8a2b3c', 'latch', 1)).toBe('694d7d8a2b3c-latch');
     expect(contenderName('694d7d8a2b3c', 'lock', 2)).toBe('694d7d8a2b3c-2');
     expect(contenderName('694d7d8a2b3c', 'read', 1)).toBe('694d7d8a2b3c-read');
     expect(contenderName('694d7d8a2b3c', 'write', 3)).toBe('694d7d8a2b3c-write-3');
     expect(contenderName('694d7d8a2b3c', 'lease', 1)).toBe('694d7d8a2b3c-lease');
-    for (const role of ['read', 'write', 'lease'] as const) expect(roleOfName(contenderName('abc', role, 2))).toBe(role);
+    for (const role of ['read', 'write', 'lease', 'latch'] as const) expect(roleOfName(contenderName('abc', role, 2))).toBe(role);
     expect(roleOfName('694d7d8a2b3c')).toBe('lock');
     expect(roleOfName('694d7d8a2b3c-2')).toBe('lock');
     // Keys Baton did not write (another client's) are the exclusive role.

@@ -173,7 +173,8 @@ describe.skipIf(!wanted)('etcd transport under faults', () => {
     // Others come and go behind the leader all the time: the reader's view keeps getting events.
     let churning = true;
     const churn = (async () => {
-      while (churning) await churnCoord.mutex(name).tryAcquire();
+      // Campaigns (one name serves one recipe kind) that queue, give up and withdraw.
+      while (churning) await churnCoord.election(name).campaign('churn', { timeoutMs: 10 }).catch(() => {});
     })();
     const stale: string[] = [];
     for (let i = 1; i <= 150; i++) {
