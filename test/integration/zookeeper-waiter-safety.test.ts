@@ -1,0 +1,114 @@
+/**
+ * A ZooKeeper waiter is granted only while its own node exists in its live session, also when the
+ * news of its blocker's deletion reaches it out of order: after a reconnect, the server reports
+ * every node deleted while the client was away at once, in the order the client lists its
+ * watches, not in the order the nodes were deleted.
+ */
+import { randomUUID } from 'node:crypto';
+import zookeeper from 'node-zookeeper-client';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { connect, type Coordinator, LeaseLostError } from '../../src/index.js';
+import { backendOf } from '../../src/testing.js';
+import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy.js';
+import { localZooKeeperAvailable, startZooKeeper, type ZooKeeperServers } from '../support/zookeeper-server.js';
+
+// The link of the waiter's coordinator goes through a proxy this file starts: local servers only.
+const available = localZooKeeperAvailable();
+let servers: ZooKeeperServers | undefined;
+const coords: Coordinator[] = [];
+const proxies: TcpProxy[] = [];
+let operator: zookeeper.Client | undefined;
+
+beforeAll(async () => {
+  if (!available) return;
+  servers = await startZooKeeper(1, { needControl: true });
+  operator = zookeeper.createClient(servers!.endpoints.join(','), { sessionTimeout: 10_000 });
+  await new Promise<void>((resolve) => {
+    operator!.once('connected', () => resolve());
+    operator!.connect();
+  });
+}, 120_000);
+afterAll(async () => {
+  await Promise.all(coords.map((coord) => coord.close()));
+  await Promise.all(proxies.map((proxy) => proxy.close()));
+  operator?.close();
+  await servers?.stop();
+});
+
+async function open(endpoint: string): Promise<Coordinator> {
+  const coord = await connect({ backend: 'zookeeper', endpoints: [endpoint], chroot: `/waiter-safety-${process.pid}`, sessionTimeout: 10_000 });
+  coords.push(coord);
+  return coord;
+}
+
+/** Deletes `path` behind Baton's back, as an operator would. */
+function deleteNode(path: string): Promise<void> {
+  return new Promise((resolve, reject) => operator!.remove(path, -1, (error) => (error ? reject(error) : resolve())));
+}
+
+/** The nodes the server holds a watch on for session `id` (the `wchc` report: an id, then its paths). */
+async function watchedBy(id: bigint): Promise<string[]> {
+  const report = (await servers!.fourLetter(0, 'wchc')) ?? '';
+  const paths: string[] = [];
+  let mine = false;
+  for (const line of report.split('\n')) {
+    if (line.startsWith('0x')) mine = BigInt(line.trim()) === id;
+    else if (mine && line.trim() !== '') paths.push(line.trim());
+  }
+  return paths;
+}
+
+/** Polls `test` (a server-side report has no event to wait for) until it holds, within `ms`. */
+async function until(what: string, test: () => Promise<boolean>, ms = 10_000): Promise<void> {
+  const deadline = performance.now() + ms;
+  while (!(await test())) {
+    if (performance.now() > deadline) throw new Error(`${what}: not within ${ms} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+function settled<T>(promise: Promise<T>): Promise<T | unknown> {
+  return promise.then(
+    (value) => value,
+    (error: unknown) => error,
+  );
+}
+
+describe.skipIf(!available)('ZooKeeper: a waiter is granted only while its own node exists in its live session', () => {
+  it('own node deleted, then the blocker, while the waiter is cut off: the deletions reported together on reconnect end the wait with LeaseLostError', async () => {
+    const name = `replay-${randomUUID().slice(0, 8)}`;
+    const proxy = await startTcpProxy(Number(servers!.endpoints[0]!.split(':')[1]));
+    proxies.push(proxy);
+    const [a, b] = await Promise.all([open(`127.0.0.1:${proxy.port}`), open(servers!.endpoints[0]!)]);
+    const blocker = await b.mutex(name).acquire();
+    // The waiter's coordinator already watches the holder's node (as a dashboard scan of the name
+    // does), so its client lists that watch before the waiter's own when it reconnects.
+    const watching = new AbortController();
+    await backendOf(a).watchKey(blocker.key, watching.signal);
+    let queued!: () => void;
+    const isQueued = new Promise<void>((resolve) => (queued = resolve));
+    const waiting = settled(a.mutex(name).acquire({ onQueued: () => queued() }));
+    await isQueued;
+    const keys = (await backendOf(b).list(name)).map((entry) => entry.key);
+    expect(keys).toHaveLength(2);
+    const waiterKey = keys[1]!;
+    const session = (backendOf(a) as unknown as { sessionCredentials(): { id: Buffer } }).sessionCredentials().id.readBigUInt64BE(0);
+    await until('the server watches both nodes for the waiter', async () => {
+      const watched = await watchedBy(session);
+      return watched.includes(waiterKey) && watched.includes(blocker.key);
+    });
+    // A round trip on the waiter's connection: the answers to its watch requests, sent before, are in.
+    await backendOf(a).list(name);
+
+    // Cut off (its session lives on: 10 s), the waiter's node is deleted, then the holder releases.
+    proxy.refuse();
+    await deleteNode(waiterKey);
+    await blocker.release();
+    proxy.restore();
+
+    const outcome = await waiting;
+    watching.abort();
+    expect(outcome).toBeInstanceOf(LeaseLostError);
+    expect(await backendOf(b).list(name)).toEqual([]);
+  });
+});
