@@ -209,8 +209,10 @@ async function waitForAdmission(backend: Backend, request: ContenderRequest, sco
     // One wait per round and it ends with the round (deleted or aborted): no round signal needed.
     await bounded(backend.waitForBlocker(blocker.key, blocker.revision, wait.signal));
     // The own-key watch has reported any deletion of the own key that came before this wake-up:
-    // an own key gone ends the wait here, it is never granted.
+    // an own key gone ends the wait here, it is never granted. Nor is a waiter whose session was
+    // declared lost, whatever woke it (a wake-up seen on a later session says nothing of its key).
     throwIfAborted(wait.signal);
+    throwIfAborted(contender.session.signal);
     if (current.admittedOnceBlockerGone) return;
     current = look(rule, contender.key, await bounded(backend.list(request.prefix, wait.signal)));
   }

@@ -124,6 +124,8 @@ export class ZkConnection {
   #connected = false;
   /** A reconnect attempt seen waiting for the server's handshake, and since when. */
   #handshaking: { socket: unknown; since: number } | undefined;
+  /** How often the client reconnected to this session (see {@link reconnects}). */
+  #reconnects = 0;
   /** When the connect began: the earliest the leader can have seen the new session. */
   readonly #openedAt = performance.now();
 
@@ -235,6 +237,7 @@ export class ZkConnection {
     this.#lastProof = this.#openedAt - leaderLagOf(this.timeout);
     this.client.on('connected', () => {
       this.#connected = true;
+      this.#reconnects++;
       // Reconnected to the same session: prove it through the leader at once.
       this.#heartbeat();
       for (const waiter of this.#connectedWaiters) waiter.resolve();
@@ -366,6 +369,35 @@ export class ZkConnection {
     if (this.signal.aborted) return Promise.reject(this.signal.reason);
     if (this.#connected) return Promise.resolve();
     return new Promise((resolve, reject) => this.#connectedWaiters.add({ resolve, reject }));
+  }
+
+  /**
+   * How often the client reconnected to this session. Within one connection the server's answers
+   * and watch events arrive in the order of its changes; on a reconnect it reports every watched
+   * node deleted meanwhile at once, in the order the client lists its watches, not in the order of
+   * the deletions. News that arrives after a reconnect may therefore overtake older news.
+   */
+  get reconnects(): number {
+    return this.#reconnects;
+  }
+
+  /**
+   * Resolves once everything the server sent this session before the call has been delivered and
+   * reacted to: the answer to a read sent now comes after all of it, and a turn of the event loop
+   * later every promise reaction to it has run. Sent again after a connection loss; rejects when
+   * the session ends.
+   */
+  async fence(): Promise<void> {
+    for (;;) {
+      try {
+        await this.exists('/');
+        break;
+      } catch (error) {
+        if (codeOf(error) !== Code.CONNECTION_LOSS) throw error;
+        await this.whenConnected();
+      }
+    }
+    await new Promise<void>((resolve) => setImmediate(resolve));
   }
 
   /**
