@@ -5,18 +5,18 @@
  * watches, not in the order the nodes were deleted.
  */
 import { randomUUID } from 'node:crypto';
+import net from 'node:net';
 import zookeeper from 'node-zookeeper-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect, type Coordinator, LeaseLostError } from '../../src/index.js';
 import { backendOf } from '../../src/testing.js';
-import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy.js';
 import { localZooKeeperAvailable, startZooKeeper, type ZooKeeperServers } from '../support/zookeeper-server.js';
 
 // The link of the waiter's coordinator goes through a proxy this file starts: local servers only.
 const available = localZooKeeperAvailable();
 let servers: ZooKeeperServers | undefined;
 const coords: Coordinator[] = [];
-const proxies: TcpProxy[] = [];
+const proxies: FrameProxy[] = [];
 let operator: zookeeper.Client | undefined;
 
 beforeAll(async () => {
@@ -74,10 +74,82 @@ function settled<T>(promise: Promise<T>): Promise<T | unknown> {
   );
 }
 
+/**
+ * A proxy for one ZooKeeper client: forwards, refuses connections (cutting the open one), and once
+ * restored can pace what the server sends, one ZooKeeper frame (a 4-byte length, then that many
+ * bytes) every `apartMs`, so that the client reads each frame on its own, as a loaded network may
+ * deliver them. The shared TCP proxy forwards whole chunks; this one needs frame boundaries.
+ */
+interface FrameProxy {
+  readonly port: number;
+  refuse(): void;
+  restore(pace?: { apartMs: number }): void;
+  close(): Promise<void>;
+}
+
+async function startFrameProxy(targetPort: number): Promise<FrameProxy> {
+  let refusing = false;
+  let apartMs = 0;
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((client) => {
+    if (refusing) {
+      client.destroy();
+      return;
+    }
+    const upstream = net.connect(targetPort, '127.0.0.1');
+    sockets.add(client).add(upstream);
+    const end = () => {
+      client.destroy();
+      upstream.destroy();
+      sockets.delete(client);
+      sockets.delete(upstream);
+    };
+    client.on('error', end).on('close', end);
+    upstream.on('error', end).on('close', end);
+    client.on('data', (chunk: Buffer) => upstream.write(chunk));
+    let pending = Buffer.alloc(0);
+    let draining = false;
+    const drain = async () => {
+      draining = true;
+      while (pending.length >= 4 && pending.length >= 4 + pending.readInt32BE(0)) {
+        const size = 4 + pending.readInt32BE(0);
+        client.write(pending.subarray(0, size));
+        pending = pending.subarray(size);
+        if (apartMs > 0) await new Promise((resolve) => setTimeout(resolve, apartMs));
+      }
+      draining = false;
+    };
+    upstream.on('data', (chunk: Buffer) => {
+      pending = Buffer.concat([pending, chunk]);
+      if (!draining) void drain();
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+  const cut = () => {
+    for (const socket of sockets) socket.destroy();
+    sockets.clear();
+  };
+  return {
+    port: (server.address() as net.AddressInfo).port,
+    refuse() {
+      refusing = true;
+      cut();
+    },
+    restore(pace) {
+      refusing = false;
+      apartMs = pace?.apartMs ?? 0;
+    },
+    async close() {
+      cut();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
 describe.skipIf(!available)('ZooKeeper: a waiter is granted only while its own node exists in its live session', () => {
   it('own node deleted, then the blocker, while the waiter is cut off: the deletions reported together on reconnect end the wait with LeaseLostError', async () => {
     const name = `replay-${randomUUID().slice(0, 8)}`;
-    const proxy = await startTcpProxy(Number(servers!.endpoints[0]!.split(':')[1]));
+    const proxy = await startFrameProxy(Number(servers!.endpoints[0]!.split(':')[1]));
     proxies.push(proxy);
     const [a, b] = await Promise.all([open(`127.0.0.1:${proxy.port}`), open(servers!.endpoints[0]!)]);
     const blocker = await b.mutex(name).acquire();
@@ -104,7 +176,9 @@ describe.skipIf(!available)('ZooKeeper: a waiter is granted only while its own n
     proxy.refuse();
     await deleteNode(waiterKey);
     await blocker.release();
-    proxy.restore();
+    // On reconnect the server reports both deletions, the blocker's first (its watch is listed
+    // first); each frame reaches the client in a read of its own.
+    proxy.restore({ apartMs: 50 });
 
     const outcome = await waiting;
     watching.abort();
