@@ -126,7 +126,7 @@ const report = [
   row("raw put + delete, Baton's transport (gRPC over node:http2)", runs.own),
   row('Baton acquire + release', runs.baton),
   '',
-  `Requests, counted: an uncontended acquire sends ${trips.acquire.length} (${trips.acquire.join(', ')}: create the own key if absent and read the queue, in one transaction), a release ${trips.release.length} (${trips.release.join(', ')}: delete the own key if its create revision is still the token). The name's watch is created once and kept; its two events per pair (the create and the delete) are the rest of Baton's cost over a raw pair.`,
+  `Requests, counted: an uncontended acquire sends ${trips.acquire.length} (${trips.acquire.join(', ')}: create the own key if absent and read the queue, in one transaction), a release ${trips.release.length} (${trips.release.join(', ')}: delete the own key if its create revision is still the token). The name's watch is created once and kept. Beyond the same two round trips, Baton pays for its client-side work per pair (the recipe, the watched view, the guaranteed removal: the CPU in brackets) and for the server's: a transaction with a compare and a read of the queue instead of a bare put, a key attached to a lease, and two watch events per pair (the create and the delete) sent to the name's watch.`,
   '',
   `Wall time: own transport / etcd3 **${ownVsEtcd3.toFixed(2)}** (target <= 0.65); Baton acquire + release / own raw put + delete **${batonVsOwn.toFixed(2)}** (target <= 1.15). Client CPU: own / etcd3 ${ratio(runs.own, runs.etcd3, 'cpu').toFixed(2)}; Baton / own raw ${ratio(runs.baton, runs.own, 'cpu').toFixed(2)}.`,
   '',
