@@ -8,6 +8,7 @@
  */
 import type { KeyState, PlainKeys, StoredValue, Watched } from '../contract.js';
 import { readValue, watchValue } from '../values-from-keys.js';
+import { parentOf } from '../key-paths.js';
 import type { Link } from './link.js';
 import { ident } from './schema.js';
 
@@ -65,9 +66,4 @@ export class PostgresValues implements PlainKeys {
     const result = await this.host.link.run(`deleting ${name}`, statement, 'once', signal);
     return (result.rowCount ?? 0) > 0;
   }
-}
-
-function parentOf(name: string): string {
-  const slash = name.lastIndexOf('/');
-  return slash < 0 ? '' : name.slice(0, slash);
 }

@@ -169,7 +169,7 @@ export class ZooKeeperBackend implements Backend {
    * Runs a read, retrying it after a connection loss ({@link retrying}), and once on a new
    * session after a lost one. Rejects with `signal.reason` when `signal` aborts.
    */
-  async #read<T>(what: string, run: (conn: ZkConnection) => Promise<T>, signal?: AbortSignal): Promise<T> {
+  async read<T>(what: string, run: (conn: ZkConnection) => Promise<T>, signal?: AbortSignal): Promise<T> {
     for (let attempt = 1; ; attempt++) {
       const conn = await raceSignal(this.connection(), signal);
       try {
@@ -184,13 +184,13 @@ export class ZooKeeperBackend implements Backend {
 
   async list(prefix: string, signal?: AbortSignal): Promise<QueueEntry[]> {
     const parent = this.prefixPath(prefix);
-    return this.#read(`listing ${parent}`, (conn) => listChildren(conn, parent), signal);
+    return this.read(`listing ${parent}`, (conn) => listChildren(conn, parent), signal);
   }
 
   async get(key: string, signal?: AbortSignal): Promise<KeyState | undefined> {
     // A contender key as returned (an absolute path), or a name under the chroot (a guarded-write key).
     const path = key.startsWith('/') ? key : this.prefixPath(key);
-    return this.#read(`reading ${key}`, async (conn) => {
+    return this.read(`reading ${key}`, async (conn) => {
       try {
         const { data, stat } = await conn.getData(path);
         return stateOf(data, stat);
@@ -277,7 +277,7 @@ export class ZooKeeperBackend implements Backend {
     // gone: watching for its creation would leave a watch on the server that never fires, for the
     // rest of the session, re-sent on every reconnect. Report it absent with no watch instead.
     if (sequenceOf(lastSegment(key)) !== undefined) {
-      return this.#read(`watching ${key}`, async (conn) => {
+      return this.read(`watching ${key}`, async (conn) => {
         const { promise, fire } = this.#changeSignal(conn, signal);
         try {
           const { data, stat } = await conn.getData(key, fire);
@@ -290,7 +290,7 @@ export class ZooKeeperBackend implements Backend {
         }
       }, signal);
     }
-    return this.#read(`watching ${key}`, (conn) =>
+    return this.read(`watching ${key}`, (conn) =>
       this.#watchedRead(conn, key, signal, async (watcher) => {
         const { data, stat } = await conn.getData(key, watcher);
         return stateOf(data, stat);
@@ -300,7 +300,7 @@ export class ZooKeeperBackend implements Backend {
 
   async watchPrefix(prefix: string, signal: AbortSignal): Promise<Watched<QueueEntry[]>> {
     const parent = this.prefixPath(prefix);
-    return this.#read(`watching ${parent}`, (conn) =>
+    return this.read(`watching ${parent}`, (conn) =>
       this.#watchedRead(conn, parent, signal, async (watcher) => orderChildren(parent, (await conn.getChildren(parent, watcher)).children), []),
     );
   }
@@ -308,7 +308,7 @@ export class ZooKeeperBackend implements Backend {
   /** The dashboard's scan (see scan.ts): retried like any read, on a new session after a lost one. */
   async scan(prefix: string, signal: AbortSignal): Promise<Watched<ScanResult>> {
     const root = prefix === '' ? this.options.chroot || '/' : this.prefixPath(prefix);
-    return this.#read(`scanning ${root}`, (conn) => scanZooKeeper(conn, this.options.chroot, root, signal), signal);
+    return this.read(`scanning ${root}`, (conn) => scanZooKeeper(conn, this.options.chroot, root, signal), signal);
   }
 
   /**

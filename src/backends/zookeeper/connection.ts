@@ -139,11 +139,6 @@ export class ZkConnection {
     return `0x${this.client.getSessionId().toString('hex')}`;
   }
 
-  /** The session id as a bigint, to compare with a Stat's `ephemeralOwner`. */
-  get sessionIdBigInt(): bigint {
-    return this.client.getSessionId().readBigUInt64BE(0);
-  }
-
   /** The session timeout the server granted, in milliseconds. */
   get timeout(): number {
     return this.client.getSessionTimeout();

@@ -16,6 +16,7 @@ import type { Client } from 'node-zookeeper-client';
 import type { PrefixFollower } from '../contract.js';
 import { Code, codeOf, type ZkConnection } from './connection.js';
 import { orderChildren, roleOf, sequenceOf } from './naming.js';
+import { parentOf } from '../key-paths.js';
 
 const ADD_WATCH_OPCODE = 106;
 const REMOVE_WATCHES_OPCODE = 18;
@@ -56,8 +57,7 @@ function handlersOf(client: Client): Map<string, Set<Notified>> {
   const byPath = handlers;
   // Every notification still goes to the client's own one-shot watchers; ours only listen.
   watchers.emit = function (this: unknown, event: WatcherEvent) {
-    const slash = event.path.lastIndexOf('/');
-    const parent = slash <= 0 ? '/' : event.path.slice(0, slash);
+    const parent = parentOf(event.path) || '/';
     const found = byPath.get(parent);
     if (found && (event.type === NODE_CREATED || event.type === NODE_DELETED)) for (const handler of [...found]) handler(event);
     return emit.call(this, event);

@@ -13,6 +13,7 @@ import { abortable } from '../abortable.js';
 import { Code, codeOf, MultiError, type ZkConnection, zxidOf } from './connection.js';
 import type { ZooKeeperOptions } from './config.js';
 import { toBatonError } from './errors.js';
+import { parentOf } from '../key-paths.js';
 
 /** What plain keys need from the backend. */
 export interface ValuesHost {
@@ -22,17 +23,19 @@ export interface ValuesHost {
   ensurePath(conn: ZkConnection, path: string): Promise<void>;
   readonly acl: ACL[];
   readonly options: ZooKeeperOptions;
+  /**
+   * Runs a read, retried after a connection loss and once on a new session after a lost one
+   * (the adapter's one retry rule). Writes never go through it: they are applied at most once.
+   */
+  read<T>(what: string, run: (conn: ZkConnection) => Promise<T>, signal?: AbortSignal): Promise<T>;
 }
-
-/** Reads are retried after a lost connection this many times; writes never are (at most once). */
-const READ_ATTEMPTS = 3;
 
 export class ZooKeeperValues implements PlainKeys {
   constructor(private readonly host: ValuesHost) {}
 
-  read(name: string, _signal?: AbortSignal): Promise<StoredValue | undefined> {
+  read(name: string, signal?: AbortSignal): Promise<StoredValue | undefined> {
     const path = this.host.prefixPath(name);
-    return this.#reading(`reading ${path}`, async (conn) => {
+    return this.host.read(`reading ${path}`, async (conn) => {
       try {
         const { data, stat } = await conn.getData(path);
         return stored(data, stat);
@@ -40,12 +43,12 @@ export class ZooKeeperValues implements PlainKeys {
         if (codeOf(error) === Code.NO_NODE) return undefined;
         throw error;
       }
-    });
+    }, signal);
   }
 
   watch(name: string, signal: AbortSignal): Promise<Watched<StoredValue | undefined>> {
     const path = this.host.prefixPath(name);
-    return this.#reading(`watching ${path}`, async (conn) => {
+    return this.host.read(`watching ${path}`, async (conn) => {
       let fire: () => void = () => {};
       // The node's session ending also ends its watches: report that as a (spurious) change.
       const changed = abortable<void>(signal, (resolve) => {
@@ -61,7 +64,7 @@ export class ZooKeeperValues implements PlainKeys {
       // Absent: watch for its creation (a barrier's path can be set again, so the watch is useful).
       if ((await conn.exists(path, () => fire())) !== null) fire();
       return { current: undefined, changed };
-    });
+    }, signal);
   }
 
   async write(name: string, expected: StoredValue | undefined, value: string, _signal?: AbortSignal): Promise<StoredValue | undefined> {
@@ -70,7 +73,7 @@ export class ZooKeeperValues implements PlainKeys {
     const conn = await this.host.connection();
     try {
       if (expected === undefined) {
-        const parent = path.slice(0, path.lastIndexOf('/'));
+        const parent = parentOf(path);
         if (parent) await this.host.ensurePath(conn, parent);
         const results = await conn.multi([
           { create: path, data, acl: this.host.acl, mode: CreateMode.PERSISTENT },
@@ -99,21 +102,6 @@ export class ZooKeeperValues implements PlainKeys {
         throw new BackendError(`cannot delete ${path}: it has children (a lock, election or barrier of the same name uses it)`, { cause: error });
       }
       throw this.#failure(error, `deleting ${path}`);
-    }
-  }
-
-  async #reading<T>(what: string, run: (conn: ZkConnection) => Promise<T>): Promise<T> {
-    for (let attempt = 1; ; attempt++) {
-      const conn = await this.host.connection();
-      try {
-        return await run(conn);
-      } catch (error) {
-        if (codeOf(error) === Code.CONNECTION_LOSS && attempt < READ_ATTEMPTS) {
-          await conn.whenConnected().catch(() => {});
-          continue;
-        }
-        throw toBatonError(error, what, this.host.options);
-      }
     }
   }
 
