@@ -7,7 +7,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Coordinator, connect, type Lease } from '../../src/index.js';
+import { ConfigError, type Coordinator, connect, type Lease } from '../../src/index.js';
 import type { EtcdSession } from '../../src/backends/etcd/session.js';
 import { backendOf } from '../../src/testing.js';
 import { type EtcdServers, localEtcdAvailable, startEtcd } from '../support/etcd-server.js';
@@ -162,6 +162,18 @@ describe.skipIf(!wanted)('etcd transport under faults', () => {
     await lease.release();
     expect(await backendOf(other).list(name)).toEqual([]);
   }, 30_000);
+
+  it('a member that closes every connection at once is an outage, not a TLS/plaintext mismatch: retried until the timeout', async () => {
+    const { proxy } = await proxied(30);
+    proxy.refuse();
+    for (const url of [`etcd://127.0.0.1:${proxy.port}`, `etcd+https://127.0.0.1:${proxy.port}`]) {
+      const error = await connect(url, { timeoutMs: 1500 }).catch((e: unknown) => e);
+      expect((error as Error).name, url).toBe('TimeoutError');
+      expect(error, url).not.toBeInstanceOf(ConfigError);
+    }
+    // Connections were tried again and again (not given up after a probe).
+    expect(proxy.accepted).toBeGreaterThan(4);
+  }, 20_000);
 
   it('leader() and status reads are never older than a write that completed before them', async () => {
     const name = unique('linearizable');
