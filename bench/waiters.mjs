@@ -4,11 +4,12 @@
 // them all with and without onQueued, and the heap per waiting contender. Also W waiters spread
 // over C coordinators.
 //
-//   npm run build && node bench/waiters.mjs [--waiters 10000] [--networked-waiters 2000]
+//   npm run build && node bench/waiters.mjs [--waiters 3000,10000] [--networked-waiters 1000]
 //     [--coordinators 100] [--only memory|etcd|zookeeper] [--no-docs]
 //
 // The full-size run on etcd and ZooKeeper: --networked-waiters 10000 (each enqueue there also
-// returns the listing of the queue so far, so entering W waiters moves O(W^2) bytes).
+// returns the listing of the queue so far, and a woken waiter lists the queue once, so W waiters
+// move O(W^2) bytes).
 import { execFileSync } from 'node:child_process';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { setFlagsFromString } from 'node:v8';
@@ -21,8 +22,9 @@ import { zookeeperServer } from './zookeeper-common.mjs';
 
 setFlagsFromString('--expose-gc');
 const gc = runInNewContext('gc');
-const memoryWaiters = arg('waiters', 10000);
-const networkedWaiters = arg('networked-waiters', 2000);
+const sizes = (name, fallback) => (process.argv.includes(`--${name}`) ? process.argv[process.argv.indexOf(`--${name}`) + 1] : fallback).split(',').map(Number);
+const memoryWaiters = sizes('waiters', '3000,10000');
+const networkedWaiters = sizes('networked-waiters', '1000');
 const coordinatorCount = arg('coordinators', 100);
 const only = process.argv.includes('--only') ? process.argv[process.argv.indexOf('--only') + 1] : undefined;
 
@@ -123,9 +125,11 @@ const failures = [];
 // A run that breaks (a session lost on an overloaded machine, say) is reported, not fatal.
 process.on('unhandledRejection', (error) => console.error(`unhandled: ${error?.message ?? error}`));
 
-async function measure(backend, url, waiters) {
+async function measure(backend, url, waiterCounts) {
   try {
-    await measureRuns(backend, url, waiters);
+    // A discarded warm-up first.
+    await run(url, Math.min(1000, waiterCounts[0]), 1, true);
+    for (const waiters of waiterCounts) await measureRuns(backend, url, waiters);
   } catch (error) {
     failures.push(`${backend}: ${error?.message ?? error}`);
     console.error(`${backend} not measured: ${error?.message ?? error}`);
@@ -133,8 +137,7 @@ async function measure(backend, url, waiters) {
 }
 
 async function measureRuns(backend, url, waiters) {
-  // A discarded warm-up, then with and without onQueued in turn, then the spread.
-  await run(url, Math.min(1000, waiters), 1, true);
+  // Without and with onQueued in turn, then the spread.
   for (const [coordCount, withPositions] of [
     [1, false],
     [1, true],
@@ -169,14 +172,17 @@ if (!only || only === 'zookeeper') {
 const target = { memory: 4, etcd: 8, zookeeper: 8 };
 const rows = [];
 for (const backend of ['memory', 'etcd', 'zookeeper']) {
-  for (const coordCount of [1, coordinatorCount]) {
-    const without = results.find((r) => r.backend === backend && r.coordCount === coordCount && !r.withPositions);
-    const withP = results.find((r) => r.backend === backend && r.coordCount === coordCount && r.withPositions);
-    if (!without || !withP) continue;
-    const heap = (withP.heapPerWaiter / 1024).toFixed(2);
-    rows.push(
-      `| ${backend} | ${withP.waiters} | ${coordCount} | ${without.seconds.toFixed(2)} s | ${withP.seconds.toFixed(2)} s | **${(withP.seconds / without.seconds).toFixed(2)}x** | ${withP.fifo && without.fifo ? 'yes' : 'NO'} | ${withP.reports} (${withP.wrongReports} wrong) | ${heap} KB (target <= ${target[backend]} KB) |`,
-    );
+  for (const waiters of backend === 'memory' ? memoryWaiters : networkedWaiters) {
+    for (const coordCount of [1, coordinatorCount]) {
+      const pick = (withPositions) => results.find((r) => r.backend === backend && r.waiters === waiters && r.coordCount === coordCount && r.withPositions === withPositions);
+      const without = pick(false);
+      const withP = pick(true);
+      if (!without || !withP) continue;
+      const kb = (r) => (r.heapPerWaiter / 1024).toFixed(2);
+      rows.push(
+        `| ${backend} | ${waiters} | ${coordCount} | ${without.seconds.toFixed(2)} s | ${withP.seconds.toFixed(2)} s | **${(withP.seconds / without.seconds).toFixed(2)}x** | ${withP.fifo && without.fifo ? 'yes' : 'NO'} | ${withP.reports} (${withP.wrongReports} wrong) | ${kb(without)} KB | ${kb(withP)} KB (target <= ${target[backend]} KB) |`,
+      );
+    }
   }
 }
 const cpu = cpus()[0]?.model ?? 'unknown';
@@ -184,13 +190,13 @@ const nproc = execFileSync('nproc', { encoding: 'utf8' }).trim();
 const report = [
   `Written by \`node bench/waiters.mjs${process.argv.length > 2 ? ` ${process.argv.slice(2).join(' ')}` : ''}\`, ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC. One holder; W waiters queue behind it (spread round robin over the coordinators), entered one after another; then each is served in turn and releases at once. "Served in" is the time from the holder's release to the last grant. Positions: every report is checked when made (it must lie between the waiters ahead counting releases begun and counting releases finished, and fall at each report), the last one before the grant must be 0. Heap: the process's heap after a full GC with every waiter queued, less before, per waiter (client-side state of the coordinators included). A discarded run of up to 1,000 waiters comes first.`,
   '',
-  '| backend | waiters | coordinators | served in, no onQueued | served in, every waiter with onQueued | ratio | FIFO, all served | position reports | heap per waiter (with onQueued) |',
-  '|---|---|---|---|---|---|---|---|---|',
+  '| backend | waiters | coordinators | served in, no onQueued | served in, every waiter with onQueued | ratio | FIFO, all served | position reports | heap per waiter, no onQueued | heap per waiter, with onQueued |',
+  '|---|---|---|---|---|---|---|---|---|---|',
   ...rows,
   ...(failures.length ? ['', `Not measured in this run: ${failures.join('; ')}.`] : []),
   '',
   `Machine: ${cpu}, ${nproc} cores, ${(totalmem() / 2 ** 30).toFixed(1)} GiB; Node ${process.version}; load average ${loadStart.map((l) => l.toFixed(2)).join(', ')} at the start and ${loadavg().map((l) => l.toFixed(2)).join(', ')} at the end (shared machine).`,
 ].join('\n');
 console.log(`\n${report}`);
-if (!flag('no-docs')) writeSection('Many waiters with positions', report);
+if (!flag('no-docs')) writeSection('Many waiters', report);
 process.exit(0);

@@ -19,6 +19,8 @@ import type { Backend, QueueEntry, Role } from '../backends/contract.js';
 interface ViewNode {
   readonly key: string;
   readonly role: Role;
+  /** Creation revision where the backend reports it: a name deleted and created again is another key. */
+  readonly revision: bigint | undefined;
   /** Order of arrival in the view: increases along the queue. */
   readonly seq: number;
   prev: ViewNode | undefined;
@@ -79,16 +81,23 @@ export class QueueView {
 
   /** Replaces the whole membership (first sync, or a resync after a failed feed). */
   reset(entries: readonly QueueEntry[]): void {
-    const current = new Set(entries.map((e) => e.key));
-    for (const key of [...this.#nodes.keys()]) if (!current.has(key)) this.deleted(key);
+    const current = new Map(entries.map((e) => [e.key, e]));
+    for (const node of [...this.#nodes.values()]) {
+      const listed = current.get(node.key);
+      if (!listed || isRecreated(node, listed)) this.deleted(node.key);
+    }
     for (const entry of entries) if (!this.#nodes.has(entry.key)) this.created(entry);
   }
 
   /** A key joined the queue; it is the newest, so it goes to the tail. */
   created(entry: QueueEntry): void {
-    if (this.#nodes.has(entry.key)) return;
+    const existing = this.#nodes.get(entry.key);
+    if (existing) {
+      if (!isRecreated(existing, entry)) return;
+      this.deleted(entry.key); // its deletion was missed: the name now stands for a new key at the tail
+    }
     const admittedBefore = this.#admitted();
-    const node: ViewNode = { key: entry.key, role: entry.role, seq: this.#nextSeq++, prev: this.#tail, next: undefined, subscriber: undefined };
+    const node: ViewNode = { key: entry.key, role: entry.role, revision: entry.revision, seq: this.#nextSeq++, prev: this.#tail, next: undefined, subscriber: undefined };
     if (this.#tail) this.#tail.next = node;
     else this.#head = node;
     this.#tail = node;
@@ -219,6 +228,11 @@ export class QueueView {
       // the caller's bug, ignored as an event listener's error would be
     }
   }
+}
+
+/** Whether `entry` is a new key under the name of `node` (etcd names can be deleted and created again). */
+function isRecreated(node: ViewNode, entry: QueueEntry): boolean {
+  return node.revision !== undefined && entry.revision !== undefined && node.revision !== entry.revision;
 }
 
 /** A view with its feed, shared by the coordinator's waiters on one prefix. */

@@ -5,13 +5,16 @@
  * the coordinators' real backends (every list, watchPrefix, and whole membership a follow hands
  * over), for N = 10 and N = 200 waiters queued over four coordinators, every one with onQueued:
  * the listings per handoff must be the same for both N, and none of them may come from positions
- * (only the woken waiter's own check of the queue).
+ * (only the woken waiter's own check of the queue). And a coordinator cut off from the server
+ * while the queue changes reports right positions once it is back (it follows anew, from a
+ * fresh listing).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Backend, PrefixFollower } from '../../src/backends/contract.js';
 import { type Coordinator, connect, type Lease } from '../../src/index.js';
 import { backendOf } from '../../src/testing.js';
 import { type EtcdServers, localEtcdAvailable, startEtcd } from '../support/etcd-server.js';
+import { startTcpProxy } from '../support/tcp-proxy.js';
 import { localZooKeeperAvailable, startZooKeeper, type ZooKeeperServers } from '../support/zookeeper-server.js';
 
 const COORDINATORS = 4;
@@ -94,6 +97,78 @@ async function until(test: () => boolean): Promise<void> {
   while (!test()) await new Promise((resolve) => setImmediate(resolve));
 }
 
+/**
+ * Two waiters of a coordinator reaching the server through a proxy sit behind a holder and a
+ * waiter of a directly connected one. While the proxy refuses the link, the direct waiter gives
+ * up (its key goes) and a newcomer queues at the tail: the proxied coordinator's watch misses
+ * both. Once the link is back its waiters must report 0 and 1 (they were 1 and 2). On etcd the
+ * newcomer of the same session takes the name the one that gave up had: only its revision tells
+ * them apart.
+ */
+async function positionsAfterReconnect(serverEndpoint: string, urlOf: (endpoint: string) => string): Promise<void> {
+  const [host, port] = serverEndpoint.split(':') as [string, string];
+  const proxy = await startTcpProxy(Number(port), host);
+  const direct = await connect(urlOf(serverEndpoint));
+  const proxied = await connect(urlOf(`127.0.0.1:${proxy.port}`));
+  const name = `costs/reconnect-${Math.random().toString(36).slice(2, 8)}`;
+  try {
+    const holder = await direct.mutex(name).acquire();
+    const giveUp = new AbortController();
+    const ahead: (number | undefined)[] = [];
+    const aheadWaiter = direct.mutex(name).acquire({ signal: giveUp.signal, onQueued: (position) => (ahead[0] = position) });
+    aheadWaiter.catch(() => {});
+    await until(() => ahead[0] === 0);
+    const positions: (number | undefined)[] = [];
+    const waiters = [0, 1].map((i) => {
+      const waiter = proxied.mutex(name).acquire({ onQueued: (position) => (positions[i] = position) });
+      waiter.catch(() => {});
+      return waiter;
+    });
+    await until(() => positions[0] === 1 && positions[1] === 2);
+
+    proxy.refuse();
+    giveUp.abort();
+    await aheadWaiter.catch(() => {});
+    const newcomer = direct.mutex(name).acquire();
+    newcomer.catch(() => {});
+    await untilListed(direct, name, 4);
+    expect(positions, 'nothing heard while cut off').toEqual([1, 2]);
+    proxy.restore();
+
+    await untilWithin(20_000, () => positions[0] === 0 && positions[1] === 1, () => `positions after the link came back: ${positions} (1,2 before)`);
+    await holder.release();
+    await (await (waiters[0] as Promise<Lease>)).release();
+    await (await (waiters[1] as Promise<Lease>)).release();
+    await (await newcomer).release();
+  } finally {
+    await Promise.all([direct.close(), proxied.close()]);
+    await proxy.close();
+  }
+}
+
+/** Resolves once `test()` holds; fails saying `what()` after `ms`. */
+async function untilWithin(ms: number, test: () => boolean, what: () => string): Promise<void> {
+  const deadline = performance.now() + ms;
+  while (!test()) {
+    if (performance.now() > deadline) throw new Error(`not reached within ${ms} ms: ${what()}`);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+
+/** Resolves once `coord` lists `count` keys under `name`, listing again at every change. */
+async function untilListed(coord: Coordinator, name: string, count: number): Promise<void> {
+  const backend = backendOf(coord) as Backend;
+  for (;;) {
+    const controller = new AbortController();
+    const watched = await backend.watchPrefix(name, controller.signal);
+    if (watched.current.length === count) {
+      controller.abort();
+      return;
+    }
+    await watched.changed;
+  }
+}
+
 function expectNoListingsForPositions(small: Listings, large: Listings): void {
   const figures = `per handoff: ${JSON.stringify(small)} with 10 waiters, ${JSON.stringify(large)} with 200`;
   expect(small.forPositions, figures).toBe(0);
@@ -115,6 +190,10 @@ describe.skipIf(!etcdWanted)('etcd: listings per handoff with every waiter askin
     const url = servers!.url({ ttl: 30 });
     expectNoListingsForPositions(await listingsPerHandoff(url, 10), await listingsPerHandoff(url, 200));
   }, 300_000);
+
+  it('positions are right again after the link to the server was cut while the queue changed', async () => {
+    await positionsAfterReconnect(servers!.endpoints[0] as string, (endpoint) => `etcd://${endpoint}?ttl=30`);
+  }, 120_000);
 });
 
 const zookeeperWanted = localZooKeeperAvailable() || !!process.env.BATON_TEST_ZOOKEEPER_ENDPOINTS || isCI;
@@ -129,4 +208,8 @@ describe.skipIf(!zookeeperWanted)('ZooKeeper: listings per handoff with every wa
     const url = servers!.url({ sessionTimeout: 30_000 });
     expectNoListingsForPositions(await listingsPerHandoff(url, 10), await listingsPerHandoff(url, 200));
   }, 300_000);
+
+  it('positions are right again after the link to the server was cut while the queue changed', async () => {
+    await positionsAfterReconnect(servers!.endpoints[0] as string, (endpoint) => `zookeeper://${endpoint}?sessionTimeout=20000`);
+  }, 120_000);
 });

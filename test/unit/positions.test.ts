@@ -106,4 +106,22 @@ describe('QueueView', () => {
     view.deleted('c');
     expect(seen).toEqual([0]);
   });
+
+  it('a name deleted and created again while the view was not following is a new key at the tail', () => {
+    const view = new QueueView(exclusive);
+    const reports: number[] = [];
+    view.reset([
+      { key: 'holder', role: 'lock', revision: 1n },
+      { key: 'reused', role: 'lock', revision: 2n },
+      { key: 'mine', role: 'lock', revision: 3n },
+    ]);
+    view.subscribe('mine', (p) => reports.push(p));
+    // Resynchronised after a gap in which `reused` was deleted and created again behind `mine`.
+    view.reset([
+      { key: 'holder', role: 'lock', revision: 1n },
+      { key: 'mine', role: 'lock', revision: 3n },
+      { key: 'reused', role: 'lock', revision: 5n },
+    ]);
+    expect(reports).toEqual([1, 0]);
+  });
 });
