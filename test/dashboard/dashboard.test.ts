@@ -1,7 +1,8 @@
 /**
  * The dashboard in a real browser (Debian's headless Chromium): a waiter appears, moves up and is
- * granted, each step pushed to the page by the backend's watch. Also the page's data as JSON, and
- * the `baton dashboard` command against a real etcd.
+ * granted, each step pushed to the page by the backend's watch: on the embedded backend, a real
+ * ZooKeeper and a real Redis. Also the page's data as JSON, and the `baton dashboard` command
+ * against a real etcd.
  */
 import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
@@ -11,7 +12,9 @@ import { connect, type Coordinator, type DashboardSnapshot, InvalidArgumentError
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { type EtcdServers, startEtcd } from '../support/etcd-server.js';
+import { type RedisServer, startRedis } from '../support/redis-server.js';
 import { serverUnavailable } from '../support/servers.js';
+import { startZooKeeper, type ZooKeeperServers } from '../support/zookeeper-server.js';
 
 const CHROMIUM = process.env.BATON_TEST_CHROMIUM ?? '/usr/bin/chromium';
 
@@ -44,20 +47,24 @@ async function until(page: Page, name: string, expected: string[][]): Promise<vo
   });
 }
 
-describe('baton dashboard in headless Chromium', () => {
-  const coords: Coordinator[] = [];
-  afterAll(async () => {
-    await Promise.all(coords.map((coord) => coord.close()));
-  });
-
-  it('shows a waiter appear, move up and be granted, pushed live', async (context) => {
-    if (!browser) return context.skip();
-    const prefix = `dash-${randomUUID().slice(0, 8)}`;
-    const name = `${prefix}/jobs/nightly`;
-    const [viewer, a, b, c] = await Promise.all([connect(), connect(), connect(), connect()]);
-    coords.push(viewer, a, b, c);
-    await using dashboard = await serveDashboard(viewer, { prefix });
-    const page = await browser.newPage();
+/**
+ * Three coordinators from `open` take one mutex in turn while a fourth serves the dashboard: the
+ * page shows the holder, a waiter appearing, a second one behind it, the first waiter granted and
+ * moving up, and the name empty at the end. `check` sees the snapshot while three are in line.
+ */
+async function waiterMovesUp(
+  browser: Browser,
+  coords: Coordinator[],
+  open: () => Promise<Coordinator>,
+  check: (snapshot: DashboardSnapshot, name: string) => void = () => {},
+): Promise<void> {
+  const prefix = `dash-${randomUUID().slice(0, 8)}`;
+  const name = `${prefix}/jobs/nightly`;
+  const [viewer, a, b, c] = await Promise.all([open(), open(), open(), open()]);
+  coords.push(viewer, a, b, c);
+  await using dashboard = await serveDashboard(viewer, { prefix });
+  const page = await browser.newPage();
+  try {
     await page.goto(dashboard.url);
     await page.getByText('Nobody holds or waits').waitFor({ timeout: 10_000 });
 
@@ -77,6 +84,7 @@ describe('baton dashboard in headless Chromium', () => {
     await thirdInLine;
     const thirdToken = (await c.mutex(name).status()).waiters[1]!.token;
     await until(page, name, [['holds', 'holding', String(first.token)], ['#0', 'waiting', String(waitingToken)], ['#1', 'waiting', String(thirdToken)]]);
+    check(dashboard.snapshot!, name);
 
     await first.release();
     const secondLease: Lease = await second;
@@ -89,7 +97,20 @@ describe('baton dashboard in headless Chromium', () => {
     await until(page, name, [['holds', 'holding', String(thirdToken)]]);
     await thirdLease.release();
     await page.getByText('Nobody holds or waits').waitFor({ timeout: 10_000 });
+  } finally {
     await page.close();
+  }
+}
+
+describe('baton dashboard in headless Chromium', () => {
+  const coords: Coordinator[] = [];
+  afterAll(async () => {
+    await Promise.all(coords.map((coord) => coord.close()));
+  });
+
+  it('shows a waiter appear, move up and be granted, pushed live', async (context) => {
+    if (!browser) return context.skip();
+    await waiterMovesUp(browser, coords, () => connect());
   });
 
   it('tells the recipes apart and serves the same state as JSON', async () => {
@@ -113,6 +134,48 @@ describe('baton dashboard in headless Chromium', () => {
     coords.push(coord);
     await expect(serveDashboard(coord, { port: 70000 })).rejects.toBeInstanceOf(InvalidArgumentError);
     await expect(serveDashboard(coord, { prefix: '/bad//prefix' })).rejects.toBeInstanceOf(InvalidArgumentError);
+  });
+});
+
+describe('the dashboard on ZooKeeper and Redis, in headless Chromium', () => {
+  const coords: Coordinator[] = [];
+  let zk: ZooKeeperServers | undefined;
+  let redis: RedisServer | undefined;
+  beforeAll(async () => {
+    [zk, redis] = await Promise.all([startZooKeeper(1), startRedis()]);
+  }, 120_000);
+  afterAll(async () => {
+    await Promise.all(coords.map((coord) => coord.close()));
+    await Promise.all([zk?.stop(), redis?.stop()]);
+  });
+
+  it('ZooKeeper: a waiter appears, moves up and is granted, pushed by the watches of the name nodes', async (context) => {
+    if (!browser || !zk) return context.skip();
+    const chroot = `/baton-dashboard-${process.pid}`;
+    await waiterMovesUp(browser, coords, () => connect(zk!.url({ chroot })), (snapshot, name) => {
+      const members = snapshot.names.find((entry) => entry.name === name)!;
+      const owners = [...members.holders, ...members.waiters].map((member) => member.session);
+      // Each contender's owner is its ZooKeeper session; the server tells no other client's time left.
+      expect(new Set(owners).size).toBe(3);
+      for (const owner of owners) expect(owner).toMatch(/^0x[0-9a-f]{16}$/);
+      expect(snapshot.sessions.map((session) => session.remainingMs)).toEqual([undefined, undefined, undefined]);
+    });
+  });
+
+  it('Redis: a waiter appears, moves up and is granted, pushed by the pattern subscription, with each session\'s time left', async (context) => {
+    if (!browser || !redis) return context.skip();
+    const ttl = 5;
+    await waiterMovesUp(browser, coords, () => connect(redis!.url({ ttl, prefix: `dash-${process.pid}:` })), (snapshot, name) => {
+      const members = snapshot.names.find((entry) => entry.name === name)!;
+      const owners = new Set([...members.holders, ...members.waiters].map((member) => member.session));
+      expect(owners.size).toBe(3);
+      const left = snapshot.sessions.filter((session) => owners.has(session.id)).map((session) => session.remainingMs);
+      expect(left).toHaveLength(3);
+      for (const ms of left) {
+        expect(ms).toBeGreaterThan(0);
+        expect(ms).toBeLessThanOrEqual(ttl * 1000);
+      }
+    });
   });
 });
 
