@@ -46,7 +46,7 @@ const RETRY_MS = 500;
 /**
  * Serves the dashboard for `coord`'s backend. Resolves once listening; the first snapshot follows
  * as soon as the first scan completes. Throws InvalidArgumentError for bad options, and a
- * BackendError-free error naming the backend when it cannot be scanned.
+ * BackendError-free error naming the backend when its adapter implements no scan.
  */
 export async function serveDashboard(coord: Coordinator, options: DashboardOptions = {}): Promise<Dashboard> {
   const prefix = options.prefix === undefined || options.prefix === '' ? '' : checkName(options.prefix, 'prefix');
@@ -58,7 +58,8 @@ export async function serveDashboard(coord: Coordinator, options: DashboardOptio
   const stop = new AbortController();
   const outer = checkSignal(options.signal);
   const backend = backendOf(coord);
-  if (!backend.scan) throw new InvalidArgumentError(`the ${backend.kind} backend cannot be scanned, so it has no dashboard`);
+  // Every built-in backend scans; an adapter written elsewhere may leave the optional method out.
+  if (!backend.scan) throw new InvalidArgumentError(`the ${backend.kind} backend adapter implements no scan (Backend.scan), which the dashboard needs`);
 
   const streams = new Set<ServerResponse>();
   let latest: DashboardSnapshot | undefined;
