@@ -1,0 +1,104 @@
+/**
+ * What the dashboard's scan costs on a real ZooKeeper, counted by the server: the data watches the
+ * viewer's session holds (`wchc`) and the packets the server received from it (`cons`). With a
+ * hundred waiters on one name, the scan watches the name nodes and the queue's head, not each
+ * waiter; a scan of an unchanged tree sends nothing, and one after a handoff re-reads only what
+ * changed.
+ */
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ZooKeeperBackend } from '../../src/backends/zookeeper/index.js';
+import { connect, type Coordinator, type Lease } from '../../src/index.js';
+import { backendOf } from '../../src/testing.js';
+import { untilQueue } from '../interop/peers.js';
+import { startZooKeeper, type ZooKeeperServers } from '../support/zookeeper-server.js';
+
+const WAITERS = 100;
+
+let servers: ZooKeeperServers | undefined;
+const opened: Coordinator[] = [];
+beforeAll(async () => {
+  servers = await startZooKeeper(1);
+}, 120_000);
+afterAll(async () => {
+  await Promise.all(opened.map((coord) => coord.close()));
+  await servers?.stop();
+});
+
+/** The paths the server holds data watches on for `session`, from `wchc` (session ids are printed unpadded). */
+async function watchesOf(session: bigint): Promise<string[]> {
+  const report = (await servers!.fourLetter(0, 'wchc')) ?? '';
+  const paths: string[] = [];
+  let mine = false;
+  for (const line of report.split('\n')) {
+    if (/^0x[0-9a-f]+$/.test(line.trim()) && !line.startsWith('\t')) mine = BigInt(line.trim()) === session;
+    else if (mine && line.trim().startsWith('/')) paths.push(line.trim());
+  }
+  return paths;
+}
+
+/** Packets the server has received from `session`'s connection, from `cons`. */
+async function receivedFrom(session: bigint): Promise<number> {
+  const report = (await servers!.fourLetter(0, 'cons')) ?? '';
+  for (const line of report.split('\n')) {
+    const sid = /sid=(0x[0-9a-f]+)/.exec(line)?.[1];
+    if (sid !== undefined && BigInt(sid) === session) return Number(/recved=(\d+)/.exec(line)?.[1]);
+  }
+  throw new Error(`no connection of session 0x${session.toString(16)} in cons: ${report}`);
+}
+
+describe('the dashboard scan on ZooKeeper, counted by the server', () => {
+  it(`watches name nodes and queue heads, not ${WAITERS} waiters; re-reads only what changed`, async (context) => {
+    if (!servers) return context.skip();
+    const url = servers.url({ chroot: `/baton-scan-cost-${process.pid}` });
+    const open = async () => {
+      const coord = await connect(url);
+      opened.push(coord);
+      return coord;
+    };
+    const [viewer, holderCoord, ...waiterCoords] = await Promise.all([open(), open(), open(), open()]);
+    const prefix = `cost-${randomUUID().slice(0, 8)}`;
+    const name = `${prefix}/jobs/nightly`;
+    const holder = await holderCoord.mutex(name).acquire();
+    const waiting: Array<Promise<Lease>> = [];
+    for (let i = 0; i < WAITERS; i++) waiting.push(waiterCoords[i % waiterCoords.length]!.mutex(name).acquire());
+    for (const wait of waiting) wait.catch(() => {}); // awaited below
+    await untilQueue(backendOf(holderCoord), name, (entries) => entries.length === WAITERS + 1);
+
+    const backend = backendOf(viewer) as ZooKeeperBackend;
+    const session = (await backend.connection()).sessionIdBigInt;
+    const stop = new AbortController();
+    const first = await backend.scan(prefix, stop.signal);
+    expect(first.current.keys).toHaveLength(WAITERS + 1);
+
+    // `wchc` lists a session's data watches: the scan holds one, on the queue's head, whatever the
+    // queue's length (its children watches are one per name node).
+    const watched = await watchesOf(session);
+    expect(watched, `the viewer's data watches: ${watched.join(' ')}`).toEqual([holder.key]);
+
+    // Nothing changed: the scan answers from what its armed watches vouch for, without a request.
+    const quietBefore = await receivedFrom(session);
+    const quiet = await backend.scan(prefix, stop.signal);
+    expect(quiet.current.keys).toHaveLength(WAITERS + 1);
+    const quietPackets = (await receivedFrom(session)) - quietBefore;
+
+    // A handoff: the queue's listing and the new head are read again, not the hundred waiters.
+    await holder.release();
+    const next = await waiting[0]!;
+    await first.changed;
+    const changedBefore = await receivedFrom(session);
+    const after = await backend.scan(prefix, stop.signal);
+    const changedPackets = (await receivedFrom(session)) - changedBefore;
+    expect(after.current.keys.map((key) => key.revision)).not.toContain(holder.token);
+    expect(after.current.keys.map((key) => key.revision)).toContain(next.token);
+    // A heartbeat may fall into either window: allow one.
+    expect(quietPackets, 'packets for a scan of an unchanged tree').toBeLessThanOrEqual(1);
+    expect(changedPackets, 'packets for a scan after one handoff').toBeLessThanOrEqual(4);
+    console.log(`scan of ${WAITERS + 1} contenders: ${watched.length} data watch(es); ${quietPackets} packets unchanged, ${changedPackets} after a handoff`);
+
+    stop.abort();
+    await next.release();
+    // Each releases as soon as it is granted (the two waiting coordinators' calls interleave in the queue).
+    await Promise.all(waiting.slice(1).map(async (wait) => (await wait).release()));
+  }, 60_000);
+});
