@@ -48,6 +48,29 @@ class ScanWatches {
   readonly #subscribers = new Map<string, Set<() => void>>();
   /** The one watcher function for every path, so the client keeps at most one per path. */
   readonly watcher = (event: Event): void => this.#changed(event);
+  /** Events seen so far, and the count at each path's last event, kept while reads are in flight. */
+  #events = 0;
+  readonly #lastEvent = new Map<string, number>();
+  #reading = 0;
+
+  /**
+   * Runs a read made with the watch, then calls `keep` unless an event on `path` came in while it
+   * was in flight. The client handles every packet of a socket read before any promise
+   * continuation runs, so an event that followed the answer on the wire is handled before the
+   * answer's continuation: without this check a stale answer would be remembered as armed. An
+   * event that preceded the answer is treated alike, which costs at most one read more.
+   */
+  async read<T>(path: string, request: () => Promise<T>, keep: (result: T, armed: boolean) => void): Promise<T> {
+    const before = this.#events;
+    this.#reading++;
+    try {
+      const result = await request();
+      keep(result, (this.#lastEvent.get(path) ?? 0) <= before);
+      return result;
+    } finally {
+      if (--this.#reading === 0) this.#lastEvent.clear();
+    }
+  }
 
   /** Calls `fire` at the next watch event on `path`; returns the unsubscribe. */
   subscribe(path: string, fire: () => void): () => void {
@@ -61,18 +84,19 @@ class ScanWatches {
   }
 
   /** Remembers a listing made with the watch; forgets the facts of children that are gone. */
-  listed(path: string, names: readonly string[]): void {
+  listed(path: string, names: readonly string[], armed: boolean): void {
     const before = this.children.get(path);
     if (before) {
       const now = new Set(names);
       for (const name of before.names) if (!now.has(name)) this.nodes.delete(`${path}/${name}`);
     }
-    this.children.set(path, { names, armed: true });
+    this.children.set(path, { names, armed });
   }
 
   #changed(event: Event): void {
     const path = event.getPath();
     const type = event.getType();
+    if (this.#reading > 0) this.#lastEvent.set(path, ++this.#events);
     if (type === NODE_CHILDREN_CHANGED) {
       const listing = this.children.get(path);
       if (listing) listing.armed = false;
@@ -131,8 +155,7 @@ export async function scanZooKeeper(conn: ZkConnection, chroot: string, root: st
     const known = watches.children.get(path);
     if (known?.armed) return known.names;
     try {
-      const { children } = await conn.getChildren(path, watches.watcher);
-      watches.listed(path, children);
+      const { children } = await watches.read(path, () => conn.getChildren(path, watches.watcher), ({ children }, armed) => watches.listed(path, children, armed));
       return children;
     } catch (error) {
       if (codeOf(error) === Code.NO_NODE) return undefined; // deleted since its parent was listed: the parent's watch fires
@@ -145,16 +168,18 @@ export async function scanZooKeeper(conn: ZkConnection, chroot: string, root: st
     const known = watches.nodes.get(path);
     if (known && (known.armed || !first)) return known;
     try {
-      const { data, stat } = await conn.getData(path, first ? watches.watcher : undefined);
-      const owner = stat.ephemeralOwner.readBigUInt64BE(0);
-      const facts: NodeFacts = {
-        revision: zxidOf(stat.czxid),
-        createdAt: Number(stat.ctime.readBigUInt64BE(0)),
-        session: owner === 0n ? undefined : `0x${stat.ephemeralOwner.toString('hex')}`,
-        value: data ? data.toString('utf8') : '',
-        armed: first,
-      };
-      watches.nodes.set(path, facts);
+      let facts: NodeFacts | undefined;
+      await watches.read(path, () => conn.getData(path, first ? watches.watcher : undefined), ({ data, stat }, armed) => {
+        const owner = stat.ephemeralOwner.readBigUInt64BE(0);
+        facts = {
+          revision: zxidOf(stat.czxid),
+          createdAt: Number(stat.ctime.readBigUInt64BE(0)),
+          session: owner === 0n ? undefined : `0x${stat.ephemeralOwner.toString('hex')}`,
+          value: data ? data.toString('utf8') : '',
+          armed: first && armed,
+        };
+        watches.nodes.set(path, facts);
+      });
       return facts;
     } catch (error) {
       if (codeOf(error) === Code.NO_NODE) return undefined;
