@@ -29,6 +29,12 @@ export interface TcpProxy {
    * cut every connection instead of forwarding it: a drop timed to a request or an answer.
    */
   intercept: ((direction: 'up' | 'down', chunk: Buffer) => 'forward' | 'cut') | undefined;
+  /** Keeps answers back (held, not dropped) until {@link releaseAnswers}. */
+  holdAnswers(): void;
+  /** Sends every held answer, each connection's in one write (so the client reads them as one chunk), and forwards again. */
+  releaseAnswers(): void;
+  /** Bytes of answers held back so far. */
+  readonly heldBytes: number;
   /** How many client connections were accepted so far. */
   readonly accepted: number;
   /** Number of currently open client connections. */
@@ -40,6 +46,8 @@ export interface TcpProxy {
 export async function startTcpProxy(targetPort: number, targetHost = '127.0.0.1', listenPort = 0): Promise<TcpProxy> {
   let mode: ProxyMode = 'forward';
   let accepted = 0;
+  let holding = false;
+  const held = new Map<net.Socket, Buffer[]>();
   const pairs = new Set<{ client: net.Socket; upstream: net.Socket }>();
 
   const server = net.createServer((client) => {
@@ -66,6 +74,7 @@ export async function startTcpProxy(targetPort: number, targetHost = '127.0.0.1'
     });
     upstream.on('data', (chunk: Buffer) => {
       if (mode !== 'forward') return;
+      if (holding) return void held.set(client, [...(held.get(client) ?? []), chunk]);
       if (proxy.intercept?.('down', chunk) === 'cut') cut();
       else client.write(chunk);
     });
@@ -106,6 +115,17 @@ export async function startTcpProxy(targetPort: number, targetHost = '127.0.0.1'
       mode = 'forward';
     },
     cut,
+    holdAnswers() {
+      holding = true;
+    },
+    releaseAnswers() {
+      holding = false;
+      for (const [client, chunks] of held) if (!client.destroyed) client.write(Buffer.concat(chunks));
+      held.clear();
+    },
+    get heldBytes() {
+      return [...held.values()].flat().reduce((sum, chunk) => sum + chunk.length, 0);
+    },
     refuse() {
       mode = 'refuse';
       cut();
