@@ -68,7 +68,7 @@ describe('the dashboard scan on ZooKeeper, counted by the server', () => {
     await untilQueue(backendOf(holderCoord), name, (entries) => entries.length === WAITERS + 1);
 
     const backend = backendOf(viewer) as ZooKeeperBackend;
-    const session = (await backend.connection()).sessionIdBigInt;
+    const session = BigInt((await backend.connection()).sessionId);
     const stop = new AbortController();
     const first = await backend.scan(prefix, stop.signal);
     expect(first.current.keys).toHaveLength(WAITERS + 1);
