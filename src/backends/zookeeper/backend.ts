@@ -5,8 +5,7 @@
  * watch behind for the rest of the session, `getData` does not.
  * @module
  */
-import zookeeper from 'node-zookeeper-client';
-import type { ACL, Event } from 'node-zookeeper-client';
+import type { ACL } from 'node-zookeeper-client';
 import { ClosedError, InvalidArgumentError, SessionLostError } from '../../errors.js';
 import { HealthBoard } from '../../observability/health.js';
 import { describe } from '../../validate.js';
@@ -23,10 +22,8 @@ import { orderChildren, sequenceOf } from './naming.js';
 import { scanZooKeeper } from './scan.js';
 import { lastSegment } from '../key-paths.js';
 import { followChildren } from './follow.js';
-import { ensurePath, listChildren, stateOf } from './nodes.js';
+import { ensurePath, listChildren, stateOf, watchDeletion } from './nodes.js';
 import { ParentStamps } from './parent-stamps.js';
-
-const NODE_DELETED = zookeeper.Event.NODE_DELETED;
 
 /** A coordinator's connection to a ZooKeeper ensemble. */
 export class ZooKeeperBackend implements Backend {
@@ -207,32 +204,12 @@ export class ZooKeeperBackend implements Backend {
     return abortable<void>(signal, (resolve, reject) => {
       let stopped = false;
       let untrack = () => {};
-      /** The connection and its reconnect count when the wait began: news seen there is in order. */
-      let origin: { conn: ZkConnection; reconnects: number } | undefined;
-      // The node is gone. A waiter acts on this at once, trusting that its own-key watch reported
-      // any earlier deletion of its own key first; that holds for news in order only. News seen
-      // after a reconnect or on another session may have overtaken an earlier deletion of the own
-      // key (reported by the same reconnect, or by a read still in flight), so it settles only once
-      // everything the server sent before has been delivered and reacted to.
-      const gone = (conn: ZkConnection) => {
-        if (conn === origin?.conn && conn.reconnects === origin.reconnects) {
-          resolve();
-          return;
-        }
-        conn.fence().then(
-          () => {
-            if (!stopped) resolve();
-          },
-          (error: unknown) => {
-            // A session that ended: the track() callback re-arms on a new one.
-            if (!stopped && conn.alive) reject(toBatonError(error, `watching ${key}`, this.options));
-          },
-        );
-      };
-      // Arms a getData watch (set together with the read, so nothing slips between) and resolves
-      // once the node is gone. A data change re-arms; a lost session re-checks on a new one.
+      let stopWatch = () => {};
+      // A getData watch on the live session's connection; a lost session's watches never fire,
+      // so the wait is armed again on the next session.
       const arm = async (): Promise<void> => {
         untrack();
+        stopWatch();
         if (stopped) return;
         let conn: ZkConnection;
         try {
@@ -242,32 +219,16 @@ export class ZooKeeperBackend implements Backend {
           return;
         }
         if (stopped) return;
-        origin ??= { conn, reconnects: conn.reconnects };
         untrack = conn.track(() => {
           if (!stopped) void arm();
         });
-        const watcher = (event: Event) => {
-          if (stopped) return;
-          if (event.getType() === NODE_DELETED) gone(conn);
-          else void arm();
-        };
-        try {
-          await conn.getData(key, watcher);
-        } catch (error) {
-          const code = codeOf(error);
-          if (code === Code.NO_NODE) gone(conn);
-          else if (code === Code.CONNECTION_LOSS) {
-            await conn.whenConnected().catch(() => {});
-            void arm();
-          } else if (error instanceof SessionLostError || !conn.alive) {
-            // the track() callback re-arms on a new session
-          } else reject(toBatonError(error, `watching ${key}`, this.options));
-        }
+        stopWatch = watchDeletion(conn, key, resolve, (error) => reject(toBatonError(error, `watching ${key}`, this.options)));
       };
       void arm();
       return () => {
         stopped = true;
         untrack();
+        stopWatch();
       };
     });
   }

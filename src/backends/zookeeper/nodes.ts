@@ -1,7 +1,7 @@
 /**
  * Node-level steps that the backend, its sessions and plain keys share: creating a path, listing a
- * queue parent, a node's state, and checking a path given in a guarded write. Plain functions of a
- * connection, so that none of those modules needs another.
+ * queue parent, a node's state, and watching a node for its deletion (a blocker's, or a
+ * contender's own). Plain functions of a connection, so that none of those modules needs another.
  * @module
  */
 import zookeeper from 'node-zookeeper-client';
@@ -44,3 +44,33 @@ export function stateOf(data: Buffer | undefined, stat: Stat): KeyState {
   return { value: data ? data.toString('utf8') : '', revision: zxidOf(stat.czxid), createdAt: Number(stat.ctime.readBigUInt64BE(0)) };
 }
 
+/**
+ * Watches `key` on `conn` for its deletion: a getData watch, sent now (synchronously, so it leaves
+ * before anything the caller sends next), re-armed after a data change (a proclaim writes the own
+ * node) and after a connection loss. Calls `onDeleted` when the node is gone, `onFailed` on any
+ * other failure; the end of the session ends the watch through the session's signal. A getData
+ * watch on a node already gone sets nothing on the server, unlike an exists watch.
+ */
+export function watchDeletion(conn: ZkConnection, key: string, onDeleted: () => void, onFailed: (error: unknown) => void): () => void {
+  let stopped = false;
+  const arm = (): void => {
+    if (stopped || !conn.alive) return;
+    conn
+      .getData(key, (event) => {
+        if (stopped) return;
+        if (event.getType() === zookeeper.Event.NODE_DELETED) onDeleted();
+        else arm();
+      })
+      .catch((error: unknown) => {
+        if (stopped || !conn.alive) return;
+        const code = codeOf(error);
+        if (code === Code.NO_NODE) onDeleted();
+        else if (code === Code.CONNECTION_LOSS) conn.whenConnected().then(arm, () => {});
+        else onFailed(error);
+      });
+  };
+  arm();
+  return () => {
+    stopped = true;
+  };
+}

@@ -18,7 +18,7 @@ import { GuaranteedRemovals } from '../guaranteed-delete.js';
 import { OwnKeyWatches } from '../own-keys.js';
 import type { ZooKeeperOptions } from './config.js';
 import { Code, codeOf, MultiError, type MultiOp, ZkConnection, zxidOf } from './connection.js';
-import { ensurePath, listChildren } from './nodes.js';
+import { ensurePath, listChildren, watchDeletion } from './nodes.js';
 import type { ParentStamps } from './parent-stamps.js';
 import { lastSegment, parentOf } from '../key-paths.js';
 import { retrying } from './retry.js';
@@ -364,33 +364,3 @@ function isProtectedName(key: string): boolean {
 }
 
 
-/**
- * Watches `key` on `conn` for its deletion: a getData watch, sent now (synchronously, so it leaves
- * before anything the caller sends next), re-armed after a data change (a proclaim writes the own
- * node) and after a connection loss. Calls `onDeleted` when the node is gone, `onFailed` on any
- * other failure; the end of the session ends the watch through the session's signal. A getData
- * watch on a node already gone sets nothing on the server, unlike an exists watch.
- */
-function watchDeletion(conn: ZkConnection, key: string, onDeleted: () => void, onFailed: (error: unknown) => void): () => void {
-  let stopped = false;
-  const arm = (): void => {
-    if (stopped || !conn.alive) return;
-    conn
-      .getData(key, (event) => {
-        if (stopped) return;
-        if (event.getType() === zookeeper.Event.NODE_DELETED) onDeleted();
-        else arm();
-      })
-      .catch((error: unknown) => {
-        if (stopped || !conn.alive) return;
-        const code = codeOf(error);
-        if (code === Code.NO_NODE) onDeleted();
-        else if (code === Code.CONNECTION_LOSS) conn.whenConnected().then(arm, () => {});
-        else onFailed(error);
-      });
-  };
-  arm();
-  return () => {
-    stopped = true;
-  };
-}
