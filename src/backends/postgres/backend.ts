@@ -9,6 +9,7 @@
  * expired key (which notifies everyone else). A periodic sweep deletes expired sessions too.
  * @module
  */
+import { HealthBoard } from '../../observability/health.js';
 import { ClosedError } from '../../errors.js';
 import { abortable, raceSignal } from '../abortable.js';
 import type { Backend, KeyState, PlainKeys, QueueEntry, Role, ScanResult, Session, Watched } from '../contract.js';
@@ -43,6 +44,8 @@ export class PostgresBackend implements Backend {
   readonly #fenced: FencedTransactions;
   /** Plain keys (versioned values, barriers): rows without a session. */
   readonly values: PlainKeys = new PostgresValues(this);
+  /** Contact, out of contact (with the time left), lost, as the session's renewals show them. */
+  readonly health = new HealthBoard('postgres');
   #current: PostgresSession | undefined;
   #opening: Promise<PostgresSession> | undefined;
   #sweeper: NodeJS.Timeout | undefined;
@@ -277,5 +280,6 @@ export class PostgresBackend implements Backend {
     this.#closer.abort(new ClosedError('the coordinator was closed'));
     this.listener.close();
     await Promise.all([this.link.close(), this.#fenced.close()]);
+    this.health.closed();
   }
 }

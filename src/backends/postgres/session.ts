@@ -8,6 +8,7 @@
  * it. A renewal answered "no such live session" (expired, or ended by someone) loses it at once.
  * @module
  */
+import type { HealthBoard } from '../../observability/health.js';
 import { BackendError, BatonError, ClosedError, LeaseLostError, SessionLostError } from '../../errors.js';
 import type { Enqueued, GuardedOp, OwnKey, QueueEntry, Role, Session } from '../contract.js';
 import { GuaranteedRemovals } from '../guaranteed-delete.js';
@@ -25,6 +26,8 @@ export interface SessionHost {
   readonly sql: Statements;
   /** Session TTL in milliseconds. */
   readonly ttlMs: number;
+  /** Where contact, out of contact and loss are reported (`coord.health()`). */
+  readonly health: HealthBoard;
 }
 
 export class PostgresSession implements Session {
@@ -56,6 +59,8 @@ export class PostgresSession implements Session {
     });
     this.#armDeadline();
     this.#renewal = setInterval(() => void this.renew(), Math.max(50, host.ttlMs / 3));
+    host.health.sessionTtl(host.ttlMs, host.ttlMs);
+    host.health.contact(id);
   }
 
   /** Inserts the session row; the first deadline is (time the insert was sent) + TTL. */
@@ -113,7 +118,9 @@ export class PostgresSession implements Session {
       const result = await this.#host.listener.query(this.#host.sql.renewSession(this.id), Math.max(200, this.#host.ttlMs / 3));
       alive = result.rows[0]?.renewed === true;
     } catch {
-      return; // no answer: the deadline decides
+      // No answer: the deadline decides; until then, out of contact.
+      if (!this.signal.aborted) this.#host.health.outOfContact(Date.now() + (this.#proofAt + this.#host.ttlMs - performance.now()));
+      return;
     }
     if (this.signal.aborted) return;
     if (!alive) {
@@ -124,6 +131,7 @@ export class PostgresSession implements Session {
       this.#proofAt = sentAt;
       this.#armDeadline();
     }
+    this.#host.health.contact(this.id);
   }
 
   /** Marks the session lost: signal aborted, renewals stopped, the row deleted if still there. */
@@ -131,6 +139,7 @@ export class PostgresSession implements Session {
     if (this.signal.aborted) return;
     this.#stop();
     this.#controller.abort(reason);
+    if (!(reason instanceof ClosedError)) this.#host.health.lost(reason);
     // Once the client cannot trust the session, its keys should go as soon as possible. One
     // attempt only: if the server cannot be reached the row expires there by itself, and
     // retrying would hold up the statements queued behind this one.
