@@ -182,7 +182,7 @@ export class MemberPool {
       // A connection that failed or timed out is not reused: the next use connects afresh.
       const session = member.session;
       member.session = undefined;
-      session?.destroy();
+      if (session) destroyLater(session);
     }
     for (const listener of this.#suspectListeners) listener(member);
   }
@@ -389,9 +389,20 @@ export class MemberPool {
     for (const member of this.members) {
       const session = member.session;
       member.session = undefined;
-      session?.destroy();
+      if (session) destroyLater(session);
     }
   }
+}
+
+/**
+ * Destroys an HTTP/2 session on the next turn of the event loop, never synchronously. `failed` is
+ * often reached from inside one of the session's own stream events (a watch stream the member
+ * reset), and destroying the session from there, while other streams (the lease keep-alive) are
+ * open on it, sends Node's HTTP/2 layer into a loop that never returns: the process stops running
+ * its timers for good (the same live lock as nodejs/node#52952).
+ */
+function destroyLater(session: http2.ClientHttp2Session): void {
+  setImmediate(() => session.destroy());
 }
 
 /** A transport failure with the reason its connection failed, when the connection said why. */
