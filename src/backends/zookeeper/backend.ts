@@ -205,6 +205,29 @@ export class ZooKeeperBackend implements Backend {
       let stopped = false;
       let untrack = () => {};
       let stopWatch = () => {};
+      /** The connection and its reconnect count when the wait began: news seen there is in order. */
+      let origin: { conn: ZkConnection; reconnects: number } | undefined;
+      // The node is gone. A waiter acts on this at once, trusting that its own-node watch reported
+      // any earlier deletion of its own node first; that holds for news in order only. On a
+      // reconnect the server reports every watched node deleted meanwhile at once, in the order the
+      // client lists its watches, not in the order of the deletions; news seen then, or on another
+      // session, may have overtaken the deletion of the own node. It settles only once a read sent
+      // now is answered: everything the server sent before has been delivered and reacted to.
+      const gone = (conn: ZkConnection) => {
+        if (conn === origin?.conn && conn.reconnects === origin.reconnects) {
+          resolve();
+          return;
+        }
+        conn.fence().then(
+          () => {
+            if (!stopped) resolve();
+          },
+          (error: unknown) => {
+            // A session that ended: the track() callback arms the wait on the next one.
+            if (!stopped && conn.alive) reject(toBatonError(error, `watching ${key}`, this.options));
+          },
+        );
+      };
       // A getData watch on the live session's connection; a lost session's watches never fire,
       // so the wait is armed again on the next session.
       const arm = async (): Promise<void> => {
@@ -219,10 +242,11 @@ export class ZooKeeperBackend implements Backend {
           return;
         }
         if (stopped) return;
+        origin ??= { conn, reconnects: conn.reconnects };
         untrack = conn.track(() => {
           if (!stopped) void arm();
         });
-        stopWatch = watchDeletion(conn, key, resolve, (error) => reject(toBatonError(error, `watching ${key}`, this.options)));
+        stopWatch = watchDeletion(conn, key, () => gone(conn), (error) => reject(toBatonError(error, `watching ${key}`, this.options)));
       };
       void arm();
       return () => {
