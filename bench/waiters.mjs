@@ -47,6 +47,7 @@ async function run(url, waiters, coordCount, withPositions) {
   const mutexes = coords.map((coord) => coord.mutex(name));
   const heapBefore = heapUsed();
 
+  let failure; // the first acquire that failed: the run is over
   let started = 0; // releases begun
   let completed = 0; // releases finished
   let reports = 0;
@@ -88,13 +89,14 @@ async function run(url, waiters, coordCount, withPositions) {
       await lease.release();
       completed++;
     });
+    acquired.catch((error) => (failure ??= error));
     acquires.push(acquired);
     // With positions, the first report says the waiter is in line, so the queue order is the
     // loop's order. Without, every acquire is started at once and the order checked is the
     // tokens' (creation order).
-    if (withPositions) await queued;
+    if (withPositions) await Promise.race([queued, acquired]);
   }
-  if (!withPositions) await untilKeys(holderCoord, name, waiters + 1);
+  if (!withPositions) await untilKeys(holderCoord, name, waiters + 1, () => failure);
   const heapPerWaiter = (heapUsed() - heapBefore) / waiters;
   const start = performance.now();
   started++;
@@ -109,10 +111,13 @@ async function run(url, waiters, coordCount, withPositions) {
   return { waiters, coordCount, withPositions, seconds, heapPerWaiter, fifo, served: grants.length, reports, wrongReports, firstWrong };
 }
 
-/** Resolves once the mutex has `count` keys (holder included), listing every 20 ms. */
-async function untilKeys(coord, name, count) {
+/** Resolves once the mutex has `count` keys (holder included), listing every 20 ms; throws once `failed()` says an acquire failed. */
+async function untilKeys(coord, name, count, failed) {
   const backend = backendOf(coord);
-  while ((await backend.list(name)).length < count) await new Promise((r) => setTimeout(r, 20));
+  while ((await backend.list(name)).length < count) {
+    if (failed()) throw failed();
+    await new Promise((r) => setTimeout(r, 20));
+  }
 }
 
 const results = [];
