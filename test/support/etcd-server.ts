@@ -8,7 +8,7 @@
 import { execFile, spawnSync } from 'node:child_process';
 import { existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { freePort, killProcess, serverUnavailable, startProcess, stopAll, stopProcess, tempDir, waitUntilServing } from './servers.js';
+import { freePort, freezeProcess, killProcess, serverUnavailable, startProcess, stopAll, stopProcess, tempDir, waitUntilServing } from './servers.js';
 
 export const ETCD_BINARY = process.env.BATON_TEST_ETCD_BINARY ?? '/usr/bin/etcd';
 export const ETCDCTL_BINARY = process.env.BATON_TEST_ETCDCTL_BINARY ?? '/usr/bin/etcdctl';
@@ -217,7 +217,8 @@ async function startLocal(size: 1 | 3, tls: TlsFiles | undefined): Promise<EtcdS
       await (kill ? killProcess(proc.child) : stopProcess(proc.child));
     },
     pauseMember(index) {
-      processes[index]?.child.kill('SIGSTOP');
+      const member = processes[index];
+      if (member) freezeProcess(member.child);
     },
     resumeMember(index) {
       processes[index]?.child.kill('SIGCONT');

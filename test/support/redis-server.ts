@@ -7,7 +7,7 @@
 import { existsSync, rmSync } from 'node:fs';
 import { connect as tcpConnect } from 'node:net';
 import { Redis } from 'ioredis';
-import { freePort, killProcess, serverUnavailable, startProcess, stopProcess, tempDir, waitUntilServing } from './servers.js';
+import { freePort, freezeProcess, killProcess, serverUnavailable, startProcess, stopProcess, tempDir, waitUntilServing } from './servers.js';
 
 export const REDIS_BINARY = process.env.BATON_TEST_REDIS_BINARY ?? '/usr/bin/redis-server';
 
@@ -185,7 +185,7 @@ async function startLocal(options: RedisServerOptions): Promise<RedisServer> {
     },
     start: launch,
     pause() {
-      proc?.child.kill('SIGSTOP');
+      if (proc) freezeProcess(proc.child);
     },
     resume() {
       proc?.child.kill('SIGCONT');

@@ -4,6 +4,7 @@
  * locally but a failure under CI=true.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -99,4 +100,40 @@ export async function waitUntilServing(
     if (Date.now() > deadline) throw new Error(`${what} not serving within ${deadlineMs} ms:\n${detail}\n${proc.output()}`);
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
+}
+
+/**
+ * Freezes a test-owned server with SIGSTOP and returns once every one of its threads is stopped.
+ * kill() returns when the signal is sent, not when it has taken effect: on a loaded machine a JVM
+ * was seen answering a request sent after kill('SIGSTOP') had returned.
+ */
+export function freezeProcess(child: ChildProcess, boundMs = 2000): void {
+  child.kill('SIGSTOP');
+  const pid = child.pid;
+  if (pid === undefined) return;
+  const giveUpAt = performance.now() + boundMs;
+  const pause = new Int32Array(new SharedArrayBuffer(4));
+  while (!allThreadsStopped(pid)) {
+    if (performance.now() > giveUpAt) throw new Error(`process ${pid} not stopped ${boundMs} ms after SIGSTOP`);
+    Atomics.wait(pause, 0, 0, 1);
+  }
+}
+
+/** Whether every thread of `pid` is in state T (stopped) or t, per /proc. */
+function allThreadsStopped(pid: number): boolean {
+  let tasks: string[];
+  try {
+    tasks = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return true; // no /proc (or the process is gone): nothing more to wait for
+  }
+  return tasks.every((task) => {
+    try {
+      const stat = readFileSync(`/proc/${pid}/task/${task}/stat`, 'utf8');
+      const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+      return state === 'T' || state === 't';
+    } catch {
+      return true; // the thread exited
+    }
+  });
 }

@@ -9,7 +9,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { connect as tcpConnect } from 'node:net';
 import { join } from 'node:path';
 import { startTcpProxy, type TcpProxy } from './tcp-proxy.js';
-import { freePort, killProcess, serverUnavailable, startProcess, stopAll, stopProcess, tempDir, waitUntilServing } from './servers.js';
+import { freePort, freezeProcess, killProcess, serverUnavailable, startProcess, stopAll, stopProcess, tempDir, waitUntilServing } from './servers.js';
 
 export const ZOOKEEPER_JAR = '/usr/share/java/zookeeper.jar';
 /** The jar's manifest names its dependencies; the conf dir is only for log configuration. */
@@ -236,7 +236,8 @@ async function startLocal(size: 1 | 3, proxiedQuorum: boolean, maxSessionTimeout
     controllable: true,
     url: (o) => urlFor(endpoints, o),
     pauseServer(index) {
-      processes[index]?.child.kill('SIGSTOP');
+      const server = processes[index];
+      if (server) freezeProcess(server.child);
     },
     resumeServer(index) {
       processes[index]?.child.kill('SIGCONT');
