@@ -6,6 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect, type Coordinator, type HealthEvent, LeaseLostError } from '../../src/index.js';
 import { type EtcdServers, localEtcdAvailable, startEtcd } from '../support/etcd-server.js';
+import { followHealth } from '../support/health-events.js';
 import { serverUnavailable } from '../support/servers.js';
 
 const available = localEtcdAvailable();
@@ -26,34 +27,6 @@ afterAll(async () => {
   await servers?.stop();
 });
 
-/** Collects a coordinator's health events; `next(type, ms)` resolves with the first of that type. */
-function follow(coord: Coordinator) {
-  const events: HealthEvent[] = [];
-  const stop = new AbortController();
-  const waiters: Array<{ type: string; resolve: (event: HealthEvent) => void }> = [];
-  void (async () => {
-    for await (const event of coord.healthChanges({ signal: stop.signal })) {
-      events.push(event);
-      for (const waiter of waiters.filter((w) => w.type === event.type)) {
-        waiters.splice(waiters.indexOf(waiter), 1);
-        waiter.resolve(event);
-      }
-    }
-  })();
-  return {
-    events,
-    stop: () => stop.abort(),
-    next(type: HealthEvent['type'], ms: number): Promise<HealthEvent> {
-      const seen = events.find((event) => event.type === type);
-      if (seen) return Promise.resolve(seen);
-      return new Promise((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`no ${type} event within ${ms} ms; saw ${events.map((e) => e.type).join(', ') || 'none'}`)), ms);
-        waiters.push({ type, resolve: (event) => (clearTimeout(timer), resolve(event)) });
-      });
-    },
-  };
-}
-
 /** Waits until the thawed member serves again (it may elect itself first). */
 async function serving(coord: Coordinator): Promise<void> {
   for (const until = Date.now() + 15_000; ; ) {
@@ -72,7 +45,7 @@ describe.skipIf(!available)('etcd health', () => {
     const coord = await open(ttl);
     const lease = await coord.mutex('health/freeze').acquire();
     expect(coord.health()).toMatchObject({ backend: 'etcd', state: 'connected', ttlMs: ttl * 1000 });
-    const health = follow(coord);
+    const health = followHealth(coord);
     const frozenAt = Date.now();
     servers.pauseMember(0);
     let outOfContact: HealthEvent;
@@ -98,7 +71,7 @@ describe.skipIf(!available)('etcd health', () => {
     const ttl = 2;
     const coord = await open(ttl);
     const lease = await coord.mutex('health/lost').acquire();
-    const health = follow(coord);
+    const health = followHealth(coord);
     const frozenAt = Date.now();
     servers.pauseMember(0);
     let lost: HealthEvent;

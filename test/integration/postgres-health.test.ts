@@ -6,6 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect, type Coordinator, type HealthEvent, LeaseLostError } from '../../src/index.js';
 import { localPostgresAvailable, type PostgresServer, startPostgres } from '../support/postgres-server.js';
+import { followHealth } from '../support/health-events.js';
 import { serverUnavailable } from '../support/servers.js';
 
 const available = localPostgresAvailable();
@@ -28,35 +29,14 @@ describe.skipIf(!available)('PostgreSQL health', () => {
     coords.push(coord);
     const lease = await coord.mutex('health/freeze').acquire();
     expect(coord.health()).toMatchObject({ backend: 'postgres', state: 'connected', ttlMs: ttl * 1000 });
-    const events: HealthEvent[] = [];
-    const stop = new AbortController();
-    const waiters = new Set<(event: HealthEvent) => void>();
-    const seen = (type: HealthEvent['type'], ms: number) =>
-      new Promise<HealthEvent>((resolve, reject) => {
-        const earlier = events.find((e) => e.type === type);
-        if (earlier) return resolve(earlier);
-        const timer = setTimeout(() => (waiters.delete(check), reject(new Error(`no ${type} within ${ms} ms; saw ${events.map((e) => e.type).join(', ')}`))), ms);
-        const check = (event: HealthEvent) => {
-          if (event.type !== type) return;
-          waiters.delete(check);
-          clearTimeout(timer);
-          resolve(event);
-        };
-        waiters.add(check);
-      });
-    void (async () => {
-      for await (const event of coord.healthChanges({ signal: stop.signal })) {
-        events.push(event);
-        for (const waiter of [...waiters]) waiter(event);
-      }
-    })();
+    const health = followHealth(coord);
     const frozenAt = Date.now();
     server.pause();
     let outOfContact: HealthEvent;
     let lost: HealthEvent;
     try {
-      outOfContact = await seen('out-of-contact', ttl * 1000 + 2000);
-      lost = await seen('lost', ttl * 1000 + 3000);
+      outOfContact = await health.next('out-of-contact', ttl * 1000 + 2000);
+      lost = await health.next('lost', ttl * 1000 + 3000);
     } finally {
       server.resume();
     }
@@ -65,8 +45,8 @@ describe.skipIf(!available)('PostgreSQL health', () => {
     expect(lost.at - frozenAt).toBeLessThan(ttl * 1000 + 1000);
     expect(lease.signal.reason).toBeInstanceOf(LeaseLostError);
     const again = await coord.mutex('health/freeze').acquire({ timeoutMs: 15_000 });
-    await seen('reconnected', 5000);
-    stop.abort();
+    await health.next('reconnected', 5000);
+    health.stop();
     expect(coord.health().state).toBe('connected');
     await again.release();
   });

@@ -9,6 +9,7 @@ import zookeeper from 'node-zookeeper-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect, type Coordinator, type HealthEvent, InvalidArgumentError, LeaseLostError } from '../../src/index.js';
 import { localZooKeeperAvailable, startZooKeeper, type ZooKeeperServers } from '../support/zookeeper-server.js';
+import { followHealth } from '../support/health-events.js';
 import { serverUnavailable } from '../support/servers.js';
 
 const available = localZooKeeperAvailable();
@@ -32,36 +33,6 @@ afterAll(async () => {
   await servers?.stop();
 });
 
-/** Collects a coordinator's health events; `next(type)` resolves with the first of that type, or fails after `ms`. */
-function follow(coord: Coordinator) {
-  const events: HealthEvent[] = [];
-  const stop = new AbortController();
-  const waiters: Array<{ type: string; resolve: (event: HealthEvent) => void }> = [];
-  void (async () => {
-    for await (const event of coord.healthChanges({ signal: stop.signal })) {
-      events.push(event);
-      for (const waiter of [...waiters]) {
-        if (waiter.type === event.type) {
-          waiters.splice(waiters.indexOf(waiter), 1);
-          waiter.resolve(event);
-        }
-      }
-    }
-  })();
-  return {
-    events,
-    stop: () => stop.abort(),
-    next(type: HealthEvent['type'], ms: number): Promise<HealthEvent> {
-      const seen = events.find((event) => event.type === type);
-      if (seen) return Promise.resolve(seen);
-      return new Promise((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`no ${type} event within ${ms} ms; saw ${events.map((e) => e.type).join(', ') || 'none'}`)), ms);
-        waiters.push({ type, resolve: (event) => (clearTimeout(timer), resolve(event)) });
-      });
-    },
-  };
-}
-
 function exists(path: string): Promise<boolean> {
   const client = zookeeper.createClient(servers.endpoints.join(','), { sessionTimeout: 2000 });
   return new Promise((resolve, reject) => {
@@ -82,7 +53,7 @@ describe.skipIf(!available)('ZooKeeper health', () => {
     const coord = await open(servers.url({ sessionTimeout: 30_000 }));
     const lease = await coord.mutex(`health/negotiated-${process.pid}`).acquire();
     expect(coord.health()).toMatchObject({ state: 'connected', ttlMs: MAX_SESSION_TIMEOUT, requestedTtlMs: 30_000 });
-    const health = follow(coord);
+    const health = followHealth(coord);
     const frozenAt = Date.now();
     servers.pauseServer(0);
     try {
@@ -103,7 +74,7 @@ describe.skipIf(!available)('ZooKeeper health', () => {
   it('goes out of contact when the server freezes, with the time left, and back to connected when it thaws', async () => {
     const coord = await open(servers.url({ sessionTimeout: MAX_SESSION_TIMEOUT }));
     const lease = await coord.mutex(`health/freeze-${process.pid}`).acquire();
-    const health = follow(coord);
+    const health = followHealth(coord);
     expect(coord.health().state).toBe('connected');
     const frozenAt = Date.now();
     servers.pauseServer(0);
