@@ -2,6 +2,7 @@
 export interface StallMeter {
   reset(): void;
   notRunningMs(fromMs: number, toMs?: number): number;
+  longestStallMs(fromMs: number, toMs?: number): number;
   stop(): void;
 }
 export function startStallMeter(options?: { intervalMs?: number }): StallMeter;

@@ -14,6 +14,11 @@ export function startStallMeter({ intervalMs = 10 } = {}) {
   /** Stalls since the last reset, as [from, to] in performance.now() time. */
   let stalls = [];
   const openStall = (now) => (now - lastTick > 2 * intervalMs ? [lastTick + intervalMs, now] : undefined);
+  /** The part of each stall (the one still going on included) that falls within [fromMs, toMs]. */
+  const stallsWithin = (fromMs, toMs) => {
+    const open = openStall(toMs);
+    return (open ? [...stalls, open] : stalls).map(([a, b]) => Math.max(0, Math.min(b, toMs) - Math.max(a, fromMs)));
+  };
   const timer = setInterval(() => {
     const now = performance.now();
     const stall = openStall(now);
@@ -29,10 +34,13 @@ export function startStallMeter({ intervalMs = 10 } = {}) {
     },
     /** Milliseconds between `fromMs` and `toMs` (performance.now() times) the event loop did not run. */
     notRunningMs(fromMs, toMs = performance.now()) {
-      const open = openStall(toMs);
       let total = 0;
-      for (const [a, b] of open ? [...stalls, open] : stalls) total += Math.max(0, Math.min(b, toMs) - Math.max(a, fromMs));
+      for (const ms of stallsWithin(fromMs, toMs)) total += ms;
       return Math.round(total);
+    },
+    /** The longest single stall between `fromMs` and `toMs`, in milliseconds. */
+    longestStallMs(fromMs, toMs = performance.now()) {
+      return Math.round(Math.max(0, ...stallsWithin(fromMs, toMs)));
     },
     stop() {
       clearInterval(timer);
