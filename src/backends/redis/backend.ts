@@ -11,6 +11,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { ClosedError, SessionLostError } from '../../errors.js';
+import { HealthBoard } from '../../observability/health.js';
 import { abortable, raceSignal } from '../abortable.js';
 import type { Backend, KeyState, PlainKeys, QueueEntry, ScanResult, Session, Watched } from '../contract.js';
 import type { RedisOptions } from './config.js';
@@ -33,6 +34,8 @@ export class RedisBackend implements Backend {
   readonly keys: KeySpace;
   readonly link: Link;
   readonly notifier: Notifier;
+  /** Connected, out of contact, lost (`coord.health()`): reported by the session's renewals and the command link. */
+  readonly health = new HealthBoard('redis');
   /** The epoch the client believes the server's data is in (see scripts.ts). */
   epoch = '';
   #highest = 0n;
@@ -53,6 +56,7 @@ export class RedisBackend implements Backend {
       keys: this.keys,
       ttlMs: options.ttl * 1000,
       where: this.link.where,
+      health: this.health,
       run: (script, keys, args, signal, idempotent) => this.run(script, keys, args, signal, idempotent),
       get floor() {
         return backend.#highest;
@@ -73,11 +77,19 @@ export class RedisBackend implements Backend {
       const session = this.#current;
       if (change.kind === 'd' && session && !session.signal.aborted && session.owns(`${prefix}/${change.name}`)) void session.probe();
     };
-    // A reconnect of the command connection also calls for a re-read: reads may have failed meanwhile.
+    // A reconnect of the command connection also calls for a re-read: reads may have failed meanwhile,
+    // and for a renewal at once, which reports contact (or finds the session gone) without waiting for the next.
     let everReady = false;
     this.link.client.on('ready', () => {
-      if (everReady) this.notifier.resync();
+      if (everReady) {
+        this.notifier.resync();
+        if (!this.#closed) void this.#current?.probe();
+      }
       everReady = true;
+    });
+    // A broken command link is out of contact now, not only when the next renewal fails.
+    this.link.client.on('close', () => {
+      if (!this.#closed) this.#current?.outOfContact();
     });
   }
 
@@ -374,6 +386,7 @@ export class RedisBackend implements Backend {
     this.#closed = true;
     this.notifier.close();
     this.link.close();
+    this.health.closed();
   }
 
   #bound(): AbortSignal {

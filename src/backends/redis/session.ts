@@ -7,6 +7,7 @@
  * @module
  */
 import { randomBytes } from 'node:crypto';
+import type { HealthBoard } from '../../observability/health.js';
 import { ClosedError, OutcomeUnknownError, SessionLostError } from '../../errors.js';
 import type { Enqueued, GuardedOp, QueueEntry, Role, Session } from '../contract.js';
 import { GuaranteedRemovals } from '../guaranteed-delete.js';
@@ -22,6 +23,8 @@ export interface SessionHost {
   readonly ttlMs: number;
   /** Where the server is, for messages. */
   readonly where: string;
+  /** Where contact, out of contact and loss are reported (`coord.health()`). */
+  readonly health: HealthBoard;
   /**
    * Runs a script (the tag and epoch are put before `args`). Attempts that never left the client
    * are retried until `signal` aborts; so are attempts of unknown outcome when `idempotent`.
@@ -76,6 +79,8 @@ export class RedisSession implements Session {
       attemptRemove: (key, revision, signal) => this.#attemptRemove(key, revision, signal),
       end: () => this.#unconfirmedRemoval(),
     });
+    host.health.sessionTtl(host.ttlMs, host.ttlMs);
+    host.health.contact(id);
   }
 
   /** Creates the session key with its TTL and starts renewing it. */
@@ -154,6 +159,7 @@ export class RedisSession implements Session {
         this.#lastProof = sentAt;
         this.#armDeadline();
       }
+      this.#host.health.contact(this.id);
       for (const index of reply) {
         const entry = own[Number(index) - 1];
         if (entry && this.#own.get(`${entry.prefix}/${entry.name}`) === entry) {
@@ -163,8 +169,14 @@ export class RedisSession implements Session {
       }
     } catch (error) {
       if (error instanceof EpochChangedError) this.lose(await this.#host.dataLost(error));
-      // Any other failure: the next renewal tries again, and the deadline decides.
+      // Any other failure: the next renewal tries again, and the deadline decides; until then, out of contact.
+      else this.outOfContact();
     }
+  }
+
+  /** Reports the time left before the deadline: the server is not answering (or the link broke). */
+  outOfContact(): void {
+    if (!this.signal.aborted) this.#host.health.outOfContact(Date.now() + (this.#lastProof + this.#host.ttlMs - performance.now()));
   }
 
   /** Whether `key` is one of this session's live entries (not being removed by it). */
@@ -183,6 +195,7 @@ export class RedisSession implements Session {
     if (this.signal.aborted) return;
     this.#stop();
     this.#controller.abort(reason);
+    if (!(reason instanceof ClosedError)) this.#host.health.lost(reason);
     // Once the client cannot trust the session, its entries should go as soon as possible.
     void this.#endOnServer().catch(() => {});
   }
@@ -331,9 +344,9 @@ export class RedisSession implements Session {
   async #unconfirmedRemoval(): Promise<void> {
     if (this.signal.aborted) return;
     this.#stop();
-    this.#controller.abort(
-      new SessionLostError(`Redis session ${this.id} ended: a removal could not be confirmed by ${this.#host.where} within the session's TTL`),
-    );
+    const reason = new SessionLostError(`Redis session ${this.id} ended: a removal could not be confirmed by ${this.#host.where} within the session's TTL`);
+    this.#controller.abort(reason);
+    this.#host.health.lost(reason);
     await this.#endOnServer().catch(() => {});
   }
 
