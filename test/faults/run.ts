@@ -1,87 +1,36 @@
 /**
  * The fault suite: `npm run test:faults [-- options]`. Runs every scenario on every backend
  * against real clusters, checks each history, prints a report per run and a summary, and exits
- * non-zero when a run fails (a violation, or a negative control that found none).
- *
- *   --short              CI length: 3 s of faults (one round of each nemesis) and a 4 s tail per run
- *   --soak               long runs: 5 min of faults per run
- *   --duration S         seconds of faults per run (default 25)
- *   --tail S             seconds of quiet tail per run (default 6)
- *   --clients N          client processes (default 5)
- *   --ttl S              session TTL in seconds (etcd, PostgreSQL, Redis ttl; ZooKeeper sessionTimeout; default 2)
- *   --timeout MS         timeoutMs of every acquire (default 3000)
- *   --backend a,b        etcd, zookeeper, postgres, redis (default all)
- *   --scenario a,b@etcd  scenarios to run, everywhere (name) or on one backend (name@backend); default all
- *   --exclude a,b@etcd   leaves scenarios out, everywhere (name) or on one backend (name@backend)
- *   --keep               keep the histories of passing runs too (failing ones are always kept)
- *   --history DIR        where histories go (default .tmp/faults)
- *   --list               print the scenarios and exit
+ * non-zero when a run fails (a violation, or a negative control that found none). The options are
+ * in ./options.ts (`--help` prints them, with the scenarios and backends); a bad command line
+ * exits 2 with the reason.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
+import { join } from 'node:path';
 import { formatReport, type Report } from './checker.js';
 import { BACKENDS, type BackendName, type Cluster, startCluster } from './clusters.js';
-import { describeMachine, type RunOptions, runScenario } from './run-scenario.js';
+import { parseFaultArgs, type Plan, usage, UsageError } from './options.js';
+import { describeMachine, runScenario } from './run-scenario.js';
 import { SCENARIOS } from './scenarios.js';
 
-const { values } = parseArgs({
-  options: {
-    short: { type: 'boolean', default: false },
-    soak: { type: 'boolean', default: false },
-    duration: { type: 'string' },
-    tail: { type: 'string' },
-    clients: { type: 'string', default: '5' },
-    ttl: { type: 'string', default: '2' },
-    timeout: { type: 'string', default: '3000' },
-    backend: { type: 'string' },
-    scenario: { type: 'string' },
-    exclude: { type: 'string' },
-    keep: { type: 'boolean', default: false },
-    history: { type: 'string', default: '.tmp/faults' },
-    list: { type: 'boolean', default: false },
-  },
-});
-
-function positive(name: string, text: string | undefined, fallback: number): number {
-  if (text === undefined) return fallback;
-  const value = Number(text);
-  if (!Number.isFinite(value) || value <= 0) throw new Error(`--${name} ${text}: expected a positive number`);
-  return value;
+let plan: Plan;
+try {
+  plan = parseFaultArgs(process.argv.slice(2));
+} catch (error) {
+  if (!(error instanceof UsageError)) throw error;
+  console.error(`test:faults: ${error.message}
+(npm run test:faults -- --help lists the options, scenarios and backends)`);
+  process.exit(2);
 }
-
-function names<T extends string>(option: string, text: string | undefined, known: readonly T[]): T[] | undefined {
-  if (text === undefined) return undefined;
-  const wanted = text.split(',').map((s) => s.trim()).filter(Boolean);
-  const unknown = wanted.filter((w) => !known.includes(w as T));
-  if (unknown.length) throw new Error(`--${option}: unknown ${unknown.join(', ')}; known: ${known.join(', ')}`);
-  return wanted as T[];
+if (plan.kind === 'help') {
+  console.log(usage());
+  process.exit(0);
 }
-
-if (values.list) {
+if (plan.kind === 'list') {
   for (const s of SCENARIOS) console.log(`${s.name.padEnd(22)} ${(s.backends ?? BACKENDS).join('+').padEnd(15)} ${s.shows}`);
   process.exit(0);
 }
-
-const scenarioNames = SCENARIOS.map((s) => s.name);
-const pairNames = SCENARIOS.flatMap((s) => (s.backends ?? BACKENDS).map((b) => `${s.name}@${b}`));
-const chosen = new Set(names('scenario', values.scenario, [...scenarioNames, ...pairNames]) ?? scenarioNames);
-const excluded = new Set(names('exclude', values.exclude, [...scenarioNames, ...pairNames]) ?? []);
-const runs = (name: string, backend: BackendName) =>
-  (chosen.has(name) || chosen.has(`${name}@${backend}`)) && !excluded.has(name) && !excluded.has(`${name}@${backend}`);
-const backends = names('backend', values.backend, BACKENDS) ?? [...BACKENDS];
-const faultSeconds = values.soak ? 300 : values.short ? 3 : 25;
-const options: RunOptions = {
-  clients: Math.round(positive('clients', values.clients, 5)),
-  ttlMs: Math.round(positive('ttl', values.ttl, 2) * 1000),
-  timeoutMs: Math.round(positive('timeout', values.timeout, 3000)),
-  faultMs: positive('duration', values.duration, faultSeconds) * 1000,
-  tailMs: positive('tail', values.tail, values.short ? 4 : 6) * 1000,
-  workMs: 100,
-  holdMs: 50,
-  historyRoot: resolve(values.history),
-  keepPassing: values.keep,
-};
+const { backends, runs, options } = plan;
 
 const results: Array<{ scenario: string; backend: BackendName; ok: boolean; failed: string[]; report?: Report; dir?: string; error?: string }> = [];
 const skipped: string[] = [];
