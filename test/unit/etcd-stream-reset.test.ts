@@ -1,11 +1,18 @@
 /**
  * A member that resets a watch stream (RST_STREAM, as etcd does to the streams of a member that
  * lost its leader) makes the client give up on that member: the watch's failure drops the member's
- * HTTP/2 session and the lease keep-alive leaves it too. Dropping the session synchronously, inside
- * the reset stream's own close event while the keep-alive stream was open on it, sent Node's
- * HTTP/2 layer into a loop that never returned: the process stopped running its timers for good
- * (the fault suite's leader-kill runs on etcd: clients that never returned from a call and ignored
- * the stop).
+ * HTTP/2 session and the lease keep-alive leaves it too. Two ways of doing that from inside the
+ * reset stream's own close event sent Node's HTTP/2 layer into a loop that never returned (the
+ * process stopped running its timers for good: fault-suite clients on etcd that never returned
+ * from a call after a member was killed, and ignored the stop):
+ *
+ * - destroying the session synchronously while the keep-alive stream was open on it;
+ * - closing the keep-alive stream (RST_STREAM, CANCEL) synchronously when the session had a write
+ *   scheduled but not yet flushed at the moment the member's reset was read: Node runs the close
+ *   event's handlers while nghttp2 is still handling the frames it read, and without the write
+ *   pending it defers the reset itself, with one it calls nghttp2 to send from there
+ *   (`submitRstStream` -> `SendPendingData` -> `CopyDataIntoOutgoing`, for ever). In the fault
+ *   suite the pending write was a keep-alive sent in the same turn of the event loop.
  *
  * etcd resets streams only on its own schedule, so the member here is a plain HTTP/2 server on
  * loopback that accepts the client's streams and resets one on demand; the client is the adapter's
@@ -27,7 +34,9 @@ afterEach(() => {
   child = undefined;
 });
 
-const CLIENT = `
+/** A child process: the member, the client's watch and keep-alive streams on it, then `reset`. */
+function clientScript(reset: string): string {
+  return `
   import http2 from 'node:http2';
   const { EtcdClient } = await import(${JSON.stringify(TRANSPORT)});
   const { LeaseKeeper } = await import(${JSON.stringify(KEEPER)});
@@ -41,11 +50,11 @@ const CLIENT = `
   });
   await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
   const client = new EtcdClient({ endpoints: ['127.0.0.1:' + server.address().port], https: false });
-  client.watches.watch(Buffer.from('a'), Buffer.from('b'), { created() {}, events() {}, restarting() {}, refused() {} });
+  const quiet = { created() {}, events() {}, restarting() {}, refused() {} };
+  client.watches.watch(Buffer.from('a'), Buffer.from('b'), quiet);
   const keeper = new LeaseKeeper(client, 1n, 30, performance.now(), () => {});
   while (streams.length < 2) await new Promise((resolve) => setTimeout(resolve, 10));
-  // The member resets the watch stream (the first one opened).
-  streams[0].close(http2.constants.NGHTTP2_CANCEL);
+  ${reset}
   // A process that still runs its timers says so.
   setTimeout(() => {
     process.send('timers run');
@@ -54,14 +63,32 @@ const CLIENT = `
     server.close();
   }, 300);
 `;
+}
+
+async function answerOf(script: string): Promise<string> {
+  child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  return Promise.race([
+    once(child, 'message').then(([message]) => message as string),
+    new Promise<string>((resolve) => setTimeout(() => resolve('no answer within 10 s: the process is stuck'), 10_000)),
+  ]);
+}
 
 describe('etcd transport: a member resets a stream', () => {
   it('the client process keeps running its timers when the watch stream is reset next to the keep-alive stream', async () => {
-    child = spawn(process.execPath, ['--input-type=module', '-e', CLIENT], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-    const answer = await Promise.race([
-      once(child, 'message').then(([message]) => message as string),
-      new Promise<string>((resolve) => setTimeout(() => resolve('no answer within 10 s: the process is stuck'), 10_000)),
-    ]);
+    // The member resets the watch stream (the first one opened).
+    const answer = await answerOf(clientScript('streams[0].close(http2.constants.NGHTTP2_CANCEL);'));
+    expect(answer).toBe('timers run');
+  }, 20_000);
+
+  it('the client process keeps running its timers when the reset arrives while a write of the client is still to be flushed', async () => {
+    // The member's reset goes out in this turn; the client then writes on the same session (a
+    // second watch created on the watch stream) after its own flush of this turn, so the write is
+    // still scheduled when the client reads the reset in the next one.
+    const answer = await answerOf(
+      clientScript(`
+  streams[0].close(http2.constants.NGHTTP2_CANCEL);
+  setImmediate(() => client.watches.watch(Buffer.from('c'), Buffer.from('d'), quiet));`),
+    );
     expect(answer).toBe('timers run');
   }, 20_000);
 });
