@@ -11,6 +11,7 @@ import type { ProtoReader } from './codec.js';
 import { GrpcError, GrpcStatus, GrpcStream, type StreamHandlers, TransportError, unary } from './grpc.js';
 import { decodeAuthenticate, encodeAuthenticate, Methods } from './messages.js';
 import { SchemeMismatchError, speaksOtherScheme } from './scheme-probe.js';
+import { destroySession } from './teardown.js';
 
 /** How to reach the members. */
 export interface PoolOptions {
@@ -182,7 +183,7 @@ export class MemberPool {
       // A connection that failed or timed out is not reused: the next use connects afresh.
       const session = member.session;
       member.session = undefined;
-      if (session) destroyLater(session);
+      if (session) destroySession(session);
     }
     for (const listener of this.#suspectListeners) listener(member);
   }
@@ -389,20 +390,9 @@ export class MemberPool {
     for (const member of this.members) {
       const session = member.session;
       member.session = undefined;
-      if (session) destroyLater(session);
+      if (session) destroySession(session);
     }
   }
-}
-
-/**
- * Destroys an HTTP/2 session on the next turn of the event loop, never synchronously. `failed` is
- * often reached from inside one of the session's own stream events (a watch stream the member
- * reset), and destroying the session from there, while other streams (the lease keep-alive) are
- * open on it, sends Node's HTTP/2 layer into a loop that never returns: the process stops running
- * its timers for good (the same live lock as nodejs/node#52952).
- */
-function destroyLater(session: http2.ClientHttp2Session): void {
-  setImmediate(() => session.destroy());
 }
 
 /** A transport failure with the reason its connection failed, when the connection said why. */

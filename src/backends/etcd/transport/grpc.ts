@@ -7,6 +7,7 @@
  */
 import http2 from 'node:http2';
 import { ProtoReader } from './codec.js';
+import { cancelStream } from './teardown.js';
 
 /** gRPC status codes the adapter tells apart. */
 export const GrpcStatus = {
@@ -141,7 +142,7 @@ export function unary(
       clearTimeout(timer);
       signal?.removeEventListener('abort', onAbort);
       if (error !== undefined) {
-        if (!stream.closed) stream.close(http2.constants.NGHTTP2_CANCEL);
+        cancelStream(stream);
         reject(error);
       } else resolve(answer as ProtoReader);
     };
@@ -256,10 +257,10 @@ export class GrpcStream {
     this.#stream.write(frame(message));
   }
 
-  /** Ends the stream from this side; no handler is called after. */
+  /** Ends the stream from this side (the reset goes out on the next turn); no handler is called after. */
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    if (!this.#stream.closed) this.#stream.close(http2.constants.NGHTTP2_CANCEL);
+    cancelStream(this.#stream);
   }
 }
