@@ -52,6 +52,13 @@ const statOf = (client: zookeeper.Client, path: string) =>
 const childrenOf = (client: zookeeper.Client, path: string) =>
   call<string[]>((cb) => client.getChildren(path, (error, children) => cb(error, children)));
 
+/** Opcodes in the request frames a chunk carries ([length][xid][opcode] each). */
+function requestOpcodes(chunk: Buffer): number[] {
+  const found: number[] = [];
+  for (let at = 0; at + 12 <= chunk.length; at += 4 + chunk.readInt32BE(at)) found.push(chunk.readInt32BE(at + 8));
+  return found;
+}
+
 const UUID = '[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}';
 
 describe('node naming (no server)', () => {
@@ -334,6 +341,44 @@ describe.skipIf(!available)('ZooKeeper adapter', () => {
     expect(await childrenOf(client, `/${prefix}`)).toEqual([]);
   });
 
+  it('protected create under a name not used before: a connection lost before the create arrives ends in one node, not a NO_NODE error', async () => {
+    // The first enqueue under a new name finds no parent; if its connection drops then, the
+    // recovery's listing finds no parent either, which means no node of ours, not a failure.
+    // (Seen in the fault suite: 5 clients' first acquires on a fresh ensemble failing with
+    // "finding node <uuid> under <parent> failed: NO_NODE".)
+    const [host, port] = servers.endpoints[0]!.split(':');
+    const proxy = await startTcpProxy(Number(port), host);
+    try {
+      const coord = await open(`zookeeper://127.0.0.1:${proxy.port}?sessionTimeout=8000`);
+      const backend = backendOf(coord) as ZooKeeperBackend;
+      const session = await backend.session(new AbortController().signal);
+      const client = await raw();
+      const prefix = `protected-fresh/${process.pid}/${randomUUID()}`;
+      expect(await statOf(client, `/${prefix}`)).toBeFalsy();
+      // The first write request (the enqueue's create, sent with its listings in one chunk) is
+      // cut before it reaches the server: nothing is created, the connection is lost.
+      let cuts = 0;
+      proxy.intercept = (direction, chunk) => {
+        if (cuts === 0 && direction === 'up' && requestOpcodes(chunk).some((op) => op === 1 || op === 14)) {
+          cuts++;
+          return 'cut';
+        }
+        return 'forward';
+      };
+      const entered = await session.enqueue(prefix, 'lock', '', AbortSignal.timeout(10_000));
+      expect(cuts).toBe(1);
+      expect(await childrenOf(client, `/${prefix}`)).toEqual([entered.key.split('/').pop()]);
+      expect(entered.revision).toBe((await statOf(client, entered.key)).czxid.readBigUInt64BE(0));
+      expect(session.signal.aborted).toBe(false);
+      entered.own.dispose();
+      await session.remove(entered.key, entered.revision);
+      expect(await childrenOf(client, `/${prefix}`)).toEqual([]);
+    } finally {
+      proxy.intercept = undefined;
+      await proxy.close();
+    }
+  });
+
   it('lists nodes whose sequences wrapped past 2^31 in wrap-around order, none dropped', async () => {
     const client = await raw();
     const parent = `/wrapped-${process.pid}`;
@@ -358,12 +403,7 @@ describe.skipIf(!available)('ZooKeeper adapter', () => {
       await (await coord.mutex(prefix).acquire()).release(); // the parent exists
       const session = await backend.session(new AbortController().signal);
       const client = await raw();
-      // Opcodes in the request frames a chunk carries ([length][xid][opcode] each).
-      const opcodes = (chunk: Buffer) => {
-        const found: number[] = [];
-        for (let at = 0; at + 12 <= chunk.length; at += 4 + chunk.readInt32BE(at)) found.push(chunk.readInt32BE(at + 8));
-        return found;
-      };
+      const opcodes = requestOpcodes;
       // 1: the create reaches the server and its answer is lost (cut on the way back);
       // 2: on the next connection, the first listing (the recovery's) is cut before it arrives.
       let step = 0;

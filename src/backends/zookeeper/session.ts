@@ -238,7 +238,17 @@ export class ZooKeeperSession implements Session {
   async #recoverProtected(parent: string, uuid: string): Promise<Enqueued | undefined> {
     const conn = this.connection;
     const options = this.host.options;
-    const { children } = await retrying(conn, `finding node ${uuid} under ${parent}`, options, () => conn.getChildren(parent));
+    const children = await retrying(conn, `finding node ${uuid} under ${parent}`, options, async () => {
+      try {
+        return (await conn.getChildren(parent)).children;
+      } catch (error) {
+        // No parent, so no node of ours (a child keeps its parent): the create did not happen,
+        // as when the first enqueue under a new name loses its connection before the parent is
+        // made. The caller creates again, the parent first.
+        if (codeOf(error) === Code.NO_NODE) return [];
+        throw error;
+      }
+    });
     const name = findByUuid(children, uuid);
     if (name === undefined) return undefined;
     const key = `${parent}/${name}`;
