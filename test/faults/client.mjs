@@ -159,7 +159,8 @@ async function main() {
   log('connected');
   while (!stopping) {
     const mode = recipe === 'rwlock' ? (Math.random() < writeRatio ? 'write' : 'read') : recipe === 'semaphore' ? 'permit' : 'exclusive';
-    log('invoke', { mode });
+    // The session the acquire starts on, to tell whose node a stuck queue is waiting behind.
+    log('invoke', { mode, session: coord.health().session });
     stalls.reset();
     deadline = performance.now() + timeoutMs;
     let lease;

@@ -25,6 +25,8 @@ export interface StoredKey {
   value: string;
   /** Whether a live session owns it (etcd lease, ZooKeeper ephemeral owner, an unexpired PostgreSQL/Redis session). */
   owned: boolean;
+  /** The owning session where the backend names one (ZooKeeper's ephemeralOwner, as 0x + 16 hex digits). */
+  owner?: string;
 }
 
 export interface Cluster {
@@ -160,6 +162,7 @@ async function listZooKeeper(endpoints: string[], root: string): Promise<StoredK
           revision: (node.stat.czxid as unknown as Buffer).readBigInt64BE(0).toString(),
           value: node.data?.toString('utf8') ?? '',
           owned: owner.some((byte) => byte !== 0),
+          ...(owner.some((byte) => byte !== 0) ? { owner: `0x${owner.toString('hex')}` } : {}),
         });
         await visit(child);
       }

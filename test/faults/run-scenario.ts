@@ -167,7 +167,13 @@ export async function runScenario(cluster: Cluster, scenario: Scenario, options:
       if (e.ev === 'connected') connected.add(e.c);
       return e.ev === 'acquired' && connected.size === clients.length;
     }, 30_000);
-    if (!ready) throw new Error(`clients not connected and acquiring within 30 s of starting (${connected.size} of ${clients.length} connected)`);
+    if (!ready) {
+      // Nothing granted: keep what the backend holds under the name now, while the clients'
+      // sessions still live (a node left by a live session blocks every later contender).
+      const stuck = await cluster.listKeys(cluster.keyOf(lockName)).catch((error: unknown) => ({ error: String(error) }));
+      writeFileSync(join(dir, 'stuck.json'), `${JSON.stringify(stuck, null, 2)}\n`);
+      throw new Error(`clients not connected and acquiring within 30 s of starting (${connected.size} of ${clients.length} connected); keys under the name in ${join(dir, 'stuck.json')}`);
+    }
     log('faults-start');
     await scenario.nemesis({
       cluster,
