@@ -31,6 +31,16 @@ export function backendUrl(flag: string | undefined, ttl: number | undefined, en
   return ttl === undefined ? raw : withParam(raw, scheme, ttl, command);
 }
 
+/**
+ * The URL a read command connects with: on PostgreSQL with `readonly=true` (connecting otherwise
+ * creates the schema and opens a session); the other backends write nothing until asked to.
+ */
+export function readOnlyUrl(url: string): string {
+  const scheme = /^([a-z][a-z0-9+.-]*):/i.exec(url)?.[1]?.toLowerCase();
+  if (scheme === undefined || backendOfScheme(scheme) !== 'postgres') return url;
+  return setParam(url, 'readonly', 'true');
+}
+
 function withParam(url: string, scheme: string | undefined, ttl: number, command: string): string {
   let param: [string, string];
   const kind = scheme === undefined ? undefined : backendOfScheme(scheme);
@@ -42,11 +52,16 @@ function withParam(url: string, scheme: string | undefined, ttl: number, command
   }
   else if (kind === 'redis') param = ['ttl', String(ttl)];
   else throw usageError(`--ttl needs an etcd://, zookeeper:// or redis:// backend URL, not ${JSON.stringify(url)}`, command);
+  return setParam(url, ...param);
+}
+
+/** `url` with the query parameter `name` set to `value` (a fragment is dropped). */
+function setParam(url: string, name: string, value: string): string {
   const hash = url.indexOf('#');
   const base = hash < 0 ? url : url.slice(0, hash);
   const q = base.indexOf('?');
   const params = new URLSearchParams(q < 0 ? '' : base.slice(q + 1));
-  params.set(...param);
+  params.set(name, value);
   return `${q < 0 ? base : base.slice(0, q)}?${params.toString()}`;
 }
 

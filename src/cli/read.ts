@@ -1,10 +1,11 @@
 /**
- * The read commands: `baton leader`, `baton observe`, `baton status`. They create no keys.
+ * The read commands: `baton leader`, `baton observe`, `baton status`. They write nothing: no key,
+ * no session (on PostgreSQL the coordinator is read only, which also leaves the schema alone).
  * @module
  */
 import { ContactLostError, type Coordinator, type QueueStatus } from '../index.js';
 import type { Invocation } from './args.js';
-import { asCliError, backendUrl, checkName, open } from './backend.js';
+import { asCliError, backendUrl, checkName, open, readOnlyUrl } from './backend.js';
 import { ExitCode, signalExitCode } from './exit-codes.js';
 import { leaderJson, leaderLine, type QueueKind, statusJson, statusText } from './format.js';
 import { closeWithin, type Io } from './io.js';
@@ -12,7 +13,7 @@ import { type Interrupted, SignalRelay } from './supervise.js';
 
 export async function runRead(invocation: Invocation, io: Io): Promise<number> {
   await checkName(invocation.name, invocation.command);
-  const url = backendUrl(invocation.backend, undefined, io.env, invocation.command);
+  const url = readOnlyUrl(backendUrl(invocation.backend, undefined, io.env, invocation.command));
   using relay = new SignalRelay();
   let coord: Coordinator | undefined;
   try {

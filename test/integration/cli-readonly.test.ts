@@ -1,39 +1,49 @@
 /**
  * The read commands (`baton status`, `baton leader`, `baton observe`) never write, watched on the
  * backend itself: on etcd the store's revision does not move and no lease is granted; on
- * ZooKeeper no node appears (not even the chroot) and no ephemeral; and on memory the same calls
- * through the API open no session and write nothing.
+ * ZooKeeper no node appears (not even the chroot) and no ephemeral; on PostgreSQL no schema is
+ * created, no session opened (the sequences do not move) and no row changes, not even an expired
+ * one that a writing read would sweep; and on memory the same calls through the API open no
+ * session and write nothing.
  */
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import zookeeper from 'node-zookeeper-client';
-import { connect } from '../../src/index.js';
+import { ConfigError, connect } from '../../src/index.js';
 import { backendOf, type MemoryBackend } from '../../src/testing.js';
 import { ensureBuilt, Procs } from './cli-harness.js';
 import { startEtcd } from '../support/etcd-server.js';
 import { startZooKeeper } from '../support/zookeeper-server.js';
+import { startPostgres } from '../support/postgres-server.js';
 
 ensureBuilt();
 const etcd = await startEtcd();
 const zk = await startZooKeeper(1);
+const postgres = await startPostgres();
 const procs = new Procs();
 afterEach(async () => {
   await procs.cleanup();
 });
 afterAll(async () => {
-  await Promise.all([etcd?.stop(), zk?.stop()]);
+  await Promise.all([etcd?.stop(), zk?.stop(), postgres?.stop()]);
 });
 
-/** Runs every read command on `name` against `url`: status and leader to completion, observe until its first line. */
-async function readAll(url: string, name: string): Promise<void> {
+/**
+ * Runs every read command on `name` against `url`: status and leader to completion, observe until
+ * its first line. Resolves to the output of `status NAME`.
+ */
+async function readAll(url: string, name: string, leader: RegExp = /"leader":null/): Promise<string> {
   const env = { ...process.env, BATON_BACKEND: url };
+  let status = '';
   for (const args of [['status', name], ['status', name, '--json'], ['leader', name], ['leader', name, '--json']]) {
     const proc = procs.baton(args, env);
     expect(await proc.exited, proc.describe()).toBe(0);
+    if (args.length === 2 && args[0] === 'status') status = proc.output.stdout;
   }
   const observe = procs.baton(['observe', name, '--json'], env);
-  await observe.waitFor('stdout', /"leader":null/);
+  await observe.waitFor('stdout', leader);
   observe.signal('SIGINT');
   expect(await observe.exited, observe.describe()).toBe(0);
+  return status;
 }
 
 describe.skipIf(!etcd)('read commands on etcd', () => {
@@ -68,6 +78,59 @@ describe.skipIf(!zk)('read commands on ZooKeeper', () => {
     client.close();
     expect(exists).toBe(false);
   });
+});
+
+describe.skipIf(!postgres)('read commands on PostgreSQL', () => {
+  it('create no schema where there is none, and report the name unused', async () => {
+    const server = postgres!;
+    const schema = `readonly_absent_${process.pid}`;
+    const status = await readAll(server.url({ params: { schema } }), 'jobs/nightly');
+    expect(status).toMatch(/nobody holds or waits for "jobs\/nightly"/);
+    // The same through the API: reads find nothing, and joining a queue is refused at once.
+    const reader = await connect(server.url({ params: { schema, readonly: 'true' } }));
+    try {
+      expect(await reader.election('jobs/nightly').leader()).toBeUndefined();
+      await expect(reader.mutex('jobs/nightly').acquire()).rejects.toThrow(ConfigError);
+    } finally {
+      await reader.close();
+    }
+    expect(await server.sql('SELECT nspname FROM pg_namespace WHERE nspname = $1', [schema])).toEqual([]);
+  }, 120_000);
+
+  it('open no session and change no row, not even a key of an expired session', async () => {
+    const server = postgres!;
+    const schema = `readonly_used_${process.pid}`;
+    // Holders whose sessions will not renew during the test (TTL an hour: a renewal every 20
+    // minutes), one session each: the second one's is then made to look expired.
+    const writer = await connect(server.url({ params: { schema, ttl: 3600 } }));
+    const crashed = await connect(server.url({ params: { schema, ttl: 3600 } }));
+    try {
+      const election = await writer.election('jobs/nightly').campaign('node-a');
+      const stale = await crashed.mutex('jobs/stale').acquire();
+      // An operator's view of a session past its expiry that no one has swept yet: a read that
+      // writes would delete its key.
+      await server.sql(`UPDATE ${schema}.sessions SET expires_at = now() - interval '1 second' WHERE id = (SELECT session_id FROM ${schema}.keys WHERE key = $1)`, [stale.key]);
+      const state = async () => ({
+        sessions: await server.sql(`SELECT id::text, expires_at::text FROM ${schema}.sessions ORDER BY id`),
+        keys: await server.sql(`SELECT key, revision::text, value, session_id::text FROM ${schema}.keys ORDER BY key`),
+        sequences: await server.sql(
+          `SELECT sequencename, last_value::text FROM pg_sequences WHERE schemaname = $1 ORDER BY sequencename`,
+          [schema],
+        ),
+        relations: await server.sql(`SELECT relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE nspname = $1 ORDER BY relname`, [schema]),
+      });
+      const before = await state();
+      expect(before.keys.length).toBe(2);
+      const url = server.url({ params: { schema } });
+      const status = await readAll(url, 'jobs/nightly', /"leader":\{[^}]*"value":"node-a"/);
+      expect(status).toMatch(/node-a/);
+      await readAll(url, 'jobs/stale');
+      expect(await state()).toEqual(before);
+      await election.resign();
+    } finally {
+      await Promise.all([writer.close(), crashed.close()]);
+    }
+  }, 120_000);
 });
 
 describe('read calls on memory', () => {

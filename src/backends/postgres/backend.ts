@@ -10,7 +10,7 @@
  * @module
  */
 import { HealthBoard } from '../../observability/health.js';
-import { ClosedError } from '../../errors.js';
+import { ClosedError, ConfigError } from '../../errors.js';
 import { abortable, raceSignal } from '../abortable.js';
 import type { Backend, KeyState, PlainKeys, QueueEntry, Role, ScanResult, Session, Watched } from '../contract.js';
 import { type PostgresOptions } from './config.js';
@@ -18,10 +18,12 @@ import { explain } from './errors.js';
 import { type FencedOptions, type FencedTransactionFn, type HoldRef, FencedTransactions } from './fenced.js';
 import { Link } from './link.js';
 import { type KeyEvent, Listener } from './listener.js';
-import { migrate } from './migrate.js';
+import { checkSchemaForReading, isMissingSchema, migrate } from './migrate.js';
 import { channelOf } from './schema.js';
 import { PostgresSession } from './session.js';
 import { type Statements, statementsFor } from './statements.js';
+import type { Statement } from './link.js';
+import type pg from 'pg';
 import { PostgresValues } from './values.js';
 import { scanPostgres } from './scan.js';
 
@@ -63,6 +65,8 @@ export class PostgresBackend implements Backend {
   /**
    * Connects: checks that the server answers and accepts the credentials, creates or upgrades the
    * schema, starts listening and opens the first session (so the first acquire is one round trip).
+   * Read only (`readOnly`): only checks the schema's version (an absent schema is no error: reads
+   * find nothing) and starts listening; no session, no sweep.
    */
   static async connect(options: PostgresOptions, signal?: AbortSignal): Promise<PostgresBackend> {
     const backend = new PostgresBackend(options);
@@ -73,13 +77,15 @@ export class PostgresBackend implements Backend {
         }),
         signal,
       );
-      await raceSignal(migrate(client, options), signal);
+      await raceSignal(options.readOnly ? checkSchemaForReading(client, options) : migrate(client, options), signal);
+      // LISTEN writes nothing, and a channel needs no schema: an observer of a schema made later still hears it.
       await raceSignal(
         backend.listener.start().catch((error: unknown) => {
           throw explain(error, 'opening the LISTEN connection', options);
         }),
         signal,
       );
+      if (options.readOnly) return backend;
       await backend.session(signal);
       backend.#sweeper = setInterval(() => void backend.sweep().catch(() => {}), Math.max(1000, backend.ttlMs));
       backend.#sweeper.unref();
@@ -115,6 +121,11 @@ export class PostgresBackend implements Backend {
 
   session(signal?: AbortSignal): Promise<Session> {
     if (this.#closer.signal.aborted) return Promise.reject(new ClosedError('the coordinator was closed'));
+    if (this.options.readOnly) {
+      return Promise.reject(
+        new ConfigError(`this PostgreSQL coordinator is read only (readonly=true): it opens no session, so it can read queues but not join one; connect without readonly to acquire`),
+      );
+    }
     const current = this.#current;
     if (current && !current.signal.aborted) return Promise.resolve(current);
     this.#opening ??= PostgresSession.open(this, signal)
@@ -134,7 +145,7 @@ export class PostgresBackend implements Backend {
 
   async #list(prefix: string, signal?: AbortSignal): Promise<(QueueEntry & { expiresInMs: number | undefined })[]> {
     this.#checkOpen();
-    const result = await this.link.run(`listing ${prefix}/`, this.sql.list(prefix), 'idempotent', signal);
+    const result = await this.#read(`listing ${prefix}/`, this.options.readOnly ? this.sql.listReadOnly(prefix) : this.sql.list(prefix), signal);
     return result.rows.map((row: { o_key: string; o_role: Role; o_revision: string; o_expires_in_ms: number | null }) => ({
       key: row.o_key,
       role: row.o_role,
@@ -143,13 +154,23 @@ export class PostgresBackend implements Backend {
     }));
   }
 
+  /** A read; on a read-only coordinator a schema that does not exist (yet) reads as empty. */
+  async #read(what: string, statement: Statement, signal?: AbortSignal): Promise<Pick<pg.QueryResult, 'rows'>> {
+    try {
+      return await this.link.run(what, statement, 'idempotent', signal);
+    } catch (error) {
+      if (this.options.readOnly && isMissingSchema(error)) return { rows: [] };
+      throw error;
+    }
+  }
+
   async list(prefix: string, signal?: AbortSignal): Promise<QueueEntry[]> {
     return (await this.#list(prefix, signal)).map(({ key, role, revision }) => ({ key, role, revision }));
   }
 
   async #get(key: string, signal?: AbortSignal): Promise<KeyRead | undefined> {
     this.#checkOpen();
-    const result = await this.link.run(`reading ${key}`, this.sql.get(key), 'idempotent', signal);
+    const result = await this.#read(`reading ${key}`, this.options.readOnly ? this.sql.getReadOnly(key) : this.sql.get(key), signal);
     const row = result.rows[0] as { o_value: string; o_revision: string; o_created_at: Date; o_expires_in_ms: number | null } | undefined;
     return row && { value: row.o_value, revision: BigInt(row.o_revision), createdAt: row.o_created_at.getTime(), expiresInMs: row.o_expires_in_ms ?? undefined };
   }

@@ -26,6 +26,12 @@ export interface PostgresConfig {
   ssl?: { mode?: 'disable' | 'require' | 'verify-ca' | 'verify-full'; ca?: string; cert?: string; key?: string };
   /** Seconds one connection attempt may take (default 5). */
   connectTimeout?: number;
+  /**
+   * Read only (default false): no schema is created or upgraded, no session opened, no row
+   * written (the connections run with `default_transaction_read_only`). Reads of a schema that
+   * does not exist find nothing. What `baton status`, `leader` and `observe` use.
+   */
+  readOnly?: boolean;
 }
 
 /** How TLS is used, with libpq's names. `prefer` and `allow` (silent fallback to plain text) are not offered. */
@@ -46,6 +52,8 @@ export interface PostgresOptions {
   ssl: { mode: SslMode; ca?: Buffer; cert?: Buffer; key?: Buffer };
   /** How long one connection attempt may take, in milliseconds. */
   connectTimeoutMs: number;
+  /** Reads only: no schema created, no session, no row written. */
+  readOnly: boolean;
 }
 
 export const DEFAULT_TTL_SECONDS = 10;
@@ -54,9 +62,9 @@ const DEFAULT_PORT = 5432;
 const CONNECT_TIMEOUT_MS = 5000;
 
 const URL_FORM =
-  'postgres://[user[:password]@]host[:port]/database[?ttl=SECONDS&schema=NAME&sslmode=disable|require|verify-ca|verify-full&sslrootcert=FILE&sslcert=FILE&sslkey=FILE]';
-const URL_PARAMS = ['ttl', 'schema', 'sslmode', 'sslrootcert', 'sslcert', 'sslkey', 'connect_timeout'];
-const OBJECT_FIELDS = ['backend', 'host', 'port', 'database', 'user', 'password', 'ttl', 'schema', 'ssl', 'connectTimeout'];
+  'postgres://[user[:password]@]host[:port]/database[?ttl=SECONDS&schema=NAME&sslmode=disable|require|verify-ca|verify-full&sslrootcert=FILE&sslcert=FILE&sslkey=FILE&readonly=true]';
+const URL_PARAMS = ['ttl', 'schema', 'sslmode', 'sslrootcert', 'sslcert', 'sslkey', 'connect_timeout', 'readonly'];
+const OBJECT_FIELDS = ['backend', 'host', 'port', 'database', 'user', 'password', 'ttl', 'schema', 'ssl', 'connectTimeout', 'readOnly'];
 
 /** Parses `postgres://` / `postgresql://` URLs. */
 export function optionsFromUrl(url: BackendUrl): PostgresOptions {
@@ -81,6 +89,7 @@ export function optionsFromUrl(url: BackendUrl): PostgresOptions {
     schema: schemaOf(param('schema')),
     ssl: sslOf({ mode: param('sslmode'), ca: param('sslrootcert'), cert: param('sslcert'), key: param('sslkey') }, 'URL parameter'),
     connectTimeoutMs: connectTimeout === undefined ? CONNECT_TIMEOUT_MS : positiveNumber(connectTimeout, 'connect_timeout', 1, 600, 5) * 1000,
+    readOnly: readOnlyParam(param('readonly')),
   };
 }
 
@@ -116,7 +125,20 @@ export function optionsFromObject(config: Record<string, unknown>): PostgresOpti
     schema: schemaOf(config.schema),
     ssl: sslOf((ssl ?? {}) as Record<string, unknown>, 'ssl field'),
     connectTimeoutMs: positiveNumber(config.connectTimeout, 'connectTimeout', 1, 600, 5) * 1000,
+    readOnly: readOnlyField(config.readOnly),
   };
+}
+
+function readOnlyParam(value: string | undefined): boolean {
+  if (value === undefined || value === 'false' || value === '0') return false;
+  if (value === 'true' || value === '1') return true;
+  throw new ConfigError(`invalid readonly ${describe(value)}: readonly must be true, false, 1 or 0`);
+}
+
+function readOnlyField(value: unknown): boolean {
+  if (value === undefined) return false;
+  if (typeof value !== 'boolean') throw new ConfigError(`invalid readOnly ${describe(value)}: readOnly must be true or false`);
+  return value;
 }
 
 function splitHostPort(endpoint: string): { host: string; port: number } {
@@ -207,5 +229,7 @@ export function clientConfig(options: PostgresOptions, applicationName: string) 
     connectionTimeoutMillis: options.connectTimeoutMs,
     application_name: applicationName,
     keepAlive: true,
+    // The server refuses every write of a read-only coordinator, whatever a bug might send.
+    ...(options.readOnly ? { options: '-c default_transaction_read_only=on' } : {}),
   };
 }

@@ -40,6 +40,27 @@ export async function migrate(client: pg.Client, options: PostgresOptions): Prom
   }
 }
 
+/**
+ * For a read-only coordinator: checks, writing nothing, that `options.schema` is absent (reads
+ * then find nothing) or at {@link SCHEMA_VERSION}.
+ */
+export async function checkSchemaForReading(client: pg.Client, options: PostgresOptions): Promise<void> {
+  const found = await installedVersion(client, options);
+  if (found === 0 || found === SCHEMA_VERSION) return;
+  throw new BackendError(
+    `PostgreSQL ${describeTarget(options)}: schema "${options.schema}" is at version ${found}, ` +
+      (found > SCHEMA_VERSION
+        ? `newer than this Baton (${SCHEMA_VERSION}); upgrade Baton or use another schema (?schema=NAME)`
+        : `older than this Baton (${SCHEMA_VERSION}), and a read-only connection does not upgrade it; connect once without readonly to upgrade it`),
+  );
+}
+
+/** Whether `error` says the schema, one of its tables or functions does not exist (yet). */
+export function isMissingSchema(error: unknown): boolean {
+  const code = (error as { code?: string } | undefined)?.code;
+  return code === '3F000' || code === '42P01' || code === '42883';
+}
+
 /** The version recorded in the schema, 0 when there is no schema or no migrations table yet. */
 async function installedVersion(client: pg.Client, options: PostgresOptions): Promise<number> {
   try {
