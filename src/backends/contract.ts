@@ -76,15 +76,37 @@ export interface OwnKey {
   dispose(): void;
 }
 
+/**
+ * Where one contender key stands in its prefix: the head and the key just ahead of it. All that a
+ * contender that waits for its predecessor only (mutex, election) needs, and of a size that does
+ * not grow with the queue, so a backend can read it without listing the prefix.
+ */
+export interface Standing {
+  /** Whether the key was there. When not, `head` and `predecessor` say nothing. */
+  readonly present: boolean;
+  /** The first key of the prefix (the holder); the key itself when it is first. */
+  readonly head: QueueEntry | undefined;
+  /** The key just ahead of it in creation order; undefined when it is first. */
+  readonly predecessor: QueueEntry | undefined;
+}
+
 /** What {@link Session.enqueue} returns: the new key, the prefix as listed right after it, the own-key watch. */
 export interface Enqueued {
   readonly key: string;
   readonly revision: bigint;
-  /** The prefix's keys in creation order, including the new key. */
+  /**
+   * The prefix's keys in creation order, including the new key. When the caller asked for the
+   * standing only and the backend read just that, only the standing's keys and the new key.
+   */
   readonly entries: readonly QueueEntry[];
+  /** Set when the caller asked for it and the backend read it without listing the whole prefix. */
+  readonly standing?: Standing;
   /** The watch on the new key, armed before `enqueue` resolved. */
   readonly own: OwnKey;
 }
+
+/** What an enqueue reads besides creating the key: the whole listing, or the standing only. */
+export type EnqueueRead = 'listing' | 'standing';
 
 /** A read paired with a one-shot watch armed before the read, so no change can slip between. */
 export interface Watched<T> {
@@ -212,6 +234,14 @@ export interface Backend {
    */
   waitForBlocker(key: string, revision: bigint | undefined, signal: AbortSignal): Promise<void>;
 
+  /**
+   * Where `key` (with creation revision `revision`) stands in `prefix`: the head and its
+   * predecessor, read in a size that does not grow with the queue (a bounded read, or the
+   * adapter's own ordered index). Linearizable, as {@link list} is. Optional: without it a waiter
+   * lists the prefix instead.
+   */
+  standing?(prefix: string, key: string, revision: bigint, signal?: AbortSignal): Promise<Standing>;
+
   /** Reads `key` and watches it for the next update or deletion. */
   watchKey(key: string, signal: AbortSignal): Promise<Watched<KeyState | undefined>>;
 
@@ -264,14 +294,17 @@ export interface Session {
   /**
    * Creates a new ephemeral key for this session under `prefix` with the given role and value,
    * then lists the prefix, in one round trip where the backend allows, and arms the own-key watch
-   * ({@link Enqueued.own}) before resolving. Every call creates its own key, even for a repeated
+   * ({@link Enqueued.own}) before resolving. With `read` `'standing'` the caller needs only the
+   * new key's {@link Standing}: a backend that can read it without listing the whole prefix does
+   * so and sets {@link Enqueued.standing} (then an enqueue costs the same in a queue of any
+   * length); one that cannot lists the prefix as usual. Every call creates its own key, even for a repeated
    * prefix, so two contenders of one session are two keys. Calls made in order from one session
    * create their keys in that order.
    *
    * If it fails (or `signal` aborts) after the key may have been created, it makes sure no key of
    * it remains (finds it and removes it, or ends the session) before or while rejecting.
    */
-  enqueue(prefix: string, role: Role, value: string, signal: AbortSignal): Promise<Enqueued>;
+  enqueue(prefix: string, role: Role, value: string, signal: AbortSignal, read?: EnqueueRead): Promise<Enqueued>;
 
   /**
    * Guaranteed removal of a contender key: deletes `key` if it still has creation revision

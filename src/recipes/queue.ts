@@ -1,8 +1,12 @@
 /**
  * The contender queue every recipe shares:
  * 1. create the contender's own ephemeral key under the prefix and list the prefix (one round trip);
+ *    under the exclusive rule (mutex, election) read only the key's standing (the head and the
+ *    key just ahead) instead, where the backend can, so entering costs the same in a queue of
+ *    any length;
  * 2. if the recipe's rule admits it, hold;
- * 3. otherwise wait for the deletion of the one key the rule names, list again, go to 2;
+ * 3. otherwise wait for the deletion of the one key the rule names, list again (or read the
+ *    standing again), go to 2;
  * 4. the own-key watch, armed at enqueue, ends the wait as soon as the own key vanishes or the
  *    session is lost: a contender whose key is gone is never granted;
  * 5. a timeout, abort or failure while waiting removes the own key (guaranteed removal) before
@@ -11,7 +15,8 @@
  * @module
  */
 import { raceSignal } from '../backends/abortable.js';
-import type { Backend, Enqueued, OwnKey, QueueEntry, Role, Session } from '../backends/contract.js';
+import type { Backend, Enqueued, EnqueueRead, OwnKey, QueueEntry, Role, Session, Standing } from '../backends/contract.js';
+import { standingIn } from '../backends/standing.js';
 import { AbortError, BatonError, LeaseLostError, SessionLostError, TimeoutError } from '../errors.js';
 import { debug } from '../observability/debug.js';
 import { canAbort, linkSignals } from './linked-signal.js';
@@ -33,6 +38,12 @@ export interface AdmissionRule {
    * read-write lock's readers); any other key is admitted only when first. Positions use it.
    */
   readonly shared: HeadRule['shared'];
+  /**
+   * Set when the rule is the exclusive one (admitted when first, waits for the key just ahead):
+   * a contender then needs only its {@link Standing}, never the listing, so entering and every
+   * wake-up read a size that does not grow with the queue.
+   */
+  readonly byStanding?: true;
 }
 
 /** Mutex and election: the lowest key holds; a waiter watches its immediate predecessor. */
@@ -40,6 +51,7 @@ export const exclusiveRule: AdmissionRule = {
   admits: (_entries, index) => index === 0,
   blocker: (entries, index) => entries[index - 1] as QueueEntry,
   shared: () => false,
+  byStanding: true,
 };
 
 /** What a contender asks for. */
@@ -112,11 +124,14 @@ async function enter(
 ): Promise<{ contender: Contender; first: Look }> {
   throwIfAborted(signal);
   const session = await raceSignal(backend.session(signal), signal);
-  const entered = await enqueueWithin(session, request.prefix, request.role, request.value, signal);
-  debug('enqueued %s (revision %s) behind %d keys', entered.key, String(entered.revision), entered.entries.length - 1);
+  const { rule } = request;
+  const entered = await enqueueWithin(session, request.prefix, request.role, request.value, signal, rule.byStanding ? 'standing' : 'listing');
+  debug('enqueued %s (revision %s)', entered.key, String(entered.revision));
   const contender: Contender = { session, key: entered.key, revision: entered.revision, own: entered.own };
+  // With the standing only, the check sees the head and the key just ahead (see kinds.ts).
   await refuseOtherKinds(backend, request, contender, entered.entries, signal);
-  return { contender, first: look(request.rule, entered.key, entered.entries) };
+  const first = rule.byStanding ? lookAt(entered.standing ?? standingIn(entered.entries, entered.key)) : look(rule, entered.key, entered.entries);
+  return { contender, first };
 }
 
 /**
@@ -156,6 +171,21 @@ interface Look {
   readonly admittedOnceBlockerGone: boolean;
 }
 
+/** What a standing says about a contender under the exclusive rule: O(1), whatever the queue's length. */
+function lookAt(standing: Standing): Look {
+  if (!standing.present) return { present: false, admitted: false, blocker: undefined, admittedOnceBlockerGone: false };
+  const blocker = standing.predecessor;
+  if (!blocker) return { present: true, admitted: true, blocker: undefined, admittedOnceBlockerGone: true };
+  // Second in line: the head's deletion admits it.
+  return { present: true, admitted: false, blocker, admittedOnceBlockerGone: blocker.key === standing.head?.key };
+}
+
+/** Where `contender` stands now: a bounded read where the backend has one, else from a listing. */
+async function readStanding(backend: Backend, prefix: string, contender: Contender, signal: AbortSignal): Promise<Standing> {
+  if (backend.standing) return backend.standing(prefix, contender.key, contender.revision, signal);
+  return standingIn(await backend.list(prefix, signal), contender.key);
+}
+
 function look(rule: AdmissionRule, key: string, entries: readonly QueueEntry[]): Look {
   const index = entries.findIndex((entry) => entry.key === key);
   if (index < 0) return { present: false, admitted: false, blocker: undefined, admittedOnceBlockerGone: false };
@@ -169,8 +199,8 @@ function look(rule: AdmissionRule, key: string, entries: readonly QueueEntry[]):
  * `session.enqueue` within `signal`. If the caller gives up first and the enqueue still completes
  * afterwards, its key is removed then, so no late key is left behind.
  */
-export async function enqueueWithin(session: Session, prefix: string, role: Role, value: string, signal: AbortSignal): Promise<Enqueued> {
-  const entering = session.enqueue(prefix, role, value, signal);
+export async function enqueueWithin(session: Session, prefix: string, role: Role, value: string, signal: AbortSignal, read: EnqueueRead = 'listing'): Promise<Enqueued> {
+  const entering = session.enqueue(prefix, role, value, signal, read);
   try {
     return await raceSignal(entering, signal);
   } catch (error) {
@@ -214,7 +244,9 @@ async function waitForAdmission(backend: Backend, request: ContenderRequest, sco
     throwIfAborted(wait.signal);
     throwIfAborted(contender.session.signal);
     if (current.admittedOnceBlockerGone) return;
-    current = look(rule, contender.key, await bounded(backend.list(request.prefix, wait.signal)));
+    current = rule.byStanding
+      ? lookAt(await bounded(readStanding(backend, request.prefix, contender, wait.signal)))
+      : look(rule, contender.key, await bounded(backend.list(request.prefix, wait.signal)));
   }
 }
 

@@ -9,7 +9,9 @@
  * @module
  */
 import { ClosedError } from '../../errors.js';
-import type { Backend, KeyState, PlainKeys, PrefixFollower, QueueEntry, ScanResult, Session, Watched } from '../contract.js';
+import type { Backend, KeyState, PlainKeys, PrefixFollower, QueueEntry, ScanResult, Session, Standing, Watched } from '../contract.js';
+import { standingIn } from '../standing.js';
+import { headRange, kvsOf, newestRange, standingFrom } from './standing.js';
 import type { EtcdOptions } from './config.js';
 import { explain } from './errors.js';
 import { lastSegment, parentOf } from '../key-paths.js';
@@ -128,6 +130,21 @@ export class EtcdBackend implements Backend {
     const snapshot = await this.range(prefix, signal);
     this.views.find(prefix)?.offerSnapshot(snapshot);
     return entriesOf(this.keys, prefix, snapshot.kvs);
+  }
+
+  /**
+   * One read-only transaction of three bounded ranges: the key itself, the oldest key and the
+   * newest key created before it. A waiter woken in a long queue reads this, not the queue.
+   */
+  async standing(prefix: string, key: string, revision: bigint, signal?: AbortSignal): Promise<Standing> {
+    this.#checkOpen();
+    const res = await this.call(`reading where ${key} stands`, () =>
+      this.client.txn({ compare: [], success: [{ range: { key: this.keys.full(key) } }, { range: headRange(this.keys, prefix) }, { range: newestRange(this.keys, prefix, 1, revision - 1n) }] }, { signal }),
+    );
+    const mine = kvsOf(res.responses[0])[0];
+    if (!mine || mine.createRevision !== revision) return { present: false, head: undefined, predecessor: undefined };
+    // A key of a deeper name came back: the queue has to be listed after all.
+    return standingFrom(this.keys, prefix, kvsOf(res.responses[1]), kvsOf(res.responses[2])) ?? standingIn(await this.list(prefix, signal), key);
   }
 
   async get(key: string, signal?: AbortSignal): Promise<KeyState | undefined> {

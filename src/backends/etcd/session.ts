@@ -9,7 +9,9 @@
  * @module
  */
 import { ClosedError, SessionLostError } from '../../errors.js';
-import type { Enqueued, GuardedOp, OwnKey, QueueEntry, Role, Session } from '../contract.js';
+import type { Enqueued, EnqueueRead, GuardedOp, OwnKey, QueueEntry, Role, Session } from '../contract.js';
+import { keysOfStanding } from '../standing.js';
+import { headRange, kvsOf, newestRange, standingFrom } from './standing.js';
 import { GuaranteedRemovals } from '../guaranteed-delete.js';
 import { OwnKeyWatches } from '../own-keys.js';
 import type { EtcdOptions } from './config.js';
@@ -22,7 +24,7 @@ import type { HealthBoard } from '../../observability/health.js';
 import type { EtcdClient } from './transport/client.js';
 import type { CallOptions } from './transport/endpoints.js';
 import type { Compare, KeyValue, RequestOp, TxnResponse } from './transport/messages.js';
-import type { Snapshot, ViewRegistry } from './view.js';
+import type { PrefixView, Snapshot, ViewRegistry } from './view.js';
 
 /** Waits for `key` (with creation revision `revision`) to be deleted. */
 export type WaitForDeletion = (key: string, revision: bigint | undefined, signal: AbortSignal) => Promise<void>;
@@ -230,18 +232,20 @@ export class EtcdSession implements Session {
 
   /**
    * One transaction, like Go's `Mutex.tryAcquire`: create the own key if absent (attached to the
-   * lease) and read the whole prefix. The first contender of this session on `prefix` gets
-   * `<prefix>/<leasehex>`, as Go's clients do; further concurrent ones a suffixed name.
+   * lease) and read the whole prefix, or for `read` `'standing'` only the oldest key and the two
+   * newest (the new key and the one just ahead), so that entering a long queue sends no listing
+   * back. The first contender of this session on `prefix` gets `<prefix>/<leasehex>`, as Go's
+   * clients do; further concurrent ones a suffixed name.
    */
-  enqueue(prefix: string, role: Role, value: string, signal: AbortSignal): Promise<Enqueued> {
+  enqueue(prefix: string, role: Role, value: string, signal: AbortSignal, read: EnqueueRead = 'listing'): Promise<Enqueued> {
     // Sent after the previous enqueue is answered (or failed): call order is queue order.
     const previous = this.#lastEnqueue;
-    const mine = previous.then(() => this.#enqueue(prefix, role, value, signal));
+    const mine = previous.then(() => this.#enqueue(prefix, role, value, signal, read));
     this.#lastEnqueue = mine.catch(() => {});
     return mine;
   }
 
-  async #enqueue(prefix: string, role: Role, value: string, signal: AbortSignal): Promise<Enqueued> {
+  async #enqueue(prefix: string, role: Role, value: string, signal: AbortSignal, read: EnqueueRead): Promise<Enqueued> {
     this.#checkAlive();
     signal?.throwIfAborted();
     const { keys, views } = this.#host;
@@ -263,7 +267,10 @@ export class EtcdSession implements Session {
             this.#host.client.txn(
               {
                 compare: [{ key: full, target: 'create', result: 'equal', value: 0n }],
-                success: [{ put: { key: full, value, lease: this.lease } }, { range: keys.range(prefix) }],
+                success:
+                  read === 'standing'
+                    ? [{ put: { key: full, value, lease: this.lease } }, { range: headRange(keys, prefix) }, { range: newestRange(keys, prefix, 2) }]
+                    : [{ put: { key: full, value, lease: this.lease } }, { range: keys.range(prefix) }],
                 failure: [{ range: { key: full } }],
               },
               { signal },
@@ -274,6 +281,17 @@ export class EtcdSession implements Session {
           // (its name stays reserved until that is confirmed, so no later create can take it).
           void this.#removals.remove(key, undefined);
           throw error;
+        }
+        if (res.succeeded && read === 'standing') {
+          const revision = res.header.revision;
+          const [mine, ...ahead] = kvsOf(res.responses[2]);
+          const standing = mine && keys.logical(mine.key) === key ? standingFrom(keys, prefix, kvsOf(res.responses[1]), ahead) : undefined;
+          if (standing) {
+            view.addOwn(key, revision);
+            return { key, revision, entries: keysOfStanding(standing, key, role, revision), standing, own: this.#watchOwn(key, revision) };
+          }
+          // A key of a deeper name came back: list the prefix after all.
+          return await this.#listAfterCreate(prefix, key, revision, view, signal);
         }
         if (res.succeeded) {
           const range = res.responses[1];
@@ -288,23 +306,27 @@ export class EtcdSession implements Session {
         if (existing && existing.lease === this.lease) {
           // An earlier attempt of this very call committed before a failure hid its answer
           // (names are reserved before sending, so no other contender uses this one).
-          let snapshot: Snapshot;
-          try {
-            snapshot = await this.#host.range(prefix, signal);
-          } catch (error) {
-            void this.remove(key, existing.createRevision);
-            throw error;
-          }
-          view.offerSnapshot(snapshot);
-          view.own.add(key);
-          const revision = existing.createRevision;
-          return { key, revision, entries: entriesOf(keys, prefix, snapshot.kvs), own: this.#watchOwn(key, revision) };
+          return await this.#listAfterCreate(prefix, key, existing.createRevision, view, signal);
         }
         // Someone else's key under our name (it cannot normally happen): keep the name reserved, try the next.
       }
     } finally {
       views.release(view);
     }
+  }
+
+  /** Lists the prefix once this session's `key` (created at `revision`) is in it; removes the key if that fails. */
+  async #listAfterCreate(prefix: string, key: string, revision: bigint, view: PrefixView, signal: AbortSignal): Promise<Enqueued> {
+    let snapshot: Snapshot;
+    try {
+      snapshot = await this.#host.range(prefix, signal);
+    } catch (error) {
+      void this.remove(key, revision);
+      throw error;
+    }
+    view.offerSnapshot(snapshot);
+    view.own.add(key);
+    return { key, revision, entries: entriesOf(this.#host.keys, prefix, snapshot.kvs), own: this.#watchOwn(key, revision) };
   }
 
   /** Deletes `key` if it still has creation revision `revision`; any answer means it is gone. */
@@ -381,7 +403,7 @@ export class EtcdSession implements Session {
       if (names?.size === 0) this.#names.delete(prefix);
     }
     const view = this.#host.views.find(prefix);
-    if (view && view.own.delete(key)) this.#host.views.settle(view);
+    if (view && view.forgetOwn(key)) this.#host.views.settle(view);
   }
 }
 

@@ -87,6 +87,11 @@ export class PrefixView {
   #failure: unknown;
   /** Keys this adapter created here and has not deleted: their disappearance is reported. */
   readonly own = new Set<string>();
+  /**
+   * The creation revisions of own keys added without a read of the prefix that shows them (an
+   * enqueue that read only its standing): a read older than that is no sign they vanished.
+   */
+  readonly #ownCreated = new Map<string, bigint>();
   /** Told of every membership change (queue positions), see {@link follow}. */
   readonly #followers = new Set<MembershipFollower>();
   /** Pending waits using the view. */
@@ -179,6 +184,23 @@ export class PrefixView {
     if (snapshot.revision >= this.#watchRevision) this.#applySnapshot(snapshot);
   }
 
+  /**
+   * The adapter created `key` at `revision` without reading the whole prefix: waits answer only
+   * once the view has reached that revision, and a read older than it does not count the key
+   * as vanished.
+   */
+  addOwn(key: string, revision: bigint): void {
+    this.raiseFloor(revision);
+    this.own.add(key);
+    this.#ownCreated.set(key, revision);
+  }
+
+  /** Stops counting `key` as own (this adapter deleted it, or its session ended); whether it was. */
+  forgetOwn(key: string): boolean {
+    this.#ownCreated.delete(key);
+    return this.own.delete(key);
+  }
+
   /** The adapter wrote under this prefix at `revision`: reads wait until the watch has shown it. */
   raiseFloor(revision: bigint): void {
     if (revision > this.#floor) this.#floor = revision;
@@ -190,7 +212,7 @@ export class PrefixView {
       const entry = this.#entryOf(kv);
       if (entry) entries.set(entry.key, entry);
     }
-    const vanished = [...this.own].filter((key) => !entries.has(key));
+    const vanished = [...this.own].filter((key) => !entries.has(key) && (this.#ownCreated.get(key) ?? 0n) <= snapshot.revision);
     this.#entries = entries;
     this.#ordered = undefined;
     this.#revision = snapshot.revision;
@@ -242,6 +264,7 @@ export class PrefixView {
 
   #ownGone(key: string): void {
     this.own.delete(key);
+    this.#ownCreated.delete(key);
     this.#host.ownKeyVanished(key);
   }
 
@@ -410,7 +433,7 @@ export class ViewRegistry {
   /** Stops counting as own the keys `owned` matches (their session ended). */
   forgetOwner(owned: (key: string) => boolean): void {
     for (const view of [...this.#views.values()]) {
-      for (const key of view.own) if (owned(key)) view.own.delete(key);
+      for (const key of view.own) if (owned(key)) view.forgetOwn(key);
       this.settle(view);
     }
   }

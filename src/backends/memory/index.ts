@@ -9,8 +9,9 @@
 import { BackendError, ClosedError, ConfigError, OutcomeUnknownError, SessionLostError } from '../../errors.js';
 import { abortable, raceSignal } from '../abortable.js';
 import { positiveNumber, rejectUnknownFields, rejectUnknownParams } from '../config-fields.js';
-import type { Backend, BackendModule, Enqueued, GuardedOp, KeyState, PlainKeys, PrefixFollower, QueueEntry, Role, ScanResult, Session, StoredValue, Watched } from '../contract.js';
+import type { Backend, BackendModule, Enqueued, EnqueueRead, GuardedOp, KeyState, PlainKeys, PrefixFollower, QueueEntry, Role, ScanResult, Session, Standing, StoredValue, Watched } from '../contract.js';
 import { GuaranteedRemovals } from '../guaranteed-delete.js';
+import { keysOfStanding } from '../standing.js';
 import { OwnKeyWatches } from '../own-keys.js';
 import { type Clock, systemClock } from './clock.js';
 import { LostAnswerError, MemoryFaults } from './faults.js';
@@ -152,7 +153,7 @@ class MemorySession implements Session {
     this.lose(new SessionLostError(`memory session ${this.id} was ended`));
   }
 
-  async enqueue(prefix: string, role: Role, value: string, signal: AbortSignal): Promise<Enqueued> {
+  async enqueue(prefix: string, role: Role, value: string, signal: AbortSignal, read: EnqueueRead = 'listing'): Promise<Enqueued> {
     this.#checkAlive();
     const store = this.#link.store;
     // The key's name is fixed before sending, so a create whose answer was lost can be found.
@@ -160,11 +161,15 @@ class MemorySession implements Session {
     const created = this.#link.request('enqueue', undefined, () => {
       this.#checkAlive();
       const revision = store.createEphemeral(key, this.id, role, value);
-      return { revision, entries: store.list(prefix), own: this.#watchOwn(key, revision) };
+      const own = this.#watchOwn(key, revision);
+      if (read === 'listing') return { revision, entries: store.list(prefix), standing: undefined, own };
+      // The standing only: O(1) whatever the queue's length (no listing per enqueue).
+      const standing = store.standing(prefix, key, revision);
+      return { revision, entries: keysOfStanding(standing, key, role, revision), standing, own };
     });
     try {
-      const { revision, entries, own } = await raceSignal(created, signal);
-      return { key, revision, entries, own };
+      const { revision, entries, standing, own } = await raceSignal(created, signal);
+      return standing ? { key, revision, entries, standing, own } : { key, revision, entries, own };
     } catch (error) {
       // The create may have happened (lost answer) or may still happen (frozen link): its key must not stay.
       void created.then(
@@ -356,6 +361,10 @@ export class MemoryBackend implements Backend {
 
   list(prefix: string, signal?: AbortSignal): Promise<QueueEntry[]> {
     return this.#link.request('list', signal, () => this.options.store.list(prefix));
+  }
+
+  standing(prefix: string, key: string, revision: bigint, signal?: AbortSignal): Promise<Standing> {
+    return this.#link.request('standing', signal, () => this.options.store.standing(prefix, key, revision));
   }
 
   get(key: string, signal?: AbortSignal): Promise<KeyState | undefined> {

@@ -4,10 +4,11 @@
  * sessions that own ephemeral keys, and watchers. Counts operations and wake-ups for tests.
  * @module
  */
-import type { KeyState, PrefixFollower, QueueEntry, Role, ScannedKey } from '../contract.js';
+import type { KeyState, PrefixFollower, QueueEntry, Role, ScannedKey, Standing } from '../contract.js';
 import { byRevision, parentOf } from '../key-paths.js';
 
 interface StoredKey {
+  readonly key: string;
   value: string;
   revision: bigint;
   /** Owning session id, for ephemeral keys. */
@@ -17,6 +18,19 @@ interface StoredKey {
   createdAt: number;
   /** The store revision of the last write (creation included): a plain key's version. */
   modRevision: bigint;
+  /** Its neighbours under the same parent, in creation order (see {@link Siblings}). */
+  prev: StoredKey | undefined;
+  next: StoredKey | undefined;
+}
+
+/**
+ * The keys directly under one prefix, linked in creation order: a listing walks them, and a
+ * key's standing (the head, the key just ahead) is read in O(1) whatever the queue's length.
+ */
+interface Siblings {
+  readonly byKey: Map<string, StoredKey>;
+  head: StoredKey | undefined;
+  tail: StoredKey | undefined;
 }
 
 /** Operation and wake-up counts, as `MemoryBackend.stats()` reports them. */
@@ -25,6 +39,11 @@ export interface MemoryStats {
   operations: Record<string, number>;
   /** Waits and watches that fired because of a change (the waiters a change woke). */
   wakeups: number;
+  /**
+   * Keys handed out by listings and standings (what a networked backend would send back): an
+   * enqueue or a wake-up that lists a queue of N keys reads N, one that reads a standing 3 at most.
+   */
+  keysRead: number;
 }
 
 /** A one-shot change callback. */
@@ -40,19 +59,20 @@ export class MemoryStore {
   #keyListeners = new Map<string, Set<Listener>>();
   #prefixListeners = new Map<string, Set<Listener>>();
   /** Keys by parent prefix, in creation (revision) order: a listing reads its prefix only. */
-  #children = new Map<string, Map<string, StoredKey>>();
+  #children = new Map<string, Siblings>();
   /** Incremental followers of a prefix's membership (queue positions). */
   #followers = new Map<string, Set<PrefixFollower>>();
   /** Scans' watches: fired by any change at any depth below their prefix. Few (dashboards). */
   #treeListeners = new Set<{ readonly prefix: string; readonly listener: Listener }>();
   #operations: Record<string, number> = {};
   #wakeups = 0;
+  #keysRead = 0;
   #nextSession = 0x1000;
   #nextKey = 0;
 
   /** A copy of the counters. */
   stats(): MemoryStats {
-    return { operations: { ...this.#operations }, wakeups: this.#wakeups };
+    return { operations: { ...this.#operations }, wakeups: this.#wakeups, keysRead: this.#keysRead };
   }
 
   /** Counts one round trip of `operation`. */
@@ -83,7 +103,7 @@ export class MemoryStore {
     const owned = this.#sessionKeys.get(session);
     if (!owned) throw new Error(`memory session ${session} has ended`);
     const revision = ++this.#revision;
-    this.#add(key, { value, revision, owner: session, role, createdAt: Date.now(), modRevision: revision });
+    this.#add({ key, value, revision, owner: session, role, createdAt: Date.now(), modRevision: revision, prev: undefined, next: undefined });
     owned.add(key);
     this.#notify(key, parentOf(key));
     this.#tellFollowers(parentOf(key), (f) => f.created({ key, role }));
@@ -95,7 +115,7 @@ export class MemoryStore {
     const existing = this.#keys.get(key);
     const revision = ++this.#revision;
     if (existing) (existing.value = value), (existing.modRevision = revision);
-    else this.#add(key, { value, revision, owner: undefined, role: 'lock', createdAt: Date.now(), modRevision: revision });
+    else this.#add({ key, value, revision, owner: undefined, role: 'lock', createdAt: Date.now(), modRevision: revision, prev: undefined, next: undefined });
     this.#notify(key, parentOf(key), !existing);
     if (!existing) this.#tellFollowers(parentOf(key), (f) => f.created({ key, role: roleOf(key, this.#keys.get(key) as StoredKey) }));
   }
@@ -130,8 +150,15 @@ export class MemoryStore {
     this.#keys.delete(key);
     const parent = parentOf(key);
     const siblings = this.#children.get(parent);
-    siblings?.delete(key);
-    if (siblings?.size === 0) this.#children.delete(parent);
+    if (siblings) {
+      siblings.byKey.delete(key);
+      if (stored.prev) stored.prev.next = stored.next;
+      else siblings.head = stored.next;
+      if (stored.next) stored.next.prev = stored.prev;
+      else siblings.tail = stored.prev;
+      stored.prev = stored.next = undefined;
+      if (siblings.byKey.size === 0) this.#children.delete(parent);
+    }
     if (stored.owner) this.#sessionKeys.get(stored.owner)?.delete(key);
     this.#notify(key, parent);
     this.#tellFollowers(parent, (f) => f.deleted(key));
@@ -142,8 +169,19 @@ export class MemoryStore {
   list(prefix: string): QueueEntry[] {
     const found: QueueEntry[] = [];
     // Revisions are given at insertion, so insertion order is revision order.
-    for (const [key, stored] of this.#children.get(prefix) ?? []) found.push({ key, role: roleOf(key, stored) });
+    for (let stored = this.#children.get(prefix)?.head; stored; stored = stored.next) found.push(entryOf(stored));
+    this.#keysRead += found.length;
     return found;
+  }
+
+  /** Where `key` (created at `revision`) stands under `prefix`: O(1), from the prefix's links. */
+  standing(prefix: string, key: string, revision: bigint): Standing {
+    const siblings = this.#children.get(prefix);
+    const stored = siblings?.byKey.get(key);
+    if (!siblings || !stored || stored.revision !== revision) return { present: false, head: undefined, predecessor: undefined };
+    const head = siblings.head as StoredKey;
+    this.#keysRead += stored.prev && stored.prev !== head ? 3 : stored.prev ? 2 : 1;
+    return { present: true, head: entryOf(head), predecessor: stored.prev && entryOf(stored.prev) };
   }
 
   /**
@@ -161,12 +199,18 @@ export class MemoryStore {
     };
   }
 
-  #add(key: string, stored: StoredKey): void {
+  #add(stored: StoredKey): void {
+    const key = stored.key;
     this.#keys.set(key, stored);
     const parent = parentOf(key);
     let siblings = this.#children.get(parent);
-    if (!siblings) this.#children.set(parent, (siblings = new Map()));
-    siblings.set(key, stored);
+    if (!siblings) this.#children.set(parent, (siblings = { byKey: new Map(), head: undefined, tail: undefined }));
+    siblings.byKey.set(key, stored);
+    // The newest revision: always the tail.
+    stored.prev = siblings.tail;
+    if (siblings.tail) siblings.tail.next = stored;
+    else siblings.head = stored;
+    siblings.tail = stored;
   }
 
   #tellFollowers(prefix: string, tell: (follower: PrefixFollower) => void): void {
@@ -237,6 +281,10 @@ export class MemoryStore {
       listener();
     }
   }
+}
+
+function entryOf(stored: StoredKey): QueueEntry {
+  return { key: stored.key, role: roleOf(stored.key, stored), revision: stored.revision };
 }
 
 function roleOf(key: string, stored: StoredKey): Role {

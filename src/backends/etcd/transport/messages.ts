@@ -93,16 +93,27 @@ function readKeyValue(r: ProtoReader): KeyValue {
 
 // ---- KV ---------------------------------------------------------------------------------------
 
-/** RangeRequest: key 1, range_end 2, limit 3, revision 4, serializable 7, keys_only 8, count_only 9. */
+/**
+ * RangeRequest: key 1, range_end 2, limit 3, revision 4, sort_order 5, sort_target 6,
+ * serializable 7, keys_only 8, count_only 9, max_create_revision 13.
+ */
 export interface RangeRequest {
   readonly key: Uint8Array;
   readonly rangeEnd?: Uint8Array;
   readonly limit?: number;
   readonly revision?: bigint;
+  /** Sorted by create revision, oldest or newest first: with `limit`, the first or last keys created. */
+  readonly sortByCreate?: 'ascend' | 'descend';
   readonly serializable?: boolean;
   readonly keysOnly?: boolean;
   readonly countOnly?: boolean;
+  /** Only keys created at or before this revision. */
+  readonly maxCreateRevision?: bigint;
 }
+
+/** etcd's SortOrder (ASCEND 1, DESCEND 2) and SortTarget CREATE (2). */
+const SORT_ORDER = { ascend: 1, descend: 2 } as const;
+const SORT_TARGET_CREATE = 2;
 
 export function encodeRange(req: RangeRequest): Buffer {
   return new ProtoWriter()
@@ -110,9 +121,12 @@ export function encodeRange(req: RangeRequest): Buffer {
     .bytes(2, req.rangeEnd)
     .int(3, req.limit)
     .int(4, req.revision)
+    .int(5, req.sortByCreate && SORT_ORDER[req.sortByCreate])
+    .int(6, req.sortByCreate && SORT_TARGET_CREATE)
     .bool(7, req.serializable)
     .bool(8, req.keysOnly)
     .bool(9, req.countOnly)
+    .int(13, req.maxCreateRevision)
     .finish();
 }
 
