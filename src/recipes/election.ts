@@ -5,7 +5,8 @@
  */
 import type { Backend, KeyState, QueueEntry } from '../backends/contract.js';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { ContactLostError, InvalidArgumentError, LeaseLostError } from '../errors.js';
+import { raceSignal } from '../backends/abortable.js';
+import { BackendError, ContactLostError, InvalidArgumentError, LeaseLostError } from '../errors.js';
 import { checkName, checkSignal, checkValue, describe } from '../validate.js';
 import { observeAcquire } from '../observability/events.js';
 import { Hold } from './hold.js';
@@ -136,46 +137,76 @@ export class Election {
     const signal = checkSignal(options?.signal) ?? new AbortController().signal;
     const contactTimeoutMs = checkContactTimeout(options?.contactTimeoutMs);
     let last: LeaderInfo | undefined | null = null;
+    // Contact is counted across rounds: a round restarted by a lost session or connection must
+    // not start the count again, or an outage that keeps restarting rounds would go unreported.
+    const contact: Contact = { answeredAt: performance.now(), lastError: undefined };
     while (!signal.aborted) {
       // The round's watches end with the round (next loop, break, or the generator's return).
       using round = linkSignals(signal);
-      const contact = this.#checkContact(round.signal, contactTimeoutMs);
-      contact.catch(() => {});
+      const lost = this.#watchContact(round.signal, contactTimeoutMs, contact);
+      lost.catch(() => {});
       try {
-        const seen = await Promise.race([this.#observeOnce(round.signal), contact]);
+        const seen = await Promise.race([this.#observeOnce(round.signal), lost]);
+        contact.answeredAt = performance.now();
         if (seen === 'retry') continue;
         if (last === null || !sameLeader(last, seen.leader)) {
           last = seen.leader;
           yield seen.leader;
         }
-        await Promise.race([seen.changed, contact]);
+        await Promise.race([seen.changed, lost]);
       } catch (error) {
         if (signal.aborted) return;
-        throw error;
+        if (!(error instanceof BackendError) || error instanceof ContactLostError) throw error;
+        // A read or watch that failed (a connection or session the backend could not give back)
+        // is no answer: read again until the contact timeout has passed without one. Thrown at
+        // once, it would end an observer during an outage it is meant to report.
+        contact.lastError = error;
+        const left = contact.answeredAt + contactTimeoutMs - performance.now();
+        if (left <= 0) throw this.#contactLost(contactTimeoutMs, error);
+        // Referenced: while the backend is away nothing else may keep the process running.
+        await sleep(Math.ceil(Math.min(left, contactTimeoutMs / 10)), undefined, { signal }).catch(() => {});
       }
     }
   }
 
   /**
-   * Reads the election every `timeoutMs / 2`, each read bounded by as much, until `signal`
-   * aborts; rejects with a ContactLostError when one goes unanswered.
+   * Reads the election every `timeoutMs / 2` after the last answer, each read bounded by the time
+   * left, until `signal` aborts; rejects with a ContactLostError once `timeoutMs` passed since
+   * the last answer (`contact.answeredAt`, which answered reads move on).
    */
-  async #checkContact(signal: AbortSignal, timeoutMs: number): Promise<never> {
+  async #watchContact(signal: AbortSignal, timeoutMs: number, contact: Contact): Promise<never> {
     const every = timeoutMs / 2;
     for (;;) {
-      await sleep(every, undefined, { signal, ref: false });
-      using probe = linkSignals(signal, AbortSignal.timeout(every));
+      const left = contact.answeredAt + timeoutMs - performance.now();
+      if (left <= 0) throw this.#contactLost(timeoutMs, contact.lastError);
+      const probeAt = contact.answeredAt + every - performance.now();
+      if (probeAt > 0) {
+        await sleep(Math.ceil(Math.min(probeAt, left)), undefined, { signal, ref: false });
+        continue;
+      }
+      using probe = linkSignals(signal, AbortSignal.timeout(Math.max(1, Math.ceil(left))));
       try {
-        await this.#backend.list(this.name, probe.signal);
+        // Raced as well: a backend busy getting a connection back may answer the abort late.
+        await raceSignal(this.#backend.list(this.name, probe.signal), probe.signal);
+        contact.answeredAt = performance.now();
       } catch (error) {
         if (signal.aborted) throw signal.reason;
-        throw new ContactLostError(
-          `lost contact with ${this.#backend.kind} while observing election "${this.name}": no answer for ${timeoutMs} ms; ` +
-            'the leader may have changed unseen. Observe again to resume once it answers',
-          { cause: error },
-        );
+        if (!probe.signal.aborted) {
+          contact.lastError = error;
+          // A refusal comes back at once: wait for the deadline (or the round's end) instead of asking again.
+          await sleep(Math.max(0, Math.ceil(contact.answeredAt + timeoutMs - performance.now())), undefined, { signal, ref: false });
+        }
       }
     }
+  }
+
+  #contactLost(timeoutMs: number, cause: unknown): ContactLostError {
+    return new ContactLostError(
+      `lost contact with ${this.#backend.kind} while observing election "${this.name}": no answer for ${timeoutMs} ms` +
+        `${cause instanceof Error && !(cause instanceof DOMException) ? ` (last error: ${cause.message})` : ''}; ` +
+        'the leader may have changed unseen. Observe again to resume once it answers',
+      { cause },
+    );
   }
 
   /** Throws a NameConflictError when the first key under the name is another recipe kind's: no leader to report. */
@@ -195,6 +226,12 @@ export class Election {
     if (!key.current) return 'retry';
     return { leader: leaderInfo(first, key.current), changed: key.changed };
   }
+}
+
+/** An observer's last answer from the backend (monotonic ms) and the last failure since. */
+interface Contact {
+  answeredAt: number;
+  lastError: unknown;
 }
 
 function leaderInfo(entry: QueueEntry, state: KeyState): LeaderInfo {
