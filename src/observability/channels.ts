@@ -2,7 +2,9 @@
  * `node:diagnostics_channel` publication. Subscribers (APM agents, tests, your own code) see
  * every acquire as a TracingChannel and every hold and session event as a message, with no cost
  * when nobody subscribes: each publication first tests the channel's `hasSubscribers`, and the
- * message is only built after that test.
+ * message is only built after that test. A hold's release or loss is published when some hold
+ * channel (granted, released, lost) or the acquire tracing had a subscriber at its acquire: an
+ * acquire made with no subscriber, no debug log and no meter provider is not followed at all.
  *
  * | channel | message |
  * | --- | --- |

@@ -22,7 +22,7 @@ import {
   sessionRenewedChannel,
 } from './channels.js';
 import { debug, debugEnabled } from './debug.js';
-import { type AcquireOutcome, metricsAvailable, recipeMeter, recordKeepalive } from './metrics.js';
+import { type AcquireOutcome, metricsActive, recipeMeter, recordKeepalive } from './metrics.js';
 
 /** What every hold has. */
 interface Held {
@@ -34,6 +34,11 @@ interface Held {
 function tracingActive(): boolean {
   const c = acquireChannel;
   return c.start.hasSubscribers || c.end.hasSubscribers || c.asyncStart.hasSubscribers || c.asyncEnd.hasSubscribers || c.error.hasSubscribers;
+}
+
+/** Whether anyone listens for grants, releases or losses (a hold is followed only then). */
+function holdsWatched(): boolean {
+  return grantedChannel.hasSubscribers || releasedChannel.hasSubscribers || lostChannel.hasSubscribers;
 }
 
 function outcomeOf(error: unknown): AcquireOutcome {
@@ -64,7 +69,8 @@ export function observeAcquire<T extends Held | undefined>(
   acquire: () => Promise<T>,
 ): Promise<T> {
   const tracing = tracingActive();
-  if (!tracing && !debugEnabled && !metricsAvailable()) return acquire();
+  // Nobody listening: the acquire runs bare (no meter, no closure, no listener on its hold).
+  if (!tracing && !debugEnabled && !holdsWatched() && !metricsActive()) return acquire();
   const meter = recipeMeter(backend, recipe, name);
   const started = performance.now();
   meter.waitStarted();

@@ -96,16 +96,27 @@ function loadApi(): Api | null {
 export function configureMetrics(next: MetricsOptions): void {
   options = { ...next };
   instruments = undefined;
+  noopProvider = undefined;
   names.clear();
   meters.clear();
 }
+
+/** The last provider found to hand out only the API's no-op meter (none registered yet). */
+let noopProvider: MeterProviderLike | undefined;
 
 function current(): Instruments | undefined {
   const otel = loadApi();
   if (!otel) return undefined;
   const provider = options.meterProvider ?? otel.metrics.getMeterProvider();
   if (instruments?.provider === provider) return instruments;
+  if (provider === noopProvider) return undefined;
   const meter = provider.getMeter('baton-locks') as OpenTelemetry.Meter;
+  // The API installed with no SDK registered: every instrument would discard what it is given, so
+  // measure nothing (an acquire then costs no meter, no closure, no listener on its hold).
+  if (meter === otel.createNoopMeter?.()) {
+    noopProvider = provider;
+    return undefined;
+  }
   const seconds = { unit: 's' };
   instruments = {
     provider,
@@ -120,9 +131,13 @@ function current(): Instruments | undefined {
   return instruments;
 }
 
-/** Whether `@opentelemetry/api` is installed, so that measurements can go anywhere. */
-export function metricsAvailable(): boolean {
-  return loadApi() !== null;
+/**
+ * Whether measurements go anywhere: `@opentelemetry/api` is installed and a meter provider that
+ * is not the API's no-op one is registered or configured. Checked per acquire, so a provider
+ * registered later is picked up by the next acquire.
+ */
+export function metricsActive(): boolean {
+  return current() !== undefined;
 }
 
 /** The attributes of a recipe's measurements, with the name bounded as configured. */
