@@ -14,6 +14,8 @@ export function abortable<T>(
   signal: AbortSignal,
   arm: (resolve: (value: T) => void, reject: (error: unknown) => void) => () => void,
 ): Promise<T> {
+  // A signal nothing can abort needs no listener (adding and removing one is most of the cost).
+  const listen = canAbort(signal);
   const promise = new Promise<T>((resolve, reject) => {
     if (signal.aborted) {
       reject(signal.reason);
@@ -23,7 +25,7 @@ export function abortable<T>(
     let cleanup: (() => void) | undefined;
     const finish = () => {
       settled = true;
-      signal.removeEventListener('abort', onAbort);
+      if (listen) signal.removeEventListener('abort', onAbort);
       cleanup?.();
     };
     const onAbort = () => {
@@ -31,7 +33,7 @@ export function abortable<T>(
       finish();
       reject(signal.reason);
     };
-    signal.addEventListener('abort', onAbort, { once: true });
+    if (listen) signal.addEventListener('abort', onAbort, { once: true });
     cleanup = arm(
       (value) => {
         if (settled) return;
@@ -56,11 +58,29 @@ export function abortable<T>(
  * as unhandled. This is how a caller bounds a wait on a backend that may not honour its signal.
  */
 export function raceSignal<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
-  if (!signal) return promise;
+  if (!signal || !canAbort(signal)) return promise;
   promise.catch(() => {});
   if (signal.aborted) return Promise.reject(signal.reason);
   return abortable<T>(signal, (resolve, reject) => {
     promise.then(resolve, reject);
     return () => {};
   });
+}
+
+const neverAborted = new WeakSet<AbortSignal>();
+
+/**
+ * A new signal that nothing will ever abort (see {@link canAbort}): what an acquire with no
+ * timeout and no caller signal waits within. Fresh on each call, so that a listener some call
+ * leaves on it goes with it, never piling up on one shared signal.
+ */
+export function neverAborting(): AbortSignal {
+  const signal = new AbortController().signal;
+  neverAborted.add(signal);
+  return signal;
+}
+
+/** False for a signal from {@link neverAborting}: waiting on it needs no listener, link or race. */
+export function canAbort(signal: AbortSignal): boolean {
+  return !neverAborted.has(signal);
 }

@@ -31,16 +31,4 @@ export function linkSignals(...parents: AbortSignal[]): LinkedSignal {
  */
 const ROUND_OVER = Object.freeze(new Error('wait no longer needed'));
 
-const neverAborted = new WeakSet<AbortSignal>();
-
-/** A new signal that nothing will ever abort (see {@link canAbort}). */
-export function neverAborting(): AbortSignal {
-  const signal = new AbortController().signal;
-  neverAborted.add(signal);
-  return signal;
-}
-
-/** False for a signal from {@link neverAborting}: waiting on it needs no link and no race. */
-export function canAbort(signal: AbortSignal): boolean {
-  return !neverAborted.has(signal);
-}
+export { canAbort, neverAborting } from '../backends/abortable.js';

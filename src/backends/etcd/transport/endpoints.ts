@@ -6,7 +6,7 @@
  */
 import http2 from 'node:http2';
 import { isIP } from 'node:net';
-import { raceSignal } from '../../abortable.js';
+import { canAbort, raceSignal } from '../../abortable.js';
 import type { ProtoReader } from './codec.js';
 import { GrpcError, GrpcStatus, GrpcStream, type StreamHandlers, TransportError, unary } from './grpc.js';
 import { decodeAuthenticate, encodeAuthenticate, Methods } from './messages.js';
@@ -291,18 +291,20 @@ export class MemberPool {
   }
 
   async #retrying(method: string, body: Buffer, options: CallOptions, token: () => string | undefined): Promise<ProtoReader> {
+    // A signal that can never abort is not listened to (an acquire with no limits passes one).
+    const signal = options.signal !== undefined && canAbort(options.signal) ? options.signal : undefined;
     const giveUpAt = performance.now() + (options.budgetMs ?? DEFAULT_BUDGET_MS);
     let tried = new Set<Member>();
     let backoff = FIRST_BACKOFF_MS;
     let last: unknown;
     for (;;) {
       if (this.#closed) throw new TransportError('the client was closed', '', false);
-      options.signal?.throwIfAborted();
+      signal?.throwIfAborted();
       let member = this.pick(tried);
       if (!member) {
         // Every member tried once: wait a little, then go round again.
         if (performance.now() + backoff > giveUpAt) throw last;
-        await sleep(backoff / 2 + Math.random() * (backoff / 2), options.signal);
+        await sleep(backoff / 2 + Math.random() * (backoff / 2), signal);
         backoff = Math.min(backoff * 2, MAX_BACKOFF_MS);
         tried = new Set();
         continue;
@@ -311,18 +313,18 @@ export class MemberPool {
       const started = performance.now();
       const session = this.session(member);
       try {
-        const answer = await unary(session, member.endpoint, method, body, token(), this.attemptTimeoutMs, options.signal);
+        const answer = await unary(session, member.endpoint, method, body, token(), this.attemptTimeoutMs, signal);
         this.answered(member, performance.now() - started);
         return answer;
       } catch (failure) {
-        if (options.signal?.aborted) throw options.signal.reason;
+        if (signal?.aborted) throw signal.reason;
         const error = withConnectionError(failure, member);
         if (!isRetryable(error)) {
           // The member answered (with a refusal): it is healthy.
           if (error instanceof GrpcError) this.answered(member);
           throw error;
         }
-        if (await this.#speaksOtherScheme(member, session, error, options.signal)) {
+        if (await this.#speaksOtherScheme(member, session, error, signal)) {
           throw new SchemeMismatchError(member.endpoint, !this.#options.https);
         }
         this.failed(member, error);
