@@ -72,6 +72,13 @@ export interface OwnKey {
    * {@link Session.remove} aborts it too: the caller ignores that.
    */
   readonly signal: AbortSignal;
+  /** Whether {@link signal} has aborted, without making the signal (it is made on first use). */
+  readonly lost: boolean;
+  /**
+   * Calls `listener` with the abort reason when the watch is lost (at once if it already is); the
+   * one listener of a hold, cheaper than one on {@link signal}. Dropped by {@link dispose}.
+   */
+  onLoss(listener: (reason: unknown) => void): void;
   /** Stops watching (after the key was removed, or when the hold ends). Idempotent. */
   dispose(): void;
 }

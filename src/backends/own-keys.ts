@@ -15,8 +15,14 @@ import type { OwnKey } from './contract.js';
 export type StartDeletionWatch = (onDeleted: () => void, onFailed: (error: unknown) => void) => () => void;
 
 class OwnKeyWatch implements OwnKey {
-  readonly #controller = new AbortController();
-  readonly signal = this.#controller.signal;
+  /**
+   * Made on the first read of {@link signal} only: most holds are released without anyone asking
+   * for it, and an AbortController per acquire was a measurable part of an uncontended one.
+   */
+  #controller: AbortController | undefined;
+  #lost = false;
+  #reason: unknown;
+  #onLoss: ((reason: unknown) => void) | undefined;
   #stop: () => void = () => {};
 
   constructor(
@@ -24,23 +30,46 @@ class OwnKeyWatch implements OwnKey {
     readonly key: string,
   ) {}
 
+  get signal(): AbortSignal {
+    if (!this.#controller) {
+      this.#controller = new AbortController();
+      if (this.#lost) this.#controller.abort(this.#reason);
+    }
+    return this.#controller.signal;
+  }
+
+  get lost(): boolean {
+    return this.#lost;
+  }
+
+  onLoss(listener: (reason: unknown) => void): void {
+    if (this.#lost) listener(this.#reason);
+    else this.#onLoss = listener;
+  }
+
   start(watch: StartDeletionWatch): void {
     const stop = watch(
       () => this.lose(new LeaseLostError(`${this.key} was deleted`)),
       (error) => this.lose(new LeaseLostError(`watching ${this.key} failed`, { cause: error })),
     );
     // The watch may have found the key gone while it was being armed.
-    if (this.signal.aborted) stop();
+    if (this.#lost) stop();
     else this.#stop = stop;
   }
 
   lose(reason: unknown): void {
-    if (this.signal.aborted) return;
-    this.#controller.abort(reason);
+    if (this.#lost) return;
+    this.#lost = true;
+    this.#reason = reason;
+    this.#controller?.abort(reason);
+    const listener = this.#onLoss;
+    this.#onLoss = undefined;
+    listener?.(reason);
     this.dispose();
   }
 
   dispose(): void {
+    this.#onLoss = undefined;
     this.registry.delete(this);
     const stop = this.#stop;
     this.#stop = () => {};

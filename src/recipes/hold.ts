@@ -18,7 +18,13 @@ export class Hold implements Lease {
   readonly token: bigint;
   readonly #session: Session;
   readonly #own: OwnKey;
-  readonly #controller = new AbortController();
+  /**
+   * The signal's controller, made when {@link signal} is first read: a hold released without
+   * anyone asking for its signal costs no AbortController and no LeaseReleasedError.
+   */
+  #controller: AbortController | undefined;
+  /** How the hold ended, once it has: a LeaseLostError, or RELEASED (its error is made lazily). */
+  #ended: LeaseLostError | typeof RELEASED | undefined;
   #releasing = false;
   #release: Promise<void> | undefined;
 
@@ -32,33 +38,40 @@ export class Hold implements Lease {
   }
 
   get signal(): AbortSignal {
+    if (!this.#controller) {
+      this.#controller = new AbortController();
+      if (this.#ended) this.#controller.abort(this.#reasonOf(this.#ended));
+    }
     return this.#controller.signal;
   }
 
-  /** Aborts the hold's signal on the first sign of loss, as the own-key watch reports it. */
+  #reasonOf(ended: LeaseLostError | typeof RELEASED): LeaseLostError | LeaseReleasedError {
+    return ended === RELEASED ? withoutStack(() => new LeaseReleasedError(`released ${this.name} (${this.key})`)) : ended;
+  }
+
+  /** Ends the hold (lost or released), aborting its signal if anyone made it. */
+  #end(how: LeaseLostError | typeof RELEASED): void {
+    if (this.#ended) return;
+    this.#ended = how;
+    this.#controller?.abort(this.#reasonOf(how));
+  }
+
+  /** Ends the hold as lost on the first sign of loss, as the own-key watch reports it. */
   #watchForLoss(): void {
-    const own = this.#own.signal;
-    const onLoss = () => {
+    this.#own.onLoss((reason) => {
       // Our own removal deletes the key too: that is the release, not a loss.
       if (this.#releasing) return;
-      const reason: unknown = own.reason;
-      this.#lose(
+      this.#end(
         reason instanceof LeaseLostError
           ? new LeaseLostError(`lost ${this.name}: its key ${this.key} was deleted by someone else`, { cause: reason.cause })
           : new LeaseLostError(`lost ${this.name} (${this.key}): the session was lost`, { cause: reason }),
       );
-    };
-    if (own.aborted) onLoss();
-    else own.addEventListener('abort', onLoss, { once: true });
-  }
-
-  #lose(reason: LeaseLostError): void {
-    if (!this.signal.aborted) this.#controller.abort(reason);
+    });
   }
 
   /** True once the hold was lost (not merely released). */
   get lost(): boolean {
-    return this.signal.aborted && this.signal.reason instanceof LeaseLostError;
+    return this.#ended instanceof LeaseLostError;
   }
 
   release(): Promise<void> {
@@ -79,13 +92,13 @@ export class Hold implements Lease {
     // Guaranteed: resolves once the key is confirmed gone, or its session ended. Even after a
     // client-side loss (a failed watch) the key may still exist on the server: removed if ours.
     await this.#session.remove(this.key, this.token);
-    if (!wasLost && !this.signal.aborted) this.#controller.abort(withoutStack(() => new LeaseReleasedError(`released ${this.name} (${this.key})`)));
+    if (!wasLost) this.#end(RELEASED);
   }
 
   async guardedWrite(ops: readonly GuardedOp[]): Promise<boolean> {
     checkGuardedOps(ops);
     // A hold known to be released or lost writes nothing.
-    if (this.signal.aborted || this.#releasing) return false;
+    if (this.#ended || this.#releasing) return false;
     try {
       return await this.#session.guardedWrite(this.key, this.token, ops);
     } catch (error) {
@@ -101,6 +114,9 @@ export class Hold implements Lease {
     await this.release();
   }
 }
+
+/** How a released hold ended (its LeaseReleasedError is built only if its signal is read). */
+const RELEASED = Symbol('released');
 
 /**
  * Builds an error without capturing a stack. A release is not a failure, its stack tells nothing,

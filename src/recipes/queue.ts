@@ -108,7 +108,7 @@ export function contend(backend: Backend, request: ContenderRequest, scope: Wait
  */
 export async function tryContend(backend: Backend, request: ContenderRequest, signal: AbortSignal): Promise<Contender | undefined> {
   const { contender, first } = await enter(backend, request, signal);
-  if (first.present && !contender.own.signal.aborted && first.admitted) return contender;
+  if (first.present && !contender.own.lost && first.admitted) return contender;
   contender.own.dispose();
   // Leave no key behind: wait for the removal's confirmation (within the caller's limits).
   await raceSignal(contender.session.remove(contender.key, contender.revision), signal);

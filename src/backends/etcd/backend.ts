@@ -154,9 +154,6 @@ export class EtcdBackend implements Backend {
     return kv && { value: kv.value.toString(), revision: kv.createRevision };
   }
 
-  /** Waits for a key's deletion on its prefix's view (own-key watches use it too). */
-  readonly waitForDeletion = (key: string, revision: bigint | undefined, signal: AbortSignal): Promise<void> => this.waitForBlocker(key, revision, signal);
-
   async waitForBlocker(key: string, revision: bigint | undefined, signal: AbortSignal): Promise<void> {
     this.#checkOpen();
     const view = this.views.acquire(parentOf(key));

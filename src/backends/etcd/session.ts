@@ -26,9 +26,6 @@ import type { CallOptions } from './transport/endpoints.js';
 import type { Compare, KeyValue, RequestOp, TxnResponse } from './transport/messages.js';
 import type { PrefixView, Snapshot, ViewRegistry } from './view.js';
 
-/** Waits for `key` (with creation revision `revision`) to be deleted. */
-export type WaitForDeletion = (key: string, revision: bigint | undefined, signal: AbortSignal) => Promise<void>;
-
 /** What a session needs from its adapter. */
 export interface SessionHost {
   readonly options: EtcdOptions;
@@ -39,8 +36,6 @@ export interface SessionHost {
   call<T>(what: string, fn: () => Promise<T>): Promise<T>;
   /** Reads every key under `<prefix>/`. */
   range(prefix: string, signal?: AbortSignal): Promise<Snapshot>;
-  /** Waits for a key's deletion on its prefix's view (the own-key watches). */
-  waitForDeletion: WaitForDeletion;
   /** Where contact, out of contact and loss are reported (`coord.health()`). */
   readonly health: HealthBoard;
 }
@@ -192,14 +187,42 @@ export class EtcdSession implements Session {
     }
   }
 
-  /** The own-key watch of a key this session just created, on the prefix's view. */
-  #watchOwn(key: string, revision: bigint): OwnKey {
+  /**
+   * The own-key watch of a key this session just created, on the prefix's view (kept alive by a
+   * reference of its own until the watch ends): fired as soon as the view shows the key gone.
+   */
+  #watchOwn(prefix: string, key: string, revision: bigint): OwnKey {
     return this.#own.arm(key, (onDeleted, onFailed) => {
-      const stop = new AbortController();
-      this.#host.waitForDeletion(key, revision, stop.signal).then(onDeleted, (error) => {
-        if (!stop.signal.aborted) onFailed(error);
-      });
-      return () => stop.abort(OWN_WATCH_STOPPED);
+      const { views } = this.#host;
+      let view: PrefixView;
+      try {
+        view = views.acquire(prefix);
+      } catch (error) {
+        onFailed(error);
+        return () => {};
+      }
+      let watching = true;
+      const end = () => {
+        if (!watching) return;
+        watching = false;
+        stop();
+        views.release(view);
+      };
+      const stop = view.watchGone(
+        key,
+        revision,
+        () => {
+          end();
+          onDeleted();
+        },
+        (error) => {
+          end();
+          onFailed(error);
+        },
+      );
+      // Gone (or failed) while being armed: `end` ran before `stop` was assigned.
+      if (!watching) stop();
+      return end;
     });
   }
 
@@ -288,7 +311,7 @@ export class EtcdSession implements Session {
           const standing = mine && keys.logical(mine.key) === key ? standingFrom(keys, prefix, kvsOf(res.responses[1]), ahead) : undefined;
           if (standing) {
             view.addOwn(key, revision);
-            return { key, revision, entries: keysOfStanding(standing, key, role, revision), standing, own: this.#watchOwn(key, revision) };
+            return { key, revision, entries: keysOfStanding(standing, key, role, revision), standing, own: this.#watchOwn(prefix, key, revision) };
           }
           // A key of a deeper name came back: list the prefix after all.
           return await this.#listAfterCreate(prefix, key, revision, view, signal);
@@ -299,7 +322,7 @@ export class EtcdSession implements Session {
           const snapshot: Snapshot = { revision: res.header.revision, kvs };
           view.offerSnapshot(snapshot);
           view.own.add(key);
-          return { key, revision: snapshot.revision, entries: entriesOf(keys, prefix, snapshot.kvs), own: this.#watchOwn(key, snapshot.revision) };
+          return { key, revision: snapshot.revision, entries: entriesOf(keys, prefix, snapshot.kvs), own: this.#watchOwn(prefix, key, snapshot.revision) };
         }
         const found = res.responses[0];
         const existing = found?.kind === 'range' ? found.range.kvs[0] : undefined;
@@ -326,7 +349,7 @@ export class EtcdSession implements Session {
     }
     view.offerSnapshot(snapshot);
     view.own.add(key);
-    return { key, revision, entries: entriesOf(this.#host.keys, prefix, snapshot.kvs), own: this.#watchOwn(key, revision) };
+    return { key, revision, entries: entriesOf(this.#host.keys, prefix, snapshot.kvs), own: this.#watchOwn(prefix, key, revision) };
   }
 
   /** Deletes `key` if it still has creation revision `revision`; any answer means it is gone. */
@@ -406,12 +429,6 @@ export class EtcdSession implements Session {
     if (view && view.forgetOwn(key)) this.#host.views.settle(view);
   }
 }
-
-/**
- * Why an own-key watch is stopped (on every release): never surfaced, and made once, since
- * `abort()` without a reason builds a DOMException with a stack each time.
- */
-const OWN_WATCH_STOPPED = new Error('the own-key watch was stopped');
 
 /** A write applied at most once: an attempt with an unknown outcome is not retried. */
 function atMostOnce(signal: AbortSignal | undefined): CallOptions {

@@ -63,6 +63,8 @@ interface Waiter {
   fail(error: unknown): void;
 }
 
+const NOTHING_TO_STOP = (): void => {};
+
 /** Pause before reading again after a read that found no member serving. */
 const REREAD_DELAY_MS = 100;
 
@@ -97,6 +99,8 @@ export class PrefixView {
   /** Pending waits using the view. */
   refs = 0;
   lingerTimer: NodeJS.Timeout | undefined;
+  /** performance.now() when the view was last left unused; undefined while in use. */
+  idleSince: number | undefined;
 
   constructor(host: ViewHost, prefix: string) {
     this.#host = host;
@@ -339,6 +343,32 @@ export class PrefixView {
   }
 
   /**
+   * Calls `gone` once `key` (created at `revision`) is absent from the view, or present with
+   * another creation revision, at a current state; or `failed` when the view fails first.
+   * Returns the stop. {@link until} without its promise and abort signal: every hold's own-key
+   * watch is one, armed and stopped once per acquire. `gone` may be called before this returns.
+   */
+  watchGone(key: string, revision: bigint, gone: () => void, failed: (error: unknown) => void): () => void {
+    if (this.#failure !== undefined) {
+      failed(this.#failure);
+      return NOTHING_TO_STOP;
+    }
+    const waiter: Waiter = {
+      check: () => {
+        if (!this.current) return false;
+        const entry = this.#entries.get(key);
+        if (entry !== undefined && entry.revision === revision) return false;
+        gone();
+        return true;
+      },
+      fail: failed,
+    };
+    if (waiter.check()) return NOTHING_TO_STOP;
+    this.#waiters.add(waiter);
+    return () => this.#waiters.delete(waiter);
+  }
+
+  /**
    * Tells `follower` of the membership: the whole of it once the view is exact (at once if it is),
    * again after every resynchronisation (a restarted watch), and each creation and deletion in
    * between, in order. Returns the unsubscribe. O(1) per change per follower.
@@ -393,8 +423,9 @@ export class ViewRegistry {
       for (const key of failed?.own ?? []) view.own.add(key);
       this.#views.set(prefix, view);
     }
-    clearTimeout(view.lingerTimer);
-    view.lingerTimer = undefined;
+    // The linger timer, if any, is left to run: it finds the view in use and lets it be. Clearing
+    // and arming it again on every acquire and release of a name in a loop cost a timer each.
+    view.idleSince = undefined;
     view.refs++;
     return view;
   }
@@ -404,17 +435,29 @@ export class ViewRegistry {
     this.settle(view);
   }
 
-  /** Starts the linger timer of a view nobody uses any more (no references, no own keys). */
+  /**
+   * A view nobody uses any more (no references, no own keys) is dropped once it has stayed unused
+   * for the linger time: one timer per view, armed again for the rest of the time when it fires
+   * on a view that was used meanwhile.
+   */
   settle(view: PrefixView): void {
-    if (view.refs > 0 || view.own.size > 0 || view.lingerTimer !== undefined) return;
+    if (view.refs > 0 || view.own.size > 0) return;
     if (view.failure !== undefined || this.#closed) {
       this.#drop(view);
       return;
     }
+    view.idleSince ??= performance.now();
+    if (view.lingerTimer === undefined) this.#lingerFor(view, this.#lingerMs);
+  }
+
+  #lingerFor(view: PrefixView, ms: number): void {
     view.lingerTimer = setTimeout(() => {
       view.lingerTimer = undefined;
-      if (view.refs === 0 && view.own.size === 0) this.#drop(view);
-    }, this.#lingerMs);
+      if (view.refs > 0 || view.own.size > 0 || view.idleSince === undefined) return; // in use: settle arms it again
+      const left = view.idleSince + this.#lingerMs - performance.now();
+      if (left > 0) this.#lingerFor(view, left);
+      else this.#drop(view);
+    }, ms);
     view.lingerTimer.unref();
   }
 
