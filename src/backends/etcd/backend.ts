@@ -80,14 +80,19 @@ export class EtcdBackend implements Backend {
   }
 
   /** A call with its failures translated to BackendError (the client retries what can be retried). */
-  async call<T>(what: string, fn: () => Promise<T>): Promise<T> {
-    if (this.#closed) throw new ClosedError('the coordinator was closed');
+  call<T>(what: string, fn: () => Promise<T>): Promise<T> {
+    if (this.#closed) return Promise.reject(new ClosedError('the coordinator was closed'));
+    let calling: Promise<T>;
     try {
-      return await fn();
+      calling = fn();
     } catch (error) {
+      calling = Promise.reject(error);
+    }
+    // A catch on the call's own promise, not an async wrapper: one step less on every request.
+    return calling.catch((error: unknown) => {
       if (this.#closed) throw new ClosedError('the coordinator was closed', { cause: error });
       throw explain(error, what, this.options);
-    }
+    });
   }
 
   /** Reads every key under `<prefix>/` from the server. */

@@ -241,16 +241,14 @@ export class EtcdSession implements Session {
   }
 
   /** A call that turns "lease not found" into this session's loss. */
-  async #call<T>(what: string, fn: () => Promise<T>): Promise<T> {
-    try {
-      return await this.#host.call(what, fn);
-    } catch (error) {
+  #call<T>(what: string, fn: () => Promise<T>): Promise<T> {
+    return this.#host.call(what, fn).catch((error: unknown) => {
       if (isLeaseNotFound(error) || isLeaseNotFound((error as Error)?.cause)) {
         this.lose(new SessionLostError(`etcd session ${this.id} lost: etcd reports the lease gone (revoked or expired)`, { cause: error }));
         throw this.signal.reason;
       }
       throw error;
-    }
+    });
   }
 
   /**

@@ -276,9 +276,15 @@ export class MemberPool {
    * One unary call: attempts on member after member, each with its own deadline, until one
    * answers, the server refuses for good, the signal aborts, or the budget is spent.
    */
-  async call(method: string, body: Buffer, options: CallOptions = {}): Promise<ProtoReader> {
+  call(method: string, body: Buffer, options: CallOptions = {}): Promise<ProtoReader> {
     this.onCall?.(method);
     this.calls.set(method, (this.calls.get(method) ?? 0) + 1);
+    // Without credentials there is no token to fetch or renew: no extra async step per call.
+    if (!this.#options.auth) return this.#retrying(method, body, options, noToken);
+    return this.#withToken(method, body, options);
+  }
+
+  async #withToken(method: string, body: Buffer, options: CallOptions): Promise<ProtoReader> {
     for (let renewed = false; ; renewed = true) {
       const token = await this.token(options.signal);
       try {
@@ -403,6 +409,8 @@ function withConnectionError(error: unknown, member: Member): unknown {
   if (!(error instanceof TransportError) || !cause || error.cause === cause) return error;
   return new TransportError(`${cause.message} (${member.endpoint})`, member.endpoint, error.maybeApplied, error.timedOut, { cause });
 }
+
+const noToken = (): undefined => undefined;
 
 function splitHostPort(endpoint: string): [string, number] {
   const match = /^\[?(.*?)\]?:(\d+)$/.exec(endpoint);
