@@ -90,17 +90,20 @@ export const WITHDRAW_WAIT_MS = 100;
  * waiting) or a backend error, in each case after withdrawing the own key.
  */
 export function contend(backend: Backend, request: ContenderRequest, scope: WaitLimits): Promise<Contender> {
-  // Promise callbacks, not an async function: no suspended frame of its own per waiting contender.
-  return enter(backend, request, scope.signal).then(({ contender, first }) =>
-    waitForAdmission(backend, request, scope, contender, first).then(
-      () => contender,
-      async (error: unknown) => {
-        await withdraw(contender);
-        throw explain(error, contender.session);
-      },
-    ),
-  );
+  // One promise for the whole wait, settled from callbacks: no suspended frame and no chain of
+  // pending promises per waiting contender (each costs a waiter a few hundred bytes of heap).
+  return new Promise<Contender>((resolve, reject) => {
+    enter(backend, request, scope.signal).then(({ contender, first }) => {
+      waitForAdmission(backend, request, scope, contender, first, (error) => {
+        if (error === ADMITTED) resolve(contender);
+        else void withdraw(contender).then(() => reject(explain(error, contender.session)));
+      });
+    }, reject);
+  });
 }
+
+/** What {@link waitForAdmission} ends with when the contender holds. */
+const ADMITTED = Symbol('admitted');
 
 /**
  * Enters the queue and leaves it at once unless admitted on entry: one round trip when admitted,
@@ -215,39 +218,62 @@ export async function enqueueWithin(session: Session, prefix: string, role: Role
   }
 }
 
-async function waitForAdmission(backend: Backend, request: ContenderRequest, scope: WaitLimits, contender: Contender, first: Look): Promise<void> {
+/**
+ * Waits until `contender` is admitted, then calls `done(ADMITTED)`, or calls `done(error)` once
+ * it never will be. Callbacks rather than an async function: a waiter keeps one small context
+ * while it waits, not a suspended frame with its promises.
+ */
+function waitForAdmission(backend: Backend, request: ContenderRequest, scope: WaitLimits, contender: Contender, first: Look, done: (outcome: unknown) => void): void {
   const { rule } = request;
   const lost = () => new LeaseLostError(`${contender.key} was deleted while waiting in ${request.prefix}`);
-  let current = first;
-  if (!current.present) throw lost();
+  if (!first.present) return done(lost());
   // Admitted on entry: the uncontended path. The listing came with the create, so the key exists.
-  if (current.admitted) return;
+  if (first.admitted) return done(ADMITTED);
   // The own-key watch carries the session's loss too: a waiter learns it when a holder would.
   // With no timeout and no caller signal it alone can end the wait: no link, no race needed.
   const limited = canAbort(scope.signal);
-  using wait = limited ? linkSignals(scope.signal, contender.own.signal) : { signal: contender.own.signal, [Symbol.dispose]() {} };
-  const bounded = <T>(call: Promise<T>): Promise<T> => (limited ? raceSignal(call, wait.signal) : call);
+  const link = limited ? linkSignals(scope.signal, contender.own.signal) : undefined;
+  const signal = link ? link.signal : contender.own.signal;
   // Positions come from the coordinator's one view of the queue, at O(1) per change per waiter;
   // the wait below never depends on them, so a waiter that asks for them is woken no more often.
-  using _positions = scope.onQueued ? followPosition(backend, request.prefix, rule, contender.key, scope.onQueued) : undefined;
-  for (;;) {
-    throwIfAborted(wait.signal);
-    if (!current.present) throw lost();
-    const blocker = current.blocker;
-    if (current.admitted || !blocker) return;
-    debug('%s waits for %s to be deleted', contender.key, blocker.key);
-    // One wait per round and it ends with the round (deleted or aborted): no round signal needed.
-    await bounded(backend.waitForBlocker(blocker.key, blocker.revision, wait.signal));
-    // The own-key watch has reported any deletion of the own key that came before this wake-up:
-    // an own key gone ends the wait here, it is never granted. Nor is a waiter whose session was
-    // declared lost, whatever woke it (a wake-up seen on a later session says nothing of its key).
-    throwIfAborted(wait.signal);
-    throwIfAborted(contender.session.signal);
-    if (current.admittedOnceBlockerGone) return;
-    current = rule.byStanding
-      ? lookAt(await bounded(readStanding(backend, request.prefix, contender, wait.signal)))
-      : look(rule, contender.key, await bounded(backend.list(request.prefix, wait.signal)));
-  }
+  const positions = scope.onQueued ? followPosition(backend, request.prefix, rule, contender.key, scope.onQueued) : undefined;
+  const finish = (outcome: unknown) => {
+    positions?.[Symbol.dispose]();
+    link?.[Symbol.dispose]();
+    done(outcome);
+  };
+  const bounded = <T>(call: Promise<T>): Promise<T> => (limited ? raceSignal(call, signal) : call);
+  // One round: wait for the blocker's deletion, then admitted, or look again.
+  const round = (current: Look): void => {
+    try {
+      throwIfAborted(signal);
+      if (!current.present) throw lost();
+      const blocker = current.blocker;
+      if (current.admitted || !blocker) return finish(ADMITTED);
+      debug('%s waits for %s to be deleted', contender.key, blocker.key);
+      // One wait per round and it ends with the round (deleted or aborted): no round signal needed.
+      bounded(backend.waitForBlocker(blocker.key, blocker.revision, signal)).then(() => {
+        try {
+          // The own-key watch has reported any deletion of the own key that came before this
+          // wake-up: an own key gone ends the wait here, it is never granted. Nor is a waiter whose
+          // session was declared lost, whatever woke it (a wake-up seen on a later session says
+          // nothing of its key).
+          throwIfAborted(signal);
+          throwIfAborted(contender.session.signal);
+          if (current.admittedOnceBlockerGone) return finish(ADMITTED);
+          const next = rule.byStanding
+            ? bounded(readStanding(backend, request.prefix, contender, signal)).then(lookAt)
+            : bounded(backend.list(request.prefix, signal)).then((entries) => look(rule, contender.key, entries));
+          next.then(round, finish);
+        } catch (error) {
+          finish(error);
+        }
+      }, finish);
+    } catch (error) {
+      finish(error);
+    }
+  };
+  round(first);
 }
 
 /**

@@ -294,12 +294,19 @@ class PendingWaits {
   #handle: NodeJS.Timeout | undefined;
 
   track<T>(wait: Promise<T>): Promise<T> {
-    if (this.#count++ === 0) this.#handle = setInterval(() => {}, 1 << 30);
-    const done = () => {
-      if (--this.#count === 0) clearInterval(this.#handle);
-    };
+    this.begin();
+    const done = () => this.end();
     wait.then(done, done);
     return wait;
+  }
+
+  /** One more wait (call {@link end} exactly once when it is over). */
+  begin(): void {
+    if (this.#count++ === 0) this.#handle = setInterval(() => {}, 1 << 30);
+  }
+
+  end(): void {
+    if (--this.#count === 0) clearInterval(this.#handle);
   }
 }
 
@@ -371,30 +378,45 @@ export class MemoryBackend implements Backend {
     return this.#link.request('get', signal, () => this.options.store.get(key));
   }
 
-  // Not async, and one promise for the wait: a waiter keeps this while it waits, so it is kept small.
+  // Not async, and one promise for the whole wait, with no helper promises chained to it: every
+  // waiter keeps this while it waits (a promise, its reaction and a closure cost ~300 bytes each).
   waitForBlocker(key: string, revision: bigint | undefined, signal: AbortSignal): Promise<void> {
     const store = this.options.store;
+    const faults = this.faults;
     const gone = () => {
       const current = store.revisionOf(key);
       return current === undefined || (revision !== undefined && current !== revision);
     };
-    const faults = this.faults;
-    // The watch is set with the request's answer, as the existence check is made.
-    return this.#link.request('waitForBlocker', signal, noop).then(() =>
-      pendingWaits.track(
-        abortable<void>(signal, (resolve) => {
-          if (gone()) {
-            resolve();
-            return noop;
-          }
-          // A value update also fires key listeners: re-arm until the key is really gone.
-          let unsubscribe = store.onKeyChange(key, function changed() {
-            faults.notify(() => (gone() ? resolve() : (unsubscribe = store.onKeyChange(key, changed))));
-          });
-          return () => unsubscribe();
-        }),
-      ),
-    );
+    return new Promise<void>((resolve, reject) => {
+      let unsubscribe: (() => void) | undefined;
+      let settled = false;
+      const settle = (error?: unknown) => {
+        if (settled) return;
+        settled = true;
+        signal.removeEventListener('abort', onAbort);
+        unsubscribe?.();
+        if (unsubscribe) pendingWaits.end();
+        if (error === undefined) resolve();
+        else reject(error);
+      };
+      const onAbort = () => settle(signal.reason);
+      // A value update also fires key listeners: re-arm until the key is really gone.
+      const changed = () =>
+        faults.notify(() => {
+          if (settled) return;
+          if (gone()) settle();
+          else unsubscribe = store.onKeyChange(key, changed);
+        });
+      // The watch is set with the request's answer, as the existence check is made.
+      this.#link.request('waitForBlocker', signal, noop).then(() => {
+        if (settled) return;
+        if (gone()) return settle();
+        pendingWaits.begin();
+        unsubscribe = store.onKeyChange(key, changed);
+      }, settle);
+      if (signal.aborted) settle(signal.reason);
+      else signal.addEventListener('abort', onAbort, { once: true });
+    });
   }
 
   async watchKey(key: string, signal: AbortSignal): Promise<Watched<KeyState | undefined>> {

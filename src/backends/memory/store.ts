@@ -56,8 +56,8 @@ export class MemoryStore {
   #revision = 0n;
   #keys = new Map<string, StoredKey>();
   #sessionKeys = new Map<string, Set<string>>();
-  #keyListeners = new Map<string, Set<Listener>>();
-  #prefixListeners = new Map<string, Set<Listener>>();
+  #keyListeners = new Map<string, Listeners>();
+  #prefixListeners = new Map<string, Listeners>();
   /** Keys by parent prefix, in creation (revision) order: a listing reads its prefix only. */
   #children = new Map<string, Siblings>();
   /** Incremental followers of a prefix's membership (queue positions). */
@@ -272,11 +272,16 @@ export class MemoryStore {
     }
   }
 
-  #fire(listeners: Map<string, Set<Listener>>, id: string): void {
-    const set = listeners.get(id);
-    if (!set) return;
+  #fire(listeners: Map<string, Listeners>, id: string): void {
+    const found = listeners.get(id);
+    if (!found) return;
     listeners.delete(id);
-    for (const listener of set) {
+    if (typeof found === 'function') {
+      this.#wakeups++;
+      found();
+      return;
+    }
+    for (const listener of found) {
       this.#wakeups++;
       listener();
     }
@@ -291,14 +296,26 @@ function roleOf(key: string, stored: StoredKey): Role {
   return stored.owner ? stored.role : ((ROLE_IN_KEY.exec(key)?.[1] as Role | undefined) ?? 'lock');
 }
 
-function subscribe(listeners: Map<string, Set<Listener>>, id: string, listener: Listener): () => void {
-  let set = listeners.get(id);
-  if (!set) listeners.set(id, (set = new Set()));
-  set.add(listener);
+/**
+ * The listeners of one key or prefix: the one listener itself, most of the time (a key is watched
+ * by its owner and by the waiter behind it), a Set only when there are more. A Set per watched key
+ * cost a waiter some 150 bytes of heap.
+ */
+type Listeners = Listener | Set<Listener>;
+
+function subscribe(listeners: Map<string, Listeners>, id: string, listener: Listener): () => void {
+  const found = listeners.get(id);
+  if (found === undefined) listeners.set(id, listener);
+  else if (typeof found === 'function') {
+    if (found !== listener) listeners.set(id, new Set([found, listener]));
+  } else found.add(listener);
   return () => {
     const current = listeners.get(id);
-    current?.delete(listener);
-    if (current?.size === 0) listeners.delete(id);
+    if (current === listener) listeners.delete(id);
+    else if (typeof current === 'object') {
+      current.delete(listener);
+      if (current.size === 0) listeners.delete(id);
+    }
   };
 }
 
