@@ -5,11 +5,12 @@
 // over C coordinators.
 //
 //   npm run build && node bench/waiters.mjs [--waiters 3000,10000] [--networked-waiters 1000]
-//     [--coordinators 100] [--only memory|etcd|zookeeper] [--no-docs]
+//     [--zookeeper-waiters N] [--coordinators 100] [--only memory|etcd|zookeeper] [--no-docs]
 //
-// The full-size run on etcd and ZooKeeper: --networked-waiters 10000 (each enqueue there also
-// returns the listing of the queue so far, and a woken waiter lists the queue once, so W waiters
-// move O(W^2) bytes).
+// The full-size run on etcd: --networked-waiters 10000 (a mutex waiter there reads its standing,
+// at most three keys, on entering and on each wake-up). On ZooKeeper each enqueue still returns
+// the listing of the queue so far (getChildren is its only read of a queue), and a woken waiter
+// lists it once, so W waiters move O(W^2) bytes: --zookeeper-waiters sets its size apart.
 import { execFileSync } from 'node:child_process';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { setFlagsFromString } from 'node:v8';
@@ -25,6 +26,7 @@ const gc = runInNewContext('gc');
 const sizes = (name, fallback) => (process.argv.includes(`--${name}`) ? process.argv[process.argv.indexOf(`--${name}`) + 1] : fallback).split(',').map(Number);
 const memoryWaiters = sizes('waiters', '3000,10000');
 const networkedWaiters = sizes('networked-waiters', '1000');
+const zookeeperWaiters = process.argv.includes('--zookeeper-waiters') ? sizes('zookeeper-waiters', '') : networkedWaiters;
 const coordinatorCount = arg('coordinators', 100);
 const only = process.argv.includes('--only') ? process.argv[process.argv.indexOf('--only') + 1] : undefined;
 
@@ -168,7 +170,7 @@ if (!only || only === 'etcd') {
 if (!only || only === 'zookeeper') {
   const server = await zookeeperServer();
   try {
-    await measure('zookeeper', `zookeeper://${server.endpoints.join(',')}`, networkedWaiters);
+    await measure('zookeeper', `zookeeper://${server.endpoints.join(',')}`, zookeeperWaiters);
   } finally {
     await server.stop();
   }
@@ -176,14 +178,20 @@ if (!only || only === 'zookeeper') {
 
 const target = { memory: 4, etcd: 8, zookeeper: 8 };
 const rows = [];
+const verdicts = [];
 for (const backend of ['memory', 'etcd', 'zookeeper']) {
-  for (const waiters of backend === 'memory' ? memoryWaiters : networkedWaiters) {
+  for (const waiters of backend === 'memory' ? memoryWaiters : backend === 'zookeeper' ? zookeeperWaiters : networkedWaiters) {
     for (const coordCount of [1, coordinatorCount]) {
       const pick = (withPositions) => results.find((r) => r.backend === backend && r.waiters === waiters && r.coordCount === coordCount && r.withPositions === withPositions);
       const without = pick(false);
       const withP = pick(true);
       if (!without || !withP) continue;
       const kb = (r) => (r.heapPerWaiter / 1024).toFixed(2);
+      const ratio = withP.seconds / without.seconds;
+      const heapMet = Math.max(withP.heapPerWaiter, without.heapPerWaiter) / 1024 <= target[backend];
+      verdicts.push(
+        `${backend}, ${waiters} waiters over ${coordCount} coordinator(s): time with onQueued within 1.2x ${ratio <= 1.2 ? 'met' : `**not met** (${ratio.toFixed(2)}x)`}; heap <= ${target[backend]} KB ${heapMet ? 'met' : `**not met** (${kb(without)} / ${kb(withP)} KB)`}; FIFO and every report right ${withP.fifo && without.fifo && withP.wrongReports === 0 ? 'met' : '**not met**'}`,
+      );
       rows.push(
         `| ${backend} | ${waiters} | ${coordCount} | ${without.seconds.toFixed(2)} s | ${withP.seconds.toFixed(2)} s | **${(withP.seconds / without.seconds).toFixed(2)}x** | ${withP.fifo && without.fifo ? 'yes' : 'NO'} | ${withP.reports} (${withP.wrongReports} wrong) | ${kb(without)} KB | ${kb(withP)} KB (target <= ${target[backend]} KB) |`,
       );
@@ -198,6 +206,10 @@ const report = [
   '| backend | waiters | coordinators | served in, no onQueued | served in, every waiter with onQueued | ratio | FIFO, all served | position reports | heap per waiter, no onQueued | heap per waiter, with onQueued |',
   '|---|---|---|---|---|---|---|---|---|---|',
   ...rows,
+  '',
+  'Targets (issue 11), as this run measured them:',
+  '',
+  ...verdicts.map((v) => `- ${v}`),
   ...(failures.length ? ['', `Not measured in this run: ${failures.join('; ')}.`] : []),
   '',
   `Machine: ${cpu}, ${nproc} cores, ${(totalmem() / 2 ** 30).toFixed(1)} GiB; Node ${process.version}; load average ${loadStart.map((l) => l.toFixed(2)).join(', ')} at the start and ${loadavg().map((l) => l.toFixed(2)).join(', ')} at the end (shared machine).`,
