@@ -23,7 +23,7 @@ import { LeaseKeeper } from './lease-keeper.js';
 import type { HealthBoard } from '../../observability/health.js';
 import type { EtcdClient } from './transport/client.js';
 import type { CallOptions } from './transport/endpoints.js';
-import type { Compare, KeyValue, RequestOp, TxnResponse } from './transport/messages.js';
+import { type Compare, encodeTxn, type KeyValue, type RequestOp, type TxnResponse } from './transport/messages.js';
 import type { PrefixView, Snapshot, ViewRegistry } from './view.js';
 
 /** What a session needs from its adapter. */
@@ -51,6 +51,8 @@ export class EtcdSession implements Session {
   readonly #keeper: LeaseKeeper;
   /** Contender names in use under each prefix, reserved before the create is sent. */
   readonly #names = new Map<string, Set<string>>();
+  /** Encoded enqueue transactions by mode, key and value (see {@link #enqueueBody}). */
+  readonly #enqueueBodies = new Map<string, Buffer>();
   /** Keys this session is deleting right now: their disappearance is expected. */
   readonly #deleting = new Set<string>();
   /** The last enqueue in flight: the next one is sent once it is answered (call order). */
@@ -279,24 +281,12 @@ export class EtcdSession implements Session {
         if (names.has(name)) continue;
         names.add(name);
         const key = `${prefix}/${name}`;
-        const full = keys.full(key);
         let res: TxnResponse;
         try {
           // Retried on another member when an attempt goes unanswered: the compare makes a
           // second commit impossible, and the failure branch shows an earlier attempt's key.
-          res = await this.#call(`creating ${key}`, () =>
-            this.#host.client.txn(
-              {
-                compare: [{ key: full, target: 'create', result: 'equal', value: 0n }],
-                success:
-                  read === 'standing'
-                    ? [{ put: { key: full, value, lease: this.lease } }, { range: headRange(keys, prefix) }, { range: newestRange(keys, prefix, 2) }]
-                    : [{ put: { key: full, value, lease: this.lease } }, { range: keys.range(prefix) }],
-                failure: [{ range: { key: full } }],
-              },
-              { signal },
-            ),
-          );
+          const body = this.#enqueueBody(prefix, key, value, read);
+          res = await this.#call(`creating ${key}`, () => this.#host.client.txnEncoded(body, { signal }));
         } catch (error) {
           // The create may have committed with its answer lost: make sure no key of it remains
           // (its name stays reserved until that is confirmed, so no later create can take it).
@@ -334,6 +324,33 @@ export class EtcdSession implements Session {
     } finally {
       views.release(view);
     }
+  }
+
+  /**
+   * The enqueue transaction for `key`, encoded once and kept: it is the same bytes every time the
+   * session uses the name again (a lock taken in a loop), and encoding it was a good part of an
+   * uncontended acquire's own work. Bounded: past {@link MAX_KEPT_BODIES} names it starts over.
+   */
+  #enqueueBody(prefix: string, key: string, value: string, read: EnqueueRead): Buffer {
+    const id = `${read}\0${key}\0${value}`;
+    let body = this.#enqueueBodies.get(id);
+    if (body) return body;
+    const { keys } = this.#host;
+    const full = keys.full(key);
+    const encoded = encodeTxn({
+      compare: [{ key: full, target: 'create', result: 'equal', value: 0n }],
+      success:
+        read === 'standing'
+          ? [{ put: { key: full, value, lease: this.lease } }, { range: headRange(keys, prefix) }, { range: newestRange(keys, prefix, 2) }]
+          : [{ put: { key: full, value, lease: this.lease } }, { range: keys.range(prefix) }],
+      failure: [{ range: { key: full } }],
+    });
+    // A copy of its own: the encoder's bytes may be a slice of Node's shared 8 KB buffer pool.
+    body = Buffer.allocUnsafeSlow(encoded.length);
+    encoded.copy(body);
+    if (this.#enqueueBodies.size >= MAX_KEPT_BODIES) this.#enqueueBodies.clear();
+    this.#enqueueBodies.set(id, body);
+    return body;
   }
 
   /** Lists the prefix once this session's `key` (created at `revision`) is in it; removes the key if that fails. */
@@ -427,6 +444,9 @@ export class EtcdSession implements Session {
     if (view && view.forgetOwn(key)) this.#host.views.settle(view);
   }
 }
+
+/** How many encoded enqueue transactions a session keeps (a few hundred bytes each). */
+const MAX_KEPT_BODIES = 256;
 
 /** A write applied at most once: an attempt with an unknown outcome is not retried. */
 function atMostOnce(signal: AbortSignal | undefined): CallOptions {

@@ -57,6 +57,11 @@ export class EtcdClient {
     return decodeTxn(await this.pool.call(Methods.txn, encodeTxn(req), options));
   }
 
+  /** A transaction already encoded with {@link encodeTxn} (a caller that sends the same one again and again keeps the bytes). */
+  async txnEncoded(body: Buffer, options?: CallOptions): Promise<TxnResponse> {
+    return decodeTxn(await this.pool.call(Methods.txn, body, options));
+  }
+
   async leaseGrant(ttlSeconds: number, options?: CallOptions): Promise<LeaseResponse> {
     return decodeLease(await this.pool.call(Methods.leaseGrant, encodeLeaseGrant(ttlSeconds), options), true);
   }
