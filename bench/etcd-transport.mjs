@@ -1,9 +1,13 @@
 // The etcd transport's cost per call: a raw put + delete of one key with Baton's own client (gRPC
 // framed by hand over node:http2) against the same with the etcd3 package (grpc-js), and Baton's
 // uncontended acquire + release against the own client's raw put + delete; one fresh etcd member,
-// one run, the three interleaved in rounds after a discarded warm-up. Each row reports wall time
-// per pair and this process's CPU time per pair (the client's own work, which a shared machine
-// disturbs less than wall time), and the requests an acquire and a release send are counted.
+// one run, interleaved in rounds after a discarded warm-up. A fourth row sends the two
+// transactions an acquire and a release send, by hand on the own client with a watch on the name,
+// and no recipe: the floor for Baton's row, which what lies between it and the raw pair is the
+// server's (transactions, lease, watch events) and what lies above it the client-side work. Each
+// row reports wall time per pair and this process's CPU time per pair (the client's own work,
+// which a shared machine disturbs less than wall time), and the requests an acquire and a release
+// send are counted.
 // Writes the "etcd transport" section of docs/benchmarks.md (unless --no-docs).
 //
 //   npm run build && node bench/etcd-transport.mjs [--iterations 2000] [--rounds 3] [--no-docs]
@@ -12,6 +16,8 @@ import { Etcd3 } from 'etcd3';
 import { connect } from '../dist/index.js';
 import { backendOf } from '../dist/testing.js';
 import { EtcdClient } from '../dist/backends/etcd/transport/client.js';
+import { KeySpace, rangeEnd } from '../dist/backends/etcd/keys.js';
+import { headRange, newestRange } from '../dist/backends/etcd/standing.js';
 import { writeSection } from './common.mjs';
 import { arg, etcdServer, flag, machine } from './etcd-common.mjs';
 
@@ -59,6 +65,37 @@ async function withOwnClient(endpoints) {
   }
 }
 
+/**
+ * The transactions of an uncontended acquire and its release, as the adapter builds them (create
+ * the own key under the lease if absent and read the head and the two newest keys; delete it if
+ * its create revision is the token), with a watch on the name receiving their events.
+ */
+async function withTransactions(endpoints) {
+  const client = new EtcdClient({ endpoints, https: false });
+  const keys = new KeySpace('');
+  const prefix = `bench/transport-txn-${process.pid}`;
+  const { id: lease } = await client.leaseGrant(60);
+  const full = keys.full(`${prefix}/${lease.toString(16)}`);
+  const start = keys.full(`${prefix}/`);
+  let events = 0;
+  const watch = client.watches.watch(start, rangeEnd(start), { created() {}, events: (list) => (events += list.length), restarting() {}, refused() {} });
+  try {
+    return await time('the same two transactions by hand', async () => {
+      const created = await client.txn({
+        compare: [{ key: full, target: 'create', result: 'equal', value: 0n }],
+        success: [{ put: { key: full, value: '', lease } }, { range: headRange(keys, prefix) }, { range: newestRange(keys, prefix, 2) }],
+        failure: [{ range: { key: full } }],
+      });
+      await client.txn({ compare: [{ key: full, target: 'create', result: 'equal', value: created.header.revision }], success: [{ deleteRange: { key: full } }] });
+    });
+  } finally {
+    if (events === 0) console.log('(the watch saw no event: the row is not the floor it claims to be)');
+    watch.cancel();
+    await client.leaseRevoke(lease).catch(() => {});
+    client.close();
+  }
+}
+
 async function withBaton(endpoints) {
   const coord = await connect({ backend: 'etcd', endpoints });
   const mutex = coord.mutex(`bench/transport-baton-${process.pid}`);
@@ -92,7 +129,7 @@ async function roundTrips(endpoints) {
 }
 
 const server = await etcdServer();
-const runs = { etcd3: [], own: [], baton: [] };
+const runs = { etcd3: [], own: [], txns: [], baton: [] };
 let trips;
 try {
   trips = await roundTrips(server.endpoints);
@@ -101,6 +138,7 @@ try {
   for (let round = 0; round < rounds; round++) {
     runs.etcd3.push(await withEtcd3(server.endpoints));
     runs.own.push(await withOwnClient(server.endpoints));
+    runs.txns.push(await withTransactions(server.endpoints));
     runs.baton.push(await withBaton(server.endpoints));
   }
 } finally {
@@ -111,7 +149,8 @@ const sum = (list, field) => list.reduce((a, b) => a + b[field], 0);
 const ratio = (a, b, field = 'ms') => sum(a, field) / sum(b, field);
 const ownVsEtcd3 = ratio(runs.own, runs.etcd3);
 const batonVsOwn = ratio(runs.baton, runs.own);
-console.log(`own transport / etcd3: ${ownVsEtcd3.toFixed(2)} (target <= 0.65); Baton / own raw: ${batonVsOwn.toFixed(2)} (target <= 1.15)`);
+const txnsVsOwn = ratio(runs.txns, runs.own);
+console.log(`own transport / etcd3: ${ownVsEtcd3.toFixed(2)} (target <= 0.65); Baton / own raw: ${batonVsOwn.toFixed(2)} (target <= 1.15); the two transactions by hand / own raw: ${txnsVsOwn.toFixed(2)}`);
 const loadAtEnd = loadavg().map((l) => l.toFixed(1)).join(' ');
 console.log(`load average (1, 5, 15 min): ${loadAtStart} at the start, ${loadAtEnd} at the end`);
 
@@ -124,11 +163,12 @@ const report = [
   `|---|${runs.own.map(() => '---|').join('')}`,
   row(`raw put + delete, etcd3 ${facts.etcd3} (grpc-js)`, runs.etcd3),
   row("raw put + delete, Baton's transport (gRPC over node:http2)", runs.own),
+  row("the same two transactions by hand, Baton's transport, watch on the name", runs.txns),
   row('Baton acquire + release', runs.baton),
   '',
-  `Requests, counted: an uncontended acquire sends ${trips.acquire.length} (${trips.acquire.join(', ')}: create the own key if absent and read the queue, in one transaction), a release ${trips.release.length} (${trips.release.join(', ')}: delete the own key if its create revision is still the token). The name's watch is created once and kept. Beyond the same two round trips, Baton pays for its client-side work per pair (the recipe, the watched view, the guaranteed removal: the CPU in brackets) and for the server's: a transaction with a compare and a read of the queue instead of a bare put, a key attached to a lease, and two watch events per pair (the create and the delete) sent to the name's watch.`,
+  `Requests, counted: an uncontended acquire sends ${trips.acquire.length} (${trips.acquire.join(', ')}: create the own key if absent and read the oldest key and the two newest, in one transaction), a release ${trips.release.length} (${trips.release.join(', ')}: delete the own key if its create revision is still the token). The name's watch is created once and kept. Beyond the same two round trips, Baton pays for the server's work (a transaction with a compare and two sorted reads instead of a bare put, a key attached to a lease, a compare on the delete, and two watch events per pair, the create and the delete, sent to the name's watch: the row of the two transactions by hand pays all of it and no recipe) and for its own client-side work per pair (the recipe, the watched view, the own-key watch, the guaranteed removal: the difference between that row and Baton's, CPU in brackets).`,
   '',
-  `Wall time: own transport / etcd3 **${ownVsEtcd3.toFixed(2)}** (target <= 0.65); Baton acquire + release / own raw put + delete **${batonVsOwn.toFixed(2)}** (target <= 1.15). Client CPU: own / etcd3 ${ratio(runs.own, runs.etcd3, 'cpu').toFixed(2)}; Baton / own raw ${ratio(runs.baton, runs.own, 'cpu').toFixed(2)}.`,
+  `Wall time: own transport / etcd3 **${ownVsEtcd3.toFixed(2)}** (target <= 0.65); Baton acquire + release / own raw put + delete **${batonVsOwn.toFixed(2)}** (target <= 1.15); the two transactions by hand / own raw put + delete ${txnsVsOwn.toFixed(2)}. Client CPU: own / etcd3 ${ratio(runs.own, runs.etcd3, 'cpu').toFixed(2)}; Baton / own raw ${ratio(runs.baton, runs.own, 'cpu').toFixed(2)}; Baton / the two transactions by hand ${ratio(runs.baton, runs.txns, 'cpu').toFixed(2)}.`,
   '',
   `Machine: ${facts.nproc} CPUs (\`nproc\`), ${facts.cpu}; Node ${facts.node}; etcd ${facts.etcd}. Load average (1, 5, 15 min) ${loadAtStart} at the start and ${loadAtEnd} at the end: the machine is shared, and a load above its ${facts.nproc} CPUs stretches wall times (and the ratios) from run to run.`,
 ].join('\n');
