@@ -157,7 +157,7 @@ console.log(`load average (1, 5, 15 min): ${loadAtStart} at the start, ${loadAtE
 const facts = machine(server.version);
 const row = (label, list) => `| ${label} | ${list.map((r) => `${r.ms.toFixed(3)} (${r.cpu.toFixed(3)})`).join(' | ')} |`;
 const report = [
-  `\`npm run build && node bench/etcd-transport.mjs --iterations ${iterations} --rounds ${rounds}\`, ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC: one fresh etcd ${facts.etcd} member on loopback (default settings, data on the temp dir), one client process; each cell is ${iterations} sequential pairs after a warm-up, the three rows interleaved in ${rounds} rounds in one run, after a discarded warm-up run. Wall milliseconds per pair, and in brackets this process's CPU milliseconds per pair.`,
+  `\`npm run build && node bench/etcd-transport.mjs --iterations ${iterations} --rounds ${rounds}\`, ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC: one fresh etcd ${facts.etcd} member on loopback (default settings, data on the temp dir), one client process; each cell is ${iterations} sequential pairs after a warm-up, the four rows interleaved in ${rounds} rounds in one run, after a discarded warm-up run. Wall milliseconds per pair, and in brackets this process's CPU milliseconds per pair.`,
   '',
   `| operation | ${runs.own.map((_, i) => `round ${i + 1}`).join(' | ')} |`,
   `|---|${runs.own.map(() => '---|').join('')}`,
