@@ -161,15 +161,21 @@ export class ProtoReader {
       if (byte < 0x80) return BigInt(small);
       multiplier *= 128;
     }
+    // Longer (member ids, lease ids: random 64-bit numbers, in every response header and every
+    // leased key): gathered in three small numbers of 28, 28 and 14 bits, joined as bigints
+    // once. Building the bigint a byte at a time cost more than the rest of a watch event.
     this.#offset = start;
-    let result = 0n;
-    let shift = 0n;
+    let low = 0;
+    let middle = 0;
+    let high = 0;
     for (let i = 0; i < MAX_VARINT_BYTES; i++) {
       if (this.#offset >= this.#end) throw new Error('truncated protobuf varint');
       const byte = this.#buffer[this.#offset++] as number;
-      result |= BigInt(byte & 0x7f) << shift;
-      if (byte < 0x80) return BigInt.asIntN(64, result);
-      shift += 7n;
+      const bits = byte & 0x7f;
+      if (i < 4) low |= bits << (7 * i);
+      else if (i < 8) middle |= bits << (7 * (i - 4));
+      else high |= bits << (7 * (i - 8));
+      if (byte < 0x80) return BigInt.asIntN(64, BigInt(low) | (BigInt(middle) << 28n) | (BigInt(high) << 56n));
     }
     throw new Error(`malformed protobuf varint: longer than ${MAX_VARINT_BYTES} bytes`);
   }
