@@ -32,6 +32,29 @@ export function checkName(name: unknown, what = 'name'): string {
   return name;
 }
 
+/** The last segments a semaphore gives its internal queues: `<name>/locks` (its gate), `<name>/leases` (its permits). */
+export const RESERVED_LAST_SEGMENTS: readonly string[] = ['locks', 'leases'];
+
+/**
+ * The name of a recipe that queues (mutex, election, read-write lock, semaphore, double barrier):
+ * {@link checkName}, and not ending in `/locks` or `/leases`, which are semaphore internals (the
+ * layout Curator's InterProcessSemaphoreV2 uses): `mutex('pool/locks')` would queue with
+ * `semaphore('pool')`'s gate, and neither could tell the other's keys from its own.
+ */
+export function checkQueueName(name: unknown): string {
+  const checked = checkName(name);
+  const slash = checked.lastIndexOf('/');
+  const last = checked.slice(slash + 1);
+  if (slash > 0 && RESERVED_LAST_SEGMENTS.includes(last)) {
+    const owner = checked.slice(0, slash);
+    throw new InvalidArgumentError(
+      `invalid name ${describe(checked)}: a name may not end in "/locks" or "/leases": ${describe(checked)} is semaphore ${describe(owner)}'s ` +
+        `${last === 'locks' ? 'gate' : 'permit'} queue, and its keys would be taken for this recipe's. Choose another last segment (e.g. ${describe(`${owner}/${last}-main`)})`,
+    );
+  }
+  return checked;
+}
+
 /** A permit count: an integer from 1 to 1,000,000. */
 export function checkPermits(permits: unknown): number {
   if (typeof permits !== 'number' || !Number.isInteger(permits) || permits < 1 || permits > 1_000_000) {

@@ -13,7 +13,7 @@
  */
 import type { Backend, Enqueued, QueueEntry } from '../backends/contract.js';
 import { InvalidArgumentError } from '../errors.js';
-import { checkName, describe } from '../validate.js';
+import { checkName, checkQueueName, describe } from '../validate.js';
 import { changeOrAbort, plainKeysOf } from './plain-keys.js';
 import { enqueueWithin, WITHDRAW_WAIT_MS } from './queue.js';
 import { openWaitScope } from './wait-scope.js';
@@ -81,7 +81,7 @@ export class DoubleBarrier {
 
   /** @internal */
   constructor(backend: Backend, name: string, options: DoubleBarrierOptions) {
-    this.name = checkName(name);
+    this.name = checkQueueName(name);
     const members = options?.members;
     if (typeof members !== 'number' || !Number.isInteger(members) || members < 1 || members > 10_000) {
       throw new InvalidArgumentError(`invalid members ${describe(members)}: members must be an integer from 1 to 10000`);

@@ -7,7 +7,7 @@ import type { Backend, KeyState, QueueEntry } from '../backends/contract.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { raceSignal } from '../backends/abortable.js';
 import { BackendError, ContactLostError, InvalidArgumentError, LeaseLostError } from '../errors.js';
-import { checkName, checkSignal, checkValue, describe } from '../validate.js';
+import { checkQueueName, checkSignal, checkValue, describe } from '../validate.js';
 import { observeAcquire } from '../observability/events.js';
 import { Hold } from './hold.js';
 import { ELECTION_USE, foreignKind, kindConflict } from './kinds.js';
@@ -51,7 +51,7 @@ export class Election {
 
   /** @internal */
   constructor(backend: Backend, name: string) {
-    this.name = checkName(name);
+    this.name = checkQueueName(name);
     this.#backend = backend;
   }
 

@@ -10,11 +10,12 @@
  * leak. A mutex or an election reads only its standing there (the head and the key just ahead,
  * so that entering a long queue costs no listing): it checks those two. Every Baton contender made
  * the same check on entering, so a queue that got past it is of one kind; what the narrower check
- * can miss is a peer's key (Go, Curator) of another kind that joined the queue in the middle. Its limits are those of the shared key layouts: a semaphore's internal lock
- * (`<name>/locks`) is a mutex by layout, so `mutex('pool/locks')` looks like `semaphore('pool')`'s
- * gate; and on etcd Go's election keys look like mutex keys (both `<name>/<lease hex>`), so there
- * an election tells a mutex from a Go campaigner by its value (a mutex's is empty; `etcdctl elect`
- * needs a proposal).
+ * can miss is a peer's key (Go, Curator) of another kind that joined the queue in the middle.
+ * Names ending in a semaphore's internal queues (`<name>/locks`, `<name>/leases`) are refused when
+ * a recipe is made (validate.ts), so those queues hold a semaphore's keys only. The limit left is
+ * the shared key layout on etcd: Go's election keys look like mutex keys (both
+ * `<name>/<lease hex>`), so there an election tells a mutex from a Go campaigner by its value (a
+ * mutex's is empty; `etcdctl elect` needs a proposal).
  * @module
  */
 import type { Backend, QueueEntry, Role } from '../backends/contract.js';

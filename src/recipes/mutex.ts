@@ -5,7 +5,7 @@
  */
 import type { Backend } from '../backends/contract.js';
 import type { InvalidArgumentError } from '../errors.js';
-import { checkName } from '../validate.js';
+import { checkQueueName } from '../validate.js';
 import { observeAcquire } from '../observability/events.js';
 import { Hold } from './hold.js';
 import { MUTEX_USE } from './kinds.js';
@@ -23,7 +23,7 @@ export class Mutex {
 
   /** @internal */
   constructor(backend: Backend, name: string) {
-    this.name = checkName(name);
+    this.name = checkQueueName(name);
     this.#backend = backend;
     this.#request = { name: this.name, use: MUTEX_USE, prefix: this.name, role: 'lock', value: '', rule: exclusiveRule };
   }

@@ -6,7 +6,7 @@
  * @module
  */
 import type { Backend, QueueEntry } from '../backends/contract.js';
-import { checkName } from '../validate.js';
+import { checkQueueName } from '../validate.js';
 import { observeAcquire } from '../observability/events.js';
 import { Hold } from './hold.js';
 import { RWLOCK_USE } from './kinds.js';
@@ -42,7 +42,7 @@ export class ReadWriteLock {
 
   /** @internal */
   constructor(backend: Backend, name: string) {
-    this.name = checkName(name);
+    this.name = checkQueueName(name);
     this.#backend = backend;
     this.#read = { name: this.name, use: RWLOCK_USE, prefix: this.name, role: 'read', value: '', rule: mixedRule };
     this.#write = { name: this.name, use: RWLOCK_USE, prefix: this.name, role: 'write', value: '', rule: mixedRule };

@@ -9,7 +9,7 @@
 import { raceSignal } from '../backends/abortable.js';
 import type { Backend, QueueEntry } from '../backends/contract.js';
 import { LeaseLostError, NameConflictError } from '../errors.js';
-import { checkName, checkPermits } from '../validate.js';
+import { checkQueueName, checkPermits } from '../validate.js';
 import { observeAcquire } from '../observability/events.js';
 import { Hold } from './hold.js';
 import { foreignKind, kindConflict, SEMAPHORE_GATE_USE, SEMAPHORE_PERMITS_USE } from './kinds.js';
@@ -38,7 +38,7 @@ export class Semaphore {
 
   /** @internal */
   constructor(backend: Backend, name: string, options: SemaphoreOptions) {
-    this.name = checkName(name);
+    this.name = checkQueueName(name);
     this.permits = checkPermits(options?.permits);
     this.#backend = backend;
     this.#gate = { name: this.name, use: SEMAPHORE_GATE_USE, prefix: `${this.name}/locks`, role: 'lock', value: '', rule: exclusiveRule };

@@ -5,7 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { type Coordinator, NameConflictError, TimeoutError } from '../../src/index.js';
+import { type Coordinator, InvalidArgumentError, NameConflictError, TimeoutError } from '../../src/index.js';
 import { backendOf } from '../../src/testing.js';
 
 interface Target {
@@ -72,20 +72,67 @@ export function describeNames(target: Target): void {
       await reader.release();
     });
 
-    it("a mutex inside a semaphore's permits is refused, and a semaphore over a mutex's queue too", async () => {
+    it("names ending in /locks or /leases (a semaphore's gate and permits) are refused at once, by every queueing recipe", async () => {
       const [a, b] = await Promise.all([target.open(), target.open()]);
       const pool = unique('pool');
       const permit = await a.semaphore(pool, { permits: 1 }).acquire();
-      await refused(b.mutex(`${pool}/leases`).acquire({ timeoutMs: 5_000 }), new RegExp(`semaphore "${pool}"`), /asked for a mutex/);
+      // Before, mutex('pool/locks') queued with the semaphore's gate, and neither could tell the other's keys.
+      for (const last of ['locks', 'leases']) {
+        const name = `${pool}/${last}`;
+        for (const make of [
+          () => b.mutex(name),
+          () => b.election(name),
+          () => b.readWriteLock(name),
+          () => b.semaphore(name, { permits: 2 }),
+          () => b.doubleBarrier(name, { members: 2 }),
+        ]) {
+          expect(make).toThrow(InvalidArgumentError);
+          expect(make).toThrow(new RegExp(`semaphore "${pool}"'s ${last === 'locks' ? 'gate' : 'permit'} queue`));
+        }
+        await expect((async () => b.multiLock([{ mutex: name }]).acquire({ timeoutMs: 1000 }))()).rejects.toThrow(InvalidArgumentError);
+      }
       expect(await keys(b, `${pool}/leases`)).toEqual([permit.key]);
+      expect(await keys(b, `${pool}/locks`)).toEqual([]);
       await permit.release();
+    });
+  });
 
-      const other = unique('pool');
-      const lock = await a.mutex(`${other}/leases`).acquire();
-      await refused(b.semaphore(other, { permits: 5 }).acquire({ timeoutMs: 5_000 }), /in use by a mutex/, /asked for a semaphore/);
-      expect(await keys(b, `${other}/leases`)).toEqual([lock.key]);
-      expect(await keys(b, `${other}/locks`)).toEqual([]);
+  describe('names under names', () => {
+    it("a guarded write's key under a name is no member of its queue: the next holder is granted, positions and status ignore it", async () => {
+      const [a, b] = await Promise.all([target.open(), target.open()]);
+      const name = unique('data-under-name');
+      const lock = await a.mutex(name).acquire();
+      expect(await lock.guardedWrite([{ put: `${name}/state`, value: 'v1' }])).toBe(true);
+      expect(await keys(b, name)).toEqual([lock.key]);
+      let queued: (position: number) => void = () => {};
+      const position = new Promise<number>((resolve) => (queued = resolve));
+      const waiting = b.mutex(name).acquire({ timeoutMs: 10_000, onQueued: (p) => queued(p) });
+      expect(await position).toBe(0);
+      expect((await a.mutex(name).status()).holders.map((holder) => holder.key)).toEqual([lock.key]);
       await lock.release();
+      // Before, the plain key sat in the queue like a contender no one would ever release.
+      const next = await waiting;
+      expect((await b.mutex(name).status()).holders.map((holder) => holder.key)).toEqual([next.key]);
+      expect(await a.readKey(`${name}/state`)).toBe('v1');
+      await next.release();
+      // Nor is an election: the data under the name is not taken for another kind's key.
+      const leader = await a.election(name).campaign('one', { timeoutMs: 10_000 });
+      expect((await b.election(name).leader())?.value).toBe('one');
+      await leader.resign();
+    });
+
+    it('a name nested under another neither blocks nor is blocked by it', async () => {
+      const [a, b] = await Promise.all([target.open(), target.open()]);
+      const outer = unique('outer');
+      const inner = `${outer}/inner`;
+      const held = await a.mutex(inner).acquire();
+      const outerLock = await b.mutex(outer).acquire({ timeoutMs: 10_000 });
+      expect((await a.mutex(outer).status()).holders.map((holder) => holder.key)).toEqual([outerLock.key]);
+      await outerLock.release();
+      const leader = await b.election(outer).campaign('outer-leader', { timeoutMs: 10_000 });
+      expect((await a.election(outer).leader())?.value).toBe('outer-leader');
+      await leader.resign();
+      await held.release();
     });
   });
 

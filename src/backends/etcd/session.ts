@@ -464,7 +464,8 @@ export function entriesOf(keys: KeySpace, prefix: string, kvs: readonly KeyValue
   const found: { key: string; role: Role; revision: bigint }[] = [];
   for (const kv of kvs) {
     const key = keys.logical(kv.key);
-    if (!key.startsWith(start) || key.includes('/', start.length)) continue;
+    // Only contenders queue (they always have a lease): a plain key under the name is no member.
+    if (kv.lease === 0n || !key.startsWith(start) || key.includes('/', start.length)) continue;
     found.push({ key, role: roleOfName(key.slice(start.length)), revision: kv.createRevision });
   }
   found.sort(byRevision);

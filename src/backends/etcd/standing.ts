@@ -4,8 +4,9 @@
  * up to a revision), as Go's `concurrency.Mutex` finds the key it waits for. etcd still reads the
  * whole range to sort it, but sends back at most the few keys asked for.
  *
- * A prefix's range also holds keys of deeper names (`<name>/x/...`, another recipe's queue); when
- * one of those comes back the answer says nothing about the queue, and the caller lists it.
+ * A prefix's range also holds keys of deeper names (`<name>/x/...`, another recipe's queue) and
+ * plain keys (no lease: a guarded write's `<name>/state`); when one of those comes back the answer
+ * says nothing about the queue, and the caller lists it (the listing leaves them out).
  * @module
  */
 import type { QueueEntry, Standing } from '../contract.js';
@@ -39,10 +40,10 @@ export function standingFrom(keys: KeySpace, prefix: string, head: readonly KeyV
   return { present: true, head: headEntry, predecessor };
 }
 
-/** The queue entry of a key directly under `<prefix>/`; null for a deeper one. */
+/** The queue entry of a contender key directly under `<prefix>/`; null for a deeper or a plain one. */
 function entryOf(keys: KeySpace, prefix: string, kv: KeyValue): QueueEntry | null {
   const key = keys.logical(kv.key);
   const start = `${prefix}/`;
-  if (!key.startsWith(start) || key.includes('/', start.length)) return null;
+  if (kv.lease === 0n || !key.startsWith(start) || key.includes('/', start.length)) return null;
   return { key, role: roleOfName(lastSegment(key)), revision: kv.createRevision };
 }

@@ -30,6 +30,12 @@ export interface ViewEntry {
   readonly revision: bigint;
   readonly modRevision: bigint;
   readonly value: string;
+  /**
+   * Whether the key has a lease: a contender (Baton's, Go's, etcdctl's). A key without one is a
+   * plain key (a value, a guarded write's data) that happens to sit under the prefix: it can be
+   * watched, but it is no member of the queue.
+   */
+  readonly leased: boolean;
 }
 
 /** A full read of a prefix at one revision. */
@@ -256,11 +262,12 @@ export class PrefixView {
         const entry = this.#entryOf(event.kv) as ViewEntry;
         const isNew = !this.#entries.has(key);
         this.#entries.set(key, entry);
-        if (tell && isNew) for (const follower of this.#followers) follower.created(entry);
+        if (tell && isNew && entry.leased) for (const follower of this.#followers) follower.created(entry);
       } else {
-        const existed = this.#entries.delete(key);
+        const existed = this.#entries.get(key);
+        this.#entries.delete(key);
         if (this.own.has(key)) this.#ownGone(key);
-        if (tell && existed) for (const follower of this.#followers) follower.deleted(key);
+        if (tell && existed?.leased) for (const follower of this.#followers) follower.deleted(key);
       }
     }
     this.#revision = revision;
@@ -281,7 +288,7 @@ export class PrefixView {
   #entryOf(kv: KeyValue): ViewEntry | undefined {
     const key = this.#childKey(kv.key);
     if (key === undefined) return undefined;
-    return { key, revision: kv.createRevision, modRevision: kv.modRevision, value: kv.value.toString() };
+    return { key, revision: kv.createRevision, modRevision: kv.modRevision, value: kv.value.toString(), leased: kv.lease !== 0n };
   }
 
   #check(): void {
@@ -379,9 +386,9 @@ export class PrefixView {
     return () => this.#followers.delete(follower);
   }
 
-  /** The keys in creation order (lowest create revision first). */
+  /** The queue: the contender keys in creation order (lowest create revision first). */
   entries(): readonly ViewEntry[] {
-    this.#ordered ??= [...this.#entries.values()].sort(byRevision);
+    this.#ordered ??= [...this.#entries.values()].filter((entry) => entry.leased).sort(byRevision);
     return this.#ordered;
   }
 

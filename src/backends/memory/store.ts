@@ -117,7 +117,6 @@ export class MemoryStore {
     if (existing) (existing.value = value), (existing.modRevision = revision);
     else this.#add({ key, value, revision, owner: undefined, role: 'lock', createdAt: Date.now(), modRevision: revision, prev: undefined, next: undefined });
     this.#notify(key, parentOf(key), !existing);
-    if (!existing) this.#tellFollowers(parentOf(key), (f) => f.created({ key, role: roleOf(key, this.#keys.get(key) as StoredKey) }));
   }
 
   get(key: string): KeyState | undefined {
@@ -150,8 +149,8 @@ export class MemoryStore {
     this.#keys.delete(key);
     const parent = parentOf(key);
     const siblings = this.#children.get(parent);
-    if (siblings) {
-      siblings.byKey.delete(key);
+    // A plain key was never linked into its parent's queue.
+    if (siblings?.byKey.delete(key)) {
       if (stored.prev) stored.prev.next = stored.next;
       else siblings.head = stored.next;
       if (stored.next) stored.next.prev = stored.prev;
@@ -161,7 +160,7 @@ export class MemoryStore {
     }
     if (stored.owner) this.#sessionKeys.get(stored.owner)?.delete(key);
     this.#notify(key, parent);
-    this.#tellFollowers(parent, (f) => f.deleted(key));
+    if (stored.owner) this.#tellFollowers(parent, (f) => f.deleted(key));
     return true;
   }
 
@@ -202,6 +201,9 @@ export class MemoryStore {
   #add(stored: StoredKey): void {
     const key = stored.key;
     this.#keys.set(key, stored);
+    // Only contenders queue: a plain key under a name (a guarded write's `NAME/state`) is no
+    // member of NAME's queue, or the next contender would wait for it for ever.
+    if (stored.owner === undefined) return;
     const parent = parentOf(key);
     let siblings = this.#children.get(parent);
     if (!siblings) this.#children.set(parent, (siblings = { byKey: new Map(), head: undefined, tail: undefined }));

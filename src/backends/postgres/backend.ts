@@ -146,12 +146,15 @@ export class PostgresBackend implements Backend {
   async #list(prefix: string, signal?: AbortSignal): Promise<(QueueEntry & { expiresInMs: number | undefined })[]> {
     this.#checkOpen();
     const result = await this.#read(`listing ${prefix}/`, this.options.readOnly ? this.sql.listReadOnly(prefix) : this.sql.list(prefix), signal);
-    return result.rows.map((row: { o_key: string; o_role: Role; o_revision: string; o_expires_in_ms: number | null }) => ({
-      key: row.o_key,
-      role: row.o_role,
-      revision: BigInt(row.o_revision),
-      expiresInMs: row.o_expires_in_ms ?? undefined,
-    }));
+    // A row without a session is a plain key under the prefix (a guarded write's `NAME/state`), no member.
+    return result.rows
+      .filter((row: { o_expires_in_ms: number | null }) => row.o_expires_in_ms !== null)
+      .map((row: { o_key: string; o_role: Role; o_revision: string; o_expires_in_ms: number }) => ({
+        key: row.o_key,
+        role: row.o_role,
+        revision: BigInt(row.o_revision),
+        expiresInMs: row.o_expires_in_ms,
+      }));
   }
 
   /** A read; on a read-only coordinator a schema that does not exist (yet) reads as empty. */
@@ -189,7 +192,9 @@ export class PostgresBackend implements Backend {
     const linked = this.#signal(signal);
     return abortable<void>(linked, (resolve, reject) => {
       let timer: NodeJS.Timeout | undefined;
-      const gone = (state: { revision: bigint } | undefined) => state === undefined || (revision !== undefined && state.revision !== revision);
+      // A plain key (no session) is never a blocker: no contender waits for data under a name.
+      const gone = (state: KeyRead | undefined) =>
+        state === undefined || state.expiresInMs === undefined || (revision !== undefined && state.revision !== revision);
       const check = () => {
         clearTimeout(timer);
         this.listener

@@ -36,8 +36,17 @@ export function statementsFor(schema: string): Statements {
     openSession: (ttl) => named('open_session', `SELECT o_id FROM ${s}.open_session($1)`, [ttl]),
     renewSession: (id) => named('renew_session', `SELECT ${s}.renew_session($1) AS renewed`, [id]),
     endSession: (id) => named('end_session', `DELETE FROM ${s}.sessions WHERE id = $1`, [id]),
+    // Plain keys under the prefix (a guarded write's `NAME/state`) are no members of the queue.
+    // The outer query's snapshot predates the function's, so it cannot be asked for contenders
+    // (one committed meanwhile would be missed); it is asked which rows are plain instead. A plain
+    // key written meanwhile gets through; waitForBlocker does not wait for one.
     enqueue: (session, prefix, key, role, value) =>
-      named('enqueue', `SELECT o_key, o_role, o_revision FROM ${s}.enqueue($1, $2, $3, $4, $5)`, [session, prefix, key, role, value]),
+      named(
+        'enqueue_members',
+        `SELECT e.o_key, e.o_role, e.o_revision FROM ${s}.enqueue($1, $2, $3, $4, $5) e ` +
+          `WHERE NOT EXISTS (SELECT 1 FROM ${s}.keys p WHERE p.key = e.o_key AND p.session_id IS NULL)`,
+        [session, prefix, key, role, value],
+      ),
     list: (prefix) => named('list_keys', `SELECT o_key, o_role, o_revision, o_expires_in_ms FROM ${s}.list_keys($1)`, [prefix]),
     get: (key) => named('get_key', `SELECT o_value, o_revision, o_created_at, o_expires_in_ms FROM ${s}.get_key($1)`, [key]),
     listReadOnly: (prefix) =>
