@@ -94,6 +94,8 @@ export function describeNames(target: Target): void {
       expect(await keys(b, `${pool}/leases`)).toEqual([permit.key]);
       expect(await keys(b, `${pool}/locks`)).toEqual([]);
       await permit.release();
+      // Closed now, not at the end of the file: a PostgreSQL server's connections are counted.
+      await Promise.all([a.close(), b.close()]);
     });
   });
 
@@ -119,6 +121,7 @@ export function describeNames(target: Target): void {
       const leader = await a.election(name).campaign('one', { timeoutMs: 10_000 });
       expect((await b.election(name).leader())?.value).toBe('one');
       await leader.resign();
+      await Promise.all([a.close(), b.close()]);
     });
 
     it('a name nested under another neither blocks nor is blocked by it', async () => {
@@ -133,6 +136,7 @@ export function describeNames(target: Target): void {
       expect((await a.election(outer).leader())?.value).toBe('outer-leader');
       await leader.resign();
       await held.release();
+      await Promise.all([a.close(), b.close()]);
     });
   });
 
