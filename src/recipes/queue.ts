@@ -132,7 +132,9 @@ async function enter(
   debug('enqueued %s (revision %s)', entered.key, String(entered.revision));
   const contender: Contender = { session, key: entered.key, revision: entered.revision, own: entered.own };
   // With the standing only, the check sees the head and the key just ahead (see kinds.ts).
-  await refuseOtherKinds(backend, request, contender, entered.entries, signal);
+  // Every key of the recipe's own roles (an uncontended acquire sees only its own): nothing to
+  // check, and no asynchronous step for it.
+  if (!entered.entries.every((entry) => request.use.roles.has(entry.role))) await refuseOtherKinds(backend, request, contender, entered.entries, signal);
   const first = rule.byStanding ? lookAt(entered.standing ?? standingIn(entered.entries, entered.key)) : look(rule, entered.key, entered.entries);
   return { contender, first };
 }
