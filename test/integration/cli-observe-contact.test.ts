@@ -24,6 +24,15 @@ afterAll(async () => {
 /** The CLI's contact timeout: `election.observe()`'s default. */
 const CONTACT_TIMEOUT_MS = 10_000;
 
+/** `promise`, or a rejection naming `what` after `ms`. */
+function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} did not come within ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, late]).finally(() => clearTimeout(timer));
+}
+
 /**
  * Observes an election led by `node-a` through `url`, freezes the server with `freeze` for longer
  * than the contact timeout, thaws it, and checks what `baton observe --json` printed.
@@ -39,7 +48,7 @@ async function observeThroughFreeze(url: string, holderUrl: string, freeze: () =
     freeze();
     let lostAfterMs: number;
     try {
-      await observe.waitFor('stdout', /"contact":"lost"/);
+      await within(observe.waitFor('stdout', /"contact":"lost"/), CONTACT_TIMEOUT_MS * 2 + 5000, `a "contact lost" line (stdout so far: ${observe.output.stdout})`);
       lostAfterMs = Date.now() - frozenAt;
     } finally {
       thaw();
@@ -49,7 +58,11 @@ async function observeThroughFreeze(url: string, holderUrl: string, freeze: () =
     expect(lostAfterMs).toBeGreaterThanOrEqual(CONTACT_TIMEOUT_MS / 2 - 500);
     expect(lostAfterMs).toBeLessThan(CONTACT_TIMEOUT_MS * 2 + 5000);
     // After the thaw: the leader again, on a line after the contact-lost one.
-    await observe.waitFor('stdout', /"contact":"lost"[^\n]*\n(?:[^\n]*\n)*?[^\n]*"leader":\{"value":"node-a"/);
+    await within(
+      observe.waitFor('stdout', /"contact":"lost"[^\n]*\n(?:[^\n]*\n)*?[^\n]*"leader":\{"value":"node-a"/),
+      CONTACT_TIMEOUT_MS * 2,
+      'the leader after the thaw',
+    );
     const lines = observe.output.stdout
       .trim()
       .split('\n')
