@@ -18,9 +18,11 @@
  *   cannot expire it earlier, so Baton gives up no later than the leader does. Reads never move it.
  * - A heartbeat `sync` goes out every fifth of the timeout ({@link heartbeatIntervalOf}) whatever
  *   else is in flight, so any silence shorter than timeout - interval - ping allowance (minus a
- *   round trip) keeps the session, whatever its phase. A connection that is up but has proved
- *   nothing for half the timeout is dropped so the client moves to another server, as the Java
- *   client's read timeout does.
+ *   round trip) keeps the session, whatever its phase. A connection that has proved nothing for
+ *   half the timeout since its handshake answer (or since the latest request the leader answered,
+ *   if later) is dropped so the client moves to another server, as the Java client's read timeout
+ *   does. Counting from the handshake answer, not from the connect's start: a slow handshake (a
+ *   cold ensemble) must not leave the new connection only a heartbeat interval to live.
  * - `expired` from the server, and an authentication failure, end the session at once.
  * - When the session ends, every pending request and watch is rejected, and the client is
  *   closed: an expired client is dead, and the backend opens a new one for later work.
@@ -94,6 +96,7 @@ export function leaderLagOf(timeout: number): number {
 interface ConnectionManager {
   socket?: { destroy(): void; cork(): void; uncork(): void; destroyed?: boolean; connecting?: boolean };
   onSocketError(error: unknown): void;
+  onSocketConnected(): void;
   onSocketData(buffer: Buffer): void;
   queue(request: unknown, callback: (error: unknown, response?: unknown) => void): void;
   servers: Array<{ host: string; port: number }>;
@@ -122,12 +125,20 @@ export class ZkConnection {
   #heartbeatInFlight = false;
   #connectedWaiters = new Set<{ resolve: () => void; reject: Rejecter }>();
   #connected = false;
+  /**
+   * When the current connection's handshake was answered: the silence rule of {@link #tick}
+   * counts from here at the earliest, so a slow handshake does not count as silence.
+   */
+  #connectedAt = performance.now();
   /** A reconnect attempt seen waiting for the server's handshake, and since when. */
   #handshaking: { socket: unknown; since: number } | undefined;
   /** How often the client reconnected to this session (see {@link reconnects}). */
   #reconnects = 0;
-  /** When the connect began: the earliest the leader can have seen the new session. */
-  readonly #openedAt = performance.now();
+  /**
+   * When the handshake request of the latest connection attempt was sent: the leader creates (or
+   * revalidates) the session only after it, so its answer proves contact no earlier than this.
+   */
+  #handshakeSentAt = performance.now();
 
   private constructor(
     readonly client: Client,
@@ -178,6 +189,7 @@ export class ZkConnection {
     const lastErrors = new Map<string, string>();
     const manager = managerOf(client);
     guardAnswers(manager);
+    connection.#stampHandshakes(manager);
     const onSocketError = manager.onSocketError;
     await new Promise<void>((resolve, reject) => {
       const fail = (error: Error) => {
@@ -198,6 +210,7 @@ export class ZkConnection {
       };
       const onAbort = () => fail(signal!.reason instanceof Error ? signal!.reason : new BackendError(String(signal!.reason)));
       const onConnected = () => {
+        connection.#connectedAt = performance.now();
         cleanup();
         resolve();
       };
@@ -224,14 +237,29 @@ export class ZkConnection {
     return connection;
   }
 
+  /**
+   * Records when each connection attempt sends its handshake (the client writes it as soon as the
+   * TCP connection is up): the proof time of the session the answer creates.
+   */
+  #stampHandshakes(manager: ConnectionManager): void {
+    const onSocketConnected = manager.onSocketConnected;
+    const stamp = () => (this.#handshakeSentAt = performance.now());
+    manager.onSocketConnected = function (this: ConnectionManager) {
+      stamp();
+      onSocketConnected.call(this);
+    };
+  }
+
   #supervise(): void {
     this.#connected = true;
-    // The connect answer came through the leader (a new session is a write; a resumed one is
-    // revalidated with the leader), but its send time is unknown: count from before we asked.
-    this.#lastProofSent = this.#openedAt;
-    this.#lastProof = this.#openedAt - leaderLagOf(this.timeout);
+    // The connect answer came through the leader (a new session is a write), which created the
+    // session after the handshake request was sent: count from that send, less the ping allowance.
+    // Not from the first attempt: after retries that could be most of the timeout ago.
+    this.#lastProofSent = this.#handshakeSentAt;
+    this.#lastProof = this.#handshakeSentAt - leaderLagOf(this.timeout);
     this.client.on('connected', () => {
       this.#connected = true;
+      this.#connectedAt = performance.now();
       this.#reconnects++;
       // Reconnected to the same session: prove it through the leader at once.
       this.#heartbeat();
@@ -278,8 +306,9 @@ export class ZkConnection {
 
   #tick(): void {
     if (this.signal.aborted) return;
-    if (this.#connected && performance.now() - this.#lastProofSent >= this.timeout / 2) {
-      // Connected, yet nothing went through the leader for half the timeout: drop this server.
+    if (this.#connected && performance.now() - Math.max(this.#lastProofSent, this.#connectedAt) >= this.timeout / 2) {
+      // Connected, yet nothing went through the leader for half the timeout since the handshake
+      // answer or the latest proof: drop this server.
       managerOf(this.client).socket?.destroy();
     }
     if (!this.#connected) this.#abandonStalledHandshake();

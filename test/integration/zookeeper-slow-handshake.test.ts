@@ -1,0 +1,69 @@
+/**
+ * A slow session handshake must not cost the connection: the "proved nothing for half the
+ * timeout" rule that moves a client off a server counts from the server's handshake answer, not
+ * from when the connect began. The handshake answer and the first heartbeat's answer are held back
+ * by a TCP proxy this file controls, as a cold ensemble holds them while its leader settles.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { setTimeout as delay } from 'node:timers/promises';
+import { ZkConnection } from '../../src/backends/zookeeper/connection.js';
+import { localZooKeeperAvailable, startZooKeeper, type ZooKeeperServers } from '../support/zookeeper-server.js';
+import { serverUnavailable } from '../support/servers.js';
+import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy.js';
+
+// The client's link goes through a proxy in front of a server this file starts: local servers only.
+const available = localZooKeeperAvailable();
+if (!available) serverUnavailable('ZooKeeper slow-handshake test', 'it puts a proxy in front of its own server: install java and the Debian "zookeeper" package');
+
+async function until(condition: () => boolean, what: string, withinMs: number): Promise<void> {
+  const deadline = performance.now() + withinMs;
+  while (!condition()) {
+    if (performance.now() > deadline) throw new Error(`timed out waiting until ${what}`);
+    await delay(10);
+  }
+}
+
+describe.skipIf(!available)('a slow handshake', () => {
+  let servers: ZooKeeperServers;
+  let proxy: TcpProxy;
+  beforeAll(async () => {
+    servers = (await startZooKeeper(1, { needControl: true }))!;
+    proxy = await startTcpProxy(Number(servers.endpoints[0]!.split(':')[1]));
+  }, 60_000);
+  afterAll(async () => {
+    await proxy?.close();
+    await servers?.stop();
+  });
+
+  it('keeps the connection when the handshake answer and the first heartbeat answer come late', async () => {
+    // Long enough that timer lag on a loaded machine stays well inside every margin below.
+    const timeout = 10_000;
+    proxy.holdAnswers();
+    const startedAt = performance.now();
+    const opening = ZkConnection.open(
+      { endpoints: [`127.0.0.1:${proxy.port}`], chroot: '', sessionTimeout: timeout, auth: undefined },
+      { timeoutMs: timeout },
+    );
+    await until(() => proxy.heldBytes > 0, "the server's handshake answer reached the proxy", timeout);
+    // The handshake answer arrives 0.4 of the timeout after the connect began (within its bound).
+    await delay(Math.max(0, startedAt + 0.4 * timeout - performance.now()));
+    proxy.releaseAnswers();
+    // From here on answers are held again: the heartbeat sent on connecting goes unanswered.
+    proxy.holdAnswers();
+    const connection = await opening;
+    const connectedAt = performance.now();
+    try {
+      expect(proxy.accepted).toBe(1);
+      // A silence of 0.3 of the timeout since the handshake answer: under half the timeout, so the
+      // connection stays. (Counted from the connect's start it is 0.7: a heartbeat tick, every
+      // fifth of the timeout, would drop the connection on the way.)
+      await delay(Math.max(0, connectedAt + 0.3 * timeout - performance.now()));
+      proxy.releaseAnswers();
+      await connection.sync();
+      expect(connection.alive).toBe(true);
+      expect({ reconnects: connection.reconnects, accepted: proxy.accepted, open: proxy.open }).toEqual({ reconnects: 0, accepted: 1, open: 1 });
+    } finally {
+      await connection.close();
+    }
+  }, 60_000);
+});
