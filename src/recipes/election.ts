@@ -59,8 +59,8 @@ export class Election {
    * Joins the election with `value` and resolves once this campaigner leads.
    * @throws {@link InvalidArgumentError} at once for a value that is not a string of at most 64 KiB
    * @throws {@link InvalidArgumentError} at once for bad options (an unknown field, a negative timeoutMs)
-   * @throws {@link TimeoutError} after `timeoutMs` (within 250 ms more), its key removed
-   * @throws {@link AbortError} when `signal` aborts, its key removed
+   * @throws {@link TimeoutError} after `timeoutMs` (within 250 ms more), its key withdrawn (the removal may complete after the rejection)
+   * @throws {@link AbortError} when `signal` aborts, its key withdrawn (the removal may complete after the rejection)
    * @throws {@link SessionLostError} when the session is lost while waiting
    * @throws {@link LeaseLostError} when its key is deleted by someone else while waiting
    * @throws {@link ClosedError} after `coord.close()`
@@ -86,8 +86,8 @@ export class Election {
    * Campaigns with `value`, runs `fn` once leader and resigns afterwards, also when `fn` throws.
    * `fn` should watch `leadership.signal`: it aborts if leadership is lost meanwhile.
    * @throws {@link InvalidArgumentError} at once for bad options (an unknown field, a negative timeoutMs)
-   * @throws {@link TimeoutError} after `timeoutMs` (within 250 ms more), its key removed
-   * @throws {@link AbortError} when `signal` aborts, its key removed
+   * @throws {@link TimeoutError} after `timeoutMs` (within 250 ms more), its key withdrawn (the removal may complete after the rejection)
+   * @throws {@link AbortError} when `signal` aborts, its key withdrawn (the removal may complete after the rejection)
    * @throws {@link SessionLostError} when the session is lost while waiting
    * @throws {@link LeaseLostError} when its key is deleted by someone else while waiting
    * @throws {@link ClosedError} after `coord.close()`

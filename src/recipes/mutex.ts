@@ -31,8 +31,8 @@ export class Mutex {
   /**
    * Waits in line and resolves once this contender holds the lock.
    * @throws {@link InvalidArgumentError} at once for bad options (an unknown field, a negative timeoutMs)
-   * @throws {@link TimeoutError} after `timeoutMs` (within 250 ms more), its key removed
-   * @throws {@link AbortError} when `signal` aborts, its key removed
+   * @throws {@link TimeoutError} after `timeoutMs` (within 250 ms more), its key withdrawn (the removal may complete after the rejection)
+   * @throws {@link AbortError} when `signal` aborts, its key withdrawn (the removal may complete after the rejection)
    * @throws {@link SessionLostError} when the session is lost while waiting
    * @throws {@link LeaseLostError} when its key is deleted by someone else while waiting
    * @throws {@link ClosedError} after `coord.close()`
@@ -75,8 +75,8 @@ export class Mutex {
   /**
    * Runs `fn` while holding the lock and releases it afterwards, also when `fn` throws.
    * @throws {@link InvalidArgumentError} at once for bad options (an unknown field, a negative timeoutMs)
-   * @throws {@link TimeoutError} after `timeoutMs` (within 250 ms more), its key removed
-   * @throws {@link AbortError} when `signal` aborts, its key removed
+   * @throws {@link TimeoutError} after `timeoutMs` (within 250 ms more), its key withdrawn (the removal may complete after the rejection)
+   * @throws {@link AbortError} when `signal` aborts, its key withdrawn (the removal may complete after the rejection)
    * @throws {@link SessionLostError} when the session is lost while waiting
    * @throws {@link LeaseLostError} when its key is deleted by someone else while waiting
    * @throws {@link ClosedError} after `coord.close()`

@@ -9,9 +9,10 @@
  *    standing again), go to 2;
  * 4. the own-key watch, armed at enqueue, ends the wait as soon as the own key vanishes or the
  *    session is lost: a contender whose key is gone is never granted;
- * 5. a timeout, abort or failure while waiting removes the own key (guaranteed removal) before
- *    the acquire rejects. Every backend call is raced against the acquire's deadline, so an
- *    acquire rejects on time whatever the backend does.
+ * 5. a timeout, abort or failure while waiting starts the own key's removal (guaranteed) before
+ *    the acquire rejects, and waits for its confirmation at most WITHDRAW_WAIT_MS: the key can
+ *    outlive the rejection by as long as the backend takes to confirm. Every backend call is
+ *    raced against the acquire's deadline, so an acquire rejects on time whatever the backend does.
  * @module
  */
 import { raceSignal } from '../backends/abortable.js';

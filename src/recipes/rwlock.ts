@@ -51,8 +51,8 @@ export class ReadWriteLock {
   /**
    * Waits for a shared (read) hold.
    * @throws {@link InvalidArgumentError} at once for bad options (an unknown field, a negative timeoutMs)
-   * @throws {@link TimeoutError} after `timeoutMs` (within 250 ms more), its key removed
-   * @throws {@link AbortError} when `signal` aborts, its key removed
+   * @throws {@link TimeoutError} after `timeoutMs` (within 250 ms more), its key withdrawn (the removal may complete after the rejection)
+   * @throws {@link AbortError} when `signal` aborts, its key withdrawn (the removal may complete after the rejection)
    * @throws {@link SessionLostError} when the session is lost while waiting
    * @throws {@link LeaseLostError} when its key is deleted by someone else while waiting
    * @throws {@link ClosedError} after `coord.close()`
@@ -67,8 +67,8 @@ export class ReadWriteLock {
   /**
    * Waits for the exclusive (write) hold.
    * @throws {@link InvalidArgumentError} at once for bad options (an unknown field, a negative timeoutMs)
-   * @throws {@link TimeoutError} after `timeoutMs` (within 250 ms more), its key removed
-   * @throws {@link AbortError} when `signal` aborts, its key removed
+   * @throws {@link TimeoutError} after `timeoutMs` (within 250 ms more), its key withdrawn (the removal may complete after the rejection)
+   * @throws {@link AbortError} when `signal` aborts, its key withdrawn (the removal may complete after the rejection)
    * @throws {@link SessionLostError} when the session is lost while waiting
    * @throws {@link LeaseLostError} when its key is deleted by someone else while waiting
    * @throws {@link ClosedError} after `coord.close()`
@@ -83,8 +83,8 @@ export class ReadWriteLock {
   /**
    * Runs `fn` while holding a read (shared) lock and releases it afterwards, also when `fn` throws.
    * @throws {@link InvalidArgumentError} at once for bad options (an unknown field, a negative timeoutMs)
-   * @throws {@link TimeoutError} after `timeoutMs` (within 250 ms more), its key removed
-   * @throws {@link AbortError} when `signal` aborts, its key removed
+   * @throws {@link TimeoutError} after `timeoutMs` (within 250 ms more), its key withdrawn (the removal may complete after the rejection)
+   * @throws {@link AbortError} when `signal` aborts, its key withdrawn (the removal may complete after the rejection)
    * @throws {@link SessionLostError} when the session is lost while waiting
    * @throws {@link LeaseLostError} when its key is deleted by someone else while waiting
    * @throws {@link ClosedError} after `coord.close()`
@@ -98,8 +98,8 @@ export class ReadWriteLock {
   /**
    * Runs `fn` while holding the write (exclusive) lock and releases it afterwards, also when `fn` throws.
    * @throws {@link InvalidArgumentError} at once for bad options (an unknown field, a negative timeoutMs)
-   * @throws {@link TimeoutError} after `timeoutMs` (within 250 ms more), its key removed
-   * @throws {@link AbortError} when `signal` aborts, its key removed
+   * @throws {@link TimeoutError} after `timeoutMs` (within 250 ms more), its key withdrawn (the removal may complete after the rejection)
+   * @throws {@link AbortError} when `signal` aborts, its key withdrawn (the removal may complete after the rejection)
    * @throws {@link SessionLostError} when the session is lost while waiting
    * @throws {@link LeaseLostError} when its key is deleted by someone else while waiting
    * @throws {@link ClosedError} after `coord.close()`

@@ -48,8 +48,8 @@ export class Semaphore {
   /**
    * Waits in line for a permit and resolves once this contender holds one.
    * @throws {@link InvalidArgumentError} at once for bad options (an unknown field, a negative timeoutMs)
-   * @throws {@link TimeoutError} after `timeoutMs` (within 250 ms more), its key removed
-   * @throws {@link AbortError} when `signal` aborts, its key removed
+   * @throws {@link TimeoutError} after `timeoutMs` (within 250 ms more), its key withdrawn (the removal may complete after the rejection)
+   * @throws {@link AbortError} when `signal` aborts, its key withdrawn (the removal may complete after the rejection)
    * @throws {@link SessionLostError} when the session is lost while waiting
    * @throws {@link LeaseLostError} when its key is deleted by someone else while waiting
    * @throws {@link ClosedError} after `coord.close()`
@@ -77,8 +77,8 @@ export class Semaphore {
   /**
    * Runs `fn` while holding a permit and gives it back afterwards, also when `fn` throws.
    * @throws {@link InvalidArgumentError} at once for bad options (an unknown field, a negative timeoutMs)
-   * @throws {@link TimeoutError} after `timeoutMs` (within 250 ms more), its key removed
-   * @throws {@link AbortError} when `signal` aborts, its key removed
+   * @throws {@link TimeoutError} after `timeoutMs` (within 250 ms more), its key withdrawn (the removal may complete after the rejection)
+   * @throws {@link AbortError} when `signal` aborts, its key withdrawn (the removal may complete after the rejection)
    * @throws {@link SessionLostError} when the session is lost while waiting
    * @throws {@link LeaseLostError} when its key is deleted by someone else while waiting
    * @throws {@link ClosedError} after `coord.close()`
