@@ -280,17 +280,21 @@ function waitForAdmission(backend: Backend, request: ContenderRequest, scope: Wa
 }
 
 /**
- * Withdraws a contender that will not hold (timeout, abort, failure): its key's removal is
- * guaranteed and goes on in the background; this waits for the confirmation at most
- * {@link WITHDRAW_WAIT_MS}, so the caller's rejection stays within its bound. Never rejects.
+ * Withdraws contenders that will not hold (timeout, abort, failure): each key's removal is
+ * guaranteed and goes on in the background; this waits for the confirmations at most
+ * {@link WITHDRAW_WAIT_MS} in all, so the caller's rejection stays within its bound. An acquire
+ * that leaves several keys (the semaphore's gate and permit) withdraws them in one call: one
+ * after the other, a backend that does not answer would cost the wait once per key. Never rejects.
  */
-export async function withdraw(contender: Contender): Promise<void> {
-  debug('withdrawing %s', contender.key);
-  contender.own.dispose();
-  const removal = contender.session.remove(contender.key, contender.revision);
+export async function withdraw(...contenders: readonly Contender[]): Promise<void> {
+  const removals = contenders.map((contender) => {
+    debug('withdrawing %s', contender.key);
+    contender.own.dispose();
+    return contender.session.remove(contender.key, contender.revision).catch(() => {});
+  });
   let timer: NodeJS.Timeout | undefined;
   const bound = new Promise<void>((resolve) => (timer = setTimeout(resolve, WITHDRAW_WAIT_MS)));
-  await Promise.race([removal.catch(() => {}), bound]);
+  await Promise.race([Promise.all(removals), bound]);
   clearTimeout(timer);
 }
 

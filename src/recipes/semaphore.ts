@@ -65,12 +65,14 @@ export class Semaphore {
     // Every contender in the internal queue, its holder included, is waiting for a permit.
     const reportAhead = scope.onQueued && ((position: number) => scope.onQueued?.(position + 1));
     const gate = await contend(this.#backend, this.#gate, { signal: scope.signal, onQueued: reportAhead });
+    const leaving: Contender[] = [gate];
     try {
-      return await this.#takePermit(gate, scope);
+      return await this.#takePermit(gate, scope, leaving);
     } finally {
       // Never throws: a gate whose removal fails is removed in the background (or its session
-      // ended), and the permit, if taken, stays held.
-      await withdraw(gate);
+      // ended), and the permit, if taken, stays held. A permit that will not be held leaves with
+      // the gate, in one withdrawal: the rejection waits for at most one confirmation window.
+      await withdraw(...leaving);
     }
   }
 
@@ -115,19 +117,23 @@ export class Semaphore {
   async #tryAcquireNow(scope: WaitScope): Promise<Lease | undefined> {
     const gate = await tryContend(this.#backend, this.#gate, scope.signal);
     if (!gate) return undefined;
+    const leaving: Contender[] = [gate];
     try {
-      const { permit, entries } = await this.#enterPermits(gate, scope.signal);
+      const { permit, entries } = await this.#enterPermits(gate, scope.signal, leaving);
       if (this.#fits(entries, permit.key)) return new Hold(this.name, permit);
-      await withdraw(permit);
+      leaving.push(permit);
       return undefined;
     } finally {
-      await withdraw(gate);
+      await withdraw(...leaving);
     }
   }
 
-  /** Creates this contender's permit key and waits, as the gate's holder, until it fits. */
-  async #takePermit(gate: Contender, scope: WaitScope): Promise<Lease> {
-    const { permit, entries } = await this.#enterPermits(gate, scope.signal);
+  /**
+   * Creates this contender's permit key and waits, as the gate's holder, until it fits. A permit
+   * that will not be held is added to `leaving`, which the caller withdraws.
+   */
+  async #takePermit(gate: Contender, scope: WaitScope, leaving: Contender[]): Promise<Lease> {
+    const { permit, entries } = await this.#enterPermits(gate, scope.signal, leaving);
     try {
       if (this.#fits(entries, permit.key)) return new Hold(this.name, permit);
       scope.onQueued?.(0);
@@ -142,7 +148,7 @@ export class Semaphore {
         await raceSignal(permits.changed, round.signal);
       }
     } catch (error) {
-      await withdraw(permit);
+      leaving.push(permit);
       throw explain(error, gate.session);
     }
   }
@@ -152,9 +158,9 @@ export class Semaphore {
    * the permit keys already there: keys of another recipe kind, or a holder that counts other
    * permits, make it withdraw the key and throw a NameConflictError. Only the gate's holder
    * creates a permit key, and each one was checked against an older one, so all live permit
-   * keys agree and reading the oldest suffices.
+   * keys agree and reading the oldest suffices. A permit key it refuses is added to `leaving`.
    */
-  async #enterPermits(gate: Contender, signal: AbortSignal): Promise<{ permit: Contender; entries: readonly QueueEntry[] }> {
+  async #enterPermits(gate: Contender, signal: AbortSignal, leaving: Contender[]): Promise<{ permit: Contender; entries: readonly QueueEntry[] }> {
     const created = await enqueueWithin(gate.session, this.#permits, 'lease', permitsValue(this.permits), signal);
     const permit: Contender = { session: gate.session, key: created.key, revision: created.revision, own: created.own };
     let conflict: NameConflictError | undefined;
@@ -163,11 +169,11 @@ export class Semaphore {
       if (other) conflict = kindConflict(SEMAPHORE_PERMITS_USE, this.name, this.#permits, other);
       else conflict = await this.#permitsMismatch(created.entries, permit.key, signal);
     } catch (error) {
-      await withdraw(permit);
+      leaving.push(permit);
       throw explain(error, gate.session);
     }
     if (conflict) {
-      await withdraw(permit);
+      leaving.push(permit);
       throw conflict;
     }
     return { permit, entries: created.entries };

@@ -16,6 +16,7 @@ import {
   OutcomeUnknownError,
   SessionLostError,
 } from '../../src/index.js';
+import { WITHDRAW_WAIT_MS } from '../../src/recipes/queue.js';
 import { backendOf, type FaultPlan } from '../../src/testing.js';
 import { watchSchedulingLag } from '../support/scheduling-lag.js';
 import { describeCoordination } from './coordination.js';
@@ -644,6 +645,38 @@ export function runConformance(target: ConformanceTarget): void {
             const after = await a.mutex(`${name}/m`).acquire({ timeoutMs: 10_000 });
             await after.release();
           }
+        },
+      );
+
+      it.skipIf(!target.freeze)(
+        'a semaphore acquire that times out waiting for a permit while the backend does not answer waits for its gate and permit keys together, not one after the other',
+        async () => {
+          const name = unique('sem-frozen');
+          const [a, b] = await Promise.all([open(), open()]);
+          const held = await a.semaphore(name, { permits: 1 }).acquire();
+          // Position 0: b holds the gate and has created its permit key, which does not fit.
+          const queued = queueWatch((position) => position === 0);
+          const lag = watchSchedulingLag();
+          const deadline = performance.now() + 1000;
+          const waiting = settleWithin(b.semaphore(name, { permits: 1 }).acquire({ timeoutMs: 1000, onQueued: queued.onQueued }), 10_000, 'the acquire');
+          await queued.reached;
+          const thaw = target.freeze!(b);
+          let overrun: number;
+          try {
+            const { outcome, at } = await waiting;
+            expect((outcome as Error).name).toBe('TimeoutError');
+            overrun = Math.round(at - deadline - lag.notRunningMs(deadline, at));
+          } finally {
+            lag.stop();
+            await thaw();
+          }
+          // Neither removal can be confirmed: the rejection waits WITHDRAW_WAIT_MS once for both
+          // keys (one after the other it waited twice, 210 ms, most of the 250 ms bound). Stalls
+          // during that wait are excused too, so on a loaded machine this can only err lenient.
+          expect(overrun).toBeLessThan(WITHDRAW_WAIT_MS + 75);
+          await withdrawn(b, `${name}/locks`, []);
+          await withdrawn(b, `${name}/leases`, [held.key]);
+          await held.release();
         },
       );
 
