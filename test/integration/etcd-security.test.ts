@@ -105,6 +105,34 @@ describe.skipIf(!wanted)('etcd with authentication', () => {
   });
 });
 
+describe.skipIf(!wanted)('etcd whose password check is slow', () => {
+  // bcrypt cost 14 (16 times the default work) makes each Authenticate take about a second of the
+  // member's CPU, as cost 10 does on a busy member: an attempt cut at a read's deadline never ends.
+  let servers: EtcdServers | undefined;
+  beforeAll(async () => {
+    servers = await startEtcd({ needControl: true, extraArgs: ['--bcrypt-cost=14'] });
+    if (!servers) return;
+    for (const step of [['user', 'add', 'root:root-secret'], ['user', 'add', 'slow:slow-secret'], ['user', 'grant-role', 'slow', 'root'], ['auth', 'enable']]) {
+      const result = await servers.etcdctl(step, { timeoutMs: 30_000 });
+      if (result.code !== 0) throw new Error(`etcdctl ${step.join(' ')} failed: ${result.stderr}`);
+    }
+  }, 120_000);
+  afterAll(async () => {
+    await servers?.stop();
+  });
+
+  it('connects and locks although authenticating takes longer than a read', async () => {
+    const coord = await connect(servers!.url({ auth: { username: 'slow', password: 'slow-secret' } }), { timeoutMs: 20_000 });
+    try {
+      const lease = await coord.mutex(unique('slow-auth')).acquire({ timeoutMs: 10_000 });
+      expect(lease.token).toBeGreaterThan(0n);
+      await lease.release();
+    } finally {
+      await coord.close();
+    }
+  }, 60_000);
+});
+
 describe.skipIf(!wanted)('etcd with TLS', () => {
   let servers: EtcdServers | undefined;
   /** A plaintext server beside the TLS one, for the scheme mismatch the other way round. */

@@ -70,13 +70,13 @@ export function etcdctlAvailable(): boolean {
  * given (single, uncontrolled). Resolves to undefined (a visible skip) when none can be had outside CI.
  */
 export async function startEtcd(
-  options: { members?: 1 | 3; tls?: TlsFiles; needControl?: boolean } = {},
+  options: { members?: 1 | 3; tls?: TlsFiles; needControl?: boolean; extraArgs?: string[] } = {},
 ): Promise<EtcdServers | undefined> {
   const members = options.members ?? 1;
   const fromEnv = process.env.BATON_TEST_ETCD_ENDPOINTS?.trim();
-  const simple = members === 1 && !options.needControl && !options.tls;
+  const simple = members === 1 && !options.needControl && !options.tls && !options.extraArgs;
   if (fromEnv && simple) return external(fromEnv.split(',').map((e) => e.trim().replace(/^https?:\/\//, '')).filter(Boolean));
-  if (localEtcdAvailable()) return startLocal(members, options.tls);
+  if (localEtcdAvailable()) return startLocal(members, options.tls, options.extraArgs);
   if (simple) {
     const container = await startContainer();
     if (container) return container;
@@ -142,7 +142,7 @@ function external(endpoints: string[]): EtcdServers {
   };
 }
 
-async function startLocal(size: 1 | 3, tls: TlsFiles | undefined): Promise<EtcdServers> {
+async function startLocal(size: 1 | 3, tls: TlsFiles | undefined, extraArgs: string[] = []): Promise<EtcdServers> {
   const dir = await tempDir('etcd');
   const clientPorts: number[] = [];
   const peerPorts: number[] = [];
@@ -172,7 +172,7 @@ async function startLocal(size: 1 | 3, tls: TlsFiles | undefined): Promise<EtcdS
       '--log-level=warn',
     ];
     if (tls) args.push(`--cert-file=${tls.serverCert}`, `--key-file=${tls.serverKey}`, `--trusted-ca-file=${tls.ca}`, '--client-cert-auth');
-    return args;
+    return [...args, ...extraArgs];
   };
   const processes: Array<ReturnType<typeof startProcess> | undefined> = new Array(size).fill(undefined);
   // A test worker that dies without running afterAll must not leave servers behind.

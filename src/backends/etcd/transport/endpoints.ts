@@ -28,6 +28,12 @@ export interface PoolOptions {
  */
 const ATTEMPT_MARGIN_MS = 400;
 const ATTEMPT_MAX_MS = 3000;
+/**
+ * Authenticate makes the server check the password with bcrypt (cost 10 by default, and each step
+ * of `--bcrypt-cost` doubles it): hundreds of milliseconds on a busy member, far above a read's
+ * latency. An attempt cut at a read's deadline is retried, which only queues more hashing.
+ */
+const AUTHENTICATE_ATTEMPT_MS = 5000;
 /** A member that failed is asked only when no other is left, for this long. */
 const SUSPECT_MS = 2000;
 /** Backoff between rounds over every member: capped at 500 ms, with jitter. */
@@ -83,6 +89,8 @@ export interface CallOptions {
   readonly atMostOnce?: boolean;
   /** Give up retrying after this long (default 15 s); each attempt has its own deadline anyway. */
   readonly budgetMs?: number;
+  /** The deadline of each attempt, when the server's work is known to take longer than a read's. */
+  readonly attemptMs?: number;
 }
 
 const DEFAULT_BUDGET_MS = 15_000;
@@ -262,7 +270,7 @@ export class MemberPool {
   async #authenticate(signal?: AbortSignal): Promise<string | undefined> {
     const auth = this.#options.auth as { username: string; password: string };
     const body = encodeAuthenticate(auth.username, auth.password);
-    const res = await this.#retrying(Methods.authenticate, body, { signal }, () => undefined);
+    const res = await this.#retrying(Methods.authenticate, body, { signal, attemptMs: AUTHENTICATE_ATTEMPT_MS }, () => undefined);
     this.#token = decodeAuthenticate(res).token;
     return this.#token;
   }
@@ -319,7 +327,7 @@ export class MemberPool {
       const started = performance.now();
       const session = this.session(member);
       try {
-        const answer = await unary(session, member.endpoint, method, body, token(), this.attemptTimeoutMs, signal);
+        const answer = await unary(session, member.endpoint, method, body, token(), options.attemptMs ?? this.attemptTimeoutMs, signal);
         this.answered(member, performance.now() - started);
         return answer;
       } catch (failure) {
