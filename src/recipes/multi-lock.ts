@@ -11,6 +11,7 @@
 import { AbortError, InvalidArgumentError, LeaseLostError, LeaseReleasedError, TimeoutError } from '../errors.js';
 import { checkName, checkPermits, checkSignal, checkTimeout, describe } from '../validate.js';
 import type { Mutex } from './mutex.js';
+import { WITHDRAW_WAIT_MS, waitAtMost } from './queue.js';
 import type { ReadWriteLock } from './rwlock.js';
 import type { Semaphore } from './semaphore.js';
 import type { AcquireOptions, Lease } from './types.js';
@@ -92,16 +93,32 @@ export class MultiLock {
   async acquire(options?: MultiAcquireOptions): Promise<MultiLease> {
     const { signal, timeoutMs, dispose } = openLimits(options);
     const taken: { index: number; lease: Lease }[] = [];
+    const releaseTaken = () => Promise.allSettled(taken.map(({ lease }) => lease.release()));
+    // On a timeout or abort the parts taken start their release at once, alongside the
+    // withdrawal of the part being waited for: one after the other, the two waits for a
+    // confirmation would add up (release() is idempotent: a part is released once).
+    let abortedAt: number | undefined;
+    const onAbort = () => {
+      abortedAt = performance.now();
+      void releaseTaken();
+    };
+    signal.addEventListener('abort', onAbort, { once: true });
     try {
       for (const part of this.#plan) {
         taken.push({ index: part.index, lease: await part.take({ signal }) });
       }
     } catch (error) {
-      await Promise.allSettled(taken.map(({ lease }) => lease.release()));
+      // Each release is guaranteed and goes on until the key is confirmed gone (or its session
+      // ends), but the rejection waits for it at most WITHDRAW_WAIT_MS from the abort, as a
+      // withdrawal does: against a backend that does not answer, awaiting it held the rejection
+      // for the session's TTL.
+      const waitMs = abortedAt === undefined ? WITHDRAW_WAIT_MS : Math.max(0, abortedAt + WITHDRAW_WAIT_MS - performance.now());
+      await waitAtMost(releaseTaken(), waitMs);
       throw signal.aborted && signal.reason instanceof TimeoutError
         ? new TimeoutError(`multi-lock acquire of ${this.order.join(', ')} timed out after ${timeoutMs} ms`, { cause: error })
         : error;
     } finally {
+      signal.removeEventListener('abort', onAbort);
       dispose();
     }
     const parts = new Array<Lease>(this.#count);

@@ -292,11 +292,18 @@ export async function withdraw(...contenders: readonly Contender[]): Promise<voi
     contender.own.dispose();
     return contender.session.remove(contender.key, contender.revision).catch(() => {});
   });
+  await waitAtMost(Promise.all(removals), WITHDRAW_WAIT_MS);
+}
+
+/** Waits for `settling` to settle, at most `ms`; never rejects. */
+export async function waitAtMost(settling: Promise<unknown>, ms: number): Promise<void> {
   let timer: NodeJS.Timeout | undefined;
-  const bound = new Promise<void>((resolve) => (timer = setTimeout(resolve, WITHDRAW_WAIT_MS)));
-  await Promise.race([Promise.all(removals), bound]);
+  const bound = new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)));
+  await Promise.race([settling.then(noop, noop), bound]);
   clearTimeout(timer);
 }
+
+function noop(): void {}
 
 /** The error an acquire rejects with, given what ended its wait. */
 export function explain(error: unknown, session: Session): unknown {

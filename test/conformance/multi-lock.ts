@@ -6,10 +6,30 @@ import { randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { type Coordinator, InvalidArgumentError, LeaseLostError, LeaseReleasedError, TimeoutError } from '../../src/index.js';
 import { backendOf } from '../../src/testing.js';
+import { watchSchedulingLag } from '../support/scheduling-lag.js';
 
 export interface MultiLockTarget {
   open(options?: { ttl?: number }): Promise<Coordinator>;
   expireSession(coord: Coordinator): Promise<void>;
+  /** As the suite's target: freezes the backend as `coord` sees it; returns the thaw. */
+  freeze?(coord: Coordinator): () => void | Promise<void>;
+}
+
+/** Resolves once `test` holds for the keys under `prefix`, woken by changes; fails after 10 s. */
+async function keysUntil(coord: Coordinator, prefix: string, test: (keys: string[]) => boolean): Promise<string[]> {
+  const signal = AbortSignal.timeout(10_000);
+  let keys: string[] | undefined;
+  try {
+    for (;;) {
+      const watched = await backendOf(coord).watchPrefix(prefix, signal);
+      keys = watched.current.map((entry) => entry.key);
+      if (test(keys)) return keys;
+      await watched.changed;
+    }
+  } catch (error) {
+    if (!signal.aborted) throw error;
+    throw new Error(`keys under ${prefix} still ${JSON.stringify(keys)} after 10000 ms`, { cause: error });
+  }
 }
 
 function aborted(signal: AbortSignal): Promise<unknown> {
@@ -23,6 +43,39 @@ export function describeMultiLock(target: MultiLockTarget): void {
   const unique = (label: string) => `conformance/${label}-${randomUUID().slice(0, 8)}`;
 
   describe('multi-lock', () => {
+    it.skipIf(!target.freeze)('a timeout while the backend does not answer rejects within timeoutMs + 250 ms, the parts taken released', async () => {
+      const [x, y] = await Promise.all([target.open(), target.open()]);
+      const a = unique('frozen-a');
+      const b = unique('frozen-b');
+      const blocker = await x.mutex(b).acquire();
+      const lag = watchSchedulingLag();
+      const deadline = performance.now() + 1000;
+      const settled = y
+        .multiLock([{ mutex: a }, { mutex: b }])
+        .acquire({ timeoutMs: 1000 })
+        .then(
+          () => ({ error: undefined, at: performance.now() }),
+          (error: unknown) => ({ error, at: performance.now() }),
+        );
+      // y holds a and waits behind x on b.
+      await keysUntil(x, b, (keys) => keys.length === 2);
+      const thaw = target.freeze!(y);
+      let overrun: number;
+      try {
+        const { error, at } = await settled;
+        expect(error).toBeInstanceOf(TimeoutError);
+        overrun = Math.round(at - deadline - lag.notRunningMs(deadline, at));
+      } finally {
+        lag.stop();
+        await thaw();
+      }
+      // Awaiting the release of a until confirmed held the rejection until y's session ended.
+      expect(overrun).toBeLessThan(250);
+      await keysUntil(x, a, (keys) => keys.length === 0);
+      expect(await keysUntil(x, b, (keys) => keys.length === 1)).toEqual([blocker.key]);
+      await blocker.release();
+    });
+
     it('never deadlocks when two clients ask for the same locks in crossing orders', async () => {
       const [x, y] = await Promise.all([target.open(), target.open()]);
       const a = unique('cross-a');

@@ -152,7 +152,7 @@ export function runConformance(target: ConformanceTarget): void {
   });
 
   describe(`conformance: ${target.name}`, () => {
-    describeMultiLock({ open, expireSession: (coord) => target.expireSession(coord) });
+    describeMultiLock({ open, expireSession: (coord) => target.expireSession(coord), freeze: target.freeze && ((coord) => target.freeze!(coord)) });
     describeCoordination({ open });
     describeScan({ open });
     describeNames({ open });
