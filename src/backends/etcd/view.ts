@@ -102,6 +102,8 @@ export class PrefixView {
   readonly #ownCreated = new Map<string, bigint>();
   /** Told of every membership change (queue positions), see {@link follow}. */
   readonly #followers = new Set<MembershipFollower>();
+  /** Wait conditions evaluated so far (tests count them: a change must not re-check every wait). */
+  checks = 0;
   /** Pending waits using the view. */
   refs = 0;
   lingerTimer: NodeJS.Timeout | undefined;
@@ -294,6 +296,7 @@ export class PrefixView {
   #check(): void {
     for (const waiter of this.#waiters) {
       let done: boolean;
+      this.checks++;
       try {
         done = waiter.check();
       } catch (error) {
@@ -407,10 +410,19 @@ export class ViewRegistry {
   readonly #views = new Map<string, PrefixView>();
   readonly #lingerMs: number;
   #closed = false;
+  /** Wait checks of the views dropped so far (see {@link checks}). */
+  #droppedChecks = 0;
 
   constructor(host: ViewHost, lingerMs: number) {
     this.#host = host;
     this.#lingerMs = lingerMs;
+  }
+
+  /** Wait conditions evaluated by every view of this registry so far (counted for tests). */
+  get checks(): number {
+    let total = this.#droppedChecks;
+    for (const view of this.#views.values()) total += view.checks;
+    return total;
   }
 
   /** The live view of `prefix`, if there is one. */
@@ -428,6 +440,7 @@ export class ViewRegistry {
       view = new PrefixView(this.#host, prefix);
       // A failed view's own keys are still this adapter's: the new view watches them.
       for (const key of failed?.own ?? []) view.own.add(key);
+      this.#droppedChecks += failed?.checks ?? 0;
       this.#views.set(prefix, view);
     }
     // The linger timer, if any, is left to run: it finds the view in use and lets it be. Clearing
@@ -469,7 +482,10 @@ export class ViewRegistry {
   }
 
   #drop(view: PrefixView): void {
-    if (this.#views.get(view.prefix) === view) this.#views.delete(view.prefix);
+    if (this.#views.get(view.prefix) === view) {
+      this.#views.delete(view.prefix);
+      this.#droppedChecks += view.checks;
+    }
     view.close();
   }
 
