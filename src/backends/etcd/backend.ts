@@ -169,7 +169,7 @@ export class EtcdBackend implements Backend {
       return entry === undefined || (revision !== undefined && entry.revision !== revision);
     };
     try {
-      await view.until(gone, signal);
+      await view.until(gone, signal, key);
     } finally {
       this.views.release(view);
     }
@@ -194,7 +194,7 @@ export class EtcdBackend implements Backend {
   async watchKey(key: string, signal: AbortSignal): Promise<Watched<KeyState | undefined>> {
     const view = await this.#currentView(parentOf(key), signal);
     const seen = view.get(key);
-    const changed = view.until(() => view.get(key)?.modRevision !== seen?.modRevision, signal);
+    const changed = view.until(() => view.get(key)?.modRevision !== seen?.modRevision, signal, key);
     void changed.finally(() => this.views.release(view)).catch(() => {});
     return { current: seen && { value: seen.value, revision: seen.revision }, changed };
   }

@@ -67,6 +67,10 @@ interface Waiter {
   /** Returns true when the wait is over (it is then removed). */
   check(): boolean;
   fail(error: unknown): void;
+  /** The one key whose changes alone can end the wait; undefined: any change may. */
+  readonly on: string | undefined;
+  /** Set once the wait is removed: a check still queued for it is skipped. */
+  settled: boolean;
 }
 
 const NOTHING_TO_STOP = (): void => {};
@@ -87,7 +91,18 @@ export class PrefixView {
   #watchRevision: bigint | undefined;
   #candidate: Snapshot | undefined;
   #pending: (readonly WatchEvent[])[] = [];
-  #waiters = new Set<Waiter>();
+  /**
+   * Pending waits on one key, by that key: an event checks only the waits on the keys it
+   * changed, so a handoff costs each waiter nothing, not a check per waiter.
+   */
+  readonly #waitsOn = new Map<string, Set<Waiter>>();
+  /** Pending waits on the whole prefix (a membership change, the view becoming current): checked on every change. */
+  readonly #anyChange = new Set<Waiter>();
+  /**
+   * Waits on one key not yet checked on a current view since their key last changed (it changed,
+   * or they were armed, while the view was behind the adapter's own writes): checked once it is current.
+   */
+  readonly #deferred = new Set<Waiter>();
   #watch: Watch | undefined;
   /** Counts watch (re)starts, so that a read answering an older start is ignored. */
   #generation = 0;
@@ -236,7 +251,7 @@ export class PrefixView {
       const entries = this.entries();
       for (const follower of this.#followers) follower.reset(entries);
     }
-    this.#check();
+    this.#checkAll();
   }
 
   #onEvents(events: readonly WatchEvent[]): void {
@@ -245,12 +260,16 @@ export class PrefixView {
       this.#pending.push(events);
       return;
     }
-    this.#applyEvents(events, this.#followers.size > 0);
-    this.#check();
+    const changed = this.#applyEvents(events, this.#followers.size > 0);
+    this.#checkChanged(changed);
   }
 
-  /** Applies events after the view's revision; `tell`: report membership changes to the followers. */
-  #applyEvents(events: readonly WatchEvent[], tell: boolean): void {
+  /**
+   * Applies events after the view's revision; `tell`: report membership changes to the followers.
+   * Returns the keys changed (one batch usually holds one event: an array, not a set).
+   */
+  #applyEvents(events: readonly WatchEvent[], tell: boolean): string[] {
+    const changed: string[] = [];
     const base = this.#revision;
     let revision = base;
     for (const event of events) {
@@ -260,6 +279,7 @@ export class PrefixView {
       const key = this.#childKey(event.kv.key);
       if (key === undefined) continue;
       this.#ordered = undefined;
+      if (!changed.includes(key)) changed.push(key);
       if (event.type === 'put') {
         const entry = this.#entryOf(event.kv) as ViewEntry;
         const isNew = !this.#entries.has(key);
@@ -273,6 +293,7 @@ export class PrefixView {
       }
     }
     this.#revision = revision;
+    return changed;
   }
 
   #ownGone(key: string): void {
@@ -293,18 +314,72 @@ export class PrefixView {
     return { key, revision: kv.createRevision, modRevision: kv.modRevision, value: kv.value.toString(), leased: kv.lease !== 0n };
   }
 
-  #check(): void {
-    for (const waiter of this.#waiters) {
-      let done: boolean;
-      this.checks++;
-      try {
-        done = waiter.check();
-      } catch (error) {
-        waiter.fail(error);
-        done = true;
-      }
-      if (done) this.#waiters.delete(waiter);
+  /** Checks one wait (unless it ended meanwhile), removing it when it is over. */
+  #run(waiter: Waiter): void {
+    if (waiter.settled) return;
+    this.checks++;
+    let done: boolean;
+    try {
+      done = waiter.check();
+    } catch (error) {
+      waiter.fail(error);
+      done = true;
     }
+    if (done) this.#remove(waiter);
+  }
+
+  /** Checks every wait: after a fresh read, which may differ from the view anywhere (rare). */
+  #checkAll(): void {
+    this.#deferred.clear();
+    const keyed = [...this.#waitsOn.values()].flatMap((waits) => [...waits]);
+    if (this.current) for (const waiter of keyed) this.#run(waiter);
+    else for (const waiter of keyed) this.#deferred.add(waiter);
+    for (const waiter of [...this.#anyChange]) this.#run(waiter);
+  }
+
+  /** Checks the waits events may have ended: those on the `changed` keys, and those on any change. */
+  #checkChanged(changed: readonly string[]): void {
+    if (!this.current) {
+      // Decided once the view has caught up with the adapter's own writes (every wait needs that).
+      for (const key of changed) for (const waiter of this.#waitsOn.get(key) ?? []) this.#deferred.add(waiter);
+      return;
+    }
+    if (this.#deferred.size > 0) {
+      const deferred = [...this.#deferred];
+      this.#deferred.clear();
+      for (const waiter of deferred) this.#run(waiter);
+    }
+    for (const key of changed) {
+      const waits = this.#waitsOn.get(key);
+      if (waits) for (const waiter of [...waits]) this.#run(waiter);
+    }
+    if (this.#anyChange.size > 0) for (const waiter of [...this.#anyChange]) this.#run(waiter);
+  }
+
+  /** Arms `waiter`, already checked once and not over. */
+  #add(waiter: Waiter): void {
+    if (waiter.on === undefined) {
+      this.#anyChange.add(waiter);
+      return;
+    }
+    let waits = this.#waitsOn.get(waiter.on);
+    if (!waits) this.#waitsOn.set(waiter.on, (waits = new Set()));
+    waits.add(waiter);
+    // Its first check found the view behind: check it again once the view is current.
+    if (!this.current) this.#deferred.add(waiter);
+  }
+
+  /** Removes `waiter` in O(1): it is over, aborted or stopped. */
+  #remove(waiter: Waiter): void {
+    if (waiter.settled) return;
+    waiter.settled = true;
+    if (waiter.on === undefined) {
+      this.#anyChange.delete(waiter);
+      return;
+    }
+    const waits = this.#waitsOn.get(waiter.on);
+    if (waits?.delete(waiter) && waits.size === 0) this.#waitsOn.delete(waiter.on);
+    this.#deferred.delete(waiter);
   }
 
   #fail(error: unknown): void {
@@ -312,9 +387,14 @@ export class PrefixView {
     this.#failure = error;
     clearTimeout(this.#rereadTimer);
     this.#watch?.cancel();
-    const waiters = [...this.#waiters];
-    this.#waiters.clear();
-    for (const waiter of waiters) waiter.fail(error);
+    const waiters = [...this.#anyChange, ...[...this.#waitsOn.values()].flatMap((waits) => [...waits])];
+    this.#anyChange.clear();
+    this.#waitsOn.clear();
+    this.#deferred.clear();
+    for (const waiter of waiters) {
+      waiter.settled = true;
+      waiter.fail(error);
+    }
   }
 
   /** Stops the watch; pending waits reject with a ClosedError. */
@@ -329,10 +409,12 @@ export class PrefixView {
   }
 
   /**
-   * Resolves once `condition` holds on a current view: checked now and after every change.
-   * Rejects with the signal's reason, or the watch's failure.
+   * Resolves once `condition` holds on a current view: checked now and after every change, or,
+   * given `on`, only after the changes of that key (then `condition` must depend on no other
+   * key: it is not checked when the others change). Rejects with the signal's reason, or the
+   * watch's failure.
    */
-  until(condition: () => boolean, signal: AbortSignal): Promise<void> {
+  until(condition: () => boolean, signal: AbortSignal, on?: string): Promise<void> {
     return abortable<void>(signal, (resolve, reject) => {
       if (this.#failure !== undefined) {
         reject(this.#failure);
@@ -345,10 +427,12 @@ export class PrefixView {
           return true;
         },
         fail: reject,
+        on,
+        settled: false,
       };
       if (waiter.check()) return () => {};
-      this.#waiters.add(waiter);
-      return () => this.#waiters.delete(waiter);
+      this.#add(waiter);
+      return () => this.#remove(waiter);
     });
   }
 
@@ -372,10 +456,12 @@ export class PrefixView {
         return true;
       },
       fail: failed,
+      on: key,
+      settled: false,
     };
     if (waiter.check()) return NOTHING_TO_STOP;
-    this.#waiters.add(waiter);
-    return () => this.#waiters.delete(waiter);
+    this.#add(waiter);
+    return () => this.#remove(waiter);
   }
 
   /**
