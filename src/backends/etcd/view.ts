@@ -266,10 +266,10 @@ export class PrefixView {
 
   /**
    * Applies events after the view's revision; `tell`: report membership changes to the followers.
-   * Returns the keys changed (one batch usually holds one event: an array, not a set).
+   * Returns the keys changed (a batch may hold many: a revoked lease deletes all its keys at once).
    */
-  #applyEvents(events: readonly WatchEvent[], tell: boolean): string[] {
-    const changed: string[] = [];
+  #applyEvents(events: readonly WatchEvent[], tell: boolean): Set<string> {
+    const changed = new Set<string>();
     const base = this.#revision;
     let revision = base;
     for (const event of events) {
@@ -279,7 +279,7 @@ export class PrefixView {
       const key = this.#childKey(event.kv.key);
       if (key === undefined) continue;
       this.#ordered = undefined;
-      if (!changed.includes(key)) changed.push(key);
+      changed.add(key);
       if (event.type === 'put') {
         const entry = this.#entryOf(event.kv) as ViewEntry;
         const isNew = !this.#entries.has(key);
@@ -338,7 +338,7 @@ export class PrefixView {
   }
 
   /** Checks the waits events may have ended: those on the `changed` keys, and those on any change. */
-  #checkChanged(changed: readonly string[]): void {
+  #checkChanged(changed: ReadonlySet<string>): void {
     if (!this.current) {
       // Decided once the view has caught up with the adapter's own writes (every wait needs that).
       for (const key of changed) for (const waiter of this.#waitsOn.get(key) ?? []) this.#deferred.add(waiter);
