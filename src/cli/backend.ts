@@ -32,12 +32,14 @@ export function backendUrl(flag: string | undefined, ttl: number | undefined, en
 }
 
 /**
- * The URL a read command connects with: on PostgreSQL with `readonly=true` (connecting otherwise
- * creates the schema and opens a session); the other backends write nothing until asked to.
+ * The URL a read command connects with: on PostgreSQL and Redis with `readonly=true` (connecting
+ * otherwise opens a session, and creates the schema or writes the epoch key; their listings
+ * delete expired entries); etcd and ZooKeeper write nothing until asked to.
  */
 export function readOnlyUrl(url: string): string {
   const scheme = /^([a-z][a-z0-9+.-]*):/i.exec(url)?.[1]?.toLowerCase();
-  if (scheme === undefined || backendOfScheme(scheme) !== 'postgres') return url;
+  const kind = scheme === undefined ? undefined : backendOfScheme(scheme);
+  if (kind !== 'postgres' && kind !== 'redis') return url;
   return setParam(url, 'readonly', 'true');
 }
 

@@ -3,8 +3,9 @@
  * backend itself: on etcd the store's revision does not move and no lease is granted; on
  * ZooKeeper no node appears (not even the chroot) and no ephemeral; on PostgreSQL no schema is
  * created, no session opened (the sequences do not move) and no row changes, not even an expired
- * one that a writing read would sweep; and on memory the same calls through the API open no
- * session and write nothing.
+ * one that a writing read would sweep; on Redis no key appears (not the epoch key, not a session)
+ * and every key's contents stay as they were (DUMP of each), not even an expired session's entry
+ * is swept; and on memory the same calls through the API open no session and write nothing.
  */
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import zookeeper from 'node-zookeeper-client';
@@ -14,17 +15,20 @@ import { ensureBuilt, Procs } from './cli-harness.js';
 import { startEtcd } from '../support/etcd-server.js';
 import { startZooKeeper } from '../support/zookeeper-server.js';
 import { startPostgres } from '../support/postgres-server.js';
+import { startRedis } from '../support/redis-server.js';
+import type { RedisBackend } from '../../src/backends/redis/backend.js';
 
 ensureBuilt();
 const etcd = await startEtcd();
 const zk = await startZooKeeper(1);
 const postgres = await startPostgres();
+const redis = await startRedis();
 const procs = new Procs();
 afterEach(async () => {
   await procs.cleanup();
 });
 afterAll(async () => {
-  await Promise.all([etcd?.stop(), zk?.stop(), postgres?.stop()]);
+  await Promise.all([etcd?.stop(), zk?.stop(), postgres?.stop(), redis?.stop()]);
 });
 
 /**
@@ -126,6 +130,73 @@ describe.skipIf(!postgres)('read commands on PostgreSQL', () => {
       expect(status).toMatch(/node-a/);
       await readAll(url, 'jobs/stale');
       expect(await state()).toEqual(before);
+      await election.resign();
+    } finally {
+      await Promise.all([writer.close(), crashed.close()]);
+    }
+  }, 120_000);
+});
+
+describe.skipIf(!redis)('read commands on Redis', () => {
+  /**
+   * Every key of `prefix` with its serialized contents (DUMP) and whether it expires, and the
+   * server's count of writes since the last save (the server is this file's own: nothing else
+   * writes to it meanwhile; a session TTL of an hour means no renewal either).
+   */
+  async function snapshot(prefix: string) {
+    const client = await redis!.raw();
+    const keys: string[] = [];
+    let cursor = '0';
+    do {
+      const [next, page] = await client.scan(cursor, 'MATCH', `{${prefix}}*`, 'COUNT', 1000);
+      keys.push(...page);
+      cursor = next;
+    } while (cursor !== '0');
+    keys.sort();
+    const contents: Record<string, { dump: string | undefined; expires: boolean }> = {};
+    for (const key of keys) {
+      const [dump, pttl] = await Promise.all([client.dumpBuffer(key), client.pttl(key)]);
+      contents[key] = { dump: dump?.toString('base64'), expires: pttl >= 0 };
+    }
+    const writes = /rdb_changes_since_last_save:(\d+)/.exec(await client.info('persistence'))?.[1];
+    return { contents, writes: redis!.controllable ? writes : 'not counted on a shared server' };
+  }
+
+  it('write no key where there is none, and report the name unused', async () => {
+    const prefix = `ro-absent-${process.pid}:`;
+    const status = await readAll(`${redis!.url({ prefix })}`, 'jobs/nightly');
+    expect(status).toMatch(/nobody holds or waits for "jobs\/nightly"/);
+    // The same through the API: reads find nothing, and joining a queue is refused at once.
+    const reader = await connect({ backend: 'redis', host: redis!.host, port: redis!.port, prefix, readOnly: true });
+    try {
+      expect(await reader.election('jobs/nightly').leader()).toBeUndefined();
+      await expect(reader.mutex('jobs/nightly').acquire()).rejects.toThrow(ConfigError);
+      expect(reader.health().session).toBeUndefined();
+    } finally {
+      await reader.close();
+    }
+    expect(Object.keys((await snapshot(prefix)).contents)).toEqual([]);
+  }, 120_000);
+
+  it('open no session and change no key, not even an entry of an expired session', async () => {
+    const prefix = `ro-used-${process.pid}:`;
+    const url = redis!.url({ prefix, ttl: 3600 });
+    const writer = await connect(url);
+    const crashed = await connect(url);
+    try {
+      const election = await writer.election('jobs/nightly').campaign('node-a');
+      await crashed.mutex('jobs/stale').acquire();
+      // A session that expired and that no writing client has swept yet: a read that writes
+      // would delete its entry (and publish the deletion).
+      const client = await redis!.raw();
+      expect(await client.del(`{${prefix}}s:${(backendOf(crashed) as RedisBackend).sessionId}`)).toBe(1);
+      const before = await snapshot(prefix);
+      expect(Object.keys(before.contents).filter((key) => key.includes('}q:'))).toHaveLength(2);
+      const status = await readAll(redis!.url({ prefix }), 'jobs/nightly', /"leader":\{[^}]*"value":"node-a"/);
+      expect(status).toMatch(/node-a/);
+      // Left out of the listing, as a writing read would have had it after the sweep.
+      expect(await readAll(redis!.url({ prefix }), 'jobs/stale')).toMatch(/nobody holds or waits for "jobs\/stale"/);
+      expect(await snapshot(prefix)).toEqual(before);
       await election.resign();
     } finally {
       await Promise.all([writer.close(), crashed.close()]);

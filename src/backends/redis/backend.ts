@@ -7,10 +7,14 @@
  * happen at the waited-for key's session expiry (its entry is then dropped by the read itself, and
  * the drop is published to everyone else) and after any reconnect (pub/sub loses what it could
  * not deliver).
+ *
+ * A read-only coordinator (`readOnly`) writes nothing: it reads the epoch without setting one,
+ * opens no session, and reads with scripts that leave expired sessions' entries out instead of
+ * deleting them; only those scripts run (anything else is refused with a ConfigError).
  * @module
  */
 import { randomBytes } from 'node:crypto';
-import { ClosedError, SessionLostError } from '../../errors.js';
+import { ClosedError, ConfigError, SessionLostError } from '../../errors.js';
 import { HealthBoard } from '../../observability/health.js';
 import { abortable, raceSignal } from '../abortable.js';
 import type { Backend, KeyState, PlainKeys, QueueEntry, ScanResult, Session, Watched } from '../contract.js';
@@ -19,7 +23,7 @@ import { AttemptError, connectClient, EpochChangedError, Link } from './connecti
 import { KeySpace, splitKey } from './keys.js';
 import { Notifier } from './notifications.js';
 import { scanRedis } from './scan.js';
-import { GET, LIST, PROBE, type Script } from './scripts.js';
+import { PROBE, READ_ONLY_READS, type Reads, type Script, WRITING_READS } from './scripts.js';
 import { entriesOf, RedisSession, type SessionHost } from './session.js';
 import { RedisValues } from './values.js';
 
@@ -45,9 +49,12 @@ export class RedisBackend implements Backend {
   readonly #host: SessionHost;
   /** Plain keys (versioned values, barriers): the same data hashes guarded writes use. */
   readonly values: PlainKeys = new RedisValues(this);
+  /** The scripts reads run: sweeping, or (read only) leaving expired entries out. */
+  readonly #reads: Reads;
 
   private constructor(options: RedisOptions) {
     this.options = options;
+    this.#reads = options.readOnly ? READ_ONLY_READS : WRITING_READS;
     this.keys = new KeySpace(options.prefix);
     this.link = new Link(options, 'commands');
     this.notifier = new Notifier(new Link(options, 'notifications'), this.keys);
@@ -95,7 +102,8 @@ export class RedisBackend implements Backend {
 
   /**
    * Connects both connections (so a wrong password or an unreachable server fails here, with a
-   * clear error), learns the data's epoch and opens the first session.
+   * clear error), learns the data's epoch and opens the first session. Read only: connects, and
+   * nothing more.
    */
   static async connect(options: RedisOptions, signal?: AbortSignal): Promise<RedisBackend> {
     const backend = new RedisBackend(options);
@@ -104,6 +112,8 @@ export class RedisBackend implements Backend {
       // One after the other: a refused handshake on the first must not leave the second half-open.
       await raceSignal(connectClient(backend.link.client, options), signal);
       await raceSignal(connectClient(backend.notifier.client, options), signal);
+      // The epoch guards sessions and tokens, of which a read-only coordinator has none.
+      if (options.readOnly) return backend;
       await raceSignal(backend.#adoptEpoch(bound), bound);
       await backend.session(bound);
     } catch (error) {
@@ -128,6 +138,7 @@ export class RedisBackend implements Backend {
    * retried once the connection is back; attempts of unknown outcome too when `idempotent`.
    */
   async run(script: Script, keys: readonly string[], args: readonly string[], signal: AbortSignal, idempotent: boolean): Promise<unknown> {
+    if (this.options.readOnly && !isReadOnly(script)) throw readOnlyError();
     for (;;) {
       this.#checkOpen();
       await this.link.whenReady(signal);
@@ -181,6 +192,7 @@ export class RedisBackend implements Backend {
 
   session(signal: AbortSignal = AbortSignal.timeout(this.options.connectTimeoutMs)): Promise<Session> {
     if (this.#closed) return Promise.reject(new ClosedError('the coordinator was closed'));
+    if (this.options.readOnly) return Promise.reject(readOnlyError());
     const current = this.#current;
     // A renewal in flight (one of its keys vanished) decides whether the session is still usable.
     const probing = current?.probing;
@@ -213,7 +225,7 @@ export class RedisBackend implements Backend {
   }
 
   async #list(prefix: string, signal: AbortSignal): Promise<{ entries: QueueEntry[]; earliestExpiry: number }> {
-    const reply = (await this.#read(LIST, [this.keys.queue(prefix), this.keys.values(prefix), this.keys.epoch], [this.keys.channel(prefix)], signal)) as string[];
+    const reply = (await this.#read(this.#reads.list, [this.keys.queue(prefix), this.keys.values(prefix), this.keys.epoch], [this.keys.channel(prefix)], signal)) as string[];
     const entries = entriesOf(prefix, reply.slice(1));
     for (const entry of entries) this.#seen(entry.revision as bigint);
     return { entries, earliestExpiry: Number(reply[0]) };
@@ -226,7 +238,7 @@ export class RedisBackend implements Backend {
   async #get(key: string, signal: AbortSignal): Promise<{ state: KeyState | undefined; sessionTtl: number }> {
     const { prefix, name } = splitKey(key);
     const k = this.keys;
-    const reply = (await this.#read(GET, [k.queue(prefix), k.values(prefix), k.data(key), k.epoch], [k.channel(prefix), name], signal)) as string[];
+    const reply = (await this.#read(this.#reads.get, [k.queue(prefix), k.values(prefix), k.data(key), k.epoch], [k.channel(prefix), name], signal)) as string[];
     if (reply[0] === 'N') return { state: undefined, sessionTtl: -1 };
     const revision = BigInt(reply[2] as string);
     this.#seen(revision);
@@ -266,7 +278,7 @@ export class RedisBackend implements Backend {
           }
           reading = true;
           clearTimeout(timer);
-          this.#read(PROBE, [k.queue(prefix), k.values(prefix), k.epoch], [k.channel(prefix), name], signal).then(
+          this.#read(this.#reads.probe, [k.queue(prefix), k.values(prefix), k.epoch], [k.channel(prefix), name], signal).then(
             (reply) => {
               reading = false;
               const [found, ttl] = reply as [string, string];
@@ -360,7 +372,11 @@ export class RedisBackend implements Backend {
   /** The dashboard's scan (see scan.ts). */
   scan(prefix: string, signal: AbortSignal): Promise<Watched<ScanResult>> {
     this.#checkOpen();
-    return scanRedis({ keys: this.keys, notifier: this.notifier, read: (script, keys, args, s) => this.#read(script, keys, args, s) }, prefix, signal);
+    return scanRedis(
+      { keys: this.keys, notifier: this.notifier, scanTree: this.#reads.scanTree, read: (script, keys, args, s) => this.#read(script, keys, args, s) },
+      prefix,
+      signal,
+    );
   }
 
   /**
@@ -396,6 +412,16 @@ export class RedisBackend implements Backend {
   #checkOpen(): void {
     if (this.#closed) throw new ClosedError('the coordinator was closed');
   }
+}
+
+function isReadOnly(script: Script): boolean {
+  return Object.values(READ_ONLY_READS).includes(script);
+}
+
+function readOnlyError(): ConfigError {
+  return new ConfigError(
+    'this Redis coordinator is read only (readonly=true): it opens no session, so it can read queues but not join one or write; connect without readonly to acquire',
+  );
 }
 
 function pause(signal: AbortSignal): Promise<void> {

@@ -26,6 +26,11 @@ export interface RedisConfig {
   password?: string;
   /** TLS: true, or PEM contents or file paths of the CA, client certificate and key. */
   tls?: true | { ca?: string; cert?: string; key?: string };
+  /**
+   * Read only (default false): no epoch key written, no session opened, no entry swept; calls
+   * that join a queue reject with a ConfigError. What `baton status`, `leader` and `observe` use.
+   */
+  readOnly?: boolean;
 }
 
 /** Validated Redis options. */
@@ -44,6 +49,8 @@ export interface RedisOptions {
   tls: { ca?: Buffer; cert?: Buffer; key?: Buffer } | undefined;
   /** How long `connect` waits for the server to answer, in milliseconds. */
   connectTimeoutMs: number;
+  /** Reads only: no epoch key written, no session, expired entries left out instead of deleted. */
+  readOnly: boolean;
 }
 
 /** The session TTL every Baton backend uses unless told otherwise. */
@@ -52,9 +59,9 @@ export const DEFAULT_PREFIX = 'baton:';
 const CONNECT_TIMEOUT_MS = 5000;
 
 const URL_FORMS =
-  'redis://[user:pass@]host:port[/db][?ttl=SECONDS&prefix=PREFIX] or ' +
-  'rediss://[user:pass@]host:port[/db][?ttl=SECONDS&prefix=PREFIX&ca=FILE&cert=FILE&key=FILE]';
-const OBJECT_FIELDS = ['backend', 'host', 'port', 'db', 'ttl', 'prefix', 'auth', 'password', 'tls'] as const;
+  'redis://[user:pass@]host:port[/db][?ttl=SECONDS&prefix=PREFIX&readonly=true] or ' +
+  'rediss://[user:pass@]host:port[/db][?ttl=SECONDS&prefix=PREFIX&readonly=true&ca=FILE&cert=FILE&key=FILE]';
+const OBJECT_FIELDS = ['backend', 'host', 'port', 'db', 'ttl', 'prefix', 'auth', 'password', 'tls', 'readOnly'] as const;
 
 /** Parses `redis://` / `rediss://` URLs. */
 export function optionsFromUrl(url: BackendUrl): RedisOptions {
@@ -64,7 +71,7 @@ export function optionsFromUrl(url: BackendUrl): RedisOptions {
     throw new ConfigError(`invalid Redis URL ${describe(url.raw)}: one host:port only (one primary; see docs/redis.md); expected ${URL_FORMS}`);
   }
   const [endpoint] = hostPorts(url.hosts.includes(':') ? url.hosts : `${url.hosts}:6379`, 'host:port');
-  rejectUnknownParams(url, tls ? ['ttl', 'prefix', 'ca', 'cert', 'key'] : ['ttl', 'prefix']);
+  rejectUnknownParams(url, tls ? ['ttl', 'prefix', 'readonly', 'ca', 'cert', 'key'] : ['ttl', 'prefix', 'readonly']);
   const param = (name: string) => url.params.get(name) ?? undefined;
   const db = url.path === '' ? undefined : url.path.slice(1);
   return {
@@ -75,6 +82,7 @@ export function optionsFromUrl(url: BackendUrl): RedisOptions {
     auth: url.credentials && { username: url.credentials.username, password: url.credentials.password },
     tls: tls ? readTls({ ca: param('ca'), cert: param('cert'), key: param('key') }, 'URL parameter') : undefined,
     connectTimeoutMs: CONNECT_TIMEOUT_MS,
+    readOnly: readOnlyParam(param('readonly')),
   };
 }
 
@@ -113,7 +121,20 @@ export function optionsFromObject(config: Record<string, unknown>): RedisOptions
     auth,
     tls: tlsField === undefined ? undefined : readTls(tlsField === true ? {} : (tlsField as Record<string, unknown>), 'tls field'),
     connectTimeoutMs: CONNECT_TIMEOUT_MS,
+    readOnly: readOnlyField(config.readOnly),
   };
+}
+
+function readOnlyParam(value: string | undefined): boolean {
+  if (value === undefined || value === 'false' || value === '0') return false;
+  if (value === 'true' || value === '1') return true;
+  throw new ConfigError(`invalid readonly ${describe(value)}: readonly must be true, false, 1 or 0`);
+}
+
+function readOnlyField(value: unknown): boolean {
+  if (value === undefined) return false;
+  if (typeof value !== 'boolean') throw new ConfigError(`invalid readOnly ${describe(value)}: readOnly must be true or false`);
+  return value;
 }
 
 function splitHostPort(endpoint: string): { host: string; port: number } {

@@ -16,7 +16,7 @@ import { abortable } from '../abortable.js';
 import type { ScannedKey, ScanResult, Watched } from '../contract.js';
 import { globEscape, type KeySpace, roleOfName, sessionOfName } from './keys.js';
 import type { Notifier } from './notifications.js';
-import { SCAN_TREE, type Script } from './scripts.js';
+import type { Script } from './scripts.js';
 
 /** Queues read per script call: bounds how long one call holds the server. */
 const PAGE_SIZE = 100;
@@ -26,6 +26,8 @@ const EXPIRY_MARGIN_MS = 5;
 export interface ScanHost {
   readonly keys: KeySpace;
   readonly notifier: Notifier;
+  /** The page script: sweeping expired entries, or (read only) leaving them out. */
+  readonly scanTree: Script;
   /** Runs a reading script (an epoch change is dealt with, and the read retried). */
   read(script: Script, keys: readonly string[], args: readonly string[], signal: AbortSignal): Promise<unknown>;
 }
@@ -66,7 +68,7 @@ async function readPages(host: ScanHost, prefix: string, sessions: Map<string, n
   const queues = new Map<string, ScannedKey[]>();
   let cursor = '0';
   do {
-    const reply = (await host.read(SCAN_TREE, [keys.highWater, keys.epoch], [prefix, cursor, String(PAGE_SIZE), pattern], signal)) as string[];
+    const reply = (await host.read(host.scanTree, [keys.highWater, keys.epoch], [prefix, cursor, String(PAGE_SIZE), pattern], signal)) as string[];
     cursor = reply[0] as string;
     for (let i = 1; i < reply.length; ) {
       if (reply[i] === 'q') {

@@ -395,3 +395,127 @@ end
 return reply
 `,
 );
+
+/**
+ * A read-only coordinator's reads (`readonly=true`). They write nothing: no epoch check (such a
+ * coordinator wrote no epoch and holds no session that a lost dataset could end), and entries of
+ * sessions whose key is gone are left out of the answer instead of deleted, to be swept and
+ * announced by the next writing client that looks.
+ */
+const LIVE = `
+-- A queue's members as name, score pairs in revision order, without those of ended sessions.
+local function live(q)
+  local members = redis.call('ZRANGE', q, 0, -1, 'WITHSCORES')
+  local out = {}
+  local alive = {}
+  for i = 1, #members, 2 do
+    local name = members[i]
+    local id = sessionOf(name)
+    local ok = true
+    if id then
+      ok = alive[id]
+      if ok == nil then
+        ok = redis.call('EXISTS', sessionKey(id)) == 1
+        alive[id] = ok
+      end
+    end
+    if ok then
+      out[#out + 1] = name
+      out[#out + 1] = members[i + 1]
+    end
+  end
+  return out
+end
+-- Whether a contender entry's session is live (a name without a session id always is).
+local function entryLive(name)
+  local id = sessionOf(name)
+  return not id or redis.call('EXISTS', sessionKey(id)) == 1
+end
+`;
+
+/** {@link LIST} that writes nothing. KEYS: queue, values, epoch. ARGV: tag, epoch, channel. */
+export const LIST_READ_ONLY = script(
+  'list-read-only',
+  `${LIVE}
+local reply = {fmt(earliestExpiry(KEYS[1]))}
+for _, member in ipairs(live(KEYS[1])) do reply[#reply + 1] = member end
+return reply
+`,
+);
+
+/** {@link GET} that writes nothing. KEYS: queue, values, data, epoch. ARGV: tag, epoch, channel, name. */
+export const GET_READ_ONLY = script(
+  'get-read-only',
+  `${LIVE}
+local name = ARGV[4]
+local rev = redis.call('ZSCORE', KEYS[1], name)
+if rev and entryLive(name) then
+  local id = sessionOf(name)
+  local ttl = id and redis.call('PTTL', sessionKey(id)) or -1
+  return {'C', redis.call('HGET', KEYS[2], name) or '', rev, fmt(ttl)}
+end
+local data = redis.call('HMGET', KEYS[3], 'v', 'r')
+if data[2] then return {'D', data[1] or '', data[2]} end
+return {'N'}
+`,
+);
+
+/** {@link PROBE} that writes nothing. KEYS: queue, values, epoch. ARGV: tag, epoch, channel, name. */
+export const PROBE_READ_ONLY = script(
+  'probe-read-only',
+  `${LIVE}
+local name = ARGV[4]
+local rev = redis.call('ZSCORE', KEYS[1], name)
+if not rev or not entryLive(name) then return {'', '-2'} end
+local id = sessionOf(name)
+return {rev, fmt(id and redis.call('PTTL', sessionKey(id)) or -1)}
+`,
+);
+
+/** {@link SCAN_TREE} that writes nothing. KEYS: high-water marks, epoch. ARGV as there. */
+export const SCAN_TREE_READ_ONLY = script(
+  'scan-tree-read-only',
+  `${LIVE}
+local prefix = ARGV[3]
+local page = redis.call('HSCAN', KEYS[1], ARGV[4], 'MATCH', ARGV[6], 'COUNT', ARGV[5])
+local queues = {}
+for i = 1, #page[2], 2 do queues[#queues + 1] = page[2][i] end
+if ARGV[4] == '0' and prefix ~= '' and redis.call('HEXISTS', KEYS[1], prefix) == 1 then queues[#queues + 1] = prefix end
+local reply = {page[1]}
+local ttls = {}
+for _, queue in ipairs(queues) do
+  local v = tag .. 'v:' .. queue
+  local members = live(tag .. 'q:' .. queue)
+  if #members > 0 then
+    reply[#reply + 1] = 'q'
+    reply[#reply + 1] = queue
+    reply[#reply + 1] = fmt(#members / 2)
+    for i = 1, #members, 2 do
+      local name = members[i]
+      reply[#reply + 1] = name
+      reply[#reply + 1] = members[i + 1]
+      reply[#reply + 1] = redis.call('HGET', v, name) or ''
+      local id = sessionOf(name)
+      if id and ttls[id] == nil then ttls[id] = redis.call('PTTL', sessionKey(id)) end
+    end
+  end
+end
+for id, ttl in pairs(ttls) do
+  reply[#reply + 1] = 's'
+  reply[#reply + 1] = id
+  reply[#reply + 1] = fmt(ttl)
+end
+return reply
+`,
+);
+
+/** The scripts a coordinator reads queues with: the writing ones sweep, the read-only ones leave out. */
+export interface Reads {
+  readonly list: Script;
+  readonly get: Script;
+  readonly probe: Script;
+  readonly scanTree: Script;
+}
+
+export const WRITING_READS: Reads = { list: LIST, get: GET, probe: PROBE, scanTree: SCAN_TREE };
+export const READ_ONLY_READS: Reads = { list: LIST_READ_ONLY, get: GET_READ_ONLY, probe: PROBE_READ_ONLY, scanTree: SCAN_TREE_READ_ONLY };
