@@ -196,6 +196,17 @@ describe.skipIf(!redis)('read commands on Redis', () => {
       expect(status).toMatch(/node-a/);
       // Left out of the listing, as a writing read would have had it after the sweep.
       expect(await readAll(redis!.url({ prefix }), 'jobs/stale')).toMatch(/nobody holds or waits for "jobs\/stale"/);
+      // The dashboard's scan on a read-only coordinator: the live queue, not the expired entry.
+      const reader = await connect({ backend: 'redis', host: redis!.host, port: redis!.port, prefix, readOnly: true });
+      try {
+        const stop = new AbortController();
+        const scanned = await (backendOf(reader) as RedisBackend).scan('', stop.signal);
+        scanned.changed.catch(() => {});
+        stop.abort();
+        expect(scanned.current.keys.map((key) => key.parent)).toEqual(['jobs/nightly']);
+      } finally {
+        await reader.close();
+      }
       expect(await snapshot(prefix)).toEqual(before);
       await election.resign();
     } finally {
