@@ -8,7 +8,7 @@
  * the drop is published to everyone else) and after any reconnect (pub/sub loses what it could
  * not deliver).
  *
- * A read-only coordinator (`readOnly`) writes nothing: it reads the epoch without setting one,
+ * A read-only coordinator (`readOnly`) writes nothing: it neither reads nor sets the epoch,
  * opens no session, and reads with scripts that leave expired sessions' entries out instead of
  * deleting them; only those scripts run (anything else is refused with a ConfigError).
  * @module
