@@ -136,3 +136,17 @@ export function readTlsFiles(fields: Record<string, unknown>, where: string): Tl
   }
   return tls;
 }
+
+/** A `readonly` URL parameter: a coordinator that only reads (PostgreSQL, Redis). */
+export function readOnlyParam(value: string | undefined): boolean {
+  if (value === undefined || value === 'false' || value === '0') return false;
+  if (value === 'true' || value === '1') return true;
+  throw new ConfigError(`invalid readonly ${describe(value)}: readonly must be true, false, 1 or 0`);
+}
+
+/** The object form's `readOnly` field. */
+export function readOnlyField(value: unknown): boolean {
+  if (value === undefined) return false;
+  if (typeof value !== 'boolean') throw new ConfigError(`invalid readOnly ${describe(value)}: readOnly must be true or false`);
+  return value;
+}

@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { ConfigError } from '../../errors.js';
 import { describe } from '../../validate.js';
-import { type BackendUrl, hostPorts, positiveNumber, rejectUnknownFields, rejectUnknownParams } from '../config-fields.js';
+import { type BackendUrl, hostPorts, positiveNumber, readOnlyField, readOnlyParam, rejectUnknownFields, rejectUnknownParams } from '../config-fields.js';
 
 /** A PostgreSQL server (see docs/postgres.md). */
 export interface PostgresConfig {
@@ -129,17 +129,6 @@ export function optionsFromObject(config: Record<string, unknown>): PostgresOpti
   };
 }
 
-function readOnlyParam(value: string | undefined): boolean {
-  if (value === undefined || value === 'false' || value === '0') return false;
-  if (value === 'true' || value === '1') return true;
-  throw new ConfigError(`invalid readonly ${describe(value)}: readonly must be true, false, 1 or 0`);
-}
-
-function readOnlyField(value: unknown): boolean {
-  if (value === undefined) return false;
-  if (typeof value !== 'boolean') throw new ConfigError(`invalid readOnly ${describe(value)}: readOnly must be true or false`);
-  return value;
-}
 
 function splitHostPort(endpoint: string): { host: string; port: number } {
   const colon = endpoint.lastIndexOf(':');

@@ -5,7 +5,7 @@
  */
 import { ConfigError } from '../../errors.js';
 import { describe } from '../../validate.js';
-import { type BackendUrl, credentials, hostPorts, positiveNumber, rejectUnknownFields, rejectUnknownParams, readTlsFiles } from '../config-fields.js';
+import { type BackendUrl, credentials, hostPorts, positiveNumber, readOnlyField, readOnlyParam, rejectUnknownFields, rejectUnknownParams, readTlsFiles } from '../config-fields.js';
 
 /** A single Redis primary (see docs/redis.md for what Redis can and cannot promise). */
 export interface RedisConfig {
@@ -125,17 +125,6 @@ export function optionsFromObject(config: Record<string, unknown>): RedisOptions
   };
 }
 
-function readOnlyParam(value: string | undefined): boolean {
-  if (value === undefined || value === 'false' || value === '0') return false;
-  if (value === 'true' || value === '1') return true;
-  throw new ConfigError(`invalid readonly ${describe(value)}: readonly must be true, false, 1 or 0`);
-}
-
-function readOnlyField(value: unknown): boolean {
-  if (value === undefined) return false;
-  if (typeof value !== 'boolean') throw new ConfigError(`invalid readOnly ${describe(value)}: readOnly must be true or false`);
-  return value;
-}
 
 function splitHostPort(endpoint: string): { host: string; port: number } {
   const colon = endpoint.lastIndexOf(':');
