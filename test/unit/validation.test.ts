@@ -100,6 +100,18 @@ describe('configuration', () => {
     await expect(connect(42 as never)).rejects.toThrow(/invalid config 42: pass a URL string/);
   });
 
+  it('reads readonly on PostgreSQL and Redis as a flag, and rejects any other value', async () => {
+    for (const url of ['postgres://localhost/db', 'redis://localhost:6379']) {
+      const on = await resolveConfig(`${url}?readonly=true`, {});
+      expect((on.options as { readOnly: boolean }).readOnly).toBe(true);
+      const off = await resolveConfig(url, {});
+      expect((off.options as { readOnly: boolean }).readOnly).toBe(false);
+      await expect(resolveConfig(`${url}?readonly=maybe`, {})).rejects.toThrow(/invalid readonly "maybe": readonly must be true, false, 1 or 0/);
+    }
+    const backend = 'redis';
+    await expect(resolveConfig({ backend, readOnly: 'yes' } as never, {})).rejects.toThrow(/invalid readOnly "yes": readOnly must be true or false/);
+  });
+
   it('uses BATON_BACKEND when no config is given, and memory:// when neither is', async () => {
     const fromEnv = await resolveConfig(undefined, { BATON_BACKEND: 'memory://?ttl=7' });
     expect(fromEnv.module.kind).toBe('memory');
