@@ -6,6 +6,7 @@ import { randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { type Coordinator, InvalidArgumentError, LeaseLostError, LeaseReleasedError, TimeoutError } from '../../src/index.js';
 import { backendOf } from '../../src/testing.js';
+import { keysUntil } from '../support/keys-until.js';
 import { watchSchedulingLag } from '../support/scheduling-lag.js';
 
 export interface MultiLockTarget {
@@ -13,23 +14,6 @@ export interface MultiLockTarget {
   expireSession(coord: Coordinator): Promise<void>;
   /** As the suite's target: freezes the backend as `coord` sees it; returns the thaw. */
   freeze?(coord: Coordinator): () => void | Promise<void>;
-}
-
-/** Resolves once `test` holds for the keys under `prefix`, woken by changes; fails after 10 s. */
-async function keysUntil(coord: Coordinator, prefix: string, test: (keys: string[]) => boolean): Promise<string[]> {
-  const signal = AbortSignal.timeout(10_000);
-  let keys: string[] | undefined;
-  try {
-    for (;;) {
-      const watched = await backendOf(coord).watchPrefix(prefix, signal);
-      keys = watched.current.map((entry) => entry.key);
-      if (test(keys)) return keys;
-      await watched.changed;
-    }
-  } catch (error) {
-    if (!signal.aborted) throw error;
-    throw new Error(`keys under ${prefix} still ${JSON.stringify(keys)} after 10000 ms`, { cause: error });
-  }
 }
 
 function aborted(signal: AbortSignal): Promise<unknown> {

@@ -23,6 +23,7 @@ import { describeCoordination } from './coordination.js';
 import { describeMultiLock } from './multi-lock.js';
 import { describeNames } from './names.js';
 import { describeScan } from './scan.js';
+import { keysUntil } from '../support/keys-until.js';
 
 /** What the suite needs from a backend under test. */
 export interface ConformanceTarget {
@@ -116,23 +117,6 @@ export function runConformance(target: ConformanceTarget): void {
   };
   const unique = (label: string) => `conformance/${label}-${randomUUID().slice(0, 8)}`;
   const keysOf = async (coord: Coordinator, prefix: string) => (await backendOf(coord).list(prefix)).map((e) => e.key);
-  /** Resolves once `test` holds for the keys under `prefix`, woken by changes; fails after `ms`. */
-  const keysUntil = async (coord: Coordinator, prefix: string, test: (keys: string[]) => boolean, ms = 10_000) => {
-    const signal = AbortSignal.timeout(ms);
-    let keys: string[] | undefined;
-    try {
-      for (;;) {
-        const watched = await backendOf(coord).watchPrefix(prefix, signal);
-        keys = watched.current.map((entry) => entry.key);
-        if (test(keys)) return keys;
-        await watched.changed;
-      }
-    } catch (error) {
-      // The time ran out (during a watch or a read): say what the keys were, not just "timeout".
-      if (!signal.aborted) throw error;
-      throw new Error(`keys under ${prefix} still ${JSON.stringify(keys)} after ${ms} ms`, { cause: error });
-    }
-  };
 
   /**
    * Resolves once the keys under `prefix` are exactly `expected`, after a rejected acquire:
