@@ -351,17 +351,10 @@ return {rev, fmt(id and redis.call('PTTL', sessionKey(id)) or -1)}
 );
 
 /**
- * One page of the dashboard's scan: the next queues of the high-water hash (which names every
- * queue ever used) whose prefix matches, each swept of expired sessions' entries and read whole.
- * KEYS: high-water marks, epoch. ARGV: tag, epoch, prefix ('' for every queue), cursor, page size,
- * field pattern (the prefix's queues below it).
- * Returns {nextCursor, then per non-empty queue: 'q', prefix, n, n x (name, revision, value),
- * then per session of those entries: 's', id, ttlMs}.
+ * One page of the scan, shared by the writing and the read-only scan: each defines
+ * `membersOf(queue, q, v)`, a queue's members as name, score pairs (swept first, or live only).
  */
-export const SCAN_TREE = script(
-  'scan-tree',
-  `
-local bad = checkEpoch(KEYS[2]) if bad then return bad end
+const SCAN_PAGE = `
 local prefix = ARGV[3]
 local page = redis.call('HSCAN', KEYS[1], ARGV[4], 'MATCH', ARGV[6], 'COUNT', ARGV[5])
 local queues = {}
@@ -370,9 +363,8 @@ if ARGV[4] == '0' and prefix ~= '' and redis.call('HEXISTS', KEYS[1], prefix) ==
 local reply = {page[1]}
 local ttls = {}
 for _, queue in ipairs(queues) do
-  local q, v = tag .. 'q:' .. queue, tag .. 'v:' .. queue
-  sweep(q, v, tag .. 'c:' .. queue)
-  local members = redis.call('ZRANGE', q, 0, -1, 'WITHSCORES')
+  local v = tag .. 'v:' .. queue
+  local members = membersOf(queue, tag .. 'q:' .. queue, v)
   if #members > 0 then
     reply[#reply + 1] = 'q'
     reply[#reply + 1] = queue
@@ -393,7 +385,25 @@ for id, ttl in pairs(ttls) do
   reply[#reply + 1] = fmt(ttl)
 end
 return reply
-`,
+`;
+
+/**
+ * One page of the dashboard's scan: the next queues of the high-water hash (which names every
+ * queue ever used) whose prefix matches, each swept of expired sessions' entries and read whole.
+ * KEYS: high-water marks, epoch. ARGV: tag, epoch, prefix ('' for every queue), cursor, page size,
+ * field pattern (the prefix's queues below it).
+ * Returns {nextCursor, then per non-empty queue: 'q', prefix, n, n x (name, revision, value),
+ * then per session of those entries: 's', id, ttlMs}.
+ */
+export const SCAN_TREE = script(
+  'scan-tree',
+  `
+local bad = checkEpoch(KEYS[2]) if bad then return bad end
+local function membersOf(queue, q, v)
+  sweep(q, v, tag .. 'c:' .. queue)
+  return redis.call('ZRANGE', q, 0, -1, 'WITHSCORES')
+end
+${SCAN_PAGE}`,
 );
 
 /**
@@ -476,37 +486,10 @@ return {rev, fmt(id and redis.call('PTTL', sessionKey(id)) or -1)}
 export const SCAN_TREE_READ_ONLY = script(
   'scan-tree-read-only',
   `${LIVE}
-local prefix = ARGV[3]
-local page = redis.call('HSCAN', KEYS[1], ARGV[4], 'MATCH', ARGV[6], 'COUNT', ARGV[5])
-local queues = {}
-for i = 1, #page[2], 2 do queues[#queues + 1] = page[2][i] end
-if ARGV[4] == '0' and prefix ~= '' and redis.call('HEXISTS', KEYS[1], prefix) == 1 then queues[#queues + 1] = prefix end
-local reply = {page[1]}
-local ttls = {}
-for _, queue in ipairs(queues) do
-  local v = tag .. 'v:' .. queue
-  local members = live(tag .. 'q:' .. queue)
-  if #members > 0 then
-    reply[#reply + 1] = 'q'
-    reply[#reply + 1] = queue
-    reply[#reply + 1] = fmt(#members / 2)
-    for i = 1, #members, 2 do
-      local name = members[i]
-      reply[#reply + 1] = name
-      reply[#reply + 1] = members[i + 1]
-      reply[#reply + 1] = redis.call('HGET', v, name) or ''
-      local id = sessionOf(name)
-      if id and ttls[id] == nil then ttls[id] = redis.call('PTTL', sessionKey(id)) end
-    end
-  end
+local function membersOf(queue, q, v)
+  return live(q)
 end
-for id, ttl in pairs(ttls) do
-  reply[#reply + 1] = 's'
-  reply[#reply + 1] = id
-  reply[#reply + 1] = fmt(ttl)
-end
-return reply
-`,
+${SCAN_PAGE}`,
 );
 
 /** The scripts a coordinator reads queues with: the writing ones sweep, the read-only ones leave out. */
