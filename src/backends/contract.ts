@@ -97,6 +97,12 @@ export interface Standing {
   readonly predecessor: QueueEntry | undefined;
 }
 
+/** A waiting contender's own key and its creation revision, as {@link Backend.waitForBlocker} takes it. */
+export interface Waiting {
+  readonly key: string;
+  readonly revision: bigint;
+}
+
 /** What {@link Session.enqueue} returns: the new key, the prefix as listed right after it, the own-key watch. */
 export interface Enqueued {
   readonly key: string;
@@ -238,8 +244,15 @@ export interface Backend {
    * between the two is never missed. With `revision` (the key's creation revision as listed), a
    * key of that name created again since counts as deleted. Rejects with the signal's reason when
    * `signal` aborts. (A contender's own key is watched by {@link Enqueued.own}, not by this.)
+   *
+   * With `waiter` (the waiting contender's own key, under the same prefix), an adapter that
+   * keeps the prefix's state current may resolve with the waiter's {@link Standing} as that state
+   * shows it once the blocker is gone: a state at or after the deletion and after every write of
+   * the adapter under the prefix, the waiter's own key included (never older). That is all the
+   * waiter needs to decide, since a contender first in line stays first until its key goes; it
+   * then reads nothing. Resolving with nothing leaves the reading to the caller.
    */
-  waitForBlocker(key: string, revision: bigint | undefined, signal: AbortSignal): Promise<void>;
+  waitForBlocker(key: string, revision: bigint | undefined, signal: AbortSignal, waiter?: Waiting): Promise<Standing | void>;
 
   /**
    * Where `key` (with creation revision `revision`) stands in `prefix`: the head and its

@@ -255,7 +255,9 @@ function waitForAdmission(backend: Backend, request: ContenderRequest, scope: Wa
       if (current.admitted || !blocker) return finish(ADMITTED);
       debug('%s waits for %s to be deleted', contender.key, blocker.key);
       // One wait per round and it ends with the round (deleted or aborted): no round signal needed.
-      bounded(backend.waitForBlocker(blocker.key, blocker.revision, signal)).then(() => {
+      // Under the exclusive rule the backend may hand over the standing it sees once the blocker
+      // is gone (etcd: from its watched view of the queue): then the wake-up reads nothing.
+      bounded(backend.waitForBlocker(blocker.key, blocker.revision, signal, rule.byStanding ? contender : undefined)).then((handed) => {
         try {
           // The own-key watch has reported any deletion of the own key that came before this
           // wake-up: an own key gone ends the wait here, it is never granted. Nor is a waiter whose
@@ -264,6 +266,7 @@ function waitForAdmission(backend: Backend, request: ContenderRequest, scope: Wa
           throwIfAborted(signal);
           throwIfAborted(contender.session.signal);
           if (current.admittedOnceBlockerGone) return finish(ADMITTED);
+          if (handed) return round(lookAt(handed));
           const next = rule.byStanding
             ? bounded(readStanding(backend, request.prefix, contender, signal)).then(lookAt)
             : bounded(backend.list(request.prefix, signal)).then((entries) => look(rule, contender.key, entries));

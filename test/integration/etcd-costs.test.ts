@@ -139,4 +139,31 @@ describe.skipIf(!wanted)('etcd costs', () => {
     await next.release();
     for (const later of granted.slice(1)) await (await later).release();
   });
+
+  it('a waiter woken further back in the queue is granted on the watch event alone: a handoff is the release and nothing else', async () => {
+    // 8 clients looping on one lock queue behind one another: each waiter entered behind several
+    // keys, so its predecessor's deletion alone does not say it is first. The view it waits on
+    // does (exact at the deletion, and at every write of its own), so it reads nothing. Before:
+    // one standing read per such handoff, a round trip between the release and the grant.
+    const name = unique('deep-handoff');
+    const holder = await counted();
+    const waiters = await Promise.all([counted(), counted(), counted(), counted()]);
+    const lease = await holder.coord.mutex(name).acquire();
+    const granted: Promise<Lease>[] = [];
+    for (const [i, waiter] of waiters.entries()) {
+      granted.push(waiter.coord.mutex(name).acquire());
+      while ((await backendOf(holder.coord).list(name)).length < i + 2) await new Promise((r) => setTimeout(r, 5));
+      waiter.reset();
+    }
+    holder.reset();
+    await lease.release();
+    expect(holder.calls).toEqual({ txn: 1 });
+    for (const [i, waiter] of waiters.entries()) {
+      const held = await granted[i]!;
+      // Granted without a request; the release is its one transaction.
+      expect(waiter.calls, `waiter ${i + 1} when granted`).toEqual({});
+      await held.release();
+      expect(waiter.calls, `waiter ${i + 1} after its release`).toEqual({ txn: 1 });
+    }
+  });
 });

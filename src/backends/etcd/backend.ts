@@ -9,7 +9,7 @@
  * @module
  */
 import { ClosedError } from '../../errors.js';
-import type { Backend, KeyState, PlainKeys, PrefixFollower, QueueEntry, ScanResult, Session, Standing, Watched } from '../contract.js';
+import type { Backend, KeyState, PlainKeys, PrefixFollower, QueueEntry, ScanResult, Session, Standing, Waiting, Watched } from '../contract.js';
 import { standingIn } from '../standing.js';
 import { headRange, kvsOf, newestRange, standingFrom } from './standing.js';
 import type { EtcdOptions } from './config.js';
@@ -19,10 +19,10 @@ import { KeySpace, roleOfName } from './keys.js';
 import { HealthBoard } from '../../observability/health.js';
 import { EtcdSession, entriesOf } from './session.js';
 import { EtcdClient } from './transport/client.js';
-import { type PrefixView, type Snapshot, type ViewEntry, type ViewHost, ViewRegistry } from './view.js';
+import { type PrefixView, type Snapshot, type ViewEntry, type ViewHost, ViewRegistry, type ViewStanding } from './view.js';
 import { EtcdValues } from './values.js';
 import { scanEtcd } from './scan.js';
-import { followView } from './follow.js';
+import { followView, queueEntryOf } from './follow.js';
 
 /** How long a prefix's watch is kept after its last use. */
 const VIEW_LINGER_MS = 30_000;
@@ -159,17 +159,28 @@ export class EtcdBackend implements Backend {
     return kv && { value: kv.value.toString(), revision: kv.createRevision };
   }
 
-  async waitForBlocker(key: string, revision: bigint | undefined, signal: AbortSignal): Promise<void> {
+  /**
+   * Waits on the prefix's view. With `waiter`, resolves with the waiter's standing as the view
+   * shows it at the moment the blocker is gone: the view is then exact at a revision no older
+   * than the deletion and every write of this adapter under the prefix (the waiter's own key
+   * among them), so a waiter it shows first holds, and the wake-up costs no read.
+   */
+  async waitForBlocker(key: string, revision: bigint | undefined, signal: AbortSignal, waiter?: Waiting): Promise<Standing | undefined> {
     this.#checkOpen();
     const view = this.views.acquire(parentOf(key));
+    let standing: Standing | undefined;
     // A key of the same name created again (Go reuses <name>/<lease hex>) is another key: the one
     // waited for is gone. Without that check a waiter could wait for a key queued behind itself.
     const gone = () => {
       const entry = view.get(key);
-      return entry === undefined || (revision !== undefined && entry.revision !== revision);
+      const isGone = entry === undefined || (revision !== undefined && entry.revision !== revision);
+      // Checked only on a current view: what it shows now is a state the waiter may act on.
+      if (isGone && waiter) standing = standingOfView(view.standingOf(waiter.key, waiter.revision));
+      return isGone;
     };
     try {
       await view.until(gone, signal, key);
+      return standing;
     } finally {
       this.views.release(view);
     }
@@ -234,6 +245,12 @@ export class EtcdBackend implements Backend {
   #checkOpen(): void {
     if (this.#closed) throw new ClosedError('the coordinator was closed');
   }
+}
+
+/** A view's standing in the contract's terms. */
+function standingOfView(standing: ViewStanding): Standing {
+  if (!standing.present) return { present: false, head: undefined, predecessor: undefined };
+  return { present: true, head: standing.head && queueEntryOf(standing.head), predecessor: standing.predecessor && queueEntryOf(standing.predecessor) };
 }
 
 /** A view's keys as a listing, in creation order. */

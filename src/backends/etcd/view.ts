@@ -73,6 +73,17 @@ interface Waiter {
   settled: boolean;
 }
 
+/** Where a key stands in a view: the head of the queue and the contender just ahead of it. */
+export interface ViewStanding {
+  readonly present: boolean;
+  readonly head: ViewEntry | undefined;
+  readonly predecessor: ViewEntry | undefined;
+}
+
+const ABSENT: ViewStanding = { present: false, head: undefined, predecessor: undefined };
+
+const byCreateRevision = (a: KeyValue, b: KeyValue): number => (a.createRevision < b.createRevision ? -1 : a.createRevision > b.createRevision ? 1 : 0);
+
 const NOTHING_TO_STOP = (): void => {};
 
 /** Pause before reading again after a read that found no member serving. */
@@ -235,7 +246,9 @@ export class PrefixView {
 
   #applySnapshot(snapshot: Snapshot): void {
     const entries = new Map<string, ViewEntry>();
-    for (const kv of snapshot.kvs) {
+    // Kept in creation order (a range comes in key order): later creations are appended, so the
+    // map's order stays the queue's and the head is found without sorting (see standingOf).
+    for (const kv of [...snapshot.kvs].sort(byCreateRevision)) {
       const entry = this.#entryOf(kv);
       if (entry) entries.set(entry.key, entry);
     }
@@ -473,6 +486,25 @@ export class PrefixView {
     this.#followers.add(follower);
     if (this.#revision >= 0n) follower.reset(this.entries());
     return () => this.#followers.delete(follower);
+  }
+
+  /**
+   * Where `key` (created at `revision`) stands: the head of the queue and the contender just
+   * ahead of it, found by walking the keys in creation order up to it: O(1) for the head, and
+   * never past the first key created after it. Meaningful only while the view is {@link current}.
+   */
+  standingOf(key: string, revision: bigint): ViewStanding {
+    let head: ViewEntry | undefined;
+    let previous: ViewEntry | undefined;
+    for (const entry of this.#entries.values()) {
+      if (!entry.leased) continue;
+      if (entry.key === key) return entry.revision === revision ? { present: true, head: head ?? entry, predecessor: previous } : ABSENT;
+      // Keys are in creation order: one created after `revision` means the key is not there.
+      if (entry.revision > revision) return ABSENT;
+      head ??= entry;
+      previous = entry;
+    }
+    return ABSENT;
   }
 
   /** The queue: the contender keys in creation order (lowest create revision first). */
