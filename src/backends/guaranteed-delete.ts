@@ -21,6 +21,13 @@ export interface RemovalHost {
    * attempt's own deadline.
    */
   attemptRemove(key: string, revision: bigint | undefined, signal: AbortSignal): Promise<void>;
+  /**
+   * Optional, used instead of {@link attemptRemove} when present: one attempt that ends on its own
+   * within about `ms` (the adapter's own request deadlines bound it), so it needs no signal. Such
+   * an attempt costs no AbortController and no timer of its own: one timer per session watches
+   * every attempt's deadline, and an attempt still running at its deadline is given up on then.
+   */
+  attemptRemoveWithin?(key: string, revision: bigint | undefined, ms: number): Promise<void>;
   /** Ends the session (its keys vanish); resolves even when the backend cannot be reached. */
   end(): Promise<void>;
 }
@@ -33,6 +40,8 @@ export class GuaranteedRemovals {
   readonly #pending = new Map<string, { revision: bigint | undefined; removal: Promise<void> }>();
   /** Deadlines of the attempts in flight, all aborted by the session's end (one listener for all). */
   readonly #attempts = new Set<AbortController>();
+  /** Deadlines of the attempts that bound themselves ({@link RemovalHost.attemptRemoveWithin}). */
+  readonly #deadlines = new Deadlines();
   /** Removals that ended the session because the key could not be confirmed gone (for tests). */
   endedSessions = 0;
 
@@ -42,6 +51,7 @@ export class GuaranteedRemovals {
       () => {
         for (const attempt of this.#attempts) attempt.abort(host.signal.reason);
         this.#attempts.clear();
+        this.#deadlines.expireAll(host.signal.reason);
       },
       { once: true },
     );
@@ -97,6 +107,17 @@ export class GuaranteedRemovals {
   async #attempt(key: string, revision: bigint | undefined, ms: number): Promise<boolean> {
     const session = this.host.signal;
     if (session.aborted) return true;
+    if (this.host.attemptRemoveWithin) {
+      const deadline = this.#deadlines.add(ms, key);
+      try {
+        await deadline.race(this.host.attemptRemoveWithin(key, revision, ms));
+        return true;
+      } catch {
+        return session.aborted;
+      } finally {
+        this.#deadlines.delete(deadline);
+      }
+    }
     const deadline = new AbortController();
     const timer = setTimeout(() => deadline.abort(new Error(`removing ${key} took longer than ${ms} ms`)), ms);
     this.#attempts.add(deadline);
@@ -115,4 +136,86 @@ export class GuaranteedRemovals {
 /** Waits `ms` (at most a second; the loop checks the session after it). */
 function pause(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** One attempt's deadline, watched by {@link Deadlines}. */
+class Deadline {
+  #expire: ((reason: unknown) => void) | undefined;
+  #reason: unknown;
+
+  constructor(
+    readonly endsAt: number,
+    readonly ms: number,
+    readonly key: string,
+  ) {}
+
+  /** `attempt`, or a rejection once the deadline passes (or the session ends), whichever comes first. */
+  race(attempt: Promise<void>): Promise<void> {
+    attempt.catch(() => {});
+    if (this.#reason !== undefined) return Promise.reject(this.#reason);
+    return new Promise((resolve, reject) => {
+      this.#expire = reject;
+      attempt.then(resolve, reject);
+    });
+  }
+
+  expire(reason: unknown): void {
+    this.#reason ??= reason;
+    this.#expire?.(this.#reason);
+    this.#expire = undefined;
+  }
+}
+
+/**
+ * The deadlines of a session's removal attempts, watched by one timer: armed for the earliest
+ * deadline, and left running when attempts end in time (it then finds nothing to do and stops).
+ * A release in a loop thus arms no timer of its own: the one armed by an earlier attempt, a third
+ * of the TTL ahead, covers it. Not referenced: an attempt in flight keeps the process alive by its
+ * own request, and a finished one should not.
+ */
+class Deadlines {
+  readonly #live = new Set<Deadline>();
+  #timer: NodeJS.Timeout | undefined;
+  #timerAt = Infinity;
+
+  add(ms: number, key: string): Deadline {
+    const deadline = new Deadline(performance.now() + ms, ms, key);
+    this.#live.add(deadline);
+    if (deadline.endsAt < this.#timerAt) this.#arm(deadline.endsAt);
+    return deadline;
+  }
+
+  delete(deadline: Deadline): void {
+    this.#live.delete(deadline);
+  }
+
+  expireAll(reason: unknown): void {
+    const live = [...this.#live];
+    this.#live.clear();
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    this.#timerAt = Infinity;
+    for (const deadline of live) deadline.expire(reason);
+  }
+
+  #arm(at: number): void {
+    clearTimeout(this.#timer);
+    this.#timerAt = at;
+    this.#timer = setTimeout(() => this.#fire(), Math.max(0, at - performance.now()));
+    this.#timer.unref();
+  }
+
+  #fire(): void {
+    this.#timer = undefined;
+    this.#timerAt = Infinity;
+    const now = performance.now();
+    let next = Infinity;
+    for (const deadline of [...this.#live]) {
+      if (deadline.endsAt <= now) {
+        this.#live.delete(deadline);
+        deadline.expire(new Error(`removing ${deadline.key} took longer than ${deadline.ms} ms`));
+      } else if (deadline.endsAt < next) next = deadline.endsAt;
+    }
+    if (next < Infinity) this.#arm(next);
+  }
 }

@@ -72,6 +72,7 @@ export class EtcdSession implements Session {
       signal: this.signal,
       ttlMs: host.options.ttl * 1000,
       attemptRemove: (key, revision, signal) => this.#attemptRemove(key, revision, signal),
+      attemptRemoveWithin: (key, revision, ms) => this.#attemptRemoveWithin(key, revision, ms),
       end: () => this.end(),
     });
     this.lateCreates = new LateCreateGuard({
@@ -170,7 +171,7 @@ export class EtcdSession implements Session {
    */
   async #attemptRemove(key: string, revision: bigint | undefined, signal: AbortSignal): Promise<void> {
     if (revision !== undefined) {
-      await this.#deleteIf(key, revision, signal);
+      await this.#deleteIf(key, revision, { signal });
       return;
     }
     await this.lateCreates.watch(key, signal);
@@ -186,6 +187,26 @@ export class EtcdSession implements Session {
       this.#forget(key);
     } finally {
       this.#deleting.delete(key);
+    }
+  }
+
+  /**
+   * {@link #attemptRemove} bounded by the transport's own deadlines instead of a signal: each
+   * request attempt has one, and retries stop after `ms`. So a release (the delete of a key whose
+   * revision is known) makes no AbortController and no timer for its removal attempt. A
+   * withdrawal also watches the name, which takes a signal: it makes its own (failures only).
+   */
+  async #attemptRemoveWithin(key: string, revision: bigint | undefined, ms: number): Promise<void> {
+    if (revision !== undefined) {
+      await this.#deleteIf(key, revision, { budgetMs: ms });
+      return;
+    }
+    const deadline = new AbortController();
+    const timer = setTimeout(() => deadline.abort(new Error(`withdrawing ${key} took longer than ${ms} ms`)), ms);
+    try {
+      await this.#attemptRemove(key, undefined, deadline.signal);
+    } finally {
+      clearTimeout(timer);
     }
   }
 
@@ -368,12 +389,12 @@ export class EtcdSession implements Session {
   }
 
   /** Deletes `key` if it still has creation revision `revision`; any answer means it is gone. */
-  async #deleteIf(key: string, revision: bigint, signal?: AbortSignal): Promise<boolean> {
+  async #deleteIf(key: string, revision: bigint, options: CallOptions): Promise<boolean> {
     const full = this.#host.keys.full(key);
     this.#deleting.add(key);
     try {
       const res = await this.#host.call(`deleting ${key}`, () =>
-        this.#host.client.txn({ compare: [createdAt(full, revision)], success: [{ deleteRange: { key: full } }] }, { signal }),
+        this.#host.client.txn({ compare: [createdAt(full, revision)], success: [{ deleteRange: { key: full } }] }, options),
       );
       if (res.succeeded) this.#wrote(key, res.header.revision);
       this.#forget(key);
