@@ -17,78 +17,23 @@
  * etcd resets streams only on its own schedule, so the member here is a plain HTTP/2 server on
  * loopback that accepts the client's streams and resets one on demand; the client is the adapter's
  * own transport (watch stream, lease keeper) in a child process, so that a process stuck in such a
- * loop is seen from outside and killed instead of freezing the test runner.
+ * loop is seen from outside and killed instead of freezing the test runner
+ * (test/support/h2-member-child.ts).
  */
-import { type ChildProcess, spawn } from 'node:child_process';
-import { once } from 'node:events';
-import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
+import { clientAnswer, killClientChildren, pendingWrites, RESPONSIVE } from '../support/h2-member-child.js';
 
-// The built modules (`npm test` builds first), so that the child starts in milliseconds.
-const TRANSPORT = fileURLToPath(new URL('../../dist/backends/etcd/transport/client.js', import.meta.url));
-const KEEPER = fileURLToPath(new URL('../../dist/backends/etcd/lease-keeper.js', import.meta.url));
-
-let child: ChildProcess | undefined;
-afterEach(() => {
-  child?.kill('SIGKILL');
-  child = undefined;
-});
-
-/** A child process: the member, the client's watch and keep-alive streams on it, then `reset`. */
-function clientScript(reset: string): string {
-  return `
-  import http2 from 'node:http2';
-  const { EtcdClient } = await import(${JSON.stringify(TRANSPORT)});
-  const { LeaseKeeper } = await import(${JSON.stringify(KEEPER)});
-  const streams = [];
-  const server = http2.createServer();
-  server.on('stream', (stream) => {
-    streams.push(stream);
-    stream.respond({ ':status': 200, 'content-type': 'application/grpc' });
-    stream.on('data', () => {});
-    stream.on('error', () => {});
-  });
-  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const client = new EtcdClient({ endpoints: ['127.0.0.1:' + server.address().port], https: false });
-  const quiet = { created() {}, events() {}, restarting() {}, refused() {} };
-  client.watches.watch(Buffer.from('a'), Buffer.from('b'), quiet);
-  const keeper = new LeaseKeeper(client, 1n, 30, performance.now(), () => {});
-  while (streams.length < 2) await new Promise((resolve) => setTimeout(resolve, 10));
-  ${reset}
-  // A process that still runs its timers says so.
-  setTimeout(() => {
-    process.send('timers run');
-    keeper.stop();
-    client.close();
-    server.close();
-  }, 300);
-`;
-}
-
-async function answerOf(script: string): Promise<string> {
-  child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-  return Promise.race([
-    once(child, 'message').then(([message]) => message as string),
-    new Promise<string>((resolve) => setTimeout(() => resolve('no answer within 10 s: the process is stuck'), 10_000)),
-  ]);
-}
+afterEach(killClientChildren);
 
 describe('etcd transport: a member resets a stream', () => {
   it('the client process keeps running its timers when the watch stream is reset next to the keep-alive stream', async () => {
-    // The member resets the watch stream (the first one opened).
-    const answer = await answerOf(clientScript('streams[0].close(http2.constants.NGHTTP2_CANCEL);'));
-    expect(answer).toBe('timers run');
+    expect(await clientAnswer('watch.close(http2.constants.NGHTTP2_CANCEL);')).toBe(RESPONSIVE);
   }, 20_000);
 
   it('the client process keeps running its timers when the reset arrives while a write of the client is still to be flushed', async () => {
     // The member's reset goes out in this turn; the client then writes on the same session (a
     // second watch created on the watch stream) after its own flush of this turn, so the write is
     // still scheduled when the client reads the reset in the next one.
-    const answer = await answerOf(
-      clientScript(`
-  streams[0].close(http2.constants.NGHTTP2_CANCEL);
-  setImmediate(() => client.watches.watch(Buffer.from('c'), Buffer.from('d'), quiet));`),
-    );
-    expect(answer).toBe('timers run');
+    expect(await clientAnswer('watch.close(http2.constants.NGHTTP2_CANCEL);', pendingWrites.watchCreate)).toBe(RESPONSIVE);
   }, 20_000);
 });
