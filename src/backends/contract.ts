@@ -278,6 +278,13 @@ export interface Backend {
   followPrefix?(prefix: string, signal: AbortSignal, follower: PrefixFollower): void;
 
   /**
+   * Set when {@link followPrefix} tells of each change as it is made (an in-process store): a
+   * follower is then exact at every moment, so queue positions may be reported at any time and
+   * are paced by time; a follower fed over a network lags the server, and reports as changes arrive.
+   */
+  readonly followsAsChanged?: true;
+
+  /**
    * Reads every contender key at any depth below `prefix` (`''`: the whole key space of this
    * coordinator) and watches for the next creation, deletion or value change among them. For
    * monitoring (the dashboard), not for recipes. Optional: a backend without it has no dashboard.

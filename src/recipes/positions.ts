@@ -7,6 +7,16 @@
  * a binary search; a creation joins at the tail (revisions grow), behind everyone. No subscriber
  * ever rescans the queue, and the view holds no listing per waiter.
  *
+ * Changes are not reported as they are applied: the view marks the subscribers whose position may
+ * have changed and asks for a flush, which tells each of them its position then, once. A batch of
+ * changes (a session's keys revoked together, a watch response with several events, a
+ * resynchronisation) is thus reported as its end state, never step by step through states that
+ * were already past. A view fed over a network flushes in a microtask after each batch it
+ * receives; one fed by an in-process store (exact at every moment) is flushed at a pace that keeps
+ * reporting to about a tenth of the process's time ({@link requestFlush}), so that under a high
+ * rate of changes a waiter's reports are coalesced. Either way the waiter next in line is told at
+ * once, and a waiter's last report before its grant is 0.
+ *
  * The view is fed by the backend's {@link Backend.followPrefix} where it has one (incremental
  * events: O(1) per change), else by re-listing the prefix on every change ({@link Backend.watchPrefix})
  * and applying the difference: one listing per change per coordinator, shared by all of its
@@ -14,6 +24,7 @@
  * @module
  */
 import type { Backend, QueueEntry, Role } from '../backends/contract.js';
+import { requestFlush } from './report-pacing.js';
 
 /** One contender key in a view, linked in queue (creation) order. */
 interface ViewNode {
@@ -62,8 +73,24 @@ export class QueueView {
   /** Subscribers whose key the view has not seen yet. */
   readonly #pending = new Map<string, Subscriber>();
   #subscriberCount = 0;
+  /** Index in #subscribers of the first one whose position may have changed since the last flush. */
+  #dirtyFrom = Infinity;
+  #flushRequested = false;
+  readonly #flush = () => this.flush();
+  /** Index in #subscribers before which all are removed (grants remove from the front). */
+  #front = 0;
+  #nextInLineRequested = false;
+  readonly #tellNextInLine = () => this.tellNextInLine();
 
-  constructor(private readonly rule: HeadRule) {}
+  /**
+   * @param schedule how flushes are asked for: `paced` for the full flush (by default the
+   * process-wide paced one), `soon` for the check of who is next in line (by default a
+   * microtask). Tests pass functions that do nothing and call {@link flush} themselves.
+   */
+  constructor(
+    private readonly rule: HeadRule,
+    private readonly schedule: { paced(flush: () => void): void; soon(check: () => void): void } = PACED,
+  ) {}
 
   get size(): number {
     return this.#nodes.size;
@@ -111,8 +138,7 @@ export class QueueView {
       this.#pending.delete(node.key);
       this.#attach(waiting, node, this.#nodes.size - 1);
     }
-    const admitted = this.#admitted();
-    if (admitted !== admittedBefore) for (const subscriber of this.#subscribers) this.#report(subscriber, admitted);
+    if (this.#admitted() !== admittedBefore) this.#changedFrom(0);
   }
 
   /** A key left the queue (released, withdrawn, expired). */
@@ -140,32 +166,76 @@ export class QueueView {
     else this.#tail = node.prev;
     this.#nodes.delete(key);
     if (node.subscriber) this.#detach(node.subscriber);
-    // Everyone behind the deleted key has one key fewer ahead: one pass decrements and reports.
-    // A report may unsubscribe (an acquire that ends): iterate over the array as it was.
+    // Everyone behind the deleted key has one key fewer ahead: one pass decrements; the reports
+    // go out at the next flush.
     const subscribers = this.#subscribers;
     const behind = this.#firstBehind(node.seq);
+    for (let i = behind; i < subscribers.length; i++) (subscribers[i] as Subscriber).ahead--;
+    this.#changedFrom(this.#admitted() !== admittedBefore ? 0 : behind);
+  }
+
+  /** Marks the subscribers from index `from` on as possibly moved, and asks for a flush. */
+  #changedFrom(from: number): void {
+    if (from >= this.#subscribers.length) return;
+    if (from < this.#dirtyFrom) this.#dirtyFrom = from;
+    if (!this.#nextInLineRequested) {
+      this.#nextInLineRequested = true;
+      this.schedule.soon(this.#tellNextInLine);
+    }
+    if (this.#flushRequested) return;
+    this.#flushRequested = true;
+    this.schedule.paced(this.#flush);
+  }
+
+  /**
+   * Tells the waiter next in line (position 0), if it has not been told, without waiting for the
+   * paced flush: its grant may follow at the next change, and a waiter must hear that it is next
+   * before it holds. O(1) amortized: one waiter, found from the front of the queue.
+   */
+  tellNextInLine(): void {
+    this.#nextInLineRequested = false;
+    const subscribers = this.#subscribers;
+    while (this.#front < subscribers.length && (subscribers[this.#front] as Subscriber).removed) this.#front++;
     const admitted = this.#admitted();
-    if (admitted !== admittedBefore) for (let i = 0; i < behind; i++) this.#report(subscribers[i] as Subscriber, admitted);
-    for (let i = behind; i < subscribers.length; i++) {
+    for (let i = this.#front; i < subscribers.length; i++) {
       const subscriber = subscribers[i] as Subscriber;
-      if (subscriber.removed) continue;
-      subscriber.ahead--;
-      this.#report(subscriber, admitted);
+      if (subscriber.removed || subscriber.ahead < admitted) continue; // holders (readers) stay subscribed a moment
+      if (subscriber.ahead === admitted) this.#report(subscriber, admitted);
+      return;
     }
   }
 
   /**
-   * Reports `key`'s position to `report` now (once the view has the key) and at every change;
-   * returns the unsubscribe.
+   * Tells every subscriber whose position changed since its last report its position now. Called
+   * by the scheduler; a report's callback may subscribe or unsubscribe (an acquire that ends), and
+   * anything it changes is marked for the next flush.
    */
-  subscribe(key: string, report: (position: number) => void): () => void {
+  flush(): void {
+    this.#flushRequested = false;
+    const from = this.#dirtyFrom;
+    this.#dirtyFrom = Infinity;
+    const subscribers = this.#subscribers;
+    const end = subscribers.length;
+    const admitted = this.#admitted();
+    for (let i = from; i < end; i++) this.#report(subscribers[i] as Subscriber, admitted);
+  }
+
+  /**
+   * Reports `key`'s position to `report` at the next flush once the view has the key, and after
+   * changes that move it; returns the unsubscribe, to be called with `true` when the waiter was
+   * granted (its last report is then 0, next in line, even if the flush that would have said so
+   * has not run yet).
+   */
+  subscribe(key: string, report: (position: number) => void): (admitted?: boolean) => void {
     const subscriber: Subscriber = { key, report, node: undefined, ahead: 0, reported: undefined, removed: false };
     this.#subscriberCount++;
     const node = this.#nodes.get(key);
     if (node) this.#attach(subscriber, node, this.#indexOf(node));
     else this.#pending.set(key, subscriber);
-    return () => {
+    return (admitted = false) => {
       if (subscriber.removed) return;
+      // Granted: whatever flush is still to come, its last report says it was next in line.
+      if (admitted && subscriber.reported !== 0) this.#tell(subscriber, 0);
       if (subscriber.node) this.#detach(subscriber);
       else {
         this.#pending.delete(key);
@@ -190,7 +260,10 @@ export class QueueView {
     const at = this.#firstBehind(node.seq);
     if (at === this.#subscribers.length) this.#subscribers.push(subscriber);
     else this.#subscribers.splice(at, 0, subscriber);
-    this.#report(subscriber);
+    if (at < this.#front) this.#front = at;
+    // Its first report goes with the next flush, so a batch that created it and changed the
+    // queue ahead of it is reported as its end state.
+    this.#changedFrom(at);
   }
 
   #detach(subscriber: Subscriber): void {
@@ -201,6 +274,9 @@ export class QueueView {
     if (++this.#removedSubscribers * 2 > this.#subscribers.length) {
       this.#subscribers = this.#subscribers.filter((s) => !s.removed);
       this.#removedSubscribers = 0;
+      this.#front = 0;
+      // Indices moved: what was marked is somewhere from the start.
+      if (this.#dirtyFrom !== Infinity) this.#dirtyFrom = 0;
     }
   }
 
@@ -216,11 +292,15 @@ export class QueueView {
     return low;
   }
 
-  /** Tells `subscriber` its position if it changed; a throwing callback does not break the view. */
-  #report(subscriber: Subscriber, admitted = this.#admitted()): void {
+  /** Tells `subscriber` its position if it changed. */
+  #report(subscriber: Subscriber, admitted: number): void {
     if (subscriber.removed || subscriber.ahead < admitted) return; // a holder now: the acquire resolves on its own
     const position = subscriber.ahead - admitted;
-    if (position === subscriber.reported) return;
+    if (position !== subscriber.reported) this.#tell(subscriber, position);
+  }
+
+  /** Calls the subscriber's callback; a throwing callback does not break the view. */
+  #tell(subscriber: Subscriber, position: number): void {
     subscriber.reported = position;
     try {
       subscriber.report(position);
@@ -243,26 +323,38 @@ interface SharedView {
 
 const views = new WeakMap<Backend, Map<string, SharedView>>();
 
+/** Reports of a view that is exact at every moment: paced, process-wide (./report-pacing.ts). */
+const PACED = { paced: requestFlush, soon: queueMicrotask };
+/** Reports of a view fed over a network: after each batch of changes it receives. */
+const AS_RECEIVED = { paced: queueMicrotask, soon: queueMicrotask };
+
+/** A waiter's position reports, as {@link followPosition} starts them. */
+export interface PositionReports {
+  /** Stops them; `admitted`: the waiter was granted (its last report is then 0). */
+  stop(admitted: boolean): void;
+}
+
 /**
- * Reports the position of the waiter whose key is `key` under `prefix` to `onQueued`, now and at
- * every change ahead of it, until the returned handle is disposed. Positions count waiters ahead,
- * holders not counted (0 = next in line).
+ * Reports the position of the waiter whose key is `key` under `prefix` to `onQueued`, once the
+ * coordinator's view has the key and after every change ahead of it (coalesced, see
+ * ./report-pacing.ts), until stopped. Positions count waiters ahead, holders not counted (0 =
+ * next in line); the last report before a grant is 0.
  */
-export function followPosition(backend: Backend, prefix: string, rule: HeadRule, key: string, onQueued: (position: number) => void): Disposable {
+export function followPosition(backend: Backend, prefix: string, rule: HeadRule, key: string, onQueued: (position: number) => void): PositionReports {
   let byPrefix = views.get(backend);
   if (!byPrefix) views.set(backend, (byPrefix = new Map()));
   // One view per prefix; the rule is the prefix's recipe's, the same for every waiter on it.
   let shared = byPrefix.get(prefix);
   if (!shared) {
-    shared = { view: new QueueView(rule), stop: new AbortController() };
+    shared = { view: new QueueView(rule, backend.followsAsChanged ? PACED : AS_RECEIVED), stop: new AbortController() };
     byPrefix.set(prefix, shared);
     feed(backend, prefix, shared.view, shared.stop.signal);
   }
   const { view, stop } = shared;
   const unsubscribe = view.subscribe(key, onQueued);
   return {
-    [Symbol.dispose]: () => {
-      unsubscribe();
+    stop: (admitted) => {
+      unsubscribe(admitted);
       if (view.subscriberCount === 0 && byPrefix.get(prefix)?.view === view) {
         byPrefix.delete(prefix);
         stop.abort();

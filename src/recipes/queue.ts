@@ -241,7 +241,7 @@ function waitForAdmission(backend: Backend, request: ContenderRequest, scope: Wa
   // the wait below never depends on them, so a waiter that asks for them is woken no more often.
   const positions = scope.onQueued ? followPosition(backend, request.prefix, rule, contender.key, scope.onQueued) : undefined;
   const finish = (outcome: unknown) => {
-    positions?.[Symbol.dispose]();
+    positions?.stop(outcome === ADMITTED);
     link?.[Symbol.dispose]();
     done(outcome);
   };

@@ -41,6 +41,8 @@ describe.skipIf(!available)('ZooKeeper', () => {
         chroot,
         ...(options?.ttl !== undefined ? { sessionTimeout: options.ttl * 1000 } : {}),
       }),
+    // A session's ephemeral nodes are deleted by one transaction, but notified one by one.
+    seesJointDeletionsTogether: false,
     async expireSession(coord) {
       // The server ends the session: a second connection joins it and closes it.
       await expireBackendSession(backendOf(coord));

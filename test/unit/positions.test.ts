@@ -1,7 +1,9 @@
 /**
  * The position view against the definition: after every creation and deletion, in random order,
- * each subscribed waiter's last report equals the number of waiters ahead of it computed from the
- * whole listing (holders not counted), and a waiter is told only when its position changed.
+ * and the flush that follows, each subscribed waiter's last report equals the number of waiters
+ * ahead of it computed from the whole listing (holders not counted), and a waiter is told only
+ * when its position changed. Changes between two flushes are reported once, as their end state.
+ * The views here flush when the test says (their scheduler does nothing).
  */
 import { describe, expect, it } from 'vitest';
 import type { QueueEntry, Role } from '../../src/backends/contract.js';
@@ -17,6 +19,9 @@ function expectedPosition(rule: HeadRule, entries: readonly QueueEntry[], index:
   return index < admitted ? undefined : index - admitted;
 }
 
+/** A view whose reports go out only when the test calls flush(). */
+const manualView = (rule: HeadRule) => new QueueView(rule, { paced: () => {}, soon: () => {} });
+
 /** A small deterministic random generator, so a failure can be replayed. */
 function random(seed: number): () => number {
   let state = seed;
@@ -28,7 +33,7 @@ function random(seed: number): () => number {
 
 function simulate(rule: HeadRule, roles: readonly Role[], seed: number): void {
   const next = random(seed);
-  const view = new QueueView(rule);
+  const view = manualView(rule);
   const entries: QueueEntry[] = [];
   const reports = new Map<string, number[]>();
   const unsubscribes = new Map<string, () => void>();
@@ -62,6 +67,7 @@ function simulate(rule: HeadRule, roles: readonly Role[], seed: number): void {
         reports.delete(key);
       }
     }
+    view.flush();
     // Compared by hand and asserted once: an expect() per waiter per step would be slow.
     entries.forEach((entry, index) => {
       const list = reports.get(entry.key);
@@ -84,7 +90,7 @@ describe('QueueView', () => {
   });
 
   it('a key subscribed before the view has it is reported once it arrives', () => {
-    const view = new QueueView(exclusive);
+    const view = manualView(exclusive);
     const seen: number[] = [];
     view.subscribe('late', (p) => seen.push(p));
     view.reset([
@@ -92,23 +98,27 @@ describe('QueueView', () => {
       { key: 'b', role: 'lock' },
       { key: 'late', role: 'lock' },
     ]);
+    view.flush();
     expect(seen).toEqual([1]);
     view.deleted('a');
+    view.flush();
     expect(seen).toEqual([1, 0]);
   });
 
   it('a deletion behind a waiter does not disturb it', () => {
-    const view = new QueueView(exclusive);
+    const view = manualView(exclusive);
     for (const key of ['a', 'b', 'c', 'd']) view.created({ key, role: 'lock' });
     const seen: number[] = [];
     view.subscribe('b', (p) => seen.push(p));
+    view.flush();
     view.deleted('d');
     view.deleted('c');
+    view.flush();
     expect(seen).toEqual([0]);
   });
 
   it('a name deleted and created again while the view was not following is a new key at the tail', () => {
-    const view = new QueueView(exclusive);
+    const view = manualView(exclusive);
     const reports: number[] = [];
     view.reset([
       { key: 'holder', role: 'lock', revision: 1n },
@@ -116,12 +126,72 @@ describe('QueueView', () => {
       { key: 'mine', role: 'lock', revision: 3n },
     ]);
     view.subscribe('mine', (p) => reports.push(p));
+    view.flush();
     // Resynchronised after a gap in which `reused` was deleted and created again behind `mine`.
     view.reset([
       { key: 'holder', role: 'lock', revision: 1n },
       { key: 'mine', role: 'lock', revision: 3n },
       { key: 'reused', role: 'lock', revision: 5n },
     ]);
+    view.flush();
     expect(reports).toEqual([1, 0]);
+  });
+
+  it('changes between two flushes are reported once, as their end state', () => {
+    const view = manualView(exclusive);
+    for (const key of ['holder', 'a', 'b', 'c', 'mine']) view.created({ key, role: 'lock' });
+    const reports: number[] = [];
+    view.subscribe('mine', (p) => reports.push(p));
+    view.flush();
+    // Three waiters ahead leave together (their session ended): one report, not 2 then 1 then 0.
+    view.deleted('a');
+    view.deleted('b');
+    view.deleted('c');
+    expect(reports).toEqual([3]);
+    view.flush();
+    expect(reports).toEqual([3, 0]);
+    // A resynchronisation that drops keys ahead and adds some behind: one report too.
+    view.created({ key: 'late', role: 'lock' });
+    view.flush();
+    expect(reports).toEqual([3, 0]);
+  });
+
+  it('the waiter next in line is told at once, without the paced flush; the others wait for it', () => {
+    const view = manualView(exclusive);
+    for (const key of ['holder', 'a', 'b', 'c']) view.created({ key, role: 'lock' });
+    const b: number[] = [];
+    const c: number[] = [];
+    view.subscribe('b', (p) => b.push(p));
+    view.subscribe('c', (p) => c.push(p));
+    view.flush();
+    view.deleted('holder');
+    view.tellNextInLine();
+    expect(b).toEqual([1, 0]);
+    expect(c).toEqual([2]);
+    view.flush();
+    expect(c).toEqual([2, 1]);
+  });
+
+  it('a waiter granted before a flush told it so still gets 0 as its last report', () => {
+    const view = manualView(exclusive);
+    for (const key of ['holder', 'a', 'mine']) view.created({ key, role: 'lock' });
+    const reports: number[] = [];
+    const stop = view.subscribe('mine', (p) => reports.push(p));
+    view.flush();
+    view.deleted('a');
+    view.deleted('holder');
+    stop(true);
+    view.flush();
+    expect(reports).toEqual([1, 0]);
+    // One that gives up is told nothing more.
+    const other: number[] = [];
+    view.created({ key: 'next', role: 'lock' });
+    view.created({ key: 'last', role: 'lock' });
+    const stopOther = view.subscribe('last', (p) => other.push(p));
+    view.flush();
+    view.deleted('next');
+    stopOther(false);
+    view.flush();
+    expect(other).toEqual([1]);
   });
 });

@@ -316,6 +316,8 @@ const noop = () => {};
 /** A coordinator's connection to the process-wide store. */
 export class MemoryBackend implements Backend {
   readonly kind = 'memory' as const;
+  /** Followers are told of each change within the store's own call: they are exact at every moment. */
+  readonly followsAsChanged = true as const;
   /** This coordinator's link to the store, for tests to break: freeze, refuse, lose answers. */
   readonly faults = new MemoryFaults();
   readonly health = new HealthBoard('memory');

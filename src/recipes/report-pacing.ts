@@ -1,0 +1,52 @@
+/**
+ * When queue positions are delivered from views that are exact at every moment (fed by an
+ * in-process store, see Backend.followsAsChanged). A change to a queue does not call every waiter
+ * behind it at once: the position views mark what changed and ask for a flush here, and one
+ * flush, process-wide, tells each waiter whose position changed its newest position, once.
+ *
+ * Views fed over a network are not paced by time: they lag the server, and a report made on a
+ * timer would tell the view's state at a random moment, possibly behind a release that another
+ * connection has already seen confirmed. They flush in a microtask after each batch of changes
+ * they receive (positions.ts), so they report as fresh a state as they have.
+ *
+ * - A flush runs after the current synchronous work (a microtask), so a batch of changes that
+ *   arrives together (a session's keys revoked at one revision, a watch response carrying several
+ *   events) is reported once, as its end state: no waiter is told a position that was already
+ *   out of date when it was told.
+ * - Flushes are spaced so that reporting takes at most about a tenth of the process's time: after
+ *   a flush that took `t`, the next waits until `SPACING * t` has passed. With a short queue a
+ *   flush takes microseconds and reports are immediate; with thousands of waiters each getting a
+ *   report on every handoff (N^2/2 calls in all) the changes in between are coalesced, so a waiter
+ *   gets fewer reports, each with the position at the time of the flush.
+ * @module
+ */
+
+/** Time waited after a flush, as a multiple of the time the flush took. */
+const SPACING = 9;
+
+const due = new Set<() => void>();
+let requested = false;
+/** performance.now() before which no flush runs (see SPACING). */
+let readyAt = 0;
+
+/** Calls `flush` in the next flush (once, however many times it is asked for before then). */
+export function requestFlush(flush: () => void): void {
+  due.add(flush);
+  if (requested) return;
+  requested = true;
+  const wait = readyAt - performance.now();
+  if (wait <= 0) queueMicrotask(runFlush);
+  // Unref'd: a pending report keeps no process alive (the waits themselves do).
+  else setTimeout(runFlush, wait).unref();
+}
+
+function runFlush(): void {
+  requested = false;
+  const start = performance.now();
+  // Flushes asked for while these run (a report's callback changing a queue) go to the next one.
+  const flushes = [...due];
+  due.clear();
+  for (const flush of flushes) flush();
+  const end = performance.now();
+  readyAt = end + (end - start) * SPACING;
+}
