@@ -9,9 +9,8 @@
  * @module
  */
 import { ClosedError, SessionLostError } from '../../errors.js';
-import type { Enqueued, EnqueueRead, GuardedOp, OwnKey, QueueEntry, Role, Session } from '../contract.js';
+import type { Enqueued, EnqueueRead, GuardedOp, OwnKey, QueueEntry, Role, Session, Standing } from '../contract.js';
 import { keysOfStanding } from '../standing.js';
-import { headRange, kvsOf, newestRange, standingFrom } from './standing.js';
 import { GuaranteedRemovals } from '../guaranteed-delete.js';
 import { OwnKeyWatches } from '../own-keys.js';
 import type { EtcdOptions } from './config.js';
@@ -25,6 +24,7 @@ import type { EtcdClient } from './transport/client.js';
 import type { CallOptions } from './transport/endpoints.js';
 import { type Compare, encodeTxn, type KeyValue, type RequestOp, type TxnResponse } from './transport/messages.js';
 import type { PrefixView, Snapshot, ViewRegistry } from './view.js';
+import { queueEntryOf } from './follow.js';
 
 /** What a session needs from its adapter. */
 export interface SessionHost {
@@ -276,9 +276,10 @@ export class EtcdSession implements Session {
 
   /**
    * One transaction, like Go's `Mutex.tryAcquire`: create the own key if absent (attached to the
-   * lease) and read the whole prefix, or for `read` `'standing'` only the oldest key and the two
-   * newest (the new key and the one just ahead), so that entering a long queue sends no listing
-   * back. The first contender of this session on `prefix` gets `<prefix>/<leasehex>`, as Go's
+   * lease) and read the whole prefix, or for `read` `'standing'` only count the prefix's keys:
+   * alone, the key is first; behind others, the prefix's view tells where it stands once it shows
+   * the create. Entering a long queue then costs the same as entering an empty one, on the
+   * server too (etcd sorts a whole range to answer one sorted by creation). The first contender of this session on `prefix` gets `<prefix>/<leasehex>`, as Go's
    * clients do; further concurrent ones a suffixed name.
    */
   enqueue(prefix: string, role: Role, value: string, signal: AbortSignal, read: EnqueueRead = 'listing'): Promise<Enqueued> {
@@ -316,14 +317,15 @@ export class EtcdSession implements Session {
         }
         if (res.succeeded && read === 'standing') {
           const revision = res.header.revision;
-          const [mine, ...ahead] = kvsOf(res.responses[2]);
-          const standing = mine && keys.logical(mine.key) === key ? standingFrom(keys, prefix, kvsOf(res.responses[1]), ahead) : undefined;
-          if (standing) {
-            view.addOwn(key, revision);
-            return { key, revision, entries: keysOfStanding(standing, key, role, revision), standing, own: this.#watchOwn(prefix, key, revision) };
+          view.addOwn(key, revision);
+          const own = this.#watchOwn(prefix, key, revision);
+          const range = res.responses[1];
+          if (range?.kind === 'range' && range.range.count === 1n) {
+            // Nothing else under the prefix: first in line, with nothing read.
+            const entry: QueueEntry = { key, role, revision };
+            return { key, revision, entries: [entry], standing: { present: true, head: entry, predecessor: undefined }, own };
           }
-          // A key of a deeper name came back: list the prefix after all.
-          return await this.#listAfterCreate(prefix, key, revision, view, signal);
+          return await this.#standingFromView(prefix, key, role, revision, view, own, signal);
         }
         if (res.succeeded) {
           const range = res.responses[1];
@@ -362,7 +364,9 @@ export class EtcdSession implements Session {
       compare: [{ key: full, target: 'create', result: 'equal', value: 0n }],
       success:
         read === 'standing'
-          ? [{ put: { key: full, value, lease: this.lease } }, { range: headRange(keys, prefix) }, { range: newestRange(keys, prefix, 2) }]
+          ? // Only how many keys the prefix holds (etcd counts them in its index, without reading
+            // or sorting them): one means the new key is alone, else the view tells where it stands.
+            [{ put: { key: full, value, lease: this.lease } }, { range: { ...keys.range(prefix), countOnly: true } }]
           : [{ put: { key: full, value, lease: this.lease } }, { range: keys.range(prefix) }],
       failure: [{ range: { key: full } }],
     });
@@ -372,6 +376,28 @@ export class EtcdSession implements Session {
     if (this.#enqueueBodies.size >= MAX_KEPT_BODIES) this.#enqueueBodies.clear();
     this.#enqueueBodies.set(id, body);
     return body;
+  }
+
+  /**
+   * Where `key`, just created at `revision` behind others, stands, as the prefix's view shows it
+   * once it has caught up with the create (the watch event of the create itself, usually there
+   * as soon as the answer): no read, where ranges sorted by creation made etcd sort the whole
+   * prefix, O(N) per enqueue. The state read is at or after the create, as a read in the create's
+   * transaction would be, and is handed to this enqueue alone. Removes the key if that fails.
+   */
+  async #standingFromView(prefix: string, key: string, role: Role, revision: bigint, view: PrefixView, own: OwnKey, signal: AbortSignal): Promise<Enqueued> {
+    try {
+      // addOwn raised the view's floor to `revision`: it is current once it shows the create.
+      await view.until(() => true, signal);
+    } catch (error) {
+      own.dispose();
+      void this.remove(key, revision);
+      throw error;
+    }
+    const seen = view.standingOf(key, revision);
+    if (!seen.present) return { key, revision, entries: [], standing: { present: false, head: undefined, predecessor: undefined }, own };
+    const standing: Standing = { present: true, head: seen.head && queueEntryOf(seen.head), predecessor: seen.predecessor && queueEntryOf(seen.predecessor) };
+    return { key, revision, entries: keysOfStanding(standing, key, role, revision), standing, own };
   }
 
   /** Lists the prefix once this session's `key` (created at `revision`) is in it; removes the key if that fails. */

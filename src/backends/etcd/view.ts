@@ -82,7 +82,13 @@ export interface ViewStanding {
 
 const ABSENT: ViewStanding = { present: false, head: undefined, predecessor: undefined };
 
-const byCreateRevision = (a: KeyValue, b: KeyValue): number => (a.createRevision < b.createRevision ? -1 : a.createRevision > b.createRevision ? 1 : 0);
+/**
+ * Creation order, and key order between keys created by one transaction (as a listing sorted by
+ * creation revision shows them: etcd returns a range in key order).
+ */
+function inQueueOrder(a: ViewEntry, b: ViewEntry): number {
+  return byRevision(a, b) || (a.key < b.key ? -1 : a.key > b.key ? 1 : 0);
+}
 
 const NOTHING_TO_STOP = (): void => {};
 
@@ -94,6 +100,13 @@ export class PrefixView {
   readonly #host: ViewHost;
   readonly #start: Buffer;
   #entries = new Map<string, ViewEntry>();
+  /**
+   * The contender (leased) entries in creation order, kept as events arrive: a new key has the
+   * highest create revision so far and is appended; a deletion is found by binary search. Where a
+   * key stands is then O(log N) wherever it is in the queue (the newest key's, on entering, too).
+   */
+  #queue: ViewEntry[] = [];
+  /** A copy of {@link #queue} handed out by {@link entries}, made again after a change. */
   #ordered: ViewEntry[] | undefined;
   /** The revision the view is exact at; -1 before the first snapshot. */
   #revision = -1n;
@@ -246,14 +259,13 @@ export class PrefixView {
 
   #applySnapshot(snapshot: Snapshot): void {
     const entries = new Map<string, ViewEntry>();
-    // Kept in creation order (a range comes in key order): later creations are appended, so the
-    // map's order stays the queue's and the head is found without sorting (see standingOf).
-    for (const kv of [...snapshot.kvs].sort(byCreateRevision)) {
+    for (const kv of snapshot.kvs) {
       const entry = this.#entryOf(kv);
       if (entry) entries.set(entry.key, entry);
     }
     const vanished = [...this.own].filter((key) => !entries.has(key) && (this.#ownCreated.get(key) ?? 0n) <= snapshot.revision);
     this.#entries = entries;
+    this.#queue = [...entries.values()].filter((entry) => entry.leased).sort(inQueueOrder);
     this.#ordered = undefined;
     this.#revision = snapshot.revision;
     const pending = this.#pending;
@@ -293,13 +305,14 @@ export class PrefixView {
       if (key === undefined) continue;
       this.#ordered = undefined;
       changed.add(key);
+      const existed = this.#entries.get(key);
+      if (existed?.leased) this.#dequeue(existed);
       if (event.type === 'put') {
         const entry = this.#entryOf(event.kv) as ViewEntry;
-        const isNew = !this.#entries.has(key);
         this.#entries.set(key, entry);
-        if (tell && isNew && entry.leased) for (const follower of this.#followers) follower.created(entry);
+        if (entry.leased) this.#enqueue(entry);
+        if (tell && !existed && entry.leased) for (const follower of this.#followers) follower.created(entry);
       } else {
-        const existed = this.#entries.get(key);
         this.#entries.delete(key);
         if (this.own.has(key)) this.#ownGone(key);
         if (tell && existed?.leased) for (const follower of this.#followers) follower.deleted(key);
@@ -307,6 +320,33 @@ export class PrefixView {
     }
     this.#revision = revision;
     return changed;
+  }
+
+  /** Puts a contender entry in its place in {@link #queue}: at the end, for a key just created. */
+  #enqueue(entry: ViewEntry): void {
+    const queue = this.#queue;
+    const last = queue[queue.length - 1];
+    if (last === undefined || inQueueOrder(last, entry) < 0) queue.push(entry);
+    else queue.splice(this.#place(entry), 0, entry);
+  }
+
+  /** Takes a contender entry out of {@link #queue}. */
+  #dequeue(entry: ViewEntry): void {
+    const at = this.#place(entry);
+    if (this.#queue[at] === entry) this.#queue.splice(at, 1);
+  }
+
+  /** The index of the first queue entry not before `entry` (binary search). */
+  #place(entry: ViewEntry): number {
+    const queue = this.#queue;
+    let low = 0;
+    let high = queue.length;
+    while (low < high) {
+      const middle = (low + high) >>> 1;
+      if (inQueueOrder(queue[middle] as ViewEntry, entry) < 0) low = middle + 1;
+      else high = middle;
+    }
+    return low;
   }
 
   #ownGone(key: string): void {
@@ -490,26 +530,19 @@ export class PrefixView {
 
   /**
    * Where `key` (created at `revision`) stands: the head of the queue and the contender just
-   * ahead of it, found by walking the keys in creation order up to it: O(1) for the head, and
-   * never past the first key created after it. Meaningful only while the view is {@link current}.
+   * ahead of it, by binary search in the creation order: O(log N) wherever the key is. Meaningful
+   * only while the view is {@link current}.
    */
   standingOf(key: string, revision: bigint): ViewStanding {
-    let head: ViewEntry | undefined;
-    let previous: ViewEntry | undefined;
-    for (const entry of this.#entries.values()) {
-      if (!entry.leased) continue;
-      if (entry.key === key) return entry.revision === revision ? { present: true, head: head ?? entry, predecessor: previous } : ABSENT;
-      // Keys are in creation order: one created after `revision` means the key is not there.
-      if (entry.revision > revision) return ABSENT;
-      head ??= entry;
-      previous = entry;
-    }
-    return ABSENT;
+    const entry = this.#entries.get(key);
+    if (!entry?.leased || entry.revision !== revision) return ABSENT;
+    const at = this.#place(entry);
+    return { present: true, head: this.#queue[0], predecessor: at > 0 ? this.#queue[at - 1] : undefined };
   }
 
   /** The queue: the contender keys in creation order (lowest create revision first). */
   entries(): readonly ViewEntry[] {
-    this.#ordered ??= [...this.#entries.values()].filter((entry) => entry.leased).sort(byRevision);
+    this.#ordered ??= this.#queue.slice();
     return this.#ordered;
   }
 
