@@ -106,6 +106,11 @@ export class PrefixView {
    * key stands is then O(log N) wherever it is in the queue (the newest key's, on entering, too).
    */
   #queue: ViewEntry[] = [];
+  /**
+   * Where the queue starts in {@link #queue}: the head's leaving (a release, the common case)
+   * moves it on in O(1); the slots before it are dropped once they are half of the array.
+   */
+  #first = 0;
   /** A copy of {@link #queue} handed out by {@link entries}, made again after a change. */
   #ordered: ViewEntry[] | undefined;
   /** The revision the view is exact at; -1 before the first snapshot. */
@@ -266,6 +271,7 @@ export class PrefixView {
     const vanished = [...this.own].filter((key) => !entries.has(key) && (this.#ownCreated.get(key) ?? 0n) <= snapshot.revision);
     this.#entries = entries;
     this.#queue = [...entries.values()].filter((entry) => entry.leased).sort(inQueueOrder);
+    this.#first = 0;
     this.#ordered = undefined;
     this.#revision = snapshot.revision;
     const pending = this.#pending;
@@ -325,21 +331,35 @@ export class PrefixView {
   /** Puts a contender entry in its place in {@link #queue}: at the end, for a key just created. */
   #enqueue(entry: ViewEntry): void {
     const queue = this.#queue;
-    const last = queue[queue.length - 1];
+    const last = queue.length > this.#first ? queue[queue.length - 1] : undefined;
     if (last === undefined || inQueueOrder(last, entry) < 0) queue.push(entry);
     else queue.splice(this.#place(entry), 0, entry);
   }
 
   /** Takes a contender entry out of {@link #queue}. */
   #dequeue(entry: ViewEntry): void {
+    const queue = this.#queue;
+    if (queue[this.#first] === entry) {
+      // The head leaves most often (a release): no search, no copy (splice(0, 1) copied the whole
+      // array: 80 us per call with 10,000 keys).
+      this.#first++;
+      if (this.#first === queue.length) {
+        this.#queue = [];
+        this.#first = 0;
+      } else if (this.#first > 64 && this.#first * 2 > queue.length) {
+        this.#queue = queue.slice(this.#first);
+        this.#first = 0;
+      }
+      return;
+    }
     const at = this.#place(entry);
-    if (this.#queue[at] === entry) this.#queue.splice(at, 1);
+    if (queue[at] === entry) queue.splice(at, 1);
   }
 
   /** The index of the first queue entry not before `entry` (binary search). */
   #place(entry: ViewEntry): number {
     const queue = this.#queue;
-    let low = 0;
+    let low = this.#first;
     let high = queue.length;
     while (low < high) {
       const middle = (low + high) >>> 1;
@@ -537,12 +557,12 @@ export class PrefixView {
     const entry = this.#entries.get(key);
     if (!entry?.leased || entry.revision !== revision) return ABSENT;
     const at = this.#place(entry);
-    return { present: true, head: this.#queue[0], predecessor: at > 0 ? this.#queue[at - 1] : undefined };
+    return { present: true, head: this.#queue[this.#first], predecessor: at > this.#first ? this.#queue[at - 1] : undefined };
   }
 
   /** The queue: the contender keys in creation order (lowest create revision first). */
   entries(): readonly ViewEntry[] {
-    this.#ordered ??= this.#queue.slice();
+    this.#ordered ??= this.#queue.slice(this.#first);
     return this.#ordered;
   }
 
