@@ -230,8 +230,9 @@ function waitForAdmission(backend: Backend, request: ContenderRequest, scope: Wa
   const { rule } = request;
   const lost = () => new LeaseLostError(`${contender.key} was deleted while waiting in ${request.prefix}`);
   if (!first.present) return done(lost());
-  // Admitted on entry: the uncontended path. The listing came with the create, so the key exists.
-  if (first.admitted) return done(ADMITTED);
+  // Admitted on entry: the uncontended path. The listing (or the create's own answer) says the key
+  // was there; an own-key watch that already saw it gone, or the session lost, says it is not now.
+  if (first.admitted) return done(contender.own.lost ? lost() : ADMITTED);
   // The own-key watch carries the session's loss too: a waiter learns it when a holder would.
   // With no timeout and no caller signal it alone can end the wait: no link, no race needed.
   const limited = canAbort(scope.signal);

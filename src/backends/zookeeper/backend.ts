@@ -24,6 +24,7 @@ import { lastSegment } from '../key-paths.js';
 import { followChildren } from './follow.js';
 import { ensurePath, listChildren, stateOf, watchDeletion } from './nodes.js';
 import { ParentStamps } from './parent-stamps.js';
+import { SoloParents } from './solo-parents.js';
 
 /** A coordinator's connection to a ZooKeeper ensemble. */
 export class ZooKeeperBackend implements Backend {
@@ -48,6 +49,7 @@ export class ZooKeeperBackend implements Backend {
       options,
       acl: this.acl,
       stamps: new ParentStamps(),
+      solo: new SoloParents(),
       prefixPath: (prefix) => this.prefixPath(prefix),
     };
   }

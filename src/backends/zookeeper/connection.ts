@@ -132,6 +132,8 @@ export class ZkConnection {
   #connectedAt = performance.now();
   /** A reconnect attempt seen waiting for the server's handshake, and since when. */
   #handshaking: { socket: unknown; since: number } | undefined;
+  /** The socket corked until the end of this turn of the event loop (see {@link #coalesce}). */
+  #corked: { uncork(): void } | undefined;
   /** How often the client reconnected to this session (see {@link reconnects}). */
   #reconnects = 0;
   /**
@@ -452,6 +454,7 @@ export class ZkConnection {
     // timeout would. Ending the session also keeps a request still queued in the client from
     // reaching the server later (an orphan node).
     const sentAt = performance.now();
+    this.#coalesce();
     return new Promise<T>((resolve, reject) => {
       let done = false;
       const onLost: Rejecter = (error) => {
@@ -480,18 +483,24 @@ export class ZkConnection {
   }
 
   /**
-   * Runs `send`, which issues several requests back to back, with the socket corked, so that
-   * they leave in one write (one segment) instead of one write each.
+   * Holds the requests of this turn of the event loop back and sends them in one write when the
+   * turn ends (before the loop polls again). The server answers a session's requests in order
+   * whatever segments carry them, and each write is a system call with the loopback's TCP work
+   * behind it, which costs more than building the request. Requests come in bursts from one
+   * answer: an enqueue's create and listing, then the own-node watch together with the
+   * blocker's watch (or, for a hold granted at once, with its release when the caller releases
+   * right away).
    */
-  pipeline<T>(send: () => T): T {
+  #coalesce(): void {
+    if (this.#corked) return;
     const socket = managerOf(this.client).socket;
-    if (!socket || socket.destroyed || !this.#connected) return send();
+    if (!socket || socket.destroyed || !this.#connected) return;
     socket.cork();
-    try {
-      return send();
-    } finally {
+    this.#corked = socket;
+    setImmediate(() => {
+      this.#corked = undefined;
       socket.uncork();
-    }
+    });
   }
 
   /**

@@ -62,6 +62,12 @@ export function newNodeUuid(): string {
   return randomUUID();
 }
 
+/** A sequence as the server prints it in a name (Java's `%010d`): `0000000042`, `-000000007`. */
+export function formatSequence(sequence: number): string {
+  const digits = String(Math.abs(sequence));
+  return sequence < 0 ? `-${digits.padStart(9, '0')}` : digits.padStart(10, '0');
+}
+
 /** The trailing sequence of a child name (a signed 32-bit number), or undefined when it has none. */
 export function sequenceOf(name: string): number | undefined {
   if (SEQUENCE_11.test(name)) return Number(name.slice(-11));

@@ -52,25 +52,72 @@ export function stateOf(data: Buffer | undefined, stat: Stat): KeyState {
  * watch on a node already gone sets nothing on the server, unlike an exists watch.
  */
 export function watchDeletion(conn: ZkConnection, key: string, onDeleted: () => void, onFailed: (error: unknown) => void): () => void {
+  return sendDeletionWatch(conn, key).adopt(onDeleted, onFailed);
+}
+
+/** A deletion watch sent before anyone listens to it (see {@link sendDeletionWatch}). */
+export interface SentDeletionWatch {
+  readonly key: string;
+  /**
+   * Listens from now on; what came back before is delivered first, in order. `key` must have
+   * existed when the request was sent: a `NO_NODE` answer then means deleted. Returns the stop
+   * function.
+   */
+  adopt(onDeleted: () => void, onFailed: (error: unknown) => void): () => void;
+  /** Ignores every answer: for a `key` that turned out never to exist, where no watch was set. */
+  drop(): void;
+}
+
+/**
+ * {@link watchDeletion}'s getData sent now, for a `key` that may not exist yet: the enqueue sends
+ * it right behind the create, on the name the server is expected to give the new node. If the
+ * guess was right the watch is adopted; if not, the request failed with `NO_NODE` and left no
+ * watch on the server, and it is dropped.
+ */
+export function sendDeletionWatch(conn: ZkConnection, key: string): SentDeletionWatch {
   let stopped = false;
+  let listener: { onDeleted: () => void; onFailed: (error: unknown) => void } | undefined;
+  /** Outcomes that came back before {@link SentDeletionWatch.adopt}, delivered by it in order. */
+  let early: Array<() => void> | undefined;
+  const deliver = (outcome: () => void): void => {
+    if (stopped) return;
+    if (listener) outcome();
+    else (early ??= []).push(outcome);
+  };
   const arm = (): void => {
     if (stopped || !conn.alive) return;
     conn
       .getData(key, (event) => {
-        if (stopped) return;
-        if (event.getType() === zookeeper.Event.NODE_DELETED) onDeleted();
-        else arm();
+        deliver(() => {
+          if (event.getType() === zookeeper.Event.NODE_DELETED) listener?.onDeleted();
+          else arm();
+        });
       })
       .catch((error: unknown) => {
-        if (stopped || !conn.alive) return;
-        const code = codeOf(error);
-        if (code === Code.NO_NODE) onDeleted();
-        else if (code === Code.CONNECTION_LOSS) conn.whenConnected().then(arm, () => {});
-        else onFailed(error);
+        deliver(() => {
+          if (!conn.alive) return;
+          const code = codeOf(error);
+          if (code === Code.NO_NODE) listener?.onDeleted();
+          else if (code === Code.CONNECTION_LOSS) conn.whenConnected().then(arm, () => {});
+          else listener?.onFailed(error);
+        });
       });
   };
   arm();
-  return () => {
-    stopped = true;
+  return {
+    key,
+    adopt(onDeleted, onFailed) {
+      listener = { onDeleted, onFailed };
+      const backlog = early;
+      early = undefined;
+      for (const outcome of backlog ?? []) if (!stopped) outcome();
+      return () => {
+        stopped = true;
+      };
+    },
+    drop() {
+      stopped = true;
+      early = undefined;
+    },
   };
 }

@@ -1,29 +1,32 @@
 /**
  * A Baton session on ZooKeeper: one ZooKeeper session's contender nodes and guarded writes.
  * Enqueue is one round trip: a multi of the create and an empty setData on the parent (whose new
- * `mzxid` is then the new node's `czxid`, the token), with the listing pipelined behind it. Where
- * the parent carries data or may not be written, it falls back to list, create, list and reads the
- * czxid from the parent's `pzxid` or with one `exists`. After a connection loss during a create,
- * the own node is found by its uuid (protected create) instead of creating a second one. The
- * own-node watch is sent the moment the create's answer names the node, before the enqueue
- * resolves and before any wait its caller arms.
+ * `mzxid` is then the new node's `czxid`, the token), with the listing behind it in the same write;
+ * or, where the last enqueue under the parent was alone ({@link SoloParents}), the own-node watch on
+ * the name the node should get instead of the listing (the multi's parent Stat says whether the node
+ * is alone). Where the parent carries data or may not be written, it falls back to list, create,
+ * list and reads the czxid from the parent's `pzxid` or with one `exists`. After a connection loss
+ * during a create, the own node is found by its uuid (protected create) instead of creating a
+ * second one. The own-node watch is sent, at the latest, the moment the create's answer names the
+ * node, before the enqueue resolves and before any wait its caller arms.
  * @module
  */
 import zookeeper from 'node-zookeeper-client';
 import type { ACL } from 'node-zookeeper-client';
 import { BackendError, LeaseLostError, OutcomeUnknownError } from '../../errors.js';
 import { raceSignal } from '../abortable.js';
-import type { Enqueued, GuardedOp, OwnKey, Role, Session } from '../contract.js';
+import type { Enqueued, GuardedOp, OwnKey, QueueEntry, Role, Session } from '../contract.js';
 import { GuaranteedRemovals } from '../guaranteed-delete.js';
 import { OwnKeyWatches } from '../own-keys.js';
 import type { ZooKeeperOptions } from './config.js';
 import { Code, codeOf, MultiError, type MultiOp, ZkConnection, zxidOf } from './connection.js';
-import { ensurePath, listChildren, watchDeletion } from './nodes.js';
+import { ensurePath, listChildren, sendDeletionWatch, type SentDeletionWatch, watchDeletion } from './nodes.js';
 import type { ParentStamps } from './parent-stamps.js';
+import type { SoloParents } from './solo-parents.js';
 import { lastSegment, parentOf } from '../key-paths.js';
 import { retrying } from './retry.js';
 import { toBatonError } from './errors.js';
-import { findByUuid, newNodeUuid, nodeNamePrefix, orderChildren, PROTECTED_PREFIX } from './naming.js';
+import { findByUuid, formatSequence, newNodeUuid, nodeNamePrefix, orderChildren, PROTECTED_PREFIX, sequenceOf } from './naming.js';
 
 const { CreateMode } = zookeeper;
 const EMPTY = Buffer.alloc(0);
@@ -39,6 +42,8 @@ export interface SessionHost {
   readonly acl: ACL[];
   /** Which queue parents an enqueue may stamp (shared by the backend's sessions). */
   readonly stamps: ParentStamps;
+  /** Where the last enqueue was alone, and the name its next node there should get. */
+  readonly solo: SoloParents;
   /** `<chroot>/<prefix>`. */
   prefixPath(prefix: string): string;
 }
@@ -118,10 +123,15 @@ export class ZooKeeperSession implements Session {
    * The own-node watch, sent the moment the create's answer names the node: a getData watch on
    * this session's connection, before the answer is handed to anyone, so no deletion of the node
    * can go unobserved, and its answer or event comes before that of any wait the caller arms
-   * next (the server answers a session in order).
+   * next (the server answers a session in order). `sent`: a watch already sent right behind the
+   * create on the name the node was expected to get; adopted if that is the name, else dropped.
    */
-  #watchOwn(key: string): OwnKey {
-    return this.#own.arm(key, (onDeleted, onFailed) => watchDeletion(this.connection, key, onDeleted, onFailed));
+  #watchOwn(key: string, sent?: SentDeletionWatch): OwnKey {
+    if (sent !== undefined && sent.key !== key) {
+      sent.drop();
+      sent = undefined;
+    }
+    return this.#own.arm(key, (onDeleted, onFailed) => (sent ? sent.adopt(onDeleted, onFailed) : watchDeletion(this.connection, key, onDeleted, onFailed)));
   }
 
   async #enqueue(parent: string, uuid: string, role: Role, value: string): Promise<Enqueued> {
@@ -137,9 +147,9 @@ export class ZooKeeperSession implements Session {
         continue;
       }
       // One round trip: the server answers a session's requests in the order they were sent.
-      const [before, created, after] = conn.pipeline(
-        () => [conn.getChildren(parent), conn.create(path, data, acl, CreateMode.EPHEMERAL_SEQUENTIAL), conn.getChildren(parent)] as const,
-      );
+      const before = conn.getChildren(parent);
+      const created = conn.create(path, data, acl, CreateMode.EPHEMERAL_SEQUENTIAL);
+      const after = conn.getChildren(parent);
       const watching = created.then((key) => this.#watchOwn(key), () => undefined);
       const [beforeResult, createdResult, afterResult] = await Promise.allSettled([before, created, after]);
       if (createdResult.status === 'fulfilled') {
@@ -177,25 +187,26 @@ export class ZooKeeperSession implements Session {
 
   /**
    * Enqueue under a parent known to carry no data: a multi of the create and an empty setData on
-   * the parent, then the listing, back to back. All ops of a multi commit in one transaction with
-   * one zxid, so the parent's new `mzxid` is the new node's `czxid`: the exact token in one round
-   * trip even when other clients' changes interleave. Resolves to undefined when the caller should
-   * try again (the parent went missing or refused the setData: the plain path is used then).
+   * the parent. All ops of a multi commit in one transaction with one zxid, so the parent's new
+   * `mzxid` is then the new node's `czxid`: the exact token in one round trip even when other
+   * clients' changes interleave; and the parent's Stat counts its children, so a node that is the
+   * only child needs no listing. Behind the multi goes, in the same write, the listing, or, where
+   * the last enqueue was alone ({@link SoloParents}), the own-node watch on the name the node
+   * should get. Resolves to undefined when the caller should try again (the parent went missing or
+   * refused the setData: the plain path is used then).
    */
   async #enqueueStamped(parent: string, path: string, data: Buffer, uuid: string): Promise<Enqueued | undefined> {
     const conn = this.connection;
-    const [stamped, after] = conn.pipeline(
-      () =>
-        [
-          conn.multi([
-            { create: path, data, acl: this.host.acl, mode: CreateMode.EPHEMERAL_SEQUENTIAL },
-            { setData: parent, data: EMPTY },
-          ]),
-          conn.getChildren(parent),
-        ] as const,
-    );
+    const solo = this.host.solo;
+    const stamped = conn.multi([
+      { create: path, data, acl: this.host.acl, mode: CreateMode.EPHEMERAL_SEQUENTIAL },
+      { setData: parent, data: EMPTY },
+    ]);
+    const expected = solo.expected(parent);
+    const early = expected === undefined ? undefined : sendDeletionWatch(conn, `${path}${formatSequence(expected)}`);
+    const after = expected === undefined ? conn.getChildren(parent) : undefined;
     // Armed from the multi's answer, before it is handed on (see #watchOwn).
-    const watching = stamped.then(([created]) => (created?.path === undefined ? undefined : this.#watchOwn(created.path)), () => undefined);
+    const watching = stamped.then(([created]) => (created?.path === undefined ? undefined : this.#watchOwn(created.path, early)), () => undefined);
     const [stampedResult, afterResult] = await Promise.allSettled([stamped, after]);
     if (stampedResult.status === 'fulfilled') {
       const [created, parentWrite] = stampedResult.value;
@@ -203,18 +214,31 @@ export class ZooKeeperSession implements Session {
       const stat = parentWrite?.stat;
       const own = await watching;
       if (key === undefined || stat === undefined || own === undefined) {
+        early?.drop();
         own?.dispose();
         throw new BackendError(`ZooKeeper answered an enqueue under ${parent} without the created path or the parent's Stat`);
       }
       try {
-        const entries = afterResult.status === 'fulfilled' ? orderChildren(parent, afterResult.value.children) : await listChildren(conn, parent);
-        if (afterResult.status === 'fulfilled' && afterResult.value.stat.dataLength !== 0) this.host.stamps.forget(parent);
+        const listed = afterResult.status === 'fulfilled' ? afterResult.value : undefined;
+        if (listed !== undefined && listed.stat.dataLength !== 0) this.host.stamps.forget(parent);
+        let entries: QueueEntry[];
+        if (stat.numChildren === 1) {
+          // The only child when it was created: first in line, whatever came after it.
+          const sequence = sequenceOf(key);
+          if (sequence === undefined) solo.noteCrowded(parent);
+          else solo.noteAlone(parent, sequence);
+          entries = orderChildren(parent, [lastSegment(key)]);
+        } else {
+          solo.noteCrowded(parent);
+          entries = listed !== undefined ? orderChildren(parent, listed.children) : await listChildren(conn, parent);
+        }
         return { key, revision: zxidOf(stat.mzxid), entries, own };
       } catch (error) {
         own.dispose();
         throw error;
       }
     }
+    early?.drop();
     const error = stampedResult.reason;
     if (error instanceof MultiError) {
       // NoNode: the parent was deleted; NoAuth on the setData: we may create but not write it,
