@@ -440,6 +440,50 @@ describe.skipIf(!available)('ZooKeeper adapter', () => {
     }
   });
 
+  it('protected create: the recovery syncs with the leader before it lists the parent for its node', async () => {
+    // A server the session reconnects to may not yet have applied the create the leader committed
+    // through the server it lost; a plain listing there misses the node, and a second one is
+    // created. The server applies commits on its own threads, so no fault a test can inject
+    // (a proxy on a quorum link, SIGSTOP) holds one back while the reconnect, which goes through
+    // the leader on the same link, completes: what is checked is that the listing comes behind a
+    // sync on the new connection, which ZooKeeper answers only once every earlier commit is applied.
+    const [host, port] = servers.endpoints[0]!.split(':');
+    const proxy = await startTcpProxy(Number(port), host);
+    try {
+      const coord = await open(`zookeeper://127.0.0.1:${proxy.port}?sessionTimeout=8000`);
+      const backend = backendOf(coord) as ZooKeeperBackend;
+      const prefix = `protected-synced/${process.pid}`;
+      await (await coord.mutex(prefix).acquire()).release(); // the parent exists
+      const session = await backend.session(new AbortController().signal);
+      const client = await raw();
+      // The create reaches the server, its answer is cut; then every request the new connection
+      // sends after its handshake is recorded.
+      let step = 0;
+      const sent: number[] = [];
+      proxy.intercept = (direction, chunk) => {
+        if (step === 0 && direction === 'up' && requestOpcodes(chunk).some((op) => op === 1 || op === 14)) step = 1;
+        else if (step === 1 && direction === 'down') {
+          step = 2;
+          return 'cut';
+        } else if (step === 2 && direction === 'up') step = 3; // the new connection's handshake
+        else if (step === 3 && direction === 'up') sent.push(...requestOpcodes(chunk));
+        return 'forward';
+      };
+      const entered = await session.enqueue(prefix, 'lock', '', AbortSignal.timeout(10_000));
+      expect(step).toBe(3);
+      const SYNC = 9;
+      const GET_CHILDREN = 12;
+      expect(sent, `opcodes sent after the reconnect: ${sent.join(' ')}`).toContain(GET_CHILDREN);
+      expect(sent.slice(0, sent.indexOf(GET_CHILDREN)), 'a sync goes before the listing').toContain(SYNC);
+      expect(await childrenOf(client, `/${prefix}`)).toEqual([entered.key.split('/').pop()]);
+      entered.own.dispose();
+      await session.remove(entered.key, entered.revision);
+    } finally {
+      proxy.intercept = undefined;
+      await proxy.close();
+    }
+  });
+
   it('observe under leader churn leaves no watch behind on nodes that cannot come back', async () => {
     const watches = async () => Number(/Total watches:(\d+)/.exec((await servers.fourLetter(0, 'wchs')) ?? '')?.[1] ?? NaN);
     const name = `churn/${process.pid}`;

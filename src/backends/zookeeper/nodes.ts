@@ -39,6 +39,20 @@ export async function listChildren(conn: ZkConnection, parent: string): Promise<
   }
 }
 
+/**
+ * `parent`'s children as the leader has them now: a `sync`, then the listing, sent together. The
+ * server answers a session's requests in order, and a `sync` is answered once the server has
+ * applied everything the leader committed before it. Without it, a server the client has just
+ * reconnected to may not yet have applied a create the leader committed (the create this session
+ * sent to the server it lost, whose answer never came): a plain listing there would not show it.
+ */
+export async function listSynced(conn: ZkConnection, parent: string): Promise<string[]> {
+  const synced = conn.sync();
+  const listed = conn.getChildren(parent);
+  const [, { children }] = await Promise.all([synced, listed]);
+  return children;
+}
+
 /** A node's value, czxid (its revision) and creation time. */
 export function stateOf(data: Buffer | undefined, stat: Stat): KeyState {
   return { value: data ? data.toString('utf8') : '', revision: zxidOf(stat.czxid), createdAt: Number(stat.ctime.readBigUInt64BE(0)) };

@@ -20,7 +20,7 @@ import { GuaranteedRemovals } from '../guaranteed-delete.js';
 import { OwnKeyWatches } from '../own-keys.js';
 import type { ZooKeeperOptions } from './config.js';
 import { Code, codeOf, MultiError, type MultiOp, ZkConnection, zxidOf } from './connection.js';
-import { ensurePath, listChildren, sendDeletionWatch, type SentDeletionWatch, watchDeletion } from './nodes.js';
+import { ensurePath, listChildren, listSynced, sendDeletionWatch, type SentDeletionWatch, watchDeletion } from './nodes.js';
 import type { ParentStamps } from './parent-stamps.js';
 import type { SoloParents } from './solo-parents.js';
 import { lastSegment, parentOf } from '../key-paths.js';
@@ -100,7 +100,8 @@ export class ZooKeeperSession implements Session {
     const giveUpAt = performance.now() + this.connection.timeout;
     const deadline = AbortSignal.timeout(this.connection.timeout);
     try {
-      const { children } = await retrying(this.connection, `listing ${parent}`, this.host.options, () => this.connection.getChildren(parent), deadline);
+      // Synced first: a listing from a server behind the leader could miss the node (see listSynced).
+      const children = await retrying(this.connection, `listing ${parent}`, this.host.options, () => listSynced(this.connection, parent), deadline);
       const name = findByUuid(children, uuid);
       if (name !== undefined) await this.#removals.remove(`${parent}/${name}`, undefined, deadline);
     } catch (error) {
@@ -264,7 +265,9 @@ export class ZooKeeperSession implements Session {
     const options = this.host.options;
     const children = await retrying(conn, `finding node ${uuid} under ${parent}`, options, async () => {
       try {
-        return (await conn.getChildren(parent)).children;
+        // Synced first: the create may have been committed through the server this session lost,
+        // and the server it reconnected to may not have applied it yet (see listSynced).
+        return await listSynced(conn, parent);
       } catch (error) {
         // No parent, so no node of ours (a child keeps its parent): the create did not happen,
         // as when the first enqueue under a new name loses its connection before the parent is
