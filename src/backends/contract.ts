@@ -285,6 +285,13 @@ export interface Backend {
   readonly followsAsChanged?: true;
 
   /**
+   * What {@link followPrefix} follows, when several backends follow the same thing: the memory
+   * backends of one process share one store, so one position view per queue serves all of their
+   * waiters (fed through the link of the backend that started it). Default: the backend itself.
+   */
+  readonly followScope?: object;
+
+  /**
    * Reads every contender key at any depth below `prefix` (`''`: the whole key space of this
    * coordinator) and watches for the next creation, deletion or value change among them. For
    * monitoring (the dashboard), not for recipes. Optional: a backend without it has no dashboard.

@@ -1,7 +1,8 @@
 /**
  * Queue positions for waiters that ask for them (`onQueued`), at O(1) work per waiter per change.
  *
- * One {@link QueueView} per prefix per coordinator follows the prefix's membership (creations and
+ * One {@link QueueView} per prefix per coordinator (per process on memory, whose coordinators share
+ * one store: {@link Backend.followScope}) follows the prefix's membership (creations and
  * deletions, in order) and keeps, for each of its subscribed waiters, the number of keys ahead of
  * it. A deletion decrements that count for the subscribers behind the deleted key only, found by
  * a binary search; a creation joins at the tail (revisions grow), behind everyone. No subscriber
@@ -321,7 +322,8 @@ interface SharedView {
   readonly stop: AbortController;
 }
 
-const views = new WeakMap<Backend, Map<string, SharedView>>();
+/** By {@link Backend.followScope}: one view per queue per coordinator, or per store where they share one. */
+const views = new WeakMap<object, Map<string, SharedView>>();
 
 /** Reports of a view that is exact at every moment: paced, process-wide (./report-pacing.ts). */
 const PACED = { paced: requestFlush, soon: queueMicrotask };
@@ -341,8 +343,9 @@ export interface PositionReports {
  * next in line); the last report before a grant is 0.
  */
 export function followPosition(backend: Backend, prefix: string, rule: HeadRule, key: string, onQueued: (position: number) => void): PositionReports {
-  let byPrefix = views.get(backend);
-  if (!byPrefix) views.set(backend, (byPrefix = new Map()));
+  const scope = backend.followScope ?? backend;
+  let byPrefix = views.get(scope);
+  if (!byPrefix) views.set(scope, (byPrefix = new Map()));
   // One view per prefix; the rule is the prefix's recipe's, the same for every waiter on it.
   let shared = byPrefix.get(prefix);
   if (!shared) {

@@ -318,6 +318,14 @@ export class MemoryBackend implements Backend {
   readonly kind = 'memory' as const;
   /** Followers are told of each change within the store's own call: they are exact at every moment. */
   readonly followsAsChanged = true as const;
+
+  /**
+   * The process's store: every memory coordinator's waiters on a queue share one position view
+   * (one node per key, not one per key per coordinator).
+   */
+  get followScope(): object {
+    return this.options.store;
+  }
   /** This coordinator's link to the store, for tests to break: freeze, refuse, lose answers. */
   readonly faults = new MemoryFaults();
   readonly health = new HealthBoard('memory');
