@@ -5,8 +5,9 @@
  * one store: {@link Backend.followScope}) follows the prefix's membership (creations and
  * deletions, in order) and keeps, for each of its subscribed waiters, the number of keys ahead of
  * it. A deletion decrements that count for the subscribers behind the deleted key only, found by
- * a binary search; a creation joins at the tail (revisions grow), behind everyone. No subscriber
- * ever rescans the queue, and the view holds no listing per waiter.
+ * a binary search, on the shorter side: a release at the head is one shift counted for all of
+ * them, O(1); a creation joins at the tail (revisions grow), behind everyone. No subscriber ever
+ * rescans the queue, and the view holds no listing per waiter.
  *
  * Changes are not reported as they are applied: the view marks the subscribers whose position may
  * have changed and asks for a flush, which tells each of them its position then, once. A batch of
@@ -44,7 +45,7 @@ interface Subscriber {
   readonly key: string;
   readonly report: (position: number) => void;
   node: ViewNode | undefined;
-  /** Keys ahead of this one in the queue, holders included. */
+  /** Keys ahead of this one in the queue, holders included, plus the view's #shift. */
   ahead: number;
   reported: number | undefined;
   removed: boolean;
@@ -74,6 +75,11 @@ export class QueueView {
   /** Subscribers whose key the view has not seen yet. */
   readonly #pending = new Map<string, Subscriber>();
   #subscriberCount = 0;
+  /**
+   * Deletions counted for every subscriber at once: a subscriber's keys ahead are its `ahead`
+   * less this. A release (the head's deletion) is then one increment, not one per waiter.
+   */
+  #shift = 0;
   /** Index in #subscribers of the first one whose position may have changed since the last flush. */
   #dirtyFrom = Infinity;
   #flushRequested = false;
@@ -167,11 +173,17 @@ export class QueueView {
     else this.#tail = node.prev;
     this.#nodes.delete(key);
     if (node.subscriber) this.#detach(node.subscriber);
-    // Everyone behind the deleted key has one key fewer ahead: one pass decrements; the reports
-    // go out at the next flush.
+    // Everyone behind the deleted key has one key fewer ahead: counted on the shorter side, by
+    // the shift for all less those ahead of the key (none, for a release at the head) or one by
+    // one for those behind. The reports go out at the next flush.
     const subscribers = this.#subscribers;
     const behind = this.#firstBehind(node.seq);
-    for (let i = behind; i < subscribers.length; i++) (subscribers[i] as Subscriber).ahead--;
+    if (behind * 2 <= subscribers.length) {
+      this.#shift++;
+      for (let i = 0; i < behind; i++) (subscribers[i] as Subscriber).ahead++;
+    } else {
+      for (let i = behind; i < subscribers.length; i++) (subscribers[i] as Subscriber).ahead--;
+    }
     this.#changedFrom(this.#admitted() !== admittedBefore ? 0 : behind);
   }
 
@@ -200,8 +212,9 @@ export class QueueView {
     const admitted = this.#admitted();
     for (let i = this.#front; i < subscribers.length; i++) {
       const subscriber = subscribers[i] as Subscriber;
-      if (subscriber.removed || subscriber.ahead < admitted) continue; // holders (readers) stay subscribed a moment
-      if (subscriber.ahead === admitted) this.#report(subscriber, admitted);
+      const ahead = subscriber.ahead - this.#shift;
+      if (subscriber.removed || ahead < admitted) continue; // holders (readers) stay subscribed a moment
+      if (ahead === admitted) this.#report(subscriber, admitted);
       return;
     }
   }
@@ -255,7 +268,7 @@ export class QueueView {
 
   #attach(subscriber: Subscriber, node: ViewNode, ahead: number): void {
     subscriber.node = node;
-    subscriber.ahead = ahead;
+    subscriber.ahead = ahead + this.#shift;
     node.subscriber = subscriber;
     // Usually the newest subscriber is the last in queue order; otherwise insert in place.
     const at = this.#firstBehind(node.seq);
@@ -295,8 +308,9 @@ export class QueueView {
 
   /** Tells `subscriber` its position if it changed. */
   #report(subscriber: Subscriber, admitted: number): void {
-    if (subscriber.removed || subscriber.ahead < admitted) return; // a holder now: the acquire resolves on its own
-    const position = subscriber.ahead - admitted;
+    const ahead = subscriber.ahead - this.#shift;
+    if (subscriber.removed || ahead < admitted) return; // a holder now: the acquire resolves on its own
+    const position = ahead - admitted;
     if (position !== subscriber.reported) this.#tell(subscriber, position);
   }
 
