@@ -101,6 +101,8 @@ export interface Standing {
 export interface Waiting {
   readonly key: string;
   readonly revision: bigint;
+  /** Its own-key watch: see {@link Backend.endsWaitWithOwnKey}. */
+  readonly own?: OwnKey;
 }
 
 /** What {@link Session.enqueue} returns: the new key, the prefix as listed right after it, the own-key watch. */
@@ -283,6 +285,15 @@ export interface Backend {
    * are paced by time; a follower fed over a network lags the server, and reports as changes arrive.
    */
   readonly followsAsChanged?: true;
+
+  /**
+   * Set when {@link waitForBlocker}, given a `waiter` with its `own` watch, ends the wait by itself
+   * (rejecting with the watch's reason, through {@link OwnKey.onLoss}) when the own key is lost,
+   * and adds no listener to a signal that never aborts. A waiter with no timeout and no caller
+   * signal then waits on one shared never-aborting signal, and its own key's signal (an
+   * AbortController, most of a kilobyte of heap) is never made.
+   */
+  readonly endsWaitWithOwnKey?: true;
 
   /**
    * What {@link followPrefix} follows, when several backends follow the same thing: the memory

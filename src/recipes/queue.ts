@@ -20,7 +20,7 @@ import type { Backend, Enqueued, EnqueueRead, OwnKey, QueueEntry, Role, Session,
 import { standingIn } from '../backends/standing.js';
 import { AbortError, BatonError, LeaseLostError, SessionLostError, TimeoutError } from '../errors.js';
 import { debug } from '../observability/debug.js';
-import { canAbort, linkSignals } from './linked-signal.js';
+import { canAbort, linkSignals, neverAborting } from './linked-signal.js';
 import { foreignKind, kindConflict, type QueueUse } from './kinds.js';
 import { followPosition, type HeadRule } from './positions.js';
 import type { WaitScope } from './wait-scope.js';
@@ -102,6 +102,9 @@ export function contend(backend: Backend, request: ContenderRequest, scope: Wait
     }, reject);
   });
 }
+
+/** The signal of waits that nothing aborts but the loss of the own key (see Backend.endsWaitWithOwnKey). */
+const NEVER_ABORTED = neverAborting();
 
 /** What {@link waitForAdmission} ends with when the contender holds. */
 const ADMITTED = Symbol('admitted');
@@ -237,7 +240,14 @@ function waitForAdmission(backend: Backend, request: ContenderRequest, scope: Wa
   // With no timeout and no caller signal it alone can end the wait: no link, no race needed.
   const limited = canAbort(scope.signal);
   const link = limited ? linkSignals(scope.signal, contender.own.signal) : undefined;
-  const signal = link ? link.signal : contender.own.signal;
+  // Where the backend ends a blocker wait itself when the own key is lost, a waiter with no
+  // limits waits on one shared signal that never aborts: its own key's signal is never made.
+  const selfEnding = !limited && rule.byStanding === true && backend.endsWaitWithOwnKey === true;
+  const signal = link ? link.signal : selfEnding ? NEVER_ABORTED : contender.own.signal;
+  const checkOwn = () => {
+    if (contender.own.lost) throw contender.own.signal.reason;
+    throwIfAborted(signal);
+  };
   // Positions come from the coordinator's one view of the queue, at O(1) per change per waiter;
   // the wait below never depends on them, so a waiter that asks for them is woken no more often.
   const positions = scope.onQueued ? followPosition(backend, request.prefix, rule, contender.key, scope.onQueued) : undefined;
@@ -250,7 +260,7 @@ function waitForAdmission(backend: Backend, request: ContenderRequest, scope: Wa
   // One round: wait for the blocker's deletion, then admitted, or look again.
   const round = (current: Look): void => {
     try {
-      throwIfAborted(signal);
+      checkOwn();
       if (!current.present) throw lost();
       const blocker = current.blocker;
       if (current.admitted || !blocker) return finish(ADMITTED);
@@ -264,7 +274,7 @@ function waitForAdmission(backend: Backend, request: ContenderRequest, scope: Wa
           // wake-up: an own key gone ends the wait here, it is never granted. Nor is a waiter whose
           // session was declared lost, whatever woke it (a wake-up seen on a later session says
           // nothing of its key).
-          throwIfAborted(signal);
+          checkOwn();
           throwIfAborted(contender.session.signal);
           if (current.admittedOnceBlockerGone) return finish(ADMITTED);
           if (handed) return round(lookAt(handed));

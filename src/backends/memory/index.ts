@@ -7,9 +7,9 @@
  * @module
  */
 import { BackendError, ClosedError, ConfigError, OutcomeUnknownError, SessionLostError } from '../../errors.js';
-import { abortable, raceSignal } from '../abortable.js';
+import { abortable, canAbort, raceSignal } from '../abortable.js';
 import { positiveNumber, rejectUnknownFields, rejectUnknownParams } from '../config-fields.js';
-import type { Backend, BackendModule, Enqueued, EnqueueRead, GuardedOp, KeyState, PlainKeys, PrefixFollower, QueueEntry, Role, ScanResult, Session, Standing, StoredValue, Watched } from '../contract.js';
+import type { Backend, BackendModule, Enqueued, EnqueueRead, GuardedOp, KeyState, PlainKeys, PrefixFollower, QueueEntry, Role, ScanResult, Session, Standing, StoredValue, Waiting, Watched } from '../contract.js';
 import { GuaranteedRemovals } from '../guaranteed-delete.js';
 import { keysOfStanding } from '../standing.js';
 import { OwnKeyWatches } from '../own-keys.js';
@@ -318,6 +318,8 @@ export class MemoryBackend implements Backend {
   readonly kind = 'memory' as const;
   /** Followers are told of each change within the store's own call: they are exact at every moment. */
   readonly followsAsChanged = true as const;
+  /** waitForBlocker ends when the waiter's own key is lost (see below). */
+  readonly endsWaitWithOwnKey = true as const;
 
   /**
    * The process's store: every memory coordinator's waiters on a queue share one position view
@@ -390,7 +392,9 @@ export class MemoryBackend implements Backend {
 
   // Not async, and one promise for the whole wait, with no helper promises chained to it: every
   // waiter keeps this while it waits (a promise, its reaction and a closure cost ~300 bytes each).
-  waitForBlocker(key: string, revision: bigint | undefined, signal: AbortSignal): Promise<void> {
+  // Given the waiter's own-key watch, the wait also ends when the own key is lost (its one loss
+  // listener, free until then), so a waiter with no limits needs no signal of its own.
+  waitForBlocker(key: string, revision: bigint | undefined, signal: AbortSignal, waiter?: Waiting): Promise<void> {
     const store = this.options.store;
     const faults = this.faults;
     const gone = () => {
@@ -400,10 +404,11 @@ export class MemoryBackend implements Backend {
     return new Promise<void>((resolve, reject) => {
       let unsubscribe: (() => void) | undefined;
       let settled = false;
+      const listen = canAbort(signal);
       const settle = (error?: unknown) => {
         if (settled) return;
         settled = true;
-        signal.removeEventListener('abort', onAbort);
+        if (listen) signal.removeEventListener('abort', onAbort);
         unsubscribe?.();
         if (unsubscribe) pendingWaits.end();
         if (error === undefined) resolve();
@@ -425,7 +430,9 @@ export class MemoryBackend implements Backend {
         unsubscribe = store.onKeyChange(key, changed);
       }, settle);
       if (signal.aborted) settle(signal.reason);
-      else signal.addEventListener('abort', onAbort, { once: true });
+      else if (listen) signal.addEventListener('abort', onAbort, { once: true });
+      // Replaced by the next round's wait, or by the hold's own listener once granted.
+      waiter?.own?.onLoss(settle);
     });
   }
 
