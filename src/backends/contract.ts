@@ -103,6 +103,8 @@ export interface Waiting {
   readonly revision: bigint;
   /** Its own-key watch: see {@link Backend.endsWaitWithOwnKey}. */
   readonly own?: OwnKey;
+  /** Set when the waiter needs the listing handed over, not only its standing. */
+  readonly listing?: boolean;
 }
 
 /** What {@link Session.enqueue} returns: the new key, the prefix as listed right after it, the own-key watch. */
@@ -248,13 +250,16 @@ export interface Backend {
    * `signal` aborts. (A contender's own key is watched by {@link Enqueued.own}, not by this.)
    *
    * With `waiter` (the waiting contender's own key, under the same prefix), an adapter that
-   * keeps the prefix's state current may resolve with the waiter's {@link Standing} as that state
-   * shows it once the blocker is gone: a state at or after the deletion and after every write of
-   * the adapter under the prefix, the waiter's own key included (never older). That is all the
-   * waiter needs to decide, since a contender first in line stays first until its key goes; it
-   * then reads nothing. Resolving with nothing leaves the reading to the caller.
+   * keeps the prefix's state current may resolve with what the waiter asks for as that state
+   * shows it once the blocker is gone: its {@link Standing}, or with `waiter.listing` the keys
+   * under the prefix in creation order (a rule that looks further than the key just ahead). It is
+   * a state at or after the deletion and after every write of the adapter under the prefix, the
+   * waiter's own key included (never older), so every key created before the waiter's is in it.
+   * That is all the waiter needs to decide, since keys only join behind it and a contender
+   * admitted stays admitted until its key goes; it then reads nothing. Resolving with nothing
+   * leaves the reading to the caller.
    */
-  waitForBlocker(key: string, revision: bigint | undefined, signal: AbortSignal, waiter?: Waiting): Promise<Standing | void>;
+  waitForBlocker(key: string, revision: bigint | undefined, signal: AbortSignal, waiter?: Waiting): Promise<Standing | readonly QueueEntry[] | void>;
 
   /**
    * Where `key` (with creation revision `revision`) stands in `prefix`: the head and its

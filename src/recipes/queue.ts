@@ -266,9 +266,12 @@ function waitForAdmission(backend: Backend, request: ContenderRequest, scope: Wa
       if (current.admitted || !blocker) return finish(ADMITTED);
       debug('%s waits for %s to be deleted', contender.key, blocker.key);
       // One wait per round and it ends with the round (deleted or aborted): no round signal needed.
-      // Under the exclusive rule the backend may hand over the standing it sees once the blocker
-      // is gone (etcd: from its watched view of the queue): then the wake-up reads nothing.
-      bounded(backend.waitForBlocker(blocker.key, blocker.revision, signal, rule.byStanding ? contender : undefined)).then((handed) => {
+      // The backend may hand over the standing (the exclusive rule; the contender goes with its
+      // own-key watch, see Backend.endsWaitWithOwnKey) or the listing it sees once the blocker is
+      // gone (etcd: from its watched view of the queue): then the wake-up reads nothing. A listing
+      // is asked for only when the deletion alone does not decide.
+      const waiter = rule.byStanding ? contender : current.admittedOnceBlockerGone ? undefined : { key: contender.key, revision: contender.revision, listing: true };
+      bounded(backend.waitForBlocker(blocker.key, blocker.revision, signal, waiter)).then((handed) => {
         try {
           // The own-key watch has reported any deletion of the own key that came before this
           // wake-up: an own key gone ends the wait here, it is never granted. Nor is a waiter whose
@@ -277,7 +280,7 @@ function waitForAdmission(backend: Backend, request: ContenderRequest, scope: Wa
           checkOwn();
           throwIfAborted(contender.session.signal);
           if (current.admittedOnceBlockerGone) return finish(ADMITTED);
-          if (handed) return round(lookAt(handed));
+          if (handed) return round(isListing(handed) ? look(rule, contender.key, handed) : lookAt(handed));
           const next = rule.byStanding
             ? bounded(readStanding(backend, request.prefix, contender, signal)).then(lookAt)
             : bounded(backend.list(request.prefix, signal)).then((entries) => look(rule, contender.key, entries));
@@ -291,6 +294,10 @@ function waitForAdmission(backend: Backend, request: ContenderRequest, scope: Wa
     }
   };
   round(first);
+}
+
+function isListing(handed: Standing | readonly QueueEntry[]): handed is readonly QueueEntry[] {
+  return Array.isArray(handed);
 }
 
 /**

@@ -142,6 +142,28 @@ describe.skipIf(!wanted)('etcd costs', () => {
     for (const later of granted.slice(1)) await (await later).release();
   });
 
+  it('a read-write lock waiter woken further back in the queue is granted on the watch event alone: the view hands it the queue', async () => {
+    // Writers queue behind a writer: each waits for the key just ahead, and only the second in
+    // line knows from the deletion alone that it is first. The others were handed the queue by
+    // the view they waited on; before, each listed the name again ({ range: 1 }).
+    const name = unique('rw-handoff');
+    const holder = await counted();
+    const waiters = await Promise.all([counted(), counted(), counted()]);
+    const lease = await holder.coord.readWriteLock(name).write();
+    const granted: Promise<Lease>[] = [];
+    for (const [i, waiter] of waiters.entries()) {
+      granted.push(waiter.coord.readWriteLock(name).write());
+      while ((await backendOf(holder.coord).list(name)).length < i + 2) await new Promise((r) => setTimeout(r, 5));
+      waiter.reset();
+    }
+    await lease.release();
+    for (const [i, waiter] of waiters.entries()) {
+      const held = await granted[i]!;
+      expect(waiter.calls, `writer ${i + 1} when granted`).toEqual({});
+      await held.release();
+    }
+  });
+
   it('a waiter woken further back in the queue is granted on the watch event alone: a handoff is the release and nothing else', async () => {
     // 8 clients looping on one lock queue behind one another: each waiter entered behind several
     // keys, so its predecessor's deletion alone does not say it is first. The view it waits on

@@ -160,27 +160,28 @@ export class EtcdBackend implements Backend {
   }
 
   /**
-   * Waits on the prefix's view. With `waiter`, resolves with the waiter's standing as the view
-   * shows it at the moment the blocker is gone: the view is then exact at a revision no older
-   * than the deletion and every write of this adapter under the prefix (the waiter's own key
-   * among them), so a waiter it shows first holds, and the wake-up costs no read.
+   * Waits on the prefix's view. With `waiter`, resolves with the waiter's standing (or with
+   * `waiter.listing` the queue) as the view shows it at the moment the blocker is gone: the view
+   * is then exact at a revision no older than the deletion and every write of this adapter under
+   * the prefix (the waiter's own key among them), so a waiter it shows first holds, and the
+   * wake-up costs no read.
    */
-  async waitForBlocker(key: string, revision: bigint | undefined, signal: AbortSignal, waiter?: Waiting): Promise<Standing | undefined> {
+  async waitForBlocker(key: string, revision: bigint | undefined, signal: AbortSignal, waiter?: Waiting): Promise<Standing | QueueEntry[] | undefined> {
     this.#checkOpen();
     const view = this.views.acquire(parentOf(key));
-    let standing: Standing | undefined;
+    let handed: Standing | QueueEntry[] | undefined;
     // A key of the same name created again (Go reuses <name>/<lease hex>) is another key: the one
     // waited for is gone. Without that check a waiter could wait for a key queued behind itself.
     const gone = () => {
       const entry = view.get(key);
       const isGone = entry === undefined || (revision !== undefined && entry.revision !== revision);
       // Checked only on a current view: what it shows now is a state the waiter may act on.
-      if (isGone && waiter) standing = standingOfView(view.standingOf(waiter.key, waiter.revision));
+      if (isGone && waiter) handed = waiter.listing ? queueOf(view.entries()) : standingOfView(view.standingOf(waiter.key, waiter.revision));
       return isGone;
     };
     try {
       await view.until(gone, signal, key);
-      return standing;
+      return handed;
     } finally {
       this.views.release(view);
     }
