@@ -14,6 +14,7 @@
  * keep-alive is sent again there, long before the deadline.
  * @module
  */
+import { timeoutAfterIo } from './transport/after-io.js';
 import { TransportError } from './transport/grpc.js';
 import type { EtcdClient } from './transport/client.js';
 import type { MemberStream } from './transport/endpoints.js';
@@ -80,10 +81,12 @@ export class LeaseKeeper {
   #armDeadline(): void {
     clearTimeout(this.#deadline);
     const remaining = this.deadline - performance.now();
-    this.#deadline = setTimeout(
-      () => this.#lose(`no keep-alive answer from etcd for ${this.#ttlMs / 1000}s (the lease's TTL): it may have expired on the server`),
-      Math.max(0, remaining),
-    );
+    // Decided after reading the answers already received (see after-io.ts): one may move it on.
+    this.#deadline = timeoutAfterIo(() => {
+      if (this.#stopped) return;
+      if (this.deadline > performance.now()) this.#armDeadline();
+      else this.#lose(`no keep-alive answer from etcd for ${this.#ttlMs / 1000}s (the lease's TTL): it may have expired on the server`);
+    }, Math.max(0, remaining));
   }
 
   #open(): void {
@@ -147,12 +150,16 @@ export class LeaseKeeper {
     this.#sent.push(performance.now());
     stream.write(encodeLeaseId(this.#id));
     if (!this.#answerTimer) {
-      this.#answerTimer = setTimeout(() => {
+      // Decided after reading the answers already received (see after-io.ts): an answer clears
+      // #answerTimer, and then this one is over.
+      const timer = timeoutAfterIo(() => {
+        if (this.#answerTimer !== timer) return;
         this.#answerTimer = undefined;
         if (this.#stream !== stream) return;
         this.#client.pool.failed(stream.member, new TransportError(`no keep-alive answer from ${stream.endpoint}`, stream.endpoint, true, true));
         if (this.#stream === stream) this.#broken();
       }, this.#client.pool.attemptTimeoutMs);
+      this.#answerTimer = timer;
     }
   }
 

@@ -12,6 +12,7 @@ import { GrpcError, GrpcStatus, GrpcStream, type StreamHandlers, TransportError,
 import { decodeAuthenticate, encodeAuthenticate, Methods } from './messages.js';
 import { SchemeMismatchError, speaksOtherScheme } from './scheme-probe.js';
 import { destroySession } from './teardown.js';
+import { timeoutAfterIo } from './after-io.js';
 
 /** How to reach the members. */
 export interface PoolOptions {
@@ -241,7 +242,7 @@ export class MemberPool {
       const session = member.session;
       if (!session || member.streams === 0 || session.closed || session.destroyed || !session.socket) continue;
       let answered = false;
-      const timer = setTimeout(() => {
+      const timer = timeoutAfterIo(() => {
         if (!answered && member.session === session) this.failed(member, new TransportError(`no answer to a ping from ${member.endpoint}`, member.endpoint, true, true));
       }, PING_TIMEOUT_MS);
       timer.unref();

@@ -8,6 +8,7 @@
 import http2 from 'node:http2';
 import { ProtoReader } from './codec.js';
 import { cancelStream } from './teardown.js';
+import { timeoutAfterIo } from './after-io.js';
 
 /** gRPC status codes the adapter tells apart. */
 export const GrpcStatus = {
@@ -147,10 +148,8 @@ export function unary(
       } else resolve(answer as ProtoReader);
     };
     const onAbort = () => finish(signal?.reason);
-    const timer = setTimeout(
-      () => finish(new TransportError(`no answer from ${endpoint} within ${timeoutMs} ms`, endpoint, true, true)),
-      timeoutMs,
-    );
+    // An answer already received when the deadline comes due is read first (see after-io.ts).
+    const timer = timeoutAfterIo(() => finish(new TransportError(`no answer from ${endpoint} within ${timeoutMs} ms`, endpoint, true, true)), timeoutMs);
     signal?.addEventListener('abort', onAbort, { once: true });
     stream.on('response', (headers) => {
       status = statusOf(headers) ?? status;

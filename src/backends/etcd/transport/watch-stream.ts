@@ -13,6 +13,7 @@
 import { GrpcError, GrpcStatus, TransportError } from './grpc.js';
 import { isRetryable, type Member, type MemberPool, type MemberStream } from './endpoints.js';
 import { decodeWatch, encodeWatchCancel, encodeWatchCreate, Methods, type WatchEvent } from './messages.js';
+import { timeoutAfterIo } from './after-io.js';
 
 /** What a watch's owner hears. */
 export interface WatchHandler {
@@ -87,12 +88,15 @@ export class WatchStream {
   #armCreateTimer(): void {
     if (this.#createTimer) return;
     const stream = this.#stream;
-    this.#createTimer = setTimeout(() => {
+    // Decided after reading the answers already received (see after-io.ts).
+    const timer = timeoutAfterIo(() => {
+      if (this.#createTimer !== timer) return;
       this.#createTimer = undefined;
       if (!stream || this.#stream !== stream || this.#pending.length === 0) return;
       this.#pool.failed(stream.member, new TransportError(`no answer to a watch from ${stream.endpoint}`, stream.endpoint, true, true));
       if (this.#stream === stream) this.#broken(stream, new TransportError(`no answer to a watch from ${stream.endpoint}`, stream.endpoint, true, true));
     }, this.#pool.attemptTimeoutMs);
+    this.#createTimer = timer;
   }
 
   #cancel(entry: Entry): void {
