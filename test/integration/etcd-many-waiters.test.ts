@@ -1,5 +1,5 @@
 /**
- * Many waiters over many coordinators in one process, on a short lease TTL: every session kept,
+ * Many waiters over many coordinators in one process, on a 10 s lease TTL: every session kept,
  * every waiter served, in order. A process that keeps its leases alive must not lose one because
  * it has many waiters. It did: each enqueue made etcd sort the whole name twice (ranges sorted by
  * creation), so with 100 coordinators entering at once answers came later than an attempt's
@@ -18,7 +18,7 @@ import { followHealth, type HealthFollower } from '../support/health-events.js';
 
 const COORDINATORS = 100;
 const WAITERS = 2000;
-const TTL_SECONDS = 5;
+const TTL_SECONDS = 10;
 
 const wanted = localEtcdAvailable() || !!process.env.BATON_TEST_ETCD_ENDPOINTS || process.env.CI === 'true';
 
