@@ -82,7 +82,7 @@ const report = [
   `| Baton \`mutex.acquire()\` + \`release()\` | ${ms(baton)} | ${(1000 / baton).toFixed(0)} |`,
   `| Baton \`mutex.tryAcquire()\` + \`release()\` | ${ms(tryA)} | ${(1000 / tryA).toFixed(0)} |`,
   '',
-  `Baton / raw: ${(baton / raw).toFixed(2)}x. An acquire is one round trip (a multi of the create and a parent stamp for the token, with the listing pipelined behind it) and the release one delete, as in the raw loop; the difference is the listing that every acquire needs and client-side work. The own-node watch is armed at enqueue (one getData with a watch, pipelined behind the listing), so a waiter and then its hold learn at once of a vanished node.`,
+  `Baton / raw: ${(baton / raw).toFixed(2)}x. An acquire is one round trip, one write: a multi of the create and a parent stamp (the token; the parent's Stat says the node is alone, so no listing), with the own-node watch (a getData on the name the node will get) behind it; the release one delete, as in the raw loop. The difference is that multi and watch, and client-side work.`,
   '',
   `Load average (1 min) at start and end: ${load.map((l) => l.toFixed(1)).join(', ')} (the machine is shared).`,
   '',
