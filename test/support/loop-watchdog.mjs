@@ -11,8 +11,10 @@
  * that runs JavaScript; one stuck in native code never answers, which says as much).
  *
  * The main thread stamps the time on a shared counter every second; the worker looks every second
- * and acts when the stamp is older than `stuckMs`. The report goes to stderr by a direct write
- * (the process's own streams are served by the stuck thread) and to `.tmp/stuck-<pid>.txt`.
+ * and acts when the stamp has been stale, and the main thread running (not asleep in a synchronous
+ * wait such as a compiler run with execFileSync, where Linux tells), for `stuckMs`. The report
+ * goes to stderr by a direct write (the process's own streams are served by the stuck thread) and
+ * to `.tmp/stuck-<pid>.txt`.
  */
 import { Worker } from 'node:worker_threads';
 
@@ -47,12 +49,30 @@ function report(text) {
   process.kill(process.pid, 'SIGKILL');
 }
 
+/** The main thread's scheduler state (R running, S sleeping, ...), where Linux says. */
+function mainThreadState() {
+  try {
+    const stat = fs.readFileSync('/proc/' + process.pid + '/task/' + process.pid + '/stat', 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2)[0];
+  } catch {
+    return undefined;
+  }
+}
+
+let busySince;
 const timer = setInterval(() => {
   const blockedMs = Date.now() - Number(Atomics.load(beat, 0));
-  if (blockedMs < stuckMs) return;
+  const state = mainThreadState();
+  // A loop that stops in a synchronous wait (a child run with execFileSync) sleeps: not a spin.
+  if (blockedMs < 3000 || (state !== undefined && state !== 'R')) {
+    busySince = undefined;
+    return;
+  }
+  busySince ??= Date.now();
+  if (Date.now() - busySince < stuckMs) return;
   clearInterval(timer);
   let text = '\\nloop-watchdog: the main thread of pid ' + process.pid + ' (' + process.argv.slice(1).join(' ') +
-    ') ran no event loop for ' + blockedMs + ' ms; killing it.\\nNative stack of the main thread:\\n' + nativeStack() + '\\n';
+    ') ran no event loop for ' + blockedMs + ' ms, busy all along; killing it.\\nNative stack of the main thread:\\n' + nativeStack() + '\\n';
   const session = new Session();
   session.connectToMainThread();
   const giveUp = setTimeout(() => report(text + 'JavaScript stack: none (the main thread runs no JavaScript: stuck in native code)\\n'), 5000);

@@ -1,6 +1,7 @@
 /**
  * The test processes' watchdog (test/support/loop-watchdog.mjs): a process whose event loop stops
- * for good is reported, with where it is stuck, and killed; a process that waits is left alone.
+ * for good, busy, is reported, with where it is stuck, and killed; a process that waits (with its
+ * loop running, or asleep in a synchronous child run) is left alone.
  */
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
@@ -46,6 +47,18 @@ describe('loop watchdog of the test processes', () => {
     expect(result.stderr).toMatch(/JavaScript stack of the main thread:\n\s+at spinForever/);
     const reported = readFileSync(join(result.reportDir, `stuck-${/pid (\d+)/.exec(result.stderr)?.[1]}.txt`), 'utf8');
     expect(reported).toContain('spinForever');
+  }, 60_000);
+
+  it('leaves a process alone whose event loop waits for a synchronous child run longer than the limit (it sleeps, it does not spin)', async () => {
+    const result = await runWatched(
+      // Then it runs on for a while: a watchdog that took the wait for a spin would kill it meanwhile.
+      "import { execFileSync } from 'node:child_process';\nawait new Promise((resolve) => setTimeout(resolve, 500));\nexecFileSync('sleep', ['6']);\nawait new Promise((resolve) => setTimeout(resolve, 8000));",
+      1000,
+    );
+    expect(result.signal).toBeNull();
+    expect(result.code).toBe(0);
+    expect(result.stderr).not.toContain('loop-watchdog');
+    expect(readdirSync(result.reportDir)).toEqual([]);
   }, 60_000);
 
   it('leaves a process alone that waits longer than the limit with its event loop running', async () => {
