@@ -244,10 +244,6 @@ function waitForAdmission(backend: Backend, request: ContenderRequest, scope: Wa
   // limits waits on one shared signal that never aborts: its own key's signal is never made.
   const selfEnding = !limited && rule.byStanding === true && backend.endsWaitWithOwnKey === true;
   const signal = link ? link.signal : selfEnding ? NEVER_ABORTED : contender.own.signal;
-  const checkOwn = () => {
-    if (contender.own.lost) throw contender.own.signal.reason;
-    throwIfAborted(signal);
-  };
   // Positions come from the coordinator's one view of the queue, at O(1) per change per waiter;
   // the wait below never depends on them, so a waiter that asks for them is woken no more often.
   const positions = scope.onQueued ? followPosition(backend, request.prefix, rule, contender.key, scope.onQueued) : undefined;
@@ -260,7 +256,7 @@ function waitForAdmission(backend: Backend, request: ContenderRequest, scope: Wa
   // One round: wait for the blocker's deletion, then admitted, or look again.
   const round = (current: Look): void => {
     try {
-      checkOwn();
+      throwIfLost(contender, signal);
       if (!current.present) throw lost();
       const blocker = current.blocker;
       if (current.admitted || !blocker) return finish(ADMITTED);
@@ -277,7 +273,7 @@ function waitForAdmission(backend: Backend, request: ContenderRequest, scope: Wa
           // wake-up: an own key gone ends the wait here, it is never granted. Nor is a waiter whose
           // session was declared lost, whatever woke it (a wake-up seen on a later session says
           // nothing of its key).
-          checkOwn();
+          throwIfLost(contender, signal);
           throwIfAborted(contender.session.signal);
           if (current.admittedOnceBlockerGone) return finish(ADMITTED);
           if (handed) return round(isListing(handed) ? look(rule, contender.key, handed) : lookAt(handed));
@@ -334,6 +330,13 @@ export function explain(error: unknown, session: Session): unknown {
     return reason instanceof BatonError ? reason : new SessionLostError('the session was lost while waiting', { cause: reason });
   }
   return error;
+}
+
+/** Throws when the contender's own key is lost or `signal` (its wait's) aborted. */
+function throwIfLost(contender: Contender, signal: AbortSignal): void {
+  // Read first: the own key's signal is made only once it is lost.
+  if (contender.own.lost) throw contender.own.signal.reason;
+  throwIfAborted(signal);
 }
 
 export function throwIfAborted(signal: AbortSignal): void {
