@@ -7,8 +7,9 @@
 //   npm run build && node bench/waiters.mjs [--waiters 3000,10000] [--networked-waiters 1000]
 //     [--zookeeper-waiters N] [--coordinators 100] [--only memory|etcd|zookeeper] [--no-docs]
 //
-// The full-size run on etcd: --networked-waiters 10000 (a mutex waiter there reads its standing,
-// at most three keys, on entering and on each wake-up). On ZooKeeper each enqueue still returns
+// The full-size run on etcd: --networked-waiters 10000 (a mutex waiter there reads no key: its
+// enqueue counts the name's keys, and its coordinator's view of the name tells where it stands,
+// on entering and on each wake-up). On ZooKeeper each enqueue still returns
 // the listing of the queue so far (getChildren is its only read of a queue), and a woken waiter
 // lists it once, so W waiters move O(W^2) bytes: --zookeeper-waiters sets its size apart.
 import { execFileSync } from 'node:child_process';
