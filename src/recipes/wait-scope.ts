@@ -27,10 +27,14 @@ export const TRY_OPTIONS: readonly string[] = ['signal', 'timeoutMs'];
  * waiters that is most of what a waiter costs). Waits recognise it with {@link neverAborting}.
  */
 class UnlimitedScope implements WaitScope {
+  #signal: AbortSignal | undefined;
+
   constructor(readonly onQueued: ((position: number) => void) | undefined) {}
 
+  // Made when first read and kept: a wait reads its scope's signal several times, and making one
+  // each time cost an AbortController per read.
   get signal(): AbortSignal {
-    return neverAborting();
+    return (this.#signal ??= neverAborting());
   }
 
   [Symbol.dispose](): void {}
