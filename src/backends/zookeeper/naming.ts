@@ -7,8 +7,10 @@
  * ends with the server-assigned sequence, so ordering by that suffix orders every client's nodes
  * under one parent by creation.
  *
- * The sequence is the parent's child version (`cversion`), a signed 32-bit counter bumped by every
- * child create and delete, printed as `%010d`. After 2^31 bumps it wraps to negative numbers
+ * The sequence is a per-parent signed 32-bit counter that the server bumps with every sequential
+ * child created, printed as `%010d`; deletes do not move it (ZooKeeper 3.8: three create+delete
+ * pairs named 0, 1, 2 while the parent's `cversion`, which deletes bump too, read 1, 3, 5). After
+ * 2^31 creates it wraps to negative numbers
  * (`-2147483648`, then `-2147483647`, ... `-000000001`, `0000000000`), so suffixes are compared as
  * 32-bit serial numbers (RFC 1982): `a` precedes `b` when `b - a`, wrapped to 32 bits, is
  * positive. That orders any set of live contenders correctly as long as their sequences span less
