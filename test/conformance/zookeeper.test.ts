@@ -7,6 +7,7 @@ import zookeeper from 'node-zookeeper-client';
 import { afterAll, beforeAll, describe } from 'vitest';
 import { connect } from '../../src/index.js';
 import { backendOf } from '../../src/testing.js';
+import { rawClient } from '../support/zookeeper-inspect.js';
 import { expireBackendSession, startZooKeeper, type ZooKeeperServers } from '../support/zookeeper-server.js';
 import { runConformance } from './suite.js';
 
@@ -22,14 +23,7 @@ const available = (await import('../support/zookeeper-server.js')).localZooKeepe
 const chroot = `/baton-conformance-${process.pid}`;
 
 /** A bare client on the same servers, for operator-style actions. */
-async function rawClient() {
-  const client = zookeeper.createClient(servers!.endpoints.join(','), { sessionTimeout: 5000 });
-  await new Promise<void>((resolve) => {
-    client.once('connected', () => resolve());
-    client.connect();
-  });
-  return client;
-}
+const bareClient = () => rawClient(servers!, { sessionTimeout: 5000 });
 
 describe.skipIf(!available)('ZooKeeper', () => {
   runConformance({
@@ -48,7 +42,7 @@ describe.skipIf(!available)('ZooKeeper', () => {
       await expireBackendSession(backendOf(coord));
     },
     async readRaw(name) {
-      const client = await rawClient();
+      const client = await bareClient();
       try {
         return await new Promise<string | undefined>((resolve, reject) =>
           client.getData(`${chroot}/${name}`, (error, data) => {
@@ -62,7 +56,7 @@ describe.skipIf(!available)('ZooKeeper', () => {
       }
     },
     async deleteKey(key) {
-      const client = await rawClient();
+      const client = await bareClient();
       await new Promise<void>((resolve, reject) => client.remove(key, -1, (error) => (error ? reject(error) : resolve())));
       client.close();
     },

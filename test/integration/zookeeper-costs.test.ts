@@ -13,6 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ZooKeeperBackend } from '../../src/backends/zookeeper/index.js';
 import { connect, type Coordinator, type Lease } from '../../src/index.js';
 import { backendOf } from '../../src/testing.js';
+import { call, rawClient, receivedFrom, watchesOf } from '../support/zookeeper-inspect.js';
 import { startZooKeeper, type ZooKeeperServers } from '../support/zookeeper-server.js';
 
 const PAIRS = 40;
@@ -40,41 +41,12 @@ async function sessionOf(coord: Coordinator): Promise<bigint> {
   return BigInt((await (backendOf(coord) as ZooKeeperBackend).connection()).sessionId);
 }
 
-/** Packets the server has received from `session`'s connection, from `cons`. */
-async function receivedFrom(session: bigint): Promise<number> {
-  const report = (await servers!.fourLetter(0, 'cons')) ?? '';
-  for (const line of report.split('\n')) {
-    const sid = /sid=(0x[0-9a-f]+)/.exec(line)?.[1];
-    if (sid !== undefined && BigInt(sid) === session) return Number(/recved=(\d+)/.exec(line)?.[1]);
-  }
-  throw new Error(`no connection of session 0x${session.toString(16)} in cons: ${report}`);
-}
-
-/** The paths the server holds data watches on for `session`, from `wchc`. */
-async function watchesOf(session: bigint): Promise<string[]> {
-  const report = (await servers!.fourLetter(0, 'wchc')) ?? '';
-  const paths: string[] = [];
-  let mine = false;
-  for (const line of report.split('\n')) {
-    if (/^0x[0-9a-f]+$/.test(line.trim()) && !line.startsWith('\t')) mine = BigInt(line.trim()) === session;
-    else if (mine && line.trim().startsWith('/')) paths.push(line.trim());
-  }
-  return paths;
-}
-
 /** A plain client of the same server, for another client's creates and deletes. */
-async function rawClient(): Promise<zookeeper.Client> {
-  const client = zookeeper.createClient(servers!.endpoints.join(','), { sessionTimeout: 10_000 });
+async function otherClient(): Promise<zookeeper.Client> {
+  const client = await rawClient(servers!, { sessionTimeout: 10_000 });
   clients.push(client);
-  await new Promise<void>((resolve) => {
-    client.once('connected', () => resolve());
-    client.connect();
-  });
   return client;
 }
-
-const call = <T>(fn: (cb: (error: unknown, result?: T) => void) => void) =>
-  new Promise<T>((resolve, reject) => fn((error, result) => (error ? reject(error) : resolve(result as T))));
 
 /** Resolves once `ready()` holds, checked every 5 ms for at most 5 s. */
 async function until(ready: () => Promise<boolean>, what: string): Promise<void> {
@@ -103,9 +75,9 @@ describe('an uncontended acquire on ZooKeeper, counted by the server', () => {
     // The first acquires learn the parent: created, seen empty, then seen alone.
     for (let i = 0; i < 3; i++) await (await mutex.acquire()).release();
     const session = await sessionOf(coord);
-    const before = await receivedFrom(session);
+    const before = await receivedFrom(servers!, session);
     for (let i = 0; i < PAIRS; i++) await (await mutex.acquire()).release();
-    const packets = (await receivedFrom(session)) - before;
+    const packets = (await receivedFrom(servers!, session)) - before;
     console.log(`uncontended acquire + release: ${(packets / PAIRS).toFixed(2)} requests per pair`);
     // A heartbeat or a ping may fall into the count: a few packets more than 3 per pair, never a
     // fourth request per pair (the listing an uncontended acquire used to send with its create).
@@ -122,8 +94,8 @@ describe('an uncontended acquire on ZooKeeper, counted by the server', () => {
     const session = await sessionOf(coord);
     const lease = await mutex.acquire();
     // One data watch on the server for this session: its own node's, under the name guessed.
-    expect(await watchesOf(session)).toEqual([lease.key]);
-    const client = await rawClient();
+    expect(await watchesOf(servers!, session)).toEqual([lease.key]);
+    const client = await otherClient();
     const lost = lossOf(lease);
     await call((cb) => client.remove(lease.key, -1, (error) => cb(error)));
     expect(String(await lost)).toMatch(/deleted by someone else/);
@@ -138,7 +110,7 @@ describe('an uncontended acquire on ZooKeeper, counted by the server', () => {
     const mutex = coord.mutex(name);
     for (let i = 0; i < 3; i++) await (await mutex.acquire()).release();
     // Another client's child, created and deleted: the next node's sequence is one more than guessed.
-    const client = await rawClient();
+    const client = await otherClient();
     const other = await call<string>((cb) =>
       client.create(`${chroot}/${name}/other-`, Buffer.alloc(0), zookeeper.CreateMode.EPHEMERAL_SEQUENTIAL, cb),
     );
@@ -147,16 +119,16 @@ describe('an uncontended acquire on ZooKeeper, counted by the server', () => {
     const lease = await mutex.acquire();
     // The guessed name's watch found no node and left none; the real one goes out on the create's
     // answer (the acquire does not wait for it to be answered).
-    await until(async () => (await watchesOf(session)).length > 0, 'the own-node watch is on the server');
-    expect(await watchesOf(session)).toEqual([lease.key]);
+    await until(async () => (await watchesOf(servers!, session)).length > 0, 'the own-node watch is on the server');
+    expect(await watchesOf(servers!, session)).toEqual([lease.key]);
     const lost = lossOf(lease);
     await call((cb) => client.remove(lease.key, -1, (error) => cb(error)));
     expect(String(await lost)).toMatch(/deleted by someone else/);
     await lease.release();
     // And the next acquire, alone again, guesses right once more: three requests per pair.
     await (await mutex.acquire()).release();
-    const before = await receivedFrom(session);
+    const before = await receivedFrom(servers!, session);
     for (let i = 0; i < PAIRS; i++) await (await mutex.acquire()).release();
-    expect(Math.floor(((await receivedFrom(session)) - before) / PAIRS)).toBe(3);
+    expect(Math.floor(((await receivedFrom(servers!, session)) - before) / PAIRS)).toBe(3);
   }, 30_000);
 });

@@ -13,6 +13,7 @@ import { connect, type Coordinator, type Lease } from '../../src/index.js';
 import { backendOf } from '../../src/testing.js';
 import { untilQueue } from '../interop/peers.js';
 import { startTcpProxy } from '../support/tcp-proxy.js';
+import { receivedFrom, watchesOf } from '../support/zookeeper-inspect.js';
 import { startZooKeeper, type ZooKeeperServers } from '../support/zookeeper-server.js';
 
 const WAITERS = 100;
@@ -26,28 +27,6 @@ afterAll(async () => {
   await Promise.all(opened.map((coord) => coord.close()));
   await servers?.stop();
 });
-
-/** The paths the server holds data watches on for `session`, from `wchc` (session ids are printed unpadded). */
-async function watchesOf(session: bigint): Promise<string[]> {
-  const report = (await servers!.fourLetter(0, 'wchc')) ?? '';
-  const paths: string[] = [];
-  let mine = false;
-  for (const line of report.split('\n')) {
-    if (/^0x[0-9a-f]+$/.test(line.trim()) && !line.startsWith('\t')) mine = BigInt(line.trim()) === session;
-    else if (mine && line.trim().startsWith('/')) paths.push(line.trim());
-  }
-  return paths;
-}
-
-/** Packets the server has received from `session`'s connection, from `cons`. */
-async function receivedFrom(session: bigint): Promise<number> {
-  const report = (await servers!.fourLetter(0, 'cons')) ?? '';
-  for (const line of report.split('\n')) {
-    const sid = /sid=(0x[0-9a-f]+)/.exec(line)?.[1];
-    if (sid !== undefined && BigInt(sid) === session) return Number(/recved=(\d+)/.exec(line)?.[1]);
-  }
-  throw new Error(`no connection of session 0x${session.toString(16)} in cons: ${report}`);
-}
 
 describe('the dashboard scan on ZooKeeper, counted by the server', () => {
   it(`watches name nodes and queue heads, not ${WAITERS} waiters; re-reads only what changed`, async (context) => {
@@ -75,23 +54,23 @@ describe('the dashboard scan on ZooKeeper, counted by the server', () => {
 
     // `wchc` lists a session's data watches: the scan holds one, on the queue's head, whatever the
     // queue's length (its children watches are one per name node).
-    const watched = await watchesOf(session);
+    const watched = await watchesOf(servers!, session);
     expect(watched, `the viewer's data watches: ${watched.join(' ')}`).toEqual([holder.key]);
 
     // Nothing changed: the scan answers from what its armed watches vouch for, without a request.
-    const quietBefore = await receivedFrom(session);
+    const quietBefore = await receivedFrom(servers!, session);
     const quiet = await backend.scan(prefix, stop.signal);
     expect(quiet.current.keys).toHaveLength(WAITERS + 1);
-    const quietPackets = (await receivedFrom(session)) - quietBefore;
+    const quietPackets = (await receivedFrom(servers!, session)) - quietBefore;
 
     // A handoff: the queue's listing and the new head are read again, not the hundred waiters.
     await holder.release();
     // The two waiting coordinators' calls interleave in the queue: whichever is first is granted.
     const next = await Promise.race(waiting);
     await first.changed;
-    const changedBefore = await receivedFrom(session);
+    const changedBefore = await receivedFrom(servers!, session);
     const after = await backend.scan(prefix, stop.signal);
-    const changedPackets = (await receivedFrom(session)) - changedBefore;
+    const changedPackets = (await receivedFrom(servers!, session)) - changedBefore;
     expect(after.current.keys.map((key) => key.revision)).not.toContain(holder.token);
     expect(after.current.keys.map((key) => key.revision)).toContain(next.token);
     // A heartbeat may fall into either window: allow one.

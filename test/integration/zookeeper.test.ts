@@ -12,6 +12,7 @@ import { backendOf } from '../../src/testing.js';
 import { untilQueue } from '../interop/peers.js';
 import { freePort } from '../support/servers.js';
 import { startTcpProxy } from '../support/tcp-proxy.js';
+import { call, rawClient } from '../support/zookeeper-inspect.js';
 import { localZooKeeperAvailable, startZooKeeper, type ZooKeeperServers } from '../support/zookeeper-server.js';
 
 const available = localZooKeeperAvailable() || !!process.env.BATON_TEST_ZOOKEEPER_ENDPOINTS;
@@ -35,18 +36,11 @@ async function open(url: string) {
 }
 
 async function raw(auth?: string): Promise<zookeeper.Client> {
-  const client = zookeeper.createClient(servers.endpoints.join(','), { sessionTimeout: 5000 });
-  if (auth) client.addAuthInfo('digest', Buffer.from(auth));
+  const client = await rawClient(servers, { sessionTimeout: 5000, auth });
   clients.push(client);
-  await new Promise<void>((resolve) => {
-    client.once('connected', () => resolve());
-    client.connect();
-  });
   return client;
 }
 
-const call = <T>(fn: (cb: (error: unknown, result?: T) => void) => void) =>
-  new Promise<T>((resolve, reject) => fn((error, result) => (error ? reject(error) : resolve(result as T))));
 const statOf = (client: zookeeper.Client, path: string) =>
   call<zookeeper.Stat>((cb) => client.exists(path, (error, stat) => cb(error, stat)));
 const childrenOf = (client: zookeeper.Client, path: string) =>

@@ -1,0 +1,43 @@
+/**
+ * Looking at a real ZooKeeper from a test: what the server says of a session (its four-letter
+ * words), and a bare client of the same servers for another client's creates, deletes and reads.
+ */
+import zookeeper from 'node-zookeeper-client';
+import type { ZooKeeperServers } from './zookeeper-server.js';
+
+/** The paths the server holds data watches on for `session`, from `wchc` (session ids are printed unpadded). */
+export async function watchesOf(servers: ZooKeeperServers, session: bigint): Promise<string[]> {
+  const report = (await servers.fourLetter(0, 'wchc')) ?? '';
+  const paths: string[] = [];
+  let mine = false;
+  for (const line of report.split('\n')) {
+    if (/^0x[0-9a-f]+$/.test(line.trim()) && !line.startsWith('\t')) mine = BigInt(line.trim()) === session;
+    else if (mine && line.trim().startsWith('/')) paths.push(line.trim());
+  }
+  return paths;
+}
+
+/** Packets the server has received from `session`'s connection, from `cons`. */
+export async function receivedFrom(servers: ZooKeeperServers, session: bigint): Promise<number> {
+  const report = (await servers.fourLetter(0, 'cons')) ?? '';
+  for (const line of report.split('\n')) {
+    const sid = /sid=(0x[0-9a-f]+)/.exec(line)?.[1];
+    if (sid !== undefined && BigInt(sid) === session) return Number(/recved=(\d+)/.exec(line)?.[1]);
+  }
+  throw new Error(`no connection of session 0x${session.toString(16)} in cons: ${report}`);
+}
+
+/** A connected plain client of `servers` (with digest credentials `auth`, "user:password", if given). */
+export async function rawClient(servers: ZooKeeperServers, options: { sessionTimeout: number; auth?: string }): Promise<zookeeper.Client> {
+  const client = zookeeper.createClient(servers.endpoints.join(','), { sessionTimeout: options.sessionTimeout });
+  if (options.auth) client.addAuthInfo('digest', Buffer.from(options.auth));
+  await new Promise<void>((resolve) => {
+    client.once('connected', () => resolve());
+    client.connect();
+  });
+  return client;
+}
+
+/** A node-zookeeper-client call as a promise. */
+export const call = <T>(fn: (cb: (error: unknown, result?: T) => void) => void) =>
+  new Promise<T>((resolve, reject) => fn((error, result) => (error ? reject(error) : resolve(result as T))));
