@@ -33,6 +33,10 @@ export interface TcpProxy {
   holdAnswers(): void;
   /** Sends every held answer, each connection's in one write (so the client reads them as one chunk), and forwards again. */
   releaseAnswers(): void;
+  /** Sends the answers held so far (as {@link releaseAnswers}) but keeps holding those that come after. */
+  releaseHeldAnswers(): void;
+  /** Whether the answers held back so far contain `bytes` (on one connection). */
+  holdsAnswerWith(bytes: Buffer): boolean;
   /** Bytes of answers held back so far. */
   readonly heldBytes: number;
   /** How many client connections were accepted so far. */
@@ -120,8 +124,15 @@ export async function startTcpProxy(targetPort: number, targetHost = '127.0.0.1'
     },
     releaseAnswers() {
       holding = false;
+      proxy.releaseHeldAnswers();
+    },
+    releaseHeldAnswers() {
       for (const [client, chunks] of held) if (!client.destroyed) client.write(Buffer.concat(chunks));
       held.clear();
+    },
+    holdsAnswerWith(bytes) {
+      for (const chunks of held.values()) if (Buffer.concat(chunks).includes(bytes)) return true;
+      return false;
     },
     get heldBytes() {
       return [...held.values()].flat().reduce((sum, chunk) => sum + chunk.length, 0);
