@@ -112,7 +112,7 @@ describe('etcd protobuf codec: varints', () => {
 
   it('a lease id above 2^63 (unsigned in the header) reads back as the same unsigned value', () => {
     const decoded = decodeHeaderOnly(new ProtoReader(new ProtoWriter().message(1, header(5n)).finish()));
-    expect(decoded.header).toEqual({ memberId: 0xfedcba9876543210n, revision: 5n, raftTerm: 7n });
+    expect(decoded.header).toEqual({ clusterId: 0x1234n, memberId: 0xfedcba9876543210n, revision: 5n, raftTerm: 7n });
   });
 
   it('small varints read as numbers (tags, lengths, enums)', () => {
@@ -218,7 +218,7 @@ describe('etcd protobuf codec: responses', () => {
 
   it('RangeResponse: header, kvs in order with every field, count', () => {
     const res = decodeRange(new ProtoReader(rangeResponse()));
-    expect(res.header).toEqual({ memberId: 0xfedcba9876543210n, revision: big, raftTerm: 7n });
+    expect(res.header).toEqual({ clusterId: 0x1234n, memberId: 0xfedcba9876543210n, revision: big, raftTerm: 7n });
     expect(res.count).toBe(2n);
     expect(res.kvs.map((k) => [k.key.toString(), k.createRevision, k.modRevision, k.version, k.value.toString(), k.lease])).toEqual([
       ['a/1', 3n, 4n, 1n, 'one', 0x7fn],

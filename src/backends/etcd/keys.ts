@@ -50,6 +50,11 @@ export class KeySpace {
     return Buffer.concat([this.#namespace, Buffer.from(key)]);
   }
 
+  /** Whether etcd key `key` is in the namespace. */
+  contains(key: Buffer): boolean {
+    return key.length >= this.#namespace.length && key.subarray(0, this.#namespace.length).equals(this.#namespace);
+  }
+
   /** The logical key of an etcd key (the namespace stripped). */
   logical(key: Buffer): string {
     return key.subarray(this.#namespace.length).toString();

@@ -22,7 +22,7 @@ import { LeaseKeeper } from './lease-keeper.js';
 import type { HealthBoard } from '../../observability/health.js';
 import type { EtcdClient } from './transport/client.js';
 import type { CallOptions } from './transport/endpoints.js';
-import { type Compare, encodeTxn, type KeyValue, type RequestOp, type TxnResponse } from './transport/messages.js';
+import { type Compare, encodeTxn, type Header, type KeyValue, type RequestOp, type TxnResponse } from './transport/messages.js';
 import type { PrefixView, Snapshot, ViewRegistry } from './view.js';
 import { queueEntryOf } from './follow.js';
 
@@ -318,6 +318,7 @@ export class EtcdSession implements Session {
         if (res.succeeded && read === 'standing') {
           const revision = res.header.revision;
           view.addOwn(key, revision);
+          views.shareWrite(key, revision, res.header.clusterId);
           const own = this.#watchOwn(prefix, key, revision);
           const range = res.responses[1];
           if (range?.kind === 'range' && range.range.count === 1n) {
@@ -333,6 +334,7 @@ export class EtcdSession implements Session {
           const snapshot: Snapshot = { revision: res.header.revision, kvs };
           view.offerSnapshot(snapshot);
           view.own.add(key);
+          views.shareWrite(key, snapshot.revision, res.header.clusterId);
           return { key, revision: snapshot.revision, entries: entriesOf(keys, prefix, snapshot.kvs), own: this.#watchOwn(prefix, key, snapshot.revision) };
         }
         const found = res.responses[0];
@@ -422,7 +424,7 @@ export class EtcdSession implements Session {
       const res = await this.#host.call(`deleting ${key}`, () =>
         this.#host.client.txn({ compare: [createdAt(full, revision)], success: [{ deleteRange: { key: full } }] }, options),
       );
-      if (res.succeeded) this.#wrote(key, res.header.revision);
+      if (res.succeeded) this.#wrote(key, res.header);
       this.#forget(key);
       return res.succeeded;
     } finally {
@@ -442,7 +444,7 @@ export class EtcdSession implements Session {
     ).catch((error: unknown) => {
       throw explainWrite(error, what, this.#host.options);
     });
-    if (res.succeeded) this.#wrote(key, res.header.revision);
+    if (res.succeeded) this.#wrote(key, res.header);
     return res.succeeded;
   }
 
@@ -459,7 +461,7 @@ export class EtcdSession implements Session {
         throw explainWrite(error, what, this.#host.options);
       });
     if (res.succeeded) {
-      const written = res.header.revision;
+      const written = res.header;
       // Only a write that changed something produces an event: a delete of an absent key must
       // not make the views wait for one (it would stall them until a progress notification).
       ops.forEach((op, i) => {
@@ -471,9 +473,14 @@ export class EtcdSession implements Session {
     return res.succeeded;
   }
 
-  /** Views covering `key` must show the write at `revision` before they answer waits. */
-  #wrote(key: string, revision: bigint): void {
-    for (const view of this.#host.views.covering(key)) view.raiseFloor(revision);
+  /**
+   * Views covering `key` must show the write (at the revision of its answer's `header`) before
+   * they answer waits; those of the process's other coordinators before they report positions.
+   */
+  #wrote(key: string, header: Header): void {
+    const { views } = this.#host;
+    for (const view of views.covering(key)) view.raiseFloor(header.revision);
+    views.shareWrite(key, header.revision, header.clusterId);
   }
 
   /**

@@ -17,6 +17,7 @@ import { abortable } from '../abortable.js';
 import { byRevision } from '../key-paths.js';
 import type { KeySpace } from './keys.js';
 import { rangeEnd } from './keys.js';
+import { confirmedWrite, leaveClusters, type PeerWrites } from './process-writes.js';
 import type { EtcdClient } from './transport/client.js';
 import { isRetryable } from './transport/endpoints.js';
 import type { KeyValue, WatchEvent } from './transport/messages.js';
@@ -92,6 +93,12 @@ function inQueueOrder(a: ViewEntry, b: ViewEntry): number {
 
 const NOTHING_TO_STOP = (): void => {};
 
+/** A membership change held for the followers: a creation (with its entry) or a deletion. */
+interface HeldChange {
+  readonly key: string;
+  readonly entry: ViewEntry | undefined;
+}
+
 /** Pause before reading again after a read that found no member serving. */
 const REREAD_DELAY_MS = 100;
 
@@ -117,6 +124,15 @@ export class PrefixView {
   #revision = -1n;
   /** The view must reach this revision before it may answer reads (the adapter's own writes). */
   #floor = 0n;
+  /**
+   * The view must reach this revision, and {@link #floor}, before it tells its followers anything:
+   * writes under the prefix that other coordinators of this process saw confirmed (./process-writes.ts).
+   */
+  #reportFloor = 0n;
+  /** Membership changes applied but not yet told to the followers (the view is behind a floor). */
+  #held: HeldChange[] = [];
+  /** Followers to be given the whole membership when next told (new, or the view was read again). */
+  #resetting = new Set<MembershipFollower>();
   #watchRevision: bigint | undefined;
   #candidate: Snapshot | undefined;
   #pending: (readonly WatchEvent[])[] = [];
@@ -262,6 +278,38 @@ export class PrefixView {
     if (revision > this.#floor) this.#floor = revision;
   }
 
+  /**
+   * Another coordinator of this process wrote under this prefix at `revision`: the followers
+   * (queue positions) are told nothing more until the watch has shown it. Waits are not held:
+   * they depend on this adapter's keys only.
+   */
+  raiseReportFloor(revision: bigint): void {
+    if (revision > this.#reportFloor) this.#reportFloor = revision;
+  }
+
+  /** Whether the followers may be told the view's state: it is at or after every write this process saw confirmed. */
+  get #reportable(): boolean {
+    return this.current && this.#revision >= this.#reportFloor;
+  }
+
+  /**
+   * Tells the followers what changed since they were last told, once the view may be reported:
+   * the whole membership to those to be reset, the held changes in order to the others.
+   */
+  #tellFollowers(): void {
+    if (!this.#reportable) return;
+    const held = this.#held;
+    const resetting = this.#resetting;
+    if (held.length === 0 && resetting.size === 0) return;
+    this.#held = [];
+    if (resetting.size > 0) this.#resetting = new Set();
+    let entries: readonly ViewEntry[] | undefined;
+    for (const follower of [...this.#followers]) {
+      if (resetting.has(follower)) follower.reset((entries ??= this.entries()));
+      else for (const change of held) change.entry ? follower.created(change.entry) : follower.deleted(change.key);
+    }
+  }
+
   #applySnapshot(snapshot: Snapshot): void {
     const entries = new Map<string, ViewEntry>();
     for (const kv of snapshot.kvs) {
@@ -279,8 +327,9 @@ export class PrefixView {
     for (const events of pending) this.#applyEvents(events, false);
     for (const key of vanished) this.#ownGone(key);
     if (this.#followers.size > 0) {
-      const entries = this.entries();
-      for (const follower of this.#followers) follower.reset(entries);
+      this.#held = [];
+      this.#resetting = new Set(this.#followers);
+      this.#tellFollowers();
     }
     this.#checkAll();
   }
@@ -317,14 +366,15 @@ export class PrefixView {
         const entry = this.#entryOf(event.kv) as ViewEntry;
         this.#entries.set(key, entry);
         if (entry.leased) this.#enqueue(entry);
-        if (tell && !existed && entry.leased) for (const follower of this.#followers) follower.created(entry);
+        if (tell && !existed && entry.leased) this.#held.push({ key, entry });
       } else {
         this.#entries.delete(key);
         if (this.own.has(key)) this.#ownGone(key);
-        if (tell && existed?.leased) for (const follower of this.#followers) follower.deleted(key);
+        if (tell && existed?.leased) this.#held.push({ key, entry: undefined });
       }
     }
     this.#revision = revision;
+    if (tell) this.#tellFollowers();
     return changed;
   }
 
@@ -544,8 +594,15 @@ export class PrefixView {
    */
   follow(follower: MembershipFollower): () => void {
     this.#followers.add(follower);
-    if (this.#revision >= 0n) follower.reset(this.entries());
-    return () => this.#followers.delete(follower);
+    if (this.#revision >= 0n) {
+      this.#resetting.add(follower);
+      this.#tellFollowers();
+    }
+    return () => {
+      this.#followers.delete(follower);
+      this.#resetting.delete(follower);
+      if (this.#followers.size === 0) this.#held = [];
+    };
   }
 
   /**
@@ -576,7 +633,7 @@ export class PrefixView {
  * has keys or waits under its prefix, and lingers a while after, so that a name used again and
  * again (a lock taken in a loop) keeps its one watch.
  */
-export class ViewRegistry {
+export class ViewRegistry implements PeerWrites {
   readonly #host: ViewHost;
   readonly #views = new Map<string, PrefixView>();
   readonly #lingerMs: number;
@@ -660,6 +717,20 @@ export class ViewRegistry {
     view.close();
   }
 
+  /**
+   * This adapter's write of `key` was confirmed at `revision` by cluster `clusterId`: the other
+   * coordinators of this process on that cluster hold their position reports until they show it.
+   */
+  shareWrite(key: string, revision: bigint, clusterId: bigint): void {
+    confirmedWrite(this, clusterId, this.#host.keys.full(key), revision);
+  }
+
+  peerWrote(full: Buffer, revision: bigint): void {
+    const { keys } = this.#host;
+    if (this.#closed || !keys.contains(full)) return;
+    for (const view of this.covering(keys.logical(full))) view.raiseReportFloor(revision);
+  }
+
   /** Every live view whose watched range contains `key`. */
   covering(key: string): PrefixView[] {
     const found: PrefixView[] = [];
@@ -677,6 +748,7 @@ export class ViewRegistry {
 
   closeAll(): void {
     this.#closed = true;
+    leaveClusters(this);
     for (const view of this.#views.values()) view.close();
     this.#views.clear();
   }

@@ -25,24 +25,28 @@ export const Methods = {
 
 /** ResponseHeader: cluster_id 1, member_id 2, revision 3, raft_term 4. */
 export interface Header {
+  /** Which cluster answered: coordinators of one process on one cluster share what they wrote (../process-writes.ts). */
+  readonly clusterId: bigint;
   readonly memberId: bigint;
   readonly revision: bigint;
   readonly raftTerm: bigint;
 }
 
-const NO_HEADER: Header = { memberId: 0n, revision: 0n, raftTerm: 0n };
+const NO_HEADER: Header = { clusterId: 0n, memberId: 0n, revision: 0n, raftTerm: 0n };
 
 function readHeader(r: ProtoReader): Header {
+  let clusterId = 0n;
   let memberId = 0n;
   let revision = 0n;
   let raftTerm = 0n;
   for (let f = r.next(); f !== 0; f = r.next()) {
-    if (f === 2) memberId = BigInt.asUintN(64, r.int64());
+    if (f === 1) clusterId = BigInt.asUintN(64, r.int64());
+    else if (f === 2) memberId = BigInt.asUintN(64, r.int64());
     else if (f === 3) revision = r.int64();
     else if (f === 4) raftTerm = r.int64();
     else r.skip();
   }
-  return { memberId, revision, raftTerm };
+  return { clusterId, memberId, revision, raftTerm };
 }
 
 /** mvccpb.KeyValue: key 1, create_revision 2, mod_revision 3, version 4, value 5, lease 6. */
