@@ -115,6 +115,14 @@ describe('etcd protobuf codec: varints', () => {
     expect(decoded.header).toEqual({ clusterId: 0x1234n, memberId: 0xfedcba9876543210n, revision: 5n, raftTerm: 7n });
   });
 
+  it('a number that is not an exact integer is refused with the field, not encoded (Infinity used to loop for ever)', () => {
+    for (const bad of [Infinity, -Infinity, NaN, 1.5, 2 ** 53]) {
+      expect(() => new ProtoWriter().int(4, bad), String(bad)).toThrow(/protobuf field 4: .* is not an integer/);
+    }
+    // The largest exact integers still go.
+    expect(new ProtoReader(new ProtoWriter().int(4, 2 ** 53 - 1).finish()).next()).toBe(4);
+  });
+
   it('small varints read as numbers (tags, lengths, enums)', () => {
     const r = new ProtoReader(new ProtoWriter().int(3, 300).int(2047, 1).finish());
     expect(r.next()).toBe(3);

@@ -62,6 +62,12 @@ export class ProtoWriter {
   /** An unsigned or int64 field; zero (the default) is not written. */
   int(field: number, value: number | bigint | undefined): this {
     if (value === undefined || value === 0 || value === 0n) return this;
+    // A number that is not an exact integer has no varint: Infinity would never leave the loop
+    // in #rawVarint (the process would stop running), a fraction or NaN would be sent as another
+    // value. Refused with the field's number, so the bug that made it shows where it came from.
+    if (typeof value === 'number' && !Number.isSafeInteger(value)) {
+      throw new RangeError(`protobuf field ${field}: ${value} is not an integer between -(2^53 - 1) and 2^53 - 1`);
+    }
     this.#tag(field, VARINT);
     if (typeof value === 'bigint') this.#rawVarint64(value);
     else if (value < 0) this.#rawVarint64(BigInt(value));
