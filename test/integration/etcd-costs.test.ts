@@ -54,6 +54,22 @@ async function counted(): Promise<{ coord: Coordinator; calls: Record<string, nu
 
 const unique = (label: string) => `costs/${label}-${randomUUID().slice(0, 8)}`;
 
+type Counted = Awaited<ReturnType<typeof counted>>;
+
+/**
+ * Each of `waiters` starts its wait on `name` (with `enter`), one after another, each queued once
+ * its key is listed; read by the holder, so the waiters' own counts stay exact and start at zero.
+ */
+async function queueBehind(holder: Counted, name: string, waiters: Counted[], enter: (coord: Coordinator) => Promise<Lease>): Promise<Promise<Lease>[]> {
+  const granted: Promise<Lease>[] = [];
+  for (const [i, waiter] of waiters.entries()) {
+    granted.push(enter(waiter.coord));
+    while ((await backendOf(holder.coord).list(name)).length < i + 2) await new Promise((r) => setTimeout(r, 5));
+    waiter.reset();
+  }
+  return granted;
+}
+
 describe.skipIf(!wanted)('etcd costs', () => {
   it('an uncontended acquire is one transaction, a release is one, and the name keeps its one watch', async () => {
     const { coord, calls, reset } = await counted();
@@ -122,13 +138,7 @@ describe.skipIf(!wanted)('etcd costs', () => {
     const holder = await counted();
     const waiters = await Promise.all([counted(), counted(), counted()]);
     const lease = await holder.coord.mutex(name).acquire();
-    const granted: Promise<Lease>[] = [];
-    for (const [i, waiter] of waiters.entries()) {
-      granted.push(waiter.coord.mutex(name).acquire());
-      // Queued once its key is listed (read by the holder: the waiters' own counts stay exact).
-      while ((await backendOf(holder.coord).list(name)).length < i + 2) await new Promise((r) => setTimeout(r, 5));
-      waiter.reset();
-    }
+    const granted = await queueBehind(holder, name, waiters, (coord) => coord.mutex(name).acquire());
     // Real time passes while everyone waits: 20 round trips of the holder's own.
     for (let i = 0; i < 20; i++) await backendOf(holder.coord).get(`${name}-elsewhere`);
     for (const waiter of waiters) expect(waiter.calls).toEqual({});
@@ -150,12 +160,7 @@ describe.skipIf(!wanted)('etcd costs', () => {
     const holder = await counted();
     const waiters = await Promise.all([counted(), counted(), counted()]);
     const lease = await holder.coord.readWriteLock(name).write();
-    const granted: Promise<Lease>[] = [];
-    for (const [i, waiter] of waiters.entries()) {
-      granted.push(waiter.coord.readWriteLock(name).write());
-      while ((await backendOf(holder.coord).list(name)).length < i + 2) await new Promise((r) => setTimeout(r, 5));
-      waiter.reset();
-    }
+    const granted = await queueBehind(holder, name, waiters, (coord) => coord.readWriteLock(name).write());
     await lease.release();
     for (const [i, waiter] of waiters.entries()) {
       const held = await granted[i]!;
@@ -173,12 +178,7 @@ describe.skipIf(!wanted)('etcd costs', () => {
     const holder = await counted();
     const waiters = await Promise.all([counted(), counted(), counted(), counted()]);
     const lease = await holder.coord.mutex(name).acquire();
-    const granted: Promise<Lease>[] = [];
-    for (const [i, waiter] of waiters.entries()) {
-      granted.push(waiter.coord.mutex(name).acquire());
-      while ((await backendOf(holder.coord).list(name)).length < i + 2) await new Promise((r) => setTimeout(r, 5));
-      waiter.reset();
-    }
+    const granted = await queueBehind(holder, name, waiters, (coord) => coord.mutex(name).acquire());
     holder.reset();
     await lease.release();
     expect(holder.calls).toEqual({ txn: 1 });
