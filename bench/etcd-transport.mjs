@@ -17,7 +17,6 @@ import { connect } from '../dist/index.js';
 import { backendOf } from '../dist/testing.js';
 import { EtcdClient } from '../dist/backends/etcd/transport/client.js';
 import { KeySpace, rangeEnd } from '../dist/backends/etcd/keys.js';
-import { headRange, newestRange } from '../dist/backends/etcd/standing.js';
 import { writeSection } from './common.mjs';
 import { arg, etcdServer, flag, machine } from './etcd-common.mjs';
 
@@ -67,7 +66,7 @@ async function withOwnClient(endpoints) {
 
 /**
  * The transactions of an uncontended acquire and its release, as the adapter builds them (create
- * the own key under the lease if absent and read the head and the two newest keys; delete it if
+ * the own key under the lease if absent and count the name's keys; delete it if
  * its create revision is the token), with a watch on the name receiving their events.
  */
 async function withTransactions(endpoints) {
@@ -83,7 +82,7 @@ async function withTransactions(endpoints) {
     return await time('the same two transactions by hand', async () => {
       const created = await client.txn({
         compare: [{ key: full, target: 'create', result: 'equal', value: 0n }],
-        success: [{ put: { key: full, value: '', lease } }, { range: headRange(keys, prefix) }, { range: newestRange(keys, prefix, 2) }],
+        success: [{ put: { key: full, value: '', lease } }, { range: { ...keys.range(prefix), countOnly: true } }],
         failure: [{ range: { key: full } }],
       });
       await client.txn({ compare: [{ key: full, target: 'create', result: 'equal', value: created.header.revision }], success: [{ deleteRange: { key: full } }] });
@@ -166,7 +165,7 @@ const report = [
   row("the same two transactions by hand, Baton's transport, watch on the name", runs.txns),
   row('Baton acquire + release', runs.baton),
   '',
-  `Requests, counted: an uncontended acquire sends ${trips.acquire.length} (${trips.acquire.join(', ')}: create the own key if absent and read the oldest key and the two newest, in one transaction), a release ${trips.release.length} (${trips.release.join(', ')}: delete the own key if its create revision is still the token). The name's watch is created once and kept. Beyond the same two round trips, Baton pays for the server's work (a transaction with a compare and two sorted reads instead of a bare put, a key attached to a lease, a compare on the delete, and two watch events per pair, the create and the delete, sent to the name's watch: the row of the two transactions by hand pays all of it and no recipe) and for its own client-side work per pair (the recipe, the watched view, the own-key watch, the guaranteed removal: the difference between that row and Baton's, CPU in brackets).`,
+  `Requests, counted: an uncontended acquire sends ${trips.acquire.length} (${trips.acquire.join(', ')}: create the own key if absent and count the name's keys, in one transaction: a count of 1 says the key is first), a release ${trips.release.length} (${trips.release.join(', ')}: delete the own key if its create revision is still the token). The name's watch is created once and kept. Beyond the same two round trips, Baton pays for the server's work (a transaction with a compare and a count instead of a bare put, a key attached to a lease, a compare on the delete, and two watch events per pair, the create and the delete, sent to the name's watch: the row of the two transactions by hand pays all of it and no recipe) and for its own client-side work per pair (the recipe, the watched view, the own-key watch, the guaranteed removal: the difference between that row and Baton's, CPU in brackets).`,
   '',
   `Wall time: own transport / etcd3 **${ownVsEtcd3.toFixed(2)}** (target <= 0.65); Baton acquire + release / own raw put + delete **${batonVsOwn.toFixed(2)}** (target <= 1.15); the two transactions by hand / own raw put + delete ${txnsVsOwn.toFixed(2)}. Client CPU: own / etcd3 ${ratio(runs.own, runs.etcd3, 'cpu').toFixed(2)}; Baton / own raw ${ratio(runs.baton, runs.own, 'cpu').toFixed(2)}; Baton / the two transactions by hand ${ratio(runs.baton, runs.txns, 'cpu').toFixed(2)}.`,
   '',
