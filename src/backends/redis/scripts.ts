@@ -228,13 +228,30 @@ return reply
 );
 
 /**
+ * The answer of {@link GET} and {@link GET_READ_ONLY} once they know the contender entry's
+ * revision (nil: no live entry): the entry, else the plain key, else nothing.
+ */
+const GET_ANSWER = `
+local function getAnswer(name, rev)
+  if rev then
+    local id = sessionOf(name)
+    local ttl = id and redis.call('PTTL', sessionKey(id)) or -1
+    return {'C', redis.call('HGET', KEYS[2], name) or '', rev, fmt(ttl)}
+  end
+  local data = redis.call('HMGET', KEYS[3], 'v', 'r')
+  if data[2] then return {'D', data[1] or '', data[2]} end
+  return {'N'}
+end
+`;
+
+/**
  * Reads one key: a contender entry, else a plain key written by a guarded write.
  * KEYS: queue, values, data, epoch. ARGV: tag, epoch, channel, name.
  * Returns {'C', value, revision, sessionTtlMs}, {'D', value, revision} or {'N'}.
  */
 export const GET = script(
   'get',
-  `
+  `${GET_ANSWER}
 local bad = checkEpoch(KEYS[4]) if bad then return bad end
 local name = ARGV[4]
 local rev = redis.call('ZSCORE', KEYS[1], name)
@@ -242,14 +259,7 @@ if rev then
   sweep(KEYS[1], KEYS[2], ARGV[3])
   rev = redis.call('ZSCORE', KEYS[1], name)
 end
-if rev then
-  local id = sessionOf(name)
-  local ttl = id and redis.call('PTTL', sessionKey(id)) or -1
-  return {'C', redis.call('HGET', KEYS[2], name) or '', rev, fmt(ttl)}
-end
-local data = redis.call('HMGET', KEYS[3], 'v', 'r')
-if data[2] then return {'D', data[1] or '', data[2]} end
-return {'N'}
+return getAnswer(name, rev)
 `,
 );
 
@@ -456,17 +466,11 @@ return reply
 /** {@link GET} that writes nothing. KEYS: queue, values, data, epoch. ARGV: tag, epoch, channel, name. */
 export const GET_READ_ONLY = script(
   'get-read-only',
-  `${LIVE}
+  `${LIVE}${GET_ANSWER}
 local name = ARGV[4]
 local rev = redis.call('ZSCORE', KEYS[1], name)
-if rev and entryLive(name) then
-  local id = sessionOf(name)
-  local ttl = id and redis.call('PTTL', sessionKey(id)) or -1
-  return {'C', redis.call('HGET', KEYS[2], name) or '', rev, fmt(ttl)}
-end
-local data = redis.call('HMGET', KEYS[3], 'v', 'r')
-if data[2] then return {'D', data[1] or '', data[2]} end
-return {'N'}
+if rev and not entryLive(name) then rev = nil end
+return getAnswer(name, rev)
 `,
 );
 
