@@ -50,24 +50,3 @@ export function writeSection(heading, text) {
   const rest = next < 0 ? '' : `\n${doc.slice(start + 1 + next)}`;
   writeFileSync(BENCHMARKS_PATH, `${doc.slice(0, start)}${section}${rest}`);
 }
-
-/**
- * Appends `text` at the end of the `## heading` section of docs/benchmarks.md, creating the file
- * or the section when missing. Other sections are left as they are.
- */
-export function appendToBenchmarks(heading, text) {
-  const path = fileURLToPath(new URL('../docs/benchmarks.md', import.meta.url));
-  let doc;
-  try {
-    doc = readFileSync(path, 'utf8');
-  } catch {
-    doc = '# Benchmarks\n';
-  }
-  const headingLine = new RegExp(`^## ${heading}$`, 'm');
-  if (!headingLine.test(doc)) doc = `${doc.trimEnd()}\n\n## ${heading}\n`;
-  const start = doc.search(headingLine);
-  const next = doc.slice(start + 1).search(/^## /m);
-  const end = next < 0 ? doc.length : start + 1 + next;
-  doc = `${doc.slice(0, end).trimEnd()}\n\n${text.trim()}\n${next < 0 ? '' : `\n${doc.slice(end)}`}`;
-  writeFileSync(path, doc);
-}

@@ -1,10 +1,13 @@
 // Recipe overhead on the embedded backend, where a round trip costs only a turn of the event
 // loop: 8 coordinators loop acquire -> release on one mutex; also uncontended acquire + release.
-// What is left is Baton's own client-side work per handoff.
+// What is left is Baton's own client-side work per handoff. Writes the "Memory (recipe overhead)"
+// section of docs/benchmarks.md unless --no-docs.
 //
-//   npm run build && node bench/memory-handoff.mjs [--handoffs 20000] [--clients 8]
+//   npm run build && node bench/memory-handoff.mjs [--handoffs 20000] [--clients 8] [--no-docs]
+import { execFileSync } from 'node:child_process';
+import { cpus, loadavg } from 'node:os';
 import { connect } from '../dist/index.js';
-import { arg } from './common.mjs';
+import { arg, flag, writeSection } from './common.mjs';
 
 const handoffs = arg('handoffs', 20000);
 const clients = arg('clients', 8);
@@ -42,3 +45,26 @@ await contended('bench/warm-up');
 const rate = await contended('bench/handoff');
 const micros = await uncontended('bench/uncontended');
 console.log(`memory, ${clients} clients: ${Math.round(rate)} handoffs/s; uncontended acquire+release: ${micros.toFixed(1)} µs`);
+
+if (!flag('no-docs')) {
+  let nproc = String(cpus().length);
+  try {
+    nproc = execFileSync('nproc', { encoding: 'utf8' }).trim();
+  } catch {
+    // os.cpus() then
+  }
+  const when = new Date().toISOString().slice(0, 16).replace('T', ' ');
+  writeSection(
+    'Memory (recipe overhead)',
+    [
+      `\`node bench/memory-handoff.mjs --handoffs ${handoffs} --clients ${clients}\`, ${when} UTC, one run after a discarded warm-up of the same size. On the embedded backend a round trip is one turn of the event loop, so what is measured is Baton's own client-side work: ${clients} coordinators loop acquire -> release on one mutex until ${handoffs} acquisitions are done, then one coordinator acquires and releases a free mutex ${handoffs} times.`,
+      '',
+      '| measure | result |',
+      '|---|---|',
+      `| ${clients} coordinators, one mutex | **${Math.round(rate)} handoffs/s** |`,
+      `| uncontended acquire + release | **${micros.toFixed(1)} µs** |`,
+      '',
+      `Machine: ${nproc} CPUs (\`nproc\`), ${cpus()[0]?.model ?? 'unknown'}; Node ${process.version}; 1-minute load average ${loadavg()[0].toFixed(1)} at the end (the machine is shared: figures vary between runs).`,
+    ].join('\n'),
+  );
+}

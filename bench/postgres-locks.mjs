@@ -6,7 +6,7 @@
 //    one lock for a fixed time, Baton's FIFO mutex against pg_advisory_lock / pg_advisory_unlock
 //    on the same server: handoffs per second, and fairness as the longest wait against the mean.
 //
-//   npm run build && node bench/postgres-locks.mjs [--iterations 2000] [--clients 8] [--seconds 5] [--append-docs]
+//   npm run build && node bench/postgres-locks.mjs [--iterations 2000] [--clients 8] [--seconds 5] [--no-docs]
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { chmodSync, chownSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
@@ -184,7 +184,7 @@ try {
   await server.stop();
 }
 
-if (flag('append-docs')) {
+if (!flag('no-docs')) {
   let nproc = String(cpus().length);
   try {
     nproc = execFileSync('nproc', { encoding: 'utf8' }).trim();
@@ -197,7 +197,7 @@ if (flag('append-docs')) {
   writeSection(
     'PostgreSQL',
     [
-      `Run ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC with \`node bench/postgres-locks.mjs --iterations ${iterations} --clients ${clients} --seconds ${seconds} --append-docs\`, one PostgreSQL ${serverVersion} server on loopback (a fresh cluster, default durability settings: fsync and synchronous_commit on), one run.`,
+      `Run ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC with \`node bench/postgres-locks.mjs --iterations ${iterations} --clients ${clients} --seconds ${seconds}\`, one PostgreSQL ${serverVersion} server on loopback (a fresh cluster, default durability settings: fsync and synchronous_commit on), one run.`,
       '',
       '### Uncontended acquire + release against a raw INSERT + DELETE',
       '',

@@ -5,7 +5,7 @@
 //    fixed time, Baton against redlock and redis-semaphore's Mutex (each with its own defaults,
 //    never giving up): handoffs per second, and fairness as the longest wait against the mean.
 //
-//   npm run build && node bench/redis-locks.mjs [--iterations 2000] [--clients 8] [--seconds 5] [--append-docs]
+//   npm run build && node bench/redis-locks.mjs [--iterations 2000] [--clients 8] [--seconds 5] [--no-docs]
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
@@ -15,7 +15,7 @@ import { Redis } from 'ioredis';
 import Redlock from 'redlock';
 import { Mutex as SemaphoreMutex } from 'redis-semaphore';
 import { connect } from '../dist/index.js';
-import { appendToBenchmarks, arg, flag, freePort } from './common.mjs';
+import { arg, flag, freePort, writeSection } from './common.mjs';
 
 const iterations = arg('iterations', 2000);
 const clients = arg('clients', 8);
@@ -196,7 +196,7 @@ try {
   await server.stop();
 }
 
-if (flag('append-docs')) {
+if (!flag('no-docs')) {
   let nproc = String(cpus().length);
   try {
     nproc = execFileSync('nproc', { encoding: 'utf8' }).trim();
@@ -207,12 +207,12 @@ if (flag('append-docs')) {
   const pair = (label, ms) => `| ${label} | ${ms.toFixed(3)} | ${(1000 / ms).toFixed(0)} |`;
   const row = (r) =>
     `| ${r.label} | ${r.rate.toFixed(0)} | ${r.count} in ${r.seconds.toFixed(2)} s | ${r.mean.toFixed(1)} | ${r.p99.toFixed(1)} | ${r.max.toFixed(1)} | ${(r.max / r.mean).toFixed(1)} | ${(r.regrants * 100).toFixed(0)}% |`;
-  appendToBenchmarks(
+  writeSection(
     'Redis',
     [
-      `### Uncontended and 8 clients on one lock, against redlock and redis-semaphore (${when} UTC)`,
+      `### Uncontended and ${clients} clients on one lock, against redlock and redis-semaphore`,
       '',
-      `\`node bench/redis-locks.mjs --iterations ${iterations} --clients ${clients} --seconds ${seconds}\`, one run on one redis-server ${server.version} (loopback, no persistence, default settings).`,
+      `\`node bench/redis-locks.mjs --iterations ${iterations} --clients ${clients} --seconds ${seconds}\`, ${when} UTC, one run on one redis-server ${server.version} (loopback, no persistence, default settings).`,
       '',
       `Uncontended: one client acquires and releases a free lock ${iterations} times (after a discarded warm-up); the reference is the least a Redis lock can cost, a raw \`SET key x PX 10000 NX\` then \`DEL key\` with ioredis (two round trips). Baton's pair is two scripts: enqueue (create the entry and list the queue) and remove.`,
       '',
