@@ -9,7 +9,7 @@ import { checkQueueName } from '../validate.js';
 import { observeAcquire } from '../observability/events.js';
 import { Hold } from './hold.js';
 import { MUTEX_USE } from './kinds.js';
-import { type ContenderRequest, contend, exclusiveRule, tryContend } from './queue.js';
+import { type Contender, type ContenderRequest, contend, exclusiveRule, tryContend } from './queue.js';
 import type { AcquireOptions, Lease, TryOptions } from './types.js';
 import { TRY_OPTIONS, type WaitScope, waitWithin } from './wait-scope.js';
 import { withHold } from './with-hold.js';
@@ -20,6 +20,11 @@ export class Mutex {
   readonly name: string;
   readonly #backend: Backend;
   readonly #request: ContenderRequest;
+  /**
+   * Makes the hold of an admitted contender. One function per mutex: a closure made per acquire
+   * would keep the acquire's wait scope (its options and signal) alive for the whole wait.
+   */
+  readonly #hold = (admitted: Contender): Hold => new Hold(this.name, admitted);
 
   /** @internal */
   constructor(backend: Backend, name: string) {
@@ -40,7 +45,7 @@ export class Mutex {
    */
   acquire(options?: AcquireOptions): Promise<Lease> {
     return waitWithin(`acquire of mutex "${this.name}"`, options, (scope) =>
-      observeAcquire(this.#backend.kind, 'mutex', this.name, () => contend(this.#backend, this.#request, scope).then((admitted) => new Hold(this.name, admitted))),
+      observeAcquire(this.#backend.kind, 'mutex', this.name, () => contend(this.#backend, this.#request, scope).then(this.#hold)),
     );
   }
 

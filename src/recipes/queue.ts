@@ -95,12 +95,21 @@ export function contend(backend: Backend, request: ContenderRequest, scope: Wait
   // pending promises per waiting contender (each costs a waiter a few hundred bytes of heap).
   return new Promise<Contender>((resolve, reject) => {
     enter(backend, request, scope.signal).then(({ contender, first }) => {
-      waitForAdmission(backend, request, scope, contender, first, (error) => {
-        if (error === ADMITTED) resolve(contender);
-        else void withdraw(contender).then(() => reject(explain(error, contender.session)));
-      });
+      waitForAdmission(backend, request, scope, contender, first, settlement(contender, resolve, reject));
     }, reject);
   });
+}
+
+/**
+ * How {@link contend}'s promise settles once the wait ends. Made apart so that what the waiter
+ * keeps while it waits is this callback's three values: a closure made inside `contend` would
+ * keep its whole scope alive, the wait's options and their signal included (most of a kilobyte).
+ */
+function settlement(contender: Contender, resolve: (admitted: Contender) => void, reject: (error: unknown) => void): (outcome: unknown) => void {
+  return (outcome) => {
+    if (outcome === ADMITTED) resolve(contender);
+    else void withdraw(contender).then(() => reject(explain(outcome, contender.session)));
+  };
 }
 
 /** The signal of waits that nothing aborts but the loss of the own key (see Backend.endsWaitWithOwnKey). */

@@ -10,7 +10,7 @@ import { checkQueueName } from '../validate.js';
 import { observeAcquire } from '../observability/events.js';
 import { Hold } from './hold.js';
 import { RWLOCK_USE } from './kinds.js';
-import { type AdmissionRule, type ContenderRequest, contend, exclusiveRule, tryContend } from './queue.js';
+import { type AdmissionRule, type Contender, type ContenderRequest, contend, exclusiveRule, tryContend } from './queue.js';
 import type { AcquireOptions, Lease, TryOptions } from './types.js';
 import { TRY_OPTIONS, type WaitScope, waitWithin } from './wait-scope.js';
 import { type QueueStatus, queueStatus } from './status.js';
@@ -39,6 +39,8 @@ export class ReadWriteLock {
   readonly #backend: Backend;
   readonly #read: ContenderRequest;
   readonly #write: ContenderRequest;
+  /** Makes the hold of an admitted contender; one per lock, so no acquire's closure keeps its wait scope alive (see Mutex). */
+  readonly #hold = (admitted: Contender): Hold => new Hold(this.name, admitted);
 
   /** @internal */
   constructor(backend: Backend, name: string) {
@@ -60,7 +62,7 @@ export class ReadWriteLock {
    */
   read(options?: AcquireOptions): Promise<Lease> {
     return waitWithin(`read lock of "${this.name}"`, options, (scope) =>
-      observeAcquire(this.#backend.kind, 'read-lock', this.name, () => contend(this.#backend, this.#read, scope).then((admitted) => new Hold(this.name, admitted))),
+      observeAcquire(this.#backend.kind, 'read-lock', this.name, () => contend(this.#backend, this.#read, scope).then(this.#hold)),
     );
   }
 
@@ -76,7 +78,7 @@ export class ReadWriteLock {
    */
   write(options?: AcquireOptions): Promise<Lease> {
     return waitWithin(`write lock of "${this.name}"`, options, (scope) =>
-      observeAcquire(this.#backend.kind, 'write-lock', this.name, () => contend(this.#backend, this.#write, scope).then((admitted) => new Hold(this.name, admitted))),
+      observeAcquire(this.#backend.kind, 'write-lock', this.name, () => contend(this.#backend, this.#write, scope).then(this.#hold)),
     );
   }
 

@@ -1,5 +1,12 @@
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { afterEach, describe, expect, it } from 'vitest';
 import { connect, type Coordinator, type Lease } from '../../src/index.js';
+
+setFlagsFromString('--expose-gc');
+const gc = runInNewContext('gc') as () => void;
+/** One turn of the event loop: a WeakRef's target is kept until the turn that made it is over. */
+const turn = () => new Promise((resolve) => setImmediate(resolve));
 
 // A process with thousands of waiters pays for every object a wait makes, so what one wait makes
 // is counted here (speed itself is measured by bench/waiters.mjs, not by a test).
@@ -38,4 +45,39 @@ describe('allocations of a wait on the embedded backend', () => {
     expect(made.removals).toBe(waiters);
     expect(made.waits).toBe(waiters);
   });
+
+  it('a waiting acquire with no timeout and no signal keeps no AbortSignal alive while it waits', async () => {
+    coord = await connect('memory://');
+    const mutex = coord.mutex('allocations-kept');
+    const holder = await mutex.acquire();
+    // Every signal the acquire makes on its way into the queue, held weakly: an AbortSignal costs
+    // most of a kilobyte, so one kept for the whole wait by thousands of waiters is what they cost.
+    const signals: WeakRef<AbortSignal>[] = [];
+    globalThis.AbortController = class extends OriginalController {
+      constructor() {
+        super();
+        signals.push(new WeakRef(this.signal));
+      }
+    };
+    let granted = false;
+    const waiting = mutex.acquire().then((lease) => {
+      granted = true;
+      return lease;
+    });
+    globalThis.AbortController = OriginalController;
+    expect(signals.length).toBe(1);
+    // Entering takes a few turns (session, enqueue, the wait's request); once it waits, the signal
+    // must be garbage. Kept by the wait, it never is, however many turns pass.
+    let turns = 0;
+    while (signals.some((ref) => ref.deref() !== undefined) && turns++ < 50) {
+      await turn();
+      gc();
+    }
+    expect(signals.filter((ref) => ref.deref() !== undefined)).toHaveLength(0);
+    expect((await mutex.status()).waiters).toHaveLength(1);
+    expect(granted).toBe(false);
+    await holder.release();
+    await (await waiting).release();
+  });
 });
+
