@@ -2,6 +2,8 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { afterEach, describe, expect, it } from 'vitest';
 import { connect, type Coordinator, type Lease } from '../../src/index.js';
+import type { MemoryBackend } from '../../src/backends/memory/index.js';
+import { backendOf } from '../../src/testing.js';
 
 setFlagsFromString('--expose-gc');
 const gc = runInNewContext('gc') as () => void;
@@ -78,6 +80,41 @@ describe('allocations of a wait on the embedded backend', () => {
     expect(granted).toBe(false);
     await holder.release();
     await (await waiting).release();
+  });
+
+  it("waiters in line make no Set of listeners in the store: the key ahead has one listener, its owner's watch being kept in the key", async () => {
+    coord = await connect('memory://');
+    const mutex = coord.mutex('allocations-listeners');
+    const waiters = 4;
+    const holder = await mutex.acquire();
+    const OriginalSet = globalThis.Set;
+    let made = 0;
+    globalThis.Set = class<T> extends OriginalSet<T> {
+      constructor(values?: Iterable<T> | null) {
+        super(values);
+        // A Set of a key's listeners: some 150 bytes per waiter when its owner and the waiter
+        // behind it listened to the key side by side.
+        if (new Error().stack?.includes('memory/store')) made++;
+      }
+    } as SetConstructor;
+    try {
+      const waits = () => (backendOf(coord!) as MemoryBackend).stats().operations.waitForBlocker ?? 0;
+      const waitsBefore = waits();
+      const granted: Promise<Lease>[] = [];
+      for (let i = 0; i < waiters; i++) granted.push(mutex.acquire());
+      // All in line and waiting for the key ahead (each wait's request answered) before any release.
+      while (waits() < waitsBefore + waiters) await turn();
+      await turn();
+      let lease = holder;
+      for (const next of granted) {
+        await lease.release();
+        lease = await next;
+      }
+      await lease.release();
+    } finally {
+      globalThis.Set = OriginalSet;
+    }
+    expect(made).toBe(0);
   });
 });
 

@@ -9,7 +9,7 @@
 import { BackendError, ClosedError, ConfigError, OutcomeUnknownError, SessionLostError } from '../../errors.js';
 import { abortable, canAbort, raceSignal } from '../abortable.js';
 import { positiveNumber, rejectUnknownFields, rejectUnknownParams } from '../config-fields.js';
-import type { Backend, BackendModule, Enqueued, EnqueueRead, GuardedOp, KeyState, PlainKeys, PrefixFollower, QueueEntry, Role, ScanResult, Session, Standing, StoredValue, Waiting, Watched } from '../contract.js';
+import type { Backend, BackendModule, Enqueued, EnqueueRead, GuardedOp, KeyState, OwnKey, PlainKeys, PrefixFollower, QueueEntry, Role, ScanResult, Session, Standing, StoredValue, Waiting, Watched } from '../contract.js';
 import { GuaranteedRemovals } from '../guaranteed-delete.js';
 import { keysOfStanding } from '../standing.js';
 import { OwnKeyWatches } from '../own-keys.js';
@@ -185,17 +185,7 @@ class MemorySession implements Session {
 
   /** Arms the own-key watch; it fires synchronously with the deletion, before any later wake-up. */
   #watchOwn(key: string, revision: bigint) {
-    const store = this.#link.store;
-    const faults = this.#link.faults;
-    return this.#own.arm(key, (onDeleted) => {
-      let unsubscribe = () => {};
-      const arm = () => {
-        unsubscribe = store.onKeyChange(key, () => faults.notify(() => (store.revisionOf(key) === revision ? arm() : onDeleted())));
-      };
-      if (store.revisionOf(key) !== revision) onDeleted();
-      else arm();
-      return () => unsubscribe();
-    });
+    return this.#own.arm(key, (onDeleted) => watchDeletion(this.#link, key, revision, onDeleted));
   }
 
   remove(key: string, revision: bigint, signal?: AbortSignal): Promise<void> {
@@ -275,6 +265,22 @@ class MemoryValues implements PlainKeys {
   }
 }
 
+/**
+ * The store's side of an own-key watch: calls `onDeleted` once the key is deleted (through the
+ * link, which holds it back while frozen), at once if it is gone already; returns the stop. The
+ * watch is kept in the key itself (MemoryStore.watchDeletion): every waiter has one, and this way
+ * it costs two closures.
+ */
+function watchDeletion(link: Link, key: string, revision: bigint, onDeleted: () => void): () => void {
+  const { store, faults } = link;
+  const deleted = () => faults.notify(onDeleted);
+  if (!store.watchDeletion(key, revision, deleted)) {
+    onDeleted();
+    return noop;
+  }
+  return () => store.unwatchDeletion(key, deleted);
+}
+
 /** A write's answer; a lost one becomes an OutcomeUnknownError (the write is never sent again). */
 async function atMostOnce<T>(what: string, answer: Promise<T>): Promise<T> {
   try {
@@ -312,6 +318,74 @@ class PendingWaits {
 
 const pendingWaits = new PendingWaits();
 const noop = () => {};
+
+/**
+ * One wait for the deletion of a key (MemoryBackend.waitForBlocker): settles once the key is gone,
+ * or with the reason when `signal` aborts or the waiter's own key is lost. Its state is in fields
+ * and it makes three closures, where a closure per step and a context each made a waiter's wait
+ * cost twice as much heap: thousands of waiters each keep one.
+ */
+class BlockerWait {
+  #settled = false;
+  /** Whether it listens to the key (and counts as a pending wait). */
+  #listening = false;
+  #onAbort: (() => void) | undefined;
+  /** Listens to the key again until it is really gone: a value update also fires key listeners. */
+  readonly #check = (): void => {
+    if (this.#settled) return;
+    if (this.#gone()) this.#settle(undefined);
+    else this.store.listenToKey(this.key, this.#changed);
+  };
+  readonly #changed = (): void => this.faults.notify(this.#check);
+  readonly #fail = (error: unknown): void => this.#settle(error);
+
+  constructor(
+    private readonly store: MemoryStore,
+    private readonly faults: MemoryFaults,
+    private readonly key: string,
+    private readonly revision: bigint | undefined,
+    private readonly signal: AbortSignal,
+    private readonly resolve: () => void,
+    private readonly reject: (error: unknown) => void,
+  ) {}
+
+  start(link: Link, own: OwnKey | undefined): void {
+    // The watch is set with the request's answer, as the existence check is made.
+    link.request('waitForBlocker', this.signal, noop).then(() => {
+      if (this.#settled) return;
+      if (this.#gone()) return this.#settle(undefined);
+      pendingWaits.begin();
+      this.#listening = true;
+      this.store.listenToKey(this.key, this.#changed);
+    }, this.#fail);
+    const signal = this.signal;
+    if (signal.aborted) this.#settle(signal.reason);
+    else if (canAbort(signal)) {
+      this.#onAbort = () => this.#settle(signal.reason);
+      signal.addEventListener('abort', this.#onAbort, { once: true });
+    }
+    // Replaced by the next round's wait, or by the hold's own listener once granted.
+    own?.onLoss(this.#fail);
+  }
+
+  #gone(): boolean {
+    const current = this.store.revisionOf(this.key);
+    return current === undefined || (this.revision !== undefined && current !== this.revision);
+  }
+
+  /** Ends the wait: resolves when `error` is undefined (the key is gone), else rejects with it. */
+  #settle(error: unknown): void {
+    if (this.#settled) return;
+    this.#settled = true;
+    if (this.#onAbort) this.signal.removeEventListener('abort', this.#onAbort);
+    if (this.#listening) {
+      this.store.offKeyChange(this.key, this.#changed);
+      pendingWaits.end();
+    }
+    if (error === undefined) this.resolve();
+    else this.reject(error);
+  }
+}
 
 /** A coordinator's connection to the process-wide store. */
 export class MemoryBackend implements Backend {
@@ -395,45 +469,7 @@ export class MemoryBackend implements Backend {
   // Given the waiter's own-key watch, the wait also ends when the own key is lost (its one loss
   // listener, free until then), so a waiter with no limits needs no signal of its own.
   waitForBlocker(key: string, revision: bigint | undefined, signal: AbortSignal, waiter?: Waiting): Promise<void> {
-    const store = this.options.store;
-    const faults = this.faults;
-    const gone = () => {
-      const current = store.revisionOf(key);
-      return current === undefined || (revision !== undefined && current !== revision);
-    };
-    return new Promise<void>((resolve, reject) => {
-      let unsubscribe: (() => void) | undefined;
-      let settled = false;
-      const listen = canAbort(signal);
-      const settle = (error?: unknown) => {
-        if (settled) return;
-        settled = true;
-        if (listen) signal.removeEventListener('abort', onAbort);
-        unsubscribe?.();
-        if (unsubscribe) pendingWaits.end();
-        if (error === undefined) resolve();
-        else reject(error);
-      };
-      const onAbort = () => settle(signal.reason);
-      // A value update also fires key listeners: re-arm until the key is really gone.
-      const changed = () =>
-        faults.notify(() => {
-          if (settled) return;
-          if (gone()) settle();
-          else unsubscribe = store.onKeyChange(key, changed);
-        });
-      // The watch is set with the request's answer, as the existence check is made.
-      this.#link.request('waitForBlocker', signal, noop).then(() => {
-        if (settled) return;
-        if (gone()) return settle();
-        pendingWaits.begin();
-        unsubscribe = store.onKeyChange(key, changed);
-      }, settle);
-      if (signal.aborted) settle(signal.reason);
-      else if (listen) signal.addEventListener('abort', onAbort, { once: true });
-      // Replaced by the next round's wait, or by the hold's own listener once granted.
-      waiter?.own?.onLoss(settle);
-    });
+    return new Promise<void>((resolve, reject) => new BlockerWait(this.options.store, this.faults, key, revision, signal, resolve, reject).start(this.#link, waiter?.own));
   }
 
   async watchKey(key: string, signal: AbortSignal): Promise<Watched<KeyState | undefined>> {

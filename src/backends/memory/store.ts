@@ -21,6 +21,8 @@ interface StoredKey {
   /** Its neighbours under the same parent, in creation order (see {@link Siblings}). */
   prev: StoredKey | undefined;
   next: StoredKey | undefined;
+  /** Its owner's own-key watch, if armed (see {@link MemoryStore.watchDeletion}). */
+  onDeleted: Listener | undefined;
 }
 
 /**
@@ -103,7 +105,7 @@ export class MemoryStore {
     const owned = this.#sessionKeys.get(session);
     if (!owned) throw new Error(`memory session ${session} has ended`);
     const revision = ++this.#revision;
-    this.#add({ key, value, revision, owner: session, role, createdAt: Date.now(), modRevision: revision, prev: undefined, next: undefined });
+    this.#add({ key, value, revision, owner: session, role, createdAt: Date.now(), modRevision: revision, prev: undefined, next: undefined, onDeleted: undefined });
     owned.add(key);
     this.#notify(key, parentOf(key));
     this.#tellFollowers(parentOf(key), (f) => f.created({ key, role }));
@@ -115,7 +117,7 @@ export class MemoryStore {
     const existing = this.#keys.get(key);
     const revision = ++this.#revision;
     if (existing) (existing.value = value), (existing.modRevision = revision);
-    else this.#add({ key, value, revision, owner: undefined, role: 'lock', createdAt: Date.now(), modRevision: revision, prev: undefined, next: undefined });
+    else this.#add({ key, value, revision, owner: undefined, role: 'lock', createdAt: Date.now(), modRevision: revision, prev: undefined, next: undefined, onDeleted: undefined });
     this.#notify(key, parentOf(key), !existing);
   }
 
@@ -159,6 +161,13 @@ export class MemoryStore {
       if (siblings.byKey.size === 0) this.#children.delete(parent);
     }
     if (stored.owner) this.#sessionKeys.get(stored.owner)?.delete(key);
+    // The owner hears first, before any wait on the key: a wake-up never hides a vanished own key.
+    const onDeleted = stored.onDeleted;
+    stored.onDeleted = undefined;
+    if (onDeleted) {
+      this.#wakeups++;
+      onDeleted();
+    }
     this.#notify(key, parent);
     if (stored.owner) this.#tellFollowers(parent, (f) => f.deleted(key));
     return true;
@@ -255,6 +264,38 @@ export class MemoryStore {
     return subscribe(this.#keyListeners, key, listener);
   }
 
+  /**
+   * {@link onKeyChange} without making an unsubscribe function: {@link offKeyChange} takes the
+   * listener back. For the waits every waiter keeps (a closure is some 100 bytes of heap).
+   */
+  listenToKey(key: string, listener: Listener): void {
+    add(this.#keyListeners, key, listener);
+  }
+
+  /** Drops `listener` from `key`'s listeners, if it is still there. */
+  offKeyChange(key: string, listener: Listener): void {
+    remove(this.#keyListeners, key, listener);
+  }
+
+  /**
+   * Calls `listener` once when the key `key` created at `revision` is deleted (not when its value
+   * changes), before any other listener of the key; returns false, and never calls it, when that
+   * key is gone already. One per key: its owner's own-key watch, kept in the key itself, so a
+   * waiter's key costs no listener entry and shares none with the wait of the waiter behind it.
+   */
+  watchDeletion(key: string, revision: bigint, listener: Listener): boolean {
+    const stored = this.#keys.get(key);
+    if (!stored || stored.revision !== revision) return false;
+    stored.onDeleted = listener;
+    return true;
+  }
+
+  /** Stops the deletion watch `listener` of `key`, if it is still armed. */
+  unwatchDeletion(key: string, listener: Listener): void {
+    const stored = this.#keys.get(key);
+    if (stored?.onDeleted === listener) stored.onDeleted = undefined;
+  }
+
   /** Calls `listener` once at the next creation or deletion directly under `prefix`. */
   onPrefixChange(prefix: string, listener: Listener): () => void {
     return subscribe(this.#prefixListeners, prefix, listener);
@@ -299,26 +340,33 @@ function roleOf(key: string, stored: StoredKey): Role {
 }
 
 /**
- * The listeners of one key or prefix: the one listener itself, most of the time (a key is watched
- * by its owner and by the waiter behind it), a Set only when there are more. A Set per watched key
- * cost a waiter some 150 bytes of heap.
+ * The listeners of one key or prefix: the one listener itself, most of the time (a waiter's key is
+ * watched by the waiter behind it; its owner's watch is kept in the key, see
+ * {@link MemoryStore.watchDeletion}), a Set only when there are more. A Set per watched key cost a
+ * waiter some 150 bytes of heap.
  */
 type Listeners = Listener | Set<Listener>;
 
 function subscribe(listeners: Map<string, Listeners>, id: string, listener: Listener): () => void {
+  add(listeners, id, listener);
+  return () => remove(listeners, id, listener);
+}
+
+function add(listeners: Map<string, Listeners>, id: string, listener: Listener): void {
   const found = listeners.get(id);
   if (found === undefined) listeners.set(id, listener);
   else if (typeof found === 'function') {
     if (found !== listener) listeners.set(id, new Set([found, listener]));
   } else found.add(listener);
-  return () => {
-    const current = listeners.get(id);
-    if (current === listener) listeners.delete(id);
-    else if (typeof current === 'object') {
-      current.delete(listener);
-      if (current.size === 0) listeners.delete(id);
-    }
-  };
+}
+
+function remove(listeners: Map<string, Listeners>, id: string, listener: Listener): void {
+  const current = listeners.get(id);
+  if (current === listener) listeners.delete(id);
+  else if (typeof current === 'object') {
+    current.delete(listener);
+    if (current.size === 0) listeners.delete(id);
+  }
 }
 
 /** The one store of this process. */
