@@ -7,6 +7,8 @@ import { freePort } from './common.mjs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
+const JARS = '/usr/share/java';
+
 function fourLetter(port, word) {
   return new Promise((resolve) => {
     let answer = '';
