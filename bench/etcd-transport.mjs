@@ -24,17 +24,72 @@ const iterations = arg('iterations', 2000);
 const rounds = arg('rounds', 3);
 const loadAtStart = loadavg().map((l) => l.toFixed(1)).join(' ');
 
-/** Wall and CPU milliseconds per call of `fn`, after a warm-up. */
+/** Where etcd's own metrics are read (its client URL's /metrics), once the server is up. */
+let metricsUrl;
+
+/**
+ * The counters of etcd's /metrics that say what the server did: its process CPU time, the WAL
+ * fsyncs (one per committed batch of writes) and their time, the unary requests it answered by
+ * method, and the messages it sent on watch streams. Undefined when the metrics cannot be read.
+ */
+async function serverCounters() {
+  if (!metricsUrl) return undefined;
+  let text;
+  try {
+    text = await (await fetch(metricsUrl)).text();
+  } catch {
+    return undefined;
+  }
+  const counters = { cpu: 0, fsyncs: 0, fsyncSeconds: 0, watchMessages: 0, requests: {} };
+  for (const line of text.split('\n')) {
+    if (line.startsWith('#')) continue;
+    const value = Number(line.slice(line.lastIndexOf(' ') + 1));
+    if (line.startsWith('process_cpu_seconds_total ')) counters.cpu = value;
+    else if (line.startsWith('etcd_disk_wal_fsync_duration_seconds_count ')) counters.fsyncs = value;
+    else if (line.startsWith('etcd_disk_wal_fsync_duration_seconds_sum ')) counters.fsyncSeconds = value;
+    else if (line.startsWith('grpc_server_msg_sent_total{') && line.includes('grpc_method="Watch"')) counters.watchMessages += value;
+    else if (line.startsWith('grpc_server_handled_total{') && line.includes('grpc_type="unary"') && value > 0) {
+      const method = /grpc_method="([^"]+)"/.exec(line)?.[1];
+      if (method) counters.requests[method] = (counters.requests[method] ?? 0) + value;
+    }
+  }
+  return counters;
+}
+
+/** What the server did per pair between two readings of its counters. */
+function serverPerPair(before, after) {
+  if (!before || !after) return undefined;
+  const requests = {};
+  for (const [method, n] of Object.entries(after.requests)) {
+    const delta = n - (before.requests[method] ?? 0);
+    if (delta > 0) requests[method] = delta / iterations;
+  }
+  return {
+    cpu: ((after.cpu - before.cpu) * 1000) / iterations,
+    fsyncs: (after.fsyncs - before.fsyncs) / iterations,
+    fsyncMs: ((after.fsyncSeconds - before.fsyncSeconds) * 1000) / iterations,
+    watchMessages: (after.watchMessages - before.watchMessages) / iterations,
+    requests,
+  };
+}
+
+/**
+ * Wall and CPU milliseconds per call of `fn` after a warm-up, and what the server did per call
+ * (its counters are read before and after the timed calls, outside them).
+ */
 async function time(label, fn) {
   for (let i = 0; i < Math.min(200, iterations); i++) await fn(); // warm-up
+  const serverBefore = await serverCounters();
   const cpuBefore = process.cpuUsage();
   const start = performance.now();
   for (let i = 0; i < iterations; i++) await fn();
   const ms = (performance.now() - start) / iterations;
   const used = process.cpuUsage(cpuBefore);
   const cpu = (used.user + used.system) / 1000 / iterations;
-  console.log(`${label.padEnd(40)} ${ms.toFixed(3)} ms per pair (${(1000 / ms).toFixed(0)}/s), client CPU ${cpu.toFixed(3)} ms`);
-  return { ms, cpu };
+  const server = serverPerPair(serverBefore, await serverCounters());
+  const onServer = server ? `, etcd CPU ${server.cpu.toFixed(3)} ms, ${server.fsyncs.toFixed(2)} fsyncs (${server.fsyncMs.toFixed(3)} ms)` : '';
+  console.log(`${label.padEnd(48)} ${ms.toFixed(3)} ms per pair (${(1000 / ms).toFixed(0)}/s), client CPU ${cpu.toFixed(3)} ms${onServer}`);
+  return { ms, cpu, server };
 }
 
 async function withEtcd3(endpoints) {
@@ -65,32 +120,39 @@ async function withOwnClient(endpoints) {
 }
 
 /**
- * The transactions of an uncontended acquire and its release, as the adapter builds them (create
- * the own key under the lease if absent and count the name's keys; delete it if
- * its create revision is the token), with a watch on the name receiving their events.
+ * The server's part of an uncontended acquire + release, taken apart: each step below adds one
+ * thing to the pair before it, on Baton's own client, with no recipe. A lease is attached to the
+ * key (leased); the put becomes the acquire's transaction, guarded by its compare, without the
+ * count (guarded create); the delete becomes the release's guarded one (both guarded); the count
+ * of the name's keys joins the create (the two transactions, no watch); a watch on the name
+ * receives their events (the two transactions as the adapter sends them: the floor of Baton's row).
  */
-async function withTransactions(endpoints) {
+async function byHand(endpoints, label, { lease: leased = false, createTxn = false, guardedDelete = false, count = false, watch = false }) {
   const client = new EtcdClient({ endpoints, https: false });
   const keys = new KeySpace('');
-  const prefix = `bench/transport-txn-${process.pid}`;
-  const { id: lease } = await client.leaseGrant(60);
-  const full = keys.full(`${prefix}/${lease.toString(16)}`);
+  const prefix = `bench/transport-steps-${process.pid}`;
+  const lease = leased ? (await client.leaseGrant(60)).id : undefined;
+  const full = keys.full(`${prefix}/${(lease ?? 1n).toString(16)}`);
   const start = keys.full(`${prefix}/`);
   let events = 0;
-  const watch = client.watches.watch(start, rangeEnd(start), { created() {}, events: (list) => (events += list.length), restarting() {}, refused() {} });
+  const watching = watch ? client.watches.watch(start, rangeEnd(start), { created() {}, events: (list) => (events += list.length), restarting() {}, refused() {} }) : undefined;
+  const create = {
+    compare: [{ key: full, target: 'create', result: 'equal', value: 0n }],
+    success: count ? [{ put: { key: full, value: '', lease } }, { range: { ...keys.range(prefix), countOnly: true } }] : [{ put: { key: full, value: '', lease } }],
+    failure: [{ range: { key: full } }],
+  };
+  const put = async () => (createTxn ? (await client.txn(create)).header.revision : (await client.put({ key: full, value: '', lease })).header.revision);
+  const remove = guardedDelete
+    ? (revision) => client.txn({ compare: [{ key: full, target: 'create', result: 'equal', value: revision }], success: [{ deleteRange: { key: full } }] })
+    : () => client.deleteRange({ key: full });
   try {
-    return await time('the same two transactions by hand', async () => {
-      const created = await client.txn({
-        compare: [{ key: full, target: 'create', result: 'equal', value: 0n }],
-        success: [{ put: { key: full, value: '', lease } }, { range: { ...keys.range(prefix), countOnly: true } }],
-        failure: [{ range: { key: full } }],
-      });
-      await client.txn({ compare: [{ key: full, target: 'create', result: 'equal', value: created.header.revision }], success: [{ deleteRange: { key: full } }] });
+    return await time(label, async () => {
+      await remove(await put());
     });
   } finally {
-    if (events === 0) console.log('(the watch saw no event: the row is not the floor it claims to be)');
-    watch.cancel();
-    await client.leaseRevoke(lease).catch(() => {});
+    if (watch && events === 0) console.log('(the watch saw no event: the row is not the floor it claims to be)');
+    watching?.cancel();
+    if (lease !== undefined) await client.leaseRevoke(lease).catch(() => {});
     client.close();
   }
 }
@@ -127,24 +189,51 @@ async function roundTrips(endpoints) {
   }
 }
 
+/** The rows, in the order they run in each round; each step of the breakdown adds one thing to the row above it. */
+const ROWS = [
+  { id: 'etcd3', label: (facts) => `raw put + delete, etcd3 ${facts.etcd3} (grpc-js)`, run: withEtcd3 },
+  { id: 'own', label: () => "raw put + delete, Baton's transport (gRPC over node:http2)", run: withOwnClient },
+  { id: 'leased', label: () => 'put with the lease attached + delete', run: (e) => byHand(e, 'put with a lease + delete', { lease: true }) },
+  {
+    id: 'guardedCreate',
+    label: () => "the acquire's guarded create (Txn: compare, put with the lease; no count) + delete",
+    run: (e) => byHand(e, 'guarded create Txn + delete', { lease: true, createTxn: true }),
+  },
+  {
+    id: 'guarded',
+    label: () => "the same + the release's guarded delete (Txn: compare, delete)",
+    run: (e) => byHand(e, 'guarded create Txn + guarded delete Txn', { lease: true, createTxn: true, guardedDelete: true }),
+  },
+  {
+    id: 'txnsNoWatch',
+    label: () => "the same + the count of the name's keys in the create: the two transactions, no watch",
+    run: (e) => byHand(e, 'the two transactions, no watch', { lease: true, createTxn: true, guardedDelete: true, count: true }),
+  },
+  {
+    id: 'txns',
+    label: () => "the same + the name's watch open: the two transactions as the adapter sends them",
+    run: (e) => byHand(e, 'the two transactions, watch on the name', { lease: true, createTxn: true, guardedDelete: true, count: true, watch: true }),
+  },
+  { id: 'baton', label: () => 'Baton acquire + release', run: withBaton },
+];
+
 const server = await etcdServer();
-const runs = { etcd3: [], own: [], txns: [], baton: [] };
+metricsUrl = `http://${server.endpoints[0]}/metrics`;
+const runs = Object.fromEntries(ROWS.map((row) => [row.id, []]));
 let trips;
 try {
   trips = await roundTrips(server.endpoints);
   console.log(`requests: acquire ${trips.acquire.join(', ')}; release ${trips.release.join(', ')}`);
   await withOwnClient(server.endpoints); // discarded warm-up (JIT, server caches)
   for (let round = 0; round < rounds; round++) {
-    runs.etcd3.push(await withEtcd3(server.endpoints));
-    runs.own.push(await withOwnClient(server.endpoints));
-    runs.txns.push(await withTransactions(server.endpoints));
-    runs.baton.push(await withBaton(server.endpoints));
+    for (const row of ROWS) runs[row.id].push(await row.run(server.endpoints));
   }
 } finally {
   await server.stop();
 }
 
 const sum = (list, field) => list.reduce((a, b) => a + b[field], 0);
+const mean = (list, field) => sum(list, field) / list.length;
 const ratio = (a, b, field = 'ms') => sum(a, field) / sum(b, field);
 const ownVsEtcd3 = ratio(runs.own, runs.etcd3);
 const batonVsOwn = ratio(runs.baton, runs.own);
@@ -153,19 +242,58 @@ console.log(`own transport / etcd3: ${ownVsEtcd3.toFixed(2)} (target <= 0.65); B
 const loadAtEnd = loadavg().map((l) => l.toFixed(1)).join(' ');
 console.log(`load average (1, 5, 15 min): ${loadAtStart} at the start, ${loadAtEnd} at the end`);
 
+/** The server's counters per pair, averaged over the rounds; undefined when they could not be read. */
+function serverMean(list) {
+  const readings = list.map((r) => r.server).filter(Boolean);
+  if (readings.length !== list.length) return undefined;
+  const methods = new Set(readings.flatMap((r) => Object.keys(r.requests)));
+  const requests = [...methods].sort().map((method) => `${(readings.reduce((a, r) => a + (r.requests[method] ?? 0), 0) / readings.length).toFixed(2)} ${method}`);
+  return {
+    cpu: mean(readings, 'cpu'),
+    fsyncs: mean(readings, 'fsyncs'),
+    fsyncMs: mean(readings, 'fsyncMs'),
+    watchMessages: mean(readings, 'watchMessages'),
+    requests: requests.join(', '),
+  };
+}
+
 const facts = machine(server.version);
 const row = (label, list) => `| ${label} | ${list.map((r) => `${r.ms.toFixed(3)} (${r.cpu.toFixed(3)})`).join(' | ')} |`;
+const ownMs = mean(runs.own, 'ms');
+const breakdown = ROWS.slice(1).map((r, i) => {
+  const list = runs[r.id];
+  const previous = i === 0 ? undefined : runs[ROWS[i].id];
+  const ms = mean(list, 'ms');
+  const onServer = serverMean(list);
+  const cells = [
+    r.label(facts),
+    ms.toFixed(3),
+    `${(ms / ownMs).toFixed(2)}x`,
+    previous ? `${ms - mean(previous, 'ms') >= 0 ? '+' : ''}${(ms - mean(previous, 'ms')).toFixed(3)}` : '',
+    mean(list, 'cpu').toFixed(3),
+    onServer ? onServer.cpu.toFixed(3) : '-',
+    onServer ? `${onServer.fsyncs.toFixed(2)} (${onServer.fsyncMs.toFixed(3)} ms)` : '-',
+    onServer ? onServer.requests : '-',
+    onServer ? onServer.watchMessages.toFixed(2) : '-',
+  ];
+  return `| ${cells.join(' | ')} |`;
+});
 const report = [
-  `\`npm run build && node bench/etcd-transport.mjs --iterations ${iterations} --rounds ${rounds}\`, ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC: one fresh etcd ${facts.etcd} member on loopback (default settings, data on the temp dir), one client process; each cell is ${iterations} sequential pairs after a warm-up, the four rows interleaved in ${rounds} rounds in one run, after a discarded warm-up run. Wall milliseconds per pair, and in brackets this process's CPU milliseconds per pair.`,
+  `\`npm run build && node bench/etcd-transport.mjs --iterations ${iterations} --rounds ${rounds}\`, ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC: one fresh etcd ${facts.etcd} member on loopback (default settings, data on the temp dir), one client process; each cell is ${iterations} sequential pairs after a warm-up, the ${ROWS.length} rows interleaved in ${rounds} rounds in one run, after a discarded warm-up run. Wall milliseconds per pair, and in brackets this process's CPU milliseconds per pair.`,
   '',
   `| operation | ${runs.own.map((_, i) => `round ${i + 1}`).join(' | ')} |`,
   `|---|${runs.own.map(() => '---|').join('')}`,
-  row(`raw put + delete, etcd3 ${facts.etcd3} (grpc-js)`, runs.etcd3),
-  row("raw put + delete, Baton's transport (gRPC over node:http2)", runs.own),
-  row("the same two transactions by hand, Baton's transport, watch on the name", runs.txns),
-  row('Baton acquire + release', runs.baton),
+  ...ROWS.map((r) => row(r.label(facts), runs[r.id])),
   '',
-  `Requests, counted: an uncontended acquire sends ${trips.acquire.length} (${trips.acquire.join(', ')}: create the own key if absent and count the name's keys, in one transaction: a count of 1 says the key is first), a release ${trips.release.length} (${trips.release.join(', ')}: delete the own key if its create revision is still the token). The name's watch is created once and kept. Beyond the same two round trips, Baton pays for the server's work (a transaction with a compare and a count instead of a bare put, a key attached to a lease, a compare on the delete, and two watch events per pair, the create and the delete, sent to the name's watch: the row of the two transactions by hand pays all of it and no recipe) and for its own client-side work per pair (the recipe, the watched view, the own-key watch, the guaranteed removal: the difference between that row and Baton's, CPU in brackets).`,
+  `Requests, counted: an uncontended acquire sends ${trips.acquire.length} (${trips.acquire.join(', ')}: create the own key if absent and count the name's keys, in one transaction: a count of 1 says the key is first), a release ${trips.release.length} (${trips.release.join(', ')}: delete the own key if its create revision is still the token). The name's watch is created once and kept.`,
+  '',
+  `### Where the time goes`,
+  '',
+  `The rows of Baton's transport again, each step adding one thing to the row above it, means over the rounds. Per pair: wall time; this process's CPU time (the client's work); etcd's CPU time, WAL fsyncs and the time they took, the unary requests it answered and the messages it sent on watch streams, from the difference of etcd's own counters at its /metrics (\`process_cpu_seconds_total\`, 10 ms ticks, \`etcd_disk_wal_fsync_duration_seconds\`, \`grpc_server_handled_total\`, \`grpc_server_msg_sent_total\`) read before and after each cell. Baton's row also holds its session's keep-alives.`,
+  '',
+  `| step | wall ms | / raw | added wall ms | client CPU ms | etcd CPU ms | WAL fsyncs (time) | requests | watch messages |`,
+  `|---|---|---|---|---|---|---|---|---|`,
+  ...breakdown,
   '',
   `Wall time: own transport / etcd3 **${ownVsEtcd3.toFixed(2)}** (target <= 0.65); Baton acquire + release / own raw put + delete **${batonVsOwn.toFixed(2)}** (target <= 1.15); the two transactions by hand / own raw put + delete ${txnsVsOwn.toFixed(2)}. Client CPU: own / etcd3 ${ratio(runs.own, runs.etcd3, 'cpu').toFixed(2)}; Baton / own raw ${ratio(runs.baton, runs.own, 'cpu').toFixed(2)}; Baton / the two transactions by hand ${ratio(runs.baton, runs.txns, 'cpu').toFixed(2)}.`,
   '',
