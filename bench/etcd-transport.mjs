@@ -1,13 +1,14 @@
 // The etcd transport's cost per call: a raw put + delete of one key with Baton's own client (gRPC
 // framed by hand over node:http2) against the same with the etcd3 package (grpc-js), and Baton's
 // uncontended acquire + release against the own client's raw put + delete; one fresh etcd member,
-// one run, interleaved in rounds after a discarded warm-up. A fourth row sends the two
-// transactions an acquire and a release send, by hand on the own client with a watch on the name,
-// and no recipe: the floor for Baton's row, which what lies between it and the raw pair is the
-// server's (transactions, lease, watch events) and what lies above it the client-side work. Each
-// row reports wall time per pair and this process's CPU time per pair (the client's own work,
-// which a shared machine disturbs less than wall time), and the requests an acquire and a release
-// send are counted.
+// one run, interleaved in rounds after a discarded warm-up. Between the raw pair and Baton's row,
+// steps sent by hand on the own client, each adding one part of the server's work to the step it
+// builds on (a lease on the key, the acquire's guarded create, the release's guarded delete, the
+// count of the name's keys, the name's watch), and two other shapes of the acquire's transaction
+// for the same answer: where the time between the raw pair and Baton goes. Each row reports wall
+// time per pair, this process's CPU time per pair (the client's own work, which a shared machine
+// disturbs less than wall time), and from etcd's /metrics its CPU time, WAL fsyncs and requests per
+// pair; the requests an acquire and a release send are counted.
 // Writes the "etcd transport" section of docs/benchmarks.md (unless --no-docs).
 //
 //   npm run build && node bench/etcd-transport.mjs [--iterations 2000] [--rounds 3] [--no-docs]
@@ -17,6 +18,8 @@ import { connect } from '../dist/index.js';
 import { backendOf } from '../dist/testing.js';
 import { EtcdClient } from '../dist/backends/etcd/transport/client.js';
 import { KeySpace, rangeEnd } from '../dist/backends/etcd/keys.js';
+import { ProtoWriter } from '../dist/backends/etcd/transport/codec.js';
+import { encodePut, encodeTxn } from '../dist/backends/etcd/transport/messages.js';
 import { writeSection } from './common.mjs';
 import { arg, etcdServer, flag, machine } from './etcd-common.mjs';
 
@@ -120,6 +123,21 @@ async function withOwnClient(endpoints) {
 }
 
 /**
+ * The acquire's transaction in another shape for the same answer, with no read in the
+ * uncontended case: if no key exists under the prefix (a Compare over the prefix's range, etcd
+ * 3.3+), create the own key, and success alone says it is first; else the transaction as the
+ * adapter sends it, nested (create if absent, count). etcd evaluates a Compare over a range by
+ * reading every key in it (mvcc Range with no limit), so a contended enqueue would read the
+ * whole queue: measured here for the uncontended case only.
+ */
+function emptyPrefixTxn(create, start) {
+  const compare = new ProtoWriter().int(2, 1).bytes(3, start).intAlways(5, 0n).bytes(64, rangeEnd(start)).finish(); // CREATE = 0 over [start, end)
+  const put = new ProtoWriter().message(2, encodePut(create.success[0].put)).finish();
+  const nested = new ProtoWriter().message(4, encodeTxn(create)).finish();
+  return new ProtoWriter().message(1, compare).message(2, put).message(3, nested).finish();
+}
+
+/**
  * The server's part of an uncontended acquire + release, taken apart: each step below adds one
  * thing to the pair before it, on Baton's own client, with no recipe. A lease is attached to the
  * key (leased); the put becomes the acquire's transaction, guarded by its compare, without the
@@ -127,21 +145,36 @@ async function withOwnClient(endpoints) {
  * of the name's keys joins the create (the two transactions, no watch); a watch on the name
  * receives their events (the two transactions as the adapter sends them: the floor of Baton's row).
  */
-async function byHand(endpoints, label, { lease: leased = false, createTxn = false, guardedDelete = false, count = false, watch = false }) {
+async function byHand(endpoints, label, { lease: leased = false, createTxn = false, guardedDelete = false, count = false, shape = 'count', watch = false }) {
   const client = new EtcdClient({ endpoints, https: false });
   const keys = new KeySpace('');
   const prefix = `bench/transport-steps-${process.pid}`;
-  const lease = leased ? (await client.leaseGrant(60)).id : undefined;
+  const lease = leased ? (await client.leaseGrant(600)).id : undefined;
   const full = keys.full(`${prefix}/${(lease ?? 1n).toString(16)}`);
   const start = keys.full(`${prefix}/`);
   let events = 0;
   const watching = watch ? client.watches.watch(start, rangeEnd(start), { created() {}, events: (list) => (events += list.length), restarting() {}, refused() {} }) : undefined;
+  const putOwn = { put: { key: full, value: '', lease } };
+  const reads = { count: { range: { ...keys.range(prefix), countOnly: true } }, head: { range: { ...keys.range(prefix), sortByCreate: 'ascend', limit: 1 } } };
   const create = {
     compare: [{ key: full, target: 'create', result: 'equal', value: 0n }],
-    success: count ? [{ put: { key: full, value: '', lease } }, { range: { ...keys.range(prefix), countOnly: true } }] : [{ put: { key: full, value: '', lease } }],
+    success: count ? [putOwn, reads[shape] ?? reads.count] : [putOwn],
     failure: [{ range: { key: full } }],
   };
-  const put = async () => (createTxn ? (await client.txn(create)).header.revision : (await client.put({ key: full, value: '', lease })).header.revision);
+  const body = shape === 'emptyPrefix' ? emptyPrefixTxn(create, start) : encodeTxn(create);
+  // The first answer is checked: the transaction created the key and says it is first.
+  let checked = !createTxn;
+  const put = async () => {
+    if (!createTxn) return (await client.put({ key: full, value: '', lease })).header.revision;
+    const res = await client.txnEncoded(body);
+    if (!checked) {
+      const read = res.responses[1]?.range;
+      const first = !count || shape === 'emptyPrefix' ? res.succeeded : shape === 'head' ? read?.kvs[0]?.key.equals(full) : read?.count === 1n;
+      if (!res.succeeded || !first) throw new Error(`${label}: the create did not answer "created, first"`);
+      checked = true;
+    }
+    return res.header.revision;
+  };
   const remove = guardedDelete
     ? (revision) => client.txn({ compare: [{ key: full, target: 'create', result: 'equal', value: revision }], success: [{ deleteRange: { key: full } }] })
     : () => client.deleteRange({ key: full });
@@ -189,32 +222,52 @@ async function roundTrips(endpoints) {
   }
 }
 
-/** The rows, in the order they run in each round; each step of the breakdown adds one thing to the row above it. */
+/**
+ * The rows, in the order they run in each round. Each step of the breakdown names the row it
+ * builds on (`base`) and adds one thing to it; two rows try other shapes of the acquire's
+ * transaction for the same answer.
+ */
 const ROWS = [
   { id: 'etcd3', label: (facts) => `raw put + delete, etcd3 ${facts.etcd3} (grpc-js)`, run: withEtcd3 },
   { id: 'own', label: () => "raw put + delete, Baton's transport (gRPC over node:http2)", run: withOwnClient },
-  { id: 'leased', label: () => 'put with the lease attached + delete', run: (e) => byHand(e, 'put with a lease + delete', { lease: true }) },
+  { id: 'leased', base: 'own', label: () => 'put with the lease attached + delete', run: (e) => byHand(e, 'put with a lease + delete', { lease: true }) },
   {
     id: 'guardedCreate',
+    base: 'leased',
     label: () => "the acquire's guarded create (Txn: compare, put with the lease; no count) + delete",
     run: (e) => byHand(e, 'guarded create Txn + delete', { lease: true, createTxn: true }),
   },
   {
     id: 'guarded',
-    label: () => "the same + the release's guarded delete (Txn: compare, delete)",
+    base: 'guardedCreate',
+    label: () => "guarded create + the release's guarded delete (Txn: compare, delete)",
     run: (e) => byHand(e, 'guarded create Txn + guarded delete Txn', { lease: true, createTxn: true, guardedDelete: true }),
   },
   {
     id: 'txnsNoWatch',
-    label: () => "the same + the count of the name's keys in the create: the two transactions, no watch",
+    base: 'guarded',
+    label: () => "the two transactions as the adapter sends them (the create also counts the name's keys), no watch",
     run: (e) => byHand(e, 'the two transactions, no watch', { lease: true, createTxn: true, guardedDelete: true, count: true }),
   },
   {
+    id: 'txnsHead',
+    base: 'txnsNoWatch',
+    label: () => "the two transactions, no watch, the count replaced by the oldest key (a range sorted by creation, limit 1: Go's shape)",
+    run: (e) => byHand(e, 'the two transactions, head range, no watch', { lease: true, createTxn: true, guardedDelete: true, count: true, shape: 'head' }),
+  },
+  {
+    id: 'txnsEmptyPrefix',
+    base: 'txnsNoWatch',
+    label: () => 'the two transactions, no watch, the count replaced by a Compare over the prefix (empty: create; else a nested transaction)',
+    run: (e) => byHand(e, 'the two transactions, empty-prefix compare, no watch', { lease: true, createTxn: true, guardedDelete: true, count: true, shape: 'emptyPrefix' }),
+  },
+  {
     id: 'txns',
-    label: () => "the same + the name's watch open: the two transactions as the adapter sends them",
+    base: 'txnsNoWatch',
+    label: () => "the two transactions with the name's watch open: what the adapter sends, by hand, no recipe",
     run: (e) => byHand(e, 'the two transactions, watch on the name', { lease: true, createTxn: true, guardedDelete: true, count: true, watch: true }),
   },
-  { id: 'baton', label: () => 'Baton acquire + release', run: withBaton },
+  { id: 'baton', base: 'txns', label: () => 'Baton acquire + release', run: withBaton },
 ];
 
 const server = await etcdServer();
@@ -260,21 +313,28 @@ function serverMean(list) {
 const facts = machine(server.version);
 const row = (label, list) => `| ${label} | ${list.map((r) => `${r.ms.toFixed(3)} (${r.cpu.toFixed(3)})`).join(' | ')} |`;
 const ownMs = mean(runs.own, 'ms');
-const breakdown = ROWS.slice(1).map((r, i) => {
+const numbered = ROWS.slice(1);
+const stepOf = (id) => numbered.findIndex((r) => r.id === id) + 1;
+const breakdown = numbered.map((r, i) => {
   const list = runs[r.id];
-  const previous = i === 0 ? undefined : runs[ROWS[i].id];
+  const previous = r.base && runs[r.base];
   const ms = mean(list, 'ms');
   const onServer = serverMean(list);
+  const delta = (field, pick = (l) => mean(l, field)) => {
+    const d = pick(list) - pick(previous);
+    return `${d >= 0 ? '+' : ''}${d.toFixed(3)}`;
+  };
+  const serverCpu = (l) => serverMean(l)?.cpu ?? NaN;
   const cells = [
-    r.label(facts),
+    `${i + 1}. ${r.label(facts)}`,
     ms.toFixed(3),
     `${(ms / ownMs).toFixed(2)}x`,
-    previous ? `${ms - mean(previous, 'ms') >= 0 ? '+' : ''}${(ms - mean(previous, 'ms')).toFixed(3)}` : '',
     mean(list, 'cpu').toFixed(3),
     onServer ? onServer.cpu.toFixed(3) : '-',
     onServer ? `${onServer.fsyncs.toFixed(2)} (${onServer.fsyncMs.toFixed(3)} ms)` : '-',
     onServer ? onServer.requests : '-',
     onServer ? onServer.watchMessages.toFixed(2) : '-',
+    previous ? `${stepOf(r.base)}: ${delta('ms')} / ${delta('cpu')} / ${onServer ? delta('cpu', serverCpu) : '-'}` : '',
   ];
   return `| ${cells.join(' | ')} |`;
 });
@@ -289,9 +349,9 @@ const report = [
   '',
   `### Where the time goes`,
   '',
-  `The rows of Baton's transport again, each step adding one thing to the row above it, means over the rounds. Per pair: wall time; this process's CPU time (the client's work); etcd's CPU time, WAL fsyncs and the time they took, the unary requests it answered and the messages it sent on watch streams, from the difference of etcd's own counters at its /metrics (\`process_cpu_seconds_total\`, 10 ms ticks, \`etcd_disk_wal_fsync_duration_seconds\`, \`grpc_server_handled_total\`, \`grpc_server_msg_sent_total\`) read before and after each cell. Baton's row also holds its session's keep-alives.`,
+  `The rows of Baton's transport again, each step adding one thing to the step it builds on (or trying another shape of it), means over the rounds. Per pair: wall time; this process's CPU time (the client's work); etcd's CPU time, WAL fsyncs and the time they took, the unary requests it answered and the messages it sent on watch streams, from the difference of etcd's own counters at its /metrics (\`process_cpu_seconds_total\`, 10 ms ticks, \`etcd_disk_wal_fsync_duration_seconds\`, \`grpc_server_handled_total\`, \`grpc_server_msg_sent_total\`) read before and after each cell. Baton's row also holds its session's keep-alives.`,
   '',
-  `| step | wall ms | / raw | added wall ms | client CPU ms | etcd CPU ms | WAL fsyncs (time) | requests | watch messages |`,
+  `| step | wall ms | / raw | client CPU ms | etcd CPU ms | WAL fsyncs (time) | requests | watch messages | on step: added wall / client CPU / etcd CPU ms |`,
   `|---|---|---|---|---|---|---|---|---|`,
   ...breakdown,
   '',
