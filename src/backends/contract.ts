@@ -197,6 +197,15 @@ export interface PrefixFollower {
   created(entry: QueueEntry): void;
   /** A key under the prefix was deleted. */
   deleted(key: string): void;
+  /**
+   * Optional, from a feed that lags the server: what it has told is now older than a write this
+   * process has seen confirmed (its own, or another coordinator's of the process on the same
+   * cluster), so a position computed from it could count a waiter already gone. Queue positions
+   * report nothing until {@link caughtUp}.
+   */
+  behind?(): void;
+  /** The feed shows every write {@link behind} was about (told after the changes that brought it there). */
+  caughtUp?(): void;
 }
 
 /** A write that commits only while a hold is still valid (see {@link Session.guardedWrite}). */
@@ -280,16 +289,11 @@ export interface Backend {
    * listing, then `created` / `deleted` for every later change directly under it, in order, until
    * `signal` aborts; `reset` again after any resynchronisation (a reconnect). Queue positions use
    * it to cost O(1) per change. Optional: without it they re-list the prefix once per change per
-   * coordinator ({@link watchPrefix}).
+   * coordinator ({@link watchPrefix}). A feed that lags the server tells `follower.behind` when a
+   * write this process saw confirmed is not in it yet, and `caughtUp` once it is: positions are
+   * reported on a timer (paced), and must not be reported from a state older than such a write.
    */
   followPrefix?(prefix: string, signal: AbortSignal, follower: PrefixFollower): void;
-
-  /**
-   * Set when {@link followPrefix} tells of each change as it is made (an in-process store): a
-   * follower is then exact at every moment, so queue positions may be reported at any time and
-   * are paced by time; a follower fed over a network lags the server, and reports as changes arrive.
-   */
-  readonly followsAsChanged?: true;
 
   /**
    * Set when {@link waitForBlocker}, given a `waiter` with its `own` watch, ends the wait by itself

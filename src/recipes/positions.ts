@@ -13,11 +13,12 @@
  * have changed and asks for a flush, which tells each of them its position then, once. A batch of
  * changes (a session's keys revoked together, a watch response with several events, a
  * resynchronisation) is thus reported as its end state, never step by step through states that
- * were already past. A view fed over a network flushes in a microtask after each batch it
- * receives; one fed by an in-process store (exact at every moment) is flushed at a pace that keeps
- * reporting to about a tenth of the process's time ({@link requestFlush}), so that under a high
- * rate of changes a waiter's reports are coalesced. Either way the waiter next in line is told at
- * once, and a waiter's last report before its grant is 0.
+ * were already past. Flushes are paced, process-wide, so that reporting takes about a tenth of the
+ * process's time at most ({@link requestFlush}): under a high rate of changes a waiter's reports
+ * are coalesced, at most one pending per waiter, carrying its newest position. The waiter next in
+ * line is told at once (a microtask), and a waiter's last report before its grant is 0. A view fed
+ * over a network reports nothing while its feed is behind a write this process saw confirmed
+ * ({@link QueueView.behind}).
  *
  * The view is fed by the backend's {@link Backend.followPrefix} where it has one (incremental
  * events: O(1) per change), else by re-listing the prefix on every change ({@link Backend.watchPrefix})
@@ -88,6 +89,12 @@ export class QueueView {
   #front = 0;
   #nextInLineRequested = false;
   readonly #tellNextInLine = () => this.tellNextInLine();
+  /**
+   * Set while the feed says its state is older than a write this process saw confirmed
+   * ({@link behind}): nothing is reported until it has caught up, and what was marked then goes
+   * out with the flush that follows.
+   */
+  #behind = false;
 
   /**
    * @param schedule how flushes are asked for: `paced` for the full flush (by default the
@@ -175,22 +182,46 @@ export class QueueView {
     if (node.subscriber) this.#detach(node.subscriber);
     // Everyone behind the deleted key has one key fewer ahead: counted on the shorter side, by
     // the shift for all less those ahead of the key (none, for a release at the head) or one by
-    // one for those behind. The reports go out at the next flush.
+    // one for those behind. The reports go out at the next flush. Subscribers before #front are
+    // removed (granted waiters, dropped lazily): their counts no longer matter, and walking them
+    // made each release at the head cost up to half the queue.
     const subscribers = this.#subscribers;
     const behind = this.#firstBehind(node.seq);
-    if (behind * 2 <= subscribers.length) {
+    const front = this.#skipRemoved();
+    if (behind - front <= subscribers.length - behind) {
       this.#shift++;
-      for (let i = 0; i < behind; i++) (subscribers[i] as Subscriber).ahead++;
+      for (let i = front; i < behind; i++) (subscribers[i] as Subscriber).ahead++;
     } else {
       for (let i = behind; i < subscribers.length; i++) (subscribers[i] as Subscriber).ahead--;
     }
     this.#changedFrom(this.#admitted() !== admittedBefore ? 0 : behind);
   }
 
+  /**
+   * The feed's state is older than a write this process has seen confirmed (a release another
+   * coordinator's answer already confirmed, see Backend.followPrefix): a report made now could
+   * count a waiter already gone. Reports wait for {@link caughtUp}.
+   */
+  behind(): void {
+    this.#behind = true;
+  }
+
+  /** The feed shows every write {@link behind} was about: what waited is reported. */
+  caughtUp(): void {
+    if (!this.#behind) return;
+    this.#behind = false;
+    if (this.#dirtyFrom !== Infinity) this.#request();
+  }
+
   /** Marks the subscribers from index `from` on as possibly moved, and asks for a flush. */
   #changedFrom(from: number): void {
     if (from >= this.#subscribers.length) return;
     if (from < this.#dirtyFrom) this.#dirtyFrom = from;
+    this.#request();
+  }
+
+  /** Asks for the check of who is next in line and for a flush, unless already asked for. */
+  #request(): void {
     if (!this.#nextInLineRequested) {
       this.#nextInLineRequested = true;
       this.schedule.soon(this.#tellNextInLine);
@@ -207,16 +238,23 @@ export class QueueView {
    */
   tellNextInLine(): void {
     this.#nextInLineRequested = false;
+    if (this.#behind) return; // asked again once caught up
     const subscribers = this.#subscribers;
-    while (this.#front < subscribers.length && (subscribers[this.#front] as Subscriber).removed) this.#front++;
     const admitted = this.#admitted();
-    for (let i = this.#front; i < subscribers.length; i++) {
+    for (let i = this.#skipRemoved(); i < subscribers.length; i++) {
       const subscriber = subscribers[i] as Subscriber;
       const ahead = subscriber.ahead - this.#shift;
       if (subscriber.removed || ahead < admitted) continue; // holders (readers) stay subscribed a moment
       if (ahead === admitted) this.#report(subscriber, admitted);
       return;
     }
+  }
+
+  /** Moves #front past the removed subscribers at the front; returns it. O(1) amortized. */
+  #skipRemoved(): number {
+    const subscribers = this.#subscribers;
+    while (this.#front < subscribers.length && (subscribers[this.#front] as Subscriber).removed) this.#front++;
+    return this.#front;
   }
 
   /**
@@ -226,12 +264,13 @@ export class QueueView {
    */
   flush(): void {
     this.#flushRequested = false;
+    if (this.#behind) return; // what is marked stays marked: asked again once caught up
     const from = this.#dirtyFrom;
     this.#dirtyFrom = Infinity;
     const subscribers = this.#subscribers;
     const end = subscribers.length;
     const admitted = this.#admitted();
-    for (let i = from; i < end; i++) this.#report(subscribers[i] as Subscriber, admitted);
+    for (let i = Math.max(from, this.#skipRemoved()); i < end; i++) this.#report(subscribers[i] as Subscriber, admitted);
   }
 
   /**
@@ -339,10 +378,8 @@ interface SharedView {
 /** By {@link Backend.followScope}: one view per queue per coordinator, or per store where they share one. */
 const views = new WeakMap<object, Map<string, SharedView>>();
 
-/** Reports of a view that is exact at every moment: paced, process-wide (./report-pacing.ts). */
+/** Reports paced process-wide (./report-pacing.ts); the waiter next in line is told in a microtask. */
 const PACED = { paced: requestFlush, soon: queueMicrotask };
-/** Reports of a view fed over a network: after each batch of changes it receives. */
-const AS_RECEIVED = { paced: queueMicrotask, soon: queueMicrotask };
 
 /** A waiter's position reports, as {@link followPosition} starts them. */
 export interface PositionReports {
@@ -363,7 +400,7 @@ export function followPosition(backend: Backend, prefix: string, rule: HeadRule,
   // One view per prefix; the rule is the prefix's recipe's, the same for every waiter on it.
   let shared = byPrefix.get(prefix);
   if (!shared) {
-    shared = { view: new QueueView(rule, backend.followsAsChanged ? PACED : AS_RECEIVED), stop: new AbortController() };
+    shared = { view: new QueueView(rule), stop: new AbortController() };
     byPrefix.set(prefix, shared);
     feed(backend, prefix, shared.view, shared.stop.signal);
   }
@@ -387,6 +424,8 @@ function feed(backend: Backend, prefix: string, view: QueueView, signal: AbortSi
       created: (entry) => view.created(entry),
       deleted: (key) => view.deleted(key),
       reset: (entries) => view.reset(entries),
+      behind: () => view.behind(),
+      caughtUp: () => view.caughtUp(),
     });
     return;
   }

@@ -1,13 +1,13 @@
 /**
- * When queue positions are delivered from views that are exact at every moment (fed by an
- * in-process store, see Backend.followsAsChanged). A change to a queue does not call every waiter
- * behind it at once: the position views mark what changed and ask for a flush here, and one
+ * When queue positions are delivered. A change to a queue does not call every waiter behind it at
+ * once: the position views (positions.ts) mark what changed and ask for a flush here, and one
  * flush, process-wide, tells each waiter whose position changed its newest position, once.
  *
- * Views fed over a network are not paced by time: they lag the server, and a report made on a
- * timer would tell the view's state at a random moment, possibly behind a release that another
- * connection has already seen confirmed. They flush in a microtask after each batch of changes
- * they receive (positions.ts), so they report as fresh a state as they have.
+ * A view fed over a network lags the server. It reports only while its feed says it is at or
+ * after every write this process has seen confirmed (Backend.followPrefix: `behind` /
+ * `caughtUp`), so a report made on a timer never shows a state older than a release already
+ * resolved in this process; a flush that finds a view behind leaves its waiters marked until it
+ * has caught up.
  *
  * - A flush runs after the current synchronous work (a microtask), so a batch of changes that
  *   arrives together (a session's keys revoked at one revision, a watch response carrying several

@@ -51,6 +51,8 @@ function countListings(backend: Backend, counts: Listings): void {
         },
         created: (entry) => follower.created(entry),
         deleted: (key) => follower.deleted(key),
+        behind: () => follower.behind?.(),
+        caughtUp: () => follower.caughtUp?.(),
       };
       followPrefix(prefix, signal, counting);
     };

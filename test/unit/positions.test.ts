@@ -172,6 +172,27 @@ describe('QueueView', () => {
     expect(c).toEqual([2, 1]);
   });
 
+  it('reports nothing while the feed is behind a write the process saw confirmed, then its newest state', () => {
+    const view = manualView(exclusive);
+    for (const key of ['holder', 'a', 'b', 'mine']) view.created({ key, role: 'lock' });
+    const reports: number[] = [];
+    view.subscribe('mine', (p) => reports.push(p));
+    view.flush();
+    expect(reports).toEqual([2]);
+    view.deleted('holder');
+    // A's release was confirmed to this process; the feed has not shown it yet.
+    view.behind();
+    view.tellNextInLine();
+    view.flush();
+    expect(reports).toEqual([2]);
+    view.deleted('a');
+    view.caughtUp();
+    view.tellNextInLine();
+    expect(reports).toEqual([2, 0]);
+    view.flush();
+    expect(reports).toEqual([2, 0]);
+  });
+
   it('a waiter granted before a flush told it so still gets 0 as its last report', () => {
     const view = manualView(exclusive);
     for (const key of ['holder', 'a', 'mine']) view.created({ key, role: 'lock' });

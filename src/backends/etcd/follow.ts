@@ -26,6 +26,8 @@ export function followView(views: ViewRegistry, prefix: string, signal: AbortSig
     reset: (entries) => follower.reset(entries.map(queueEntryOf)),
     created: (entry) => follower.created(queueEntryOf(entry)),
     deleted: (key) => follower.deleted(key),
+    behind: () => follower.behind?.(),
+    caughtUp: () => follower.caughtUp?.(),
   };
   void (async () => {
     let pause = RETRY_MS;

@@ -62,6 +62,10 @@ export interface MembershipFollower {
   reset(entries: readonly ViewEntry[]): void;
   created(entry: ViewEntry): void;
   deleted(key: string): void;
+  /** What was told is older than a write of this process (a floor): report nothing of it. */
+  behind?(): void;
+  /** The view has shown that write (after telling the changes up to it). */
+  caughtUp?(): void;
 }
 
 interface Waiter {
@@ -133,6 +137,8 @@ export class PrefixView {
   #held: HeldChange[] = [];
   /** Followers to be given the whole membership when next told (new, or the view was read again). */
   #resetting = new Set<MembershipFollower>();
+  /** Whether the followers were told they are {@link MembershipFollower.behind} and not yet caught up. */
+  #followersBehind = false;
   #watchRevision: bigint | undefined;
   #candidate: Snapshot | undefined;
   #pending: (readonly WatchEvent[])[] = [];
@@ -216,6 +222,7 @@ export class PrefixView {
     this.#candidate = undefined;
     this.#pending = [];
     this.#revision = -1n;
+    this.#noteBehind();
   }
 
   #readServer(): void {
@@ -276,6 +283,7 @@ export class PrefixView {
   /** The adapter wrote under this prefix at `revision`: reads wait until the watch has shown it. */
   raiseFloor(revision: bigint): void {
     if (revision > this.#floor) this.#floor = revision;
+    this.#noteBehind();
   }
 
   /**
@@ -285,6 +293,17 @@ export class PrefixView {
    */
   raiseReportFloor(revision: bigint): void {
     if (revision > this.#reportFloor) this.#reportFloor = revision;
+    this.#noteBehind();
+  }
+
+  /**
+   * Tells the followers, once, that what they were told is older than a floor now (they report
+   * on a timer, and must not report it): {@link #tellFollowers} says when they have caught up.
+   */
+  #noteBehind(): void {
+    if (this.#followersBehind || this.#followers.size === 0 || this.#reportable) return;
+    this.#followersBehind = true;
+    for (const follower of this.#followers) follower.behind?.();
   }
 
   /** Whether the followers may be told the view's state: it is at or after every write this process saw confirmed. */
@@ -300,13 +319,18 @@ export class PrefixView {
     if (!this.#reportable) return;
     const held = this.#held;
     const resetting = this.#resetting;
-    if (held.length === 0 && resetting.size === 0) return;
-    this.#held = [];
-    if (resetting.size > 0) this.#resetting = new Set();
-    let entries: readonly ViewEntry[] | undefined;
-    for (const follower of [...this.#followers]) {
-      if (resetting.has(follower)) follower.reset((entries ??= this.entries()));
-      else for (const change of held) change.entry ? follower.created(change.entry) : follower.deleted(change.key);
+    if (held.length > 0 || resetting.size > 0) {
+      this.#held = [];
+      if (resetting.size > 0) this.#resetting = new Set();
+      let entries: readonly ViewEntry[] | undefined;
+      for (const follower of [...this.#followers]) {
+        if (resetting.has(follower)) follower.reset((entries ??= this.entries()));
+        else for (const change of held) change.entry ? follower.created(change.entry) : follower.deleted(change.key);
+      }
+    }
+    if (this.#followersBehind) {
+      this.#followersBehind = false;
+      for (const follower of [...this.#followers]) follower.caughtUp?.();
     }
   }
 
@@ -594,6 +618,9 @@ export class PrefixView {
    */
   follow(follower: MembershipFollower): () => void {
     this.#followers.add(follower);
+    // Told it has caught up along with its first reset: it may come from a failed view that left
+    // it behind.
+    this.#followersBehind = true;
     if (this.#revision >= 0n) {
       this.#resetting.add(follower);
       this.#tellFollowers();

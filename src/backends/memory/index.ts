@@ -390,8 +390,6 @@ class BlockerWait {
 /** A coordinator's connection to the process-wide store. */
 export class MemoryBackend implements Backend {
   readonly kind = 'memory' as const;
-  /** Followers are told of each change within the store's own call: they are exact at every moment. */
-  readonly followsAsChanged = true as const;
   /** waitForBlocker ends when the waiter's own key is lost (see below). */
   readonly endsWaitWithOwnKey = true as const;
 
