@@ -27,7 +27,7 @@
  * @module
  */
 import type { Backend, QueueEntry, Role } from '../backends/contract.js';
-import { requestFlush } from './report-pacing.js';
+import { requestFlush, resumeFlush } from './report-pacing.js';
 
 /** One contender key in a view, linked in queue (creation) order. */
 interface ViewNode {
@@ -59,6 +59,16 @@ interface Subscriber {
  */
 export interface HeadRule {
   readonly shared: (role: Role) => boolean;
+}
+
+/** How a {@link QueueView} asks for its reports to be made. */
+export interface Schedule {
+  /** The full flush, paced. */
+  paced(flush: () => void): void;
+  /** The check of who is next in line: soon, unpaced. */
+  soon(check: () => void): void;
+  /** A paced flush that found the feed behind, now that it has caught up (default: `paced`). */
+  resumed?(flush: () => void): void;
 }
 
 /** The ordered membership of one prefix, as one coordinator follows it. */
@@ -95,6 +105,8 @@ export class QueueView {
    * out with the flush that follows.
    */
   #behind = false;
+  /** Whether a flush ran while {@link #behind}: its turn is taken up once caught up. */
+  #flushSkipped = false;
 
   /**
    * @param schedule how flushes are asked for: `paced` for the full flush (by default the
@@ -103,7 +115,7 @@ export class QueueView {
    */
   constructor(
     private readonly rule: HeadRule,
-    private readonly schedule: { paced(flush: () => void): void; soon(check: () => void): void } = PACED,
+    private readonly schedule: Schedule = PACED,
   ) {}
 
   get size(): number {
@@ -210,7 +222,14 @@ export class QueueView {
   caughtUp(): void {
     if (!this.#behind) return;
     this.#behind = false;
-    if (this.#dirtyFrom !== Infinity) this.#request();
+    const skipped = this.#flushSkipped;
+    this.#flushSkipped = false;
+    if (this.#dirtyFrom === Infinity) return;
+    if (skipped && !this.#flushRequested) {
+      this.#flushRequested = true;
+      (this.schedule.resumed ?? this.schedule.paced)(this.#flush);
+    }
+    this.#request();
   }
 
   /** Marks the subscribers from index `from` on as possibly moved, and asks for a flush. */
@@ -264,7 +283,10 @@ export class QueueView {
    */
   flush(): void {
     this.#flushRequested = false;
-    if (this.#behind) return; // what is marked stays marked: asked again once caught up
+    if (this.#behind) {
+      this.#flushSkipped = true; // what is marked stays marked: run once caught up
+      return;
+    }
     const from = this.#dirtyFrom;
     this.#dirtyFrom = Infinity;
     const subscribers = this.#subscribers;
@@ -379,7 +401,7 @@ interface SharedView {
 const views = new WeakMap<object, Map<string, SharedView>>();
 
 /** Reports paced process-wide (./report-pacing.ts); the waiter next in line is told in a microtask. */
-const PACED = { paced: requestFlush, soon: queueMicrotask };
+const PACED: Schedule = { paced: requestFlush, soon: queueMicrotask, resumed: resumeFlush };
 
 /** A waiter's position reports, as {@link followPosition} starts them. */
 export interface PositionReports {

@@ -193,6 +193,23 @@ describe('QueueView', () => {
     expect(reports).toEqual([2, 0]);
   });
 
+  it('a paced flush that found the feed behind runs as soon as it has caught up, not a pace later', () => {
+    const asked: string[] = [];
+    const view = new QueueView(exclusive, { paced: () => asked.push('paced'), soon: () => {}, resumed: () => asked.push('resumed') });
+    for (const key of ['holder', 'a', 'mine']) view.created({ key, role: 'lock' });
+    const reports: number[] = [];
+    view.subscribe('mine', (p) => reports.push(p));
+    view.flush();
+    view.deleted('holder');
+    expect(asked).toEqual(['paced', 'paced']);
+    view.behind();
+    view.flush(); // its turn: skipped
+    view.caughtUp();
+    expect(asked).toEqual(['paced', 'paced', 'resumed']);
+    view.flush();
+    expect(reports).toEqual([1, 0]);
+  });
+
   it('a waiter granted before a flush told it so still gets 0 as its last report', () => {
     const view = manualView(exclusive);
     for (const key of ['holder', 'a', 'mine']) view.created({ key, role: 'lock' });
