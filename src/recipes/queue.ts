@@ -20,9 +20,9 @@ import type { Backend, Enqueued, EnqueueRead, OwnKey, QueueEntry, Role, Session,
 import { standingIn } from '../backends/standing.js';
 import { AbortError, BatonError, LeaseLostError, SessionLostError, TimeoutError } from '../errors.js';
 import { debug } from '../observability/debug.js';
-import { canAbort, linkSignals, neverAborting } from './linked-signal.js';
+import { canAbort, type LinkedSignal, linkSignals, neverAborting } from './linked-signal.js';
 import { foreignKind, kindConflict, type QueueUse } from './kinds.js';
-import { followPosition, type HeadRule } from './positions.js';
+import { followPosition, type HeadRule, type PositionReports } from './positions.js';
 import type { WaitScope } from './wait-scope.js';
 
 /** The part of a {@link WaitScope} that waiting needs. */
@@ -91,31 +91,19 @@ export const WITHDRAW_WAIT_MS = 100;
  * waiting) or a backend error, in each case after withdrawing the own key.
  */
 export function contend(backend: Backend, request: ContenderRequest, scope: WaitLimits): Promise<Contender> {
-  // One promise for the whole wait, settled from callbacks: no suspended frame and no chain of
-  // pending promises per waiting contender (each costs a waiter a few hundred bytes of heap).
+  // One promise for the whole wait, settled by the contender's Admission: no suspended frame and
+  // no chain of pending promises per waiting contender (each costs a waiter a few hundred bytes of
+  // heap). Nothing made here is kept once the contender has entered: a closure of this function
+  // kept for the wait would keep its options and their signal alive (most of a kilobyte).
   return new Promise<Contender>((resolve, reject) => {
-    enter(backend, request, scope.signal).then(({ contender, first }) => {
-      waitForAdmission(backend, request, scope, contender, first, settlement(contender, resolve, reject));
-    }, reject);
+    enter(backend, request, scope.signal).then(({ contender, first }) => new Admission(backend, request, contender, resolve, reject).start(scope, first), reject);
   });
-}
-
-/**
- * How {@link contend}'s promise settles once the wait ends. Made apart so that what the waiter
- * keeps while it waits is this callback's three values: a closure made inside `contend` would
- * keep its whole scope alive, the wait's options and their signal included (most of a kilobyte).
- */
-function settlement(contender: Contender, resolve: (admitted: Contender) => void, reject: (error: unknown) => void): (outcome: unknown) => void {
-  return (outcome) => {
-    if (outcome === ADMITTED) resolve(contender);
-    else void withdraw(contender).then(() => reject(explain(outcome, contender.session)));
-  };
 }
 
 /** The signal of waits that nothing aborts but the loss of the own key (see Backend.endsWaitWithOwnKey). */
 const NEVER_ABORTED = neverAborting();
 
-/** What {@link waitForAdmission} ends with when the contender holds. */
+/** What an {@link Admission} ends with when the contender holds. */
 const ADMITTED = Symbol('admitted');
 
 /**
@@ -234,71 +222,118 @@ export async function enqueueWithin(session: Session, prefix: string, role: Role
 }
 
 /**
- * Waits until `contender` is admitted, then calls `done(ADMITTED)`, or calls `done(error)` once
- * it never will be. Callbacks rather than an async function: a waiter keeps one small context
- * while it waits, not a suspended frame with its promises.
+ * One contender's wait until it is admitted: resolves with the contender, or withdraws its key
+ * and rejects once it never will be. An object with its state in fields and two callbacks rather
+ * than an async function or a closure per step: every waiting contender keeps one while it waits,
+ * so what it keeps is counted in bytes (thousands of waiters in a process).
  */
-function waitForAdmission(backend: Backend, request: ContenderRequest, scope: WaitLimits, contender: Contender, first: Look, done: (outcome: unknown) => void): void {
-  const { rule } = request;
-  const lost = () => new LeaseLostError(`${contender.key} was deleted while waiting in ${request.prefix}`);
-  if (!first.present) return done(lost());
-  // Admitted on entry: the uncontended path. The listing (or the create's own answer) says the key
-  // was there; an own-key watch that already saw it gone, or the session lost, says it is not now.
-  if (first.admitted) return done(contender.own.lost ? lost() : ADMITTED);
-  // The own-key watch carries the session's loss too: a waiter learns it when a holder would.
-  // With no timeout and no caller signal it alone can end the wait: no link, no race needed.
-  const limited = canAbort(scope.signal);
-  const link = limited ? linkSignals(scope.signal, contender.own.signal) : undefined;
-  // Where the backend ends a blocker wait itself when the own key is lost, a waiter with no
-  // limits waits on one shared signal that never aborts: its own key's signal is never made.
-  const selfEnding = !limited && rule.byStanding === true && backend.endsWaitWithOwnKey === true;
-  const signal = link ? link.signal : selfEnding ? NEVER_ABORTED : contender.own.signal;
-  // Positions come from the coordinator's one view of the queue, at O(1) per change per waiter;
-  // the wait below never depends on them, so a waiter that asks for them is woken no more often.
-  const positions = scope.onQueued ? followPosition(backend, request.prefix, rule, contender.key, scope.onQueued) : undefined;
-  const finish = (outcome: unknown) => {
-    positions?.stop(outcome === ADMITTED);
-    link?.[Symbol.dispose]();
-    done(outcome);
-  };
-  const bounded = <T>(call: Promise<T>): Promise<T> => (limited ? raceSignal(call, signal) : call);
-  // One round: wait for the blocker's deletion, then admitted, or look again.
-  const round = (current: Look): void => {
+class Admission {
+  /** What the waits are bounded by (see {@link start}). */
+  #signal: AbortSignal = NEVER_ABORTED;
+  /** Whether the caller set limits (a timeout or a signal): every call is then raced against them. */
+  #limited = false;
+  #link: LinkedSignal | undefined;
+  #positions: PositionReports | undefined;
+  /** Whether the current round's blocker is the last key ahead that keeps the contender out (see {@link Look}). */
+  #admittedOnceBlockerGone = false;
+  readonly #woken = (handed: Standing | readonly QueueEntry[] | void): void => this.#afterWake(handed);
+  readonly #finish = (outcome: unknown): void => this.#end(outcome);
+
+  constructor(
+    private readonly backend: Backend,
+    private readonly request: ContenderRequest,
+    private readonly contender: Contender,
+    private readonly resolve: (admitted: Contender) => void,
+    private readonly reject: (error: unknown) => void,
+  ) {}
+
+  /** Starts waiting from what entering saw (`first`), within the caller's limits. */
+  start(scope: WaitLimits, first: Look): void {
+    const { backend, request, contender } = this;
+    if (!first.present) return this.#settle(this.#lost());
+    // Admitted on entry: the uncontended path. The listing (or the create's own answer) says the key
+    // was there; an own-key watch that already saw it gone, or the session lost, says it is not now.
+    if (first.admitted) return this.#settle(contender.own.lost ? this.#lost() : ADMITTED);
+    // The own-key watch carries the session's loss too: a waiter learns it when a holder would.
+    // With no timeout and no caller signal it alone can end the wait: no link, no race needed.
+    this.#limited = canAbort(scope.signal);
+    this.#link = this.#limited ? linkSignals(scope.signal, contender.own.signal) : undefined;
+    // Where the backend ends a blocker wait itself when the own key is lost, a waiter with no
+    // limits waits on one shared signal that never aborts: its own key's signal is never made.
+    const selfEnding = !this.#limited && request.rule.byStanding === true && backend.endsWaitWithOwnKey === true;
+    this.#signal = this.#link ? this.#link.signal : selfEnding ? NEVER_ABORTED : contender.own.signal;
+    // Positions come from the coordinator's one view of the queue, at O(1) per change per waiter;
+    // the wait below never depends on them, so a waiter that asks for them is woken no more often.
+    this.#positions = scope.onQueued ? followPosition(backend, request.prefix, request.rule, contender.key, scope.onQueued) : undefined;
+    this.#round(first);
+  }
+
+  #lost(): LeaseLostError {
+    return new LeaseLostError(`${this.contender.key} was deleted while waiting in ${this.request.prefix}`);
+  }
+
+  #bounded<T>(call: Promise<T>): Promise<T> {
+    return this.#limited ? raceSignal(call, this.#signal) : call;
+  }
+
+  /** One round: wait for the blocker's deletion, then admitted, or look again. */
+  #round(current: Look): void {
+    const { backend, request, contender } = this;
     try {
-      throwIfLost(contender, signal);
-      if (!current.present) throw lost();
+      throwIfLost(contender, this.#signal);
+      if (!current.present) throw this.#lost();
       const blocker = current.blocker;
-      if (current.admitted || !blocker) return finish(ADMITTED);
+      if (current.admitted || !blocker) return this.#end(ADMITTED);
       debug('%s waits for %s to be deleted', contender.key, blocker.key);
       // One wait per round and it ends with the round (deleted or aborted): no round signal needed.
       // The backend may hand over the standing (the exclusive rule; the contender goes with its
       // own-key watch, see Backend.endsWaitWithOwnKey) or the listing it sees once the blocker is
       // gone (etcd: from its watched view of the queue): then the wake-up reads nothing. A listing
       // is asked for only when the deletion alone does not decide.
-      const waiter = rule.byStanding ? contender : current.admittedOnceBlockerGone ? undefined : { key: contender.key, revision: contender.revision, listing: true };
-      bounded(backend.waitForBlocker(blocker.key, blocker.revision, signal, waiter)).then((handed) => {
-        try {
-          // The own-key watch has reported any deletion of the own key that came before this
-          // wake-up: an own key gone ends the wait here, it is never granted. Nor is a waiter whose
-          // session was declared lost, whatever woke it (a wake-up seen on a later session says
-          // nothing of its key).
-          throwIfLost(contender, signal);
-          throwIfAborted(contender.session.signal);
-          if (current.admittedOnceBlockerGone) return finish(ADMITTED);
-          if (handed) return round(isListing(handed) ? look(rule, contender.key, handed) : lookAt(handed));
-          const next = rule.byStanding
-            ? bounded(readStanding(backend, request.prefix, contender, signal)).then(lookAt)
-            : bounded(backend.list(request.prefix, signal)).then((entries) => look(rule, contender.key, entries));
-          next.then(round, finish);
-        } catch (error) {
-          finish(error);
-        }
-      }, finish);
+      const waiter = request.rule.byStanding ? contender : current.admittedOnceBlockerGone ? undefined : { key: contender.key, revision: contender.revision, listing: true };
+      // Only this is kept of the look while waiting, not the look and its blocker's entry.
+      this.#admittedOnceBlockerGone = current.admittedOnceBlockerGone;
+      this.#bounded(backend.waitForBlocker(blocker.key, blocker.revision, this.#signal, waiter)).then(this.#woken, this.#finish);
     } catch (error) {
-      finish(error);
+      this.#end(error);
     }
-  };
-  round(first);
+  }
+
+  /** The blocker is gone: admitted, or look again (from what the backend handed over, else a read). */
+  #afterWake(handed: Standing | readonly QueueEntry[] | void): void {
+    const { backend, request, contender } = this;
+    const { rule, prefix } = request;
+    try {
+      // The own-key watch has reported any deletion of the own key that came before this
+      // wake-up: an own key gone ends the wait here, it is never granted. Nor is a waiter whose
+      // session was declared lost, whatever woke it (a wake-up seen on a later session says
+      // nothing of its key).
+      throwIfLost(contender, this.#signal);
+      throwIfAborted(contender.session.signal);
+      if (this.#admittedOnceBlockerGone) return this.#end(ADMITTED);
+      if (handed) return this.#round(isListing(handed) ? look(rule, contender.key, handed) : lookAt(handed));
+      const next = rule.byStanding
+        ? this.#bounded(readStanding(backend, prefix, contender, this.#signal)).then(lookAt)
+        : this.#bounded(backend.list(prefix, this.#signal)).then((entries) => look(rule, contender.key, entries));
+      next.then((current) => this.#round(current), this.#finish);
+    } catch (error) {
+      this.#end(error);
+    }
+  }
+
+  /** Ends the wait (`ADMITTED` or the error that ends it): positions stopped, the link undone. */
+  #end(outcome: unknown): void {
+    this.#positions?.stop(outcome === ADMITTED);
+    this.#link?.[Symbol.dispose]();
+    this.#settle(outcome);
+  }
+
+  /** Resolves with the contender when admitted; otherwise withdraws its key, then rejects. */
+  #settle(outcome: unknown): void {
+    const contender = this.contender;
+    if (outcome === ADMITTED) this.resolve(contender);
+    else void withdraw(contender).then(() => this.reject(explain(outcome, contender.session)));
+  }
 }
 
 function isListing(handed: Standing | readonly QueueEntry[]): handed is readonly QueueEntry[] {

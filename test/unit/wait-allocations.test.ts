@@ -3,6 +3,7 @@ import { runInNewContext } from 'node:vm';
 import { afterEach, describe, expect, it } from 'vitest';
 import { connect, type Coordinator, type Lease } from '../../src/index.js';
 import type { MemoryBackend } from '../../src/backends/memory/index.js';
+import { sharedStore } from '../../src/backends/memory/store.js';
 import { backendOf } from '../../src/testing.js';
 
 setFlagsFromString('--expose-gc');
@@ -115,6 +116,37 @@ describe('allocations of a wait on the embedded backend', () => {
       globalThis.Set = OriginalSet;
     }
     expect(made).toBe(0);
+  });
+
+  it('a waiting acquire keeps nothing of what it read on entering: the entries of the keys ahead are garbage while it waits', async () => {
+    coord = await connect('memory://');
+    const mutex = coord.mutex('allocations-read');
+    const holder = await mutex.acquire();
+    // The standing read on entering (the head and the key just ahead), held weakly: a waiter that
+    // kept it for the wait, or what it made of it, would cost its size in every waiter.
+    const read: WeakRef<object>[] = [];
+    const standing = sharedStore.standing;
+    sharedStore.standing = function (this: typeof sharedStore, ...args: Parameters<typeof standing>) {
+      const found = standing.apply(this, args);
+      for (const entry of [found.head, found.predecessor]) if (entry) read.push(new WeakRef(entry));
+      return found;
+    };
+    let waiting: Promise<Lease>;
+    try {
+      waiting = mutex.acquire();
+      while (read.length === 0) await turn();
+    } finally {
+      sharedStore.standing = standing;
+    }
+    let turns = 0;
+    while (read.some((ref) => ref.deref() !== undefined) && turns++ < 50) {
+      await turn();
+      gc();
+    }
+    expect(read.filter((ref) => ref.deref() !== undefined)).toHaveLength(0);
+    expect((await mutex.status()).waiters).toHaveLength(1);
+    await holder.release();
+    await (await waiting).release();
   });
 });
 
