@@ -102,6 +102,7 @@ async function run(url, waiters, coordCount, withPositions) {
     if (withPositions) await Promise.race([queued, acquired]);
   }
   if (!withPositions) await untilKeys(holderCoord, name, waiters + 1, () => failure);
+  await answered(coords, name);
   const heapPerWaiter = (heapUsed() - heapBefore) / waiters;
   const start = performance.now();
   started++;
@@ -122,6 +123,23 @@ async function untilKeys(coord, name, count, failed) {
   while ((await backend.list(name)).length < count) {
     if (failed()) throw failed();
     await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/**
+ * Resolves once every request the waiters' coordinators had sent is answered and reacted to, so
+ * that the heap is measured with every waiter waiting, not with entries still on their way. A
+ * ZooKeeper server answers a session's requests in order: a listing sent now is answered after
+ * every enqueue (create and listing) sent before it, and one turn of the event loop later the
+ * watches those answers arm have been sent; a second listing is answered after them. Without it,
+ * the run without onQueued (every acquire started at once, measured once all keys exist) counted
+ * the enqueue listings still in flight, each as long as the queue so far: 11.4 KB per waiter on
+ * ZooKeeper at 1,000 waiters, 7.1 KB once they were answered.
+ */
+async function answered(coords, name) {
+  for (let round = 0; round < 2; round++) {
+    await Promise.all(coords.map((coord) => backendOf(coord).list(name)));
+    await new Promise((resolve) => setImmediate(resolve));
   }
 }
 
@@ -214,7 +232,7 @@ for (const backend of ['memory', 'etcd', 'zookeeper']) {
 const cpu = cpus()[0]?.model ?? 'unknown';
 const nproc = execFileSync('nproc', { encoding: 'utf8' }).trim();
 const report = [
-  `Written by \`node bench/waiters.mjs${process.argv.length > 2 ? ` ${process.argv.slice(2).join(' ')}` : ''}\`, ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC. One holder; W waiters queue behind it (spread round robin over the coordinators), entered one after another; then each is served in turn and releases at once. "Served in" is the time from the holder's release to the last grant. Positions: every report is checked when made (it must lie between the waiters ahead counting releases begun and counting releases finished, and fall at each report), the last one before the grant must be 0. Reports are coalesced under a high rate of changes on every backend (README, \`onQueued\`: reporting kept to about a tenth of the process's time), so far fewer than W(W+1)/2. A coordinator reports from its own view (on etcd held until it shows every write the process's coordinators have seen confirmed): a report that still counts a release already finished counts as wrong here; the 0 a waiter is told at its grant is right even when its view showed the grant before showing it next in line. Heap: the process's heap after a full GC with every waiter queued, less before, per waiter (client-side state of the coordinators included). A discarded run of up to 1,000 waiters comes first.`,
+  `Written by \`node bench/waiters.mjs${process.argv.length > 2 ? ` ${process.argv.slice(2).join(' ')}` : ''}\`, ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC. One holder; W waiters queue behind it (spread round robin over the coordinators), entered one after another; then each is served in turn and releases at once. "Served in" is the time from the holder's release to the last grant. Positions: every report is checked when made (it must lie between the waiters ahead counting releases begun and counting releases finished, and fall at each report), the last one before the grant must be 0. Reports are coalesced under a high rate of changes on every backend (README, \`onQueued\`: reporting kept to about a tenth of the process's time), so far fewer than W(W+1)/2. A coordinator reports from its own view (on etcd held until it shows every write the process's coordinators have seen confirmed): a report that still counts a release already finished counts as wrong here; the 0 a waiter is told at its grant is right even when its view showed the grant before showing it next in line. Heap: the process's heap after a full GC with every waiter queued and every request its coordinator sent answered (two listings in turn on each coordinator, which ZooKeeper answers after everything sent before them), less before, per waiter (client-side state of the coordinators included). A discarded run of up to 1,000 waiters comes first.`,
   '',
   '| backend | waiters | coordinators | served in, no onQueued | served in, every waiter with onQueued | ratio | FIFO, all served | position reports | heap per waiter, no onQueued | heap per waiter, with onQueued |',
   '|---|---|---|---|---|---|---|---|---|---|',
