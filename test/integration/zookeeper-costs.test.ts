@@ -6,6 +6,8 @@
  * the own-node watch that goes out behind the create on the name the node is expected to get still
  * reports the node's deletion, whether that guess was right or, after another client created a
  * child meanwhile, wrong (then it found no node, set no watch, and the real watch went out).
+ * And what an acquire allocates besides its requests: AbortControllers and timers, counted by
+ * replacing the globals while it runs.
  */
 import { randomUUID } from 'node:crypto';
 import zookeeper from 'node-zookeeper-client';
@@ -66,6 +68,91 @@ function lossOf(lease: Lease): Promise<unknown> {
     });
   });
 }
+
+/** What `run` makes: AbortControllers and timers (setTimeout), counted over its whole course. */
+async function allocationsOf(run: () => Promise<void>): Promise<{ controllers: number; timers: number }> {
+  const made = { controllers: 0, timers: 0 };
+  const OriginalController = globalThis.AbortController;
+  const originalSetTimeout = globalThis.setTimeout;
+  globalThis.AbortController = class extends OriginalController {
+    constructor() {
+      super();
+      made.controllers++;
+    }
+  };
+  globalThis.setTimeout = ((...args: Parameters<typeof setTimeout>) => {
+    made.timers++;
+    return originalSetTimeout(...args);
+  }) as typeof setTimeout;
+  try {
+    await run();
+    // What is left to run just after it resolved counts too.
+    await new Promise((resolve) => setImmediate(resolve));
+  } finally {
+    globalThis.AbortController = OriginalController;
+    globalThis.setTimeout = originalSetTimeout;
+  }
+  return made;
+}
+
+describe('allocations of an acquire on ZooKeeper', () => {
+  it('an uncontended acquire + release makes one AbortController (the wait\'s never-aborting signal) and no timer: the removal attempt bounds itself', async (context) => {
+    if (!servers) return context.skip();
+    const coord = await open(`/baton-costs-alloc-${process.pid}`);
+    const mutex = coord.mutex(`pairs-${randomUUID().slice(0, 8)}`);
+    for (let i = 0; i < 3; i++) await (await mutex.acquire()).release();
+    // The least over a few pairs: a heartbeat falling inside one pair adds nothing here, but the
+    // first release of a session arms its one removal-deadline timer.
+    const least = { controllers: Infinity, timers: Infinity };
+    for (let i = 0; i < 5; i++) {
+      const made = await allocationsOf(async () => (await mutex.acquire()).release());
+      least.controllers = Math.min(least.controllers, made.controllers);
+      least.timers = Math.min(least.timers, made.timers);
+    }
+    // Before, each release's removal attempt made an AbortController and a timer of its own: { controllers: 2, timers: 1 }.
+    expect(least).toEqual({ controllers: 1, timers: 0 });
+  }, 30_000);
+
+  it('a waiter makes no AbortController for its own node: its blocker wait ends by itself when the own node is lost', async (context) => {
+    if (!servers) return context.skip();
+    const chroot = `/baton-costs-waiter-${process.pid}`;
+    const name = `waiter-${randomUUID().slice(0, 8)}`;
+    const holderCoord = await open(chroot);
+    const waiterCoord = await open(chroot);
+    for (const coord of [holderCoord, waiterCoord]) await (await coord.mutex(name).acquire()).release();
+    const holder = await holderCoord.mutex(name).acquire();
+    const waiterKeys = waiterCoord.mutex(name);
+    const made = await allocationsOf(async () => {
+      const waiting = waiterKeys.acquire();
+      // The waiter is in line once the server holds its watch on the holder's node.
+      const session = await sessionOf(waiterCoord);
+      await until(async () => (await watchesOf(servers!, session)).includes(holder.key), 'the waiter watches the holder');
+      await holder.release();
+      await (await waiting).release();
+    });
+    // The waiter's never-aborting signal only. Before: also its own node's AbortController (the
+    // signal its wait listened to) and one per release: 4.
+    expect(made.controllers).toBe(1);
+  }, 30_000);
+
+  it('a waiter whose own node is deleted while it waits rejects with a LeaseLostError and is never granted', async (context) => {
+    if (!servers) return context.skip();
+    const chroot = `/baton-costs-lost-${process.pid}`;
+    const name = `lost-${randomUUID().slice(0, 8)}`;
+    const holderCoord = await open(chroot);
+    const waiterCoord = await open(chroot);
+    const holder = await holderCoord.mutex(name).acquire();
+    const waiting = waiterCoord.mutex(name).acquire();
+    waiting.catch(() => {});
+    const session = await sessionOf(waiterCoord);
+    await until(async () => (await watchesOf(servers!, session)).length === 2, 'the waiter watches its own node and the holder\'s');
+    const own = (await watchesOf(servers!, session)).find((path) => path !== holder.key)!;
+    const client = await otherClient();
+    await call((cb) => client.remove(own, -1, (error) => cb(error)));
+    await expect(waiting).rejects.toThrow(/deleted/);
+    await holder.release();
+  }, 30_000);
+});
 
 describe('an uncontended acquire on ZooKeeper, counted by the server', () => {
   it(`costs three requests per acquire + release: the create and its own-node watch, then the delete (${PAIRS} pairs)`, async (context) => {

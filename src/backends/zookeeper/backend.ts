@@ -10,7 +10,7 @@ import { ClosedError, InvalidArgumentError, SessionLostError } from '../../error
 import { HealthBoard } from '../../observability/health.js';
 import { describe } from '../../validate.js';
 import { abortable, raceSignal } from '../abortable.js';
-import type { Backend, KeyState, PlainKeys, PrefixFollower, QueueEntry, ScanResult, Session, Watched } from '../contract.js';
+import type { Backend, KeyState, PlainKeys, PrefixFollower, QueueEntry, ScanResult, Session, Waiting, Watched } from '../contract.js';
 import { aclFor } from './acl.js';
 import type { ZooKeeperOptions } from './config.js';
 import { Code, codeOf, ZkConnection } from './connection.js';
@@ -22,7 +22,8 @@ import { orderChildren, sequenceOf } from './naming.js';
 import { scanZooKeeper } from './scan.js';
 import { lastSegment } from '../key-paths.js';
 import { followChildren } from './follow.js';
-import { ensurePath, listChildren, stateOf, watchDeletion } from './nodes.js';
+import { ensurePath, listChildren, stateOf } from './nodes.js';
+import { waitForDeletion } from './blocker-wait.js';
 import { ParentStamps } from './parent-stamps.js';
 import { SoloParents } from './solo-parents.js';
 
@@ -39,6 +40,12 @@ export class ZooKeeperBackend implements Backend {
 
   /** Contact, out of contact (with the time left), lost: what `coord.health()` reports. */
   readonly health = new HealthBoard('zookeeper');
+
+  /**
+   * A waiter's blocker wait ends by itself when its own node is lost (see ./blocker-wait.ts), so a
+   * mutex waiter with no limits makes no AbortController for its own node.
+   */
+  readonly endsWaitWithOwnKey = true as const;
 
   /** Plain keys (versioned values, barriers) as persistent nodes. */
   readonly values: PlainKeys = new ZooKeeperValues(this);
@@ -200,63 +207,9 @@ export class ZooKeeperBackend implements Backend {
     }, signal);
   }
 
-  // Not async: the promise returned is abortable's own, which does not report a rejection
-  // nobody awaits (recipes drop waits they no longer need, e.g. when the coordinator closes).
-  waitForBlocker(key: string, _revision: bigint | undefined, signal: AbortSignal): Promise<void> {
-    return abortable<void>(signal, (resolve, reject) => {
-      let stopped = false;
-      let untrack = () => {};
-      let stopWatch = () => {};
-      /** The connection and its reconnect count when the wait began: news seen there is in order. */
-      let origin: { conn: ZkConnection; reconnects: number } | undefined;
-      // The node is gone. A waiter acts on this at once, trusting that its own-node watch reported
-      // any earlier deletion of its own node first; that holds for news in order only. On a
-      // reconnect the server reports every watched node deleted meanwhile at once, in the order the
-      // client lists its watches, not in the order of the deletions; news seen then, or on another
-      // session, may have overtaken the deletion of the own node. It settles only once a read sent
-      // now is answered: everything the server sent before has been delivered and reacted to.
-      const gone = (conn: ZkConnection) => {
-        if (conn === origin?.conn && conn.reconnects === origin.reconnects) {
-          resolve();
-          return;
-        }
-        conn.fence().then(
-          () => {
-            if (!stopped) resolve();
-          },
-          (error: unknown) => {
-            // A session that ended: the track() callback arms the wait on the next one.
-            if (!stopped && conn.alive) reject(toBatonError(error, `watching ${key}`, this.options));
-          },
-        );
-      };
-      // A getData watch on the live session's connection; a lost session's watches never fire,
-      // so the wait is armed again on the next session.
-      const arm = async (): Promise<void> => {
-        untrack();
-        stopWatch();
-        if (stopped) return;
-        let conn: ZkConnection;
-        try {
-          conn = await this.connection();
-        } catch (error) {
-          reject(error);
-          return;
-        }
-        if (stopped) return;
-        origin ??= { conn, reconnects: conn.reconnects };
-        untrack = conn.track(() => {
-          if (!stopped) void arm();
-        });
-        stopWatch = watchDeletion(conn, key, () => gone(conn), (error) => reject(toBatonError(error, `watching ${key}`, this.options)));
-      };
-      void arm();
-      return () => {
-        stopped = true;
-        untrack();
-        stopWatch();
-      };
-    });
+  /** Waits for a blocker's deletion (see ./blocker-wait.ts); ends by itself when the waiter's own node is lost. */
+  waitForBlocker(key: string, _revision: bigint | undefined, signal: AbortSignal, waiter?: Waiting): Promise<void> {
+    return waitForDeletion(this, key, signal, waiter?.own);
   }
 
   async watchKey(key: string, signal: AbortSignal): Promise<Watched<KeyState | undefined>> {

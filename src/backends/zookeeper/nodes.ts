@@ -5,7 +5,7 @@
  * @module
  */
 import zookeeper from 'node-zookeeper-client';
-import type { ACL, Stat } from 'node-zookeeper-client';
+import type { ACL, Event, Stat } from 'node-zookeeper-client';
 import type { KeyState, QueueEntry } from '../contract.js';
 import type { ZooKeeperOptions } from './config.js';
 import { Code, codeOf, type ZkConnection, zxidOf } from './connection.js';
@@ -89,49 +89,66 @@ export interface SentDeletionWatch {
  * watch on the server, and it is dropped.
  */
 export function sendDeletionWatch(conn: ZkConnection, key: string): SentDeletionWatch {
-  let stopped = false;
-  let listener: { onDeleted: () => void; onFailed: (error: unknown) => void } | undefined;
-  /** Outcomes that came back before {@link SentDeletionWatch.adopt}, delivered by it in order. */
-  let early: Array<() => void> | undefined;
-  const deliver = (outcome: () => void): void => {
-    if (stopped) return;
-    if (listener) outcome();
-    else (early ??= []).push(outcome);
-  };
-  const arm = (): void => {
-    if (stopped || !conn.alive) return;
-    conn
-      .getData(key, (event) => {
-        deliver(() => {
-          if (event.getType() === zookeeper.Event.NODE_DELETED) listener?.onDeleted();
-          else arm();
-        });
-      })
-      .catch((error: unknown) => {
-        deliver(() => {
-          if (!conn.alive) return;
-          const code = codeOf(error);
-          if (code === Code.NO_NODE) listener?.onDeleted();
-          else if (code === Code.CONNECTION_LOSS) conn.whenConnected().then(arm, () => {});
-          else listener?.onFailed(error);
-        });
-      });
-  };
-  arm();
-  return {
-    key,
-    adopt(onDeleted, onFailed) {
-      listener = { onDeleted, onFailed };
-      const backlog = early;
-      early = undefined;
-      for (const outcome of backlog ?? []) if (!stopped) outcome();
-      return () => {
-        stopped = true;
-      };
-    },
-    drop() {
-      stopped = true;
-      early = undefined;
-    },
-  };
+  const watch = new DeletionWatch(conn, key);
+  watch.arm();
+  return watch;
+}
+
+/**
+ * One node's deletion watch. An object with methods rather than closures: every waiting contender
+ * keeps two of these (its own node's and its blocker's) for as long as it waits, so each closure
+ * and context it would hold is paid once per waiter. What it keeps while armed: itself, and the
+ * one watcher function the client holds until the notification.
+ */
+class DeletionWatch implements SentDeletionWatch {
+  #stopped = false;
+  #onDeleted: (() => void) | undefined;
+  #onFailed: ((error: unknown) => void) | undefined;
+  /** Outcomes that came back before {@link adopt}, delivered by it in order (rare: a guessed name). */
+  #early: Array<{ readonly event?: Event; readonly error?: unknown }> | undefined;
+
+  constructor(
+    readonly conn: ZkConnection,
+    readonly key: string,
+  ) {}
+
+  arm(): void {
+    if (this.#stopped || !this.conn.alive) return;
+    this.conn.getData(this.key, (event) => this.#deliver({ event })).catch((error: unknown) => this.#deliver({ error }));
+  }
+
+  #deliver(outcome: { readonly event?: Event; readonly error?: unknown }): void {
+    if (this.#stopped) return;
+    if (this.#onDeleted) this.#settle(outcome);
+    else (this.#early ??= []).push(outcome);
+  }
+
+  #settle({ event, error }: { readonly event?: Event; readonly error?: unknown }): void {
+    if (event !== undefined) {
+      if (event.getType() === zookeeper.Event.NODE_DELETED) this.#onDeleted?.();
+      else this.arm();
+      return;
+    }
+    if (!this.conn.alive) return;
+    const code = codeOf(error);
+    if (code === Code.NO_NODE) this.#onDeleted?.();
+    else if (code === Code.CONNECTION_LOSS) this.conn.whenConnected().then(() => this.arm(), () => {});
+    else this.#onFailed?.(error);
+  }
+
+  adopt(onDeleted: () => void, onFailed: (error: unknown) => void): () => void {
+    this.#onDeleted = onDeleted;
+    this.#onFailed = onFailed;
+    const backlog = this.#early;
+    this.#early = undefined;
+    for (const outcome of backlog ?? []) if (!this.#stopped) this.#settle(outcome);
+    return () => this.drop();
+  }
+
+  drop(): void {
+    this.#stopped = true;
+    this.#early = undefined;
+    this.#onDeleted = undefined;
+    this.#onFailed = undefined;
+  }
 }

@@ -67,6 +67,11 @@ export class ZooKeeperSession implements Session {
       ttlMs: connection.timeout,
       // Any answer to the delete confirms the node gone: deleted now, or not there with this czxid.
       attemptRemove: (key, revision) => this.#deleteIf(key, revision),
+      // The same attempt bounds itself: every request ends within the connection's loss deadline
+      // (an unanswered one ends the session). So a release makes no AbortController and no timer
+      // for its removal; the session's one deadline timer gives up on a slow attempt, and the
+      // next one's answer comes after it (the server answers a session in order).
+      attemptRemoveWithin: (key, revision) => this.#deleteIf(key, revision),
       end: () => this.end(),
     });
   }

@@ -1,0 +1,131 @@
+/**
+ * `Backend.waitForBlocker` on ZooKeeper: a getData watch on the blocker, resolved by its
+ * deletion. One object per wait, with methods, rather than a nest of closures: a waiting contender
+ * keeps its wait for as long as it waits, so with thousands of waiters every closure and context
+ * of it counts.
+ *
+ * Given the waiter's own-key watch (a mutex or election waiter), the wait ends by itself when the
+ * own node is lost, the session's end included (the session's signal fans out to every own-key
+ * watch): it then needs no listener on a signal, no AbortController of the own key's, and no
+ * registration with the connection to arm itself again on a later session.
+ * @module
+ */
+import type { OwnKey } from '../contract.js';
+import { canAbort } from '../abortable.js';
+import type { ZooKeeperOptions } from './config.js';
+import type { ZkConnection } from './connection.js';
+import { toBatonError } from './errors.js';
+import { watchDeletion } from './nodes.js';
+
+/** What a blocker wait needs of the backend. */
+export interface BlockerWaitHost {
+  readonly options: ZooKeeperOptions;
+  /** The live session's connection (a new one after a lost session). */
+  connection(): Promise<ZkConnection>;
+}
+
+/** Resolves once `key` is gone; rejects with `signal.reason`, the own key's loss reason, or a backend error. */
+export function waitForDeletion(host: BlockerWaitHost, key: string, signal: AbortSignal, own: OwnKey | undefined): Promise<void> {
+  const promise = new Promise<void>((resolve, reject) => new BlockerWait(host, key, signal, own, resolve, reject).start());
+  // A wait the caller no longer needs may be dropped: its rejection is not reported as unhandled.
+  promise.catch(() => {});
+  return promise;
+}
+
+class BlockerWait {
+  #settled = false;
+  #stopWatch: (() => void) | undefined;
+  #untrack: (() => void) | undefined;
+  /** The connection and its reconnect count when the wait began: news seen there is in order. */
+  #origin: ZkConnection | undefined;
+  #originReconnects = 0;
+  readonly #onAbort: (() => void) | undefined;
+
+  constructor(
+    readonly host: BlockerWaitHost,
+    readonly key: string,
+    readonly signal: AbortSignal,
+    readonly own: OwnKey | undefined,
+    readonly resolve: () => void,
+    readonly reject: (error: unknown) => void,
+  ) {
+    // A signal nothing can abort needs no listener.
+    if (canAbort(signal)) this.#onAbort = () => this.#end(signal.reason);
+  }
+
+  start(): void {
+    if (this.signal.aborted) return this.#end(this.signal.reason);
+    if (this.#onAbort) this.signal.addEventListener('abort', this.#onAbort, { once: true });
+    // Replaced by the next round's wait, or by the hold's own listener once granted.
+    this.own?.onLoss((reason) => this.#end(reason));
+    if (!this.#settled) void this.#arm();
+  }
+
+  /**
+   * A getData watch on the live session's connection. Without an own-key watch, a lost session's
+   * watches never fire, so the wait is armed again on the next session.
+   */
+  async #arm(): Promise<void> {
+    this.#stop();
+    if (this.#settled) return;
+    let conn: ZkConnection;
+    try {
+      conn = await this.host.connection();
+    } catch (error) {
+      return this.#end(error);
+    }
+    if (this.#settled) return;
+    if (this.#origin === undefined) {
+      this.#origin = conn;
+      this.#originReconnects = conn.reconnects;
+    }
+    if (this.own === undefined) {
+      this.#untrack = conn.track(() => {
+        if (!this.#settled) void this.#arm();
+      });
+    }
+    this.#stopWatch = watchDeletion(
+      conn,
+      this.key,
+      () => this.#gone(conn),
+      (error) => this.#end(toBatonError(error, `watching ${this.key}`, this.host.options)),
+    );
+  }
+
+  /**
+   * The node is gone. A waiter acts on this at once, trusting that its own-node watch reported any
+   * earlier deletion of its own node first; that holds for news in order only. On a reconnect the
+   * server reports every watched node deleted meanwhile at once, in the order the client lists its
+   * watches, not in the order of the deletions; news seen then, or on another session, may have
+   * overtaken the deletion of the own node. It settles only once a read sent now is answered:
+   * everything the server sent before has been delivered and reacted to.
+   */
+  #gone(conn: ZkConnection): void {
+    if (conn === this.#origin && conn.reconnects === this.#originReconnects) return this.#end();
+    conn.fence().then(
+      () => this.#end(),
+      (error: unknown) => {
+        // A session that ended: without an own-key watch, the track() callback arms the wait on
+        // the next one; with one, its loss ends the wait.
+        if (conn.alive) this.#end(toBatonError(error, `watching ${this.key}`, this.host.options));
+      },
+    );
+  }
+
+  /** Settles the wait (resolved without `error`), once, and stops everything it armed. */
+  #end(error?: unknown): void {
+    if (this.#settled) return;
+    this.#settled = true;
+    if (this.#onAbort) this.signal.removeEventListener('abort', this.#onAbort);
+    this.#stop();
+    if (error === undefined) this.resolve();
+    else this.reject(error);
+  }
+
+  #stop(): void {
+    this.#untrack?.();
+    this.#untrack = undefined;
+    this.#stopWatch?.();
+    this.#stopWatch = undefined;
+  }
+}
