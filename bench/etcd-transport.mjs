@@ -338,6 +338,37 @@ const breakdown = numbered.map((r, i) => {
   ];
   return `| ${cells.join(' | ')} |`;
 });
+/** The gap between the raw pair and Baton, split at the floor (the two transactions by hand, watch open). */
+const gap = (() => {
+  const m = (id, field) => mean(runs[id], field);
+  const server = (id, field) => {
+    const onServer = serverMean(runs[id]);
+    return onServer ? onServer[field] : NaN;
+  };
+  const fsyncMs = ROWS.slice(1).map((r) => server(r.id, 'fsyncMs'));
+  return {
+    total: m('baton', 'ms') - m('own', 'ms'),
+    floor: m('txns', 'ms') - m('own', 'ms'),
+    client: m('baton', 'ms') - m('txns', 'ms'),
+    floorClientCpu: m('txns', 'cpu') - m('own', 'cpu'),
+    floorServerCpu: server('txns', 'cpu') - server('own', 'cpu'),
+    batonClientCpu: m('baton', 'cpu') - m('txns', 'cpu'),
+    fsyncs: [...new Set(ROWS.slice(1).map((r) => server(r.id, 'fsyncs').toFixed(2)))].join(', '),
+    fsyncLow: Math.min(...fsyncMs),
+    fsyncHigh: Math.max(...fsyncMs),
+  };
+})();
+const floorRatio = txnsVsOwn;
+const gapLine = Number.isNaN(gap.floorServerCpu)
+  ? ''
+  : `Baton's row is ${gap.total.toFixed(3)} ms per pair above the raw pair: ${gap.floor.toFixed(3)} ms of it is already in step ${stepOf('txns')} (the protocol's own floor: the two transactions, the lease and the name's watch, sent by hand; etcd CPU ${gap.floorServerCpu >= 0 ? '+' : ''}${gap.floorServerCpu.toFixed(3)} ms and client CPU ${gap.floorClientCpu >= 0 ? '+' : ''}${gap.floorClientCpu.toFixed(3)} ms per pair over the raw pair), and ${gap.client.toFixed(3)} ms is Baton's own client-side work above that floor (client CPU ${gap.batonClientCpu >= 0 ? '+' : ''}${gap.batonClientCpu.toFixed(3)} ms per pair: the recipe, the watched view, the own-key watch, the guaranteed removal, the hold). The floor alone is **${floorRatio.toFixed(2)}x** the raw pair: ${floorRatio > 1.15 ? 'above the 1.15x target before Baton does any work of its own, so no client-side cut can meet it with this protocol' : 'within the 1.15x target, so what stands between Baton and it is client-side work'}. WAL fsyncs per pair: ${gap.fsyncs} in every row (the transactions write nothing more to disk than the raw pair); their time per pair ranged ${gap.fsyncLow.toFixed(3)}-${gap.fsyncHigh.toFixed(3)} ms between the cells of this run (a shared disk), which moves wall times more than any step does: compare steps by their CPU columns.`;
+const shapeDelta = (id) => {
+  const d = (serverMean(runs[id])?.cpu ?? NaN) - (serverMean(runs.txnsNoWatch)?.cpu ?? NaN);
+  return `${d >= 0 ? '+' : ''}${d.toFixed(3)}`;
+};
+const shapesLine = Number.isNaN(gap.floorServerCpu)
+  ? ''
+  : `Other shapes of the acquire's transaction for the same answer, against step ${stepOf('txnsNoWatch')}: the oldest key (a range sorted by creation, limit 1, as Go's \`concurrency.Mutex\` reads it) etcd CPU ${shapeDelta('txnsHead')} ms per pair; a Compare over the prefix's range (nothing under the name: create, and success says first; else the same transaction nested) ${shapeDelta('txnsEmptyPrefix')} ms. Neither is taken: with others queued, etcd sorts the whole prefix for the first and reads every key under it for the second (a Compare over a range reads all of it, etcd 3.4 \`applyCompare\`), where the count walks only the index.`;
 const report = [
   `\`npm run build && node bench/etcd-transport.mjs --iterations ${iterations} --rounds ${rounds}\`, ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC: one fresh etcd ${facts.etcd} member on loopback (default settings, data on the temp dir), one client process; each cell is ${iterations} sequential pairs after a warm-up, the ${ROWS.length} rows interleaved in ${rounds} rounds in one run, after a discarded warm-up run. Wall milliseconds per pair, and in brackets this process's CPU milliseconds per pair.`,
   '',
@@ -354,6 +385,10 @@ const report = [
   `| step | wall ms | / raw | client CPU ms | etcd CPU ms | WAL fsyncs (time) | requests | watch messages | on step: added wall / client CPU / etcd CPU ms |`,
   `|---|---|---|---|---|---|---|---|---|`,
   ...breakdown,
+  '',
+  gapLine,
+  '',
+  shapesLine,
   '',
   `Wall time: own transport / etcd3 **${ownVsEtcd3.toFixed(2)}** (target <= 0.65); Baton acquire + release / own raw put + delete **${batonVsOwn.toFixed(2)}** (target <= 1.15); the two transactions by hand / own raw put + delete ${txnsVsOwn.toFixed(2)}. Client CPU: own / etcd3 ${ratio(runs.own, runs.etcd3, 'cpu').toFixed(2)}; Baton / own raw ${ratio(runs.baton, runs.own, 'cpu').toFixed(2)}; Baton / the two transactions by hand ${ratio(runs.baton, runs.txns, 'cpu').toFixed(2)}.`,
   '',
