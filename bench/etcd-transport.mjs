@@ -12,6 +12,7 @@
 // Writes the "etcd transport" section of docs/benchmarks.md (unless --no-docs).
 //
 //   npm run build && node bench/etcd-transport.mjs [--iterations 2000] [--rounds 3] [--no-docs]
+import { createHook } from 'node:async_hooks';
 import { loadavg } from 'node:os';
 import { Etcd3 } from 'etcd3';
 import { connect } from '../dist/index.js';
@@ -109,11 +110,11 @@ async function withEtcd3(endpoints) {
   }
 }
 
-async function withOwnClient(endpoints) {
+async function withOwnClient(endpoints, measure = time) {
   const client = new EtcdClient({ endpoints, https: false });
   const key = Buffer.from(`bench/transport-own-${process.pid}`);
   try {
-    return await time("raw put + delete (Baton's transport)", async () => {
+    return await measure("raw put + delete (Baton's transport)", async () => {
       await client.put({ key, value: '' });
       await client.deleteRange({ key });
     });
@@ -145,7 +146,7 @@ function emptyPrefixTxn(create, start) {
  * of the name's keys joins the create (the two transactions, no watch); a watch on the name
  * receives their events (the two transactions as the adapter sends them: the floor of Baton's row).
  */
-async function byHand(endpoints, label, { lease: leased = false, createTxn = false, guardedDelete = false, count = false, shape = 'count', watch = false }) {
+async function byHand(endpoints, label, { lease: leased = false, createTxn = false, guardedDelete = false, count = false, shape = 'count', watch = false }, measure = time) {
   const client = new EtcdClient({ endpoints, https: false });
   const keys = new KeySpace('');
   const prefix = `bench/transport-steps-${process.pid}`;
@@ -179,7 +180,7 @@ async function byHand(endpoints, label, { lease: leased = false, createTxn = fal
     ? (revision) => client.txn({ compare: [{ key: full, target: 'create', result: 'equal', value: revision }], success: [{ deleteRange: { key: full } }] })
     : () => client.deleteRange({ key: full });
   try {
-    return await time(label, async () => {
+    return await measure(label, async () => {
       await remove(await put());
     });
   } finally {
@@ -190,11 +191,11 @@ async function byHand(endpoints, label, { lease: leased = false, createTxn = fal
   }
 }
 
-async function withBaton(endpoints) {
+async function withBaton(endpoints, measure = time) {
   const coord = await connect({ backend: 'etcd', endpoints });
   const mutex = coord.mutex(`bench/transport-baton-${process.pid}`);
   try {
-    return await time('Baton acquire + release', async () => {
+    return await measure('Baton acquire + release', async () => {
       const lease = await mutex.acquire();
       await lease.release();
     });
@@ -219,6 +220,50 @@ async function roundTrips(endpoints) {
   } finally {
     pool.onCall = undefined;
     await coord.close();
+  }
+}
+
+/**
+ * The client's own objects per pair, counted (not timed, so a loaded machine does not blur them):
+ * the promises made (an async_hooks hook, on only while counting) and the AbortControllers (the
+ * class replaced while counting), for the raw pair, the floor (the two transactions by hand with
+ * the name's watch) and Baton, each over 200 pairs after a warm-up.
+ */
+async function clientObjects(endpoints) {
+  const counted = { promises: 0, controllers: 0 };
+  let on = false;
+  const hook = createHook({
+    init(_id, type) {
+      if (on && type === 'PROMISE') counted.promises++;
+    },
+  });
+  const Original = globalThis.AbortController;
+  globalThis.AbortController = class extends Original {
+    constructor() {
+      super();
+      if (on) counted.controllers++;
+    }
+  };
+  const pairs = 200;
+  const count = async (_label, fn) => {
+    for (let i = 0; i < 50; i++) await fn();
+    counted.promises = 0;
+    counted.controllers = 0;
+    hook.enable();
+    on = true;
+    for (let i = 0; i < pairs; i++) await fn();
+    on = false;
+    hook.disable();
+    return { promises: counted.promises / pairs, controllers: counted.controllers / pairs };
+  };
+  try {
+    return {
+      own: await withOwnClient(endpoints, count),
+      txns: await byHand(endpoints, 'floor', { lease: true, createTxn: true, guardedDelete: true, count: true, watch: true }, count),
+      baton: await withBaton(endpoints, count),
+    };
+  } finally {
+    globalThis.AbortController = Original;
   }
 }
 
@@ -274,9 +319,12 @@ const server = await etcdServer();
 metricsUrl = `http://${server.endpoints[0]}/metrics`;
 const runs = Object.fromEntries(ROWS.map((row) => [row.id, []]));
 let trips;
+let objects;
 try {
   trips = await roundTrips(server.endpoints);
   console.log(`requests: acquire ${trips.acquire.join(', ')}; release ${trips.release.join(', ')}`);
+  objects = await clientObjects(server.endpoints);
+  console.log(`client objects per pair: ${Object.entries(objects).map(([id, o]) => `${id} ${o.promises} promises, ${o.controllers} AbortControllers`).join('; ')}`);
   await withOwnClient(server.endpoints); // discarded warm-up (JIT, server caches)
   for (let round = 0; round < rounds; round++) {
     for (const row of ROWS) runs[row.id].push(await row.run(server.endpoints));
@@ -387,6 +435,8 @@ const report = [
   ...breakdown,
   '',
   gapLine,
+  '',
+  `The client's own objects per pair, counted over 200 pairs (not timed): the raw pair makes ${objects.own.promises.toFixed(0)} promises and ${objects.own.controllers.toFixed(0)} AbortControllers, the floor (step ${stepOf('txns')}) ${objects.txns.promises.toFixed(0)} and ${objects.txns.controllers.toFixed(0)}, Baton ${objects.baton.promises.toFixed(0)} and ${objects.baton.controllers.toFixed(0)} (the acquire's never-aborting wait signal: made per acquire, not shared, so that no adapter's listener can pile up on one signal).`,
   '',
   shapesLine,
   '',
