@@ -105,16 +105,21 @@ async function run(url, waiters, coordCount, withPositions) {
   await answered(coords, name);
   const heapPerWaiter = (heapUsed() - heapBefore) / waiters;
   const start = performance.now();
+  // This process's CPU time too: on a shared machine the wall time also counts the other
+  // processes' turns, while the cost of positions is work done here.
+  const cpuStart = process.cpuUsage();
   started++;
   await holder.release();
   completed++;
   await Promise.all(acquires);
   const seconds = (performance.now() - start) / 1000;
+  const cpuUsed = process.cpuUsage(cpuStart);
+  const cpuSeconds = (cpuUsed.user + cpuUsed.system) / 1e6;
   // Served in creation order: tokens strictly increase from grant to grant; with positions the
   // order of entry is known too, and must be the order of the grants.
   const fifo = grants.length === waiters && grants.every((g, k) => k === 0 || g.token > grants[k - 1].token) && (!withPositions || grants.every((g, k) => g.index === k));
   await Promise.all([...coords, holderCoord].map((c) => c.close()));
-  return { waiters, coordCount, withPositions, seconds, heapPerWaiter, fifo, served: grants.length, reports, wrongReports, firstWrong };
+  return { waiters, coordCount, withPositions, seconds, cpuSeconds, heapPerWaiter, fifo, served: grants.length, reports, wrongReports, firstWrong };
 }
 
 /** Resolves once the mutex has `count` keys (holder included), listing every 20 ms; throws once `failed()` says an acquire failed. */
@@ -145,7 +150,7 @@ async function answered(coords, name) {
 
 const results = [];
 const log = (r, backend) => {
-  const line = `${backend}: ${r.waiters} waiters over ${r.coordCount} coordinator(s), onQueued ${r.withPositions ? 'yes' : 'no'}: served ${r.served} in ${r.seconds.toFixed(2)} s, FIFO ${r.fifo ? 'yes' : 'NO'}, ${r.withPositions ? `${r.reports} reports, ${r.wrongReports} wrong${r.firstWrong ? ` (${r.firstWrong})` : ''}, ` : ''}heap ${(r.heapPerWaiter / 1024).toFixed(2)} KB per waiter`;
+  const line = `${backend}: ${r.waiters} waiters over ${r.coordCount} coordinator(s), onQueued ${r.withPositions ? 'yes' : 'no'}: served ${r.served} in ${r.seconds.toFixed(2)} s (client CPU ${r.cpuSeconds.toFixed(2)} s), FIFO ${r.fifo ? 'yes' : 'NO'}, ${r.withPositions ? `${r.reports} reports, ${r.wrongReports} wrong${r.firstWrong ? ` (${r.firstWrong})` : ''}, ` : ''}heap ${(r.heapPerWaiter / 1024).toFixed(2)} KB per waiter`;
   console.log(line);
 };
 
@@ -216,7 +221,7 @@ for (const backend of ['memory', 'etcd', 'zookeeper']) {
         if (!one) continue;
         const reports = withP ? `${withP.reports} (${withP.wrongReports} wrong)` : 'not measured';
         rows.push(
-          `| ${backend} | ${waiters} | ${coordCount} | ${without ? `${without.seconds.toFixed(2)} s` : 'not measured'} | ${withP ? `${withP.seconds.toFixed(2)} s` : 'not measured'} | - | ${one.fifo ? 'yes' : 'NO'} | ${reports} | ${without ? `${kb(without)} KB` : '-'} | ${withP ? `${kb(withP)} KB` : '-'} |`,
+          `| ${backend} | ${waiters} | ${coordCount} | ${without ? `${without.seconds.toFixed(2)} s` : 'not measured'} | ${withP ? `${withP.seconds.toFixed(2)} s` : 'not measured'} | - | - | ${one.fifo ? 'yes' : 'NO'} | ${reports} | ${without ? `${kb(without)} KB` : '-'} | ${withP ? `${kb(withP)} KB` : '-'} |`,
         );
         verdicts.push(`${backend}, ${waiters} waiters over ${coordCount} coordinator(s): only the run ${withP ? 'with' : 'without'} onQueued completed${withP?.firstWrong ? `; first wrong report: ${withP.firstWrong}` : ''}`);
         continue;
@@ -224,10 +229,10 @@ for (const backend of ['memory', 'etcd', 'zookeeper']) {
       const ratio = withP.seconds / without.seconds;
       const heapMet = Math.max(withP.heapPerWaiter, without.heapPerWaiter) / 1024 <= target[backend];
       verdicts.push(
-        `${backend}, ${waiters} waiters over ${coordCount} coordinator(s): time with onQueued within 1.2x ${ratio <= 1.2 ? 'met' : `**not met** (${ratio.toFixed(2)}x)`}; heap <= ${target[backend]} KB ${heapMet ? 'met' : `**not met** (${kb(without)} / ${kb(withP)} KB)`}; FIFO and every report right ${withP.fifo && without.fifo && withP.wrongReports === 0 ? 'met' : `**not met**${withP.firstWrong ? ` (first wrong report: ${withP.firstWrong})` : ''}`}`,
+        `${backend}, ${waiters} waiters over ${coordCount} coordinator(s): time with onQueued within 1.2x ${ratio <= 1.2 ? 'met' : `**not met** (${ratio.toFixed(2)}x)`} (client CPU ${(withP.cpuSeconds / without.cpuSeconds).toFixed(2)}x); heap <= ${target[backend]} KB ${heapMet ? 'met' : `**not met** (${kb(without)} / ${kb(withP)} KB)`}; FIFO and every report right ${withP.fifo && without.fifo && withP.wrongReports === 0 ? 'met' : `**not met**${withP.firstWrong ? ` (first wrong report: ${withP.firstWrong})` : ''}`}`,
       );
       rows.push(
-        `| ${backend} | ${waiters} | ${coordCount} | ${without.seconds.toFixed(2)} s | ${withP.seconds.toFixed(2)} s | **${(withP.seconds / without.seconds).toFixed(2)}x** | ${withP.fifo && without.fifo ? 'yes' : 'NO'} | ${withP.reports} (${withP.wrongReports} wrong) | ${kb(without)} KB | ${kb(withP)} KB (target <= ${target[backend]} KB) |`,
+        `| ${backend} | ${waiters} | ${coordCount} | ${without.seconds.toFixed(2)} s | ${withP.seconds.toFixed(2)} s | **${(withP.seconds / without.seconds).toFixed(2)}x** | ${without.cpuSeconds.toFixed(2)} s / ${withP.cpuSeconds.toFixed(2)} s (${(withP.cpuSeconds / without.cpuSeconds).toFixed(2)}x) | ${withP.fifo && without.fifo ? 'yes' : 'NO'} | ${withP.reports} (${withP.wrongReports} wrong) | ${kb(without)} KB | ${kb(withP)} KB (target <= ${target[backend]} KB) |`,
       );
     }
   }
@@ -235,10 +240,10 @@ for (const backend of ['memory', 'etcd', 'zookeeper']) {
 const cpu = cpus()[0]?.model ?? 'unknown';
 const nproc = execFileSync('nproc', { encoding: 'utf8' }).trim();
 const report = [
-  `Written by \`node bench/waiters.mjs${process.argv.length > 2 ? ` ${process.argv.slice(2).join(' ')}` : ''}\`, ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC. One holder; W waiters queue behind it (spread round robin over the coordinators), entered one after another; then each is served in turn and releases at once. "Served in" is the time from the holder's release to the last grant. Positions: every report is checked when made (it must lie between the waiters ahead counting releases begun and counting releases finished, and fall at each report), the last one before the grant must be 0. Reports are coalesced under a high rate of changes on every backend (README, \`onQueued\`: reporting kept to about a tenth of the process's time), so far fewer than W(W+1)/2. A coordinator reports from its own view (on etcd held until it shows every write the process's coordinators have seen confirmed): a report that still counts a release already finished counts as wrong here; the 0 a waiter is told at its grant is right even when its view showed the grant before showing it next in line. Heap: the process's heap after a full GC with every waiter queued and every request its coordinator sent answered (two listings in turn on each coordinator, which ZooKeeper answers after everything sent before them), less before, per waiter (client-side state of the coordinators included). A discarded run of up to 1,000 waiters comes first.`,
+  `Written by \`node bench/waiters.mjs${process.argv.length > 2 ? ` ${process.argv.slice(2).join(' ')}` : ''}\`, ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC. One holder; W waiters queue behind it (spread round robin over the coordinators), entered one after another; then each is served in turn and releases at once. "Served in" is the time from the holder's release to the last grant; "client CPU" is this process's CPU time over the same span (the coordinators' work, the check of every report included; not the server's), steadier than the wall time on a shared machine. Positions: every report is checked when made (it must lie between the waiters ahead counting releases begun and counting releases finished, and fall at each report), the last one before the grant must be 0. Reports are coalesced under a high rate of changes on every backend (README, \`onQueued\`: reporting kept to about a tenth of the process's time), so far fewer than W(W+1)/2. A coordinator reports from its own view (on etcd held until it shows every write the process's coordinators have seen confirmed): a report that still counts a release already finished counts as wrong here; the 0 a waiter is told at its grant is right even when its view showed the grant before showing it next in line. Heap: the process's heap after a full GC with every waiter queued and every request its coordinator sent answered (two listings in turn on each coordinator, which ZooKeeper answers after everything sent before them), less before, per waiter (client-side state of the coordinators included). A discarded run of up to 1,000 waiters comes first.`,
   '',
-  '| backend | waiters | coordinators | served in, no onQueued | served in, every waiter with onQueued | ratio | FIFO, all served | position reports | heap per waiter, no onQueued | heap per waiter, with onQueued |',
-  '|---|---|---|---|---|---|---|---|---|---|',
+  '| backend | waiters | coordinators | served in, no onQueued | served in, every waiter with onQueued | ratio | client CPU while serving, no / with onQueued | FIFO, all served | position reports | heap per waiter, no onQueued | heap per waiter, with onQueued |',
+  '|---|---|---|---|---|---|---|---|---|---|---|',
   ...rows,
   '',
   'Targets (issue 11), as this run measured them:',
