@@ -3,8 +3,8 @@
  * handoffs does not tell every waiter behind them its position once per handoff. WAITERS waiters
  * of one coordinator queue behind a holder, each with an onQueued that costs REPORT_COST_MS (a
  * listener that does real work: a log line to a slow terminal, a metric pushed), so telling all of
- * them takes tens of milliseconds; then the holder releases and each waiter releases as soon as it
- * is granted. Reporting is kept to about a tenth of the time, so the last waiter, which sees every
+ * them takes about WAITERS milliseconds; then the holder releases and each waiter releases as
+ * soon as it is granted. Reporting is kept to about a tenth of the time, so the last waiter, which sees every
  * handoff, must get far fewer reports than handoffs; and every report must still be right when
  * made (between the waiters ahead counting releases begun and counting releases finished),
  * positions must only fall, and the last report before each grant must be 0.
@@ -18,7 +18,7 @@ import { type EtcdServers, localEtcdAvailable, startEtcd } from '../support/etcd
 import { localZooKeeperAvailable, startZooKeeper, type ZooKeeperServers } from '../support/zookeeper-server.js';
 
 const WAITERS = 40;
-const REPORT_COST_MS = 0.5;
+const REPORT_COST_MS = 1;
 const isCI = process.env.CI === 'true';
 
 /** Works for `ms`: the cost of a listener, not a wait for anything. */
@@ -73,7 +73,7 @@ async function burstOfHandoffs(url: string): Promise<void> {
     const last = reports[WAITERS - 1] as number[];
     // Entering: WAITERS - 1; then as the queue moves. Paced: a few flushes during the burst.
     expect(last[0]).toBe(WAITERS - 1);
-    expect(last.length, `the last waiter's reports: ${last}`).toBeLessThanOrEqual(WAITERS / 4);
+    expect(last.length, `the last waiter's reports: ${last}`).toBeLessThanOrEqual(Math.floor(WAITERS / 3));
   } finally {
     await Promise.all([coord.close(), holderCoord.close()]);
   }
