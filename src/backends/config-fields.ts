@@ -139,14 +139,25 @@ export function readTlsFiles(fields: Record<string, unknown>, where: string): Tl
 
 /** A `readonly` URL parameter: a coordinator that only reads (PostgreSQL, Redis). */
 export function readOnlyParam(value: string | undefined): boolean {
-  if (value === undefined || value === 'false' || value === '0') return false;
-  if (value === 'true' || value === '1') return true;
-  throw new ConfigError(`invalid readonly ${describe(value)}: readonly must be true, false, 1 or 0`);
+  return booleanParam(value, 'readonly', false);
 }
 
 /** The object form's `readOnly` field. */
 export function readOnlyField(value: unknown): boolean {
-  if (value === undefined) return false;
-  if (typeof value !== 'boolean') throw new ConfigError(`invalid readOnly ${describe(value)}: readOnly must be true or false`);
+  return booleanField(value, 'readOnly', false);
+}
+
+/** A yes/no URL parameter `name`: true, false, 1 or 0; `fallback` when absent. */
+export function booleanParam(value: string | undefined, name: string, fallback: boolean): boolean {
+  if (value === undefined) return fallback;
+  if (value === 'false' || value === '0') return false;
+  if (value === 'true' || value === '1') return true;
+  throw new ConfigError(`invalid ${name} ${describe(value)}: ${name} must be true, false, 1 or 0`);
+}
+
+/** A yes/no field `name` of an object form: true or false; `fallback` when absent. */
+export function booleanField(value: unknown, name: string, fallback: boolean): boolean {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'boolean') throw new ConfigError(`invalid ${name} ${describe(value)}: ${name} must be true or false`);
   return value;
 }

@@ -1,7 +1,8 @@
 /**
  * The costs docs/etcd.md promises, counted on a real etcd: an uncontended acquire is one
  * transaction and a release one; a handoff costs the waiter no request at all (the watch event
- * grants it); waiting sends nothing (no polling); a name's watch is created once per coordinator.
+ * grants it); waiting sends nothing (no polling); a name's watch is created once per connection
+ * (test/integration/etcd-shared-connection.test.ts: once per process for coordinators sharing one).
  */
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -22,9 +23,13 @@ afterAll(async () => {
   await servers?.stop();
 });
 
-/** A coordinator whose requests to etcd are counted by kind. */
+/**
+ * A coordinator whose requests to etcd are counted by kind. On a connection of its own: the
+ * process's coordinators otherwise share one client (docs/etcd.md), and each one's requests are
+ * counted apart here.
+ */
 async function counted(): Promise<{ coord: Coordinator; calls: Record<string, number>; reset(): void }> {
-  const coord = await connect(servers!.url({ ttl: 10 }));
+  const coord = await connect(servers!.url({ ttl: 10, shareConnection: false }));
   coords.push(coord);
   const backend = backendOf(coord);
   if (!(backend instanceof EtcdBackend)) throw new Error('not an etcd backend');

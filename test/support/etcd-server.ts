@@ -26,7 +26,8 @@ export interface EtcdServers {
   /** `host:port` of each member. */
   readonly endpoints: string[];
   /** An `etcd://` (or `etcd+https://`) URL for these servers. */
-  url(options?: { ttl?: number; namespace?: string; auth?: { username: string; password: string } }): string;
+  /** `shareConnection: false`: a coordinator with a connection of its own (its requests counted apart). */
+  url(options?: { ttl?: number; namespace?: string; auth?: { username: string; password: string }; shareConnection?: boolean }): string;
   /** False for servers from the environment or a container: members cannot be stopped one by one. */
   readonly controllable: boolean;
   /** The TLS files, for a TLS cluster. */
@@ -92,6 +93,7 @@ function urlFor(endpoints: string[], https: boolean, options: Parameters<EtcdSer
   const params = new URLSearchParams();
   if (options.ttl !== undefined) params.set('ttl', String(options.ttl));
   if (options.namespace !== undefined) params.set('namespace', options.namespace);
+  if (options.shareConnection !== undefined) params.set('shareconnection', String(options.shareConnection));
   const query = params.size ? `?${params}` : '';
   return `${https ? 'etcd+https' : 'etcd'}://${auth}${endpoints.join(',')}${query}`;
 }

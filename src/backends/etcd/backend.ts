@@ -1,6 +1,8 @@
 /**
  * The etcd adapter: the backend contract over our own etcd client (gRPC over `node:http2`, see
- * ./transport), one lease per session and one watched {@link PrefixView} per prefix in use.
+ * ./transport), one lease per session and one watched {@link PrefixView} per prefix in use. The
+ * client and the views are shared with the process's other coordinators of the same connection
+ * identity (./shared-connection.ts); the session, its keys and its signals are this coordinator's.
  *
  * Reads (`list`, `get`) always go to the server and are linearizable: a read never returns a
  * state older than a write that completed before it began. Waits (`waitForBlocker`, own-key
@@ -18,41 +20,39 @@ import { lastSegment, parentOf } from '../key-paths.js';
 import { KeySpace, roleOfName } from './keys.js';
 import { HealthBoard } from '../../observability/health.js';
 import { EtcdSession, entriesOf } from './session.js';
-import { EtcdClient } from './transport/client.js';
-import { type PrefixView, type Snapshot, type ViewEntry, type ViewHost, ViewRegistry, type ViewStanding } from './view.js';
+import type { EtcdClient } from './transport/client.js';
+import type { PrefixView, Snapshot, ViewEntry, ViewStanding } from './view.js';
+import { ViewRegistry } from './view-registry.js';
+import { type ConnectionUse, useConnection } from './shared-connection.js';
 import { EtcdValues } from './values.js';
 import { scanEtcd } from './scan.js';
 import { followView, queueEntryOf } from './follow.js';
 
-/** How long a prefix's watch is kept after its last use. */
-const VIEW_LINGER_MS = 30_000;
-
 export class EtcdBackend implements Backend {
   readonly kind = 'etcd' as const;
   readonly options: EtcdOptions;
+  /** The connection's client: shared with the process's other coordinators of the same identity. */
   readonly client: EtcdClient;
   readonly keys: KeySpace;
+  /** This coordinator's use of the connection's views of its namespace. */
   readonly views: ViewRegistry;
+  readonly #connection: ConnectionUse;
   /** Plain keys (versioned values, barriers) under `__values/`. */
   readonly values: PlainKeys = new EtcdValues(this);
   /** Contact, out of contact (with the time left), lost, as the session's keep-alives show them. */
   readonly health = new HealthBoard('etcd');
   #current: EtcdSession | undefined;
+  /** Aborted when the coordinator closes: ends its dashboard scans' watches. */
+  readonly #scans = new AbortController();
   #opening: Promise<EtcdSession> | undefined;
   #closed = false;
 
   private constructor(options: EtcdOptions) {
     this.options = options;
-    this.client = new EtcdClient(options);
+    this.#connection = useConnection(options);
+    this.client = this.#connection.client;
     this.keys = new KeySpace(options.namespace);
-    const host: ViewHost = {
-      keys: this.keys,
-      client: this.client,
-      range: (prefix) => this.range(prefix),
-      explain: (error, what) => explain(error, what, options),
-      ownKeyVanished: (key) => this.#ownKeyVanished(key),
-    };
-    this.views = new ViewRegistry(host, VIEW_LINGER_MS);
+    this.views = new ViewRegistry(this.#connection.views, (key) => this.#ownKeyVanished(key));
   }
 
   /**
@@ -180,7 +180,7 @@ export class EtcdBackend implements Backend {
       return isGone;
     };
     try {
-      await view.until(gone, signal, key);
+      await view.until(gone, signal, this.views, key);
       return handed;
     } finally {
       this.views.release(view);
@@ -195,7 +195,7 @@ export class EtcdBackend implements Backend {
     this.#checkOpen();
     const view = this.views.acquire(prefix);
     try {
-      await view.until(() => true, signal);
+      await view.until(() => true, signal, this.views);
       return view;
     } catch (error) {
       this.views.release(view);
@@ -206,7 +206,7 @@ export class EtcdBackend implements Backend {
   async watchKey(key: string, signal: AbortSignal): Promise<Watched<KeyState | undefined>> {
     const view = await this.#currentView(parentOf(key), signal);
     const seen = view.get(key);
-    const changed = view.until(() => view.get(key)?.modRevision !== seen?.modRevision, signal, key);
+    const changed = view.until(() => view.get(key)?.modRevision !== seen?.modRevision, signal, this.views, key);
     void changed.finally(() => this.views.release(view)).catch(() => {});
     return { current: seen && { value: seen.value, revision: seen.revision }, changed };
   }
@@ -214,7 +214,8 @@ export class EtcdBackend implements Backend {
   /** Every contender key below `prefix`, watched as a whole (the dashboard). */
   scan(prefix: string, signal: AbortSignal): Promise<Watched<ScanResult>> {
     this.#checkOpen();
-    return scanEtcd(this, prefix, signal);
+    // Its watch is on the shared stream: it ends when this coordinator closes, not only when the caller aborts.
+    return scanEtcd(this, prefix, AbortSignal.any([signal, this.#scans.signal]));
   }
 
   async watchPrefix(prefix: string, signal: AbortSignal): Promise<Watched<QueueEntry[]>> {
@@ -222,7 +223,7 @@ export class EtcdBackend implements Backend {
     const entries = view.entries();
     const membership = (list: readonly { key: string }[]) => list.map((entry) => entry.key).join('\n');
     const seen = membership(entries);
-    const changed = view.until(() => membership(view.entries()) !== seen, signal);
+    const changed = view.until(() => membership(view.entries()) !== seen, signal, this.views);
     void changed.finally(() => this.views.release(view)).catch(() => {});
     return { current: queueOf(entries), changed };
   }
@@ -238,8 +239,9 @@ export class EtcdBackend implements Backend {
     this.#closed = true;
     const session = this.#current ?? (await this.#opening?.catch(() => undefined));
     await session?.close();
-    this.views.closeAll();
-    this.client.close();
+    this.views.close();
+    this.#scans.abort(new ClosedError('the coordinator was closed'));
+    this.#connection.leave();
     this.health.closed();
   }
 

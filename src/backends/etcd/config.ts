@@ -5,7 +5,7 @@
  */
 import { ConfigError } from '../../errors.js';
 import { describe } from '../../validate.js';
-import { type BackendUrl, credentials, hostPorts, positiveNumber, rejectUnknownFields, rejectUnknownParams, readTlsFiles } from '../config-fields.js';
+import { type BackendUrl, booleanField, booleanParam, credentials, hostPorts, positiveNumber, rejectUnknownFields, rejectUnknownParams, readTlsFiles } from '../config-fields.js';
 
 /** An etcd v3 cluster. */
 export interface EtcdConfig {
@@ -20,6 +20,12 @@ export interface EtcdConfig {
   auth?: { username: string; password: string };
   /** TLS: PEM contents or file paths of the CA, client certificate and key. Implies https. */
   tls?: { ca?: string; cert?: string; key?: string };
+  /**
+   * Whether this coordinator may share its connection (HTTP/2 sessions, watch stream and watched
+   * views) with the other coordinators of the process that connect with the same endpoints, TLS
+   * material and credentials (default true). false: a connection of its own. See docs/etcd.md.
+   */
+  shareConnection?: boolean;
 }
 
 /** Validated etcd options. */
@@ -37,6 +43,8 @@ export interface EtcdOptions {
   tls: { ca?: Buffer; cert?: Buffer; key?: Buffer } | undefined;
   /** How long `connect` waits for the cluster to answer, in milliseconds. */
   connectTimeoutMs: number;
+  /** Whether the connection may be shared with the process's other coordinators of the same connection identity. */
+  shareConnection: boolean;
 }
 
 /** Default session TTL in seconds (Go's `concurrency.NewSession` uses 60; Baton's backends share 10). */
@@ -44,9 +52,9 @@ export const DEFAULT_TTL_SECONDS = 10;
 const CONNECT_TIMEOUT_MS = 5000;
 
 const URL_FORMS =
-  'etcd://[user:pass@]host:port[,host:port...][?ttl=SECONDS&namespace=PREFIX] or ' +
-  'etcd+https://[user:pass@]host:port[,host:port...][?ttl=SECONDS&namespace=PREFIX&ca=FILE&cert=FILE&key=FILE]';
-const OBJECT_FIELDS = ['backend', 'endpoints', 'ttl', 'namespace', 'auth', 'tls'] as const;
+  'etcd://[user:pass@]host:port[,host:port...][?ttl=SECONDS&namespace=PREFIX&shareconnection=false] or ' +
+  'etcd+https://[user:pass@]host:port[,host:port...][?ttl=SECONDS&namespace=PREFIX&ca=FILE&cert=FILE&key=FILE&shareconnection=false]';
+const OBJECT_FIELDS = ['backend', 'endpoints', 'ttl', 'namespace', 'auth', 'tls', 'shareConnection'] as const;
 
 /** Parses `etcd://` / `etcd+https://` URLs. */
 export function optionsFromUrl(url: BackendUrl): EtcdOptions {
@@ -57,7 +65,7 @@ export function optionsFromUrl(url: BackendUrl): EtcdOptions {
       `invalid etcd URL ${describe(url.raw)}: unexpected path ${describe(url.path)}; use ?namespace=PREFIX for a key prefix (expected ${URL_FORMS})`,
     );
   }
-  rejectUnknownParams(url, https ? ['ttl', 'namespace', 'ca', 'cert', 'key'] : ['ttl', 'namespace']);
+  rejectUnknownParams(url, https ? ['ttl', 'namespace', 'ca', 'cert', 'key', 'shareconnection'] : ['ttl', 'namespace', 'shareconnection']);
   const param = (name: string) => url.params.get(name) ?? undefined;
   const tlsFiles = { ca: param('ca'), cert: param('cert'), key: param('key') };
   return finish({
@@ -68,10 +76,11 @@ export function optionsFromUrl(url: BackendUrl): EtcdOptions {
     auth: url.credentials,
     tls: https ? readTls(tlsFiles, 'URL parameter') : undefined,
     connectTimeoutMs: CONNECT_TIMEOUT_MS,
+    shareConnection: booleanParam(param('shareconnection'), 'shareconnection', true),
   });
 }
 
-/** Validates `{ backend: 'etcd', endpoints, ttl?, namespace?, auth?, tls? }`. */
+/** Validates `{ backend: 'etcd', endpoints, ttl?, namespace?, auth?, tls?, shareConnection? }`. */
 export function optionsFromObject(config: Record<string, unknown>): EtcdOptions {
   rejectUnknownFields(config, OBJECT_FIELDS, 'etcd config');
   const raw = config.endpoints;
@@ -107,6 +116,7 @@ export function optionsFromObject(config: Record<string, unknown>): EtcdOptions 
     auth: credentials(config.auth, 'auth'),
     tls: https ? readTls((tlsField ?? {}) as Record<string, unknown>, 'tls field') : undefined,
     connectTimeoutMs: CONNECT_TIMEOUT_MS,
+    shareConnection: booleanField(config.shareConnection, 'shareConnection', true),
   });
 }
 

@@ -6,10 +6,12 @@
  * for good is replaced by a new one after a pause.
  * @module
  */
+import { ClosedError } from '../../errors.js';
 import type { PrefixFollower, QueueEntry } from '../contract.js';
 import { lastSegment } from '../key-paths.js';
 import { roleOfName } from './keys.js';
-import type { MembershipFollower, ViewEntry, ViewRegistry } from './view.js';
+import type { MembershipFollower, ViewEntry } from './view.js';
+import type { ViewRegistry } from './view-registry.js';
 
 /** First pause before following on a new view after one failed; doubled up to the maximum. */
 const RETRY_MS = 50;
@@ -41,9 +43,10 @@ export function followView(views: ViewRegistry, prefix: string, signal: AbortSig
       const stop = view.follow(relay);
       try {
         // Never satisfied: ends when the signal aborts, or rejects when the view fails for good.
-        await view.until(() => false, signal);
-      } catch {
-        // a failed view (or the abort): follow on a new one after a pause
+        await view.until(() => false, signal, views);
+      } catch (error) {
+        // a failed view (or the abort): follow on a new one after a pause; the coordinator closed: stop
+        if (error instanceof ClosedError) return;
       } finally {
         stop();
         views.release(view);

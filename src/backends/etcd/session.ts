@@ -23,7 +23,8 @@ import type { HealthBoard } from '../../observability/health.js';
 import type { EtcdClient } from './transport/client.js';
 import type { CallOptions } from './transport/endpoints.js';
 import { type Compare, encodeTxn, type Header, type KeyValue, type RequestOp, type TxnResponse } from './transport/messages.js';
-import type { PrefixView, Snapshot, ViewRegistry } from './view.js';
+import type { PrefixView, Snapshot } from './view.js';
+import type { ViewRegistry } from './view-registry.js';
 import { queueEntryOf } from './follow.js';
 
 /** What a session needs from its adapter. */
@@ -234,6 +235,7 @@ export class EtcdSession implements Session {
       const stop = view.watchGone(
         key,
         revision,
+        views,
         () => {
           end();
           onDeleted();
@@ -317,7 +319,7 @@ export class EtcdSession implements Session {
         }
         if (res.succeeded && read === 'standing') {
           const revision = res.header.revision;
-          view.addOwn(key, revision);
+          view.addOwn(key, revision, views);
           views.shareWrite(key, revision, res.header.clusterId);
           const own = this.#watchOwn(prefix, key, revision);
           const range = res.responses[1];
@@ -333,7 +335,7 @@ export class EtcdSession implements Session {
           const kvs = range?.kind === 'range' ? range.range.kvs : [];
           const snapshot: Snapshot = { revision: res.header.revision, kvs };
           view.offerSnapshot(snapshot);
-          view.own.add(key);
+          view.addListedOwn(key, views);
           views.shareWrite(key, snapshot.revision, res.header.clusterId);
           return { key, revision: snapshot.revision, entries: entriesOf(keys, prefix, snapshot.kvs), own: this.#watchOwn(prefix, key, snapshot.revision) };
         }
@@ -390,7 +392,7 @@ export class EtcdSession implements Session {
   async #standingFromView(prefix: string, key: string, role: Role, revision: bigint, view: PrefixView, own: OwnKey, signal: AbortSignal): Promise<Enqueued> {
     try {
       // addOwn raised the view's floor to `revision`: it is current once it shows the create.
-      await view.until(() => true, signal);
+      await view.until(() => true, signal, this.#host.views);
     } catch (error) {
       own.dispose();
       void this.remove(key, revision);
@@ -412,7 +414,7 @@ export class EtcdSession implements Session {
       throw error;
     }
     view.offerSnapshot(snapshot);
-    view.own.add(key);
+    view.addListedOwn(key, this.#host.views);
     return { key, revision, entries: entriesOf(this.#host.keys, prefix, snapshot.kvs), own: this.#watchOwn(prefix, key, revision) };
   }
 

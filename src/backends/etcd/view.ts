@@ -4,12 +4,17 @@
  * The watch is created from "now" (never from an older revision, which etcd serves from a loop
  * that runs every 100 ms), then the prefix is read; events after the read's revision are applied
  * in order. The view is therefore always the prefix's exact state at some revision, never older
- * than any state this adapter has read or written itself (see {@link PrefixView.offerSnapshot}
+ * than any state the coordinators sharing it have read or written (see {@link PrefixView.offerSnapshot}
  * and {@link PrefixView.raiseFloor}).
  *
  * One view serves every wait on its prefix: a predecessor's deletion, an own key's loss, a
  * leader's value change, a membership change. A release is one delete on the server and one event
  * here; nothing polls.
+ *
+ * A view is shared by every coordinator of the process that uses the same connection and
+ * namespace (./view-registry.ts): each wait and each own key is registered with its
+ * {@link ViewOwner}, so a vanished own key is reported to the coordinator that created it alone,
+ * and a coordinator that closes ends its own waits and no one else's.
  * @module
  */
 import { ClosedError } from '../../errors.js';
@@ -17,7 +22,6 @@ import { abortable } from '../abortable.js';
 import { byRevision } from '../key-paths.js';
 import type { KeySpace } from './keys.js';
 import { rangeEnd } from './keys.js';
-import { confirmedWrite, leaveClusters, type PeerWrites } from './process-writes.js';
 import type { EtcdClient } from './transport/client.js';
 import { isRetryable } from './transport/endpoints.js';
 import type { KeyValue, WatchEvent } from './transport/messages.js';
@@ -45,7 +49,7 @@ export interface Snapshot {
   readonly kvs: readonly KeyValue[];
 }
 
-/** What a view needs from its adapter. */
+/** What a view needs from the connection it watches through. */
 export interface ViewHost {
   readonly keys: KeySpace;
   readonly client: EtcdClient;
@@ -53,7 +57,11 @@ export interface ViewHost {
   range(prefix: string): Promise<Snapshot>;
   /** Turns a refusal from etcd into the error waits reject with. */
   explain(error: unknown, what: string): unknown;
-  /** Called when a key this adapter created vanished without this adapter deleting it. */
+}
+
+/** The coordinator a wait or an own key of a shared view belongs to. */
+export interface ViewOwner {
+  /** A key this coordinator created under the prefix vanished without it deleting it. */
   ownKeyVanished(key: string): void;
 }
 
@@ -76,6 +84,8 @@ interface Waiter {
   readonly on: string | undefined;
   /** Set once the wait is removed: a check still queued for it is skipped. */
   settled: boolean;
+  /** The coordinator that armed it: its closing ends the wait. */
+  readonly owner: ViewOwner;
 }
 
 /** Where a key stands in a view: the head of the queue and the contender just ahead of it. */
@@ -126,11 +136,15 @@ export class PrefixView {
   #ordered: ViewEntry[] | undefined;
   /** The revision the view is exact at; -1 before the first snapshot. */
   #revision = -1n;
-  /** The view must reach this revision before it may answer reads (the adapter's own writes). */
+  /**
+   * The view must reach this revision before it may answer reads: the writes under the prefix
+   * that the coordinators sharing the view saw confirmed.
+   */
   #floor = 0n;
   /**
    * The view must reach this revision, and {@link #floor}, before it tells its followers anything:
-   * writes under the prefix that other coordinators of this process saw confirmed (./process-writes.ts).
+   * writes under the prefix that coordinators of this process on other connections saw confirmed
+   * (./process-writes.ts).
    */
   #reportFloor = 0n;
   /** Membership changes applied but not yet told to the followers (the view is behind a floor). */
@@ -151,7 +165,7 @@ export class PrefixView {
   readonly #anyChange = new Set<Waiter>();
   /**
    * Waits on one key not yet checked on a current view since their key last changed (it changed,
-   * or they were armed, while the view was behind the adapter's own writes): checked once it is current.
+   * or they were armed, while the view was behind its coordinators' writes): checked once it is current.
    */
   readonly #deferred = new Set<Waiter>();
   #watch: Watch | undefined;
@@ -159,8 +173,11 @@ export class PrefixView {
   #generation = 0;
   #rereadTimer: NodeJS.Timeout | undefined;
   #failure: unknown;
-  /** Keys this adapter created here and has not deleted: their disappearance is reported. */
-  readonly own = new Set<string>();
+  /**
+   * Keys created here by the coordinators sharing the view and not deleted by them, each with
+   * its creator: a disappearance is reported to that coordinator alone.
+   */
+  readonly own = new Map<string, ViewOwner>();
   /**
    * The creation revisions of own keys added without a read of the prefix that shows them (an
    * enqueue that read only its standing): a read older than that is no sign they vanished.
@@ -247,7 +264,7 @@ export class PrefixView {
 
   /**
    * Offers a read of the whole prefix (from a list or an enqueue transaction). Applied when it is
-   * newer than the view, so the view never lags what the adapter has seen.
+   * newer than the view, so the view never lags what its coordinators have seen.
    */
   offerSnapshot(snapshot: Snapshot): void {
     if (this.#failure !== undefined) return;
@@ -268,28 +285,33 @@ export class PrefixView {
    * once the view has reached that revision, and a read older than it does not count the key
    * as vanished.
    */
-  addOwn(key: string, revision: bigint): void {
+  addOwn(key: string, revision: bigint, owner: ViewOwner): void {
     this.raiseFloor(revision);
-    this.own.add(key);
+    this.own.set(key, owner);
     this.#ownCreated.set(key, revision);
   }
 
-  /** Stops counting `key` as own (this adapter deleted it, or its session ended); whether it was. */
+  /** `owner` created `key`, and a read of the prefix offered to the view shows it. */
+  addListedOwn(key: string, owner: ViewOwner): void {
+    this.own.set(key, owner);
+  }
+
+  /** Stops counting `key` as own (its creator deleted it, or its session ended); whether it was. */
   forgetOwn(key: string): boolean {
     this.#ownCreated.delete(key);
     return this.own.delete(key);
   }
 
-  /** The adapter wrote under this prefix at `revision`: reads wait until the watch has shown it. */
+  /** A coordinator sharing the view wrote under this prefix at `revision`: reads wait until the watch has shown it. */
   raiseFloor(revision: bigint): void {
     if (revision > this.#floor) this.#floor = revision;
     this.#noteBehind();
   }
 
   /**
-   * Another coordinator of this process wrote under this prefix at `revision`: the followers
-   * (queue positions) are told nothing more until the watch has shown it. Waits are not held:
-   * they depend on this adapter's keys only.
+   * A coordinator of this process on another connection wrote under this prefix at `revision`:
+   * the followers (queue positions) are told nothing more until the watch has shown it. Waits are
+   * not held: they depend on their own coordinator's keys only.
    */
   raiseReportFloor(revision: bigint): void {
     if (revision > this.#reportFloor) this.#reportFloor = revision;
@@ -340,7 +362,7 @@ export class PrefixView {
       const entry = this.#entryOf(kv);
       if (entry) entries.set(entry.key, entry);
     }
-    const vanished = [...this.own].filter((key) => !entries.has(key) && (this.#ownCreated.get(key) ?? 0n) <= snapshot.revision);
+    const vanished = [...this.own.keys()].filter((key) => !entries.has(key) && (this.#ownCreated.get(key) ?? 0n) <= snapshot.revision);
     this.#entries = entries;
     this.#queue = [...entries.values()].filter((entry) => entry.leased).sort(inQueueOrder);
     this.#first = 0;
@@ -444,9 +466,10 @@ export class PrefixView {
   }
 
   #ownGone(key: string): void {
+    const owner = this.own.get(key);
     this.own.delete(key);
     this.#ownCreated.delete(key);
-    this.#host.ownKeyVanished(key);
+    owner?.ownKeyVanished(key);
   }
 
   /** The logical key when `full` is directly under the prefix, else undefined. */
@@ -487,7 +510,7 @@ export class PrefixView {
   /** Checks the waits events may have ended: those on the `changed` keys, and those on any change. */
   #checkChanged(changed: ReadonlySet<string>): void {
     if (!this.current) {
-      // Decided once the view has caught up with the adapter's own writes (every wait needs that).
+      // Decided once the view has caught up with its coordinators' writes (every wait needs that).
       for (const key of changed) for (const waiter of this.#waitsOn.get(key) ?? []) this.#deferred.add(waiter);
       return;
     }
@@ -544,13 +567,26 @@ export class PrefixView {
     }
   }
 
+  /**
+   * `owner` closed: its pending waits reject with `error` and its own keys are forgotten; every
+   * other coordinator's waits go on.
+   */
+  leave(owner: ViewOwner, error: unknown): void {
+    for (const [key, of] of this.own) if (of === owner) this.forgetOwn(key);
+    const waiters = [...this.#anyChange, ...[...this.#waitsOn.values()].flatMap((waits) => [...waits])].filter((waiter) => waiter.owner === owner);
+    for (const waiter of waiters) {
+      this.#remove(waiter);
+      waiter.fail(error);
+    }
+  }
+
   /** Stops the watch; pending waits reject with a ClosedError. */
   close(): void {
     clearTimeout(this.lingerTimer);
     this.#fail(new ClosedError('the coordinator was closed'));
   }
 
-  /** Whether the view is exact at a revision at or after every write of this adapter under it. */
+  /** Whether the view is exact at a revision at or after every write of its coordinators under it. */
   get current(): boolean {
     return this.#revision >= 0n && this.#revision >= this.#floor;
   }
@@ -559,9 +595,9 @@ export class PrefixView {
    * Resolves once `condition` holds on a current view: checked now and after every change, or,
    * given `on`, only after the changes of that key (then `condition` must depend on no other
    * key: it is not checked when the others change). Rejects with the signal's reason, or the
-   * watch's failure.
+   * watch's failure, or a ClosedError when `owner` closes.
    */
-  until(condition: () => boolean, signal: AbortSignal, on?: string): Promise<void> {
+  until(condition: () => boolean, signal: AbortSignal, owner: ViewOwner, on?: string): Promise<void> {
     return abortable<void>(signal, (resolve, reject) => {
       if (this.#failure !== undefined) {
         reject(this.#failure);
@@ -576,6 +612,7 @@ export class PrefixView {
         fail: reject,
         on,
         settled: false,
+        owner,
       };
       if (waiter.check()) return () => {};
       this.#add(waiter);
@@ -589,7 +626,7 @@ export class PrefixView {
    * Returns the stop. {@link until} without its promise and abort signal: every hold's own-key
    * watch is one, armed and stopped once per acquire. `gone` may be called before this returns.
    */
-  watchGone(key: string, revision: bigint, gone: () => void, failed: (error: unknown) => void): () => void {
+  watchGone(key: string, revision: bigint, owner: ViewOwner, gone: () => void, failed: (error: unknown) => void): () => void {
     if (this.#failure !== undefined) {
       failed(this.#failure);
       return NOTHING_TO_STOP;
@@ -605,6 +642,7 @@ export class PrefixView {
       fail: failed,
       on: key,
       settled: false,
+      owner,
     };
     if (waiter.check()) return NOTHING_TO_STOP;
     this.#add(waiter);
@@ -652,131 +690,5 @@ export class PrefixView {
 
   get(key: string): ViewEntry | undefined {
     return this.#entries.get(key);
-  }
-}
-
-/**
- * The views of one adapter, one per prefix, created on first use. A view lives while the adapter
- * has keys or waits under its prefix, and lingers a while after, so that a name used again and
- * again (a lock taken in a loop) keeps its one watch.
- */
-export class ViewRegistry implements PeerWrites {
-  readonly #host: ViewHost;
-  readonly #views = new Map<string, PrefixView>();
-  readonly #lingerMs: number;
-  #closed = false;
-  /** Wait checks of the views dropped so far (see {@link checks}). */
-  #droppedChecks = 0;
-
-  constructor(host: ViewHost, lingerMs: number) {
-    this.#host = host;
-    this.#lingerMs = lingerMs;
-  }
-
-  /** Wait conditions evaluated by every view of this registry so far (counted for tests). */
-  get checks(): number {
-    let total = this.#droppedChecks;
-    for (const view of this.#views.values()) total += view.checks;
-    return total;
-  }
-
-  /** The live view of `prefix`, if there is one. */
-  find(prefix: string): PrefixView | undefined {
-    const view = this.#views.get(prefix);
-    return view && view.failure === undefined ? view : undefined;
-  }
-
-  /** The view of `prefix`, created if needed, with one more reference (give it back with {@link release}). */
-  acquire(prefix: string): PrefixView {
-    if (this.#closed) throw new ClosedError('the coordinator was closed');
-    let view = this.find(prefix);
-    if (!view) {
-      const failed = this.#views.get(prefix);
-      view = new PrefixView(this.#host, prefix);
-      // A failed view's own keys are still this adapter's: the new view watches them.
-      for (const key of failed?.own ?? []) view.own.add(key);
-      this.#droppedChecks += failed?.checks ?? 0;
-      this.#views.set(prefix, view);
-    }
-    // The linger timer, if any, is left to run: it finds the view in use and lets it be. Clearing
-    // and arming it again on every acquire and release of a name in a loop cost a timer each.
-    view.idleSince = undefined;
-    view.refs++;
-    return view;
-  }
-
-  release(view: PrefixView): void {
-    view.refs--;
-    this.settle(view);
-  }
-
-  /**
-   * A view nobody uses any more (no references, no own keys) is dropped once it has stayed unused
-   * for the linger time: one timer per view, armed again for the rest of the time when it fires
-   * on a view that was used meanwhile.
-   */
-  settle(view: PrefixView): void {
-    if (view.refs > 0 || view.own.size > 0) return;
-    if (view.failure !== undefined || this.#closed) {
-      this.#drop(view);
-      return;
-    }
-    view.idleSince ??= performance.now();
-    if (view.lingerTimer === undefined) this.#lingerFor(view, this.#lingerMs);
-  }
-
-  #lingerFor(view: PrefixView, ms: number): void {
-    view.lingerTimer = setTimeout(() => {
-      view.lingerTimer = undefined;
-      if (view.refs > 0 || view.own.size > 0 || view.idleSince === undefined) return; // in use: settle arms it again
-      const left = view.idleSince + this.#lingerMs - performance.now();
-      if (left > 0) this.#lingerFor(view, left);
-      else this.#drop(view);
-    }, ms);
-    view.lingerTimer.unref();
-  }
-
-  #drop(view: PrefixView): void {
-    if (this.#views.get(view.prefix) === view) {
-      this.#views.delete(view.prefix);
-      this.#droppedChecks += view.checks;
-    }
-    view.close();
-  }
-
-  /**
-   * This adapter's write of `key` was confirmed at `revision` by cluster `clusterId`: the other
-   * coordinators of this process on that cluster hold their position reports until they show it.
-   */
-  shareWrite(key: string, revision: bigint, clusterId: bigint): void {
-    confirmedWrite(this, clusterId, this.#host.keys.full(key), revision);
-  }
-
-  peerWrote(full: Buffer, revision: bigint): void {
-    const { keys } = this.#host;
-    if (this.#closed || !keys.contains(full)) return;
-    for (const view of this.covering(keys.logical(full))) view.raiseReportFloor(revision);
-  }
-
-  /** Every live view whose watched range contains `key`. */
-  covering(key: string): PrefixView[] {
-    const found: PrefixView[] = [];
-    for (const view of this.#views.values()) if (key.startsWith(`${view.prefix}/`)) found.push(view);
-    return found;
-  }
-
-  /** Stops counting as own the keys `owned` matches (their session ended). */
-  forgetOwner(owned: (key: string) => boolean): void {
-    for (const view of [...this.#views.values()]) {
-      for (const key of view.own) if (owned(key)) view.forgetOwn(key);
-      this.settle(view);
-    }
-  }
-
-  closeAll(): void {
-    this.#closed = true;
-    leaveClusters(this);
-    for (const view of this.#views.values()) view.close();
-    this.#views.clear();
   }
 }
