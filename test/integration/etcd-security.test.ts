@@ -6,7 +6,9 @@
 import { readFileSync } from 'node:fs';
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { EtcdBackend } from '../../src/backends/etcd/index.js';
 import { BackendError, ConfigError, connect } from '../../src/index.js';
+import { backendOf } from '../../src/testing.js';
 import { type EtcdServers, generateTls, localEtcdAvailable, startEtcd, type TlsFiles } from '../support/etcd-server.js';
 import { serverUnavailable, tempDir } from '../support/servers.js';
 
@@ -26,6 +28,11 @@ describe.skipIf(!wanted)('etcd with authentication', () => {
       // The connection check reads under baton/ when there is no namespace.
       ['role', 'grant-permission', 'app-rw', '--prefix=true', 'read', 'baton/'],
       ['user', 'grant-role', 'alice', 'app-rw'],
+      // bob may read what alice may write.
+      ['user', 'add', 'bob:bob-secret'],
+      ['role', 'add', 'app-ro'],
+      ['role', 'grant-permission', 'app-ro', '--prefix=true', 'read', 'app/'],
+      ['user', 'grant-role', 'bob', 'app-ro'],
       ['auth', 'enable'],
     ];
     for (const step of steps) {
@@ -76,6 +83,22 @@ describe.skipIf(!wanted)('etcd with authentication', () => {
       await lease.release();
     } finally {
       await Promise.all([a.close(), b.close()]);
+    }
+  });
+
+  it('coordinators of one process with different credentials never share a connection: a reader is refused the write its neighbour may make', async () => {
+    const alice = await connect(servers!.url({ auth: { username: 'alice', password: 'alice-secret' }, namespace: 'app/' }));
+    const bob = await connect(servers!.url({ auth: { username: 'bob', password: 'bob-secret' }, namespace: 'app/' }));
+    try {
+      const name = unique('credentials');
+      // alice's connection holds alice's token, in use.
+      await (await alice.mutex(name).acquire()).release();
+      const denied = await bob.mutex(name).acquire({ timeoutMs: 3000 }).catch((e: unknown) => e);
+      expect(denied).toBeInstanceOf(BackendError);
+      expect((denied as Error).message).toMatch(/denied user "bob"/);
+      expect((backendOf(bob) as EtcdBackend).client).not.toBe((backendOf(alice) as EtcdBackend).client);
+    } finally {
+      await Promise.all([alice.close(), bob.close()]);
     }
   });
 
