@@ -2,9 +2,10 @@
 // (clientv3/concurrency Mutex and Election), the etcd3 package's Lock, Apache Curator
 // (InterProcessMutex, InterProcessSemaphoreV2, InterProcessReadWriteLock, LeaderLatch) and kazoo
 // (Lock, Semaphore, ReadLock/WriteLock, Election). Every library runs as its own process (the
-// programs in bench/peers/), N clients each with its own connection and session, looping
-// acquire -> release; each process discards its first --warmup seconds, and a discarded Baton run
-// warms each server first. Libraries take turns (the order rotating every round) so that noise on
+// programs in bench/peers/), N clients each with its own session, looping acquire -> release (on
+// etcd, Baton's coordinators share the process's one connection and Go's sessions one
+// clientv3.Client; every other client has its own connection); each process discards its first
+// --warmup seconds, and a discarded Baton run warms each server first. Libraries take turns (the order rotating every round) so that noise on
 // a shared machine hits all alike.
 //
 // Scenarios: 8 clients on one mutex (--rounds rounds, median), scaling curves (--clients list),
@@ -131,7 +132,8 @@ function etcdLibraries(endpoints, goBinary) {
   const url = `etcd://${endpoints.join(',')}`;
   return {
     Baton: { modes: ['mutex', 'semaphore', 'rwlock', 'election'], run: (mode, clients, secs) => runPeer(process.execPath, [join(PEERS, 'baton-bench.mjs'), url, mode, uniqueName('baton', mode), String(clients), String(warmup), String(secs), String(permits)], limit(clients, secs)) },
-    "Go's concurrency": goBinary && { modes: ['mutex', 'election'], run: (mode, clients, secs) => runPeer(goBinary, [endpoints.join(','), mode, `/${uniqueName('go', mode)}`, String(clients), String(warmup), String(secs)], limit(clients, secs)) },
+    // One clientv3.Client for the process's sessions, as Baton's coordinators share one connection.
+    "Go's concurrency": goBinary && { modes: ['mutex', 'election'], run: (mode, clients, secs) => runPeer(goBinary, [endpoints.join(','), mode, `/${uniqueName('go', mode)}`, String(clients), String(warmup), String(secs), 'shared'], limit(clients, secs)) },
     etcd3: { modes: ['mutex'], run: (mode, clients, secs) => runPeer(process.execPath, [join(PEERS, 'etcd3-lock.mjs'), endpoints.join(','), mode, uniqueName('etcd3', mode), String(clients), String(warmup), String(secs)], limit(clients, secs)) },
   };
 }
@@ -387,7 +389,7 @@ const sections = [
   '',
   `Software: Node ${versions.node}; etcd ${versions.etcd}; ZooKeeper ${versions.zookeeper}; Go ${versions.go} with Debian golang-etcd-server-dev ${versions.goEtcd} (clientv3/concurrency); etcd3 ${versions.etcd3}; node-zookeeper-client ${versions.nodeZookeeperClient}; Java ${versions.java} with Curator ${versions.curator}; Python ${versions.python} with kazoo ${versions.kazoo}.`,
   '',
-  `How: fresh servers (one etcd member, one ZooKeeper server, loopback, default settings, fsync on) started by the script. Each library runs as its own process (bench/peers/: \`baton-bench.mjs\`, \`etcd_peer.go\`, \`etcd3-lock.mjs\`, \`CuratorBench.java\`, \`kazoo_bench.py\`), its clients each with their own connection and session, looping acquire -> release with nothing done while holding; holds granted in the process's first ${warmup} s are discarded, and a discarded ${MAIN_CLIENTS}-client Baton run warms each server first. Libraries take turns, the order rotating every round. Handoff latency is the time from one holder's release call to the next holder's grant, both stamped with CLOCK_MONOTONIC (Node's \`process.hrtime.bigint()\`, Go's \`clock_gettime\`, Java's \`System.nanoTime()\`, Python's \`time.monotonic_ns()\`). The ${MAIN_CLIENTS}-client mutex runs ${seconds} s per round, ${rounds} rounds; every other run ${scaleSeconds} s.`,
+  `How: fresh servers (one etcd member, one ZooKeeper server, loopback, default settings, fsync on) started by the script. Each library runs as its own process (bench/peers/: \`baton-bench.mjs\`, \`etcd_peer.go\`, \`etcd3-lock.mjs\`, \`CuratorBench.java\`, \`kazoo_bench.py\`), its clients each with their own session, looping acquire -> release with nothing done while holding; on etcd, Baton's clients are coordinators of one process sharing its one connection (one HTTP/2 connection, one watch of the name: docs/etcd.md, "One connection per process"), and Go's sessions likewise share one \`clientv3.Client\`; etcd3's and the ZooKeeper libraries' clients each have their own connection; holds granted in the process's first ${warmup} s are discarded, and a discarded ${MAIN_CLIENTS}-client Baton run warms each server first. Libraries take turns, the order rotating every round. Handoff latency is the time from one holder's release call to the next holder's grant, both stamped with CLOCK_MONOTONIC (Node's \`process.hrtime.bigint()\`, Go's \`clock_gettime\`, Java's \`System.nanoTime()\`, Python's \`time.monotonic_ns()\`). The ${MAIN_CLIENTS}-client mutex runs ${seconds} s per round, ${rounds} rounds; every other run ${scaleSeconds} s.`,
 ];
 for (const backend of ['etcd', 'zookeeper']) {
   const results = measured[backend];

@@ -1,5 +1,6 @@
 // The Baton benchmark peer, run as its own process like the other libraries' peers: N clients,
-// each its own coordinator (connection and session), loop on one recipe.
+// each its own coordinator (its own session; on etcd the coordinators share the process's one
+// connection, see docs/etcd.md), loop on one recipe.
 //
 //   node baton-bench.mjs <url> <mutex|semaphore|rwlock|election> <name> <clients> <warmup-seconds> <seconds> [permits]
 //

@@ -1,7 +1,9 @@
 // A benchmark peer using Go's own etcd client (go.etcd.io/etcd/clientv3/concurrency, as shipped
-// with etcd 3.4): N clients, each its own connection and session, loop on one Mutex or Election.
+// with etcd 3.4): N clients, each its own session, loop on one Mutex or Election. With "own" (the
+// default) each client has its own clientv3.Client (connection); with "shared" the N sessions
+// share one clientv3.Client, as Baton's coordinators of one process share one connection.
 //
-//	etcd_peer <endpoints> <mutex|election> <name> <clients> <warmup-seconds> <seconds>
+//	etcd_peer <endpoints> <mutex|election> <name> <clients> <warmup-seconds> <seconds> [own|shared]
 //
 // Holds granted during the first warm-up seconds are not counted. For each counted hold it prints
 // "S <granted> <released>" (CLOCK_MONOTONIC nanoseconds, the clock Node's process.hrtime.bigint()
@@ -34,8 +36,13 @@ func now() int64 {
 type stamp struct{ granted, released int64 }
 
 func main() {
-	if len(os.Args) != 7 {
-		fmt.Fprintln(os.Stderr, "usage: etcd_peer <endpoints> <mutex|election> <name> <clients> <warmup-seconds> <seconds>")
+	if len(os.Args) != 7 && len(os.Args) != 8 {
+		fmt.Fprintln(os.Stderr, "usage: etcd_peer <endpoints> <mutex|election> <name> <clients> <warmup-seconds> <seconds> [own|shared]")
+		os.Exit(2)
+	}
+	shared := len(os.Args) == 8 && os.Args[7] == "shared"
+	if len(os.Args) == 8 && os.Args[7] != "shared" && os.Args[7] != "own" {
+		fmt.Fprintln(os.Stderr, "the last argument must be own or shared")
 		os.Exit(2)
 	}
 	endpoints := strings.Split(os.Args[1], ",")
@@ -45,12 +52,16 @@ func main() {
 	seconds, _ := strconv.ParseFloat(os.Args[6], 64)
 
 	sessions := make([]*concurrency.Session, clients)
+	var client *clientv3.Client
 	for i := range sessions {
-		client, err := clientv3.New(clientv3.Config{Endpoints: endpoints, DialTimeout: 10 * time.Second})
-		if err != nil {
-			panic(err)
+		if client == nil || !shared {
+			var err error
+			client, err = clientv3.New(clientv3.Config{Endpoints: endpoints, DialTimeout: 10 * time.Second})
+			if err != nil {
+				panic(err)
+			}
+			defer client.Close()
 		}
-		defer client.Close()
 		session, err := concurrency.NewSession(client, concurrency.WithTTL(30))
 		if err != nil {
 			panic(err)
