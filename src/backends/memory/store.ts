@@ -97,7 +97,9 @@ export class MemoryStore {
 
   /** A new contender key name under `prefix` for `session`, never used before; it encodes the role. */
   newKeyName(prefix: string, session: string, role: Role): string {
-    return `${prefix}/${session}-${role}-${this.#nextKey++}`;
+    // Joined, not a template: a template makes a rope of its parts that V8 flattens on first use
+    // into a second string, and both stay alive with the key (32 bytes more per waiting key).
+    return [prefix, '/', session, '-', role, '-', this.#nextKey++].join('');
   }
 
   /** Creates the ephemeral key `key` (from {@link newKeyName}) for `session`; returns its revision. */
