@@ -154,6 +154,62 @@ describe('allocations of an acquire on ZooKeeper', () => {
   }, 30_000);
 });
 
+describe('a handoff between contenders of one process on ZooKeeper, counted by the server', () => {
+  it('a waiter whose predecessor was first in line is granted on its deletion without listing again', async (context) => {
+    if (!servers) return context.skip();
+    const chroot = `/baton-costs-handoff-${process.pid}`;
+    const [holderCoord, secondCoord, thirdCoord] = [await open(chroot), await open(chroot), await open(chroot)];
+    const third = await sessionOf(thirdCoord);
+    // The least over a few handoffs: a heartbeat may fall into one.
+    let least = Infinity;
+    for (let round = 0; round < 3; round++) {
+      const name = `chain-${randomUUID().slice(0, 8)}`;
+      const holder = await holderCoord.mutex(name).acquire();
+      const second = secondCoord.mutex(name).acquire();
+      const secondSession = await sessionOf(secondCoord);
+      await until(async () => (await watchesOf(servers!, secondSession)).includes(holder.key), 'the second waits for the holder');
+      const thirdWaiting = thirdCoord.mutex(name).acquire();
+      await until(async () => (await watchesOf(servers!, third)).length === 2, 'the third watches its own node and the second\'s');
+      const before = await receivedFrom(servers!, third);
+      await holder.release();
+      await (await second).release();
+      const lease = await thirdWaiting;
+      least = Math.min(least, (await receivedFrom(servers!, third)) - before);
+      await lease.release();
+    }
+    // Its predecessor was granted on the holder's deletion, first in line: so is the third on the
+    // predecessor's, with no request between. Before, it listed the children again (1).
+    expect(least).toBe(0);
+  }, 60_000);
+
+  it('a waiter whose predecessor leaves without having been first lists again and waits for the holder', async (context) => {
+    if (!servers) return context.skip();
+    const chroot = `/baton-costs-withdrawn-${process.pid}`;
+    const name = `withdrawn-${randomUUID().slice(0, 8)}`;
+    const [holderCoord, secondCoord, thirdCoord] = [await open(chroot), await open(chroot), await open(chroot)];
+    const holder = await holderCoord.mutex(name).acquire();
+    const controller = new AbortController();
+    const second = secondCoord.mutex(name).acquire({ signal: controller.signal });
+    second.catch(() => {});
+    const secondSession = await sessionOf(secondCoord);
+    await until(async () => (await watchesOf(servers!, secondSession)).includes(holder.key), 'the second waits for the holder');
+    let granted = false;
+    const thirdWaiting = thirdCoord.mutex(name).acquire().then((lease) => {
+      granted = true;
+      return lease;
+    });
+    const third = await sessionOf(thirdCoord);
+    await until(async () => (await watchesOf(servers!, third)).length === 2, 'the third waits for the second');
+    controller.abort();
+    await expect(second).rejects.toThrow(/abort/i);
+    // The second's node is gone: the third lists again, finds the holder ahead and waits for it.
+    await until(async () => (await watchesOf(servers!, third)).includes(holder.key), 'the third waits for the holder');
+    expect(granted).toBe(false);
+    await holder.release();
+    await (await thirdWaiting).release();
+  }, 60_000);
+});
+
 describe('an uncontended acquire on ZooKeeper, counted by the server', () => {
   it(`costs three requests per acquire + release: the create and its own-node watch, then the delete (${PAIRS} pairs)`, async (context) => {
     if (!servers) return context.skip();

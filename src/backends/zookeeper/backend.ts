@@ -10,7 +10,7 @@ import { ClosedError, InvalidArgumentError, SessionLostError } from '../../error
 import { HealthBoard } from '../../observability/health.js';
 import { describe } from '../../validate.js';
 import { abortable, raceSignal } from '../abortable.js';
-import type { Backend, KeyState, PlainKeys, PrefixFollower, QueueEntry, ScanResult, Session, Waiting, Watched } from '../contract.js';
+import type { Backend, KeyState, PlainKeys, PrefixFollower, QueueEntry, ScanResult, Session, Standing, Waiting, Watched } from '../contract.js';
 import { aclFor } from './acl.js';
 import type { ZooKeeperOptions } from './config.js';
 import { Code, codeOf, ZkConnection } from './connection.js';
@@ -24,6 +24,7 @@ import { lastSegment } from '../key-paths.js';
 import { followChildren } from './follow.js';
 import { ensurePath, listChildren, stateOf } from './nodes.js';
 import { waitForDeletion } from './blocker-wait.js';
+import { noteFirst } from './known-heads.js';
 import { ParentStamps } from './parent-stamps.js';
 import { SoloParents } from './solo-parents.js';
 
@@ -190,7 +191,9 @@ export class ZooKeeperBackend implements Backend {
 
   async list(prefix: string, signal?: AbortSignal): Promise<QueueEntry[]> {
     const parent = this.prefixPath(prefix);
-    return this.read(`listing ${parent}`, (conn) => listChildren(conn, parent), signal);
+    const entries = await this.read(`listing ${parent}`, (conn) => listChildren(conn, parent), signal);
+    noteFirst(entries);
+    return entries;
   }
 
   async get(key: string, signal?: AbortSignal): Promise<KeyState | undefined> {
@@ -207,9 +210,13 @@ export class ZooKeeperBackend implements Backend {
     }, signal);
   }
 
-  /** Waits for a blocker's deletion (see ./blocker-wait.ts); ends by itself when the waiter's own node is lost. */
-  waitForBlocker(key: string, _revision: bigint | undefined, signal: AbortSignal, waiter?: Waiting): Promise<void> {
-    return waitForDeletion(this, key, signal, waiter?.own);
+  /**
+   * Waits for a blocker's deletion (see ./blocker-wait.ts); ends by itself when the waiter's own
+   * node is lost. A mutex or election waiter (its standing asked for) whose blocker was seen first
+   * in line is handed its standing, first now, and reads nothing (see ./known-heads.ts).
+   */
+  waitForBlocker(key: string, _revision: bigint | undefined, signal: AbortSignal, waiter?: Waiting): Promise<Standing | void> {
+    return waitForDeletion(this, key, signal, waiter);
   }
 
   async watchKey(key: string, signal: AbortSignal): Promise<Watched<KeyState | undefined>> {

@@ -10,11 +10,14 @@
  * registration with the connection to arm itself again on a later session.
  * @module
  */
-import type { OwnKey } from '../contract.js';
+import type { OwnKey, Standing, Waiting } from '../contract.js';
+import { lastSegment } from '../key-paths.js';
 import { canAbort } from '../abortable.js';
 import type { ZooKeeperOptions } from './config.js';
 import type { ZkConnection } from './connection.js';
 import { toBatonError } from './errors.js';
+import { noteHead, takeHead } from './known-heads.js';
+import { roleOf } from './naming.js';
 import { watchDeletion } from './nodes.js';
 
 /** What a blocker wait needs of the backend. */
@@ -24,9 +27,16 @@ export interface BlockerWaitHost {
   connection(): Promise<ZkConnection>;
 }
 
-/** Resolves once `key` is gone; rejects with `signal.reason`, the own key's loss reason, or a backend error. */
-export function waitForDeletion(host: BlockerWaitHost, key: string, signal: AbortSignal, own: OwnKey | undefined): Promise<void> {
-  const promise = new Promise<void>((resolve, reject) => new BlockerWait(host, key, signal, own, resolve, reject).start());
+/**
+ * Resolves once `key` is gone; rejects with `signal.reason`, the own key's loss reason, or a
+ * backend error. A waiter that asks for its standing (one with its own-key watch and no listing
+ * asked for: the exclusive rule, where `key` is the node just ahead of it) is handed it when `key`
+ * was seen first in line (see ./known-heads.ts): first now, with nothing ahead.
+ */
+export function waitForDeletion(host: BlockerWaitHost, key: string, signal: AbortSignal, waiter: Waiting | undefined): Promise<Standing | void> {
+  const own = waiter?.own;
+  const successor = own !== undefined && waiter?.listing !== true ? waiter : undefined;
+  const promise = new Promise<Standing | void>((resolve, reject) => new BlockerWait(host, key, signal, own, successor, resolve, reject).start());
   // A wait the caller no longer needs may be dropped: its rejection is not reported as unhandled.
   promise.catch(() => {});
   return promise;
@@ -46,7 +56,9 @@ class BlockerWait {
     readonly key: string,
     readonly signal: AbortSignal,
     readonly own: OwnKey | undefined,
-    readonly resolve: () => void,
+    /** The waiter just behind `key`, when it asks for its standing. */
+    readonly successor: Waiting | undefined,
+    readonly resolve: (standing: Standing | void) => void,
     readonly reject: (error: unknown) => void,
   ) {
     // A signal nothing can abort needs no listener.
@@ -101,9 +113,9 @@ class BlockerWait {
    * everything the server sent before has been delivered and reacted to.
    */
   #gone(conn: ZkConnection): void {
-    if (conn === this.#origin && conn.reconnects === this.#originReconnects) return this.#end();
+    if (conn === this.#origin && conn.reconnects === this.#originReconnects) return this.#deleted();
     conn.fence().then(
-      () => this.#end(),
+      () => this.#deleted(),
       (error: unknown) => {
         // A session that ended: without an own-key watch, the track() callback arms the wait on
         // the next one; with one, its loss ends the wait.
@@ -112,13 +124,22 @@ class BlockerWait {
     );
   }
 
+  /** Resolves the wait: with the successor's standing, first now, when the blocker was seen first. */
+  #deleted(): void {
+    const successor = this.successor;
+    if (this.#settled || successor === undefined || !takeHead(this.key)) return this.#end();
+    noteHead(successor.key);
+    const self = { key: successor.key, role: roleOf(lastSegment(successor.key)), revision: successor.revision };
+    this.#end(undefined, { present: true, head: self, predecessor: undefined });
+  }
+
   /** Settles the wait (resolved without `error`), once, and stops everything it armed. */
-  #end(error?: unknown): void {
+  #end(error?: unknown, standing?: Standing): void {
     if (this.#settled) return;
     this.#settled = true;
     if (this.#onAbort) this.signal.removeEventListener('abort', this.#onAbort);
     this.#stop();
-    if (error === undefined) this.resolve();
+    if (error === undefined) this.resolve(standing);
     else this.reject(error);
   }
 

@@ -107,6 +107,11 @@ export function orderChildren(parentPath: string, children: readonly string[]): 
   return sequenced.map(({ name }) => ({ key: `${base}/${name}`, role: roleOf(name) }));
 }
 
+/** Whether a node's name carries a uuid after the protected prefix: a name no other create gets. */
+export function isProtectedName(name: string): boolean {
+  return name.startsWith(PROTECTED_PREFIX) && name.length > 40;
+}
+
 /** The child among `children` that carries `uuid` (protected create), if any. */
 export function findByUuid(children: readonly string[], uuid: string): string | undefined {
   return children.find((name) => name.includes(uuid));

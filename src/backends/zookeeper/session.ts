@@ -26,7 +26,8 @@ import type { SoloParents } from './solo-parents.js';
 import { lastSegment, parentOf } from '../key-paths.js';
 import { retrying } from './retry.js';
 import { toBatonError } from './errors.js';
-import { findByUuid, formatSequence, newNodeUuid, nodeNamePrefix, orderChildren, PROTECTED_PREFIX, sequenceOf } from './naming.js';
+import { findByUuid, formatSequence, isProtectedName, newNodeUuid, nodeNamePrefix, orderChildren, sequenceOf } from './naming.js';
+import { noteFirst } from './known-heads.js';
 
 const { CreateMode } = zookeeper;
 const EMPTY = Buffer.alloc(0);
@@ -81,7 +82,10 @@ export class ZooKeeperSession implements Session {
     const uuid = newNodeUuid();
     const entering = this.#enqueue(parent, uuid, role, value);
     try {
-      return await raceSignal(entering, signal);
+      const entered = await raceSignal(entering, signal);
+      // The first of the listing (or the node itself, created alone) is first for good.
+      noteFirst(entered.entries);
+      return entered;
     } catch (error) {
       // The create may have happened (or may still): once the attempt has settled, make sure no
       // node of it remains, found by its uuid, or end the session.
@@ -313,7 +317,7 @@ export class ZooKeeperSession implements Session {
   async #deleteIf(key: string, revision: bigint | undefined): Promise<void> {
     const conn = this.connection;
     try {
-      if (revision === undefined || isProtectedName(key)) {
+      if (revision === undefined || isProtectedName(lastSegment(key))) {
         // `_c_<uuid>` names are unique for ever: the path alone identifies this creation.
         await conn.remove(key);
         return;
@@ -399,10 +403,3 @@ export class ZooKeeperSession implements Session {
     }
   }
 }
-
-function isProtectedName(key: string): boolean {
-  const name = lastSegment(key);
-  return name.startsWith(PROTECTED_PREFIX) && name.length > 40;
-}
-
-
