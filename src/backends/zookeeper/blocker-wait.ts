@@ -7,7 +7,9 @@
  * Given the waiter's own-key watch (a mutex or election waiter), the wait ends by itself when the
  * own node is lost, the session's end included (the session's signal fans out to every own-key
  * watch): it then needs no listener on a signal, no AbortController of the own key's, and no
- * registration with the connection to arm itself again on a later session.
+ * registration with the connection to arm itself again on a later session; and when the blocker
+ * was seen first in line (./known-heads.ts), the waiter is handed its standing, first, instead of
+ * listing the children again.
  * @module
  */
 import type { OwnKey, Standing, Waiting } from '../contract.js';
