@@ -13,8 +13,8 @@
  * have changed and asks for a flush, which tells each of them its position then, once. A batch of
  * changes (a session's keys revoked together, a watch response with several events, a
  * resynchronisation) is thus reported as its end state, never step by step through states that
- * were already past. Flushes are paced, process-wide, so that reporting takes about a tenth of the
- * process's time at most ({@link requestFlush}): under a high rate of changes a waiter's reports
+ * were already past. Flushes are paced, process-wide, so that reporting takes about a twentieth
+ * of the process's time at most ({@link requestFlush}): under a high rate of changes a waiter's reports
  * are coalesced, at most one pending per waiter, carrying its newest position. The waiter next in
  * line is told at once (a microtask), and a waiter's last report before its grant is 0. A view fed
  * over a network reports nothing while its feed is behind a write this process saw confirmed

@@ -13,16 +13,22 @@
  *   arrives together (a session's keys revoked at one revision, a watch response carrying several
  *   events) is reported once, as its end state: no waiter is told a position that was already
  *   out of date when it was told.
- * - Flushes are spaced so that reporting takes at most about a tenth of the process's time: after
- *   a flush that took `t`, the next waits until `SPACING * t` has passed. With a short queue a
+ * - Flushes are spaced so that reporting takes at most about a twentieth of the process's time:
+ *   after a flush that took `t`, the next waits until `SPACING * t` has passed. With a short queue a
  *   flush takes microseconds and reports are immediate; with thousands of waiters each getting a
  *   report on every handoff (N^2/2 calls in all) the changes in between are coalesced, so a waiter
  *   gets fewer reports, each with the position at the time of the flush.
  * @module
  */
 
-/** Time waited after a flush, as a multiple of the time the flush took. */
-const SPACING = 9;
+/**
+ * Time waited after a flush, as a multiple of the time the flush took. With 9 (a tenth), 10,000
+ * waiters on etcd used 1.19x the process's CPU time of the same run without positions: the
+ * budget is counted in wall time, and a process waiting on its server spends a larger share of
+ * its CPU on reports than of its time. A flush of 10,000 waiters takes a few milliseconds, so a
+ * waiter still hears of a change within a tenth of a second.
+ */
+const SPACING = 19;
 
 const due = new Set<() => void>();
 let requested = false;
