@@ -236,7 +236,10 @@ describe('an uncontended acquire on ZooKeeper, counted by the server', () => {
     for (let i = 0; i < 3; i++) await (await mutex.acquire()).release();
     const session = await sessionOf(coord);
     const lease = await mutex.acquire();
-    // One data watch on the server for this session: its own node's, under the name guessed.
+    // One data watch on the server for this session: its own node's, under the name guessed. The
+    // acquire resolves on the create's answer; the watch's getData, sent behind it, may be read
+    // by the server after the four-letter word of another connection, so wait for it.
+    await until(async () => (await watchesOf(servers!, session)).length > 0, 'the own-node watch is on the server');
     expect(await watchesOf(servers!, session)).toEqual([lease.key]);
     const client = await otherClient();
     const lost = lossOf(lease);
