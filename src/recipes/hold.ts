@@ -8,6 +8,7 @@
 import type { GuardedOp, OwnKey, Session } from '../backends/contract.js';
 import { InvalidArgumentError, LeaseLostError, LeaseReleasedError, OutcomeUnknownError } from '../errors.js';
 import { checkName, describe } from '../validate.js';
+import { confirmedGone } from './positions.js';
 import type { Contender } from './queue.js';
 import type { Lease } from './types.js';
 
@@ -92,6 +93,8 @@ export class Hold implements Lease {
     // Guaranteed: resolves once the key is confirmed gone, or its session ended. Even after a
     // client-side loss (a failed watch) the key may still exist on the server: removed if ours.
     await this.#session.remove(this.key, this.token);
+    // Before the caller hears of it: no position report made after this counts the key.
+    confirmedGone(this.key, this.token);
     if (!wasLost) this.#end(RELEASED);
   }
 

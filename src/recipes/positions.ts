@@ -27,6 +27,7 @@
  * @module
  */
 import type { Backend, QueueEntry, Role } from '../backends/contract.js';
+import { parentOf } from '../backends/key-paths.js';
 import { requestFlush, resumeFlush } from './report-pacing.js';
 
 /** One contender key in a view, linked in queue (creation) order. */
@@ -105,7 +106,13 @@ export class QueueView {
    * out with the flush that follows.
    */
   #behind = false;
-  /** Whether a flush ran while {@link #behind}: its turn is taken up once caught up. */
+  /**
+   * Keys this process has seen confirmed gone (a release or withdrawal by any coordinator of the
+   * process) that the feed still shows: its state is older than those deletions, and nothing is
+   * reported until it has shown them ({@link confirmedGone}). Made on first use.
+   */
+  #awaited: Set<string> | undefined;
+  /** Whether a flush ran while held ({@link #held}): its turn is taken up once it no longer is. */
   #flushSkipped = false;
 
   /**
@@ -191,6 +198,7 @@ export class QueueView {
     if (node.next) node.next.prev = node.prev;
     else this.#tail = node.prev;
     this.#nodes.delete(key);
+    this.#awaited?.delete(key);
     if (node.subscriber) this.#detach(node.subscriber);
     // Everyone behind the deleted key has one key fewer ahead: counted on the shorter side, by
     // the shift for all less those ahead of the key (none, for a release at the head) or one by
@@ -222,24 +230,38 @@ export class QueueView {
   caughtUp(): void {
     if (!this.#behind) return;
     this.#behind = false;
-    const skipped = this.#flushSkipped;
-    this.#flushSkipped = false;
-    if (this.#dirtyFrom === Infinity) return;
-    if (skipped && !this.#flushRequested) {
-      this.#flushRequested = true;
-      (this.schedule.resumed ?? this.schedule.paced)(this.#flush);
-    }
-    this.#request();
+    if (this.#dirtyFrom !== Infinity) this.#request();
+  }
+
+  /**
+   * `key` (created at `revision`, when known) was confirmed gone to this process. If the feed
+   * still shows it, its state is older than that deletion, which another coordinator of the
+   * process may already have acted on (its release resolved): reports wait until the feed shows
+   * the deletion. A feed that says when it is {@link behind} needs none of this; one that does
+   * not (ZooKeeper: each coordinator's session hears of another's release a moment after that
+   * one's answer, and reports are made on a timer) does.
+   */
+  confirmedGone(key: string, revision: bigint | undefined): void {
+    const node = this.#nodes.get(key);
+    if (!node || (node.revision !== undefined && revision !== undefined && node.revision !== revision)) return;
+    (this.#awaited ??= new Set()).add(key);
+  }
+
+  /** Whether reports must wait: the feed is behind a write the process saw confirmed. */
+  #held(): boolean {
+    return this.#behind || (this.#awaited !== undefined && this.#awaited.size > 0);
   }
 
   /** Marks the subscribers from index `from` on as possibly moved, and asks for a flush. */
   #changedFrom(from: number): void {
-    if (from >= this.#subscribers.length) return;
-    if (from < this.#dirtyFrom) this.#dirtyFrom = from;
-    this.#request();
+    if (from < this.#subscribers.length && from < this.#dirtyFrom) this.#dirtyFrom = from;
+    if (this.#dirtyFrom !== Infinity) this.#request();
   }
 
-  /** Asks for the check of who is next in line and for a flush, unless already asked for. */
+  /**
+   * Asks for the check of who is next in line and for a flush, unless already asked for. A flush
+   * whose turn came while reports were held runs as soon as they no longer are (`resumed`).
+   */
   #request(): void {
     if (!this.#nextInLineRequested) {
       this.#nextInLineRequested = true;
@@ -247,7 +269,10 @@ export class QueueView {
     }
     if (this.#flushRequested) return;
     this.#flushRequested = true;
-    this.schedule.paced(this.#flush);
+    if (this.#flushSkipped && !this.#held()) {
+      this.#flushSkipped = false;
+      (this.schedule.resumed ?? this.schedule.paced)(this.#flush);
+    } else this.schedule.paced(this.#flush);
   }
 
   /**
@@ -257,7 +282,7 @@ export class QueueView {
    */
   tellNextInLine(): void {
     this.#nextInLineRequested = false;
-    if (this.#behind) return; // asked again once caught up
+    if (this.#held()) return; // asked again once no longer held
     const subscribers = this.#subscribers;
     const admitted = this.#admitted();
     for (let i = this.#skipRemoved(); i < subscribers.length; i++) {
@@ -283,8 +308,8 @@ export class QueueView {
    */
   flush(): void {
     this.#flushRequested = false;
-    if (this.#behind) {
-      this.#flushSkipped = true; // what is marked stays marked: run once caught up
+    if (this.#held()) {
+      this.#flushSkipped = true; // what is marked stays marked: run once no longer held
       return;
     }
     const from = this.#dirtyFrom;
@@ -400,6 +425,23 @@ interface SharedView {
 /** By {@link Backend.followScope}: one view per queue per coordinator, or per store where they share one. */
 const views = new WeakMap<object, Map<string, SharedView>>();
 
+/**
+ * The live views, by the parent of their keys (a prefix as its backend spells keys): a key this
+ * process saw confirmed gone holds the reports of every view that still shows it
+ * ({@link confirmedGone}).
+ */
+const byParent = new Map<string, Set<QueueView>>();
+
+/**
+ * A contender key of this process was confirmed gone (released or withdrawn): the views of the
+ * process that still show it report nothing until they show its deletion, so that no report
+ * made after the removal resolved counts it. O(views of its parent).
+ */
+export function confirmedGone(key: string, revision: bigint | undefined): void {
+  const views = byParent.get(parentOf(key));
+  if (views) for (const view of views) view.confirmedGone(key, revision);
+}
+
 /** Reports paced process-wide (./report-pacing.ts); the waiter next in line is told in a microtask. */
 const PACED: Schedule = { paced: requestFlush, soon: queueMicrotask, resumed: resumeFlush };
 
@@ -425,6 +467,15 @@ export function followPosition(backend: Backend, prefix: string, rule: HeadRule,
     shared = { view: new QueueView(rule), stop: new AbortController() };
     byPrefix.set(prefix, shared);
     feed(backend, prefix, shared.view, shared.stop.signal);
+    const parent = parentOf(key);
+    let siblings = byParent.get(parent);
+    if (!siblings) byParent.set(parent, (siblings = new Set()));
+    siblings.add(shared.view);
+    const registered = shared.view;
+    shared.stop.signal.addEventListener('abort', () => {
+      siblings.delete(registered);
+      if (siblings.size === 0 && byParent.get(parent) === siblings) byParent.delete(parent);
+    });
   }
   const { view, stop } = shared;
   const unsubscribe = view.subscribe(key, onQueued);

@@ -22,7 +22,7 @@ import { AbortError, BatonError, LeaseLostError, SessionLostError, TimeoutError 
 import { debug } from '../observability/debug.js';
 import { canAbort, type LinkedSignal, linkSignals, neverAborting } from './linked-signal.js';
 import { foreignKind, kindConflict, type QueueUse } from './kinds.js';
-import { followPosition, type HeadRule, type PositionReports } from './positions.js';
+import { confirmedGone, followPosition, type HeadRule, type PositionReports } from './positions.js';
 import type { WaitScope } from './wait-scope.js';
 
 /** The part of a {@link WaitScope} that waiting needs. */
@@ -351,7 +351,11 @@ export async function withdraw(...contenders: readonly Contender[]): Promise<voi
   const removals = contenders.map((contender) => {
     debug('withdrawing %s', contender.key);
     contender.own.dispose();
-    return contender.session.remove(contender.key, contender.revision).catch(() => {});
+    return contender.session.remove(contender.key, contender.revision).then(
+      // No position report made after this counts the key (positions.ts).
+      () => confirmedGone(contender.key, contender.revision),
+      () => {},
+    );
   });
   await waitAtMost(Promise.all(removals), WITHDRAW_WAIT_MS);
 }

@@ -193,6 +193,31 @@ describe('QueueView', () => {
     expect(reports).toEqual([2, 0]);
   });
 
+  it('reports nothing while the feed still shows a key this process saw confirmed gone', () => {
+    const view = manualView(exclusive);
+    view.reset([
+      { key: 'holder', role: 'lock', revision: 1n },
+      { key: 'a', role: 'lock', revision: 2n },
+      { key: 'b', role: 'lock', revision: 3n },
+      { key: 'mine', role: 'lock', revision: 4n },
+    ]);
+    const reports: number[] = [];
+    view.subscribe('mine', (p) => reports.push(p));
+    view.flush();
+    view.deleted('a');
+    // Another coordinator's release of the holder resolved; this feed has not shown it yet.
+    view.confirmedGone('holder', 1n);
+    // A key of that name created at another revision is another key: no hold for it.
+    view.confirmedGone('mine', 9n);
+    view.tellNextInLine();
+    view.flush();
+    expect(reports).toEqual([2]);
+    view.deleted('holder');
+    view.tellNextInLine();
+    view.flush();
+    expect(reports).toEqual([2, 0]);
+  });
+
   it('a paced flush that found the feed behind runs as soon as it has caught up, not a pace later', () => {
     const asked: string[] = [];
     const view = new QueueView(exclusive, { paced: () => asked.push('paced'), soon: () => {}, resumed: () => asked.push('resumed') });
