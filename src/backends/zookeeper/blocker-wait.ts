@@ -18,6 +18,7 @@ import { canAbort } from '../abortable.js';
 import type { ZooKeeperOptions } from './config.js';
 import type { ZkConnection } from './connection.js';
 import { toBatonError } from './errors.js';
+import { noteDeleted } from './known-deletions.js';
 import { noteHead, takeHead } from './known-heads.js';
 import { roleOf } from './naming.js';
 import { watchDeletion } from './nodes.js';
@@ -128,6 +129,7 @@ class BlockerWait {
 
   /** Resolves the wait: with the successor's standing, first now, when the blocker was seen first. */
   #deleted(): void {
+    noteDeleted(this.key); // for the process's position feeds (./known-deletions.ts)
     const successor = this.successor;
     if (this.#settled || successor === undefined || !takeHead(this.key)) return this.#end();
     noteHead(successor.key);

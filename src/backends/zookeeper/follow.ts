@@ -10,11 +10,17 @@
  * a reconnect, so every reconnect (and every new session) adds the watch and lists again, and the
  * follower is given the whole membership anew. A server without `addWatch` gets the old way: a
  * children watch and a listing per change.
+ *
+ * A deletion another coordinator of the process has seen (./known-deletions.ts) is applied at once,
+ * ahead of this connection's own notification of it, and a node already known deleted is skipped
+ * in a later notification of its creation or listing: the feed never shows a node whose deletion
+ * this process has seen confirmed, however far its own notifications lag.
  * @module
  */
 import type { Client } from 'node-zookeeper-client';
 import type { PrefixFollower } from '../contract.js';
 import { Code, codeOf, type ZkConnection } from './connection.js';
+import { isKnownDeleted, noteDeleted, onKnownDeletion, withoutKnownDeleted } from './known-deletions.js';
 import { orderChildren, roleOf, sequenceOf } from './naming.js';
 import { parentOf } from '../key-paths.js';
 
@@ -115,12 +121,17 @@ async function followOnce(conn: ZkConnection, parent: string, signal: AbortSigna
   const handlers = handlersOf(conn.client);
   let listed = false;
   const onEvent: Notified = (event) => {
-    if (!listed) return; // already in the listing on its way
     const name = event.path.slice(parent.length + 1);
     if (sequenceOf(name) === undefined) return;
-    if (event.type === NODE_CREATED) follower.created({ key: event.path, role: roleOf(name) });
-    else follower.deleted(event.path);
+    // A fact, listed or not: the other coordinators' feeds are told (and this one, below).
+    if (event.type === NODE_DELETED) noteDeleted(event.path);
+    if (!listed) return; // already in the listing on its way
+    if (event.type === NODE_DELETED) follower.deleted(event.path);
+    // Created and already deleted, as another coordinator saw: it left the queue.
+    else if (!isKnownDeleted(event.path)) follower.created({ key: event.path, role: roleOf(name) });
   };
+  // At any time, listed or not (a listing on its way is filtered): a node known deleted is gone.
+  const stopKnown = onKnownDeletion(parent === '/' ? '' : parent, (key) => follower.deleted(key));
   let set = handlers.get(parent);
   if (!set) handlers.set(parent, (set = new Set()));
   set.add(onEvent);
@@ -150,7 +161,7 @@ async function followOnce(conn: ZkConnection, parent: string, signal: AbortSigna
       await relistOnChange(conn, parent, signal, follower, over);
       return;
     }
-    follower.reset(orderChildren(parent, await listing));
+    follower.reset(withoutKnownDeleted(orderChildren(parent, await listing)));
     listed = true;
     await over;
     if (!conn.alive) throw conn.signal.reason;
@@ -163,6 +174,7 @@ async function followOnce(conn: ZkConnection, parent: string, signal: AbortSigna
   } finally {
     set.delete(onEvent);
     if (set.size === 0 && handlers.get(parent) === set) handlers.delete(parent);
+    stopKnown();
     conn.client.removeListener('disconnected', onDisconnected);
     untrack();
     signal.removeEventListener('abort', ended);
@@ -177,7 +189,7 @@ async function relistOnChange(conn: ZkConnection, parent: string, signal: AbortS
     let changed: () => void = () => {};
     const change = new Promise<void>((resolve) => (changed = resolve));
     try {
-      follower.reset(orderChildren(parent, (await conn.getChildren(parent, () => changed())).children));
+      follower.reset(withoutKnownDeleted(orderChildren(parent, (await conn.getChildren(parent, () => changed())).children)));
     } catch (error) {
       if (codeOf(error) !== Code.NO_NODE) throw error;
       follower.reset([]);

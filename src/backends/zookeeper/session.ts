@@ -28,6 +28,7 @@ import { retrying } from './retry.js';
 import { toBatonError } from './errors.js';
 import { findByUuid, formatSequence, isProtectedName, newNodeUuid, nodeNamePrefix, orderChildren, sequenceOf } from './naming.js';
 import { noteFirst } from './known-heads.js';
+import { noteDeleted } from './known-deletions.js';
 
 const { CreateMode } = zookeeper;
 const EMPTY = Buffer.alloc(0);
@@ -312,7 +313,9 @@ export class ZooKeeperSession implements Session {
 
   /**
    * One removal attempt: resolves once the node is confirmed gone (deleted now, absent, or present
-   * with another czxid); rejects when the outcome is unknown, and the removal tries again.
+   * with another czxid); rejects when the outcome is unknown, and the removal tries again. A node
+   * confirmed gone is noted for the process's position feeds before the release resolves
+   * (./known-deletions.ts): no report made after it counts the node.
    */
   async #deleteIf(key: string, revision: bigint | undefined): Promise<void> {
     const conn = this.connection;
@@ -320,6 +323,7 @@ export class ZooKeeperSession implements Session {
       if (revision === undefined || isProtectedName(lastSegment(key))) {
         // `_c_<uuid>` names are unique for ever: the path alone identifies this creation.
         await conn.remove(key);
+        noteDeleted(key);
         return;
       }
       const stat = await conn.exists(key);
@@ -327,6 +331,7 @@ export class ZooKeeperSession implements Session {
       await conn.remove(key, stat.version);
     } catch (error) {
       const code = codeOf(error);
+      if (code === Code.NO_NODE) noteDeleted(key); // only noted for a uuid name: this very node
       if (code === Code.NO_NODE || code === Code.BAD_VERSION) return;
       throw error;
     }
