@@ -83,7 +83,9 @@ describe.skipIf(!wanted)('ZooKeeper: position reports after another coordinator 
       proxy.releaseAnswers();
       // Truth from the release on: A's next waiter holds, B's waiter is next in line (0).
       await untilTrue(() => reports.at(-1) === 0);
-      expect(reports.slice(afterRelease), `reports after the release resolved (all: ${reports})`).toEqual([0]);
+      // The 0 may come before the release resolves (the process applies a deletion it saw
+      // confirmed to every view at once: src/backends/zookeeper/known-deletions.ts): nothing else may come after.
+      expect(reports.slice(afterRelease).filter((position) => position !== 0), `reports after the release resolved (all: ${reports})`).toEqual([]);
 
       await (await next).release();
       await (await waiter).release();

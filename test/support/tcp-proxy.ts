@@ -35,12 +35,6 @@ export interface TcpProxy {
   releaseAnswers(): void;
   /** Sends the answers held so far (as {@link releaseAnswers}) but keeps holding those that come after. */
   releaseHeldAnswers(): void;
-  /**
-   * Sends, on each connection, the first `upTo(held)` bytes of the answers held so far on it (0:
-   * none) and keeps holding the rest and those that come after: for a test that lets a client read
-   * up to a given message of a framed protocol and no further.
-   */
-  releaseHeldAnswersUpTo(upTo: (held: Buffer) => number): void;
   /** Whether the answers held back so far contain `bytes` (on one connection). */
   holdsAnswerWith(bytes: Buffer): boolean;
   /** Bytes of answers held back so far. */
@@ -135,15 +129,6 @@ export async function startTcpProxy(targetPort: number, targetHost = '127.0.0.1'
     releaseHeldAnswers() {
       for (const [client, chunks] of held) if (!client.destroyed) client.write(Buffer.concat(chunks));
       held.clear();
-    },
-    releaseHeldAnswersUpTo(upTo) {
-      for (const [client, chunks] of held) {
-        const all = Buffer.concat(chunks);
-        const count = Math.min(all.length, Math.max(0, upTo(all)));
-        if (count === 0) continue;
-        if (!client.destroyed) client.write(all.subarray(0, count));
-        held.set(client, count === all.length ? [] : [all.subarray(count)]);
-      }
     },
     holdsAnswerWith(bytes) {
       for (const chunks of held.values()) if (Buffer.concat(chunks).includes(bytes)) return true;

@@ -17,7 +17,11 @@
  * a state the queue was not in. Holding would need each feed to track the nodes it still shows
  * (and those it has not even seen created yet) and would stall a feed that reconnects to a server
  * that never shows them; applying needs only that a feed skips, in a later creation notification
- * or listing, a node already known deleted.
+ * or listing, a node already known deleted. (The views also hold their reports while they still
+ * show a key whose release or withdrawal resolved in the process, QueueView.confirmedGone: on
+ * ZooKeeper the deletion is noted here when its delete is confirmed, before the release resolves,
+ * so a view has applied it by then and is not held; a lagging coordinator is told its new position
+ * at once rather than when its own notifications come.)
  *
  * Only names that carry a uuid (protected creates, Baton's and Curator's) are noted: such a path
  * is one node on one ensemble for ever, so the record needs no key for the ensemble (ZooKeeper's
