@@ -46,6 +46,15 @@ const MAX_BACKOFF_MS = 500;
  */
 const PING_INTERVAL_MS = 6000;
 const PING_TIMEOUT_MS = 3000;
+/**
+ * HTTP/2 receive windows. Node's default, 64 KB for the connection as for each stream, lets a
+ * member send that much before this process reads it and says so: with the coordinators of a
+ * process sharing one connection, 100 of them each listing a 10,000-key queue (600 KB each) moved
+ * 64 KB per turn of a busy event loop for all of them together, and every call ran past its
+ * deadline. With separate connections each had its own 64 KB.
+ */
+const STREAM_WINDOW_BYTES = 4 * 1024 * 1024;
+const CONNECTION_WINDOW_BYTES = 64 * 1024 * 1024;
 /** A TLS/plaintext mismatch probe (see scheme-probe.ts) takes at most this long, at most once this often per member. */
 const PROBE_TIMEOUT_MS = 1000;
 const PROBE_INTERVAL_MS = 1000;
@@ -197,6 +206,20 @@ export class MemberPool {
     for (const listener of this.#suspectListeners) listener(member);
   }
 
+  /**
+   * An attempt on `member` timed out although its connection delivered answers well after the
+   * attempt was sent (too late to have been sent before a freeze): the member is slow (busy, or
+   * many calls share the connection's bandwidth), not gone. It is avoided for a while, but its
+   * connection is kept, with every call and stream on it: the coordinators of a process share it
+   * (../shared-connection.ts), and destroying it failed the calls in flight of all of them, which
+   * were then all sent again at once. Seen with 100 coordinators each listing a 10,000-key queue:
+   * every retry round timed out again, until the calls' budget was spent.
+   */
+  slow(member: Member): void {
+    if (this.#closed) return;
+    member.suspectUntil = performance.now() + SUSPECT_MS;
+  }
+
   /** The member's HTTP/2 session, connecting if there is none. */
   session(member: Member): http2.ClientHttp2Session {
     const existing = member.session;
@@ -216,7 +239,16 @@ export class MemberPool {
             ALPNProtocols: ['h2'],
           }
         : {}),
-      settings: { enablePush: false },
+      settings: { enablePush: false, initialWindowSize: STREAM_WINDOW_BYTES },
+    });
+    // The connection's receive window, beside each stream's: a shared connection carries the
+    // answers of every coordinator of the process at once.
+    session.once('connect', () => {
+      try {
+        session.setLocalWindowSize(CONNECTION_WINDOW_BYTES);
+      } catch {
+        // closed meanwhile
+      }
     });
     session.on('error', (error: Error) => {
       // The calls on it fail on their own (and say why, from this); the session is dropped below.
@@ -327,8 +359,9 @@ export class MemberPool {
       tried.add(member);
       const started = performance.now();
       const session = this.session(member);
+      const attemptMs = options.attemptMs ?? this.attemptTimeoutMs;
       try {
-        const answer = await unary(session, member.endpoint, method, body, token(), options.attemptMs ?? this.attemptTimeoutMs, signal);
+        const answer = await unary(session, member.endpoint, method, body, token(), attemptMs, signal);
         this.answered(member, performance.now() - started);
         return answer;
       } catch (failure) {
@@ -342,7 +375,8 @@ export class MemberPool {
         if (await this.#speaksOtherScheme(member, session, error, signal)) {
           throw new SchemeMismatchError(member.endpoint, !this.#options.https);
         }
-        this.failed(member, error);
+        if (error instanceof TransportError && error.timedOut && session === member.session && member.lastAnswer > started + attemptMs / 2) this.slow(member);
+        else this.failed(member, error);
         last = error;
         if (options.atMostOnce && outcomeUnknown(error)) throw error;
         if (performance.now() >= giveUpAt) throw error;
