@@ -1,7 +1,9 @@
 // Shared by every benchmark script: command-line options, free loopback ports, and writing
 // results into docs/benchmarks.md.
+import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { cpus, loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 
 /** The number after `--name`, or `fallback`. */
@@ -49,4 +51,22 @@ export function writeSection(heading, text) {
   const next = doc.slice(start + 1).search(/^## /m);
   const rest = next < 0 ? '' : `\n${doc.slice(start + 1 + next)}`;
   writeFileSync(BENCHMARKS_PATH, `${doc.slice(0, start)}${section}${rest}`);
+}
+
+/** The current UTC time as `YYYY-MM-DD HH:MM`, for a section's date. */
+export const utcMinute = () => new Date().toISOString().slice(0, 16).replace('T', ' ');
+
+/**
+ * The closing "Machine:" line of a section: CPUs (nproc, else os.cpus()), model, Node, `software`
+ * (the servers and client libraries measured) and the load at the end.
+ */
+export function machineLine(software) {
+  let nproc = String(cpus().length);
+  try {
+    nproc = execFileSync('nproc', { encoding: 'utf8' }).trim();
+  } catch {
+    // os.cpus() then
+  }
+  const parts = [`${nproc} CPUs (\`nproc\`), ${cpus()[0]?.model ?? 'unknown'}`, `Node ${process.version}`, ...software];
+  return `Machine: ${parts.join('; ')}; 1-minute load average ${loadavg()[0].toFixed(1)} at the end (the machine is shared: figures vary between runs).`;
 }

@@ -4,10 +4,8 @@
 // section of docs/benchmarks.md unless --no-docs.
 //
 //   npm run build && node bench/memory-handoff.mjs [--handoffs 20000] [--clients 8] [--no-docs]
-import { execFileSync } from 'node:child_process';
-import { cpus, loadavg } from 'node:os';
 import { connect } from '../dist/index.js';
-import { arg, flag, writeSection } from './common.mjs';
+import { arg, flag, machineLine, utcMinute, writeSection } from './common.mjs';
 
 const handoffs = arg('handoffs', 20000);
 const clients = arg('clients', 8);
@@ -47,13 +45,7 @@ const micros = await uncontended('bench/uncontended');
 console.log(`memory, ${clients} clients: ${Math.round(rate)} handoffs/s; uncontended acquire+release: ${micros.toFixed(1)} µs`);
 
 if (!flag('no-docs')) {
-  let nproc = String(cpus().length);
-  try {
-    nproc = execFileSync('nproc', { encoding: 'utf8' }).trim();
-  } catch {
-    // os.cpus() then
-  }
-  const when = new Date().toISOString().slice(0, 16).replace('T', ' ');
+  const when = utcMinute();
   writeSection(
     'Memory (recipe overhead)',
     [
@@ -64,7 +56,7 @@ if (!flag('no-docs')) {
       `| ${clients} coordinators, one mutex | **${Math.round(rate)} handoffs/s** |`,
       `| uncontended acquire + release | **${micros.toFixed(1)} µs** |`,
       '',
-      `Machine: ${nproc} CPUs (\`nproc\`), ${cpus()[0]?.model ?? 'unknown'}; Node ${process.version}; 1-minute load average ${loadavg()[0].toFixed(1)} at the end (the machine is shared: figures vary between runs).`,
+      machineLine([]),
     ].join('\n'),
   );
 }

@@ -7,14 +7,14 @@
 //    on the same server: handoffs per second, and fairness as the longest wait against the mean.
 //
 //   npm run build && node bench/postgres-locks.mjs [--iterations 2000] [--clients 8] [--seconds 5] [--no-docs]
-import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { chmodSync, chownSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { cpus, loadavg, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { connect } from '../dist/index.js';
-import { arg, flag, freePort, writeSection } from './common.mjs';
+import { arg, flag, freePort, machineLine, utcMinute, writeSection } from './common.mjs';
 
 const iterations = arg('iterations', 2000);
 const clients = arg('clients', 8);
@@ -185,19 +185,13 @@ try {
 }
 
 if (!flag('no-docs')) {
-  let nproc = String(cpus().length);
-  try {
-    nproc = execFileSync('nproc', { encoding: 'utf8' }).trim();
-  } catch {
-    // os.cpus() then
-  }
   const pgVersion = JSON.parse(readFileSync(fileURLToPath(new URL('../node_modules/pg/package.json', import.meta.url)), 'utf8')).version;
   const ratio = (results.baton + results.batonAgain) / (results.raw + results.rawAgain);
   const row = (label, r) => `| ${label} | ${r.rate.toFixed(0)} | ${r.mean.toFixed(1)} | ${r.max.toFixed(1)} |`;
   writeSection(
     'PostgreSQL',
     [
-      `Run ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC with \`node bench/postgres-locks.mjs --iterations ${iterations} --clients ${clients} --seconds ${seconds}\`, one PostgreSQL ${serverVersion} server on loopback (a fresh cluster, default durability settings: fsync and synchronous_commit on), one run.`,
+      `Run ${utcMinute()} UTC with \`node bench/postgres-locks.mjs --iterations ${iterations} --clients ${clients} --seconds ${seconds}\`, one PostgreSQL ${serverVersion} server on loopback (a fresh cluster, default durability settings: fsync and synchronous_commit on), one run.`,
       '',
       '### Uncontended acquire + release against a raw INSERT + DELETE',
       '',
@@ -221,7 +215,7 @@ if (!flag('no-docs')) {
       '',
       'Why the gap: pg_advisory_lock keeps its queue in shared memory and commits nothing, so a handoff costs no disk write. A Baton handoff is durable: the release is a committed delete (a WAL flush) before the next holder is woken, and the releaser\'s next enqueue another commit, taken under the prefix\'s advisory lock; on this disk a commit costs several milliseconds (see the raw INSERT + DELETE above). What the durable queue buys: FIFO order across clients, a fencing token per hold, holds that survive a reconnect or a server restart within the TTL, and fenced transactions.',
       '',
-      `Machine: ${nproc} CPUs (\`nproc\`), ${cpus()[0]?.model ?? 'unknown'}; Node ${process.version}; PostgreSQL ${serverVersion}; pg ${pgVersion}; 1-minute load average ${loadavg()[0].toFixed(1)} at the end (the machine is shared: figures vary between runs).`,
+      machineLine([`PostgreSQL ${serverVersion}`, `pg ${pgVersion}`]),
     ].join('\n'),
   );
 }

@@ -6,16 +6,16 @@
 //    never giving up): handoffs per second, and fairness as the longest wait against the mean.
 //
 //   npm run build && node bench/redis-locks.mjs [--iterations 2000] [--clients 8] [--seconds 5] [--no-docs]
-import { execFileSync, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { cpus, loadavg, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import Redlock from 'redlock';
 import { Mutex as SemaphoreMutex } from 'redis-semaphore';
 import { connect } from '../dist/index.js';
-import { arg, flag, freePort, writeSection } from './common.mjs';
+import { arg, flag, freePort, machineLine, utcMinute, writeSection } from './common.mjs';
 
 const iterations = arg('iterations', 2000);
 const clients = arg('clients', 8);
@@ -197,13 +197,7 @@ try {
 }
 
 if (!flag('no-docs')) {
-  let nproc = String(cpus().length);
-  try {
-    nproc = execFileSync('nproc', { encoding: 'utf8' }).trim();
-  } catch {
-    // os.cpus() then
-  }
-  const when = new Date().toISOString().slice(0, 16).replace('T', ' ');
+  const when = utcMinute();
   const pair = (label, ms) => `| ${label} | ${ms.toFixed(3)} | ${(1000 / ms).toFixed(0)} |`;
   const row = (r) =>
     `| ${r.label} | ${r.rate.toFixed(0)} | ${r.count} in ${r.seconds.toFixed(2)} s | ${r.mean.toFixed(1)} | ${r.p99.toFixed(1)} | ${r.max.toFixed(1)} | ${(r.max / r.mean).toFixed(1)} | ${(r.regrants * 100).toFixed(0)}% |`;
@@ -229,7 +223,7 @@ if (!flag('no-docs')) {
       '|---|---|---|---|---|---|---|---|',
       ...results.handoff.map(row),
       '',
-      `Machine: ${nproc} CPUs (\`nproc\`), ${cpus()[0]?.model ?? 'unknown'}; Node ${process.version}; ioredis ${packageVersion('ioredis')}; 1-minute load average ${loadavg()[0].toFixed(1)} at the end (the machine is shared: figures vary between runs).`,
+      machineLine([`ioredis ${packageVersion('ioredis')}`]),
     ].join('\n'),
   );
 }
