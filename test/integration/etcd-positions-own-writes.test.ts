@@ -13,6 +13,7 @@ import { type Coordinator, connect } from '../../src/index.js';
 import { type EtcdServers, localEtcdAvailable, startEtcd } from '../support/etcd-server.js';
 import { keysUntil } from '../support/keys-until.js';
 import { startTcpProxy } from '../support/tcp-proxy.js';
+import { until } from '../support/until.js';
 
 const etcdWanted = localEtcdAvailable() || !!process.env.BATON_TEST_ETCD_ENDPOINTS || process.env.CI === 'true';
 
@@ -40,7 +41,7 @@ describe.skipIf(!etcdWanted)('etcd: position reports after another coordinator o
       const waiter = b.mutex(name).acquire({ onQueued: (position) => reports.push(position) });
       waiter.catch(() => {});
       // Behind the holder and two waiters: 2 waiters ahead.
-      await untilTrue(() => reports.at(-1) === 2);
+      await until(() => reports.at(-1) === 2);
       const [, , quitterKey] = await keysUntil(a, name, (keys) => keys.length === 4);
 
       proxy.holdAnswers();
@@ -48,7 +49,7 @@ describe.skipIf(!etcdWanted)('etcd: position reports after another coordinator o
       await quitter.catch(() => {});
       // B's watch was sent the giving up (held back by the proxy, not yet read by B).
       await keysUntil(a, name, (keys) => !keys.includes(quitterKey as string));
-      await untilTrue(() => proxy.holdsAnswerWith(Buffer.from(quitterKey as string)));
+      await until(() => proxy.holdsAnswerWith(Buffer.from(quitterKey as string)));
 
       await holder.release();
       const afterRelease = reports.length;
@@ -59,7 +60,7 @@ describe.skipIf(!etcdWanted)('etcd: position reports after another coordinator o
       await new Promise((resolve) => setImmediate(resolve));
       proxy.releaseAnswers();
       await keysUntil(b, name, (keys) => keys.length === 2);
-      await untilTrue(() => reports.at(-1) === 0);
+      await until(() => reports.at(-1) === 0);
       expect(reports.slice(afterRelease), `reports after the release resolved (all: ${reports})`).toEqual([0]);
 
       await (await next).release();
@@ -70,12 +71,3 @@ describe.skipIf(!etcdWanted)('etcd: position reports after another coordinator o
     }
   }, 120_000);
 });
-
-/** Resolves once `test()` holds, checking at every turn of the event loop; fails after 10 s. */
-async function untilTrue(test: () => boolean): Promise<void> {
-  const deadline = performance.now() + 10_000;
-  while (!test()) {
-    if (performance.now() > deadline) throw new Error('condition not reached within 10 s');
-    await new Promise((resolve) => setImmediate(resolve));
-  }
-}

@@ -13,6 +13,7 @@ import type { EtcdClient } from '../../src/backends/etcd/transport/client.js';
 import { ClosedError, type Coordinator, connect, LeaseLostError } from '../../src/index.js';
 import { backendOf } from '../../src/testing.js';
 import { type EtcdServers, localEtcdAvailable, startEtcd } from '../support/etcd-server.js';
+import { until } from '../support/until.js';
 
 const wanted = localEtcdAvailable() || !!process.env.BATON_TEST_ETCD_ENDPOINTS || process.env.CI === 'true';
 const unique = (label: string) => `shared/${label}-${randomUUID().slice(0, 8)}`;
@@ -21,11 +22,6 @@ function etcdOf(coord: Coordinator): EtcdBackend {
   const backend = backendOf(coord);
   if (!(backend instanceof EtcdBackend)) throw new Error('not an etcd backend');
   return backend;
-}
-
-/** Resolves once `test()` holds, checking after each turn of the event loop (bounded by the test's timeout). */
-async function until(test: () => boolean | Promise<boolean>): Promise<void> {
-  while (!(await test())) await new Promise((resolve) => setTimeout(resolve, 2));
 }
 
 describe.skipIf(!wanted)('etcd: coordinators of one process share their connection', () => {

@@ -16,6 +16,7 @@ import { backendOf } from '../../src/testing.js';
 import { type EtcdServers, localEtcdAvailable, startEtcd } from '../support/etcd-server.js';
 import { startTcpProxy } from '../support/tcp-proxy.js';
 import { localZooKeeperAvailable, startZooKeeper, type ZooKeeperServers } from '../support/zookeeper-server.js';
+import { until } from '../support/until.js';
 
 const COORDINATORS = 4;
 const HANDOFFS = 3;
@@ -92,11 +93,6 @@ async function listingsPerHandoff(url: string, waiters: number): Promise<Listing
     // Closing rejects the acquires still waiting (their rejections are handled above).
     await Promise.all(coords.map((c) => c.close()));
   }
-}
-
-/** Resolves once `test()` holds, checking after each turn of the event loop (bounded by the test's timeout). */
-async function until(test: () => boolean): Promise<void> {
-  while (!test()) await new Promise((resolve) => setImmediate(resolve));
 }
 
 /**

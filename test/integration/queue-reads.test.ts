@@ -16,6 +16,7 @@ import type { RangeResponse, TxnResponse } from '../../src/backends/etcd/transpo
 import { type Coordinator, connect, type Lease } from '../../src/index.js';
 import { backendOf } from '../../src/testing.js';
 import { type EtcdServers, localEtcdAvailable, startEtcd } from '../support/etcd-server.js';
+import { until } from '../support/until.js';
 
 const COORDINATORS = 4;
 /** Waiters that enter one at a time, behind the others, while counted. */
@@ -73,11 +74,6 @@ async function keysRead(url: string, meter: Meter, waiters: number): Promise<Rea
   } finally {
     await Promise.all(coords.map((c) => c.close()));
   }
-}
-
-/** Resolves once `test()` holds, checking after each turn of the event loop (bounded by the test's timeout). */
-async function until(test: () => boolean): Promise<void> {
-  while (!test()) await new Promise((resolve) => setImmediate(resolve));
 }
 
 function expectBounded(small: Reads, large: Reads): void {

@@ -16,6 +16,7 @@ import { backendOf } from '../../src/testing.js';
 import { untilQueue } from '../interop/peers.js';
 import { type EtcdServers, localEtcdAvailable, startEtcd } from '../support/etcd-server.js';
 import { localZooKeeperAvailable, startZooKeeper, type ZooKeeperServers } from '../support/zookeeper-server.js';
+import { until } from '../support/until.js';
 
 const COORDINATORS = 4;
 const HANDOFFS = 3;
@@ -103,11 +104,6 @@ async function quiet(meter: Meter): Promise<void> {
     if (now === last) return;
     last = now;
   }
-}
-
-/** Resolves once `test()` holds, checking after each turn of the event loop (bounded by the test's timeout). */
-async function until(test: () => boolean): Promise<void> {
-  while (!test()) await new Promise((resolve) => setImmediate(resolve));
 }
 
 function expectSameCost(small: Run, large: Run, slack: number): void {

@@ -17,6 +17,7 @@ import { connect, type Coordinator, type Lease } from '../../src/index.js';
 import { backendOf } from '../../src/testing.js';
 import { call, rawClient, receivedFrom, watchesOf } from '../support/zookeeper-inspect.js';
 import { startZooKeeper, type ZooKeeperServers } from '../support/zookeeper-server.js';
+import { until } from '../support/until.js';
 
 const PAIRS = 40;
 
@@ -48,14 +49,6 @@ async function otherClient(): Promise<zookeeper.Client> {
   const client = await rawClient(servers!, { sessionTimeout: 10_000 });
   clients.push(client);
   return client;
-}
-
-/** Resolves once `ready()` holds, checked every 5 ms for at most 5 s. */
-async function until(ready: () => Promise<boolean>, what: string): Promise<void> {
-  for (let waited = 0; !(await ready()); waited += 5) {
-    if (waited >= 5000) throw new Error(`not within 5 s: ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
 }
 
 /** Resolves when `lease.signal` aborts, or rejects after 5 s. */

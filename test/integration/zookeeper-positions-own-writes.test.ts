@@ -14,6 +14,7 @@ import { connect, type Coordinator } from '../../src/index.js';
 import { keysUntil } from '../support/keys-until.js';
 import { startTcpProxy } from '../support/tcp-proxy.js';
 import { localZooKeeperAvailable, startZooKeeper, type ZooKeeperServers } from '../support/zookeeper-server.js';
+import { until } from '../support/until.js';
 
 // B's link goes through a proxy this file starts: local servers only (fails under CI without one).
 const wanted = localZooKeeperAvailable() || process.env.CI === 'true';
@@ -43,7 +44,7 @@ describe.skipIf(!wanted)('ZooKeeper: position reports while this coordinator lag
       const waiter = b.mutex(name).acquire({ onQueued: (position) => reports.push(position) });
       waiter.catch(() => {});
       // Behind the holder and two waiters: 2 waiters ahead.
-      await untilTrue(() => reports.at(-1) === 2);
+      await until(() => reports.at(-1) === 2);
       const [, , quitterKey] = (await keysUntil(a, name, (keys) => keys.length === 4)) as [string, string, string, string];
 
       proxy.holdAnswers();
@@ -54,7 +55,7 @@ describe.skipIf(!wanted)('ZooKeeper: position reports while this coordinator lag
       const afterRelease = reports.length;
       // Truth from here on: A's next waiter holds, B's waiter is next in line (0). B's answers
       // are all still held: it knows of both deletions from the process alone.
-      await untilTrue(() => reports.at(-1) === 0);
+      await until(() => reports.at(-1) === 0);
       proxy.releaseAnswers();
       // B's own notifications of both deletions, and its waiter's listing, come now.
       await keysUntil(b, name, (keys) => keys.length === 2);
@@ -68,12 +69,3 @@ describe.skipIf(!wanted)('ZooKeeper: position reports while this coordinator lag
     }
   }, 120_000);
 });
-
-/** Resolves once `test()` holds, checking at every turn of the event loop; fails after 10 s. */
-async function untilTrue(test: () => boolean): Promise<void> {
-  const deadline = performance.now() + 10_000;
-  while (!test()) {
-    if (performance.now() > deadline) throw new Error('condition not reached within 10 s');
-    await new Promise((resolve) => setImmediate(resolve));
-  }
-}
