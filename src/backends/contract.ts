@@ -305,9 +305,13 @@ export interface Backend {
   readonly endsWaitWithOwnKey?: true;
 
   /**
-   * What {@link followPrefix} follows, when several backends follow the same thing: the memory
-   * backends of one process share one store, so one position view per queue serves all of their
-   * waiters (fed through the link of the backend that started it). Default: the backend itself.
+   * What {@link followPrefix} follows, when several backends follow the same thing: one position
+   * view per queue then serves the waiters of all of them (the memory backends of one process
+   * share one store; etcd coordinators sharing a connection, one watched view per name; ZooKeeper
+   * coordinators reaching one ensemble and chroot the same way, one feed). Two backends may share a
+   * scope only if a prefix names the same keys for both. The feed is started through the backend
+   * of the view's first waiter, and must go on while any backend of the scope is open, not only
+   * that one. Default: the backend itself.
    */
   readonly followScope?: object;
 

@@ -1,9 +1,10 @@
 /**
  * Queue positions for waiters that ask for them (`onQueued`), at O(1) work per waiter per change.
  *
- * One {@link QueueView} per prefix per coordinator (per process on memory, whose coordinators share
- * one store: {@link Backend.followScope}) follows the prefix's membership (creations and
- * deletions, in order) and keeps, for each of its subscribed waiters, the number of keys ahead of
+ * One {@link QueueView} per prefix per {@link Backend.followScope} (per process where coordinators
+ * reach the same thing the same way: memory's one store, an etcd connection's namespace, a
+ * ZooKeeper ensemble, chroot and credentials; else per coordinator) follows the prefix's membership
+ * (creations and deletions, in order) and keeps, for each of its subscribed waiters, the number of keys ahead of
  * it. A deletion decrements that count for the subscribers behind the deleted key only, found by
  * a binary search, on the shorter side: a release at the head is one shift counted for all of
  * them, O(1); a creation joins at the tail (revisions grow), behind everyone. No subscriber ever
@@ -22,8 +23,10 @@
  *
  * The view is fed by the backend's {@link Backend.followPrefix} where it has one (incremental
  * events: O(1) per change), else by re-listing the prefix on every change ({@link Backend.watchPrefix})
- * and applying the difference: one listing per change per coordinator, shared by all of its
- * waiters on that prefix. Positions are reports only: waiting itself never depends on the view.
+ * and applying the difference: one listing per change per scope, shared by all of its waiters on
+ * that prefix. The feed is started through the backend of the view's first waiter, and a scope
+ * shared by several coordinators keeps it going when that one closes. Positions are reports only:
+ * waiting itself never depends on the view.
  * @module
  */
 import type { Backend, QueueEntry, Role } from '../backends/contract.js';
@@ -422,7 +425,7 @@ interface SharedView {
   readonly stop: AbortController;
 }
 
-/** By {@link Backend.followScope}: one view per queue per coordinator, or per store where they share one. */
+/** By {@link Backend.followScope}: one view per queue per coordinator, or per scope its coordinators share. */
 const views = new WeakMap<object, Map<string, SharedView>>();
 
 /**

@@ -228,10 +228,21 @@ export class EtcdBackend implements Backend {
     return { current: queueOf(entries), changed };
   }
 
-  /** Follows a prefix's membership on its watched view: no request per change (see ./follow.ts). */
+  /**
+   * The connection's views of the namespace: the coordinators sharing them share one position
+   * view per name, fed by the name's one watched view ({@link followPrefix}).
+   */
+  get followScope(): object {
+    return this.#connection.views;
+  }
+
+  /**
+   * Follows a prefix's membership on its watched view: no request per change (see ./follow.ts).
+   * The feed is the connection's, not this coordinator's: it outlives this coordinator's close.
+   */
   followPrefix(prefix: string, signal: AbortSignal, follower: PrefixFollower): void {
     if (this.#closed || signal.aborted) return;
-    followView(this.views, prefix, signal, follower);
+    followView(this.#connection.views, prefix, signal, follower);
   }
 
   async close(): Promise<void> {

@@ -1,17 +1,22 @@
 /**
- * {@link Backend.followPrefix} on etcd: a prefix's membership followed through the adapter's one
- * watched {@link PrefixView} of it, so queue positions cost O(1) per change per coordinator and no
- * request to the server. The view re-reads the prefix whenever its watch restarts (a reconnect, a
- * failed member) and the follower is then given the whole membership again; a view that fails
- * for good is replaced by a new one after a pause.
+ * {@link Backend.followPrefix} on etcd: a prefix's membership followed through the connection's
+ * one watched {@link PrefixView} of it, so queue positions cost O(1) per change and no request to
+ * the server. The view re-reads the prefix whenever its watch restarts (a reconnect, a failed
+ * member) and the follower is then given the whole membership again; a view that fails for good
+ * is replaced by a new one after a pause, the follower told meanwhile that it is behind.
+ *
+ * The feed belongs to the connection's views (SharedViews, ./view-registry.ts), not to the coordinator that
+ * started it: the coordinators sharing a connection share one position view per name
+ * (`followScope`), and the first one to close must not end the feed of the others' waiters. It
+ * ends when its signal aborts (no waiter asks for positions any more) or when the last
+ * coordinator of the connection leaves.
  * @module
  */
 import { ClosedError } from '../../errors.js';
 import type { PrefixFollower, QueueEntry } from '../contract.js';
 import { lastSegment } from '../key-paths.js';
 import { roleOfName } from './keys.js';
-import type { MembershipFollower, ViewEntry } from './view.js';
-import type { ViewRegistry } from './view-registry.js';
+import type { MembershipFollower, PrefixView, ViewEntry, ViewOwner } from './view.js';
 
 /** First pause before following on a new view after one failed; doubled up to the maximum. */
 const RETRY_MS = 50;
@@ -22,8 +27,21 @@ export function queueEntryOf(entry: ViewEntry): QueueEntry {
   return { key: entry.key, role: roleOfName(lastSegment(entry.key)), revision: entry.revision };
 }
 
+/** Where a feed takes its view from: the connection's views of a namespace. */
+export interface FeedViews {
+  /** The view of `prefix` with one more reference; throws a ClosedError once the views are closed. */
+  acquire(prefix: string): PrefixView;
+  release(view: PrefixView): void;
+}
+
+/**
+ * Whose wait the feed's is: no coordinator's, so that no coordinator's closing ends it (a
+ * coordinator's close ends the waits it owns, ./view-registry.ts). It owns no keys.
+ */
+const FEED: ViewOwner = { ownKeyVanished: () => {} };
+
 /** Follows `prefix` for `follower` until `signal` aborts. Never rejects: positions are reports only. */
-export function followView(views: ViewRegistry, prefix: string, signal: AbortSignal, follower: PrefixFollower): void {
+export function followView(views: FeedViews, prefix: string, signal: AbortSignal, follower: PrefixFollower): void {
   const relay: MembershipFollower = {
     reset: (entries) => follower.reset(entries.map(queueEntryOf)),
     created: (entry) => follower.created(queueEntryOf(entry)),
@@ -38,15 +56,18 @@ export function followView(views: ViewRegistry, prefix: string, signal: AbortSig
       try {
         view = views.acquire(prefix);
       } catch {
-        return; // the coordinator was closed
+        return; // the last coordinator of the connection left
       }
       const stop = view.follow(relay);
       try {
         // Never satisfied: ends when the signal aborts, or rejects when the view fails for good.
-        await view.until(() => false, signal, views);
+        await view.until(() => false, signal, FEED);
       } catch (error) {
-        // a failed view (or the abort): follow on a new one after a pause; the coordinator closed: stop
+        // a failed view (or the abort): follow on a new one after a pause; the connection closed: stop
         if (error instanceof ClosedError) return;
+        // What the follower was told may miss changes from here to the new view's read: no
+        // report from it until that view has told it the whole membership again.
+        if (!signal.aborted) follower.behind?.();
       } finally {
         stop();
         views.release(view);

@@ -22,6 +22,7 @@ import { orderChildren, sequenceOf } from './naming.js';
 import { scanZooKeeper } from './scan.js';
 import { lastSegment } from '../key-paths.js';
 import { followChildren } from './follow.js';
+import { type FeedGroup, type FeedMember, joinFeedGroup } from './feed-group.js';
 import { ensurePath, listChildren, stateOf } from './nodes.js';
 import { waitForDeletion } from './blocker-wait.js';
 import { noteFirst } from './known-heads.js';
@@ -29,7 +30,7 @@ import { ParentStamps } from './parent-stamps.js';
 import { SoloParents } from './solo-parents.js';
 
 /** A coordinator's connection to a ZooKeeper ensemble. */
-export class ZooKeeperBackend implements Backend {
+export class ZooKeeperBackend implements Backend, FeedMember {
   readonly kind = 'zookeeper' as const;
   readonly acl: ACL[];
   #conn: ZkConnection | undefined;
@@ -51,8 +52,15 @@ export class ZooKeeperBackend implements Backend {
   /** Plain keys (versioned values, barriers) as persistent nodes. */
   readonly values: PlainKeys = new ZooKeeperValues(this);
 
+  /**
+   * The process's coordinators that reach the ensemble as this one does: their queue positions
+   * share one feed per name, on any of their sessions (./feed-group.ts).
+   */
+  readonly #feeds: { readonly group: FeedGroup; readonly leave: () => void };
+
   constructor(readonly options: ZooKeeperOptions) {
     this.acl = aclFor(options.auth);
+    this.#feeds = joinFeedGroup(options, this);
     this.#sessionHost = {
       options,
       acl: this.acl,
@@ -83,6 +91,11 @@ export class ZooKeeperBackend implements Backend {
   connection(): Promise<ZkConnection> {
     if (!this.#closed && this.#conn?.alive) return Promise.resolve(this.#conn);
     return this.#openConnection();
+  }
+
+  /** The session's connection while it lives, opening none (a feed of the group looks for one, ./feed-group.ts). */
+  get liveConnection(): ZkConnection | undefined {
+    return !this.#closed && this.#conn?.alive ? this.#conn : undefined;
   }
 
   /**
@@ -295,15 +308,26 @@ export class ZooKeeperBackend implements Backend {
     return { promise, fire: () => fire() };
   }
 
-  /** Follows a name's children through one persistent recursive watch (see ./follow.ts). */
+  /** One position view per name for the coordinators of the group (./feed-group.ts). */
+  get followScope(): object {
+    return this.#feeds.group;
+  }
+
+  /**
+   * Follows a name's children through one persistent recursive watch (see ./follow.ts), on this
+   * coordinator's session while it lasts and is in contact, else on another of the group's.
+   */
   followPrefix(prefix: string, signal: AbortSignal, follower: PrefixFollower): void {
     if (this.#closed || signal.aborted) return;
-    followChildren(this, prefix, signal, follower);
+    const { group } = this.#feeds;
+    followChildren({ connection: () => group.connection(this) }, this.prefixPath(prefix), signal, follower);
   }
 
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    // Out of the group before the session ends: a feed on it moves to another member's.
+    this.#feeds.leave();
     const opening = this.#opening;
     await this.#conn?.close();
     if (opening) await opening.then((conn) => conn.close()).catch(() => {});

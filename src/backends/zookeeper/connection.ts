@@ -170,6 +170,11 @@ export class ZkConnection {
     return !this.signal.aborted;
   }
 
+  /** Whether the session is usable and its client in contact with a server now. */
+  get connected(): boolean {
+    return this.#connected && !this.signal.aborted;
+  }
+
   /**
    * Connects a new client and waits for its session, for at most `timeoutMs` (default: the session
    * timeout per server, as node-zookeeper-client would retry for ever), failing at once when every

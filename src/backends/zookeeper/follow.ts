@@ -15,9 +15,15 @@
  * ahead of this connection's own notification of it, and a node already known deleted is skipped
  * in a later notification of its creation or listing: the feed never shows a node whose deletion
  * this process has seen confirmed, however far its own notifications lag.
+ *
+ * A feed is its process's for the name, not one coordinator's (./feed-group.ts): each time it
+ * follows anew (after a disconnect, a lost session, its coordinator's close) it asks its host for
+ * a session, which may be another coordinator's. Known deletions reach the follower for the whole
+ * life of the feed, between two sessions too.
  * @module
  */
 import type { Client } from 'node-zookeeper-client';
+import { ClosedError } from '../../errors.js';
 import type { PrefixFollower } from '../contract.js';
 import { Code, codeOf, type ZkConnection } from './connection.js';
 import { isKnownDeleted, noteDeleted, onKnownDeletion, withoutKnownDeleted } from './known-deletions.js';
@@ -38,10 +44,10 @@ const UNIMPLEMENTED = -6;
 const RETRY_MS = 50;
 const MAX_RETRY_MS = 2000;
 
-/** What the follower needs of the backend. */
+/** Where a feed follows: a session to follow on (./feed-group.ts). */
 export interface FollowHost {
+  /** A live session's connection; rejects with a ClosedError when there is none to be had any more. */
   connection(): Promise<ZkConnection>;
-  prefixPath(prefix: string): string;
 }
 
 interface WatcherEvent {
@@ -94,30 +100,52 @@ function pathAndMode(conn: ZkConnection, opcode: number, path: string, mode: num
   });
 }
 
-/** Follows `prefix` for `follower` until `signal` aborts. Never rejects: positions are reports only. */
-export function followChildren(host: FollowHost, prefix: string, signal: AbortSignal, follower: PrefixFollower): void {
-  const parent = host.prefixPath(prefix);
+/**
+ * Follows the children of `parent` (a path) for `follower` until `signal` aborts, or until its
+ * host has no session to give. Never rejects: positions are reports only.
+ */
+export function followChildren(host: FollowHost, parent: string, signal: AbortSignal, follower: PrefixFollower): void {
+  // At any time, listed or not (a listing on its way is filtered), on whichever session: a node
+  // known deleted is gone.
+  const stopKnown = onKnownDeletion(parent === '/' ? '' : parent, (key) => follower.deleted(key));
+  const pauseFor = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms).unref());
   void (async () => {
     let pause = RETRY_MS;
     while (!signal.aborted) {
+      let conn: ZkConnection;
       try {
-        const conn = await host.connection();
-        await followOnce(conn, parent, signal, follower);
+        conn = await host.connection();
+      } catch (error) {
+        if (error instanceof ClosedError) return; // no coordinator left to follow through
+        await pauseFor(pause);
+        pause = Math.min(pause * 2, MAX_RETRY_MS);
+        continue;
+      }
+      const progress = { listed: false };
+      try {
+        // Resolves when the client disconnects: followed anew on a session in contact.
+        await followOnce(conn, parent, signal, follower, progress);
         pause = RETRY_MS;
       } catch {
         if (signal.aborted) return;
-        await new Promise((resolve) => setTimeout(resolve, pause).unref());
+        // The session it followed on ended (lost, or its coordinator closed): on another at once.
+        if (progress.listed && !conn.alive) {
+          pause = RETRY_MS;
+          continue;
+        }
+        await pauseFor(pause);
         pause = Math.min(pause * 2, MAX_RETRY_MS);
       }
     }
-  })();
+  })().finally(stopKnown);
 }
 
 /**
  * Follows `parent` on one connection until the signal aborts (resolves), the client disconnects
- * (resolves, after the reconnect: the caller follows anew) or the session ends (rejects).
+ * (resolves: the caller follows anew, on a session in contact) or the session ends (rejects).
+ * `progress.listed` is set once the follower was given the listing.
  */
-async function followOnce(conn: ZkConnection, parent: string, signal: AbortSignal, follower: PrefixFollower): Promise<void> {
+async function followOnce(conn: ZkConnection, parent: string, signal: AbortSignal, follower: PrefixFollower, progress: { listed: boolean }): Promise<void> {
   const handlers = handlersOf(conn.client);
   let listed = false;
   const onEvent: Notified = (event) => {
@@ -130,8 +158,6 @@ async function followOnce(conn: ZkConnection, parent: string, signal: AbortSigna
     // Created and already deleted, as another coordinator saw: it left the queue.
     else if (!isKnownDeleted(event.path)) follower.created({ key: event.path, role: roleOf(name) });
   };
-  // At any time, listed or not (a listing on its way is filtered): a node known deleted is gone.
-  const stopKnown = onKnownDeletion(parent === '/' ? '' : parent, (key) => follower.deleted(key));
   let set = handlers.get(parent);
   if (!set) handlers.set(parent, (set = new Set()));
   set.add(onEvent);
@@ -158,23 +184,22 @@ async function followOnce(conn: ZkConnection, parent: string, signal: AbortSigna
     } catch (error) {
       if (codeOf(error) !== UNIMPLEMENTED) throw error;
       set.delete(onEvent);
-      await relistOnChange(conn, parent, signal, follower, over);
+      await relistOnChange(conn, parent, signal, follower, over, progress);
       return;
     }
     follower.reset(withoutKnownDeleted(orderChildren(parent, await listing)));
     listed = true;
+    progress.listed = true;
     await over;
     if (!conn.alive) throw conn.signal.reason;
     if (signal.aborted) {
       pathAndMode(conn, REMOVE_WATCHES_OPCODE, parent, PERSISTENT_RECURSIVE_TYPE).catch(() => {});
       return;
     }
-    // Disconnected: the watch is gone with the connection; follow anew once connected again.
-    await conn.whenConnected();
+    // Disconnected: the watch is gone with the connection (the client does not restore it).
   } finally {
     set.delete(onEvent);
     if (set.size === 0 && handlers.get(parent) === set) handlers.delete(parent);
-    stopKnown();
     conn.client.removeListener('disconnected', onDisconnected);
     untrack();
     signal.removeEventListener('abort', ended);
@@ -182,7 +207,7 @@ async function followOnce(conn: ZkConnection, parent: string, signal: AbortSigna
 }
 
 /** Without `addWatch`: a children watch, and the whole listing again at every change. */
-async function relistOnChange(conn: ZkConnection, parent: string, signal: AbortSignal, follower: PrefixFollower, over: Promise<void>): Promise<void> {
+async function relistOnChange(conn: ZkConnection, parent: string, signal: AbortSignal, follower: PrefixFollower, over: Promise<void>, progress: { listed: boolean }): Promise<void> {
   let stop = false;
   void over.then(() => (stop = true));
   while (!stop && !signal.aborted && conn.alive) {
@@ -190,6 +215,7 @@ async function relistOnChange(conn: ZkConnection, parent: string, signal: AbortS
     const change = new Promise<void>((resolve) => (changed = resolve));
     try {
       follower.reset(withoutKnownDeleted(orderChildren(parent, (await conn.getChildren(parent, () => changed())).children)));
+      progress.listed = true;
     } catch (error) {
       if (codeOf(error) !== Code.NO_NODE) throw error;
       follower.reset([]);
@@ -198,5 +224,4 @@ async function relistOnChange(conn: ZkConnection, parent: string, signal: AbortS
     await Promise.race([change, over]);
   }
   if (!conn.alive) throw conn.signal.reason;
-  if (!signal.aborted) await conn.whenConnected();
 }
