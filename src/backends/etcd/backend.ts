@@ -241,7 +241,9 @@ export class EtcdBackend implements Backend {
    * The feed is the connection's, not this coordinator's: it outlives this coordinator's close.
    */
   followPrefix(prefix: string, signal: AbortSignal, follower: PrefixFollower): void {
-    if (this.#closed || signal.aborted) return;
+    // Not refused once this coordinator is closed: the view it would start may already serve
+    // another coordinator's waiters (it ends by itself once the connection's last one has left).
+    if (signal.aborted) return;
     followView(this.#connection.views, prefix, signal, follower);
   }
 

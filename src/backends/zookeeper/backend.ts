@@ -318,7 +318,9 @@ export class ZooKeeperBackend implements Backend, FeedMember {
    * coordinator's session while it lasts and is in contact, else on another of the group's.
    */
   followPrefix(prefix: string, signal: AbortSignal, follower: PrefixFollower): void {
-    if (this.#closed || signal.aborted) return;
+    // Not refused once this coordinator is closed: the view it would start may already serve
+    // another coordinator's waiters (it ends by itself once the group has no member left).
+    if (signal.aborted) return;
     const { group } = this.#feeds;
     followChildren({ connection: () => group.connection(this) }, this.prefixPath(prefix), signal, follower);
   }

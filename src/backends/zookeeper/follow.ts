@@ -121,6 +121,7 @@ export function followChildren(host: FollowHost, parent: string, signal: AbortSi
         pause = Math.min(pause * 2, MAX_RETRY_MS);
         continue;
       }
+      if (signal.aborted) return; // stopped while it waited for a session: add no watch
       const progress = { listed: false };
       try {
         // Resolves when the client disconnects: followed anew on a session in contact.
