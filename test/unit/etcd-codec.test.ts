@@ -26,6 +26,7 @@ import {
   encodeWatchCancel,
   encodeWatchCreate,
   encodeWatchProgress,
+  framedTxn,
 } from '../../src/backends/etcd/transport/messages.js';
 
 type Fields = Map<number, (bigint | Buffer)[]>;
@@ -193,6 +194,33 @@ describe('etcd protobuf codec: requests carry etcd field numbers', () => {
     expect(one(read(one(success[0]!, 2) as Buffer, [1, 2]), 3)).toBe(5n);
     const failure = read((f.get(3) as Buffer[])[0]!, [3]);
     expect(one(read(one(failure, 3) as Buffer, [1]), 1)).toEqual(key);
+  });
+
+  it('a nested message written in place has the same bytes as one built apart, at every length of its length varint', () => {
+    // Lengths of 1, 2 and 3 varint bytes for the nested messages: the in-place writer keeps one
+    // byte for the length and moves the message up when it needs more.
+    for (const size of [0, 1, 100, 127, 128, 200, 16_383, 16_384, 70_000]) {
+      const long = Buffer.alloc(size, 0x61);
+      const req = { compare: [{ key: long, target: 'create' as const, result: 'equal' as const, value: 7n }], success: [{ put: { key: long, value: 'v', lease: 3n } }], failure: [{ range: { key } }] };
+      const apart = (write: (w: ProtoWriter) => ProtoWriter) => write(new ProtoWriter()).finish();
+      const compare = apart((w) => w.int(2, 1).bytes(3, long).intAlways(5, 7n));
+      const put = apart((w) => w.bytes(1, long).bytes(2, 'v').int(3, 3n));
+      const range = apart((w) => w.bytes(1, key));
+      const expected = apart((w) => w.message(1, compare).message(2, apart((o) => o.message(2, put))).message(3, apart((o) => o.message(1, range))));
+      expect(encodeTxn(req)).toEqual(expected);
+      // Framed: the gRPC prefix (not compressed, the length big-endian), then the same bytes.
+      const framed = framedTxn(req);
+      expect(framed[0]).toBe(0);
+      expect(framed.readUInt32BE(1)).toBe(expected.length);
+      expect(framed.subarray(5)).toEqual(expected);
+    }
+  });
+
+  it('a string field is written as its UTF-8 bytes, whatever their count', () => {
+    for (const value of ['', 'x', 'é', '日本', 'a'.repeat(300)]) {
+      const f = read(encodePut({ key, value }), [1, 2]);
+      expect(one(f, 2) ?? Buffer.alloc(0)).toEqual(Buffer.from(value));
+    }
   });
 
   it('LeaseGrant (TTL 1), LeaseRevoke/KeepAlive/TimeToLive (ID 1), Authenticate (name 1, password 2)', () => {

@@ -4,21 +4,23 @@
  * @module
  */
 import { type CallOptions, MemberPool, type MemberStream, type PoolOptions } from './endpoints.js';
-import type { StreamHandlers } from './grpc.js';
+import { frame, type StreamHandlers } from './grpc.js';
 import {
   decodeHeaderOnly,
   decodeLease,
+  decodeLeaseGrant,
   decodeRange,
   decodeStatus,
   decodeTxn,
   decodeWrite,
   type DeleteRangeRequest,
-  encodeDeleteRange,
-  encodeLeaseGrant,
-  encodeLeaseId,
-  encodePut,
-  encodeRange,
-  encodeTxn,
+  framedDeleteRange,
+  framedEmpty,
+  framedLeaseGrant,
+  framedLeaseId,
+  framedPut,
+  framedRange,
+  framedTxn,
   type Header,
   type LeaseResponse,
   Methods,
@@ -41,41 +43,51 @@ export class EtcdClient {
     this.watches = new WatchStream(this.pool);
   }
 
-  async range(req: RangeRequest, options?: CallOptions): Promise<RangeResponse> {
-    return decodeRange(await this.pool.call(Methods.range, encodeRange(req), options));
+  // Each call is one promise: the answer is decoded by the call itself (unary-call.ts).
+
+  range(req: RangeRequest, options: CallOptions = NO_OPTIONS): Promise<RangeResponse> {
+    return this.pool.call(Methods.range, framedRange(req), options, decodeRange);
   }
 
-  async put(req: PutRequest, options?: CallOptions): Promise<WriteResponse> {
-    return decodeWrite(await this.pool.call(Methods.put, encodePut(req), options));
+  put(req: PutRequest, options: CallOptions = NO_OPTIONS): Promise<WriteResponse> {
+    return this.pool.call(Methods.put, framedPut(req), options, decodeWrite);
   }
 
-  async deleteRange(req: DeleteRangeRequest, options?: CallOptions): Promise<WriteResponse> {
-    return decodeWrite(await this.pool.call(Methods.deleteRange, encodeDeleteRange(req), options));
+  deleteRange(req: DeleteRangeRequest, options: CallOptions = NO_OPTIONS): Promise<WriteResponse> {
+    return this.pool.call(Methods.deleteRange, framedDeleteRange(req), options, decodeWrite);
   }
 
-  async txn(req: TxnRequest, options?: CallOptions): Promise<TxnResponse> {
-    return decodeTxn(await this.pool.call(Methods.txn, encodeTxn(req), options));
+  txn(req: TxnRequest, options: CallOptions = NO_OPTIONS): Promise<TxnResponse> {
+    return this.pool.call(Methods.txn, framedTxn(req), options, decodeTxn);
   }
 
-  /** A transaction already encoded with {@link encodeTxn} (a caller that sends the same one again and again keeps the bytes). */
-  async txnEncoded(body: Buffer, options?: CallOptions): Promise<TxnResponse> {
-    return decodeTxn(await this.pool.call(Methods.txn, body, options));
+  /** A transaction already encoded with {@link encodeTxn} (framed here, with a copy). */
+  txnEncoded(body: Buffer, options: CallOptions = NO_OPTIONS): Promise<TxnResponse> {
+    return this.pool.call(Methods.txn, frame(body), options, decodeTxn);
   }
 
-  async leaseGrant(ttlSeconds: number, options?: CallOptions): Promise<LeaseResponse> {
-    return decodeLease(await this.pool.call(Methods.leaseGrant, encodeLeaseGrant(ttlSeconds), options), true);
+  /**
+   * A transaction already encoded and framed (see `framedTxn`): a caller that sends the same one
+   * again and again keeps these bytes, and they go to the stream as they are.
+   */
+  txnFramed(framedBody: Buffer, options: CallOptions = NO_OPTIONS): Promise<TxnResponse> {
+    return this.pool.call(Methods.txn, framedBody, options, decodeTxn);
   }
 
-  async leaseRevoke(id: bigint, options?: CallOptions): Promise<{ header: Header }> {
-    return decodeHeaderOnly(await this.pool.call(Methods.leaseRevoke, encodeLeaseId(id), options));
+  leaseGrant(ttlSeconds: number, options: CallOptions = NO_OPTIONS): Promise<LeaseResponse> {
+    return this.pool.call(Methods.leaseGrant, framedLeaseGrant(ttlSeconds), options, decodeLeaseGrant);
   }
 
-  async leaseTimeToLive(id: bigint, options?: CallOptions): Promise<LeaseResponse> {
-    return decodeLease(await this.pool.call(Methods.leaseTimeToLive, encodeLeaseId(id), options));
+  leaseRevoke(id: bigint, options: CallOptions = NO_OPTIONS): Promise<{ header: Header }> {
+    return this.pool.call(Methods.leaseRevoke, framedLeaseId(id), options, decodeHeaderOnly);
   }
 
-  async status(options?: CallOptions): Promise<StatusResponse> {
-    return decodeStatus(await this.pool.call(Methods.status, Buffer.alloc(0), options));
+  leaseTimeToLive(id: bigint, options: CallOptions = NO_OPTIONS): Promise<LeaseResponse> {
+    return this.pool.call(Methods.leaseTimeToLive, framedLeaseId(id), options, decodeLease);
+  }
+
+  status(options: CallOptions = NO_OPTIONS): Promise<StatusResponse> {
+    return this.pool.call(Methods.status, framedEmpty(), options, decodeStatus);
   }
 
   /** Opens a LeaseKeepAlive stream on the preferred member. */
@@ -88,3 +100,5 @@ export class EtcdClient {
     this.pool.close();
   }
 }
+
+const NO_OPTIONS: CallOptions = {};

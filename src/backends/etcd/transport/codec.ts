@@ -16,13 +16,22 @@ const FIXED32 = 5;
 /** A 64-bit varint takes at most 10 bytes. */
 const MAX_VARINT_BYTES = 10;
 
-/** Builds one message. Nested messages are built by a nested writer and added as bytes. */
+/** The gRPC message prefix: a flag byte (0: not compressed) and a 4-byte big-endian length. */
+const GRPC_PREFIX_BYTES = 5;
+
+/**
+ * Builds one message in one buffer: a nested message is written in place between {@link begin}
+ * and {@link end} (or built by a nested writer and added as bytes with {@link message}). A writer
+ * made `framed` leaves room for the gRPC prefix and {@link finishFramed} fills it in, so a request
+ * goes to the stream as encoded, with no copy and no buffer per nested message.
+ */
 export class ProtoWriter {
   #buffer: Buffer;
-  #length = 0;
+  #length: number;
 
-  constructor(capacity = 64) {
-    this.#buffer = Buffer.allocUnsafe(capacity);
+  constructor(capacity = 64, framed = false) {
+    this.#length = framed ? GRPC_PREFIX_BYTES : 0;
+    this.#buffer = Buffer.allocUnsafe(capacity + this.#length);
   }
 
   #reserve(bytes: number): void {
@@ -89,13 +98,55 @@ export class ProtoWriter {
   /** A bytes/string/message field; an empty value is not written (proto3 default). */
   bytes(field: number, value: Uint8Array | string | undefined): this {
     if (value === undefined) return this;
-    const data = typeof value === 'string' ? Buffer.from(value) : value;
-    if (data.length === 0) return this;
+    if (typeof value === 'string') {
+      // Written in place: no Buffer made for the string.
+      const length = Buffer.byteLength(value);
+      if (length === 0) return this;
+      this.#tag(field, LENGTH_DELIMITED);
+      this.#rawVarint(length);
+      this.#reserve(length);
+      this.#length += this.#buffer.write(value, this.#length, length);
+      return this;
+    }
+    if (value.length === 0) return this;
     this.#tag(field, LENGTH_DELIMITED);
-    this.#rawVarint(data.length);
-    this.#reserve(data.length);
-    this.#buffer.set(data, this.#length);
-    this.#length += data.length;
+    this.#rawVarint(value.length);
+    this.#reserve(value.length);
+    this.#buffer.set(value, this.#length);
+    this.#length += value.length;
+    return this;
+  }
+
+  /**
+   * Starts a nested message field written in place (always written, even when empty, as a oneof
+   * member must be); its fields follow, then {@link end} with the mark returned here. One byte is
+   * kept for the length, enough below 128 bytes; a longer message is moved up to make room.
+   */
+  begin(field: number): number {
+    this.#tag(field, LENGTH_DELIMITED);
+    this.#reserve(1);
+    return this.#length++;
+  }
+
+  /** Ends the nested message started at `mark` by {@link begin}: writes its length. */
+  end(mark: number): this {
+    const length = this.#length - mark - 1;
+    if (length < 0x80) {
+      this.#buffer[mark] = length;
+      return this;
+    }
+    let bytes = 1;
+    for (let rest = length; rest > 0x7f; rest = Math.floor(rest / 128)) bytes++;
+    this.#reserve(bytes - 1);
+    this.#buffer.copyWithin(mark + bytes, mark + 1, this.#length);
+    this.#length += bytes - 1;
+    let at = mark;
+    let value = length;
+    while (value > 0x7f) {
+      this.#buffer[at++] = (value & 0x7f) | 0x80;
+      value = Math.floor(value / 128);
+    }
+    this.#buffer[at] = value;
     return this;
   }
 
@@ -111,6 +162,14 @@ export class ProtoWriter {
 
   finish(): Buffer {
     return this.#buffer.subarray(0, this.#length);
+  }
+
+  /** The message with its gRPC prefix, from a writer made `framed`. */
+  finishFramed(): Buffer {
+    const buffer = this.#buffer;
+    buffer[0] = 0;
+    buffer.writeUInt32BE(this.#length - GRPC_PREFIX_BYTES, 1);
+    return buffer.subarray(0, this.#length);
   }
 }
 

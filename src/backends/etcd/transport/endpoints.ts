@@ -6,13 +6,20 @@
  */
 import http2 from 'node:http2';
 import { isIP } from 'node:net';
-import { canAbort, raceSignal } from '../../abortable.js';
+import { raceSignal } from '../../abortable.js';
 import type { ProtoReader } from './codec.js';
-import { GrpcError, GrpcStatus, GrpcStream, type StreamHandlers, TransportError, unary } from './grpc.js';
-import { decodeAuthenticate, encodeAuthenticate, Methods } from './messages.js';
-import { SchemeMismatchError, speaksOtherScheme } from './scheme-probe.js';
+import { isInvalidToken } from './failures.js';
+import { GrpcStream, type StreamHandlers, TransportError } from './grpc.js';
+import { Member } from './member.js';
+import { decodeAuthenticate, framedAuthenticate, Methods } from './messages.js';
+import { speaksOtherScheme } from './scheme-probe.js';
 import { destroySession } from './teardown.js';
 import { timeoutAfterIo } from './after-io.js';
+import { type CallHost, type CallOptions, unaryCall } from './unary-call.js';
+
+export { isMisconfigured, isRetryable } from './failures.js';
+export { Member } from './member.js';
+export type { CallOptions } from './unary-call.js';
 
 /** How to reach the members. */
 export interface PoolOptions {
@@ -37,9 +44,6 @@ const ATTEMPT_MAX_MS = 3000;
 const AUTHENTICATE_ATTEMPT_MS = 5000;
 /** A member that failed is asked only when no other is left, for this long. */
 const SUSPECT_MS = 2000;
-/** Backoff between rounds over every member: capped at 500 ms, with jitter. */
-const FIRST_BACKOFF_MS = 25;
-const MAX_BACKOFF_MS = 500;
 /**
  * HTTP/2 PING on sessions with open streams. etcd answers pings more often than every 5 s
  * (`--grpc-keepalive-min-time`) with GOAWAY: stay above it.
@@ -59,82 +63,10 @@ const CONNECTION_WINDOW_BYTES = 64 * 1024 * 1024;
 const PROBE_TIMEOUT_MS = 1000;
 const PROBE_INTERVAL_MS = 1000;
 
-/** One member: its endpoint and its HTTP/2 session, if open. */
-export class Member {
-  readonly endpoint: string;
-  readonly index: number;
-  session: http2.ClientHttp2Session | undefined;
-  /** performance.now() of the last answer from this member. */
-  lastAnswer = 0;
-  /** Until when (performance.now()) this member is avoided after a failure. */
-  suspectUntil = 0;
-  /** Open streams (watch, keep-alive) on this member's session: pings run while there are any. */
-  streams = 0;
-  /** The last connection-level failure (refused, TLS, protocol), to say why calls failed. */
-  lastError: Error | undefined;
-  /** When (performance.now()) the member was last probed for a TLS/plaintext mismatch. */
-  probedAt = -Infinity;
-
-  constructor(endpoint: string, index: number) {
-    this.endpoint = endpoint;
-    this.index = index;
-  }
-
-  get suspect(): boolean {
-    return this.suspectUntil > performance.now();
-  }
-}
-
 /** A stream and the member it runs on. */
 export type MemberStream = GrpcStream & { readonly member: Member };
 
-/** Options of one call. */
-export interface CallOptions {
-  /** Aborting it ends the call at once with the signal's reason. */
-  readonly signal?: AbortSignal | undefined;
-  /**
-   * A write that must not be sent twice: after an attempt whose outcome is unknown the call
-   * rejects with that TransportError instead of retrying.
-   */
-  readonly atMostOnce?: boolean;
-  /** Give up retrying after this long (default 15 s); each attempt has its own deadline anyway. */
-  readonly budgetMs?: number;
-  /** The deadline of each attempt, when the server's work is known to take longer than a read's. */
-  readonly attemptMs?: number;
-}
-
-const DEFAULT_BUDGET_MS = 15_000;
-
-/**
- * Whether the connection failed in a way that asking again cannot fix: a TLS handshake refused
- * (certificates, TLS versions).
- */
-export function isMisconfigured(error: unknown): boolean {
-  if (!(error instanceof TransportError)) return false;
-  const cause = error.cause as (Error & { code?: string }) | undefined;
-  const text = `${cause?.code ?? ''} ${cause?.message ?? ''}`;
-  return /ERR_SSL|SSL routines|certificate|ERR_TLS|wrong version number/i.test(text);
-}
-
-/** Whether a refusal from etcd means "ask again, maybe elsewhere": the member cannot serve now. */
-export function isRetryable(error: unknown): boolean {
-  if (error instanceof TransportError) return !isMisconfigured(error);
-  if (!(error instanceof GrpcError)) return false;
-  if (error.code === GrpcStatus.UNAVAILABLE) return true;
-  return /no leader|leader changed|too many requests|not capable|stopped|request timed out/i.test(error.details);
-}
-
-/** Whether etcd refused the call's outcome as unknown to itself (its own timeout of a proposal). */
-function outcomeUnknown(error: unknown): boolean {
-  if (error instanceof TransportError) return error.maybeApplied;
-  return error instanceof GrpcError && /request timed out|leader changed/i.test(error.details);
-}
-
-function isInvalidToken(error: unknown): boolean {
-  return error instanceof GrpcError && /invalid auth token/i.test(error.details);
-}
-
-export class MemberPool {
+export class MemberPool implements CallHost {
   readonly members: readonly Member[];
   readonly #options: PoolOptions;
   #preferred: Member;
@@ -157,6 +89,11 @@ export class MemberPool {
     this.#preferred = this.members[0] as Member;
     this.#pinger = setInterval(() => this.#pingAll(), PING_INTERVAL_MS);
     this.#pinger.unref();
+  }
+
+  /** Whether the config asks for TLS. */
+  get https(): boolean {
+    return this.#options.https;
   }
 
   /** The deadline of one attempt, from the latency seen recently. */
@@ -302,9 +239,8 @@ export class MemberPool {
 
   async #authenticate(signal?: AbortSignal): Promise<string | undefined> {
     const auth = this.#options.auth as { username: string; password: string };
-    const body = encodeAuthenticate(auth.username, auth.password);
-    const res = await this.#retrying(Methods.authenticate, body, { signal, attemptMs: AUTHENTICATE_ATTEMPT_MS }, () => undefined);
-    this.#token = decodeAuthenticate(res).token;
+    const body = framedAuthenticate(auth.username, auth.password);
+    this.#token = (await unaryCall(this, Methods.authenticate, body, { signal, attemptMs: AUTHENTICATE_ATTEMPT_MS }, undefined, decodeAuthenticate)).token;
     return this.#token;
   }
 
@@ -314,72 +250,27 @@ export class MemberPool {
   }
 
   /**
-   * One unary call: attempts on member after member, each with its own deadline, until one
-   * answers, the server refuses for good, the signal aborts, or the budget is spent.
+   * One unary call of `method` with `framedBody` (a request with its gRPC prefix): attempts on
+   * member after member, each with its own deadline, until one answers, the server refuses for
+   * good, the signal aborts, or the budget is spent (unary-call.ts). Resolves to the answer as
+   * `decode` reads it.
    */
-  call(method: string, body: Buffer, options: CallOptions = {}): Promise<ProtoReader> {
+  call<T>(method: string, framedBody: Buffer, options: CallOptions, decode: (answer: ProtoReader) => T): Promise<T> {
     this.onCall?.(method);
     this.calls.set(method, (this.calls.get(method) ?? 0) + 1);
     // Without credentials there is no token to fetch or renew: no extra async step per call.
-    if (!this.#options.auth) return this.#retrying(method, body, options, noToken);
-    return this.#withToken(method, body, options);
+    if (!this.#options.auth) return unaryCall(this, method, framedBody, options, undefined, decode);
+    return this.#withToken(method, framedBody, options, decode);
   }
 
-  async #withToken(method: string, body: Buffer, options: CallOptions): Promise<ProtoReader> {
+  async #withToken<T>(method: string, framedBody: Buffer, options: CallOptions, decode: (answer: ProtoReader) => T): Promise<T> {
     for (let renewed = false; ; renewed = true) {
       const token = await this.token(options.signal);
       try {
-        return await this.#retrying(method, body, options, () => token);
+        return await unaryCall(this, method, framedBody, options, token, decode);
       } catch (error) {
         if (!isInvalidToken(error) || renewed || !this.#options.auth) throw error;
         this.invalidateToken(token);
-      }
-    }
-  }
-
-  async #retrying(method: string, body: Buffer, options: CallOptions, token: () => string | undefined): Promise<ProtoReader> {
-    // A signal that can never abort is not listened to (an acquire with no limits passes one).
-    const signal = options.signal !== undefined && canAbort(options.signal) ? options.signal : undefined;
-    const giveUpAt = performance.now() + (options.budgetMs ?? DEFAULT_BUDGET_MS);
-    let tried = new Set<Member>();
-    let backoff = FIRST_BACKOFF_MS;
-    let last: unknown;
-    for (;;) {
-      if (this.#closed) throw new TransportError('the client was closed', '', false);
-      signal?.throwIfAborted();
-      let member = this.pick(tried);
-      if (!member) {
-        // Every member tried once: wait a little, then go round again.
-        if (performance.now() + backoff > giveUpAt) throw last;
-        await sleep(backoff / 2 + Math.random() * (backoff / 2), signal);
-        backoff = Math.min(backoff * 2, MAX_BACKOFF_MS);
-        tried = new Set();
-        continue;
-      }
-      tried.add(member);
-      const started = performance.now();
-      const session = this.session(member);
-      const attemptMs = options.attemptMs ?? this.attemptTimeoutMs;
-      try {
-        const answer = await unary(session, member.endpoint, method, body, token(), attemptMs, signal);
-        this.answered(member, performance.now() - started);
-        return answer;
-      } catch (failure) {
-        if (signal?.aborted) throw signal.reason;
-        const error = withConnectionError(failure, member);
-        if (!isRetryable(error)) {
-          // The member answered (with a refusal): it is healthy.
-          if (error instanceof GrpcError) this.answered(member);
-          throw error;
-        }
-        if (await this.#speaksOtherScheme(member, session, error, signal)) {
-          throw new SchemeMismatchError(member.endpoint, !this.#options.https);
-        }
-        if (error instanceof TransportError && error.timedOut && session === member.session && member.lastAnswer > started + attemptMs / 2) this.slow(member);
-        else this.failed(member, error);
-        last = error;
-        if (options.atMostOnce && outcomeUnknown(error)) throw error;
-        if (performance.now() >= giveUpAt) throw error;
       }
     }
   }
@@ -390,11 +281,11 @@ export class MemberPool {
    * A connection refused, an attempt that timed out (a frozen member) or a session that worked
    * before are never probed; a member at most once a second.
    */
-  async #speaksOtherScheme(member: Member, session: http2.ClientHttp2Session, error: unknown, signal: AbortSignal | undefined): Promise<boolean> {
-    if (!(error instanceof TransportError) || error.timedOut || this.#spoke.has(session)) return false;
-    if ((error.cause as { code?: string } | undefined)?.code === 'ECONNREFUSED') return false;
+  probeScheme(member: Member, session: http2.ClientHttp2Session, error: unknown, signal: AbortSignal | undefined): Promise<boolean> | undefined {
+    if (!(error instanceof TransportError) || error.timedOut || this.#spoke.has(session)) return undefined;
+    if ((error.cause as { code?: string } | undefined)?.code === 'ECONNREFUSED') return undefined;
     const now = performance.now();
-    if (now - member.probedAt < PROBE_INTERVAL_MS) return false;
+    if (now - member.probedAt < PROBE_INTERVAL_MS) return undefined;
     member.probedAt = now;
     const [host, port] = splitHostPort(member.endpoint);
     const probe = speaksOtherScheme(host, port, this.#options.https, Math.min(PROBE_TIMEOUT_MS, this.attemptTimeoutMs));
@@ -446,32 +337,8 @@ export class MemberPool {
   }
 }
 
-/** A transport failure with the reason its connection failed, when the connection said why. */
-function withConnectionError(error: unknown, member: Member): unknown {
-  const cause = member.lastError;
-  if (!(error instanceof TransportError) || !cause || error.cause === cause) return error;
-  return new TransportError(`${cause.message} (${member.endpoint})`, member.endpoint, error.maybeApplied, error.timedOut, { cause });
-}
-
-const noToken = (): undefined => undefined;
-
 function splitHostPort(endpoint: string): [string, number] {
   const match = /^\[?(.*?)\]?:(\d+)$/.exec(endpoint);
   if (!match) return [endpoint, 2379];
   return [match[1] as string, Number(match[2])];
-}
-
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const done = () => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(signal?.reason);
-    };
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
 }

@@ -8,7 +8,7 @@
 import http2 from 'node:http2';
 import { ProtoReader } from './codec.js';
 import { cancelStream } from './teardown.js';
-import { timeoutAfterIo } from './after-io.js';
+import { type Expiring, forget, watchDeadline } from './deadlines.js';
 
 /** gRPC status codes the adapter tells apart. */
 export const GrpcStatus = {
@@ -109,85 +109,186 @@ function statusOf(headers: http2.IncomingHttpHeaders): { code: number; message: 
   return { code: Number(raw), message: decoded };
 }
 
+/** Where a {@link UnaryAttempt} reports its outcome: exactly one of the two, once. */
+export interface AttemptOwner {
+  attemptAnswered(answer: ProtoReader): void;
+  attemptFailed(error: unknown): void;
+}
+
+/** The attempt a call's stream belongs to (its listeners are shared functions, not closures). */
+const ATTEMPT = Symbol('attempt');
+type AttemptStream = http2.ClientHttp2Stream & { [ATTEMPT]: UnaryAttempt };
+
 /**
- * One unary call on `session`: resolves to a reader over the answer, rejects with a
- * {@link GrpcError} (the server refused) or a {@link TransportError} (no answer within
- * `timeoutMs`, the stream was reset, the connection went away), or the signal's reason.
+ * One attempt of a unary call on `session`: reports a reader over the answer, a
+ * {@link GrpcError} (the server refused) or a {@link TransportError} (no answer within its
+ * deadline, the stream was reset, the connection went away), or the signal's reason, to its
+ * owner. Made for every request, so it costs one object and its stream: the stream's listeners
+ * are module functions that find the attempt on the stream, the deadline is watched by the
+ * process's one deadline timer (deadlines.ts), and a signal is listened to only when given.
  */
-export function unary(
-  session: http2.ClientHttp2Session,
-  endpoint: string,
-  path: string,
-  body: Buffer,
-  token: string | undefined,
-  timeoutMs: number,
-  signal: AbortSignal | undefined,
-): Promise<ProtoReader> {
-  return new Promise((resolve, reject) => {
+export class UnaryAttempt implements Expiring {
+  readonly expiresAt: number;
+  readonly #owner: AttemptOwner;
+  readonly #endpoint: string;
+  readonly #timeoutMs: number;
+  readonly #signal: AbortSignal | undefined;
+  #stream: http2.ClientHttp2Stream | undefined;
+  /** The answer's DATA: one chunk (the usual case), or several. */
+  #data: Buffer | Buffer[] | undefined;
+  #status: { code: number; message: string } | undefined;
+  #streamError: Error | undefined;
+  #settled = false;
+  #onAbort: (() => void) | undefined;
+
+  constructor(
+    session: http2.ClientHttp2Session,
+    endpoint: string,
+    path: string,
+    framedBody: Buffer,
+    token: string | undefined,
+    timeoutMs: number,
+    signal: AbortSignal | undefined,
+    owner: AttemptOwner,
+  ) {
+    this.#owner = owner;
+    this.#endpoint = endpoint;
+    this.#timeoutMs = timeoutMs;
+    this.#signal = signal;
+    this.expiresAt = performance.now() + timeoutMs;
     let stream: http2.ClientHttp2Stream;
     try {
-      stream = session.request(callHeaders(path, token), { endStream: false });
+      stream = session.request(token ? callHeaders(path, token) : (UNARY_HEADERS.get(path) ?? unaryHeaders(path)), REQUEST_OPTIONS);
     } catch (error) {
-      reject(new TransportError(`cannot start a call on ${endpoint}: ${(error as Error).message}`, endpoint, false, false, { cause: error }));
+      this.#settled = true;
+      owner.attemptFailed(new TransportError(`cannot start a call on ${endpoint}: ${(error as Error).message}`, endpoint, false, false, { cause: error }));
       return;
     }
-    const chunks: Buffer[] = [];
-    let status: { code: number; message: string } | undefined;
-    let settled = false;
-    let ready = false;
-    let streamError: Error | undefined;
-    stream.once('ready', () => (ready = true));
-    const finish = (error: unknown, answer?: ProtoReader) => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', onAbort);
-      if (error !== undefined) {
-        cancelStream(stream);
-        reject(error);
-      } else resolve(answer as ProtoReader);
-    };
-    const onAbort = () => finish(signal?.reason);
-    // An answer already received when the deadline comes due is read first (see after-io.ts).
-    const timer = timeoutAfterIo(() => finish(new TransportError(`no answer from ${endpoint} within ${timeoutMs} ms`, endpoint, true, true)), timeoutMs);
-    signal?.addEventListener('abort', onAbort, { once: true });
-    stream.on('response', (headers) => {
-      status = statusOf(headers) ?? status;
-      const httpStatus = headers[':status'];
-      if (httpStatus !== 200 && status === undefined) {
-        status = { code: GrpcStatus.UNKNOWN, message: `HTTP status ${httpStatus} from ${endpoint}` };
-      }
-    });
-    stream.on('trailers', (headers) => {
-      status = statusOf(headers) ?? status;
-    });
-    stream.on('data', (chunk: Buffer) => chunks.push(chunk));
-    stream.on('error', (error: Error) => {
-      // 'close' follows and decides.
-      streamError = error;
-    });
-    stream.on('close', () => {
-      if (settled) return;
-      if (status === undefined) {
-        const why = streamError ? streamError.message : stream.rstCode ? `stream reset (HTTP/2 code ${stream.rstCode})` : 'connection lost';
-        // Before the stream was opened nothing was sent: the request certainly was not applied.
-        finish(new TransportError(`${why} (${endpoint}, before an answer)`, endpoint, ready, false, { cause: streamError }));
-        return;
-      }
-      if (status.code !== GrpcStatus.OK) {
-        finish(new GrpcError(status.code, status.message, endpoint));
-        return;
-      }
-      const data = chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks);
-      if (data.length < 5) {
-        finish(new TransportError(`an empty answer from ${endpoint}`, endpoint, true));
-        return;
-      }
-      const length = data.readUInt32BE(1);
-      finish(undefined, new ProtoReader(data, 5, 5 + length));
-    });
-    stream.end(frame(body));
-  });
+    this.#stream = stream;
+    (stream as AttemptStream)[ATTEMPT] = this;
+    watchDeadline(this);
+    if (signal) {
+      this.#onAbort = () => this.#finish(signal.reason);
+      signal.addEventListener('abort', this.#onAbort, { once: true });
+    }
+    stream.on('response', onResponse);
+    stream.on('trailers', onTrailers);
+    stream.on('data', onData);
+    stream.on('error', onError);
+    stream.on('close', onClose);
+    stream.end(framedBody);
+  }
+
+  /** The deadline passed without an answer (called by the deadline timer). */
+  expire(): void {
+    this.#finish(new TransportError(`no answer from ${this.#endpoint} within ${this.#timeoutMs} ms`, this.#endpoint, true, true));
+  }
+
+  response(headers: http2.IncomingHttpHeaders & http2.IncomingHttpStatusHeader): void {
+    this.#status = statusOf(headers) ?? this.#status;
+    const httpStatus = headers[':status'];
+    if (httpStatus !== 200 && this.#status === undefined) {
+      this.#status = { code: GrpcStatus.UNKNOWN, message: `HTTP status ${httpStatus} from ${this.#endpoint}` };
+    }
+  }
+
+  trailers(headers: http2.IncomingHttpHeaders): void {
+    this.#status = statusOf(headers) ?? this.#status;
+    // The answer is complete with its trailers: decided now, not a turn later at 'close'.
+    if (this.#status?.code === GrpcStatus.OK && this.#complete()) this.#decide();
+  }
+
+  data(chunk: Buffer): void {
+    const data = this.#data;
+    if (data === undefined) this.#data = chunk;
+    else if (Array.isArray(data)) data.push(chunk);
+    else this.#data = [data, chunk];
+  }
+
+  error(error: Error): void {
+    // 'close' follows and decides.
+    this.#streamError = error;
+  }
+
+  closed(): void {
+    if (this.#settled) return;
+    const stream = this.#stream as http2.ClientHttp2Stream;
+    if (this.#status === undefined) {
+      const why = this.#streamError ? this.#streamError.message : stream.rstCode ? `stream reset (HTTP/2 code ${stream.rstCode})` : 'connection lost';
+      // Before the stream was opened (it has an id once its HEADERS went out) nothing was sent:
+      // the request certainly was not applied.
+      this.#finish(new TransportError(`${why} (${this.#endpoint}, before an answer)`, this.#endpoint, stream.id !== undefined, false, { cause: this.#streamError }));
+      return;
+    }
+    this.#decide();
+  }
+
+  /** Whether the answer's one message has arrived whole. */
+  #complete(): boolean {
+    const data = this.#joined();
+    return data !== undefined && data.length >= 5 && data.length >= 5 + data.readUInt32BE(1);
+  }
+
+  #joined(): Buffer | undefined {
+    const data = this.#data;
+    if (!Array.isArray(data)) return data;
+    const joined = Buffer.concat(data);
+    this.#data = joined;
+    return joined;
+  }
+
+  /** Decides from the status and the data received. */
+  #decide(): void {
+    const status = this.#status as { code: number; message: string };
+    if (status.code !== GrpcStatus.OK) {
+      this.#finish(new GrpcError(status.code, status.message, this.#endpoint));
+      return;
+    }
+    const data = this.#joined();
+    if (data === undefined || data.length < 5) {
+      this.#finish(new TransportError(`an empty answer from ${this.#endpoint}`, this.#endpoint, true));
+      return;
+    }
+    this.#finish(undefined, new ProtoReader(data, 5, 5 + data.readUInt32BE(1)));
+  }
+
+  #finish(error: unknown, answer?: ProtoReader): void {
+    if (this.#settled) return;
+    this.#settled = true;
+    forget(this);
+    if (this.#onAbort) this.#signal?.removeEventListener('abort', this.#onAbort);
+    if (error !== undefined) {
+      if (this.#stream) cancelStream(this.#stream);
+      this.#owner.attemptFailed(error);
+    } else this.#owner.attemptAnswered(answer as ProtoReader);
+  }
+}
+
+function onResponse(this: AttemptStream, headers: http2.IncomingHttpHeaders & http2.IncomingHttpStatusHeader): void {
+  this[ATTEMPT].response(headers);
+}
+function onTrailers(this: AttemptStream, headers: http2.IncomingHttpHeaders): void {
+  this[ATTEMPT].trailers(headers);
+}
+function onData(this: AttemptStream, chunk: Buffer): void {
+  this[ATTEMPT].data(chunk);
+}
+function onError(this: AttemptStream, error: Error): void {
+  this[ATTEMPT].error(error);
+}
+function onClose(this: AttemptStream): void {
+  this[ATTEMPT].closed();
+}
+
+const REQUEST_OPTIONS = { endStream: false } as const;
+
+/** The headers of a call without a token, made once per method (Node copies them per request). */
+const UNARY_HEADERS = new Map<string, http2.OutgoingHttpHeaders>();
+
+function unaryHeaders(path: string): http2.OutgoingHttpHeaders {
+  const headers = callHeaders(path, undefined);
+  UNARY_HEADERS.set(path, headers);
+  return headers;
 }
 
 /** Handlers of a bidirectional stream. */

@@ -120,7 +120,11 @@ const SORT_ORDER = { ascend: 1, descend: 2 } as const;
 const SORT_TARGET_CREATE = 2;
 
 export function encodeRange(req: RangeRequest): Buffer {
-  return new ProtoWriter()
+  return writeRange(new ProtoWriter(), req).finish();
+}
+
+function writeRange(w: ProtoWriter, req: RangeRequest): ProtoWriter {
+  return w
     .bytes(1, req.key)
     .bytes(2, req.rangeEnd)
     .int(3, req.limit)
@@ -130,8 +134,7 @@ export function encodeRange(req: RangeRequest): Buffer {
     .bool(7, req.serializable)
     .bool(8, req.keysOnly)
     .bool(9, req.countOnly)
-    .int(13, req.maxCreateRevision)
-    .finish();
+    .int(13, req.maxCreateRevision);
 }
 
 /** RangeResponse: header 1, kvs 2, more 3, count 4. */
@@ -163,7 +166,11 @@ export interface PutRequest {
 }
 
 export function encodePut(req: PutRequest): Buffer {
-  return new ProtoWriter().bytes(1, req.key).bytes(2, req.value).int(3, req.lease).bool(6, req.ignoreLease).finish();
+  return writePut(new ProtoWriter(), req).finish();
+}
+
+function writePut(w: ProtoWriter, req: PutRequest): ProtoWriter {
+  return w.bytes(1, req.key).bytes(2, req.value).int(3, req.lease).bool(6, req.ignoreLease);
 }
 
 /** DeleteRangeRequest: key 1, range_end 2, prev_kv 3. */
@@ -173,7 +180,11 @@ export interface DeleteRangeRequest {
 }
 
 export function encodeDeleteRange(req: DeleteRangeRequest): Buffer {
-  return new ProtoWriter().bytes(1, req.key).bytes(2, req.rangeEnd).finish();
+  return writeDeleteRange(new ProtoWriter(), req).finish();
+}
+
+function writeDeleteRange(w: ProtoWriter, req: DeleteRangeRequest): ProtoWriter {
+  return w.bytes(1, req.key).bytes(2, req.rangeEnd);
 }
 
 /** PutResponse / DeleteRangeResponse: header 1 (DeleteRange: deleted 2). */
@@ -210,8 +221,8 @@ const RESULTS = { equal: 0, greater: 1, less: 2, notEqual: 3 } as const;
 const TARGETS = { version: 0, create: 1, mod: 2, value: 3, lease: 4 } as const;
 const TARGET_FIELDS = { version: 4, create: 5, mod: 6, value: 7, lease: 8 } as const;
 
-function encodeCompare(c: Compare): Buffer {
-  const w = new ProtoWriter().int(1, RESULTS[c.result]).int(2, TARGETS[c.target]).bytes(3, c.key);
+function writeCompare(w: ProtoWriter, c: Compare): void {
+  w.int(1, RESULTS[c.result]).int(2, TARGETS[c.target]).bytes(3, c.key);
   const field = TARGET_FIELDS[c.target];
   if (typeof c.value === 'bigint') {
     // A oneof member is written even when zero, so the server knows which one is set.
@@ -219,18 +230,25 @@ function encodeCompare(c: Compare): Buffer {
   } else {
     w.message(field, typeof c.value === 'string' ? Buffer.from(c.value) : c.value);
   }
-  return w.finish();
 }
 
 /** RequestOp: request_range 1, request_put 2, request_delete_range 3. */
 export type RequestOp = { readonly range: RangeRequest } | { readonly put: PutRequest } | { readonly deleteRange: DeleteRangeRequest };
 
-function encodeRequestOp(op: RequestOp): Buffer {
-  const w = new ProtoWriter();
-  if ('range' in op) w.message(1, encodeRange(op.range));
-  else if ('put' in op) w.message(2, encodePut(op.put));
-  else w.message(3, encodeDeleteRange(op.deleteRange));
-  return w.finish();
+/** A RequestOp, as field `field` of the message being written, in place. */
+function writeRequestOp(w: ProtoWriter, field: number, op: RequestOp): void {
+  const outer = w.begin(field);
+  if ('range' in op) {
+    const inner = w.begin(1);
+    writeRange(w, op.range).end(inner);
+  } else if ('put' in op) {
+    const inner = w.begin(2);
+    writePut(w, op.put).end(inner);
+  } else {
+    const inner = w.begin(3);
+    writeDeleteRange(w, op.deleteRange).end(inner);
+  }
+  w.end(outer);
 }
 
 /** TxnRequest: compare 1, success 2, failure 3. */
@@ -241,12 +259,33 @@ export interface TxnRequest {
 }
 
 export function encodeTxn(req: TxnRequest): Buffer {
-  const w = new ProtoWriter(128);
-  for (const c of req.compare) w.message(1, encodeCompare(c));
-  for (const op of req.success) w.message(2, encodeRequestOp(op));
-  for (const op of req.failure ?? []) w.message(3, encodeRequestOp(op));
-  return w.finish();
+  return writeTxn(new ProtoWriter(128), req).finish();
 }
+
+/** Every field written in place: one buffer for the whole transaction. */
+function writeTxn(w: ProtoWriter, req: TxnRequest): ProtoWriter {
+  for (const c of req.compare) {
+    const mark = w.begin(1);
+    writeCompare(w, c);
+    w.end(mark);
+  }
+  for (const op of req.success) writeRequestOp(w, 2, op);
+  if (req.failure) for (const op of req.failure) writeRequestOp(w, 3, op);
+  return w;
+}
+
+// ---- framed requests (what the client sends) --------------------------------------------------
+
+/** A request ready for the wire: encoded with its gRPC prefix, in one buffer. */
+export const framedRange = (req: RangeRequest): Buffer => writeRange(new ProtoWriter(64, true), req).finishFramed();
+export const framedPut = (req: PutRequest): Buffer => writePut(new ProtoWriter(64, true), req).finishFramed();
+export const framedDeleteRange = (req: DeleteRangeRequest): Buffer => writeDeleteRange(new ProtoWriter(64, true), req).finishFramed();
+export const framedTxn = (req: TxnRequest): Buffer => writeTxn(new ProtoWriter(128, true), req).finishFramed();
+export const framedLeaseGrant = (ttl: number): Buffer => new ProtoWriter(16, true).int(1, ttl).finishFramed();
+export const framedLeaseId = (id: bigint): Buffer => new ProtoWriter(16, true).int(1, id).finishFramed();
+export const framedAuthenticate = (name: string, password: string): Buffer => new ProtoWriter(64, true).bytes(1, name).bytes(2, password).finishFramed();
+/** An empty message (StatusRequest). */
+export const framedEmpty = (): Buffer => new ProtoWriter(0, true).finishFramed();
 
 /** ResponseOp: response_range 1, response_put 2, response_delete_range 3. */
 export type ResponseOp =
@@ -319,6 +358,9 @@ export function decodeLease(r: ProtoReader, grant = false): LeaseResponse {
   }
   return { header, id, ttl, error };
 }
+
+/** LeaseGrantResponse, with its error field. */
+export const decodeLeaseGrant = (r: ProtoReader): LeaseResponse => decodeLease(r, true);
 
 /** Any response of which only the header matters (LeaseRevoke, Put). */
 export function decodeHeaderOnly(r: ProtoReader): { header: Header } {
