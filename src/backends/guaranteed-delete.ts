@@ -27,7 +27,7 @@ export interface RemovalHost {
    * an attempt costs no AbortController and no timer of its own: one timer per session watches
    * every attempt's deadline, and an attempt still running at its deadline is given up on then.
    */
-  attemptRemoveWithin?(key: string, revision: bigint | undefined, ms: number): Promise<void>;
+  attemptRemoveWithin?(key: string, revision: bigint | undefined, ms: number): Promise<unknown>;
   /** Ends the session (its keys vanish); resolves even when the backend cannot be reached. */
   end(): Promise<void>;
 }
@@ -37,21 +37,21 @@ const backoffMs = (attempt: number) => Math.min(25 * 2 ** attempt, 1000);
 
 /** The removals of one session, one per key at a time. */
 export class GuaranteedRemovals {
-  readonly #pending = new Map<string, { revision: bigint | undefined; removal: Promise<void> }>();
+  readonly #pending = new Map<string, Removal>();
   /** Deadlines of the attempts in flight, all aborted by the session's end (one listener for all). */
   readonly #attempts = new Set<AbortController>();
   /** Deadlines of the attempts that bound themselves ({@link RemovalHost.attemptRemoveWithin}). */
-  readonly #deadlines = new Deadlines();
+  readonly deadlines = new Deadlines();
   /** Removals that ended the session because the key could not be confirmed gone (for tests). */
   endedSessions = 0;
 
-  constructor(private readonly host: RemovalHost) {
+  constructor(readonly host: RemovalHost) {
     host.signal.addEventListener(
       'abort',
       () => {
         for (const attempt of this.#attempts) attempt.abort(host.signal.reason);
         this.#attempts.clear();
-        this.#deadlines.expireAll(host.signal.reason);
+        this.deadlines.expireAll();
       },
       { once: true },
     );
@@ -64,20 +64,19 @@ export class GuaranteedRemovals {
   remove(key: string, revision: bigint | undefined, signal?: AbortSignal): Promise<void> {
     if (this.host.signal.aborted) return Promise.resolve();
     const pending = this.#pending.get(key);
-    let removal = pending && pending.revision === revision ? pending.removal : undefined;
-    if (!removal) {
-      // Another creation of the same key (a withdrawn create that committed late) is removed
-      // after the removal in flight, which may have been decided before it existed.
-      const before = pending?.removal;
-      const run = before ? before.then(() => this.#run(key, revision)) : this.#run(key, revision);
-      const entry = { revision, removal: run };
-      removal = run.finally(() => {
-        if (this.#pending.get(key) === entry) this.#pending.delete(key);
-      });
-      entry.removal = removal;
-      this.#pending.set(key, entry);
-    }
-    return raceSignal(removal, signal);
+    if (pending && pending.revision === revision) return raceSignal(pending.done, signal);
+    const removal = new Removal(this, key, revision);
+    this.#pending.set(key, removal);
+    // Another creation of the same key (a withdrawn create that committed late) is removed
+    // after the removal in flight, which may have been decided before it existed.
+    if (pending) void pending.done.then(() => removal.start());
+    else removal.start();
+    return raceSignal(removal.done, signal);
+  }
+
+  /** `removal` is over: it no longer stands for its key. */
+  ended(removal: Removal): void {
+    if (this.#pending.get(removal.key) === removal) this.#pending.delete(removal.key);
   }
 
   /** How many removals are still trying (for tests and close). */
@@ -85,39 +84,9 @@ export class GuaranteedRemovals {
     return this.#pending.size;
   }
 
-  async #run(key: string, revision: bigint | undefined): Promise<void> {
+  /** One attempt within `ms` with a signal of its own (hosts without attemptRemoveWithin); true when confirmed gone or the session ended. */
+  async attemptWithSignal(key: string, revision: bigint | undefined, ms: number): Promise<boolean> {
     const session = this.host.signal;
-    const giveUpAt = performance.now() + this.host.ttlMs;
-    for (let attempt = 0; ; attempt++) {
-      if (session.aborted) return;
-      const left = giveUpAt - performance.now();
-      if (left <= 0) {
-        this.endedSessions++;
-        await this.host.end();
-        return;
-      }
-      // Each attempt has its own deadline, so one lost request cannot use up the whole TTL.
-      const attemptMs = Math.max(250, Math.min(left, this.host.ttlMs / 3));
-      if (await this.#attempt(key, revision, attemptMs)) return;
-      await pause(Math.min(backoffMs(attempt), Math.max(0, giveUpAt - performance.now())));
-    }
-  }
-
-  /** One attempt within `ms`; true when the key is confirmed gone or the session ended. */
-  async #attempt(key: string, revision: bigint | undefined, ms: number): Promise<boolean> {
-    const session = this.host.signal;
-    if (session.aborted) return true;
-    if (this.host.attemptRemoveWithin) {
-      const deadline = this.#deadlines.add(ms, key);
-      try {
-        await deadline.race(this.host.attemptRemoveWithin(key, revision, ms));
-        return true;
-      } catch {
-        return session.aborted;
-      } finally {
-        this.#deadlines.delete(deadline);
-      }
-    }
     const deadline = new AbortController();
     const timer = setTimeout(() => deadline.abort(new Error(`removing ${key} took longer than ${ms} ms`)), ms);
     this.#attempts.add(deadline);
@@ -133,36 +102,92 @@ export class GuaranteedRemovals {
   }
 }
 
-/** Waits `ms` (at most a second; the loop checks the session after it). */
-function pause(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
+/**
+ * One key's removal: attempts until the key is confirmed gone, the session ends, or the TTL is
+ * spent (then it ends the session). Driven by the attempts' callbacks rather than an async loop:
+ * a release makes one promise here ({@link done}), and an attempt answered in time no other.
+ */
+class Removal {
+  readonly done: Promise<void>;
+  #resolve!: () => void;
+  #giveUpAt = 0;
+  #attempt = 0;
+  /** The attempt in flight, by number: a late answer of one given up on is ignored. */
+  #current = 0;
+  #deadline: Deadline | undefined;
+
+  constructor(
+    private readonly owner: GuaranteedRemovals,
+    readonly key: string,
+    readonly revision: bigint | undefined,
+  ) {
+    this.done = new Promise<void>((resolve) => (this.#resolve = resolve));
+  }
+
+  start(): void {
+    this.#giveUpAt = performance.now() + this.owner.host.ttlMs;
+    this.#next();
+  }
+
+  #next(): void {
+    const { host } = this.owner;
+    if (host.signal.aborted) return this.#finish();
+    const left = this.#giveUpAt - performance.now();
+    if (left <= 0) {
+      this.owner.endedSessions++;
+      void host.end().then(
+        () => this.#finish(),
+        () => this.#finish(),
+      );
+      return;
+    }
+    // Each attempt has its own deadline, so one lost request cannot use up the whole TTL.
+    const ms = Math.max(250, Math.min(left, host.ttlMs / 3));
+    const number = ++this.#current;
+    if (!host.attemptRemoveWithin) {
+      void this.owner.attemptWithSignal(this.key, this.revision, ms).then((gone) => this.#ended(number, gone));
+      return;
+    }
+    this.#deadline = this.owner.deadlines.add(ms, this, number);
+    host.attemptRemoveWithin(this.key, this.revision, ms).then(
+      () => this.#ended(number, true),
+      () => this.#ended(number, false),
+    );
+  }
+
+  /** Attempt `number` ended: confirmed gone, or not (failed, or its deadline passed). */
+  #ended(number: number, gone: boolean): void {
+    if (number !== this.#current) return;
+    this.#current = 0;
+    if (this.#deadline) this.owner.deadlines.delete(this.#deadline);
+    this.#deadline = undefined;
+    if (gone || this.owner.host.signal.aborted) return this.#finish();
+    const pause = Math.min(backoffMs(this.#attempt++), Math.max(0, this.#giveUpAt - performance.now()));
+    // At most a second; the next attempt checks the session first.
+    setTimeout(() => this.#next(), pause);
+  }
+
+  /** Attempt `number`'s deadline passed (or the session ended) before it was answered. */
+  expired(number: number): void {
+    this.#ended(number, false);
+  }
+
+  #finish(): void {
+    this.owner.ended(this);
+    this.#resolve();
+  }
 }
 
 /** One attempt's deadline, watched by {@link Deadlines}. */
 class Deadline {
-  #expire: ((reason: unknown) => void) | undefined;
-  #reason: unknown;
-
   constructor(
     readonly endsAt: number,
-    readonly ms: number,
-    readonly key: string,
+    readonly removal: Removal,
+    readonly attempt: number,
   ) {}
 
-  /** `attempt`, or a rejection once the deadline passes (or the session ends), whichever comes first. */
-  race(attempt: Promise<void>): Promise<void> {
-    attempt.catch(() => {});
-    if (this.#reason !== undefined) return Promise.reject(this.#reason);
-    return new Promise((resolve, reject) => {
-      this.#expire = reject;
-      attempt.then(resolve, reject);
-    });
-  }
-
-  expire(reason: unknown): void {
-    this.#reason ??= reason;
-    this.#expire?.(this.#reason);
-    this.#expire = undefined;
+  expire(): void {
+    this.removal.expired(this.attempt);
   }
 }
 
@@ -178,8 +203,8 @@ class Deadlines {
   #timer: NodeJS.Timeout | undefined;
   #timerAt = Infinity;
 
-  add(ms: number, key: string): Deadline {
-    const deadline = new Deadline(performance.now() + ms, ms, key);
+  add(ms: number, removal: Removal, attempt: number): Deadline {
+    const deadline = new Deadline(performance.now() + ms, removal, attempt);
     this.#live.add(deadline);
     if (deadline.endsAt < this.#timerAt) this.#arm(deadline.endsAt);
     return deadline;
@@ -189,13 +214,13 @@ class Deadlines {
     this.#live.delete(deadline);
   }
 
-  expireAll(reason: unknown): void {
+  expireAll(): void {
     const live = [...this.#live];
     this.#live.clear();
     clearTimeout(this.#timer);
     this.#timer = undefined;
     this.#timerAt = Infinity;
-    for (const deadline of live) deadline.expire(reason);
+    for (const deadline of live) deadline.expire();
   }
 
   #arm(at: number): void {
@@ -213,7 +238,7 @@ class Deadlines {
     for (const deadline of [...this.#live]) {
       if (deadline.endsAt <= now) {
         this.#live.delete(deadline);
-        deadline.expire(new Error(`removing ${deadline.key} took longer than ${deadline.ms} ms`));
+        deadline.expire();
       } else if (deadline.endsAt < next) next = deadline.endsAt;
     }
     if (next < Infinity) this.#arm(next);

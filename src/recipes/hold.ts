@@ -80,11 +80,12 @@ export class Hold implements Lease {
     return this.#release;
   }
 
-  async #removeKey(): Promise<void> {
+  /** A promise chain, not an async function: one promise less on every release. */
+  #removeKey(): Promise<void> {
     // Nothing goes through a session known to be lost: its keys vanish with it.
     if (this.#session.signal.aborted) {
       this.#own.dispose();
-      return;
+      return Promise.resolve();
     }
     const wasLost = this.lost;
     this.#releasing = true;
@@ -92,10 +93,17 @@ export class Hold implements Lease {
     this.#own.dispose();
     // Guaranteed: resolves once the key is confirmed gone, or its session ended. Even after a
     // client-side loss (a failed watch) the key may still exist on the server: removed if ours.
-    await this.#session.remove(this.key, this.token);
-    // Before the caller hears of it: no position report made after this counts the key.
-    confirmedGone(this.key, this.token);
-    if (!wasLost) this.#end(RELEASED);
+    let removing: Promise<void>;
+    try {
+      removing = this.#session.remove(this.key, this.token);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return removing.then(() => {
+      // Before the caller hears of it: no position report made after this counts the key.
+      confirmedGone(this.key, this.token);
+      if (!wasLost) this.#end(RELEASED);
+    });
   }
 
   async guardedWrite(ops: readonly GuardedOp[]): Promise<boolean> {

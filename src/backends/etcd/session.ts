@@ -22,7 +22,7 @@ import { LeaseKeeper } from './lease-keeper.js';
 import type { HealthBoard } from '../../observability/health.js';
 import type { EtcdClient } from './transport/client.js';
 import type { CallOptions } from './transport/endpoints.js';
-import { type Compare, encodeTxn, type Header, type KeyValue, type RequestOp, type TxnResponse } from './transport/messages.js';
+import { type Compare, framedTxn, type Header, type KeyValue, type RequestOp, type TxnResponse } from './transport/messages.js';
 import type { PrefixView, Snapshot } from './view.js';
 import type { ViewRegistry } from './view-registry.js';
 import { queueEntryOf } from './follow.js';
@@ -197,11 +197,13 @@ export class EtcdSession implements Session {
    * revision is known) makes no AbortController and no timer for its removal attempt. A
    * withdrawal also watches the name, which takes a signal: it makes its own (failures only).
    */
-  async #attemptRemoveWithin(key: string, revision: bigint | undefined, ms: number): Promise<void> {
-    if (revision !== undefined) {
-      await this.#deleteIf(key, revision, { budgetMs: ms });
-      return;
-    }
+  #attemptRemoveWithin(key: string, revision: bigint | undefined, ms: number): Promise<unknown> {
+    // A release: the guarded delete's own promise, with nothing around it.
+    if (revision !== undefined) return this.#deleteIf(key, revision, { budgetMs: ms });
+    return this.#withdrawWithin(key, ms);
+  }
+
+  async #withdrawWithin(key: string, ms: number): Promise<void> {
     const deadline = new AbortController();
     const timer = setTimeout(() => deadline.abort(new Error(`withdrawing ${key} took longer than ${ms} ms`)), ms);
     try {
@@ -310,7 +312,7 @@ export class EtcdSession implements Session {
           // Retried on another member when an attempt goes unanswered: the compare makes a
           // second commit impossible, and the failure branch shows an earlier attempt's key.
           const body = this.#enqueueBody(prefix, key, value, read);
-          res = await this.#call(`creating ${key}`, () => this.#host.client.txnEncoded(body, { signal }));
+          res = await this.#call(`creating ${key}`, () => this.#host.client.txnFramed(body, { signal }));
         } catch (error) {
           // The create may have committed with its answer lost: make sure no key of it remains
           // (its name stays reserved until that is confirmed, so no later create can take it).
@@ -354,7 +356,7 @@ export class EtcdSession implements Session {
   }
 
   /**
-   * The enqueue transaction for `key`, encoded once and kept: it is the same bytes every time the
+   * The enqueue transaction for `key`, encoded (with its gRPC prefix) once and kept: it is the same bytes every time the
    * session uses the name again (a lock taken in a loop), and encoding it was a good part of an
    * uncontended acquire's own work. Bounded: past {@link MAX_KEPT_BODIES} names it starts over.
    */
@@ -364,7 +366,7 @@ export class EtcdSession implements Session {
     if (body) return body;
     const { keys } = this.#host;
     const full = keys.full(key);
-    const encoded = encodeTxn({
+    const encoded = framedTxn({
       compare: [{ key: full, target: 'create', result: 'equal', value: 0n }],
       success:
         read === 'standing'
@@ -418,20 +420,25 @@ export class EtcdSession implements Session {
     return { key, revision, entries: entriesOf(this.#host.keys, prefix, snapshot.kvs), own: this.#watchOwn(prefix, key, revision) };
   }
 
-  /** Deletes `key` if it still has creation revision `revision`; any answer means it is gone. */
-  async #deleteIf(key: string, revision: bigint, options: CallOptions): Promise<boolean> {
+  /**
+   * Deletes `key` if it still has creation revision `revision`; any answer means it is gone.
+   * A promise chain, not an async function: every release goes through here.
+   */
+  #deleteIf(key: string, revision: bigint, options: CallOptions): Promise<boolean> {
     const full = this.#host.keys.full(key);
     this.#deleting.add(key);
-    try {
-      const res = await this.#host.call(`deleting ${key}`, () =>
-        this.#host.client.txn({ compare: [createdAt(full, revision)], success: [{ deleteRange: { key: full } }] }, options),
-      );
-      if (res.succeeded) this.#wrote(key, res.header);
-      this.#forget(key);
-      return res.succeeded;
-    } finally {
-      this.#deleting.delete(key);
-    }
+    return this.#host.call(`deleting ${key}`, () => this.#host.client.txn({ compare: [createdAt(full, revision)], success: [{ deleteRange: { key: full } }] }, options)).then(
+      (res) => {
+        this.#deleting.delete(key);
+        if (res.succeeded) this.#wrote(key, res.header);
+        this.#forget(key);
+        return res.succeeded;
+      },
+      (error: unknown) => {
+        this.#deleting.delete(key);
+        throw error;
+      },
+    );
   }
 
   async updateIf(key: string, revision: bigint, value: string, signal?: AbortSignal): Promise<boolean> {
