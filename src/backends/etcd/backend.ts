@@ -79,8 +79,11 @@ export class EtcdBackend implements Backend {
     return this.#current && !this.#current.signal.aborted ? this.#current.leaseId : undefined;
   }
 
-  /** A call with its failures translated to BackendError (the client retries what can be retried). */
-  call<T>(what: string, fn: () => Promise<T>): Promise<T> {
+  /**
+   * A call with its failures translated to BackendError (the client retries what can be
+   * retried), then handed to `rethrow`, if given, which may throw another error instead.
+   */
+  call<T>(what: string, fn: () => Promise<T>, rethrow?: (error: unknown) => void): Promise<T> {
     if (this.#closed) return Promise.reject(new ClosedError('the coordinator was closed'));
     let calling: Promise<T>;
     try {
@@ -91,7 +94,9 @@ export class EtcdBackend implements Backend {
     // A catch on the call's own promise, not an async wrapper: one step less on every request.
     return calling.catch((error: unknown) => {
       if (this.#closed) throw new ClosedError('the coordinator was closed', { cause: error });
-      throw explain(error, what, this.options);
+      const explained = explain(error, what, this.options);
+      rethrow?.(explained);
+      throw explained;
     });
   }
 

@@ -21,17 +21,19 @@ export interface PeerWrites {
 const byCluster = new Map<bigint, Set<PeerWrites>>();
 
 /**
- * `writer` saw its write of etcd key `full` confirmed at `revision` by cluster `clusterId`: the
+ * `writer` saw its write of etcd key `full` (or the function that makes it) confirmed at `revision` by cluster `clusterId`: the
  * other adapters on that cluster are told. `writer` is known from then on as one of that
  * cluster's (an adapter with positions to report has written its own key first).
  */
-export function confirmedWrite(writer: PeerWrites, clusterId: bigint, full: Buffer, revision: bigint): void {
+export function confirmedWrite(writer: PeerWrites, clusterId: bigint, full: Buffer | (() => Buffer), revision: bigint): void {
   if (clusterId === 0n) return; // no cluster id in the answer: nothing to key it by
   let peers = byCluster.get(clusterId);
   if (!peers) byCluster.set(clusterId, (peers = new Set()));
   peers.add(writer);
   if (peers.size === 1) return;
-  for (const peer of peers) if (peer !== writer) peer.peerWrote(full, revision);
+  // The etcd key is made only when there is someone to tell (most processes have one adapter).
+  const key = typeof full === 'function' ? full() : full;
+  for (const peer of peers) if (peer !== writer) peer.peerWrote(key, revision);
 }
 
 /** `adapter` is closed: it is told nothing more. */

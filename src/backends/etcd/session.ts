@@ -33,8 +33,8 @@ export interface SessionHost {
   readonly client: EtcdClient;
   readonly keys: KeySpace;
   readonly views: ViewRegistry;
-  /** A call with the adapter's error translation. */
-  call<T>(what: string, fn: () => Promise<T>): Promise<T>;
+  /** A call with the adapter's error translation, then `rethrow`'s, if given (it may throw another error). */
+  call<T>(what: string, fn: () => Promise<T>, rethrow?: (error: unknown) => void): Promise<T>;
   /** Reads every key under `<prefix>/`. */
   range(prefix: string, signal?: AbortSignal): Promise<Snapshot>;
   /** Where contact, out of contact and loss are reported (`coord.health()`). */
@@ -56,8 +56,8 @@ export class EtcdSession implements Session {
   readonly #enqueueBodies = new Map<string, Buffer>();
   /** Keys this session is deleting right now: their disappearance is expected. */
   readonly #deleting = new Set<string>();
-  /** The last enqueue in flight: the next one is sent once it is answered (call order). */
-  #lastEnqueue: Promise<unknown> = Promise.resolve();
+  /** The last enqueue in flight, if any: the next one is sent once it is answered (call order). */
+  #lastEnqueue: Promise<void> | undefined;
   readonly #own: OwnKeyWatches;
   readonly #removals: GuaranteedRemovals;
   /** Withdrawn names, watched for the session's life: a create that commits late is deleted. */
@@ -267,16 +267,18 @@ export class EtcdSession implements Session {
     if (this.signal.aborted) throw this.signal.reason;
   }
 
-  /** A call that turns "lease not found" into this session's loss. */
+  /** A call that turns "lease not found" into this session's loss (one catch, the adapter's). */
   #call<T>(what: string, fn: () => Promise<T>): Promise<T> {
-    return this.#host.call(what, fn).catch((error: unknown) => {
-      if (isLeaseNotFound(error) || isLeaseNotFound((error as Error)?.cause)) {
-        this.lose(new SessionLostError(`etcd session ${this.id} lost: etcd reports the lease gone (revoked or expired)`, { cause: error }));
-        throw this.signal.reason;
-      }
-      throw error;
-    });
+    return this.#host.call(what, fn, this.#leaseGone);
   }
+
+  /** Throws the session's loss for an error that says its lease is gone. */
+  readonly #leaseGone = (error: unknown): void => {
+    if (isLeaseNotFound(error) || isLeaseNotFound((error as Error)?.cause)) {
+      this.lose(new SessionLostError(`etcd session ${this.id} lost: etcd reports the lease gone (revoked or expired)`, { cause: error }));
+      throw this.signal.reason;
+    }
+  };
 
   /**
    * One transaction, like Go's `Mutex.tryAcquire`: create the own key if absent (attached to the
@@ -287,11 +289,20 @@ export class EtcdSession implements Session {
    * clients do; further concurrent ones a suffixed name.
    */
   enqueue(prefix: string, role: Role, value: string, signal: AbortSignal, read: EnqueueRead = 'listing'): Promise<Enqueued> {
-    // Sent after the previous enqueue is answered (or failed): call order is queue order.
+    // Sent after the previous enqueue is answered (or failed): call order is queue order. With
+    // none in flight (an acquire in a loop), sent at once, not a turn later.
     const previous = this.#lastEnqueue;
-    const mine = previous.then(() => this.#enqueue(prefix, role, value, signal, read));
-    this.#lastEnqueue = mine.catch(() => {});
+    const mine = previous === undefined ? this.#enqueue(prefix, role, value, signal, read) : previous.then(() => this.#enqueue(prefix, role, value, signal, read));
+    const settled: Promise<void> = mine.then(
+      () => this.#enqueueSettled(settled),
+      () => this.#enqueueSettled(settled),
+    );
+    this.#lastEnqueue = settled;
     return mine;
+  }
+
+  #enqueueSettled(settled: Promise<void>): void {
+    if (this.#lastEnqueue === settled) this.#lastEnqueue = undefined;
   }
 
   async #enqueue(prefix: string, role: Role, value: string, signal: AbortSignal, read: EnqueueRead): Promise<Enqueued> {

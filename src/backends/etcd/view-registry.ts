@@ -111,7 +111,7 @@ export class SharedViews implements PeerWrites {
    * these views wait for it through the view's floor).
    */
   shareWrite(key: string, revision: bigint, clusterId: bigint): void {
-    confirmedWrite(this, clusterId, this.#host.keys.full(key), revision);
+    confirmedWrite(this, clusterId, () => this.#host.keys.full(key), revision);
   }
 
   peerWrote(full: Buffer, revision: bigint): void {
