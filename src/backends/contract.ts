@@ -305,6 +305,15 @@ export interface Backend {
   readonly endsWaitWithOwnKey?: true;
 
   /**
+   * Set when {@link session}, {@link Session.enqueue} and the reads made while entering a queue
+   * add no listener to a signal that never aborts. An acquire with no timeout and no caller
+   * signal then enters on one shared never-aborting signal, and makes none of its own (an
+   * AbortController per acquire, most of a kilobyte of heap and a measurable part of an
+   * uncontended acquire's own work).
+   */
+  readonly entersWithoutListening?: true;
+
+  /**
    * What {@link followPrefix} follows, when several backends follow the same thing: one position
    * view per queue then serves the waiters of all of them (the memory backends of one process
    * share one store; etcd coordinators sharing a connection, one watched view per name; ZooKeeper

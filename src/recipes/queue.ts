@@ -26,7 +26,7 @@ import { confirmedGone, followPosition, type HeadRule, type PositionReports } fr
 import type { WaitScope } from './wait-scope.js';
 
 /** The part of a {@link WaitScope} that waiting needs. */
-export type WaitLimits = Pick<WaitScope, 'signal' | 'onQueued'>;
+export type WaitLimits = Pick<WaitScope, 'signal' | 'onQueued' | 'unlimited'>;
 
 /** A recipe's admission rule over a listing in creation order. */
 export interface AdmissionRule {
@@ -95,8 +95,11 @@ export function contend(backend: Backend, request: ContenderRequest, scope: Wait
   // no chain of pending promises per waiting contender (each costs a waiter a few hundred bytes of
   // heap). Nothing made here is kept once the contender has entered: a closure of this function
   // kept for the wait would keep its options and their signal alive (most of a kilobyte).
+  // With no limits, on a backend that never listens to a never-aborting signal while entering,
+  // the scope's own signal is not made for entering (see Backend.entersWithoutListening).
+  const signal = scope.unlimited === true && backend.entersWithoutListening === true ? NEVER_ABORTED : scope.signal;
   return new Promise<Contender>((resolve, reject) => {
-    enter(backend, request, scope.signal).then(({ contender, first }) => new Admission(backend, request, contender, resolve, reject).start(scope, first), reject);
+    enter(backend, request, signal).then(({ contender, first }) => new Admission(backend, request, contender, resolve, reject).start(scope, first), reject);
   });
 }
 

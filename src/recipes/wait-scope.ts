@@ -13,6 +13,8 @@ export interface WaitScope extends Disposable {
   /** Aborts with a TimeoutError or an AbortError, whichever limit is hit first. */
   readonly signal: AbortSignal;
   readonly onQueued: ((position: number) => void) | undefined;
+  /** Set when nothing can abort the scope (no timeout, no caller signal): its signal is made only if read. */
+  readonly unlimited?: true;
 }
 
 /** The options an acquire, campaign, read or write accepts. */
@@ -28,6 +30,7 @@ export const TRY_OPTIONS: readonly string[] = ['signal', 'timeoutMs'];
  */
 class UnlimitedScope implements WaitScope {
   #signal: AbortSignal | undefined;
+  readonly unlimited = true as const;
 
   constructor(readonly onQueued: ((position: number) => void) | undefined) {}
 

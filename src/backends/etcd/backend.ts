@@ -30,6 +30,8 @@ import { followView, queueEntryOf } from './follow.js';
 
 export class EtcdBackend implements Backend {
   readonly kind = 'etcd' as const;
+  /** Entering a queue (session, create, the reads after it) never listens to a never-aborting signal: calls check canAbort. */
+  readonly entersWithoutListening = true as const;
   readonly options: EtcdOptions;
   /** The connection's client: shared with the process's other coordinators of the same identity. */
   readonly client: EtcdClient;
