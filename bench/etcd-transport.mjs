@@ -446,7 +446,7 @@ const report = [
   '',
   gapLine,
   '',
-  `The client's own objects per pair, counted over 200 pairs (not timed): the raw pair makes ${objects.own.promises.toFixed(0)} promises and ${objects.own.controllers.toFixed(0)} AbortControllers, the floor (step ${stepOf('txns')}) ${objects.txns.promises.toFixed(0)} and ${objects.txns.controllers.toFixed(0)}, Baton ${objects.baton.promises.toFixed(0)} and ${objects.baton.controllers.toFixed(0)} (the acquire's never-aborting wait signal: made per acquire, not shared, so that no adapter's listener can pile up on one signal).`,
+  `The client's own objects per pair, counted over 200 pairs (not timed): the raw pair makes ${objects.own.promises.toFixed(0)} promises and ${objects.own.controllers.toFixed(0)} AbortControllers, the floor (step ${stepOf('txns')}) ${objects.txns.promises.toFixed(0)} and ${objects.txns.controllers.toFixed(0)}, Baton ${objects.baton.promises.toFixed(0)} and ${objects.baton.controllers.toFixed(0)}${objects.baton.controllers > 0 ? ' (the acquire\'s wait signal)' : ''}.`,
   '',
   shapesLine,
   '',
