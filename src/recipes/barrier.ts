@@ -7,14 +7,14 @@
  * - {@link DoubleBarrier}: `members` parties `enter()` and all proceed once the last has arrived;
  *   then each `leave()`s and all proceed once the last has left (Curator's DistributedDoubleBarrier,
  *   kazoo's DoubleBarrier). Members are ephemeral keys under the name, so a member that dies is
- *   counted out when its session ends; a plain flag `<name>-ready` records that everyone arrived,
- *   so a slow member still passes after faster ones started leaving.
+ *   counted out when its session ends; a plain flag (`.baton/<name>/.ready`, plain-keys.ts)
+ *   records that everyone arrived, so a slow member still passes after faster ones started leaving.
  * @module
  */
 import type { Backend, Enqueued, QueueEntry } from '../backends/contract.js';
 import { InvalidArgumentError } from '../errors.js';
 import { checkName, checkQueueName, describe } from '../validate.js';
-import { changeOrAbort, plainKeysOf } from './plain-keys.js';
+import { changeOrAbort, plainKeysOf, readyFlagKey } from './plain-keys.js';
 import { enqueueWithin, WITHDRAW_WAIT_MS } from './queue.js';
 import { openWaitScope } from './wait-scope.js';
 
@@ -88,7 +88,7 @@ export class DoubleBarrier {
     }
     this.members = members;
     this.#backend = backend;
-    this.#ready = `${this.name}-ready`;
+    this.#ready = readyFlagKey(this.name);
   }
 
   /**

@@ -8,7 +8,7 @@
 import type { Backend, PlainKeys } from '../backends/contract.js';
 import { ConflictError, InvalidArgumentError } from '../errors.js';
 import { checkName, checkValue, describe } from '../validate.js';
-import { plainKeysOf } from './plain-keys.js';
+import { plainKeysOf, valueKey } from './plain-keys.js';
 import { openWaitScope } from './wait-scope.js';
 
 /** A value as read: its text and the revision of the write that set it. */
@@ -38,11 +38,14 @@ const DEFAULT_ATTEMPTS = 10;
 export class VersionedValue {
   readonly name: string;
   readonly #backend: Backend;
+  /** The plain key it lives in, apart from a barrier's of the same name (plain-keys.ts). */
+  readonly #key: string;
 
   /** @internal */
   constructor(backend: Backend, name: string) {
     this.name = checkName(name);
     this.#backend = backend;
+    this.#key = valueKey(this.name);
   }
 
   get #keys(): PlainKeys {
@@ -52,7 +55,7 @@ export class VersionedValue {
   /** The current value and revision, or undefined if it was never set (or was deleted). */
   async get(options?: { signal?: AbortSignal; timeoutMs?: number }): Promise<ValueState | undefined> {
     using scope = openWaitScope(`read of value "${this.name}"`, options);
-    const stored = await this.#keys.read(this.name, scope.signal);
+    const stored = await this.#keys.read(this.#key, scope.signal);
     return stored && { value: stored.value, revision: stored.revision };
   }
 
@@ -69,9 +72,9 @@ export class VersionedValue {
     using scope = openWaitScope(`update of value "${this.name}"`, limits);
     const keys = this.#keys;
     for (let attempt = 1; ; attempt++) {
-      const current = await keys.read(this.name, scope.signal);
+      const current = await keys.read(this.#key, scope.signal);
       const next = checkValue(await fn(current?.value), 'updated value');
-      const written = await keys.write(this.name, current, next, scope.signal);
+      const written = await keys.write(this.#key, current, next, scope.signal);
       if (written) return { value: written.value, revision: written.revision, attempts: attempt, conflicts: attempt - 1 };
       if (attempt >= maxAttempts) {
         throw new ConflictError(`update of value "${this.name}" lost the race to other writers ${attempt} times (maxAttempts ${maxAttempts})`);
@@ -84,7 +87,7 @@ export class VersionedValue {
   /** Deletes the value. Resolves to whether there was one. */
   async delete(options?: { signal?: AbortSignal; timeoutMs?: number }): Promise<boolean> {
     using scope = openWaitScope(`delete of value "${this.name}"`, options);
-    return this.#keys.delete(this.name, undefined, scope.signal);
+    return this.#keys.delete(this.#key, undefined, scope.signal);
   }
 }
 

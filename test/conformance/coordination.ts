@@ -101,6 +101,22 @@ function describeRecipes(target: CoordinationTarget): void {
       await expect(coord.barrier(name).wait({ timeoutMs: 200 })).rejects.toBeInstanceOf(TimeoutError);
       await coord.barrier(name).remove();
     });
+
+    it('is apart from the value of the same name: neither reads, sets nor removes the other', async () => {
+      const coord = await target.open();
+      const name = unique('barrier-and-value');
+      expect(await coord.barrier(name).set()).toBe(true);
+      expect(await coord.value(name).get()).toBeUndefined();
+      await coord.value(name).update((current) => `${current ?? 'unset'}+written`);
+      expect((await coord.value(name).get())?.value).toBe('unset+written');
+      expect(await coord.barrier(name).remove()).toBe(true);
+      expect((await coord.value(name).get())?.value).toBe('unset+written');
+      expect(await coord.value(name).delete()).toBe(true);
+      expect(await coord.barrier(name).isSet()).toBe(false);
+      await coord.value(name).update(() => 'again');
+      expect(await coord.barrier(name).isSet()).toBe(false);
+      await coord.barrier(name).wait({ timeoutMs: 5000 }); // not set: passes at once
+    });
   });
 
   describe('double barrier', () => {
@@ -118,6 +134,19 @@ function describeRecipes(target: CoordinationTarget): void {
         await Promise.all([...leaving, barriers[2]!.leave()]);
         expect(await backendOf(coords[0]!).list(name)).toEqual([]);
       }
+    });
+
+    it('is not passed, nor cleared, by a value named like its ready flag', async () => {
+      const coord = await target.open();
+      const name = unique('double-flag');
+      // A name that reads like the flag's is any user's to take: the barrier must not see it.
+      await coord.value(`${name}-ready`).update(() => 'not a flag');
+      await expect(coord.doubleBarrier(name, { members: 2 }).enter({ timeoutMs: 300 })).rejects.toBeInstanceOf(TimeoutError);
+      // A round of one member sets its flag and clears it on the way out: only its own flag.
+      const alone = coord.doubleBarrier(name, { members: 1 });
+      await alone.enter();
+      await alone.leave();
+      expect((await coord.value(`${name}-ready`).get())?.value).toBe('not a flag');
     });
 
     it('leaves again when entering times out, and refuses bad members', async () => {
