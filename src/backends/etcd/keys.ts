@@ -45,9 +45,13 @@ export class KeySpace {
     this.#namespace = Buffer.from(namespace);
   }
 
-  /** The etcd key of a logical key. */
+  /** The etcd key of a logical key, in one buffer (no intermediate one for the key). */
   full(key: string): Buffer {
-    return Buffer.concat([this.#namespace, Buffer.from(key)]);
+    const namespace = this.#namespace;
+    const out = Buffer.allocUnsafe(namespace.length + Buffer.byteLength(key));
+    namespace.copy(out, 0);
+    out.write(key, namespace.length);
+    return out;
   }
 
   /** Whether etcd key `key` is in the namespace. */
