@@ -32,14 +32,13 @@
  * is bounded: a feed lags by a few notifications, not by thousands.
  * @module
  */
+import { BoundedSet } from '../bounded-set.js';
 import type { QueueEntry } from '../contract.js';
 import { lastSegment, parentOf } from '../key-paths.js';
 import { isProtectedName } from './naming.js';
 
 /** How many deletions are remembered: the oldest go first beyond it. */
-const CAPACITY = 4096;
-
-const deleted = new Set<string>();
+const deleted = new BoundedSet<string>(4096);
 /** Who is told of a deletion, by parent path. */
 const listeners = new Map<string, Set<(key: string) => void>>();
 
@@ -47,7 +46,6 @@ const listeners = new Map<string, Set<(key: string) => void>>();
 export function noteDeleted(key: string): void {
   if (deleted.has(key) || !isProtectedName(lastSegment(key))) return;
   deleted.add(key);
-  if (deleted.size > CAPACITY) deleted.delete(deleted.values().next().value as string);
   const found = listeners.get(parentOf(key));
   if (found) for (const listener of [...found]) listener(key);
 }

@@ -15,21 +15,17 @@
  * when its deletion admits its successor.
  * @module
  */
+import { BoundedSet } from '../bounded-set.js';
 import type { QueueEntry } from '../contract.js';
 import { lastSegment } from '../key-paths.js';
 import { isProtectedName } from './naming.js';
 
 /** How many nodes are remembered: the oldest go first beyond it. */
-const CAPACITY = 1024;
-
-const heads = new Set<string>();
+const heads = new BoundedSet<string>(1024);
 
 /** Notes `key` as having been first under its parent. */
 export function noteHead(key: string): void {
-  if (!isProtectedName(lastSegment(key))) return;
-  heads.delete(key);
-  heads.add(key);
-  if (heads.size > CAPACITY) heads.delete(heads.values().next().value as string);
+  if (isProtectedName(lastSegment(key))) heads.add(key);
 }
 
 /** Notes the first of `entries` (a listing in creation order), if any. */
