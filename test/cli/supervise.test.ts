@@ -5,6 +5,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { LeaseLostError, LeaseReleasedError } from '../../src/index.js';
 import { Interrupted, SignalRelay, supervise, type SuperviseOptions } from '../../src/cli/supervise.js';
 import { tempDir } from '../support/servers.js';
+import { until } from '../support/until.js';
 
 let dir: { path: string; remove: () => Promise<void> };
 let relay: SignalRelay;
@@ -135,7 +136,7 @@ describe('supervise', () => {
     const outcome = supervise(base);
     await readFile(ready, 'utf8');
     process.kill(process.pid, 'SIGINT');
-    await until(async () => (await readFile(got, 'utf8').catch(() => '')).includes('SIGINT'));
+    await until(async () => (await readFile(got, 'utf8').catch(() => '')).includes('SIGINT'), 'the command got SIGINT', 10_000);
     process.kill(process.pid, 'SIGINT');
     expect(await outcome).toEqual({ code: 137, lost: false });
     expect((await readFile(got, 'utf8')).trim().split('\n')).toEqual(['SIGINT', 'SIGTERM']);
@@ -154,21 +155,12 @@ describe('supervise', () => {
     await readFile(ready, 'utf8');
     for (const expected of ['SIGINT', 'SIGTERM']) {
       process.kill(process.pid, 'SIGINT');
-      await until(async () => (await readFile(got, 'utf8').catch(() => '')).includes(expected));
+      await until(async () => (await readFile(got, 'utf8').catch(() => '')).includes(expected), `the command got ${expected}`, 10_000);
     }
     process.kill(process.pid, 'SIGINT');
     expect(await outcome).toEqual({ code: 137, lost: false });
   });
 });
-
-/** Polls `check` until it holds, for at most 10 s. */
-async function until(check: () => Promise<boolean>): Promise<void> {
-  const deadline = Date.now() + 10_000;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error('condition not reached within 10 s');
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
 
 describe('SignalRelay before the program starts', () => {
   it('turns a terminating signal into an abort naming it', async () => {

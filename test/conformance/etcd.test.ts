@@ -10,6 +10,7 @@ import { EtcdBackend } from '../../src/backends/etcd/index.js';
 import { connect } from '../../src/index.js';
 import { backendOf } from '../../src/testing.js';
 import { type EtcdServers, localEtcdAvailable, startEtcd } from '../support/etcd-server.js';
+import { until } from '../support/until.js';
 import { runConformance } from './suite.js';
 
 const namespace = `baton-conformance-${process.pid}/`;
@@ -49,15 +50,9 @@ describe.skipIf(!available)('etcd', () => {
       return async () => {
         servers!.resumeMember(0);
         // A member stopped for seconds elects itself again before it serves: wait for that.
-        for (const until = Date.now() + 10_000; ; ) {
-          try {
-            await raw!.get('baton-conformance-probe').string();
-            return;
-          } catch (error) {
-            if (Date.now() > until) throw error;
-            await new Promise((resolve) => setTimeout(resolve, 50));
-          }
-        }
+        let failure: unknown;
+        const answers = () => raw!.get('baton-conformance-probe').string().then(() => true, (error: unknown) => ((failure = error), false));
+        await until(answers, () => `the thawed member serving (last failure: ${failure})`, 10_000);
       };
     },
   });

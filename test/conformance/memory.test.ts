@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { connect, LeaseLostError } from '../../src/index.js';
 import { backendOf, ManualClock, MemoryBackend } from '../../src/testing.js';
+import { keysUntil } from '../support/keys-until.js';
 import { runConformance } from './suite.js';
 
 const memoryOf = (coord: Parameters<typeof backendOf>[0]) => backendOf(coord) as MemoryBackend;
@@ -37,7 +38,7 @@ describe('memory backend specifics', () => {
     const waiters = [];
     for (const [index, coord] of coords.slice(1).entries()) {
       waiters.push(coord.mutex(name).acquire());
-      await keyCountReaches(memoryOf(coords[0]!), name, index + 2);
+      await keysUntil(coords[0]!, name, (keys) => keys.length >= index + 2);
     }
     const before = memoryOf(coords[0]!).stats().wakeups;
     await holder.release();
@@ -103,16 +104,3 @@ describe('memory backend specifics', () => {
     await b.close();
   });
 });
-
-/** Resolves once `prefix` has `count` keys, woken by the store's own change events. */
-async function keyCountReaches(backend: MemoryBackend, prefix: string, count: number): Promise<void> {
-  for (;;) {
-    const controller = new AbortController();
-    const watched = await backend.watchPrefix(prefix, controller.signal);
-    if (watched.current.length >= count) {
-      controller.abort();
-      return;
-    }
-    await watched.changed;
-  }
-}

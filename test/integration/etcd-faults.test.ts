@@ -11,6 +11,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { type Coordinator, connect, type Lease, LeaseLostError, SessionLostError } from '../../src/index.js';
 import { backendOf } from '../../src/testing.js';
 import { type EtcdServers, localEtcdAvailable, startEtcd } from '../support/etcd-server.js';
+import { until } from '../support/until.js';
 import { Procs } from './cli-harness.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -45,15 +46,6 @@ function aborted(signal: AbortSignal): Promise<unknown> {
     if (signal.aborted) resolve(signal.reason);
     else signal.addEventListener('abort', () => resolve(signal.reason), { once: true });
   });
-}
-
-/** Resolves once `check` holds, polling every 5 ms; rejects after `ms`. */
-async function until(check: () => boolean | Promise<boolean>, ms: number, what: string): Promise<void> {
-  const giveUpAt = performance.now() + ms;
-  while (!(await check())) {
-    if (performance.now() > giveUpAt) throw new Error(`${what}: not within ${ms} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
 }
 
 function queuedOnce() {
@@ -174,7 +166,7 @@ describe.skipIf(!wanted)('etcd: a 3-member cluster with faults', () => {
     const name = unique('frozen-follower');
     const first = await holderCoord.mutex(name).acquire();
     const waiting = waiterCoord.mutex(name).acquire({ timeoutMs: 5000 });
-    await until(async () => (await backendOf(holderCoord).list(name)).length === 2, 5000, 'the waiter queued');
+    await until(async () => (await backendOf(holderCoord).list(name)).length === 2, 'the waiter queued', 5000);
     cluster!.pauseMember(follower);
     try {
       let started = performance.now();

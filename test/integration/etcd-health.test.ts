@@ -8,6 +8,7 @@ import { connect, type Coordinator, type HealthEvent, LeaseLostError } from '../
 import { type EtcdServers, localEtcdAvailable, startEtcd } from '../support/etcd-server.js';
 import { followHealth } from '../support/health-events.js';
 import { serverUnavailable } from '../support/servers.js';
+import { until } from '../support/until.js';
 
 const available = localEtcdAvailable();
 if (!available) serverUnavailable('etcd health tests', 'they freeze their own server: install the Debian "etcd-server" package');
@@ -29,14 +30,9 @@ afterAll(async () => {
 
 /** Waits until the thawed member serves again (it may elect itself first). */
 async function serving(coord: Coordinator): Promise<void> {
-  for (const until = Date.now() + 15_000; ; ) {
-    try {
-      await coord.mutex('health/probe').status();
-      return;
-    } catch (error) {
-      if (Date.now() > until) throw error;
-    }
-  }
+  let failure: unknown;
+  const answers = () => coord.mutex('health/probe').status().then(() => true, (error: unknown) => ((failure = error), false));
+  await until(answers, () => `the thawed member serving (last failure: ${failure})`, 15_000);
 }
 
 describe.skipIf(!available)('etcd health', () => {

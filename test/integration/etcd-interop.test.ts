@@ -8,6 +8,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { type Coordinator, connect } from '../../src/index.js';
 import { backendOf } from '../../src/testing.js';
 import { ETCDCTL_BINARY, type EtcdServers, etcdctlAvailable, localEtcdAvailable, startEtcd } from '../support/etcd-server.js';
+import { keysUntil } from '../support/keys-until.js';
 import { serverUnavailable } from '../support/servers.js';
 import { Procs } from './cli-harness.js';
 
@@ -41,17 +42,6 @@ const etcdctlEnv = () => ({ ...process.env, ETCDCTL_API: '3' });
 const etcdctl = (args: string[], label?: string) => procs.run(ETCDCTL_BINARY, [...servers!.etcdctlArgs(), ...args], etcdctlEnv(), label);
 const unique = (label: string) => `interop/${label}-${randomUUID().slice(0, 8)}`;
 
-/** Resolves once `prefix` holds exactly `count` keys, as seen through a watch (no polling). */
-async function untilKeys(coord: Coordinator, prefix: string, count: number): Promise<string[]> {
-  const backend = backendOf(coord);
-  const signal = AbortSignal.timeout(10_000);
-  for (;;) {
-    const watched = await backend.watchPrefix(prefix, signal);
-    if (watched.current.length === count) return watched.current.map((entry) => entry.key);
-    await watched.changed;
-  }
-}
-
 /** Whether `promise` is still pending after the callbacks already queued have run. */
 async function pending(promise: Promise<unknown>): Promise<boolean> {
   const marker = Symbol('pending');
@@ -65,7 +55,7 @@ describe.skipIf(!wanted)('etcd interop with etcdctl', () => {
     // The command prints its pid and then sleeps; `exec` makes that pid the sleep itself.
     const holder = etcdctl(['lock', name, '--', 'sh', '-c', 'echo "pid $$"; exec sleep 60']);
     const pid = Number((await holder.waitFor('stdout', /pid (\d+)/))[1]);
-    const keys = await untilKeys(coord, name, 1);
+    const keys = await keysUntil(coord, name, (listed) => listed.length === 1);
     // etcdctl wrote the Go layout: <name>/<lease id in hex>.
     expect(keys[0]).toMatch(new RegExp(`^${name}/[0-9a-f]+$`));
     const events: string[] = [];
@@ -92,7 +82,7 @@ describe.skipIf(!wanted)('etcd interop with etcdctl', () => {
     expect(lease.key).toMatch(new RegExp(`^${name}/[0-9a-f]+$`));
     const waiter = etcdctl(['lock', name, '--', 'sh', '-c', 'echo "etcdctl ran with $ETCD_LOCK_KEY at $ETCD_LOCK_REV"']);
     // etcdctl is queued once its key is there, behind Baton's.
-    const keys = await untilKeys(observer, name, 2);
+    const keys = await keysUntil(observer, name, (listed) => listed.length === 2);
     expect(keys[0]).toBe(lease.key);
     expect(waiter.output.stdout).toBe('');
     expect(waiter.done).toBe(false);

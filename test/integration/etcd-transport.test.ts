@@ -13,6 +13,7 @@ import { backendOf } from '../../src/testing.js';
 import { type EtcdServers, localEtcdAvailable, startEtcd } from '../support/etcd-server.js';
 import { watchSchedulingLag } from '../support/scheduling-lag.js';
 import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy.js';
+import { until } from '../support/until.js';
 
 const wanted = localEtcdAvailable() || process.env.CI === 'true';
 const unique = (label: string) => `transport/${label}-${randomUUID().slice(0, 8)}`;
@@ -42,15 +43,6 @@ async function proxied(ttl: number): Promise<{ proxy: TcpProxy; url: string }> {
   const proxy = await startTcpProxy(port);
   proxies.push(proxy);
   return { proxy, url: `etcd://127.0.0.1:${proxy.port}?ttl=${ttl}` };
-}
-
-/** Resolves once `check` holds, polling every 5 ms; rejects after `ms`. */
-async function until(check: () => boolean | Promise<boolean>, ms: number, what: string): Promise<void> {
-  const giveUpAt = performance.now() + ms;
-  while (!(await check())) {
-    if (performance.now() > giveUpAt) throw new Error(`${what}: not within ${ms} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
 }
 
 /** etcd's current revision, read with etcdctl. */
@@ -87,13 +79,13 @@ describe.skipIf(!wanted)('etcd transport under faults', () => {
       const name = unique('double-cut');
       const holder = await holderCoord.mutex(name).acquire();
       const waiting = waiterCoord.mutex(name).acquire({ timeoutMs: 8000 });
-      await until(async () => (await backendOf(holderCoord).list(name)).length === 2, 5000, 'the waiter queued');
+      await until(async () => (await backendOf(holderCoord).list(name)).length === 2, 'the waiter queued', 5000);
       // First cut; the release lands while the waiter is disconnected, so its watch must catch up.
       const before = proxy.accepted;
       proxy.cut();
       await holder.release();
       const releasedAt = performance.now();
-      await until(() => proxy.accepted > before && proxy.open > 0, 5000, 'the waiter reconnected');
+      await until(() => proxy.accepted > before && proxy.open > 0, 'the waiter reconnected', 5000);
       // Second cut while the restarted watch is catching up.
       await new Promise((resolve) => setTimeout(resolve, catchUpMs));
       proxy.cut();
@@ -128,7 +120,7 @@ describe.skipIf(!wanted)('etcd transport under faults', () => {
     expect(await createdSince(startRevision, name)).toEqual([`${name}/${leaseHex}`]);
     proxy.restore();
     // The uncertain key is found and withdrawn once the member answers again.
-    await until(async () => (await backendOf(observer).list(name)).length === 0, 5000, 'the orphan withdrawn');
+    await until(async () => (await backendOf(observer).list(name)).length === 0, 'the orphan withdrawn', 5000);
     // No orphan of its own ahead of it: the session's next acquire is granted at once.
     const lease = await coord.mutex(name).acquire({ timeoutMs: 3000 });
     expect(lease.key.startsWith(`${name}/${leaseHex}`)).toBe(true);
@@ -148,7 +140,7 @@ describe.skipIf(!wanted)('etcd transport under faults', () => {
     const attempt = await timed(coord.mutex(name).acquire({ timeoutMs: 300 }), performance.now());
     expect((attempt.error as Error)?.name).toBe('TimeoutError');
     proxy.restore();
-    await until(() => session.pendingRemovals === 0, 10_000, 'the withdrawal confirmed');
+    await until(() => session.pendingRemovals === 0, 'the withdrawal confirmed', 10_000);
     expect(await backendOf(other).list(name)).toEqual([]);
     // Now the create commits late (as one stuck in a frozen member's buffers does): the same key,
     // attached to the session's lease, written here by etcdctl at a moment the test controls.
@@ -184,7 +176,7 @@ describe.skipIf(!wanted)('etcd transport under faults', () => {
     const leadership = await leaderCoord.election(name).campaign('v0');
     // The reader keeps a watched view of the name (a queued campaign of its own).
     const queued = readerCoord.election(name).campaign('reader', { timeoutMs: 30_000 });
-    await until(async () => (await backendOf(leaderCoord).list(name)).length === 2, 5000, 'the reader queued');
+    await until(async () => (await backendOf(leaderCoord).list(name)).length === 2, 'the reader queued', 5000);
     // Others come and go behind the leader all the time: the reader's view keeps getting events.
     let churning = true;
     const churn = (async () => {
@@ -225,7 +217,7 @@ describe.skipIf(!wanted)('etcd transport under faults', () => {
     const [holderCoord, waiterCoord] = [await open(servers!.url({ ttl: 60 })), await open(servers!.url({ ttl: 60 }))];
     const holder = await holderCoord.mutex(name).acquire();
     const waiting = waiterCoord.mutex(name).acquire({ timeoutMs: 40_000 });
-    await until(async () => (await backendOf(holderCoord).list(name)).length === 2, 5000, 'the waiter queued');
+    await until(async () => (await backendOf(holderCoord).list(name)).length === 2, 'the waiter queued', 5000);
     await servers!.stopMember(0, true);
     // Long enough for a client whose reconnect backoff grows to back off far.
     await new Promise((resolve) => setTimeout(resolve, 7000));

@@ -16,6 +16,7 @@ import { backendOf } from '../../src/testing.js';
 import { type EtcdServers, localEtcdAvailable, startEtcd } from '../support/etcd-server.js';
 import { startTcpProxy } from '../support/tcp-proxy.js';
 import { localZooKeeperAvailable, startZooKeeper, type ZooKeeperServers } from '../support/zookeeper-server.js';
+import { keysUntil } from '../support/keys-until.js';
 import { until } from '../support/until.js';
 
 const COORDINATORS = 4;
@@ -135,12 +136,12 @@ async function positionsAfterReconnect(serverEndpoint: string, urlOf: (endpoint:
     await aheadWaiter.catch(() => {});
     const newcomer = direct.mutex(name).acquire();
     newcomer.catch(() => {});
-    await untilListed(direct, name, 4);
-    await untilWithin(20_000, () => positions[0] === whileCut[0] && positions[1] === whileCut[1], () => `positions while cut off: ${positions}`);
+    await keysUntil(direct, name, (keys) => keys.length === 4, 20_000);
+    await until(() => positions[0] === whileCut[0] && positions[1] === whileCut[1], () => `positions while cut off: ${positions}`, 20_000);
     expect(positions, 'while cut off').toEqual(whileCut);
     proxy.restore();
 
-    await untilWithin(20_000, () => positions[0] === 0 && positions[1] === 1, () => `positions after the link came back: ${positions} (1,2 before)`);
+    await until(() => positions[0] === 0 && positions[1] === 1, () => `positions after the link came back: ${positions} (1,2 before)`, 20_000);
     await holder.release();
     await (await (waiters[0] as Promise<Lease>)).release();
     await (await (waiters[1] as Promise<Lease>)).release();
@@ -148,29 +149,6 @@ async function positionsAfterReconnect(serverEndpoint: string, urlOf: (endpoint:
   } finally {
     await Promise.all([direct.close(), proxied.close()]);
     await proxy.close();
-  }
-}
-
-/** Resolves once `test()` holds; fails saying `what()` after `ms`. */
-async function untilWithin(ms: number, test: () => boolean, what: () => string): Promise<void> {
-  const deadline = performance.now() + ms;
-  while (!test()) {
-    if (performance.now() > deadline) throw new Error(`not reached within ${ms} ms: ${what()}`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-}
-
-/** Resolves once `coord` lists `count` keys under `name`, listing again at every change. */
-async function untilListed(coord: Coordinator, name: string, count: number): Promise<void> {
-  const backend = backendOf(coord) as Backend;
-  for (;;) {
-    const controller = new AbortController();
-    const watched = await backend.watchPrefix(name, controller.signal);
-    if (watched.current.length === count) {
-      controller.abort();
-      return;
-    }
-    await watched.changed;
   }
 }
 

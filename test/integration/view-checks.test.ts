@@ -13,6 +13,7 @@ import { type Coordinator, connect, type Lease } from '../../src/index.js';
 import { backendOf } from '../../src/testing.js';
 import { untilQueue } from '../interop/peers.js';
 import { type EtcdServers, localEtcdAvailable, startEtcd } from '../support/etcd-server.js';
+import { until } from '../support/until.js';
 
 const HANDOFFS = 5;
 const isCI = process.env.CI === 'true';
@@ -64,11 +65,6 @@ async function settled(read: () => number): Promise<void> {
     if (now === last) return;
     last = now;
   }
-}
-
-/** Resolves once `test()` holds, checking after each turn of the event loop (bounded by the test's timeout). */
-async function until(test: () => boolean): Promise<void> {
-  while (!test()) await new Promise((resolve) => setImmediate(resolve));
 }
 
 const etcdWanted = localEtcdAvailable() || !!process.env.BATON_TEST_ETCD_ENDPOINTS || isCI;

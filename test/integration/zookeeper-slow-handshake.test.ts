@@ -11,18 +11,11 @@ import { ZkConnection } from '../../src/backends/zookeeper/connection.js';
 import { localZooKeeperAvailable, startZooKeeper, type ZooKeeperServers } from '../support/zookeeper-server.js';
 import { serverUnavailable } from '../support/servers.js';
 import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy.js';
+import { until } from '../support/until.js';
 
 // The client's link goes through a proxy in front of a server this file starts: local servers only.
 const available = localZooKeeperAvailable();
 if (!available) serverUnavailable('ZooKeeper slow-handshake test', 'it puts a proxy in front of its own server: install java and the Debian "zookeeper" package');
-
-async function until(condition: () => boolean, what: string, withinMs: number): Promise<void> {
-  const deadline = performance.now() + withinMs;
-  while (!condition()) {
-    if (performance.now() > deadline) throw new Error(`timed out waiting until ${what}`);
-    await delay(10);
-  }
-}
 
 describe.skipIf(!available)('a slow handshake', () => {
   let servers: ZooKeeperServers;

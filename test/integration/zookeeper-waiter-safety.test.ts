@@ -11,6 +11,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect, type Coordinator, LeaseLostError } from '../../src/index.js';
 import { backendOf } from '../../src/testing.js';
 import { localZooKeeperAvailable, startZooKeeper, type ZooKeeperServers } from '../support/zookeeper-server.js';
+import { rawClient, watchesOf } from '../support/zookeeper-inspect.js';
+import { until } from '../support/until.js';
 
 // The link of the waiter's coordinator goes through a proxy this file starts: local servers only.
 const available = localZooKeeperAvailable();
@@ -22,11 +24,7 @@ let operator: zookeeper.Client | undefined;
 beforeAll(async () => {
   if (!available) return;
   servers = await startZooKeeper(1, { needControl: true });
-  operator = zookeeper.createClient(servers!.endpoints.join(','), { sessionTimeout: 10_000 });
-  await new Promise<void>((resolve) => {
-    operator!.once('connected', () => resolve());
-    operator!.connect();
-  });
+  operator = await rawClient(servers!, { sessionTimeout: 10_000 });
 }, 120_000);
 afterAll(async () => {
   await Promise.all(coords.map((coord) => coord.close()));
@@ -44,27 +42,6 @@ async function open(endpoint: string): Promise<Coordinator> {
 /** Deletes `path` behind Baton's back, as an operator would. */
 function deleteNode(path: string): Promise<void> {
   return new Promise((resolve, reject) => operator!.remove(path, -1, (error) => (error ? reject(error) : resolve())));
-}
-
-/** The nodes the server holds a watch on for session `id` (the `wchc` report: an id, then its paths). */
-async function watchedBy(id: bigint): Promise<string[]> {
-  const report = (await servers!.fourLetter(0, 'wchc')) ?? '';
-  const paths: string[] = [];
-  let mine = false;
-  for (const line of report.split('\n')) {
-    if (line.startsWith('0x')) mine = BigInt(line.trim()) === id;
-    else if (mine && line.trim() !== '') paths.push(line.trim());
-  }
-  return paths;
-}
-
-/** Polls `test` (a server-side report has no event to wait for) until it holds, within `ms`. */
-async function until(what: string, test: () => Promise<boolean>, ms = 10_000): Promise<void> {
-  const deadline = performance.now() + ms;
-  while (!(await test())) {
-    if (performance.now() > deadline) throw new Error(`${what}: not within ${ms} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
 }
 
 function settled<T>(promise: Promise<T>): Promise<T | unknown> {
@@ -165,10 +142,11 @@ describe.skipIf(!available)('ZooKeeper: a waiter is granted only while its own n
     expect(keys).toHaveLength(2);
     const waiterKey = keys[1]!;
     const session = (backendOf(a) as unknown as { sessionCredentials(): { id: Buffer } }).sessionCredentials().id.readBigUInt64BE(0);
-    await until('the server watches both nodes for the waiter', async () => {
-      const watched = await watchedBy(session);
+    // A server-side report: there is no event to wait for.
+    await until(async () => {
+      const watched = await watchesOf(servers!, session);
       return watched.includes(waiterKey) && watched.includes(blocker.key);
-    });
+    }, 'the server watches both nodes for the waiter', 10_000);
     // A round trip on the waiter's connection: the answers to its watch requests, sent before, are in.
     await backendOf(a).list(name);
 

@@ -15,6 +15,7 @@ import { once } from 'node:events';
 import { afterEach, describe, expect, it } from 'vitest';
 import { LeaseKeeper } from '../../src/backends/etcd/lease-keeper.js';
 import { EtcdClient } from '../../src/backends/etcd/transport/client.js';
+import { until } from '../support/until.js';
 
 const ANSWER_DELAY_MS = 100;
 
@@ -111,7 +112,7 @@ describe('etcd transport in a process busy past a deadline', () => {
     try {
       await busy;
       // Until the keeper has decided: the answer counted, or the lease lost.
-      while (keeper.lastAnswered === grantedAt && lost.length === 0) await new Promise((resolve) => setImmediate(resolve));
+      await until(() => keeper.lastAnswered !== grantedAt || lost.length > 0, 'the keeper counted the answer or lost the lease', 10_000);
       expect(lost).toEqual([]);
       expect(keeper.lastAnswered).toBeGreaterThan(grantedAt);
     } finally {

@@ -9,6 +9,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { GuaranteedRemovals } from '../../src/testing.js';
+import { until } from '../support/until.js';
 
 /** A host whose attempts hang (or settle as told), recording when each started. */
 function hangingHost(ttlMs: number) {
@@ -52,7 +53,7 @@ describe('removal attempts that bound themselves', () => {
   it("the session's end stops a removal whose attempt hangs, without waiting for its deadline", async () => {
     const host = hangingHost(60_000);
     const removal = host.removals.remove('q/b', 8n);
-    while (host.started.length === 0) await new Promise((resolve) => setImmediate(resolve));
+    await until(() => host.started.length > 0, 'the removal attempt started', 10_000);
     const endedAt = performance.now();
     host.session.abort(new Error('lost'));
     await removal;
@@ -85,7 +86,7 @@ describe('removal attempts that bound themselves', () => {
     const first = removals.remove('q/c', 1n).then(() => settled.push('q/c'));
     // An attempt answered in time (q/d) leaves the shared deadline timer to the one still hanging.
     const second = removals.remove('q/d', 2n).then(() => settled.push('q/d'));
-    while (!answers.has('q/d')) await new Promise((resolve) => setImmediate(resolve));
+    await until(() => answers.has('q/d'), "q/d's attempt started", 10_000);
     answers.get('q/d')?.();
     await Promise.all([first, second]);
     expect(settled).toEqual(['q/d', 'q/c']);

@@ -5,6 +5,7 @@ import { connect, type Coordinator, type Lease } from '../../src/index.js';
 import type { MemoryBackend } from '../../src/backends/memory/index.js';
 import { sharedStore } from '../../src/backends/memory/store.js';
 import { backendOf } from '../../src/testing.js';
+import { until } from '../support/until.js';
 
 setFlagsFromString('--expose-gc');
 const gc = runInNewContext('gc') as () => void;
@@ -104,7 +105,7 @@ describe('allocations of a wait on the embedded backend', () => {
       const granted: Promise<Lease>[] = [];
       for (let i = 0; i < waiters; i++) granted.push(mutex.acquire());
       // All in line and waiting for the key ahead (each wait's request answered) before any release.
-      while (waits() < waitsBefore + waiters) await turn();
+      await until(() => waits() >= waitsBefore + waiters, 'every waiter waits for the key ahead', 10_000);
       await turn();
       let lease = holder;
       for (const next of granted) {
@@ -134,7 +135,7 @@ describe('allocations of a wait on the embedded backend', () => {
     let waiting: Promise<Lease>;
     try {
       waiting = mutex.acquire();
-      while (read.length === 0) await turn();
+      await until(() => read.length > 0, 'the waiter read its standing', 10_000);
     } finally {
       sharedStore.standing = standing;
     }
