@@ -9,7 +9,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EtcdBackend } from '../../src/backends/etcd/index.js';
 import { type Coordinator, connect, type Lease } from '../../src/index.js';
 import { backendOf } from '../../src/testing.js';
+import { leastAllocationsOf } from '../support/allocations.js';
 import { type EtcdServers, localEtcdAvailable, startEtcd } from '../support/etcd-server.js';
+import { until } from '../support/until.js';
 
 const wanted = localEtcdAvailable() || !!process.env.BATON_TEST_ETCD_ENDPOINTS || process.env.CI === 'true';
 let servers: EtcdServers | undefined;
@@ -74,7 +76,7 @@ async function queueBehind(holder: Counted, name: string, waiters: Counted[], en
   const granted: Promise<Lease>[] = [];
   for (const [i, waiter] of waiters.entries()) {
     granted.push(enter(waiter.coord));
-    while ((await backendOf(holder.coord).list(name)).length < i + 2) await new Promise((r) => setTimeout(r, 5));
+    await until(async () => (await backendOf(holder.coord).list(name)).length >= i + 2, `waiter ${i + 1} queued`, 10_000);
     waiter.reset();
   }
   return { lease, granted };
@@ -100,36 +102,8 @@ describe.skipIf(!wanted)('etcd costs', () => {
     coords.push(coord);
     const mutex = coord.mutex(unique('allocations'));
     await (await mutex.acquire()).release(); // the name's view
-    const made = { controllers: 0, timers: 0 };
-    const OriginalController = globalThis.AbortController;
-    const originalSetTimeout = globalThis.setTimeout;
-    const least = { controllers: Infinity, timers: Infinity };
-    try {
-      globalThis.AbortController = class extends OriginalController {
-        constructor() {
-          super();
-          made.controllers++;
-        }
-      };
-      globalThis.setTimeout = ((...args: Parameters<typeof setTimeout>) => {
-        made.timers++;
-        return originalSetTimeout(...args);
-      }) as typeof setTimeout;
-      // The least over a few pairs: a keep-alive or ping falling inside one pair adds its own.
-      for (let i = 0; i < 5; i++) {
-        made.controllers = 0;
-        made.timers = 0;
-        const lease = await mutex.acquire();
-        await lease.release();
-        // What the release leaves to run just after it resolved counts too.
-        await new Promise((resolve) => setImmediate(resolve));
-        least.controllers = Math.min(least.controllers, made.controllers);
-        least.timers = Math.min(least.timers, made.timers);
-      }
-    } finally {
-      globalThis.AbortController = OriginalController;
-      globalThis.setTimeout = originalSetTimeout;
-    }
+    // The least over a few pairs: a keep-alive or ping falling inside one pair adds its own.
+    const least = await leastAllocationsOf(async () => (await mutex.acquire()).release());
     // No controller: an acquire with no limits enters on one shared never-aborting signal (the
     // etcd adapter never listens to one while entering), where it made a signal of its own before.
     // No timer: the deadlines of the two requests are watched by the transport's one deadline

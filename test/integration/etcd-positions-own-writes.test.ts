@@ -9,10 +9,9 @@
  * than R and still has A's released key. Any report B makes from then on must not count that key.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Coordinator, connect } from '../../src/index.js';
 import { type EtcdServers, localEtcdAvailable, startEtcd } from '../support/etcd-server.js';
 import { keysUntil } from '../support/keys-until.js';
-import { startTcpProxy } from '../support/tcp-proxy.js';
+import { positionsScene } from '../support/positions-scene.js';
 import { until } from '../support/until.js';
 
 const etcdWanted = localEtcdAvailable() || !!process.env.BATON_TEST_ETCD_ENDPOINTS || process.env.CI === 'true';
@@ -25,49 +24,33 @@ describe.skipIf(!etcdWanted)('etcd: position reports after another coordinator o
   afterAll(() => servers?.stop());
 
   it('do not count the released key while this coordinator watch lags behind the release', async () => {
-    const [host, port] = (servers!.endpoints[0] as string).split(':') as [string, string];
-    const proxy = await startTcpProxy(Number(port), host);
-    const a: Coordinator = await connect(`etcd://${servers!.endpoints[0]}?ttl=30`);
-    const b: Coordinator = await connect(`etcd://127.0.0.1:${proxy.port}?ttl=30`);
     const name = `own-writes/${Math.random().toString(36).slice(2, 8)}`;
+    const scene = await positionsScene(servers!.endpoints[0] as string, (endpoint) => `etcd://${endpoint}?ttl=30`, name);
+    const { a, b, proxy, holder, next, giveUp, quitter, quitterKey, waiter, reports } = scene;
     try {
-      const holder = await a.mutex(name).acquire();
-      const next = a.mutex(name).acquire();
-      const giveUp = new AbortController();
-      const quitter = a.mutex(name).acquire({ signal: giveUp.signal });
-      quitter.catch(() => {});
-      await keysUntil(a, name, (keys) => keys.length === 3);
-      const reports: number[] = [];
-      const waiter = b.mutex(name).acquire({ onQueued: (position) => reports.push(position) });
-      waiter.catch(() => {});
-      // Behind the holder and two waiters: 2 waiters ahead.
-      await until(() => reports.at(-1) === 2);
-      const [, , quitterKey] = await keysUntil(a, name, (keys) => keys.length === 4);
-
       proxy.holdAnswers();
       giveUp.abort();
       await quitter.catch(() => {});
       // B's watch was sent the giving up (held back by the proxy, not yet read by B).
-      await keysUntil(a, name, (keys) => !keys.includes(quitterKey as string));
-      await until(() => proxy.holdsAnswerWith(Buffer.from(quitterKey as string)));
+      await keysUntil(a, name, (keys) => !keys.includes(quitterKey));
+      await until(() => proxy.holdsAnswerWith(Buffer.from(quitterKey)), 'the proxy holds the answer naming the quitter');
 
       await holder.release();
       const afterRelease = reports.length;
       // Truth from here on: A's next waiter holds, B's waiter is next in line (0).
       proxy.releaseHeldAnswers();
       // B's view has applied what it was given (the giving up, not the release).
-      await keysUntil(b, name, (keys) => !keys.includes(quitterKey as string));
+      await keysUntil(b, name, (keys) => !keys.includes(quitterKey));
       await new Promise((resolve) => setImmediate(resolve));
       proxy.releaseAnswers();
       await keysUntil(b, name, (keys) => keys.length === 2);
-      await until(() => reports.at(-1) === 0);
+      await until(() => reports.at(-1) === 0, () => `B's waiter told 0 (reports ${reports})`);
       expect(reports.slice(afterRelease), `reports after the release resolved (all: ${reports})`).toEqual([0]);
 
       await (await next).release();
       await (await waiter).release();
     } finally {
-      await Promise.all([a.close(), b.close()]);
-      await proxy.close();
+      await scene.close();
     }
   }, 120_000);
 });

@@ -12,10 +12,9 @@
 import { randomUUID } from 'node:crypto';
 import zookeeper from 'node-zookeeper-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ZooKeeperBackend } from '../../src/backends/zookeeper/index.js';
 import { connect, type Coordinator, type Lease } from '../../src/index.js';
-import { backendOf } from '../../src/testing.js';
-import { call, rawClient, receivedFrom, watchesOf } from '../support/zookeeper-inspect.js';
+import { allocationsOf, leastAllocationsOf } from '../support/allocations.js';
+import { call, packetsDuring, rawClient, sessionOf, watchesOf } from '../support/zookeeper-inspect.js';
 import { startZooKeeper, type ZooKeeperServers } from '../support/zookeeper-server.js';
 import { until } from '../support/until.js';
 
@@ -40,10 +39,6 @@ async function open(chroot: string): Promise<Coordinator> {
   return coord;
 }
 
-async function sessionOf(coord: Coordinator): Promise<bigint> {
-  return BigInt((await (backendOf(coord) as ZooKeeperBackend).connection()).sessionId);
-}
-
 /** A plain client of the same server, for another client's creates and deletes. */
 async function otherClient(): Promise<zookeeper.Client> {
   const client = await rawClient(servers!, { sessionTimeout: 10_000 });
@@ -62,32 +57,6 @@ function lossOf(lease: Lease): Promise<unknown> {
   });
 }
 
-/** What `run` makes: AbortControllers and timers (setTimeout), counted over its whole course. */
-async function allocationsOf(run: () => Promise<void>): Promise<{ controllers: number; timers: number }> {
-  const made = { controllers: 0, timers: 0 };
-  const OriginalController = globalThis.AbortController;
-  const originalSetTimeout = globalThis.setTimeout;
-  globalThis.AbortController = class extends OriginalController {
-    constructor() {
-      super();
-      made.controllers++;
-    }
-  };
-  globalThis.setTimeout = ((...args: Parameters<typeof setTimeout>) => {
-    made.timers++;
-    return originalSetTimeout(...args);
-  }) as typeof setTimeout;
-  try {
-    await run();
-    // What is left to run just after it resolved counts too.
-    await new Promise((resolve) => setImmediate(resolve));
-  } finally {
-    globalThis.AbortController = OriginalController;
-    globalThis.setTimeout = originalSetTimeout;
-  }
-  return made;
-}
-
 describe('allocations of an acquire on ZooKeeper', () => {
   it('an uncontended acquire + release makes one AbortController (the wait\'s never-aborting signal) and no timer: the removal attempt bounds itself', async (context) => {
     if (!servers) return context.skip();
@@ -96,12 +65,7 @@ describe('allocations of an acquire on ZooKeeper', () => {
     for (let i = 0; i < 3; i++) await (await mutex.acquire()).release();
     // The least over a few pairs: a heartbeat falling inside one pair adds nothing here, but the
     // first release of a session arms its one removal-deadline timer.
-    const least = { controllers: Infinity, timers: Infinity };
-    for (let i = 0; i < 5; i++) {
-      const made = await allocationsOf(async () => (await mutex.acquire()).release());
-      least.controllers = Math.min(least.controllers, made.controllers);
-      least.timers = Math.min(least.timers, made.timers);
-    }
+    const least = await leastAllocationsOf(async () => (await mutex.acquire()).release());
     // Before, each release's removal attempt made an AbortController and a timer of its own: { controllers: 2, timers: 1 }.
     expect(least).toEqual({ controllers: 1, timers: 0 });
   }, 30_000);
@@ -163,12 +127,14 @@ describe('a handoff between contenders of one process on ZooKeeper, counted by t
       await until(async () => (await watchesOf(servers!, secondSession)).includes(holder.key), 'the second waits for the holder');
       const thirdWaiting = thirdCoord.mutex(name).acquire();
       await until(async () => (await watchesOf(servers!, third)).length === 2, 'the third watches its own node and the second\'s');
-      const before = await receivedFrom(servers!, third);
-      await holder.release();
-      await (await second).release();
-      const lease = await thirdWaiting;
-      least = Math.min(least, (await receivedFrom(servers!, third)) - before);
-      await lease.release();
+      let lease: Lease | undefined;
+      const packets = await packetsDuring(servers!, third, async () => {
+        await holder.release();
+        await (await second).release();
+        lease = await thirdWaiting;
+      });
+      least = Math.min(least, packets);
+      await lease!.release();
     }
     // Its predecessor was granted on the holder's deletion, first in line: so is the third on the
     // predecessor's, with no request between. Before, it listed the children again (1).
@@ -211,9 +177,9 @@ describe('an uncontended acquire on ZooKeeper, counted by the server', () => {
     // The first acquires learn the parent: created, seen empty, then seen alone.
     for (let i = 0; i < 3; i++) await (await mutex.acquire()).release();
     const session = await sessionOf(coord);
-    const before = await receivedFrom(servers!, session);
-    for (let i = 0; i < PAIRS; i++) await (await mutex.acquire()).release();
-    const packets = (await receivedFrom(servers!, session)) - before;
+    const packets = await packetsDuring(servers!, session, async () => {
+      for (let i = 0; i < PAIRS; i++) await (await mutex.acquire()).release();
+    });
     console.log(`uncontended acquire + release: ${(packets / PAIRS).toFixed(2)} requests per pair`);
     // A heartbeat or a ping may fall into the count: a few packets more than 3 per pair, never a
     // fourth request per pair (the listing an uncontended acquire used to send with its create).
@@ -266,8 +232,9 @@ describe('an uncontended acquire on ZooKeeper, counted by the server', () => {
     await lease.release();
     // And the next acquire, alone again, guesses right once more: three requests per pair.
     await (await mutex.acquire()).release();
-    const before = await receivedFrom(servers!, session);
-    for (let i = 0; i < PAIRS; i++) await (await mutex.acquire()).release();
-    expect(Math.floor(((await receivedFrom(servers!, session)) - before) / PAIRS)).toBe(3);
+    const packets = await packetsDuring(servers!, session, async () => {
+      for (let i = 0; i < PAIRS; i++) await (await mutex.acquire()).release();
+    });
+    expect(Math.floor(packets / PAIRS), `${packets} packets for ${PAIRS} pairs`).toBe(3);
   }, 30_000);
 });

@@ -15,8 +15,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Coordinator, connect } from '../../src/index.js';
-import { keysUntil } from '../support/keys-until.js';
-import { startTcpProxy } from '../support/tcp-proxy.js';
+import { positionsScene } from '../support/positions-scene.js';
+import { until } from '../support/until.js';
 import { localZooKeeperAvailable, startZooKeeper, type ZooKeeperServers } from '../support/zookeeper-server.js';
 
 const wanted = localZooKeeperAvailable() || !!process.env.BATON_TEST_ZOOKEEPER_ENDPOINTS || process.env.CI === 'true';
@@ -35,26 +35,11 @@ describe.skipIf(!wanted)('ZooKeeper: position reports after another coordinator 
   afterAll(() => servers?.stop());
 
   it('do not count the released key while this coordinator has not heard of the release', async () => {
-    const [host, port] = (servers!.endpoints[0] as string).split(':') as [string, string];
-    const proxy = await startTcpProxy(Number(port), host);
-    const a: Coordinator = await connect(`zookeeper://${servers!.endpoints[0]}?sessionTimeout=30000`);
-    const b: Coordinator = await connect(`zookeeper://127.0.0.1:${proxy.port}?sessionTimeout=30000`);
-    const memory: Coordinator = await connect('memory://');
     const name = `other-coordinator/${Math.random().toString(36).slice(2, 8)}`;
+    const scene = await positionsScene(servers!.endpoints[0] as string, (endpoint) => `zookeeper://${endpoint}?sessionTimeout=30000`, name);
+    const { a, proxy, holder, next, giveUp, quitter, quitterKey, waiter, reports } = scene;
+    const memory: Coordinator = await connect('memory://');
     try {
-      const holder = await a.mutex(name).acquire();
-      const next = a.mutex(name).acquire();
-      next.catch(() => {});
-      await keysUntil(a, name, (keys) => keys.length === 2);
-      const giveUp = new AbortController();
-      const quitter = a.mutex(name).acquire({ signal: giveUp.signal });
-      quitter.catch(() => {});
-      const [, , quitterKey] = await keysUntil(a, name, (keys) => keys.length === 3);
-      const reports: number[] = [];
-      const waiter = b.mutex(name).acquire({ onQueued: (position) => reports.push(position) });
-      waiter.catch(() => {});
-      // Behind the holder and two waiters: 2 waiters ahead.
-      await untilTrue(() => reports.at(-1) === 2);
 
       // The pacer made busy: a flush that takes 60 ms puts the next one about a second later.
       // Memory queue: a holder, `first` (next in line), `slow` (its first report costs 60 ms) and
@@ -66,12 +51,12 @@ describe.skipIf(!wanted)('ZooKeeper: position reports after another coordinator 
       const lastReports: number[] = [];
       const last = memory.mutex(name).acquire({ onQueued: (position) => lastReports.push(position) });
       for (const pending of [first, slow, last]) pending.catch(() => {});
-      await untilTrue(() => slowCalls > 0 && lastReports.length > 0);
+      await until(() => slowCalls > 0 && lastReports.length > 0, 'the memory waiters told their positions', 20_000);
 
       proxy.holdAnswers();
       giveUp.abort();
       await quitter.catch(() => {});
-      await untilTrue(() => proxy.holdsAnswerWith(Buffer.from(quitterKey!.slice(quitterKey!.lastIndexOf('/') + 1))));
+      await until(() => proxy.holdsAnswerWith(Buffer.from(quitterKey.slice(quitterKey.lastIndexOf('/') + 1))), "the proxy holds the answer naming the quitter's node", 20_000);
       // B hears of the giving up (its flush is asked for, and comes with the next paced one),
       // and of nothing after it.
       proxy.releaseHeldAnswers();
@@ -79,10 +64,10 @@ describe.skipIf(!wanted)('ZooKeeper: position reports after another coordinator 
       const afterRelease = reports.length;
       // The next paced flush, B's with it, has run once `last` is told it moved up.
       await busyHolder.release();
-      await untilTrue(() => lastReports.at(-1) === 1);
+      await until(() => lastReports.at(-1) === 1, () => `the last memory waiter told 1 (reports ${lastReports})`, 20_000);
       proxy.releaseAnswers();
       // Truth from the release on: A's next waiter holds, B's waiter is next in line (0).
-      await untilTrue(() => reports.at(-1) === 0);
+      await until(() => reports.at(-1) === 0, () => `B's waiter told 0 (reports ${reports})`, 20_000);
       // The 0 may come before the release resolves (the process applies a deletion it saw
       // confirmed to every view at once: src/backends/zookeeper/known-deletions.ts): nothing else may come after.
       expect(reports.slice(afterRelease).filter((position) => position !== 0), `reports after the release resolved (all: ${reports})`).toEqual([]);
@@ -93,17 +78,7 @@ describe.skipIf(!wanted)('ZooKeeper: position reports after another coordinator 
       await (await slow).release();
       await (await last).release();
     } finally {
-      await Promise.all([a.close(), b.close(), memory.close()]);
-      await proxy.close();
+      await Promise.all([scene.close(), memory.close()]);
     }
   }, 120_000);
 });
-
-/** Resolves once `test()` holds, checking at every turn of the event loop; fails after `ms`. */
-async function untilTrue(test: () => boolean, ms = 20_000): Promise<void> {
-  const deadline = performance.now() + ms;
-  while (!test()) {
-    if (performance.now() > deadline) throw new Error(`condition not reached within ${ms} ms`);
-    await new Promise((resolve) => setImmediate(resolve));
-  }
-}

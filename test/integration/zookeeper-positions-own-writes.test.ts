@@ -10,9 +10,8 @@
  */
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { connect, type Coordinator } from '../../src/index.js';
 import { keysUntil } from '../support/keys-until.js';
-import { startTcpProxy } from '../support/tcp-proxy.js';
+import { positionsScene } from '../support/positions-scene.js';
 import { localZooKeeperAvailable, startZooKeeper, type ZooKeeperServers } from '../support/zookeeper-server.js';
 import { until } from '../support/until.js';
 
@@ -27,26 +26,11 @@ describe.skipIf(!wanted)('ZooKeeper: position reports while this coordinator lag
   afterAll(() => servers?.stop());
 
   it('follow the deletions the process knows of while this coordinator notifications lag behind them', async () => {
-    const [host, port] = (servers!.endpoints[0] as string).split(':') as [string, string];
-    const proxy = await startTcpProxy(Number(port), host);
     const chroot = `/own-writes-${randomUUID().slice(0, 8)}`;
-    const a: Coordinator = await connect(`zookeeper://${servers!.endpoints[0]}${chroot}?sessionTimeout=30000`);
-    const b: Coordinator = await connect(`zookeeper://127.0.0.1:${proxy.port}${chroot}?sessionTimeout=30000`);
     const name = 'lock';
+    const scene = await positionsScene(servers!.endpoints[0] as string, (endpoint) => `zookeeper://${endpoint}${chroot}?sessionTimeout=30000`, name);
+    const { a, b, proxy, holder, next, giveUp, quitter, quitterKey, waiter, reports } = scene;
     try {
-      const holder = await a.mutex(name).acquire();
-      const next = a.mutex(name).acquire();
-      const giveUp = new AbortController();
-      const quitter = a.mutex(name).acquire({ signal: giveUp.signal });
-      quitter.catch(() => {});
-      await keysUntil(a, name, (keys) => keys.length === 3);
-      const reports: number[] = [];
-      const waiter = b.mutex(name).acquire({ onQueued: (position) => reports.push(position) });
-      waiter.catch(() => {});
-      // Behind the holder and two waiters: 2 waiters ahead.
-      await until(() => reports.at(-1) === 2);
-      const [, , quitterKey] = (await keysUntil(a, name, (keys) => keys.length === 4)) as [string, string, string, string];
-
       proxy.holdAnswers();
       giveUp.abort();
       await quitter.catch(() => {});
@@ -55,7 +39,7 @@ describe.skipIf(!wanted)('ZooKeeper: position reports while this coordinator lag
       const afterRelease = reports.length;
       // Truth from here on: A's next waiter holds, B's waiter is next in line (0). B's answers
       // are all still held: it knows of both deletions from the process alone.
-      await until(() => reports.at(-1) === 0);
+      await until(() => reports.at(-1) === 0, () => `B's waiter told 0 (reports ${reports})`);
       proxy.releaseAnswers();
       // B's own notifications of both deletions, and its waiter's listing, come now.
       await keysUntil(b, name, (keys) => keys.length === 2);
@@ -64,8 +48,7 @@ describe.skipIf(!wanted)('ZooKeeper: position reports while this coordinator lag
       await (await next).release();
       await (await waiter).release();
     } finally {
-      await Promise.all([a.close(), b.close()]);
-      await proxy.close();
+      await scene.close();
     }
   }, 120_000);
 });

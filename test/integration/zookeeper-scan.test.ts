@@ -13,7 +13,7 @@ import { connect, type Coordinator, type Lease } from '../../src/index.js';
 import { backendOf } from '../../src/testing.js';
 import { untilQueue } from '../interop/peers.js';
 import { startTcpProxy } from '../support/tcp-proxy.js';
-import { receivedFrom, watchesOf } from '../support/zookeeper-inspect.js';
+import { packetsDuring, watchesOf } from '../support/zookeeper-inspect.js';
 import { startZooKeeper, type ZooKeeperServers } from '../support/zookeeper-server.js';
 
 const WAITERS = 100;
@@ -58,19 +58,20 @@ describe('the dashboard scan on ZooKeeper, counted by the server', () => {
     expect(watched, `the viewer's data watches: ${watched.join(' ')}`).toEqual([holder.key]);
 
     // Nothing changed: the scan answers from what its armed watches vouch for, without a request.
-    const quietBefore = await receivedFrom(servers!, session);
-    const quiet = await backend.scan(prefix, stop.signal);
-    expect(quiet.current.keys).toHaveLength(WAITERS + 1);
-    const quietPackets = (await receivedFrom(servers!, session)) - quietBefore;
+    const quietPackets = await packetsDuring(servers!, session, async () => {
+      const quiet = await backend.scan(prefix, stop.signal);
+      expect(quiet.current.keys).toHaveLength(WAITERS + 1);
+    });
 
     // A handoff: the queue's listing and the new head are read again, not the hundred waiters.
     await holder.release();
     // The two waiting coordinators' calls interleave in the queue: whichever is first is granted.
     const next = await Promise.race(waiting);
     await first.changed;
-    const changedBefore = await receivedFrom(servers!, session);
-    const after = await backend.scan(prefix, stop.signal);
-    const changedPackets = (await receivedFrom(servers!, session)) - changedBefore;
+    let after!: Awaited<ReturnType<typeof backend.scan>>;
+    const changedPackets = await packetsDuring(servers!, session, async () => {
+      after = await backend.scan(prefix, stop.signal);
+    });
     expect(after.current.keys.map((key) => key.revision)).not.toContain(holder.token);
     expect(after.current.keys.map((key) => key.revision)).toContain(next.token);
     // A heartbeat may fall into either window: allow one.

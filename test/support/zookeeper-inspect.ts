@@ -3,7 +3,15 @@
  * words), and a bare client of the same servers for another client's creates, deletes and reads.
  */
 import zookeeper from 'node-zookeeper-client';
+import type { ZooKeeperBackend } from '../../src/backends/zookeeper/index.js';
+import type { Coordinator } from '../../src/index.js';
+import { backendOf } from '../../src/testing.js';
 import type { ZooKeeperServers } from './zookeeper-server.js';
+
+/** The id of `coord`'s ZooKeeper session, as the four-letter words print it. */
+export async function sessionOf(coord: Coordinator): Promise<bigint> {
+  return BigInt((await (backendOf(coord) as ZooKeeperBackend).connection()).sessionId);
+}
 
 /** The paths the server holds data watches on for `session`, from `wchc` (session ids are printed unpadded). */
 export async function watchesOf(servers: ZooKeeperServers, session: bigint): Promise<string[]> {
@@ -25,6 +33,13 @@ export async function receivedFrom(servers: ZooKeeperServers, session: bigint): 
     if (sid !== undefined && BigInt(sid) === session) return Number(/recved=(\d+)/.exec(line)?.[1]);
   }
   throw new Error(`no connection of session 0x${session.toString(16)} in cons: ${report}`);
+}
+
+/** Packets the server received from `session`'s connection while `run` ran: the requests it cost. */
+export async function packetsDuring(servers: ZooKeeperServers, session: bigint, run: () => Promise<unknown>): Promise<number> {
+  const before = await receivedFrom(servers, session);
+  await run();
+  return (await receivedFrom(servers, session)) - before;
 }
 
 /** A connected plain client of `servers` (with digest credentials `auth`, "user:password", if given). */
