@@ -1,7 +1,7 @@
 /**
- * Queue nodes this process knows are deleted, and the position feeds (./follow.ts) of its
- * coordinators told of each at once. Each coordinator hears of a deletion through its own
- * connection's notifications, and one coordinator's may come well after another has seen the same
+ * Queue nodes this process knows are deleted, and the position feeds (./follow.ts: one per name per
+ * feed group, ./feed-group.ts) told of each at once. Each feed hears of a deletion through the
+ * notifications of the session it follows on, and those may come well after another session has seen the same
  * node's delete confirmed: a handoff between two waiters of the process (one's release, the
  * other's grant on its predecessor's deletion, ./known-heads.ts) is faster than the notification
  * feeds of the other coordinators, and ZooKeeper tells no feed that it is behind. A feed that
