@@ -1,8 +1,9 @@
 /**
  * What an uncontended acquire + release costs on ZooKeeper, counted by the server: the packets it
  * received from the session (`cons`). A process that takes and releases a lock nobody else wants
- * sends the create (a multi with the parent stamp) and its own-node watch in one write, no listing
- * (the multi's parent Stat says the node is alone), and one delete: three requests per pair. And
+ * sends the create (a `create2`, whose answer carries the token), its own-node watch and a read of
+ * the parent's Stat (one child: alone, first in line) in one write, no listing and no write to the
+ * parent, and one delete: four requests per pair, one write each way on the server. And
  * the own-node watch that goes out behind the create on the name the node is expected to get still
  * reports the node's deletion, whether that guess was right or, after another client created a
  * child meanwhile, wrong (then it found no node, set no watch, and the real watch went out).
@@ -170,7 +171,7 @@ describe('a handoff between contenders of one process on ZooKeeper, counted by t
 });
 
 describe('an uncontended acquire on ZooKeeper, counted by the server', () => {
-  it(`costs three requests per acquire + release: the create and its own-node watch, then the delete (${PAIRS} pairs)`, async (context) => {
+  it(`costs four requests per acquire + release: the create, its own-node watch and the parent's Stat, then the delete (${PAIRS} pairs)`, async (context) => {
     if (!servers) return context.skip();
     const coord = await open(`/baton-costs-${process.pid}`);
     const mutex = coord.mutex(`uncontended-${randomUUID().slice(0, 8)}`);
@@ -181,10 +182,35 @@ describe('an uncontended acquire on ZooKeeper, counted by the server', () => {
       for (let i = 0; i < PAIRS; i++) await (await mutex.acquire()).release();
     });
     console.log(`uncontended acquire + release: ${(packets / PAIRS).toFixed(2)} requests per pair`);
-    // A heartbeat or a ping may fall into the count: a few packets more than 3 per pair, never a
-    // fourth request per pair (the listing an uncontended acquire used to send with its create).
-    expect(Math.floor(packets / PAIRS), `${packets} packets for ${PAIRS} pairs`).toBe(3);
+    // A heartbeat or a ping may fall into the count: a few packets more than 4 per pair, never a
+    // fifth request per pair (the listing an uncontended acquire used to send with its create).
+    expect(Math.floor(packets / PAIRS), `${packets} packets for ${PAIRS} pairs`).toBe(4);
   }, 60_000);
+
+  it('writes nothing but its own node: the parent keeps its data version and mzxid', async (context) => {
+    if (!servers) return context.skip();
+    const chroot = `/baton-costs-parent-${process.pid}`;
+    const coord = await open(chroot);
+    const name = `untouched-${randomUUID().slice(0, 8)}`;
+    const mutex = coord.mutex(name);
+    await (await mutex.acquire()).release();
+    const client = await otherClient();
+    const statOf = (path: string) => call<zookeeper.Stat>((cb) => client.exists(path, cb));
+    const before = await statOf(`${chroot}/${name}`);
+    const tokens: bigint[] = [];
+    for (let i = 0; i < 5; i++) {
+      const lease = await mutex.acquire();
+      tokens.push(lease.token);
+      expect(lease.token).toBe((await statOf(lease.key)).czxid.readBigUInt64BE(0));
+      await lease.release();
+    }
+    const after = await statOf(`${chroot}/${name}`);
+    // Before, every enqueue was a multi with an empty setData on the parent (its new mzxid was the
+    // token): the parent's data version counted the enqueues after the first (5 here).
+    expect({ version: after.version, mzxid: after.mzxid.readBigUInt64BE(0) }).toEqual({ version: before.version, mzxid: after.czxid.readBigUInt64BE(0) });
+    expect(after.version).toBe(0);
+    expect(new Set(tokens).size).toBe(5);
+  }, 30_000);
 
   it('a hold reports its node deleted by someone else when the name guessed for its watch was right', async (context) => {
     if (!servers) return context.skip();
@@ -230,11 +256,11 @@ describe('an uncontended acquire on ZooKeeper, counted by the server', () => {
     await call((cb) => client.remove(lease.key, -1, (error) => cb(error)));
     expect(String(await lost)).toMatch(/deleted by someone else/);
     await lease.release();
-    // And the next acquire, alone again, guesses right once more: three requests per pair.
+    // And the next acquire, alone again, guesses right once more: four requests per pair.
     await (await mutex.acquire()).release();
     const packets = await packetsDuring(servers!, session, async () => {
       for (let i = 0; i < PAIRS; i++) await (await mutex.acquire()).release();
     });
-    expect(Math.floor(packets / PAIRS), `${packets} packets for ${PAIRS} pairs`).toBe(3);
+    expect(Math.floor(packets / PAIRS), `${packets} packets for ${PAIRS} pairs`).toBe(4);
   }, 30_000);
 });

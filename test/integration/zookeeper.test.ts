@@ -47,6 +47,10 @@ const childrenOf = (client: zookeeper.Client, path: string) =>
   call<string[]>((cb) => client.getChildren(path, (error, children) => cb(error, children)));
 
 /** Opcodes in the request frames a chunk carries ([length][xid][opcode] each). */
+// create, multi, create2: an enqueue's create is a create2 (its answer carries the czxid).
+const CREATE_OPCODES = new Set([1, 14, 15]);
+const isCreate = (op: number) => CREATE_OPCODES.has(op);
+
 function requestOpcodes(chunk: Buffer): number[] {
   const found: number[] = [];
   for (let at = 0; at + 12 <= chunk.length; at += 4 + chunk.readInt32BE(at)) found.push(chunk.readInt32BE(at + 8));
@@ -353,7 +357,7 @@ describe.skipIf(!available)('ZooKeeper adapter', () => {
       // cut before it reaches the server: nothing is created, the connection is lost.
       let cuts = 0;
       proxy.intercept = (direction, chunk) => {
-        if (cuts === 0 && direction === 'up' && requestOpcodes(chunk).some((op) => op === 1 || op === 14)) {
+        if (cuts === 0 && direction === 'up' && requestOpcodes(chunk).some(isCreate)) {
           cuts++;
           return 'cut';
         }
@@ -402,7 +406,7 @@ describe.skipIf(!available)('ZooKeeper adapter', () => {
       // 2: on the next connection, the first listing (the recovery's) is cut before it arrives.
       let step = 0;
       proxy.intercept = (direction, chunk) => {
-        if (step === 0 && direction === 'up' && opcodes(chunk).some((op) => op === 1 || op === 14)) step = 1;
+        if (step === 0 && direction === 'up' && opcodes(chunk).some(isCreate)) step = 1;
         else if (step === 1 && direction === 'down') {
           step = 2;
           return 'cut';
@@ -455,7 +459,7 @@ describe.skipIf(!available)('ZooKeeper adapter', () => {
       let step = 0;
       const sent: number[] = [];
       proxy.intercept = (direction, chunk) => {
-        if (step === 0 && direction === 'up' && requestOpcodes(chunk).some((op) => op === 1 || op === 14)) step = 1;
+        if (step === 0 && direction === 'up' && requestOpcodes(chunk).some(isCreate)) step = 1;
         else if (step === 1 && direction === 'down') {
           step = 2;
           return 'cut';

@@ -26,7 +26,6 @@ import { type FeedGroup, type FeedMember, joinFeedGroup } from './feed-group.js'
 import { ensurePath, listChildren, stateOf } from './nodes.js';
 import { waitForDeletion } from './blocker-wait.js';
 import { noteFirst } from './known-heads.js';
-import { ParentStamps } from './parent-stamps.js';
 import { SoloParents } from './solo-parents.js';
 
 /** A coordinator's connection to a ZooKeeper ensemble. */
@@ -64,7 +63,6 @@ export class ZooKeeperBackend implements Backend, FeedMember {
     this.#sessionHost = {
       options,
       acl: this.acl,
-      stamps: new ParentStamps(),
       solo: new SoloParents(),
       prefixPath: (prefix) => this.prefixPath(prefix),
     };

@@ -98,7 +98,7 @@ interface ConnectionManager {
   onSocketError(error: unknown): void;
   onSocketConnected(): void;
   onSocketData(buffer: Buffer): void;
-  queue(request: unknown, callback: (error: unknown, response?: unknown) => void): void;
+  queue(request: unknown, callback: (error: unknown, response?: never) => void): void;
   servers: Array<{ host: string; port: number }>;
 }
 
@@ -108,6 +108,13 @@ const HANDSHAKE_PATIENCE_MS = 1000;
 const SYNC_OPCODE = 9;
 /** An opcode whose answer carries no payload the client parses: a sync answer is read as one. */
 const DELETE_OPCODE = 2;
+/** ZooKeeper 3.5's create that answers with the new node's Stat (the client knows only `create`). */
+const CREATE2_OPCODE = 15;
+/**
+ * An opcode whose answer the client parses as (buffer, Stat): a create2 answer is (ustring path,
+ * Stat), the same bytes, so it is read as one.
+ */
+const GET_DATA_OPCODE = 4;
 
 /** A connected, supervised ZooKeeper session. Create with {@link ZkConnection.open}. */
 export class ZkConnection {
@@ -534,6 +541,41 @@ export class ZkConnection {
     });
   }
 
+  /**
+   * A `create2`: creates the node and answers with its path and its Stat, whose `czxid` is the
+   * token; the client's own `create` answers with the path alone, and the czxid would cost another
+   * request. Framed here, as {@link sync} is; the answer is read as a getData answer, which has the
+   * same layout.
+   */
+  create2(path: string, data: Buffer, acl: ACL[], mode: number): Promise<{ path: string; stat: Stat }> {
+    return this.request(true, (cb) => {
+      const header = { xid: 0, type: GET_DATA_OPCODE };
+      const request = {
+        header,
+        payload: null,
+        toBuffer(): Buffer {
+          const aclBytes = aclBytesOf(acl);
+          const pathLength = Buffer.byteLength(path, 'utf8');
+          const frame = Buffer.allocUnsafe(4 + 4 + 4 + 4 + pathLength + 4 + data.length + aclBytes.length + 4);
+          let offset = frame.writeInt32BE(frame.length - 4, 0);
+          offset = frame.writeInt32BE(header.xid, offset);
+          offset = frame.writeInt32BE(CREATE2_OPCODE, offset);
+          offset = frame.writeInt32BE(pathLength, offset);
+          offset += frame.write(path, offset, 'utf8');
+          offset = frame.writeInt32BE(data.length, offset);
+          offset += data.copy(frame, offset);
+          offset += aclBytes.copy(frame, offset);
+          frame.writeInt32BE(mode, offset);
+          return frame;
+        },
+      };
+      managerOf(this.client).queue(request, (error: unknown, response?: { payload: { data?: Buffer; stat: Stat } }) => {
+        if (error) cb(error);
+        else cb(null, { path: response!.payload.data?.toString('utf8') ?? '', stat: response!.payload.stat });
+      });
+    });
+  }
+
   // Typed wrappers over the client's callback API.
 
   create(path: string, data: Buffer, acl: ACL[], mode: number): Promise<string> {
@@ -598,6 +640,30 @@ export class ZkConnection {
       }),
     );
   }
+}
+
+/** The jute bytes of an ACL list (a vector of (perms, scheme, id)), made once per list. */
+const aclBytesCache = new WeakMap<ACL[], Buffer>();
+function aclBytesOf(acl: ACL[]): Buffer {
+  let bytes = aclBytesCache.get(acl);
+  if (bytes === undefined) {
+    const parts: Buffer[] = [int32(acl.length)];
+    for (const entry of acl) {
+      const { scheme, id } = entry.id;
+      // The package's typings say `perms`; its objects carry `permission`.
+      const perms = (entry as unknown as { permission?: number }).permission ?? entry.perms;
+      parts.push(int32(perms), int32(Buffer.byteLength(scheme)), Buffer.from(scheme), int32(Buffer.byteLength(id)), Buffer.from(id));
+    }
+    bytes = Buffer.concat(parts);
+    aclBytesCache.set(acl, bytes);
+  }
+  return bytes;
+}
+
+function int32(value: number): Buffer {
+  const buffer = Buffer.alloc(4);
+  buffer.writeInt32BE(value, 0);
+  return buffer;
 }
 
 function managerOf(client: Client): ConnectionManager {

@@ -1,19 +1,17 @@
 /**
  * A Baton session on ZooKeeper: one ZooKeeper session's contender nodes and guarded writes.
- * Enqueue is one round trip: a multi of the create and an empty setData on the parent (whose new
- * `mzxid` is then the new node's `czxid`, the token), with the listing behind it in the same write;
- * or, where the last enqueue under the parent was alone ({@link SoloParents}), the own-node watch on
- * the name the node should get instead of the listing (the multi's parent Stat says whether the node
- * is alone). Where the parent carries data or may not be written, it falls back to list, create,
- * list and reads the czxid from the parent's `pzxid` or with one `exists`. After a connection loss
- * during a create, the own node is found by its uuid (protected create) instead of creating a
- * second one. The own-node watch is sent, at the latest, the moment the create's answer names the
- * node, before the enqueue resolves and before any wait its caller arms.
+ * Enqueue is one round trip: a `create2` (ZooKeeper 3.5's create, whose answer carries the node's
+ * Stat: its `czxid` is the token) with the listing behind it in the same write; or, where the last
+ * enqueue under the parent was alone ({@link SoloParents}), the own-node watch on the name the node
+ * should get and the parent's Stat instead of the listing (one child: the node is alone). After a
+ * connection loss during a create, the own node is found by its uuid (protected create) instead of
+ * creating a second one. The own-node watch is sent, at the latest, the moment the create's answer
+ * names the node, before the enqueue resolves and before any wait its caller arms.
  * @module
  */
 import zookeeper from 'node-zookeeper-client';
-import type { ACL } from 'node-zookeeper-client';
-import { BackendError, LeaseLostError, OutcomeUnknownError } from '../../errors.js';
+import type { ACL, Stat } from 'node-zookeeper-client';
+import { OutcomeUnknownError } from '../../errors.js';
 import { raceSignal } from '../abortable.js';
 import type { Enqueued, GuardedOp, OwnKey, QueueEntry, Role, Session } from '../contract.js';
 import { GuaranteedRemovals } from '../guaranteed-delete.js';
@@ -21,7 +19,6 @@ import { OwnKeyWatches } from '../own-keys.js';
 import type { ZooKeeperOptions } from './config.js';
 import { Code, codeOf, MultiError, type MultiOp, ZkConnection, zxidOf } from './connection.js';
 import { ensurePath, listChildren, listSynced, sendDeletionWatch, type SentDeletionWatch, watchDeletion } from './nodes.js';
-import type { ParentStamps } from './parent-stamps.js';
 import type { SoloParents } from './solo-parents.js';
 import { lastSegment, parentOf } from '../key-paths.js';
 import { retrying } from './retry.js';
@@ -42,8 +39,6 @@ export interface SessionHost {
   readonly options: ZooKeeperOptions;
   /** The ACL every node is created with. */
   readonly acl: ACL[];
-  /** Which queue parents an enqueue may stamp (shared by the backend's sessions). */
-  readonly stamps: ParentStamps;
   /** Where the last enqueue was alone, and the name its next node there should get. */
   readonly solo: SoloParents;
   /** `<chroot>/<prefix>`. */
@@ -145,42 +140,52 @@ export class ZooKeeperSession implements Session {
     return this.#own.arm(key, (onDeleted, onFailed) => (sent ? sent.adopt(onDeleted, onFailed) : watchDeletion(this.connection, key, onDeleted, onFailed)));
   }
 
+  /**
+   * One round trip, in one write: a `create2` (its answer carries the node's Stat, whose `czxid`
+   * is the token), then what tells where the node stands. Where the last enqueue under the parent
+   * was alone ({@link SoloParents}): the own-node watch on the name the node should get, then the
+   * parent's Stat, whose child count of 1 (with that guess right) says the node is alone, so first
+   * in line, with no listing. Elsewhere: the listing. The server answers a session's requests in
+   * the order they were sent, so both see the create. The guessed watch is answered before the
+   * parent's Stat, and any deletion of the node after it is reported before it too, so a node
+   * deleted meanwhile is known lost when its standing is decided.
+   */
   async #enqueue(parent: string, uuid: string, role: Role, value: string): Promise<Enqueued> {
     const conn = this.connection;
+    const solo = this.host.solo;
     const path = `${parent}/${nodeNamePrefix(uuid, role)}`;
-    const data = Buffer.from(value, 'utf8');
-    const acl = this.host.acl;
+    const data = value === '' ? EMPTY : Buffer.from(value, 'utf8');
     for (let attempt = 1; ; attempt++) {
       if (this.signal.aborted) throw this.signal.reason;
-      if (this.host.stamps.stampable(parent)) {
-        const stamped = await this.#enqueueStamped(parent, path, data, uuid);
-        if (stamped) return stamped;
-        continue;
-      }
-      // One round trip: the server answers a session's requests in the order they were sent.
-      const before = conn.getChildren(parent);
-      const created = conn.create(path, data, acl, CreateMode.EPHEMERAL_SEQUENTIAL);
-      const after = conn.getChildren(parent);
-      const watching = created.then((key) => this.#watchOwn(key), () => undefined);
-      const [beforeResult, createdResult, afterResult] = await Promise.allSettled([before, created, after]);
+      const expected = solo.expected(parent);
+      const created = conn.create2(path, data, this.host.acl, CreateMode.EPHEMERAL_SEQUENTIAL);
+      const guessed = expected === undefined ? undefined : `${path}${formatSequence(expected)}`;
+      const early = guessed === undefined ? undefined : sendDeletionWatch(conn, guessed);
+      const read: Promise<Stat | null | { children: string[] }> = guessed === undefined ? conn.getChildren(parent) : conn.exists(parent);
+      // Armed from the create's answer, before it is handed on (see #watchOwn).
+      const watching = created.then((node) => this.#watchOwn(node.path, early), () => undefined);
+      const [createdResult, readResult] = await Promise.allSettled([created, read]);
       if (createdResult.status === 'fulfilled') {
-        const key = createdResult.value;
+        const { path: key, stat } = createdResult.value;
         const own = (await watching)!;
         try {
-          if (afterResult.status === 'fulfilled') {
-            if (afterResult.value.stat.dataLength === 0) this.host.stamps.noteEmpty(parent);
-            const entries = orderChildren(parent, afterResult.value.children);
-            const exact = beforeResult.status === 'fulfilled' && afterResult.value.stat.cversion === beforeResult.value.stat.cversion + 1;
-            const revision = exact ? zxidOf(afterResult.value.stat.pzxid) : await this.#czxidOf(key);
-            return { key, revision, entries, own };
-          }
-          const revision = await this.#czxidOf(key);
-          return { key, revision, entries: await listChildren(conn, parent), own };
+          const standing = readResult.status === 'fulfilled' ? readResult.value : undefined;
+          const entries =
+            guessed === key && standing !== undefined && standing !== null && 'numChildren' in standing && standing.numChildren === 1
+              ? [{ key, role }]
+              : standing !== undefined && standing !== null && 'children' in standing
+                ? orderChildren(parent, standing.children)
+                : await listChildren(conn, parent);
+          const sequence = sequenceOf(lastSegment(key));
+          if (sequence !== undefined && entries.length === 1 && entries[0]!.key === key) solo.noteAlone(parent, sequence);
+          else solo.noteCrowded(parent);
+          return { key, revision: zxidOf(stat.czxid), entries, own };
         } catch (error) {
           own.dispose();
           throw error;
         }
       }
+      early?.drop();
       const code = codeOf(createdResult.reason);
       if (code === Code.NO_NODE && attempt < MAX_PARENT_ATTEMPTS) {
         await ensurePath(conn, parent, this.host.acl, this.host.options);
@@ -194,75 +199,6 @@ export class ZooKeeperSession implements Session {
       }
       throw toBatonError(createdResult.reason, `creating a node under ${parent}`, this.host.options);
     }
-  }
-
-  /**
-   * Enqueue under a parent known to carry no data: a multi of the create and an empty setData on
-   * the parent. All ops of a multi commit in one transaction with one zxid, so the parent's new
-   * `mzxid` is then the new node's `czxid`: the exact token in one round trip even when other
-   * clients' changes interleave; and the parent's Stat counts its children, so a node that is the
-   * only child needs no listing. Behind the multi goes, in the same write, the listing, or, where
-   * the last enqueue was alone ({@link SoloParents}), the own-node watch on the name the node
-   * should get. Resolves to undefined when the caller should try again (the parent went missing or
-   * refused the setData: the plain path is used then).
-   */
-  async #enqueueStamped(parent: string, path: string, data: Buffer, uuid: string): Promise<Enqueued | undefined> {
-    const conn = this.connection;
-    const solo = this.host.solo;
-    const stamped = conn.multi([
-      { create: path, data, acl: this.host.acl, mode: CreateMode.EPHEMERAL_SEQUENTIAL },
-      { setData: parent, data: EMPTY },
-    ]);
-    const expected = solo.expected(parent);
-    const early = expected === undefined ? undefined : sendDeletionWatch(conn, `${path}${formatSequence(expected)}`);
-    const after = expected === undefined ? conn.getChildren(parent) : undefined;
-    // Armed from the multi's answer, before it is handed on (see #watchOwn).
-    const watching = stamped.then(([created]) => (created?.path === undefined ? undefined : this.#watchOwn(created.path, early)), () => undefined);
-    const [stampedResult, afterResult] = await Promise.allSettled([stamped, after]);
-    if (stampedResult.status === 'fulfilled') {
-      const [created, parentWrite] = stampedResult.value;
-      const key = created?.path;
-      const stat = parentWrite?.stat;
-      const own = await watching;
-      if (key === undefined || stat === undefined || own === undefined) {
-        early?.drop();
-        own?.dispose();
-        throw new BackendError(`ZooKeeper answered an enqueue under ${parent} without the created path or the parent's Stat`);
-      }
-      try {
-        const listed = afterResult.status === 'fulfilled' ? afterResult.value : undefined;
-        if (listed !== undefined && listed.stat.dataLength !== 0) this.host.stamps.forget(parent);
-        let entries: QueueEntry[];
-        if (stat.numChildren === 1) {
-          // The only child when it was created: first in line, whatever came after it.
-          const sequence = sequenceOf(key);
-          if (sequence === undefined) solo.noteCrowded(parent);
-          else solo.noteAlone(parent, sequence);
-          entries = orderChildren(parent, [lastSegment(key)]);
-        } else {
-          solo.noteCrowded(parent);
-          entries = listed !== undefined ? orderChildren(parent, listed.children) : await listChildren(conn, parent);
-        }
-        return { key, revision: zxidOf(stat.mzxid), entries, own };
-      } catch (error) {
-        own.dispose();
-        throw error;
-      }
-    }
-    early?.drop();
-    const error = stampedResult.reason;
-    if (error instanceof MultiError) {
-      // NoNode: the parent was deleted; NoAuth on the setData: we may create but not write it,
-      // so this parent is never stamped again.
-      if (error.index === 1 && error.code === Code.NO_AUTH) this.host.stamps.noteUnwritable(parent);
-      else this.host.stamps.forget(parent);
-      if (error.index === 0 && error.code !== Code.NO_NODE) {
-        throw toBatonError(Object.assign(new Error(`code ${error.code}`), { code: error.code, getCode: () => error.code }), `creating a node under ${parent}`, this.host.options);
-      }
-      return undefined;
-    }
-    if (codeOf(error) === Code.CONNECTION_LOSS) return this.#recoverProtected(parent, uuid);
-    throw toBatonError(error, `creating a node under ${parent}`, this.host.options);
   }
 
   /**
@@ -302,13 +238,6 @@ export class ZooKeeperSession implements Session {
       own.dispose();
       throw error;
     }
-  }
-
-  async #czxidOf(key: string): Promise<bigint> {
-    const stat = await retrying(this.connection, `reading ${key}`, this.host.options, () => this.connection.exists(key));
-    // Deleted by another client before we could read it (the own-node watch saw it too).
-    if (stat === null) throw this.signal.aborted ? this.signal.reason : new LeaseLostError(`ZooKeeper node ${key} vanished right after it was created`);
-    return zxidOf(stat.czxid);
   }
 
   /**

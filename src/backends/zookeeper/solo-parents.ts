@@ -5,10 +5,11 @@
  * children in the order they are created (the sequence counts creates, not deletes: measured on
  * ZooKeeper 3.8), so the next node's name is known before the create is sent.
  * The enqueue then sends the own-node watch right behind the create instead of after its answer,
- * and no listing (the create's parent Stat says the node is alone): an uncontended acquire costs
- * the create and the watch, in one write, and the release one delete. A wrong guess (someone else
- * changed the parent) costs a read that finds no node and sets no watch. Shared by every session
- * of one backend, since parents outlive sessions.
+ * and the parent's Stat instead of the listing (one child, with the name guessed right: alone): an
+ * uncontended acquire costs the create, the watch and the parent's Stat in one write, and the
+ * release one delete. A wrong guess (someone else changed the parent) costs a read that finds no
+ * node and sets no watch, and a listing. Shared by every session of one backend, since parents
+ * outlive sessions.
  * @module
  */
 
