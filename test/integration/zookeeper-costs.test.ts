@@ -1,12 +1,11 @@
 /**
  * What an uncontended acquire + release costs on ZooKeeper, counted by the server: the packets it
  * received from the session (`cons`). A process that takes and releases a lock nobody else wants
- * sends the create (a `create2`, whose answer carries the token), its own-node watch and a read of
- * the parent's Stat (one child: alone, first in line) in one write, no listing and no write to the
- * parent, and one delete: four requests per pair, one write each way on the server. And
- * the own-node watch that goes out behind the create on the name the node is expected to get still
- * reports the node's deletion, whether that guess was right or, after another client created a
- * child meanwhile, wrong (then it found no node, set no watch, and the real watch went out).
+ * sends the create (a `create2`, whose answer carries the token) and the listing in one write, and
+ * one delete: three requests per pair, the raw pair's two and the listing, and no write to the
+ * parent. The listing also sets a child watch on the parent, which serves as the node's own-node
+ * watch while it is alone: a deletion of the node by someone else is still reported, and so it is
+ * once another contender joins (the hold then watches its node itself).
  * And what an acquire allocates besides its requests: AbortControllers and timers, counted by
  * replacing the globals while it runs.
  */
@@ -171,20 +170,21 @@ describe('a handoff between contenders of one process on ZooKeeper, counted by t
 });
 
 describe('an uncontended acquire on ZooKeeper, counted by the server', () => {
-  it(`costs four requests per acquire + release: the create, its own-node watch and the parent's Stat, then the delete (${PAIRS} pairs)`, async (context) => {
+  it(`costs three requests per acquire + release: the create and the listing, then the delete (${PAIRS} pairs)`, async (context) => {
     if (!servers) return context.skip();
     const coord = await open(`/baton-costs-${process.pid}`);
     const mutex = coord.mutex(`uncontended-${randomUUID().slice(0, 8)}`);
-    // The first acquires learn the parent: created, seen empty, then seen alone.
+    // The first acquires learn the parent: created, then seen alone.
     for (let i = 0; i < 3; i++) await (await mutex.acquire()).release();
     const session = await sessionOf(coord);
     const packets = await packetsDuring(servers!, session, async () => {
       for (let i = 0; i < PAIRS; i++) await (await mutex.acquire()).release();
     });
     console.log(`uncontended acquire + release: ${(packets / PAIRS).toFixed(2)} requests per pair`);
-    // A heartbeat or a ping may fall into the count: a few packets more than 4 per pair, never a
-    // fifth request per pair (the listing an uncontended acquire used to send with its create).
-    expect(Math.floor(packets / PAIRS), `${packets} packets for ${PAIRS} pairs`).toBe(4);
+    // A heartbeat or a ping may fall into the count: a few packets more than 3 per pair, never a
+    // fourth request per pair (before: the own-node watch, sent with the create and the parent's
+    // Stat or the stamp).
+    expect(Math.floor(packets / PAIRS), `${packets} packets for ${PAIRS} pairs`).toBe(3);
   }, 60_000);
 
   it('writes nothing but its own node: the parent keeps its data version and mzxid', async (context) => {
@@ -212,20 +212,18 @@ describe('an uncontended acquire on ZooKeeper, counted by the server', () => {
     expect(new Set(tokens).size).toBe(5);
   }, 30_000);
 
-  it('a hold reports its node deleted by someone else when the name guessed for its watch was right', async (context) => {
+  it('an uncontended hold sets no watch on its node, and still reports its deletion by someone else', async (context) => {
     if (!servers) return context.skip();
-    const chroot = `/baton-costs-hit-${process.pid}`;
+    const chroot = `/baton-costs-alone-${process.pid}`;
     const coord = await open(chroot);
-    const name = `guessed-${randomUUID().slice(0, 8)}`;
+    const name = `alone-${randomUUID().slice(0, 8)}`;
     const mutex = coord.mutex(name);
     for (let i = 0; i < 3; i++) await (await mutex.acquire()).release();
     const session = await sessionOf(coord);
     const lease = await mutex.acquire();
-    // One data watch on the server for this session: its own node's, under the name guessed. The
-    // acquire resolves on the create's answer; the watch's getData, sent behind it, may be read
-    // by the server after the four-letter word of another connection, so wait for it.
-    await until(async () => (await watchesOf(servers!, session)).length > 0, 'the own-node watch is on the server');
-    expect(await watchesOf(servers!, session)).toEqual([lease.key]);
+    // Its node is watched through the child watch the listing set on the parent: no data watch
+    // (`wchc` lists data watches). Before, a getData watch on its node went out with the create.
+    expect(await watchesOf(servers!, session)).toEqual([]);
     const client = await otherClient();
     const lost = lossOf(lease);
     await call((cb) => client.remove(lease.key, -1, (error) => cb(error)));
@@ -233,34 +231,33 @@ describe('an uncontended acquire on ZooKeeper, counted by the server', () => {
     expect(await lease.release()).toBeUndefined();
   }, 30_000);
 
-  it('a hold reports its node deleted by someone else when another client created a child since, so the guess was wrong', async (context) => {
+  it('an uncontended hold watches its node itself once another contender joins, and reports its deletion', async (context) => {
     if (!servers) return context.skip();
-    const chroot = `/baton-costs-miss-${process.pid}`;
+    const chroot = `/baton-costs-joined-${process.pid}`;
     const coord = await open(chroot);
-    const name = `missed-${randomUUID().slice(0, 8)}`;
+    const name = `joined-${randomUUID().slice(0, 8)}`;
     const mutex = coord.mutex(name);
     for (let i = 0; i < 3; i++) await (await mutex.acquire()).release();
-    // Another client's child, created and deleted: the next node's sequence is one more than guessed.
+    const session = await sessionOf(coord);
+    const lease = await mutex.acquire();
+    // Another client's contender joins: the parent's children change, and the hold's own getData
+    // watch takes over.
     const client = await otherClient();
     const other = await call<string>((cb) =>
       client.create(`${chroot}/${name}/other-`, Buffer.alloc(0), zookeeper.CreateMode.EPHEMERAL_SEQUENTIAL, cb),
     );
-    await call((cb) => client.remove(other, -1, (error) => cb(error)));
-    const session = await sessionOf(coord);
-    const lease = await mutex.acquire();
-    // The guessed name's watch found no node and left none; the real one goes out on the create's
-    // answer (the acquire does not wait for it to be answered).
-    await until(async () => (await watchesOf(servers!, session)).length > 0, 'the own-node watch is on the server');
+    await until(async () => (await watchesOf(servers!, session)).length > 0, 'the hold watches its own node');
     expect(await watchesOf(servers!, session)).toEqual([lease.key]);
     const lost = lossOf(lease);
     await call((cb) => client.remove(lease.key, -1, (error) => cb(error)));
     expect(String(await lost)).toMatch(/deleted by someone else/);
     await lease.release();
-    // And the next acquire, alone again, guesses right once more: four requests per pair.
+    await call((cb) => client.remove(other, -1, (error) => cb(error)));
+    // Alone again: three requests per pair once more.
     await (await mutex.acquire()).release();
     const packets = await packetsDuring(servers!, session, async () => {
       for (let i = 0; i < PAIRS; i++) await (await mutex.acquire()).release();
     });
-    expect(Math.floor(packets / PAIRS), `${packets} packets for ${PAIRS} pairs`).toBe(4);
+    expect(Math.floor(packets / PAIRS), `${packets} packets for ${PAIRS} pairs`).toBe(3);
   }, 30_000);
 });

@@ -63,35 +63,13 @@ export function stateOf(data: Buffer | undefined, stat: Stat): KeyState {
  * before anything the caller sends next), re-armed after a data change (a proclaim writes the own
  * node) and after a connection loss. Calls `onDeleted` when the node is gone, `onFailed` on any
  * other failure; the end of the session ends the watch through the session's signal. A getData
- * watch on a node already gone sets nothing on the server, unlike an exists watch.
+ * watch on a node already gone sets nothing on the server, unlike an exists watch. Returns the
+ * stop function.
  */
 export function watchDeletion(conn: ZkConnection, key: string, onDeleted: () => void, onFailed: (error: unknown) => void): () => void {
-  return sendDeletionWatch(conn, key).adopt(onDeleted, onFailed);
-}
-
-/** A deletion watch sent before anyone listens to it (see {@link sendDeletionWatch}). */
-export interface SentDeletionWatch {
-  readonly key: string;
-  /**
-   * Listens from now on; what came back before is delivered first, in order. `key` must have
-   * existed when the request was sent: a `NO_NODE` answer then means deleted. Returns the stop
-   * function.
-   */
-  adopt(onDeleted: () => void, onFailed: (error: unknown) => void): () => void;
-  /** Ignores every answer: for a `key` that turned out never to exist, where no watch was set. */
-  drop(): void;
-}
-
-/**
- * {@link watchDeletion}'s getData sent now, for a `key` that may not exist yet: the enqueue sends
- * it right behind the create, on the name the server is expected to give the new node. If the
- * guess was right the watch is adopted; if not, the request failed with `NO_NODE` and left no
- * watch on the server, and it is dropped.
- */
-export function sendDeletionWatch(conn: ZkConnection, key: string): SentDeletionWatch {
-  const watch = new DeletionWatch(conn, key);
+  const watch = new DeletionWatch(conn, key, onDeleted, onFailed);
   watch.arm();
-  return watch;
+  return () => watch.stop();
 }
 
 /**
@@ -100,55 +78,102 @@ export function sendDeletionWatch(conn: ZkConnection, key: string): SentDeletion
  * and context it would hold is paid once per waiter. What it keeps while armed: itself, and the
  * one watcher function the client holds until the notification.
  */
-class DeletionWatch implements SentDeletionWatch {
-  #stopped = false;
+class DeletionWatch {
   #onDeleted: (() => void) | undefined;
   #onFailed: ((error: unknown) => void) | undefined;
-  /** Outcomes that came back before {@link adopt}, delivered by it in order (rare: a guessed name). */
-  #early: Array<{ readonly event?: Event; readonly error?: unknown }> | undefined;
 
   constructor(
     readonly conn: ZkConnection,
     readonly key: string,
-  ) {}
+    onDeleted: () => void,
+    onFailed: (error: unknown) => void,
+  ) {
+    this.#onDeleted = onDeleted;
+    this.#onFailed = onFailed;
+  }
 
   arm(): void {
-    if (this.#stopped || !this.conn.alive) return;
-    this.conn.getData(this.key, (event) => this.#deliver({ event })).catch((error: unknown) => this.#deliver({ error }));
+    if (this.#onDeleted === undefined || !this.conn.alive) return;
+    this.conn.getData(this.key, (event) => this.#onEvent(event)).catch((error: unknown) => this.#onError(error));
   }
 
-  #deliver(outcome: { readonly event?: Event; readonly error?: unknown }): void {
-    if (this.#stopped) return;
-    if (this.#onDeleted) this.#settle(outcome);
-    else (this.#early ??= []).push(outcome);
+  #onEvent(event: Event): void {
+    if (this.#onDeleted === undefined) return;
+    if (event.getType() === zookeeper.Event.NODE_DELETED) this.#onDeleted();
+    else this.arm();
   }
 
-  #settle({ event, error }: { readonly event?: Event; readonly error?: unknown }): void {
-    if (event !== undefined) {
-      if (event.getType() === zookeeper.Event.NODE_DELETED) this.#onDeleted?.();
-      else this.arm();
-      return;
-    }
-    if (!this.conn.alive) return;
+  #onError(error: unknown): void {
+    if (this.#onDeleted === undefined || !this.conn.alive) return;
     const code = codeOf(error);
-    if (code === Code.NO_NODE) this.#onDeleted?.();
+    if (code === Code.NO_NODE) this.#onDeleted();
     else if (code === Code.CONNECTION_LOSS) this.conn.whenConnected().then(() => this.arm(), () => {});
     else this.#onFailed?.(error);
   }
 
-  adopt(onDeleted: () => void, onFailed: (error: unknown) => void): () => void {
-    this.#onDeleted = onDeleted;
-    this.#onFailed = onFailed;
-    const backlog = this.#early;
-    this.#early = undefined;
-    for (const outcome of backlog ?? []) if (!this.#stopped) this.#settle(outcome);
-    return () => this.drop();
-  }
-
-  drop(): void {
-    this.#stopped = true;
-    this.#early = undefined;
+  stop(): void {
     this.#onDeleted = undefined;
     this.#onFailed = undefined;
   }
+}
+
+/**
+ * A child watch on a queue parent, set by the listing an enqueue sends behind its create where the
+ * node is expected to be alone. While the node is the only child it stands in for the node's own
+ * deletion watch (see {@link watchDeletionThrough}): any change of the parent's children fires it,
+ * the node's deletion among them, so an uncontended acquire needs no request of its own to watch
+ * its node. An object with one watcher function, made before the listing is sent.
+ */
+export class ChildChangeWatch {
+  #fired = false;
+  #stopped = false;
+  #onChange: (() => void) | undefined;
+
+  /** The watcher the listing is sent with. */
+  readonly watcher = (): void => {
+    if (this.#stopped) return;
+    this.#fired = true;
+    const onChange = this.#onChange;
+    this.#onChange = undefined;
+    onChange?.();
+  };
+
+  /** Calls `onChange` once, at the first change of the parent's children (at once if one came already). */
+  adopt(onChange: () => void): void {
+    if (this.#stopped) return;
+    if (this.#fired) onChange();
+    else this.#onChange = onChange;
+  }
+
+  /** Ignores the watch from now on (the server still sends its one event, at the next change). */
+  drop(): void {
+    this.#stopped = true;
+    this.#onChange = undefined;
+  }
+}
+
+/**
+ * Watches `key` for its deletion through `parentWatch`, a child watch on its parent set by a
+ * listing that showed `key` as the only child: at the first change of the children (a contender
+ * joining, the node deleted, or, after a reconnect, any change while cut off), the node's own
+ * getData watch ({@link watchDeletion}) takes over, and its answer says whether the node is still
+ * there. Returns the stop function.
+ */
+export function watchDeletionThrough(
+  conn: ZkConnection,
+  key: string,
+  parentWatch: ChildChangeWatch,
+  onDeleted: () => void,
+  onFailed: (error: unknown) => void,
+): () => void {
+  let stopped = false;
+  let stopOwn: (() => void) | undefined;
+  parentWatch.adopt(() => {
+    if (!stopped) stopOwn = watchDeletion(conn, key, onDeleted, onFailed);
+  });
+  return () => {
+    stopped = true;
+    parentWatch.drop();
+    stopOwn?.();
+  };
 }

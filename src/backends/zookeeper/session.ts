@@ -1,29 +1,29 @@
 /**
  * A Baton session on ZooKeeper: one ZooKeeper session's contender nodes and guarded writes.
  * Enqueue is one round trip: a `create2` (ZooKeeper 3.5's create, whose answer carries the node's
- * Stat: its `czxid` is the token) with the listing behind it in the same write; or, where the last
- * enqueue under the parent was alone ({@link SoloParents}), the own-node watch on the name the node
- * should get and the parent's Stat instead of the listing (one child: the node is alone). After a
- * connection loss during a create, the own node is found by its uuid (protected create) instead of
- * creating a second one. The own-node watch is sent, at the latest, the moment the create's answer
- * names the node, before the enqueue resolves and before any wait its caller arms.
+ * Stat: its `czxid` is the token) with the listing behind it in the same write; where the last
+ * enqueue under the parent was alone ({@link SoloParents}), that listing also sets a child watch on
+ * the parent, which serves as the own-node watch while the node is alone. After a connection loss
+ * during a create, the own node is found by its uuid (protected create) instead of creating a
+ * second one. The own-node watch is armed before the enqueue resolves and before any wait its
+ * caller arms.
  * @module
  */
 import zookeeper from 'node-zookeeper-client';
-import type { ACL, Stat } from 'node-zookeeper-client';
+import type { ACL } from 'node-zookeeper-client';
 import { OutcomeUnknownError } from '../../errors.js';
 import { raceSignal } from '../abortable.js';
-import type { Enqueued, GuardedOp, OwnKey, QueueEntry, Role, Session } from '../contract.js';
+import type { Enqueued, GuardedOp, OwnKey, Role, Session } from '../contract.js';
 import { GuaranteedRemovals } from '../guaranteed-delete.js';
 import { OwnKeyWatches } from '../own-keys.js';
 import type { ZooKeeperOptions } from './config.js';
 import { Code, codeOf, MultiError, type MultiOp, ZkConnection, zxidOf } from './connection.js';
-import { ensurePath, listChildren, listSynced, sendDeletionWatch, type SentDeletionWatch, watchDeletion } from './nodes.js';
+import { ChildChangeWatch, ensurePath, listChildren, listSynced, watchDeletion, watchDeletionThrough } from './nodes.js';
 import type { SoloParents } from './solo-parents.js';
 import { lastSegment, parentOf } from '../key-paths.js';
 import { retrying } from './retry.js';
 import { toBatonError } from './errors.js';
-import { findByUuid, formatSequence, isProtectedName, newNodeUuid, nodeNamePrefix, orderChildren, sequenceOf } from './naming.js';
+import { findByUuid, isProtectedName, newNodeUuid, nodeNamePrefix, orderChildren } from './naming.js';
 import { noteFirst } from './known-heads.js';
 import { noteDeleted } from './known-deletions.js';
 
@@ -126,29 +126,28 @@ export class ZooKeeperSession implements Session {
   }
 
   /**
-   * The own-node watch, sent the moment the create's answer names the node: a getData watch on
-   * this session's connection, before the answer is handed to anyone, so no deletion of the node
-   * can go unobserved, and its answer or event comes before that of any wait the caller arms
-   * next (the server answers a session in order). `sent`: a watch already sent right behind the
-   * create on the name the node was expected to get; adopted if that is the name, else dropped.
+   * The own-node watch, armed before the enqueue's answer is handed to anyone, so no deletion of
+   * the node can go unobserved, and its answer or event comes before that of any wait the caller
+   * arms next (the server answers a session in order). `parentWatch`: the child watch the
+   * enqueue's listing set on the parent, which showed the node as the only child; it stands in for
+   * the node's own watch until the children change (see watchDeletionThrough). Else a getData
+   * watch on the node, sent now.
    */
-  #watchOwn(key: string, sent?: SentDeletionWatch): OwnKey {
-    if (sent !== undefined && sent.key !== key) {
-      sent.drop();
-      sent = undefined;
-    }
-    return this.#own.arm(key, (onDeleted, onFailed) => (sent ? sent.adopt(onDeleted, onFailed) : watchDeletion(this.connection, key, onDeleted, onFailed)));
+  #watchOwn(key: string, parentWatch?: ChildChangeWatch): OwnKey {
+    const conn = this.connection;
+    return this.#own.arm(key, (onDeleted, onFailed) =>
+      parentWatch ? watchDeletionThrough(conn, key, parentWatch, onDeleted, onFailed) : watchDeletion(conn, key, onDeleted, onFailed),
+    );
   }
 
   /**
    * One round trip, in one write: a `create2` (its answer carries the node's Stat, whose `czxid`
-   * is the token), then what tells where the node stands. Where the last enqueue under the parent
-   * was alone ({@link SoloParents}): the own-node watch on the name the node should get, then the
-   * parent's Stat, whose child count of 1 (with that guess right) says the node is alone, so first
-   * in line, with no listing. Elsewhere: the listing. The server answers a session's requests in
-   * the order they were sent, so both see the create. The guessed watch is answered before the
-   * parent's Stat, and any deletion of the node after it is reported before it too, so a node
-   * deleted meanwhile is known lost when its standing is decided.
+   * is the token) and the listing behind it; the server answers a session's requests in the order
+   * they were sent, so the listing sees the create. Where the last enqueue under the parent was
+   * alone ({@link SoloParents}), the listing also sets a child watch on the parent: if it shows the
+   * node alone, that watch is the node's own-node watch until the children change (the node's
+   * deletion is such a change), so an uncontended acquire sends no watch of its own. Otherwise the
+   * node's own getData watch goes out on the answers, before the enqueue resolves.
    */
   async #enqueue(parent: string, uuid: string, role: Role, value: string): Promise<Enqueued> {
     const conn = this.connection;
@@ -157,35 +156,26 @@ export class ZooKeeperSession implements Session {
     const data = value === '' ? EMPTY : Buffer.from(value, 'utf8');
     for (let attempt = 1; ; attempt++) {
       if (this.signal.aborted) throw this.signal.reason;
-      const expected = solo.expected(parent);
       const created = conn.create2(path, data, this.host.acl, CreateMode.EPHEMERAL_SEQUENTIAL);
-      const guessed = expected === undefined ? undefined : `${path}${formatSequence(expected)}`;
-      const early = guessed === undefined ? undefined : sendDeletionWatch(conn, guessed);
-      const read: Promise<Stat | null | { children: string[] }> = guessed === undefined ? conn.getChildren(parent) : conn.exists(parent);
-      // Armed from the create's answer, before it is handed on (see #watchOwn).
-      const watching = created.then((node) => this.#watchOwn(node.path, early), () => undefined);
-      const [createdResult, readResult] = await Promise.allSettled([created, read]);
+      const parentWatch = solo.wasAlone(parent) ? new ChildChangeWatch() : undefined;
+      const listed = conn.getChildren(parent, parentWatch?.watcher);
+      const [createdResult, listedResult] = await Promise.allSettled([created, listed]);
       if (createdResult.status === 'fulfilled') {
         const { path: key, stat } = createdResult.value;
-        const own = (await watching)!;
+        const entries = listedResult.status === 'fulfilled' ? orderChildren(parent, listedResult.value.children) : undefined;
+        const alone = entries !== undefined && entries.length === 1 && entries[0]!.key === key;
+        if (alone) solo.noteAlone(parent);
+        else solo.noteCrowded(parent);
+        if (!alone) parentWatch?.drop();
+        const own = this.#watchOwn(key, alone ? parentWatch : undefined);
         try {
-          const standing = readResult.status === 'fulfilled' ? readResult.value : undefined;
-          const entries =
-            guessed === key && standing !== undefined && standing !== null && 'numChildren' in standing && standing.numChildren === 1
-              ? [{ key, role }]
-              : standing !== undefined && standing !== null && 'children' in standing
-                ? orderChildren(parent, standing.children)
-                : await listChildren(conn, parent);
-          const sequence = sequenceOf(lastSegment(key));
-          if (sequence !== undefined && entries.length === 1 && entries[0]!.key === key) solo.noteAlone(parent, sequence);
-          else solo.noteCrowded(parent);
-          return { key, revision: zxidOf(stat.czxid), entries, own };
+          return { key, revision: zxidOf(stat.czxid), entries: entries ?? (await listChildren(conn, parent)), own };
         } catch (error) {
           own.dispose();
           throw error;
         }
       }
-      early?.drop();
+      parentWatch?.drop();
       const code = codeOf(createdResult.reason);
       if (code === Code.NO_NODE && attempt < MAX_PARENT_ATTEMPTS) {
         await ensurePath(conn, parent, this.host.acl, this.host.options);
