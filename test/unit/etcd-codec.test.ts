@@ -6,7 +6,7 @@
  * clear error. (Every etcd integration test exercises the same code against a real etcd.)
  */
 import { describe, expect, it } from 'vitest';
-import { ProtoReader, ProtoWriter } from '../../src/backends/etcd/transport/codec.js';
+import { ProtoReader, ProtoWriter, VarintMemo } from '../../src/backends/etcd/transport/codec.js';
 import {
   decodeAuthenticate,
   decodeHeaderOnly,
@@ -114,6 +114,24 @@ describe('etcd protobuf codec: varints', () => {
   it('a lease id above 2^63 (unsigned in the header) reads back as the same unsigned value', () => {
     const decoded = decodeHeaderOnly(new ProtoReader(new ProtoWriter().message(1, header(5n)).finish()));
     expect(decoded.header).toEqual({ clusterId: 0x1234n, memberId: 0xfedcba9876543210n, revision: 5n, raftTerm: 7n });
+  });
+
+  it('a remembered uint64 (cluster and member ids) reads right when it changes, repeats, or shares a prefix with the last one', () => {
+    const memo = new VarintMemo();
+    const values = [0xfedcba9876543210n, 0xfedcba9876543210n, 0x1234n, 0xfedcba9876543211n, 0xfedcba9876543210n, 0n, 2n ** 64n - 1n, 0x1234n, 0x1234n];
+    const message = values.reduce((w, v) => w.intAlways(1, v), new ProtoWriter()).finish();
+    const r = new ProtoReader(message);
+    const read: bigint[] = [];
+    while (r.next() !== 0) read.push(r.uint64Memo(memo));
+    expect(read).toEqual(values);
+    // A varint cut by the message's end is refused, even when the bytes past the end would match.
+    const whole = new ProtoWriter().intAlways(1, 0xfedcba9876543210n).finish();
+    const full = new ProtoReader(whole);
+    full.next();
+    expect(full.uint64Memo(memo)).toBe(0xfedcba9876543210n);
+    const cut = new ProtoReader(whole, 0, whole.length - 1);
+    expect(cut.next()).toBe(1);
+    expect(() => cut.uint64Memo(memo)).toThrow(/truncated/);
   });
 
   it('a number that is not an exact integer is refused with the field, not encoded (Infinity used to loop for ever)', () => {

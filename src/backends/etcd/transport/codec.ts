@@ -173,6 +173,13 @@ export class ProtoWriter {
   }
 }
 
+/** The last value a {@link ProtoReader.uint64Memo} read, with its bytes. */
+export class VarintMemo {
+  readonly bytes = Buffer.alloc(MAX_VARINT_BYTES);
+  length = 0;
+  value = 0n;
+}
+
 /**
  * Reads one message field by field: `next()` returns the next field number (0 at the end), then
  * exactly one of the value readers (or `skip()`) consumes its value.
@@ -243,6 +250,33 @@ export class ProtoReader {
       if (byte < 0x80) return BigInt.asIntN(64, BigInt(low) | (BigInt(middle) << 28n) | (BigInt(high) << 56n));
     }
     throw new Error(`malformed protobuf varint: longer than ${MAX_VARINT_BYTES} bytes`);
+  }
+
+  /**
+   * An unsigned 64-bit varint (uint64) that is mostly the same value again and again (the
+   * cluster and member ids in every response header): when its bytes are those `memo` saw last,
+   * the bigint decoded then is returned, with no bigint arithmetic and no allocation.
+   */
+  uint64Memo(memo: VarintMemo): bigint {
+    const buffer = this.#buffer;
+    const start = this.#offset;
+    const limit = Math.min(this.#end, start + MAX_VARINT_BYTES);
+    let last = start;
+    while (last < limit && (buffer[last] as number) >= 0x80) last++;
+    // The varint's last byte is inside the message: compare its bytes with the memo's.
+    if (last < limit) {
+      const length = last - start + 1;
+      if (length === memo.length && buffer.compare(memo.bytes, 0, length, start, start + length) === 0) {
+        this.#offset = start + length;
+        return memo.value;
+      }
+    }
+    // Decoded (and checked: truncated or too long, it throws), then remembered.
+    const value = BigInt.asUintN(64, this.int64());
+    buffer.copy(memo.bytes, 0, start, this.#offset);
+    memo.length = this.#offset - start;
+    memo.value = value;
+    return value;
   }
 
   /** A varint that fits a double (enums, booleans, small counts). */

@@ -4,7 +4,7 @@
  * responses. Fields the adapter never reads are skipped; 64-bit integers are `bigint`.
  * @module
  */
-import { ProtoReader, ProtoWriter } from './codec.js';
+import { ProtoReader, ProtoWriter, VarintMemo } from './codec.js';
 
 /** gRPC method paths. */
 export const Methods = {
@@ -34,14 +34,18 @@ export interface Header {
 
 const NO_HEADER: Header = { clusterId: 0n, memberId: 0n, revision: 0n, raftTerm: 0n };
 
+/** The cluster and member ids last read: the same in nearly every header (see uint64Memo). */
+const CLUSTER_ID = new VarintMemo();
+const MEMBER_ID = new VarintMemo();
+
 function readHeader(r: ProtoReader): Header {
   let clusterId = 0n;
   let memberId = 0n;
   let revision = 0n;
   let raftTerm = 0n;
   for (let f = r.next(); f !== 0; f = r.next()) {
-    if (f === 1) clusterId = BigInt.asUintN(64, r.int64());
-    else if (f === 2) memberId = BigInt.asUintN(64, r.int64());
+    if (f === 1) clusterId = r.uint64Memo(CLUSTER_ID);
+    else if (f === 2) memberId = r.uint64Memo(MEMBER_ID);
     else if (f === 3) revision = r.int64();
     else if (f === 4) raftTerm = r.int64();
     else r.skip();
