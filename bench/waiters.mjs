@@ -13,6 +13,7 @@
 // the listing of the queue so far (getChildren is its only read of a queue), and a woken waiter
 // lists it once, so W waiters move O(W^2) bytes: --zookeeper-waiters sets its size apart.
 import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
@@ -108,6 +109,8 @@ async function run(url, waiters, coordCount, withPositions) {
   // This process's CPU time too: on a shared machine the wall time also counts the other
   // processes' turns, while the cost of positions is work done here.
   const cpuStart = process.cpuUsage();
+  const threadStart = mainThreadTimes();
+  const loopStart = performance.eventLoopUtilization();
   started++;
   await holder.release();
   completed++;
@@ -115,11 +118,30 @@ async function run(url, waiters, coordCount, withPositions) {
   const seconds = (performance.now() - start) / 1000;
   const cpuUsed = process.cpuUsage(cpuStart);
   const cpuSeconds = (cpuUsed.user + cpuUsed.system) / 1e6;
+  const loop = performance.eventLoopUtilization(loopStart);
+  const threadEnd = mainThreadTimes();
+  // Where the main thread's wall time went: running, ready to run but waiting for a core (the
+  // machine's other processes), and idle in the event loop (waiting for I/O or a timer).
+  const thread = threadStart && threadEnd ? { running: (threadEnd.running - threadStart.running) / 1e9, waiting: (threadEnd.waiting - threadStart.waiting) / 1e9, idle: loop.idle / 1000 } : undefined;
   // Served in creation order: tokens strictly increase from grant to grant; with positions the
   // order of entry is known too, and must be the order of the grants.
   const fifo = grants.length === waiters && grants.every((g, k) => k === 0 || g.token > grants[k - 1].token) && (!withPositions || grants.every((g, k) => g.index === k));
   await Promise.all([...coords, holderCoord].map((c) => c.close()));
-  return { waiters, coordCount, withPositions, seconds, cpuSeconds, heapPerWaiter, fifo, served: grants.length, reports, wrongReports, firstWrong };
+  return { waiters, coordCount, withPositions, seconds, cpuSeconds, thread, heapPerWaiter, fifo, served: grants.length, reports, wrongReports, firstWrong };
+}
+
+/**
+ * This process's main thread's time on a core and time ready to run but waiting for one, in ns
+ * (Linux's /proc schedstat; undefined elsewhere). On a shared machine the wall time of a run is
+ * mostly the second: the served-in times are compared with it in view.
+ */
+function mainThreadTimes() {
+  try {
+    const [running, waiting] = readFileSync(`/proc/self/task/${process.pid}/schedstat`, 'utf8').split(' ').map(Number);
+    return { running, waiting };
+  } catch {
+    return undefined;
+  }
 }
 
 /** Resolves once the mutex has `count` keys (holder included), listing every 20 ms; throws once `failed()` says an acquire failed. */
@@ -149,8 +171,10 @@ async function answered(coords, name) {
 }
 
 const results = [];
+const threadTimes = (t) => `running ${t.running.toFixed(2)} s, waiting for a core ${t.waiting.toFixed(2)} s, idle ${t.idle.toFixed(2)} s`;
+const threadCell = (r) => (r.thread ? `${r.thread.running.toFixed(2)} / ${r.thread.waiting.toFixed(2)} / ${r.thread.idle.toFixed(2)} s` : '-');
 const log = (r, backend) => {
-  const line = `${backend}: ${r.waiters} waiters over ${r.coordCount} coordinator(s), onQueued ${r.withPositions ? 'yes' : 'no'}: served ${r.served} in ${r.seconds.toFixed(2)} s (client CPU ${r.cpuSeconds.toFixed(2)} s), FIFO ${r.fifo ? 'yes' : 'NO'}, ${r.withPositions ? `${r.reports} reports, ${r.wrongReports} wrong${r.firstWrong ? ` (${r.firstWrong})` : ''}, ` : ''}heap ${(r.heapPerWaiter / 1024).toFixed(2)} KB per waiter`;
+  const line = `${backend}: ${r.waiters} waiters over ${r.coordCount} coordinator(s), onQueued ${r.withPositions ? 'yes' : 'no'}: served ${r.served} in ${r.seconds.toFixed(2)} s (client CPU ${r.cpuSeconds.toFixed(2)} s${r.thread ? `; main thread ${threadTimes(r.thread)}` : ''}), FIFO ${r.fifo ? 'yes' : 'NO'}, ${r.withPositions ? `${r.reports} reports, ${r.wrongReports} wrong${r.firstWrong ? ` (${r.firstWrong})` : ''}, ` : ''}heap ${(r.heapPerWaiter / 1024).toFixed(2)} KB per waiter`;
   console.log(line);
 };
 
@@ -221,7 +245,7 @@ for (const backend of ['memory', 'etcd', 'zookeeper']) {
         if (!one) continue;
         const reports = withP ? `${withP.reports} (${withP.wrongReports} wrong)` : 'not measured';
         rows.push(
-          `| ${backend} | ${waiters} | ${coordCount} | ${without ? `${without.seconds.toFixed(2)} s` : 'not measured'} | ${withP ? `${withP.seconds.toFixed(2)} s` : 'not measured'} | - | - | ${one.fifo ? 'yes' : 'NO'} | ${reports} | ${without ? `${kb(without)} KB` : '-'} | ${withP ? `${kb(withP)} KB` : '-'} |`,
+          `| ${backend} | ${waiters} | ${coordCount} | ${without ? `${without.seconds.toFixed(2)} s` : 'not measured'} | ${withP ? `${withP.seconds.toFixed(2)} s` : 'not measured'} | - | - | - | ${one.fifo ? 'yes' : 'NO'} | ${reports} | ${without ? `${kb(without)} KB` : '-'} | ${withP ? `${kb(withP)} KB` : '-'} |`,
         );
         verdicts.push(`${backend}, ${waiters} waiters over ${coordCount} coordinator(s): only the run ${withP ? 'with' : 'without'} onQueued completed${withP?.firstWrong ? `; first wrong report: ${withP.firstWrong}` : ''}`);
         continue;
@@ -232,7 +256,7 @@ for (const backend of ['memory', 'etcd', 'zookeeper']) {
         `${backend}, ${waiters} waiters over ${coordCount} coordinator(s): time with onQueued within 1.2x ${ratio <= 1.2 ? 'met' : `**not met** (${ratio.toFixed(2)}x)`} (client CPU ${(withP.cpuSeconds / without.cpuSeconds).toFixed(2)}x); heap <= ${target[backend]} KB ${heapMet ? 'met' : `**not met** (${kb(without)} / ${kb(withP)} KB)`}; FIFO and every report right ${withP.fifo && without.fifo && withP.wrongReports === 0 ? 'met' : `**not met**${withP.firstWrong ? ` (first wrong report: ${withP.firstWrong})` : ''}`}`,
       );
       rows.push(
-        `| ${backend} | ${waiters} | ${coordCount} | ${without.seconds.toFixed(2)} s | ${withP.seconds.toFixed(2)} s | **${(withP.seconds / without.seconds).toFixed(2)}x** | ${without.cpuSeconds.toFixed(2)} s / ${withP.cpuSeconds.toFixed(2)} s (${(withP.cpuSeconds / without.cpuSeconds).toFixed(2)}x) | ${withP.fifo && without.fifo ? 'yes' : 'NO'} | ${withP.reports} (${withP.wrongReports} wrong) | ${kb(without)} KB | ${kb(withP)} KB (target <= ${target[backend]} KB) |`,
+        `| ${backend} | ${waiters} | ${coordCount} | ${without.seconds.toFixed(2)} s | ${withP.seconds.toFixed(2)} s | **${(withP.seconds / without.seconds).toFixed(2)}x** | ${without.cpuSeconds.toFixed(2)} s / ${withP.cpuSeconds.toFixed(2)} s (${(withP.cpuSeconds / without.cpuSeconds).toFixed(2)}x) | ${threadCell(without)}; ${threadCell(withP)} | ${withP.fifo && without.fifo ? 'yes' : 'NO'} | ${withP.reports} (${withP.wrongReports} wrong) | ${kb(without)} KB | ${kb(withP)} KB (target <= ${target[backend]} KB) |`,
       );
     }
   }
@@ -240,10 +264,10 @@ for (const backend of ['memory', 'etcd', 'zookeeper']) {
 const cpu = cpus()[0]?.model ?? 'unknown';
 const nproc = execFileSync('nproc', { encoding: 'utf8' }).trim();
 const report = [
-  `Written by \`node bench/waiters.mjs${process.argv.length > 2 ? ` ${process.argv.slice(2).join(' ')}` : ''}\`, ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC. One holder; W waiters queue behind it (spread round robin over the coordinators), entered one after another; then each is served in turn and releases at once. "Served in" is the time from the holder's release to the last grant; "client CPU" is this process's CPU time over the same span (the coordinators' work, the check of every report included; not the server's), steadier than the wall time on a shared machine. Positions: every report is checked when made (it must lie between the waiters ahead counting releases begun and counting releases finished, and fall at each report), the last one before the grant must be 0. Reports are coalesced under a high rate of changes on every backend (README, \`onQueued\`: reporting kept to about a twentieth of the process's time), so far fewer than W(W+1)/2. A coordinator reports from its own view (on etcd held until it shows every write the process's coordinators have seen confirmed): a report that still counts a release already finished counts as wrong here; the 0 a waiter is told at its grant is right even when its view showed the grant before showing it next in line. Heap: the process's heap after a full GC with every waiter queued and every request its coordinator sent answered (two listings in turn on each coordinator, which ZooKeeper answers after everything sent before them), less before, per waiter (client-side state of the coordinators included). A discarded run of up to 1,000 waiters comes first.`,
+  `Written by \`node bench/waiters.mjs${process.argv.length > 2 ? ` ${process.argv.slice(2).join(' ')}` : ''}\`, ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC. One holder; W waiters queue behind it (spread round robin over the coordinators), entered one after another; then each is served in turn and releases at once. "Served in" is the time from the holder's release to the last grant; "client CPU" is this process's CPU time over the same span (the coordinators' work, the check of every report included; not the server's), steadier than the wall time on a shared machine. "Main thread" splits the process's main thread's wall time while serving (Linux schedstat and the event loop's idle time): on a core, ready to run but waiting for a core (the other processes' turns: on a loaded machine most of the wall time, and why it can exceed the CPU time), and idle in the event loop (waiting on a timer or the network; on memory nothing waits, so about 0). Positions: every report is checked when made (it must lie between the waiters ahead counting releases begun and counting releases finished, and fall at each report), the last one before the grant must be 0. Reports are coalesced under a high rate of changes on every backend (README, \`onQueued\`: reporting kept to about a twentieth of the process's time), so far fewer than W(W+1)/2. A coordinator reports from its own view (on etcd held until it shows every write the process's coordinators have seen confirmed): a report that still counts a release already finished counts as wrong here; the 0 a waiter is told at its grant is right even when its view showed the grant before showing it next in line. Heap: the process's heap after a full GC with every waiter queued and every request its coordinator sent answered (two listings in turn on each coordinator, which ZooKeeper answers after everything sent before them), less before, per waiter (client-side state of the coordinators included). A discarded run of up to 1,000 waiters comes first.`,
   '',
-  '| backend | waiters | coordinators | served in, no onQueued | served in, every waiter with onQueued | ratio | client CPU while serving, no / with onQueued | FIFO, all served | position reports | heap per waiter, no onQueued | heap per waiter, with onQueued |',
-  '|---|---|---|---|---|---|---|---|---|---|---|',
+  '| backend | waiters | coordinators | served in, no onQueued | served in, every waiter with onQueued | ratio | client CPU while serving, no / with onQueued | main thread running / waiting for a core / idle, no; with onQueued | FIFO, all served | position reports | heap per waiter, no onQueued | heap per waiter, with onQueued |',
+  '|---|---|---|---|---|---|---|---|---|---|---|---|',
   ...rows,
   '',
   'Targets (issue 11), as this run measured them:',
