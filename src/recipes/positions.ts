@@ -209,8 +209,11 @@ export class QueueView {
     // removed (granted waiters, dropped lazily): their counts no longer matter, and walking them
     // made each release at the head cost up to half the queue.
     const subscribers = this.#subscribers;
-    const behind = this.#firstBehind(node.seq);
     const front = this.#skipRemoved();
+    // A release at the head (no key ahead of it): every subscriber still waiting is behind it,
+    // and those before #front are removed, so no binary search (each of its steps a likely cache
+    // miss, once per handoff).
+    const behind = node.prev ? this.#firstBehind(node.seq) : front;
     if (behind - front <= subscribers.length - behind) {
       this.#shift++;
       for (let i = front; i < behind; i++) (subscribers[i] as Subscriber).ahead++;
