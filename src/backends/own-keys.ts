@@ -28,6 +28,8 @@ class OwnKeyWatch implements OwnKey {
   constructor(
     private readonly registry: Set<OwnKeyWatch>,
     readonly key: string,
+    /** Called once when the watch ends (disposed or lost): the adapter's bookkeeping of live keys. */
+    private onEnd: (() => void) | undefined,
   ) {}
 
   get signal(): AbortSignal {
@@ -74,6 +76,9 @@ class OwnKeyWatch implements OwnKey {
     const stop = this.#stop;
     this.#stop = () => {};
     stop();
+    const onEnd = this.onEnd;
+    this.onEnd = undefined;
+    onEnd?.();
   }
 }
 
@@ -93,9 +98,12 @@ export class OwnKeyWatches {
     );
   }
 
-  /** Arms a watch on `key` with the adapter's deletion watch; aborted at once on a lost session. */
-  arm(key: string, watch: StartDeletionWatch): OwnKey {
-    const own = new OwnKeyWatch(this.#live, key);
+  /**
+   * Arms a watch on `key` with the adapter's deletion watch; aborted at once on a lost session.
+   * `onEnd` is called once when the watch ends, disposed or lost.
+   */
+  arm(key: string, watch: StartDeletionWatch, onEnd?: () => void): OwnKey {
+    const own = new OwnKeyWatch(this.#live, key, onEnd);
     if (this.sessionSignal.aborted) {
       own.lose(this.sessionSignal.reason);
       return own;

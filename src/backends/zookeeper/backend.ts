@@ -21,8 +21,9 @@ import { retrying } from './retry.js';
 import { orderChildren, sequenceOf } from './naming.js';
 import { scanZooKeeper } from './scan.js';
 import { lastSegment } from '../key-paths.js';
-import { followChildren } from './follow.js';
 import { type FeedGroup, type FeedMember, joinFeedGroup } from './feed-group.js';
+import { ContenderViews, followedView, followForPositions } from './followed-names.js';
+import type { ChildrenView } from './children-view.js';
 import { ensurePath, listChildren, stateOf } from './nodes.js';
 import { waitForDeletion } from './blocker-wait.js';
 import { noteFirst } from './known-heads.js';
@@ -64,8 +65,14 @@ export class ZooKeeperBackend implements Backend, FeedMember {
       options,
       acl: this.acl,
       solo: new SoloParents(),
+      views: new ContenderViews(this.#feeds.group, this),
       prefixPath: (prefix) => this.prefixPath(prefix),
     };
+  }
+
+  /** The view of a queue parent when the group follows it (./followed-names.ts). */
+  viewOf(parent: string): ChildrenView | undefined {
+    return followedView(this.#feeds.group, parent);
   }
 
   /**
@@ -312,15 +319,15 @@ export class ZooKeeperBackend implements Backend, FeedMember {
   }
 
   /**
-   * Follows a name's children through one persistent recursive watch (see ./follow.ts), on this
-   * coordinator's session while it lasts and is in contact, else on another of the group's.
+   * Follows a name's children through the group's one followed view of it (./followed-names.ts):
+   * one persistent recursive watch (./follow.ts), on this coordinator's session while it lasts and
+   * is in contact, else on another of the group's.
    */
   followPrefix(prefix: string, signal: AbortSignal, follower: PrefixFollower): void {
     // Not refused once this coordinator is closed: the view it would start may already serve
     // another coordinator's waiters (it ends by itself once the group has no member left).
     if (signal.aborted) return;
-    const { group } = this.#feeds;
-    followChildren({ connection: () => group.connection(this) }, this.prefixPath(prefix), signal, follower);
+    followForPositions(this.#feeds.group, this, this.prefixPath(prefix), signal, follower);
   }
 
   async close(): Promise<void> {

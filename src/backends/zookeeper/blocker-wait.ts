@@ -13,7 +13,8 @@
  * @module
  */
 import type { OwnKey, Standing, Waiting } from '../contract.js';
-import { lastSegment } from '../key-paths.js';
+import { lastSegment, parentOf } from '../key-paths.js';
+import type { ChildrenView } from './children-view.js';
 import { canAbort } from '../abortable.js';
 import type { ZooKeeperOptions } from './config.js';
 import type { ZkConnection } from './connection.js';
@@ -28,6 +29,8 @@ export interface BlockerWaitHost {
   readonly options: ZooKeeperOptions;
   /** The live session's connection (a new one after a lost session). */
   connection(): Promise<ZkConnection>;
+  /** The view of a queue parent when the process follows it (./followed-names.ts). */
+  viewOf?(parent: string): ChildrenView | undefined;
 }
 
 /**
@@ -127,11 +130,22 @@ class BlockerWait {
     );
   }
 
-  /** Resolves the wait: with the successor's standing, first now, when the blocker was seen first. */
+  /**
+   * Resolves the wait: with the successor's standing, first now, when the blocker was seen first;
+   * else with its standing as the name's followed view shows it, when it shows the successor and
+   * no longer the blocker (a state after both its create and the blocker's deletion, see
+   * ./children-view.ts); else with nothing, and the successor lists the children.
+   */
   #deleted(): void {
-    noteDeleted(this.key); // for the process's position feeds (./known-deletions.ts)
+    noteDeleted(this.key); // for the process's position feeds and views (./known-deletions.ts)
     const successor = this.successor;
-    if (this.#settled || successor === undefined || !takeHead(this.key)) return this.#end();
+    if (this.#settled || successor === undefined) return this.#end();
+    if (!takeHead(this.key)) {
+      const view = this.host.viewOf?.(parentOf(this.key));
+      const standing = view !== undefined && !view.shows(this.key) ? view.standingOf(successor.key) : undefined;
+      if (standing?.head !== undefined && standing.head.key === successor.key) noteHead(successor.key);
+      return this.#end(undefined, standing);
+    }
     noteHead(successor.key);
     const self = { key: successor.key, role: roleOf(lastSegment(successor.key)), revision: successor.revision };
     this.#end(undefined, { present: true, head: self, predecessor: undefined });

@@ -50,6 +50,11 @@ export interface FollowHost {
   connection(): Promise<ZkConnection>;
 }
 
+/** What a feed tells: the membership and its changes, and when it starts over (a new listing is on its way). */
+export interface ChildrenFollower extends PrefixFollower {
+  unlisted?(conn: ZkConnection): void;
+}
+
 interface WatcherEvent {
   readonly type: number;
   readonly path: string;
@@ -102,9 +107,9 @@ function pathAndMode(conn: ZkConnection, opcode: number, path: string, mode: num
 
 /**
  * Follows the children of `parent` (a path) for `follower` until `signal` aborts, or until its
- * host has no session to give. Never rejects: positions are reports only.
+ * host has no session to give. Never rejects: a view is an aid, never needed.
  */
-export function followChildren(host: FollowHost, parent: string, signal: AbortSignal, follower: PrefixFollower): void {
+export function followChildren(host: FollowHost, parent: string, signal: AbortSignal, follower: ChildrenFollower): void {
   // At any time, listed or not (a listing on its way is filtered), on whichever session: a node
   // known deleted is gone.
   const stopKnown = onKnownDeletion(parent === '/' ? '' : parent, (key) => follower.deleted(key));
@@ -146,18 +151,29 @@ export function followChildren(host: FollowHost, parent: string, signal: AbortSi
  * (resolves: the caller follows anew, on a session in contact) or the session ends (rejects).
  * `progress.listed` is set once the follower was given the listing.
  */
-async function followOnce(conn: ZkConnection, parent: string, signal: AbortSignal, follower: PrefixFollower, progress: { listed: boolean }): Promise<void> {
+async function followOnce(conn: ZkConnection, parent: string, signal: AbortSignal, follower: ChildrenFollower, progress: { listed: boolean }): Promise<void> {
   const handlers = handlersOf(conn.client);
+  follower.unlisted?.(conn);
   let listed = false;
+  /**
+   * Notifications that came after the listing's answer but before it was applied: the client
+   * reads a whole chunk of the socket at once, calling notification handlers as it goes, while the
+   * listing's promise settles only after. They are newer than the listing, and applied after it.
+   */
+  let afterListing: WatcherEvent[] | undefined;
+  const apply = (event: WatcherEvent, name: string) => {
+    if (event.type === NODE_DELETED) follower.deleted(event.path);
+    // Created and already deleted, as another coordinator saw: it left the queue.
+    else if (!isKnownDeleted(event.path)) follower.created({ key: event.path, role: roleOf(name) });
+  };
   const onEvent: Notified = (event) => {
     const name = event.path.slice(parent.length + 1);
     if (sequenceOf(name) === undefined) return;
     // A fact, listed or not: the other coordinators' feeds are told (and this one, below).
     if (event.type === NODE_DELETED) noteDeleted(event.path);
-    if (!listed) return; // already in the listing on its way
-    if (event.type === NODE_DELETED) follower.deleted(event.path);
-    // Created and already deleted, as another coordinator saw: it left the queue.
-    else if (!isKnownDeleted(event.path)) follower.created({ key: event.path, role: roleOf(name) });
+    if (listed) apply(event, name);
+    else if (afterListing !== undefined) afterListing.push(event);
+    // Else already in the listing on its way.
   };
   let set = handlers.get(parent);
   if (!set) handlers.set(parent, (set = new Set()));
@@ -171,13 +187,18 @@ async function followOnce(conn: ZkConnection, parent: string, signal: AbortSigna
   try {
     // Sent back to back: the watch is in place before the listing is read.
     const watching = pathAndMode(conn, ADD_WATCH_OPCODE, parent, PERSISTENT_RECURSIVE_MODE);
-    const listing = conn.getChildren(parent).then(
-      ({ children }) => children,
-      (error: unknown) => {
-        if (codeOf(error) === Code.NO_NODE) return [];
+    // The client's own callback marks the moment of the answer (see afterListing).
+    const listing = conn
+      .request<string[]>(false, (cb) =>
+        conn.client.getChildren(parent, (error: unknown, children?: string[]) => {
+          afterListing = [];
+          cb(error, children ?? []);
+        }),
+      )
+      .catch((error: unknown) => {
+        if (codeOf(error) === Code.NO_NODE) return [] as string[];
         throw error;
-      },
-    );
+      });
     watching.catch(() => {});
     listing.catch(() => {});
     try {
@@ -191,6 +212,9 @@ async function followOnce(conn: ZkConnection, parent: string, signal: AbortSigna
     follower.reset(withoutKnownDeleted(orderChildren(parent, await listing)));
     listed = true;
     progress.listed = true;
+    const late = afterListing ?? [];
+    afterListing = undefined;
+    for (const event of late) apply(event, event.path.slice(parent.length + 1));
     await over;
     if (!conn.alive) throw conn.signal.reason;
     if (signal.aborted) {

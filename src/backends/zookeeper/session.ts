@@ -13,13 +13,16 @@ import zookeeper from 'node-zookeeper-client';
 import type { ACL } from 'node-zookeeper-client';
 import { OutcomeUnknownError } from '../../errors.js';
 import { raceSignal } from '../abortable.js';
-import type { Enqueued, GuardedOp, OwnKey, Role, Session } from '../contract.js';
+import type { Enqueued, EnqueueRead, GuardedOp, OwnKey, Role, Session, Standing } from '../contract.js';
+import { keysOfStanding } from '../standing.js';
 import { GuaranteedRemovals } from '../guaranteed-delete.js';
 import { OwnKeyWatches } from '../own-keys.js';
 import type { ZooKeeperOptions } from './config.js';
 import { Code, codeOf, MultiError, type MultiOp, ZkConnection, zxidOf } from './connection.js';
 import { ChildChangeWatch, ensurePath, listChildren, listSynced, watchDeletion, watchDeletionThrough } from './nodes.js';
 import type { SoloParents } from './solo-parents.js';
+import type { ChildrenView } from './children-view.js';
+import type { ContenderViews, ViewUse } from './followed-names.js';
 import { lastSegment, parentOf } from '../key-paths.js';
 import { retrying } from './retry.js';
 import { toBatonError } from './errors.js';
@@ -33,6 +36,15 @@ const EMPTY = Buffer.alloc(0);
 const MAX_PARENT_ATTEMPTS = 5;
 /** How often a conditional write is built again after losing a race (nothing was written). */
 const MAX_RACE_ATTEMPTS = 5;
+/**
+ * How long an enqueue waits for the name's view, fed on another session, to show its new node
+ * before it lists the children instead: a moment after the create's answer, usually. A view fed on
+ * the enqueue's own session shows it before that answer is read, or, when its feed is starting
+ * (a burst of enqueues that started it sends its listing behind every create), with that listing:
+ * this session's answers, bounded by its timeout, so it is waited for that long. A thousand
+ * enqueues that each gave up after a fixed time would each list the queue.
+ */
+const SHOW_WAIT_MS = 1000;
 
 /** What a session needs from its backend. */
 export interface SessionHost {
@@ -41,6 +53,8 @@ export interface SessionHost {
   readonly acl: ACL[];
   /** Where the last enqueue was alone, and the name its next node there should get. */
   readonly solo: SoloParents;
+  /** Which enqueues read their standing from the name's followed view (./followed-names.ts). */
+  readonly views: ContenderViews;
   /** `<chroot>/<prefix>`. */
   prefixPath(prefix: string): string;
 }
@@ -73,10 +87,12 @@ export class ZooKeeperSession implements Session {
     });
   }
 
-  async enqueue(prefix: string, role: Role, value: string, signal?: AbortSignal): Promise<Enqueued> {
+  async enqueue(prefix: string, role: Role, value: string, signal?: AbortSignal, read: EnqueueRead = 'listing'): Promise<Enqueued> {
     const parent = this.host.prefixPath(prefix);
     const uuid = newNodeUuid();
-    const entering = this.#enqueue(parent, uuid, role, value);
+    // Standing only (mutex, election): from the name's view where the group follows it.
+    const use = read === 'standing' ? this.host.views.enter(parent, this.host.solo.wasAlone(parent)) : undefined;
+    const entering = this.#enqueue(parent, uuid, role, value, use);
     try {
       const entered = await raceSignal(entering, signal);
       // The first of the listing (or the node itself, created alone) is first for good.
@@ -90,7 +106,10 @@ export class ZooKeeperSession implements Session {
           entered.own.dispose();
           void this.remove(entered.key, entered.revision);
         },
-        () => void this.#withdraw(parent, uuid),
+        () => {
+          use?.end();
+          void this.#withdraw(parent, uuid);
+        },
       );
       throw toBatonError(error, `creating a node under ${parent}`, this.host.options);
     }
@@ -133,10 +152,12 @@ export class ZooKeeperSession implements Session {
    * the node's own watch until the children change (see watchDeletionThrough). Else a getData
    * watch on the node, sent now.
    */
-  #watchOwn(key: string, parentWatch?: ChildChangeWatch): OwnKey {
+  #watchOwn(key: string, parentWatch?: ChildChangeWatch, use?: ViewUse): OwnKey {
     const conn = this.connection;
-    return this.#own.arm(key, (onDeleted, onFailed) =>
-      parentWatch ? watchDeletionThrough(conn, key, parentWatch, onDeleted, onFailed) : watchDeletion(conn, key, onDeleted, onFailed),
+    return this.#own.arm(
+      key,
+      (onDeleted, onFailed) => (parentWatch ? watchDeletionThrough(conn, key, parentWatch, onDeleted, onFailed) : watchDeletion(conn, key, onDeleted, onFailed)),
+      use?.end,
     );
   }
 
@@ -149,14 +170,31 @@ export class ZooKeeperSession implements Session {
    * deletion is such a change), so an uncontended acquire sends no watch of its own. Otherwise the
    * node's own getData watch goes out on the answers, before the enqueue resolves.
    */
-  async #enqueue(parent: string, uuid: string, role: Role, value: string): Promise<Enqueued> {
+  async #enqueue(parent: string, uuid: string, role: Role, value: string, use: ViewUse | undefined): Promise<Enqueued> {
     const conn = this.connection;
     const solo = this.host.solo;
     const path = `${parent}/${nodeNamePrefix(uuid, role)}`;
     const data = value === '' ? EMPTY : Buffer.from(value, 'utf8');
+    const view = use?.view;
     for (let attempt = 1; ; attempt++) {
       if (this.signal.aborted) throw this.signal.reason;
       const created = conn.create2(path, data, this.host.acl, CreateMode.EPHEMERAL_SEQUENTIAL);
+      if (view !== undefined) {
+        // No listing: the name's view tells where the node stands.
+        const [createdResult] = await Promise.allSettled([created]);
+        if (createdResult.status === 'fulfilled') return this.#enteredThroughView(parent, role, createdResult.value, view, use);
+        const code = codeOf(createdResult.reason);
+        if (code === Code.NO_NODE && attempt < MAX_PARENT_ATTEMPTS) {
+          await ensurePath(conn, parent, this.host.acl, this.host.options);
+          continue;
+        }
+        if (code === Code.CONNECTION_LOSS) {
+          const found = await this.#recoverProtected(parent, uuid, use);
+          if (found) return found;
+          continue;
+        }
+        throw toBatonError(createdResult.reason, `creating a node under ${parent}`, this.host.options);
+      }
       const parentWatch = solo.wasAlone(parent) ? new ChildChangeWatch() : undefined;
       const listed = conn.getChildren(parent, parentWatch?.watcher);
       const [createdResult, listedResult] = await Promise.allSettled([created, listed]);
@@ -167,7 +205,7 @@ export class ZooKeeperSession implements Session {
         if (alone) solo.noteAlone(parent);
         else solo.noteCrowded(parent);
         if (!alone) parentWatch?.drop();
-        const own = this.#watchOwn(key, alone ? parentWatch : undefined);
+        const own = this.#watchOwn(key, alone ? parentWatch : undefined, use);
         try {
           return { key, revision: zxidOf(stat.czxid), entries: entries ?? (await listChildren(conn, parent)), own };
         } catch (error) {
@@ -183,7 +221,7 @@ export class ZooKeeperSession implements Session {
       }
       if (code === Code.CONNECTION_LOSS) {
         // Protected create: the create may have happened. Find the node by its uuid first.
-        const found = await this.#recoverProtected(parent, uuid);
+        const found = await this.#recoverProtected(parent, uuid, use);
         if (found) return found;
         continue;
       }
@@ -196,7 +234,31 @@ export class ZooKeeperSession implements Session {
    * (then the caller creates again). Retried over further connection losses until one or the other
    * is known; the uuid is this attempt's alone, so a node carrying it is ours.
    */
-  async #recoverProtected(parent: string, uuid: string): Promise<Enqueued | undefined> {
+  /**
+   * The enqueue's end under a followed name: the own-node watch sent now, on the create's answer,
+   * then where the node stands as the view shows it once it shows the node (./children-view.ts);
+   * the listing only when the view does not show it in time.
+   */
+  async #enteredThroughView(parent: string, role: Role, created: { path: string; stat: { czxid: Buffer } }, view: ChildrenView, use: ViewUse | undefined): Promise<Enqueued> {
+    const { path: key } = created;
+    const revision = zxidOf(created.stat.czxid);
+    const own = this.#watchOwn(key, undefined, use);
+    try {
+      const standing = await standingIn(view, key, own, this.connection);
+      if (standing !== undefined) {
+        if (standing.present && standing.head?.key === key && view.size === 1) this.host.solo.noteAlone(parent);
+        else this.host.solo.noteCrowded(parent);
+        return { key, revision, entries: standing.present ? keysOfStanding(standing, key, role, revision) : [], standing, own };
+      }
+      this.host.solo.noteCrowded(parent);
+      return { key, revision, entries: await listChildren(this.connection, parent), own };
+    } catch (error) {
+      own.dispose();
+      throw error;
+    }
+  }
+
+  async #recoverProtected(parent: string, uuid: string, use?: ViewUse): Promise<Enqueued | undefined> {
     const conn = this.connection;
     const options = this.host.options;
     const children = await retrying(conn, `finding node ${uuid} under ${parent}`, options, async () => {
@@ -215,7 +277,7 @@ export class ZooKeeperSession implements Session {
     const name = findByUuid(children, uuid);
     if (name === undefined) return undefined;
     const key = `${parent}/${name}`;
-    const own = this.#watchOwn(key);
+    const own = this.#watchOwn(key, undefined, use);
     try {
       const stat = await retrying(conn, `reading ${key}`, options, () => conn.exists(key));
       // Found in the listing but gone now: deleted by someone else; creating again is right.
@@ -326,4 +388,16 @@ export class ZooKeeperSession implements Session {
       }
     }
   }
+}
+
+/**
+ * Where the node `key`, just created, stands as the name's view shows it once it shows the node
+ * (see ./children-view.ts: a state of the queue at or after the create); undefined when the view
+ * does not show it in time, and the caller lists the children. A node whose own watch already saw
+ * it deleted is not present.
+ */
+async function standingIn(view: ChildrenView, key: string, own: OwnKey, conn: ZkConnection): Promise<Standing | undefined> {
+  const shown = view.shows(key) || (await view.whenShows(key, view.feedConnection === conn ? conn.timeout : SHOW_WAIT_MS));
+  if (own.lost) return { present: false, head: undefined, predecessor: undefined };
+  return shown ? view.standingOf(key) : undefined;
 }
