@@ -9,9 +9,10 @@
 //
 // The full-size run on etcd: --networked-waiters 10000 (a mutex waiter there reads no key: its
 // enqueue counts the name's keys, and its coordinator's view of the name tells where it stands,
-// on entering and on each wake-up). On ZooKeeper each enqueue still returns
-// the listing of the queue so far (getChildren is its only read of a queue), and a woken waiter
-// lists it once, so W waiters move O(W^2) bytes: --zookeeper-waiters sets its size apart.
+// on entering and on each wake-up). On ZooKeeper a waiter of a coordinator with several on the
+// name (or asking for positions) reads where it stands from the process's followed view of the
+// name, with no listing; a coordinator's first waiter there still lists the queue so far:
+// --zookeeper-waiters sets its size apart (--zookeeper-waiters 10000 for the full size).
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
@@ -156,16 +157,18 @@ async function untilKeys(coord, name, count, failed) {
 /**
  * Resolves once every request the waiters' coordinators had sent is answered and reacted to, so
  * that the heap is measured with every waiter waiting, not with entries still on their way. A
- * ZooKeeper server answers a session's requests in order: a listing sent now is answered after
- * every enqueue (create and listing) sent before it, and one turn of the event loop later the
- * watches those answers arm have been sent; a second listing is answered after them. Without it,
- * the run without onQueued (every acquire started at once, measured once all keys exist) counted
- * the enqueue listings still in flight, each as long as the queue so far: 11.4 KB per waiter on
- * ZooKeeper at 1,000 waiters, 7.1 KB once they were answered.
+ * ZooKeeper server answers a session's requests in order: a read sent now is answered after every
+ * enqueue sent before it, and one turn of the event loop later the watches those answers arm have
+ * been sent; a second read is answered after them. Without it, the run without onQueued (every
+ * acquire started at once, measured once all keys exist) counted the enqueue listings still in
+ * flight, each as long as the queue so far: 11.4 KB per waiter on ZooKeeper at 1,000 waiters, 7.1 KB
+ * once they were answered. The read is of the name's own node, not a listing of its queue: 100
+ * coordinators listing 10,000 waiters twice over moved 120 MB at once, and on a loaded machine a
+ * session's heartbeat queued behind its listing went unanswered for its whole timeout.
  */
 async function answered(coords, name) {
   for (let round = 0; round < 2; round++) {
-    await Promise.all(coords.map((coord) => backendOf(coord).list(name)));
+    await Promise.all(coords.map((coord) => backendOf(coord).get(name)));
     await new Promise((resolve) => setImmediate(resolve));
   }
 }
@@ -264,7 +267,7 @@ for (const backend of ['memory', 'etcd', 'zookeeper']) {
 const cpu = cpus()[0]?.model ?? 'unknown';
 const nproc = execFileSync('nproc', { encoding: 'utf8' }).trim();
 const report = [
-  `Written by \`node bench/waiters.mjs${process.argv.length > 2 ? ` ${process.argv.slice(2).join(' ')}` : ''}\`, ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC. One holder; W waiters queue behind it (spread round robin over the coordinators), entered one after another; then each is served in turn and releases at once. "Served in" is the time from the holder's release to the last grant; "client CPU" is this process's CPU time over the same span (the coordinators' work, the check of every report included; not the server's), steadier than the wall time on a shared machine. "Main thread" splits the process's main thread's wall time while serving (Linux schedstat and the event loop's idle time): on a core, ready to run but waiting for a core (the other processes' turns: on a loaded machine most of the wall time, and why it can exceed the CPU time), and idle in the event loop (waiting on a timer or the network; on memory nothing waits, so about 0). Positions: every report is checked when made (it must lie between the waiters ahead counting releases begun and counting releases finished, and fall at each report), the last one before the grant must be 0. Reports are coalesced under a high rate of changes on every backend (README, \`onQueued\`: reporting kept to about a twentieth of the process's time), so far fewer than W(W+1)/2. A coordinator reports from its own view (on etcd held until it shows every write the process's coordinators have seen confirmed): a report that still counts a release already finished counts as wrong here; the 0 a waiter is told at its grant is right even when its view showed the grant before showing it next in line. Heap: the process's heap after a full GC with every waiter queued and every request its coordinator sent answered (two listings in turn on each coordinator, which ZooKeeper answers after everything sent before them), less before, per waiter (client-side state of the coordinators included). A discarded run of up to 1,000 waiters comes first.`,
+  `Written by \`node bench/waiters.mjs${process.argv.length > 2 ? ` ${process.argv.slice(2).join(' ')}` : ''}\`, ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC. One holder; W waiters queue behind it (spread round robin over the coordinators), entered one after another; then each is served in turn and releases at once. "Served in" is the time from the holder's release to the last grant; "client CPU" is this process's CPU time over the same span (the coordinators' work, the check of every report included; not the server's), steadier than the wall time on a shared machine. "Main thread" splits the process's main thread's wall time while serving (Linux schedstat and the event loop's idle time): on a core, ready to run but waiting for a core (the other processes' turns: on a loaded machine most of the wall time, and why it can exceed the CPU time), and idle in the event loop (waiting on a timer or the network; on memory nothing waits, so about 0). Positions: every report is checked when made (it must lie between the waiters ahead counting releases begun and counting releases finished, and fall at each report), the last one before the grant must be 0. Reports are coalesced under a high rate of changes on every backend (README, \`onQueued\`: reporting kept to about a twentieth of the process's time), so far fewer than W(W+1)/2. A coordinator reports from its own view (on etcd held until it shows every write the process's coordinators have seen confirmed): a report that still counts a release already finished counts as wrong here; the 0 a waiter is told at its grant is right even when its view showed the grant before showing it next in line. Heap: the process's heap after a full GC with every waiter queued and every request its coordinator sent answered (two reads in turn on each coordinator, which ZooKeeper answers after everything sent before them), less before, per waiter (client-side state of the coordinators included). A discarded run of up to 1,000 waiters comes first.`,
   '',
   '| backend | waiters | coordinators | served in, no onQueued | served in, every waiter with onQueued | ratio | client CPU while serving, no / with onQueued | main thread running / waiting for a core / idle, no; with onQueued | FIFO, all served | position reports | heap per waiter, no onQueued | heap per waiter, with onQueued |',
   '|---|---|---|---|---|---|---|---|---|---|---|---|',
