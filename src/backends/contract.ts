@@ -176,6 +176,13 @@ export interface StoredValue {
  * unknown rejects with `OutcomeUnknownError`.
  */
 export interface PlainKeys {
+  /**
+   * Whether a barrier is the key `<name>` itself, because other clients' barriers are that key
+   * (ZooKeeper: kazoo's and Curator's node `<chroot>/<name>`). It is then also the key a guarded
+   * write of that name writes, which no check can tell apart. Where false, a barrier keeps a key
+   * of its own under `.baton/` (recipes/plain-keys.ts).
+   */
+  readonly barrierIsTheName: boolean;
   /** The key's value and revision, or `undefined` if it does not exist. A linearizable read. */
   read(name: string, signal?: AbortSignal): Promise<StoredValue | undefined>;
   /** Reads the key and watches it for its next write or deletion (set before the read). */

@@ -3,18 +3,20 @@
  *
  * - {@link Barrier}: one party sets it, any number wait until it is removed (Curator's
  *   DistributedBarrier, kazoo's Barrier: on ZooKeeper the barrier is the node at `<chroot>/<name>`,
- *   so they and Baton share it).
+ *   so they and Baton share it; elsewhere the plain key `.baton/<name>/.barrier`, plain-keys.ts).
  * - {@link DoubleBarrier}: `members` parties `enter()` and all proceed once the last has arrived;
  *   then each `leave()`s and all proceed once the last has left (Curator's DistributedDoubleBarrier,
- *   kazoo's DoubleBarrier). Members are ephemeral keys under the name, so a member that dies is
- *   counted out when its session ends; a plain flag (`.baton/<name>/.ready`, plain-keys.ts)
- *   records that everyone arrived, so a slow member still passes after faster ones started leaving.
+ *   kazoo's DoubleBarrier). Members are ephemeral keys in a queue of their own,
+ *   `.baton/<name>/.members`, so a member that dies is counted out when its session ends, and no
+ *   election or lock of the same name counts them or is counted; a plain flag
+ *   (`.baton/<name>/.ready`) records that everyone arrived, so a slow member still passes after
+ *   faster ones started leaving.
  * @module
  */
-import type { Backend, Enqueued, QueueEntry } from '../backends/contract.js';
+import type { Backend, Enqueued, PlainKeys, QueueEntry } from '../backends/contract.js';
 import { InvalidArgumentError } from '../errors.js';
 import { checkName, checkQueueName, describe } from '../validate.js';
-import { changeOrAbort, plainKeysOf, readyFlagKey } from './plain-keys.js';
+import { barrierKey, changeOrAbort, membersPrefix, plainKeysOf, readyFlagKey } from './plain-keys.js';
 import { enqueueWithin, WITHDRAW_WAIT_MS } from './queue.js';
 import { openWaitScope } from './wait-scope.js';
 
@@ -35,30 +37,39 @@ export class Barrier {
     this.#backend = backend;
   }
 
+  /** The backend's plain keys and the barrier's key among them (plain-keys.ts). */
+  get #keys(): { keys: PlainKeys; key: string } {
+    const keys = plainKeysOf(this.#backend, 'barriers');
+    return { keys, key: barrierKey(keys, this.name) };
+  }
+
   /** Sets the barrier (waiters block). Resolves to false if it was set already. */
   async set(options?: BarrierWaitOptions): Promise<boolean> {
     using scope = openWaitScope(`set of barrier "${this.name}"`, options);
-    return (await plainKeysOf(this.#backend, 'barriers').write(this.name, undefined, '', scope.signal)) !== undefined;
+    const { keys, key } = this.#keys;
+    return (await keys.write(key, undefined, '', scope.signal)) !== undefined;
   }
 
   /** Removes the barrier: every waiter proceeds. Resolves to false if it was not set. */
   async remove(options?: BarrierWaitOptions): Promise<boolean> {
     using scope = openWaitScope(`removal of barrier "${this.name}"`, options);
-    return plainKeysOf(this.#backend, 'barriers').delete(this.name, undefined, scope.signal);
+    const { keys, key } = this.#keys;
+    return keys.delete(key, undefined, scope.signal);
   }
 
   /** Whether the barrier is set now. */
   async isSet(options?: BarrierWaitOptions): Promise<boolean> {
     using scope = openWaitScope(`read of barrier "${this.name}"`, options);
-    return (await plainKeysOf(this.#backend, 'barriers').read(this.name, scope.signal)) !== undefined;
+    const { keys, key } = this.#keys;
+    return (await keys.read(key, scope.signal)) !== undefined;
   }
 
   /** Resolves once the barrier is not set: at once if it is not, else when it is removed. */
   async wait(options?: BarrierWaitOptions): Promise<void> {
     using scope = openWaitScope(`wait on barrier "${this.name}"`, options);
-    const keys = plainKeysOf(this.#backend, 'barriers');
+    const { keys, key } = this.#keys;
     for (;;) {
-      const watched = await keys.watch(this.name, scope.signal);
+      const watched = await keys.watch(key, scope.signal);
       if (watched.current === undefined) return;
       await changeOrAbort(watched.changed, scope.signal);
     }
@@ -77,6 +88,8 @@ export class DoubleBarrier {
   readonly members: number;
   readonly #backend: Backend;
   readonly #ready: string;
+  /** The members' queue, apart from an election's or lock's of the same name (plain-keys.ts). */
+  readonly #members: string;
   #entered: Enqueued | undefined;
 
   /** @internal */
@@ -89,6 +102,7 @@ export class DoubleBarrier {
     this.members = members;
     this.#backend = backend;
     this.#ready = readyFlagKey(this.name);
+    this.#members = membersPrefix(this.name);
   }
 
   /**
@@ -100,14 +114,14 @@ export class DoubleBarrier {
     using scope = openWaitScope(`enter of double barrier "${this.name}"`, options);
     const keys = plainKeysOf(this.#backend, 'double barriers');
     const session = await this.#backend.session(scope.signal);
-    const entered = await enqueueWithin(session, this.name, 'latch', '', scope.signal);
+    const entered = await enqueueWithin(session, this.#members, 'latch', '', scope.signal);
     try {
       for (;;) {
         // The flag's watch is armed before the count is read, so an arrival that completes the
         // barrier between the two is seen either way.
         const ready = await keys.watch(this.#ready, scope.signal);
         if (ready.current !== undefined) break;
-        const queue = await this.#backend.watchPrefix(this.name, scope.signal);
+        const queue = await this.#backend.watchPrefix(this.#members, scope.signal);
         if (entered.own.signal.aborted) throw entered.own.signal.reason;
         if (queue.current.length >= this.members) {
           await keys.write(this.#ready, undefined, '', scope.signal);
@@ -142,7 +156,7 @@ export class DoubleBarrier {
       await session.remove(entered.key, entered.revision, scope.signal);
     };
     for (;;) {
-      const entries = await this.#backend.list(this.name, scope.signal);
+      const entries = await this.#backend.list(this.#members, scope.signal);
       const others = entries.filter((entry) => entry.key !== entered.key);
       if (others.length === 0) {
         // The last one out: the barrier is over, and can be entered again.

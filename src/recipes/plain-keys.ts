@@ -1,15 +1,23 @@
 /**
  * The one place recipes reach the backend's plain keys: a clear error where a backend has none,
- * and the key each recipe keeps for a name.
+ * and the keys each recipe keeps for a name.
  *
- * One name may serve a barrier, a versioned value and a double barrier at once, so each kind has
- * keys of its own. A barrier is the key `<name>` itself: on ZooKeeper that is the node kazoo's and
- * Curator's barriers use, so they and Baton share one barrier. A value and a double barrier's
- * ready flag live under `.baton/<name>/`, as `.value` and `.ready`. No name may have a segment
- * starting with `.` (validate.ts), so no barrier, queue or guarded-write key is ever among them,
- * and the last segment keeps a value apart from a flag of the same name. It also keeps every one
- * a leaf: nothing can be named below `.value`, and on ZooKeeper a node with nodes below it cannot
- * be deleted (`.baton/<name>` alone would be the parent of `.baton/<name>/<more>`).
+ * One name may serve a barrier, a versioned value, a double barrier, a guarded write's key and a
+ * lock or election at once, so each kind has keys of its own. A guarded write's key is the name
+ * as given (the user's key, readable by other clients) and a lock's or election's queue is the
+ * name (etcdctl's, Go's, Curator's and kazoo's layouts). Everything else lives under
+ * `.baton/<name>/`: a value as `.value`, a double barrier's ready flag as `.ready`, its members'
+ * queue as `.members/` (members are ephemeral keys like an election's candidates: in the name's
+ * own queue each would count or follow the other), and a barrier as `.barrier`. No name may have
+ * a segment starting with `.` (validate.ts), so no queue or guarded-write key is ever among them,
+ * and the last segment keeps each apart from the others. It also keeps every plain one a leaf:
+ * nothing can be named below `.value`, and on ZooKeeper a node with nodes below it cannot be
+ * deleted (`.baton/<name>` alone would be the parent of `.baton/<name>/<more>`).
+ *
+ * The one exception is the barrier on ZooKeeper ({@link PlainKeys.barrierIsTheName}): it is the
+ * node `<chroot>/<name>` that kazoo's and Curator's barriers use, so they and Baton share one
+ * barrier; it is then also the node a guarded write of that name writes (README, guarantees and
+ * limits).
  * @module
  */
 import type { Backend, PlainKeys } from '../backends/contract.js';
@@ -28,6 +36,16 @@ export function valueKey(name: string): string {
 /** The plain key of double barrier `name`'s ready flag, set once every member has arrived. */
 export function readyFlagKey(name: string): string {
   return `.baton/${name}/.ready`;
+}
+
+/** The queue of double barrier `name`'s members, apart from every lock's or election's queue. */
+export function membersPrefix(name: string): string {
+  return `.baton/${name}/.members`;
+}
+
+/** The plain key of barrier `name` in `keys`: the name itself only where others share it. */
+export function barrierKey(keys: PlainKeys, name: string): string {
+  return keys.barrierIsTheName ? name : `.baton/${name}/.barrier`;
 }
 
 /** Waits for `watched` to report a change, or for `signal` to abort (rejecting with its reason). */

@@ -4,10 +4,16 @@
 import { randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { ConflictError, type Coordinator, InvalidArgumentError, TimeoutError } from '../../src/index.js';
+import { membersPrefix } from '../../src/recipes/plain-keys.js';
 import { backendOf } from '../../src/testing.js';
 
 export interface CoordinationTarget {
   open(options?: { ttl?: number }): Promise<Coordinator>;
+  /**
+   * Whether a barrier is the very key a guarded write of its name writes (ZooKeeper: both are the
+   * node `<chroot>/<name>`, kazoo's and Curator's barrier node; README, guarantees and limits).
+   */
+  barrierIsGuardedKey?: boolean;
 }
 
 /** Whether `promise` is still pending after the backend answered one more request. */
@@ -117,6 +123,41 @@ function describeRecipes(target: CoordinationTarget): void {
       expect(await coord.barrier(name).isSet()).toBe(false);
       await coord.barrier(name).wait({ timeoutMs: 5000 }); // not set: passes at once
     });
+    it('is apart from a guarded-write key of the same name: neither reads, sets nor removes the other', async () => {
+      const coord = await target.open();
+      const name = unique('barrier-and-written');
+      const lease = await coord.mutex(unique('writer')).acquire();
+      try {
+        expect(await coord.barrier(name).set()).toBe(true);
+        if (target.barrierIsGuardedKey) {
+          // One node, as documented: the barrier reads as a key, the key's write keeps it set.
+          expect(await coord.readKey(name)).toBe('');
+          expect(await lease.guardedWrite([{ put: name, value: 'data' }])).toBe(true);
+          expect(await coord.barrier(name).isSet()).toBe(true);
+          expect(await coord.barrier(name).remove()).toBe(true);
+          expect(await coord.readKey(name)).toBeUndefined();
+          return;
+        }
+        expect(await coord.readKey(name)).toBeUndefined();
+        expect(await lease.guardedWrite([{ put: name, value: 'data' }])).toBe(true);
+        expect(await coord.barrier(name).remove()).toBe(true);
+        expect(await coord.readKey(name)).toBe('data');
+        // A key written, no barrier set: waiters pass; the key's deletion leaves a barrier set.
+        expect(await coord.barrier(name).isSet()).toBe(false);
+        await coord.barrier(name).wait({ timeoutMs: 5000 });
+        expect(await coord.barrier(name).set()).toBe(true);
+        expect(await lease.guardedWrite([{ delete: name }])).toBe(true);
+        expect(await coord.barrier(name).isSet()).toBe(true);
+        expect(await coord.barrier(name).remove()).toBe(true);
+        // Nor a key named like the place a backend keeps its plain keys (etcd's `__values/`).
+        expect(await lease.guardedWrite([{ put: `__values/${name}`, value: 'data' }])).toBe(true);
+        expect(await coord.barrier(name).isSet()).toBe(false);
+      } finally {
+        await lease.release();
+        // The suite keeps its coordinators to the end; this one's connections are not needed.
+        await coord.close();
+      }
+    });
   });
 
   describe('double barrier', () => {
@@ -132,7 +173,7 @@ function describeRecipes(target: CoordinationTarget): void {
         const leaving = [barriers[0]!.leave(), barriers[1]!.leave()];
         expect(await stillPending(Promise.race(leaving), coords[0]!)).toBe(true);
         await Promise.all([...leaving, barriers[2]!.leave()]);
-        expect(await backendOf(coords[0]!).list(name)).toEqual([]);
+        expect(await backendOf(coords[0]!).list(membersPrefix(name))).toEqual([]);
       }
     });
 
@@ -149,11 +190,31 @@ function describeRecipes(target: CoordinationTarget): void {
       expect((await coord.value(`${name}-ready`).get())?.value).toBe('not a flag');
     });
 
+    it('is apart from an election of the same name: neither counts nor waits for the other', async () => {
+      const [a, b] = await Promise.all([target.open(), target.open()]);
+      const name = unique('double-and-election');
+      // A member entered first is not a candidate: a campaign wins at once, and leads alone.
+      const member = b.doubleBarrier(name, { members: 1 });
+      await member.enter();
+      const leadership = await a.election(name).campaign('leader-a', { timeoutMs: 2000 });
+      expect(await b.election(name).leader()).toEqual({ key: leadership.key, value: 'leader-a', token: leadership.token });
+      await member.leave({ timeoutMs: 2000 });
+      // A candidate is not a member: a barrier of two still waits for a second member.
+      await expect(b.doubleBarrier(name, { members: 2 }).enter({ timeoutMs: 300 })).rejects.toBeInstanceOf(TimeoutError);
+      const pair = [a.doubleBarrier(name, { members: 2 }), b.doubleBarrier(name, { members: 2 })];
+      await Promise.all(pair.map((barrier) => barrier.enter({ timeoutMs: 5000 })));
+      await Promise.all(pair.map((barrier) => barrier.leave({ timeoutMs: 5000 })));
+      // And leaving did not wait for, nor end, the leadership.
+      expect(leadership.signal.aborted).toBe(false);
+      await leadership.release();
+      await Promise.all([a.close(), b.close()]);
+    });
+
     it('leaves again when entering times out, and refuses bad members', async () => {
       const coord = await target.open();
       const name = unique('double-timeout');
       await expect(coord.doubleBarrier(name, { members: 2 }).enter({ timeoutMs: 200 })).rejects.toBeInstanceOf(TimeoutError);
-      expect(await backendOf(coord).list(name)).toEqual([]);
+      expect(await backendOf(coord).list(membersPrefix(name))).toEqual([]);
       expect(() => coord.doubleBarrier(name, { members: 0 })).toThrow(/members must be an integer/);
     });
   });

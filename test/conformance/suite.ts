@@ -72,6 +72,8 @@ export interface ConformanceTarget {
    * there can be told an intermediate position; the test then checks only that reports fall.
    */
   seesJointDeletionsTogether?: boolean;
+  /** Whether a barrier and a guarded-write key of one name are one key (ZooKeeper; see coordination.ts). */
+  barrierIsGuardedKey?: boolean;
 }
 
 /** Resolves when `onQueued` has been called with a position satisfying `test`. */
@@ -144,7 +146,7 @@ export function runConformance(target: ConformanceTarget): void {
 
   describe(`conformance: ${target.name}`, () => {
     describeMultiLock({ open, expireSession: (coord) => target.expireSession(coord), freeze: target.freeze && ((coord) => target.freeze!(coord)) });
-    describeCoordination({ open });
+    describeCoordination({ open, barrierIsGuardedKey: target.barrierIsGuardedKey ?? false });
     describeScan({ open });
     describeNames({ open });
     describe('mutex', () => {

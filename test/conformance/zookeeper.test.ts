@@ -37,6 +37,8 @@ describe.skipIf(!available)('ZooKeeper', () => {
       }),
     // A session's ephemeral nodes are deleted by one transaction, but notified one by one.
     seesJointDeletionsTogether: false,
+    // kazoo's and Curator's barrier node is the node a guarded write of the name writes.
+    barrierIsGuardedKey: true,
     async expireSession(coord) {
       // The server ends the session: a second connection joins it and closes it.
       await expireBackendSession(backendOf(coord));

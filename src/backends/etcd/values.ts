@@ -22,6 +22,9 @@ export interface ValuesHost {
 }
 
 export class EtcdValues implements PlainKeys {
+  /** No other client's barrier to share: a barrier keeps a key of its own. */
+  readonly barrierIsTheName = false;
+
   constructor(private readonly host: ValuesHost) {}
 
   async read(name: string, signal?: AbortSignal): Promise<StoredValue | undefined> {

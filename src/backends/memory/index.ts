@@ -229,6 +229,9 @@ class MemorySession implements Session {
 
 /** Plain keys in the shared store, under their names as given. */
 class MemoryValues implements PlainKeys {
+  /** No other client's barrier to share: a barrier keeps a key of its own. */
+  readonly barrierIsTheName = false;
+
   constructor(
     readonly link: Link,
     readonly faults: MemoryFaults,

@@ -21,6 +21,9 @@ export interface ValuesHost {
 }
 
 export class PostgresValues implements PlainKeys {
+  /** No other client's barrier to share: a barrier keeps a key of its own. */
+  readonly barrierIsTheName = false;
+
   // The host is still being built when this is made: read its options when first needed.
   constructor(private readonly host: ValuesHost) {}
 

@@ -59,6 +59,9 @@ export interface ValuesHost {
 const DEFAULT_WAIT_MS = 10_000;
 
 export class RedisValues implements PlainKeys {
+  /** No other client's barrier to share: a barrier keeps a key of its own. */
+  readonly barrierIsTheName = false;
+
   constructor(private readonly host: ValuesHost) {}
 
   read(name: string, signal?: AbortSignal): Promise<StoredValue | undefined> {

@@ -31,6 +31,9 @@ export interface ValuesHost {
 }
 
 export class ZooKeeperValues implements PlainKeys {
+  /** A barrier is the node kazoo and Curator use for it, `<chroot>/<name>`. */
+  readonly barrierIsTheName = true;
+
   constructor(private readonly host: ValuesHost) {}
 
   read(name: string, signal?: AbortSignal): Promise<StoredValue | undefined> {
