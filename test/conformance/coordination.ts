@@ -111,17 +111,22 @@ function describeRecipes(target: CoordinationTarget): void {
     it('is apart from the value of the same name: neither reads, sets nor removes the other', async () => {
       const coord = await target.open();
       const name = unique('barrier-and-value');
-      expect(await coord.barrier(name).set()).toBe(true);
-      expect(await coord.value(name).get()).toBeUndefined();
-      await coord.value(name).update((current) => `${current ?? 'unset'}+written`);
-      expect((await coord.value(name).get())?.value).toBe('unset+written');
-      expect(await coord.barrier(name).remove()).toBe(true);
-      expect((await coord.value(name).get())?.value).toBe('unset+written');
-      expect(await coord.value(name).delete()).toBe(true);
-      expect(await coord.barrier(name).isSet()).toBe(false);
-      await coord.value(name).update(() => 'again');
-      expect(await coord.barrier(name).isSet()).toBe(false);
-      await coord.barrier(name).wait({ timeoutMs: 5000 }); // not set: passes at once
+      try {
+        expect(await coord.barrier(name).set()).toBe(true);
+        expect(await coord.value(name).get()).toBeUndefined();
+        await coord.value(name).update((current) => `${current ?? 'unset'}+written`);
+        expect((await coord.value(name).get())?.value).toBe('unset+written');
+        expect(await coord.barrier(name).remove()).toBe(true);
+        expect((await coord.value(name).get())?.value).toBe('unset+written');
+        expect(await coord.value(name).delete()).toBe(true);
+        expect(await coord.barrier(name).isSet()).toBe(false);
+        await coord.value(name).update(() => 'again');
+        expect(await coord.barrier(name).isSet()).toBe(false);
+        await coord.barrier(name).wait({ timeoutMs: 5000 }); // not set: passes at once
+      } finally {
+        // The suite keeps its coordinators to the end; this one's connections are not needed.
+        await coord.close();
+      }
     });
     it('is apart from a guarded-write key of the same name: neither reads, sets nor removes the other', async () => {
       const coord = await target.open();
@@ -180,14 +185,18 @@ function describeRecipes(target: CoordinationTarget): void {
     it('is not passed, nor cleared, by a value named like its ready flag', async () => {
       const coord = await target.open();
       const name = unique('double-flag');
-      // A name that reads like the flag's is any user's to take: the barrier must not see it.
-      await coord.value(`${name}-ready`).update(() => 'not a flag');
-      await expect(coord.doubleBarrier(name, { members: 2 }).enter({ timeoutMs: 300 })).rejects.toBeInstanceOf(TimeoutError);
-      // A round of one member sets its flag and clears it on the way out: only its own flag.
-      const alone = coord.doubleBarrier(name, { members: 1 });
-      await alone.enter();
-      await alone.leave();
-      expect((await coord.value(`${name}-ready`).get())?.value).toBe('not a flag');
+      try {
+        // A name that reads like the flag's is any user's to take: the barrier must not see it.
+        await coord.value(`${name}-ready`).update(() => 'not a flag');
+        await expect(coord.doubleBarrier(name, { members: 2 }).enter({ timeoutMs: 300 })).rejects.toBeInstanceOf(TimeoutError);
+        // A round of one member sets its flag and clears it on the way out: only its own flag.
+        const alone = coord.doubleBarrier(name, { members: 1 });
+        await alone.enter();
+        await alone.leave();
+        expect((await coord.value(`${name}-ready`).get())?.value).toBe('not a flag');
+      } finally {
+        await coord.close();
+      }
     });
 
     it('is apart from an election of the same name: neither counts nor waits for the other', async () => {
