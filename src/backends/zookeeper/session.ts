@@ -183,17 +183,9 @@ export class ZooKeeperSession implements Session {
         // No listing: the name's view tells where the node stands.
         const [createdResult] = await Promise.allSettled([created]);
         if (createdResult.status === 'fulfilled') return this.#enteredThroughView(parent, role, createdResult.value, view, use);
-        const code = codeOf(createdResult.reason);
-        if (code === Code.NO_NODE && attempt < MAX_PARENT_ATTEMPTS) {
-          await ensurePath(conn, parent, this.host.acl, this.host.options);
-          continue;
-        }
-        if (code === Code.CONNECTION_LOSS) {
-          const found = await this.#recoverProtected(parent, uuid, use);
-          if (found) return found;
-          continue;
-        }
-        throw toBatonError(createdResult.reason, `creating a node under ${parent}`, this.host.options);
+        const found = await this.#afterFailedCreate(createdResult.reason, attempt, parent, uuid, use);
+        if (found) return found;
+        continue;
       }
       const parentWatch = solo.wasAlone(parent) ? new ChildChangeWatch() : undefined;
       const listed = conn.getChildren(parent, parentWatch?.watcher);
@@ -214,19 +206,25 @@ export class ZooKeeperSession implements Session {
         }
       }
       parentWatch?.drop();
-      const code = codeOf(createdResult.reason);
-      if (code === Code.NO_NODE && attempt < MAX_PARENT_ATTEMPTS) {
-        await ensurePath(conn, parent, this.host.acl, this.host.options);
-        continue;
-      }
-      if (code === Code.CONNECTION_LOSS) {
-        // Protected create: the create may have happened. Find the node by its uuid first.
-        const found = await this.#recoverProtected(parent, uuid, use);
-        if (found) return found;
-        continue;
-      }
-      throw toBatonError(createdResult.reason, `creating a node under ${parent}`, this.host.options);
+      const found = await this.#afterFailedCreate(createdResult.reason, attempt, parent, uuid, use);
+      if (found) return found;
     }
+  }
+
+  /**
+   * After a create that failed: a missing parent is made (up to MAX_PARENT_ATTEMPTS), and after a
+   * connection loss the node is looked for by its uuid (a protected create: it may have been made).
+   * Resolves with the node when found, with undefined when the create is to be sent again, and
+   * throws anything else.
+   */
+  async #afterFailedCreate(reason: unknown, attempt: number, parent: string, uuid: string, use: ViewUse | undefined): Promise<Enqueued | undefined> {
+    const code = codeOf(reason);
+    if (code === Code.NO_NODE && attempt < MAX_PARENT_ATTEMPTS) {
+      await ensurePath(this.connection, parent, this.host.acl, this.host.options);
+      return undefined;
+    }
+    if (code === Code.CONNECTION_LOSS) return this.#recoverProtected(parent, uuid, use);
+    throw toBatonError(reason, `creating a node under ${parent}`, this.host.options);
   }
 
   /**
