@@ -1,8 +1,9 @@
 /**
  * A TCP proxy on loopback that a test controls: it forwards to one target until told to go
  * silent (bytes are held back in both directions, connections stay open: a partition as the
- * endpoints see it, with no RST or FIN), to go deaf (requests pass, answers are dropped), to cut (every connection is destroyed at once), or to
- * refuse (new connections are closed at once). This kernel has no iptables or netem, so this is how
+ * endpoints see it, with no RST or FIN), to go deaf (requests pass, answers are dropped), to cut (every connection is destroyed at once), to
+ * refuse (new connections are closed at once), or to throttle answers to a number of bytes per
+ * second (a slow link: everything arrives, in order, late). This kernel has no iptables or netem, so this is how
  * tests put a fault on one link.
  */
 import net from 'node:net';
@@ -37,6 +38,11 @@ export interface TcpProxy {
   releaseHeldAnswers(): void;
   /** Whether the answers held back so far contain `bytes` (on one connection). */
   holdsAnswerWith(bytes: Buffer): boolean;
+  /**
+   * Forwards answers at most `bytesPerSecond` per connection, in order, in slices every 50 ms;
+   * undefined forwards at full speed again (what is queued is sent at once).
+   */
+  throttleAnswers(bytesPerSecond: number | undefined): void;
   /** Bytes of answers held back so far. */
   readonly heldBytes: number;
   /** How many client connections were accepted so far. */
@@ -53,6 +59,26 @@ export async function startTcpProxy(targetPort: number, targetHost = '127.0.0.1'
   let holding = false;
   const held = new Map<net.Socket, Buffer[]>();
   const pairs = new Set<{ client: net.Socket; upstream: net.Socket }>();
+  // Answers queued by the throttle, per client connection, and the timer that drains them.
+  let throttleBytesPerSecond: number | undefined;
+  const throttled = new Map<net.Socket, Buffer[]>();
+  let drainer: NodeJS.Timeout | undefined;
+  const THROTTLE_TICK_MS = 50;
+  const drain = (all: boolean) => {
+    const budget = all ? Infinity : Math.max(1, Math.floor(((throttleBytesPerSecond ?? 0) * THROTTLE_TICK_MS) / 1000));
+    for (const [client, queue] of throttled) {
+      let left = budget;
+      while (left > 0 && queue.length > 0) {
+        const chunk = queue[0] as Buffer;
+        const slice = chunk.subarray(0, Math.min(left, chunk.length));
+        if (slice.length === chunk.length) queue.shift();
+        else queue[0] = chunk.subarray(slice.length);
+        left -= slice.length;
+        if (!client.destroyed) client.write(slice);
+      }
+      if (queue.length === 0) throttled.delete(client);
+    }
+  };
 
   const server = net.createServer((client) => {
     accepted++;
@@ -80,7 +106,11 @@ export async function startTcpProxy(targetPort: number, targetHost = '127.0.0.1'
       if (mode !== 'forward') return;
       if (holding) return void held.set(client, [...(held.get(client) ?? []), chunk]);
       if (proxy.intercept?.('down', chunk) === 'cut') cut();
-      else client.write(chunk);
+      else if (throttleBytesPerSecond !== undefined) {
+        const queue = throttled.get(client);
+        if (queue) queue.push(chunk);
+        else throttled.set(client, [chunk]);
+      } else client.write(chunk);
     });
   });
   await new Promise<void>((resolve, reject) => {
@@ -95,6 +125,7 @@ export async function startTcpProxy(targetPort: number, targetHost = '127.0.0.1'
       upstream.resetAndDestroy();
     }
     pairs.clear();
+    throttled.clear();
   };
 
   const proxy: TcpProxy = {
@@ -134,6 +165,13 @@ export async function startTcpProxy(targetPort: number, targetHost = '127.0.0.1'
       for (const chunks of held.values()) if (Buffer.concat(chunks).includes(bytes)) return true;
       return false;
     },
+    throttleAnswers(bytesPerSecond) {
+      throttleBytesPerSecond = bytesPerSecond;
+      clearInterval(drainer);
+      drainer = undefined;
+      if (bytesPerSecond === undefined) drain(true);
+      else drainer = setInterval(() => drain(false), THROTTLE_TICK_MS);
+    },
     get heldBytes() {
       return [...held.values()].flat().reduce((sum, chunk) => sum + chunk.length, 0);
     },
@@ -142,6 +180,7 @@ export async function startTcpProxy(targetPort: number, targetHost = '127.0.0.1'
       cut();
     },
     async close() {
+      clearInterval(drainer);
       cut();
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },

@@ -46,7 +46,13 @@ const AUTHENTICATE_ATTEMPT_MS = 5000;
 const SUSPECT_MS = 2000;
 /**
  * HTTP/2 PING on sessions with open streams. etcd answers pings more often than every 5 s
- * (`--grpc-keepalive-min-time`) with GOAWAY: stay above it.
+ * (`--grpc-keepalive-min-time`) with GOAWAY: stay above it. A ping unanswered within the timeout
+ * fails the member only if nothing at all was read from the connection meanwhile: the ack is
+ * queued in the TCP stream behind the data frames sent before it, and a connection delivering
+ * large answers slowly (100 coordinators sharing it, each listing a 10,000-key queue) had its ack
+ * arrive late and was killed, with every call on it, while it was alive and delivering. gRPC's own
+ * keepalive counts data read since the ping as liveness too (grpc-go's http2 client checks its
+ * last read time before closing the transport).
  */
 const PING_INTERVAL_MS = 6000;
 const PING_TIMEOUT_MS = 3000;
@@ -211,8 +217,12 @@ export class MemberPool implements CallHost {
       const session = member.session;
       if (!session || member.streams === 0 || session.closed || session.destroyed || !session.socket) continue;
       let answered = false;
+      const readBefore = bytesRead(session);
       const timer = timeoutAfterIo(() => {
-        if (!answered && member.session === session) this.failed(member, new TransportError(`no answer to a ping from ${member.endpoint}`, member.endpoint, true, true));
+        if (answered || member.session !== session) return;
+        // Bytes arrived since the ping: the connection is alive, its ack just queued behind them.
+        if (bytesRead(session) > readBefore) this.answered(member);
+        else this.failed(member, new TransportError(`no answer to a ping from ${member.endpoint}`, member.endpoint, true, true));
       }, PING_TIMEOUT_MS);
       timer.unref();
       try {
@@ -335,6 +345,11 @@ export class MemberPool implements CallHost {
       if (session) destroySession(session);
     }
   }
+}
+
+/** Bytes read so far from the session's connection (0 once it has none). */
+function bytesRead(session: http2.ClientHttp2Session): number {
+  return session.socket?.bytesRead ?? 0;
 }
 
 function splitHostPort(endpoint: string): [string, number] {
