@@ -10,11 +10,13 @@
  * @module
  */
 
-/** Parents remembered at most; a process using very many names forgets and learns again. */
+import { BoundedSet } from '../bounded-set.js';
+
+/** Parents remembered at most; a process using very many names forgets the oldest and learns again. */
 const MAX_REMEMBERED = 10_000;
 
 export class SoloParents {
-  readonly #alone = new Set<string>();
+  readonly #alone = new BoundedSet<string>(MAX_REMEMBERED);
 
   /** Whether the last enqueue under `parent` found its node the only child. */
   wasAlone(parent: string): boolean {
@@ -23,7 +25,6 @@ export class SoloParents {
 
   /** The last enqueue under `parent` found its node the only child. */
   noteAlone(parent: string): void {
-    if (this.#alone.size >= MAX_REMEMBERED && !this.#alone.has(parent)) this.#alone.clear();
     this.#alone.add(parent);
   }
 
