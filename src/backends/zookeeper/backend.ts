@@ -49,6 +49,13 @@ export class ZooKeeperBackend implements Backend, FeedMember {
    */
   readonly endsWaitWithOwnKey = true as const;
 
+  /**
+   * Opening the session, the enqueue and the reads made while entering race their signal only
+   * through raceSignal and retrying, which add no listener to a signal that never aborts: an
+   * acquire with no limits makes no AbortController of its own.
+   */
+  readonly entersWithoutListening = true as const;
+
   /** Plain keys (versioned values, barriers) as persistent nodes. */
   readonly values: PlainKeys = new ZooKeeperValues(this);
 
