@@ -7,6 +7,7 @@
  * @module
  */
 import { raceSignal } from './abortable.js';
+import { DeadlineTimer, type Expiring } from './deadline-timer.js';
 
 /** What a removal needs from its session. */
 export interface RemovalHost {
@@ -40,8 +41,12 @@ export class GuaranteedRemovals {
   readonly #pending = new Map<string, Removal>();
   /** Deadlines of the attempts in flight, all aborted by the session's end (one listener for all). */
   readonly #attempts = new Set<AbortController>();
-  /** Deadlines of the attempts that bound themselves ({@link RemovalHost.attemptRemoveWithin}). */
-  readonly deadlines = new Deadlines();
+  /**
+   * Deadlines of the attempts that bound themselves ({@link RemovalHost.attemptRemoveWithin}): one
+   * timer for the session. A release in a loop thus arms no timer of its own: the one armed by an
+   * earlier attempt, a third of the TTL ahead, covers it.
+   */
+  readonly deadlines = new DeadlineTimer();
   /** Removals that ended the session because the key could not be confirmed gone (for tests). */
   endedSessions = 0;
 
@@ -148,7 +153,8 @@ class Removal {
       void this.owner.attemptWithSignal(this.key, this.revision, ms).then((gone) => this.#ended(number, gone));
       return;
     }
-    this.#deadline = this.owner.deadlines.add(ms, this, number);
+    this.#deadline = new Deadline(performance.now() + ms, this, number);
+    this.owner.deadlines.watch(this.#deadline);
     host.attemptRemoveWithin(this.key, this.revision, ms).then(
       () => this.#ended(number, true),
       () => this.#ended(number, false),
@@ -159,7 +165,7 @@ class Removal {
   #ended(number: number, gone: boolean): void {
     if (number !== this.#current) return;
     this.#current = 0;
-    if (this.#deadline) this.owner.deadlines.delete(this.#deadline);
+    if (this.#deadline) this.owner.deadlines.forget(this.#deadline);
     this.#deadline = undefined;
     if (gone || this.owner.host.signal.aborted) return this.#finish();
     const pause = Math.min(backoffMs(this.#attempt++), Math.max(0, this.#giveUpAt - performance.now()));
@@ -178,69 +184,15 @@ class Removal {
   }
 }
 
-/** One attempt's deadline, watched by {@link Deadlines}. */
-class Deadline {
+/** One attempt's deadline, watched by the session's {@link DeadlineTimer}. */
+class Deadline implements Expiring {
   constructor(
-    readonly endsAt: number,
+    readonly expiresAt: number,
     readonly removal: Removal,
     readonly attempt: number,
   ) {}
 
   expire(): void {
     this.removal.expired(this.attempt);
-  }
-}
-
-/**
- * The deadlines of a session's removal attempts, watched by one timer: armed for the earliest
- * deadline, and left running when attempts end in time (it then finds nothing to do and stops).
- * A release in a loop thus arms no timer of its own: the one armed by an earlier attempt, a third
- * of the TTL ahead, covers it. Not referenced: an attempt in flight keeps the process alive by its
- * own request, and a finished one should not.
- */
-class Deadlines {
-  readonly #live = new Set<Deadline>();
-  #timer: NodeJS.Timeout | undefined;
-  #timerAt = Infinity;
-
-  add(ms: number, removal: Removal, attempt: number): Deadline {
-    const deadline = new Deadline(performance.now() + ms, removal, attempt);
-    this.#live.add(deadline);
-    if (deadline.endsAt < this.#timerAt) this.#arm(deadline.endsAt);
-    return deadline;
-  }
-
-  delete(deadline: Deadline): void {
-    this.#live.delete(deadline);
-  }
-
-  expireAll(): void {
-    const live = [...this.#live];
-    this.#live.clear();
-    clearTimeout(this.#timer);
-    this.#timer = undefined;
-    this.#timerAt = Infinity;
-    for (const deadline of live) deadline.expire();
-  }
-
-  #arm(at: number): void {
-    clearTimeout(this.#timer);
-    this.#timerAt = at;
-    this.#timer = setTimeout(() => this.#fire(), Math.max(0, at - performance.now()));
-    this.#timer.unref();
-  }
-
-  #fire(): void {
-    this.#timer = undefined;
-    this.#timerAt = Infinity;
-    const now = performance.now();
-    let next = Infinity;
-    for (const deadline of [...this.#live]) {
-      if (deadline.endsAt <= now) {
-        this.#live.delete(deadline);
-        deadline.expire();
-      } else if (deadline.endsAt < next) next = deadline.endsAt;
-    }
-    if (next < Infinity) this.#arm(next);
   }
 }

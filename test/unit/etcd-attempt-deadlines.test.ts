@@ -1,6 +1,6 @@
 /**
- * Every unary attempt keeps its own deadline although one timer watches them all
- * (src/backends/etcd/transport/deadlines.ts): the timer is armed for the earliest deadline in
+ * Every unary attempt keeps its own deadline although one timer watches them all (the process's
+ * DeadlineTimer of src/backends/deadline-timer.ts): the timer is armed for the earliest deadline in
  * flight, so an attempt made after a longer one, with a shorter deadline, still ends at its own;
  * an attempt answered in time leaves no deadline behind. The member is a plain HTTP/2 server on
  * loopback that never answers (the unanswered case) or answers at once.
@@ -9,8 +9,7 @@ import http2 from 'node:http2';
 import { once } from 'node:events';
 import { afterEach, describe, expect, it } from 'vitest';
 import { EtcdClient } from '../../src/backends/etcd/transport/client.js';
-import { TransportError } from '../../src/backends/etcd/transport/grpc.js';
-import { watchedDeadlines } from '../../src/backends/etcd/transport/deadlines.js';
+import { TransportError, watchedAttemptDeadlines } from '../../src/backends/etcd/transport/grpc.js';
 
 const closers: (() => void)[] = [];
 afterEach(() => {
@@ -73,8 +72,8 @@ describe('unary attempt deadlines, watched by one timer', () => {
 
   it('attempts answered in time leave no deadline watched', async () => {
     const client = await member(true);
-    const before = watchedDeadlines();
+    const before = watchedAttemptDeadlines();
     for (let i = 0; i < 20; i++) await client.range({ key: Buffer.from('k') });
-    expect(watchedDeadlines()).toBe(before);
+    expect(watchedAttemptDeadlines()).toBe(before);
   });
 });

@@ -8,7 +8,7 @@
 import http2 from 'node:http2';
 import { ProtoReader } from './codec.js';
 import { cancelStream } from './teardown.js';
-import { type Expiring, forget, watchDeadline } from './deadlines.js';
+import { DeadlineTimer, type Expiring } from '../../deadline-timer.js';
 
 /** gRPC status codes the adapter tells apart. */
 export const GrpcStatus = {
@@ -115,6 +115,17 @@ export interface AttemptOwner {
   attemptFailed(error: unknown): void;
 }
 
+/**
+ * The deadlines of the unary attempts in flight, in every client of the process: one timer for
+ * them all (see deadline-timer.ts), decided after the answers already received are read.
+ */
+const attemptDeadlines = new DeadlineTimer();
+
+/** How many unary attempts' deadlines are watched (for tests). */
+export function watchedAttemptDeadlines(): number {
+  return attemptDeadlines.size;
+}
+
 /** The attempt a call's stream belongs to (its listeners are shared functions, not closures). */
 const ATTEMPT = Symbol('attempt');
 type AttemptStream = http2.ClientHttp2Stream & { [ATTEMPT]: UnaryAttempt };
@@ -125,7 +136,7 @@ type AttemptStream = http2.ClientHttp2Stream & { [ATTEMPT]: UnaryAttempt };
  * deadline, the stream was reset, the connection went away), or the signal's reason, to its
  * owner. Made for every request, so it costs one object and its stream: the stream's listeners
  * are module functions that find the attempt on the stream, the deadline is watched by the
- * process's one deadline timer (deadlines.ts), and a signal is listened to only when given.
+ * process's one deadline timer ({@link attemptDeadlines}), and a signal is listened to only when given.
  */
 export class UnaryAttempt implements Expiring {
   readonly expiresAt: number;
@@ -166,7 +177,7 @@ export class UnaryAttempt implements Expiring {
     }
     this.#stream = stream;
     (stream as AttemptStream)[ATTEMPT] = this;
-    watchDeadline(this);
+    attemptDeadlines.watch(this);
     if (signal) {
       this.#onAbort = () => this.#finish(signal.reason);
       signal.addEventListener('abort', this.#onAbort, { once: true });
@@ -255,7 +266,7 @@ export class UnaryAttempt implements Expiring {
   #finish(error: unknown, answer?: ProtoReader): void {
     if (this.#settled) return;
     this.#settled = true;
-    forget(this);
+    attemptDeadlines.forget(this);
     if (this.#onAbort) this.#signal?.removeEventListener('abort', this.#onAbort);
     if (error !== undefined) {
       if (this.#stream) cancelStream(this.#stream);
