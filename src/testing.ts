@@ -4,7 +4,9 @@
  * it: {@link ManualClock} (TTLs and keep-alives on a clock the test advances), the backend behind
  * a coordinator ({@link backendOf}) with its fault injection ({@link MemoryFaults}: freeze the
  * link, refuse requests, lose answers; `expireSession()`, `deleteKey()`) and counters
- * (`stats()`), plus the backend contract for adapter authors.
+ * (`stats()`), plus the backend contract for adapter authors and the parts every adapter
+ * shares: guaranteed removals ({@link GuaranteedRemovals}), own-key watches ({@link OwnKeyWatches})
+ * and the connection-state board a backend reports to ({@link HealthBoard}).
  *
  * ```ts
  * import { connect } from 'baton-locks';
@@ -39,3 +41,4 @@ export { SessionLostError } from './errors.js';
 export { abortable, raceSignal } from './backends/abortable.js';
 export { GuaranteedRemovals, type RemovalHost } from './backends/guaranteed-delete.js';
 export { OwnKeyWatches, type StartDeletionWatch } from './backends/own-keys.js';
+export { HealthBoard } from './observability/health.js';

@@ -36,30 +36,17 @@ export interface RemovalHost {
 /** Pause between attempts: short at first, at most a second. */
 const backoffMs = (attempt: number) => Math.min(25 * 2 ** attempt, 1000);
 
-/** The removals of one session, one per key at a time. */
+/**
+ * The removals of one session, one per key at a time. Its public face is what an adapter uses;
+ * what the removals share (their deadlines, the removal pending for each key) is kept inside.
+ */
 export class GuaranteedRemovals {
-  readonly #pending = new Map<string, Removal>();
-  /** Deadlines of the attempts in flight, all aborted by the session's end (one listener for all). */
-  readonly #attempts = new Set<AbortController>();
-  /**
-   * Deadlines of the attempts that bound themselves ({@link RemovalHost.attemptRemoveWithin}): one
-   * timer for the session. A release in a loop thus arms no timer of its own: the one armed by an
-   * earlier attempt, a third of the TTL ahead, covers it.
-   */
-  readonly deadlines = new DeadlineTimer();
-  /** Removals that ended the session because the key could not be confirmed gone (for tests). */
-  endedSessions = 0;
+  readonly #shared: SessionRemovals;
 
   constructor(readonly host: RemovalHost) {
-    host.signal.addEventListener(
-      'abort',
-      () => {
-        for (const attempt of this.#attempts) attempt.abort(host.signal.reason);
-        this.#attempts.clear();
-        this.deadlines.expireAll();
-      },
-      { once: true },
-    );
+    const shared = new SessionRemovals(host);
+    this.#shared = shared;
+    host.signal.addEventListener('abort', () => shared.sessionEnded(), { once: true });
   }
 
   /**
@@ -68,10 +55,11 @@ export class GuaranteedRemovals {
    */
   remove(key: string, revision: bigint | undefined, signal?: AbortSignal): Promise<void> {
     if (this.host.signal.aborted) return Promise.resolve();
-    const pending = this.#pending.get(key);
+    const shared = this.#shared;
+    const pending = shared.pending.get(key);
     if (pending && pending.revision === revision) return raceSignal(pending.done, signal);
-    const removal = new Removal(this, key, revision);
-    this.#pending.set(key, removal);
+    const removal = new Removal(shared, key, revision);
+    shared.pending.set(key, removal);
     // Another creation of the same key (a withdrawn create that committed late) is removed
     // after the removal in flight, which may have been decided before it existed.
     if (pending) void pending.done.then(() => removal.start());
@@ -79,14 +67,44 @@ export class GuaranteedRemovals {
     return raceSignal(removal.done, signal);
   }
 
-  /** `removal` is over: it no longer stands for its key. */
-  ended(removal: Removal): void {
-    if (this.#pending.get(removal.key) === removal) this.#pending.delete(removal.key);
-  }
-
   /** How many removals are still trying (for tests and close). */
   get pending(): number {
-    return this.#pending.size;
+    return this.#shared.pending.size;
+  }
+
+  /** How many removals ended the session because their key could not be confirmed gone (for tests). */
+  get endedSessions(): number {
+    return this.#shared.endedSessions;
+  }
+}
+
+/** What the removals of one session share. */
+class SessionRemovals {
+  /** The removal in progress for each key. */
+  readonly pending = new Map<string, Removal>();
+  /** Deadlines of the attempts in flight, all aborted by the session's end (one listener for all). */
+  readonly #attempts = new Set<AbortController>();
+  /**
+   * Deadlines of the attempts that bound themselves ({@link RemovalHost.attemptRemoveWithin}): one
+   * timer for the session. A release in a loop thus arms no timer of its own: the one armed by an
+   * earlier attempt, a third of the TTL ahead, covers it.
+   */
+  readonly deadlines = new DeadlineTimer();
+  /** Removals that ended the session because the key could not be confirmed gone. */
+  endedSessions = 0;
+
+  constructor(readonly host: RemovalHost) {}
+
+  /** The session ended: every attempt in flight is over now, whatever its deadline. */
+  sessionEnded(): void {
+    for (const attempt of this.#attempts) attempt.abort(this.host.signal.reason);
+    this.#attempts.clear();
+    this.deadlines.expireAll();
+  }
+
+  /** `removal` is over: it no longer stands for its key. */
+  ended(removal: Removal): void {
+    if (this.pending.get(removal.key) === removal) this.pending.delete(removal.key);
   }
 
   /** One attempt within `ms` with a signal of its own (hosts without attemptRemoveWithin); true when confirmed gone or the session ended. */
@@ -122,7 +140,7 @@ class Removal {
   #deadline: Deadline | undefined;
 
   constructor(
-    private readonly owner: GuaranteedRemovals,
+    private readonly owner: SessionRemovals,
     readonly key: string,
     readonly revision: bigint | undefined,
   ) {

@@ -52,8 +52,6 @@ export interface Health {
   readonly requestedTtlMs?: number;
 }
 
-type Listener = (event: HealthEvent) => void;
-
 /**
  * The state board a backend adapter writes to. Reports that do not change the state (a second
  * `contact()` while connected) are ignored, so adapters may report freely.
@@ -67,7 +65,7 @@ export class HealthBoard {
   #error: unknown;
   #ttlMs: number | undefined;
   #requestedTtlMs: number | undefined;
-  readonly #listeners = new Set<Listener>();
+  readonly #listeners = new Set<(event: HealthEvent) => void>();
 
   constructor(readonly backend: BackendKind) {}
 
@@ -147,7 +145,7 @@ export class HealthBoard {
   }
 
   /** Calls `listener` on every change until the returned function is called. */
-  subscribe(listener: Listener): () => void {
+  subscribe(listener: (event: HealthEvent) => void): () => void {
     this.#listeners.add(listener);
     return () => this.#listeners.delete(listener);
   }
