@@ -1,6 +1,6 @@
 // Shared by every benchmark script: command-line options, free loopback ports, and writing
 // results into docs/benchmarks.md.
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { cpus, loadavg } from 'node:os';
@@ -52,6 +52,26 @@ export function writeSection(heading, text) {
   const rest = next < 0 ? '' : `\n${doc.slice(start + 1 + next)}`;
   writeFileSync(BENCHMARKS_PATH, `${doc.slice(0, start)}${section}${rest}`);
 }
+
+/**
+ * Runs a benchmark program to its end and returns the object of its "JSON {...}" line (the
+ * uncontended runs print one); throws with the program's last words if it fails or prints none.
+ */
+export function jsonResult(command, args, timeoutMs = 300_000) {
+  const out = execFileSync(command, args, { encoding: 'utf8', timeout: timeoutMs, stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 64 * 1024 * 1024 });
+  const line = /^JSON (.*)$/m.exec(out);
+  if (!line) throw new Error(`${command} ${args.join(' ')} printed no JSON line: ${out.trim().split('\n').slice(-3).join(' | ')}`);
+  return JSON.parse(line[1]);
+}
+
+/** The first group of `pattern` in what `command args` prints (stdout, then stderr), or 'unknown'. */
+export function versionOf(command, args, pattern) {
+  const result = spawnSync(command, args, { encoding: 'utf8' });
+  return pattern.exec(`${result.stdout ?? ''}${result.stderr ?? ''}`)?.[1] ?? 'unknown';
+}
+
+/** The installed version of a Debian package, or 'unknown'. */
+export const debianVersion = (pkg) => versionOf('dpkg-query', ['-W', '-f=${Version}', pkg], /^(\S+)/);
 
 /** The current UTC time as `YYYY-MM-DD HH:MM`, for a section's date. */
 export const utcMinute = () => new Date().toISOString().slice(0, 16).replace('T', ' ');

@@ -1,7 +1,8 @@
 // Shared by the etcd benchmarks: a server (BATON_BENCH_ETCD_ENDPOINTS, else the local etcd binary
-// on free loopback ports with a temp data dir) and machine facts.
+// on free loopback ports with a temp data dir), machine facts, and the Go peer's build.
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { freePort } from './common.mjs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -74,3 +75,20 @@ export function machine(etcd) {
   return { nproc, cpu: cpus()[0]?.model ?? 'unknown', node: process.version, etcd, etcd3: pkg.version, load: loadavg()[0].toFixed(1) };
 }
 
+
+/**
+ * Builds bench/peers/etcd_peer.go (Go's own clientv3 and concurrency package) with Debian's Go and
+ * etcd sources (golang-go, golang-etcd-server-dev); cached in the temp dir by source hash. Returns
+ * the binary's path; throws (with the compiler's stderr) when it cannot be built.
+ */
+export function buildGoPeer() {
+  const source = fileURLToPath(new URL('./peers/etcd_peer.go', import.meta.url));
+  const hash = createHash('sha256').update(readFileSync(source)).digest('hex').slice(0, 12);
+  const binary = join(tmpdir(), `baton-bench-etcd-peer-${hash}`);
+  if (existsSync(binary)) return binary;
+  execFileSync('go', ['build', '-o', binary, source], {
+    env: { ...process.env, GOPATH: '/usr/share/gocode', GO111MODULE: 'off', GOFLAGS: '' },
+    stdio: 'pipe',
+  });
+  return binary;
+}

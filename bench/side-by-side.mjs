@@ -11,22 +11,23 @@
 // Scenarios: 8 clients on one mutex (--rounds rounds, median), scaling curves (--clients list),
 // handoff latency p50/p99 (release -> next grant, stamped with CLOCK_MONOTONIC in every process),
 // semaphore, read-write lock and election beside their peers, and ZooKeeper's uncontended
-// acquire + release against the same client library's raw create + delete.
+// acquire + release against the same client library's raw create + delete, for Baton, Curator and
+// kazoo (each library's lock against its own client's raw pair).
 // Writes the "Side by side" section of docs/benchmarks.md and its charts (docs/img/bench-*.svg)
 // unless --no-docs.
 //
 //   npm run build && node bench/side-by-side.mjs [--seconds 4] [--scale-seconds 3] [--warmup 1]
-//     [--rounds 3] [--clients 1,2,8,32,128] [--permits 2] [--only etcd|zookeeper] [--no-docs]
+//     [--rounds 3] [--clients 1,2,8,32,128] [--permits 2] [--uncontended-iterations 2000]
+//     [--only etcd|zookeeper] [--no-docs]
 //
 // A bigger run: --seconds 10 --scale-seconds 8 --rounds 5 --clients 1,2,4,8,16,32,64,128,256.
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { arg, flag, writeSection } from './common.mjs';
-import { etcdServer } from './etcd-common.mjs';
+import { arg, debianVersion, flag, jsonResult, versionOf, writeSection } from './common.mjs';
+import { buildGoPeer, etcdServer } from './etcd-common.mjs';
 import { zookeeperServer } from './zookeeper-common.mjs';
 import { barChart, lineChart } from './svg.mjs';
 
@@ -40,25 +41,13 @@ const scaleSeconds = arg('scale-seconds', 3);
 const warmup = arg('warmup', 1);
 const rounds = arg('rounds', 3);
 const permits = arg('permits', 2);
+const uncontendedIterations = arg('uncontended-iterations', 2000);
 const clientCounts = (process.argv.includes('--clients') ? process.argv[process.argv.indexOf('--clients') + 1] : '1,2,8,32,128').split(',').map(Number);
 const only = process.argv.includes('--only') ? process.argv[process.argv.indexOf('--only') + 1] : undefined;
 const MAIN_CLIENTS = 8;
 
 // ---------------------------------------------------------------------------------------------
 // Building and running the peers
-
-/** Builds bench/peers/etcd_peer.go with Debian's Go and etcd sources; cached by source hash. */
-function buildGoPeer() {
-  const source = join(PEERS, 'etcd_peer.go');
-  const hash = createHash('sha256').update(readFileSync(source)).digest('hex').slice(0, 12);
-  const binary = join(tmpdir(), `baton-bench-etcd-peer-${hash}`);
-  if (existsSync(binary)) return binary;
-  execFileSync('go', ['build', '-o', binary, source], {
-    env: { ...process.env, GOPATH: '/usr/share/gocode', GO111MODULE: 'off', GOFLAGS: '' },
-    stdio: 'pipe',
-  });
-  return binary;
-}
 
 /** Compiles bench/peers/CuratorBench.java; returns its classpath. */
 function compileCurator() {
@@ -203,24 +192,37 @@ async function measureBackend(backend, libraries, log) {
   return results;
 }
 
-/** ZooKeeper's uncontended acquire + release against raw create + delete (bench/zookeeper-uncontended.mjs). */
-function uncontendedZooKeeper(endpoints) {
-  const script = fileURLToPath(new URL('./zookeeper-uncontended.mjs', import.meta.url));
-  const out = execFileSync(process.execPath, [script, '--endpoints', endpoints.join(','), '--json'], { encoding: 'utf8', timeout: 300_000 });
-  return JSON.parse(/^JSON (.*)$/m.exec(out)[1]);
+/**
+ * ZooKeeper's uncontended acquire + release against a raw create(EPHEMERAL_SEQUENTIAL) + delete of
+ * the same client library, one library after another on the same server: Baton
+ * (bench/zookeeper-uncontended.mjs, node-zookeeper-client's raw pair), then Curator and kazoo
+ * (their peers' uncontended mode, their own clients' raw pair). Each is `{ raw, lock, requests:
+ * { raw, lock }, rounds, perRound }` (Baton's also `tryAcquire`), or `{ failed: why }`.
+ */
+function uncontendedZooKeeper(endpoints, curatorClasspath, kazoo) {
+  const connectString = endpoints.join(',');
+  const n = String(uncontendedIterations);
+  const attempt = (name, command, args) => {
+    try {
+      return jsonResult(command, args);
+    } catch (error) {
+      const why = String(error.stderr || error.message).trim().split('\n').slice(-2).join(' | ');
+      log(`ZooKeeper uncontended, ${name}: no figure: ${why}`);
+      return { failed: why };
+    }
+  };
+  const baton = attempt('Baton', process.execPath, [fileURLToPath(new URL('./zookeeper-uncontended.mjs', import.meta.url)), '--endpoints', connectString, '--iterations', n]);
+  const results = { Baton: baton.failed ? baton : { ...baton, lock: baton.baton, requests: { ...baton.requests, lock: baton.requests.baton } } };
+  if (curatorClasspath) results.Curator = attempt('Curator', 'java', ['-cp', curatorClasspath, 'CuratorBench', connectString, 'uncontended', `/${uniqueName('curator', 'uncontended')}`, n]);
+  if (kazoo) results.kazoo = attempt('kazoo', '/usr/bin/python3', [join(PEERS, 'kazoo_bench.py'), connectString, 'uncontended', `/${uniqueName('kazoo', 'uncontended')}`, n]);
+  for (const [name, r] of Object.entries(results)) {
+    if (!r.failed) log(`ZooKeeper uncontended: ${name} lock ${r.lock.toFixed(3)} ms, its raw pair ${r.raw.toFixed(3)} ms: ${(r.lock / r.raw).toFixed(2)}x`);
+  }
+  return results;
 }
 
 // ---------------------------------------------------------------------------------------------
 // Facts about the machine and the software
-
-function versionOf(command, args, pattern) {
-  const result = spawnSync(command, args, { encoding: 'utf8' });
-  return pattern.exec(`${result.stdout ?? ''}${result.stderr ?? ''}`)?.[1] ?? 'unknown';
-}
-
-function debianVersion(pkg) {
-  return versionOf('dpkg-query', ['-W', '-f=${Version}', pkg], /^(\S+)/);
-}
 
 function facts(etcdVersion, zookeeperVersion) {
   const curatorJar = debianVersion('libcurator-recipes-java');
@@ -289,8 +291,7 @@ let versions;
       const warm = await libraries.Baton.run('mutex', MAIN_CLIENTS, 3);
       log(`ZooKeeper warm-up (discarded): Baton ${perSecond(warm)}/s`);
       measured.zookeeper = await measureBackend('zookeeper', libraries, log);
-      uncontended = uncontendedZooKeeper(server.endpoints);
-      log(`ZooKeeper uncontended: Baton ${uncontended.baton.toFixed(3)} ms, raw ${uncontended.raw.toFixed(3)} ms per pair`);
+      uncontended = uncontendedZooKeeper(server.endpoints, curatorClasspath, kazoo);
     } finally {
       await server.stop();
     }
@@ -399,19 +400,29 @@ for (const backend of ['etcd', 'zookeeper']) {
   sections.push('', `### ${BACKEND_TITLE[backend]}: the other recipes`, '', recipesTable(backend, results));
 }
 if (uncontended) {
+  const { Baton: baton } = uncontended;
+  const ms = (x) => `${x.toFixed(3)} (${Math.round(1000 / x)}/s)`;
+  const requests = (r, kind) => (r.requests?.[kind] == null ? '-' : r.requests[kind].toFixed(2));
+  const CLIENT = { Baton: `node-zookeeper-client ${versions.nodeZookeeperClient}`, Curator: `CuratorFramework ${versions.curator}`, kazoo: `KazooClient ${versions.kazoo}` };
+  const LOCK = { Baton: 'Baton `acquire()` + `release()`', Curator: 'Curator InterProcessMutex `acquire()` + `release()`', kazoo: 'kazoo Lock `acquire()` + `release()`' };
+  const rows = Object.entries(uncontended).map(([name, r]) =>
+    r.failed
+      ? `| ${LOCK[name]} | ${CLIENT[name]} | no figure: ${r.failed} | | | |`
+      : `| ${LOCK[name]} | ${CLIENT[name]} | ${ms(r.raw)} | ${ms(r.lock)} | **${(r.lock / r.raw).toFixed(2)}x** | ${requests(r, 'raw')} / ${requests(r, 'lock')} |`,
+  );
+  if (!baton.failed) rows.splice(1, 0, `| Baton \`tryAcquire()\` + \`release()\` | the same | ${ms(baton.raw)} | ${ms(baton.tryAcquire)} | ${(baton.tryAcquire / baton.raw).toFixed(2)}x | ${requests(baton, 'raw')} / ${requests(baton, 'tryAcquire')} |`);
+  const perRound = Object.values(uncontended).find((r) => !r.failed);
   sections.push(
     '',
     '### ZooKeeper: uncontended acquire + release',
     '',
-    `One client, sequential, ${uncontended.rounds} interleaved rounds of ${uncontended.perRound} after a warm-up; median of the rounds' mean per pair; the raw pair is node-zookeeper-client's create (EPHEMERAL_SEQUENTIAL) + delete, the client library Baton's ZooKeeper backend uses.`,
+    `Each library against its own client's raw pair, on the same server in the same run, one library after another: one client, sequential, ${perRound ? `${perRound.rounds} interleaved rounds of ${perRound.perRound}` : 'interleaved rounds'} (raw pair, then lock) after a warm-up of ${uncontendedIterations} of each; median of the rounds' mean ms per pair. The raw pair is a create (EPHEMERAL_SEQUENTIAL) + delete through the library's own client (Baton: node-zookeeper-client, the client its ZooKeeper backend uses; Curator: \`CuratorFramework\` \`create().withMode(EPHEMERAL_SEQUENTIAL)\` + \`delete()\`; kazoo: \`create(sequence=True, ephemeral=True)\` + \`delete\`). Requests per pair are counted on the server: its received-packet count (\`srvr\`) read before and after each timed round.`,
     '',
-    '| operation | ms per pair | pairs/s |',
-    '|---|---|---|',
-    `| raw create + delete | ${uncontended.raw.toFixed(3)} | ${Math.round(1000 / uncontended.raw)} |`,
-    `| Baton \`acquire()\` + \`release()\` | ${uncontended.baton.toFixed(3)} | ${Math.round(1000 / uncontended.baton)} |`,
-    `| Baton \`tryAcquire()\` + \`release()\` | ${uncontended.tryAcquire.toFixed(3)} | ${Math.round(1000 / uncontended.tryAcquire)} |`,
+    '| lock | client | raw create + delete, ms per pair | lock acquire + release, ms per pair | lock / own raw | requests per pair (raw / lock) |',
+    '|---|---|---|---|---|---|',
+    ...rows,
     '',
-    `Baton / raw: **${(uncontended.baton / uncontended.raw).toFixed(2)}x** (acquire), ${(uncontended.tryAcquire / uncontended.raw).toFixed(2)}x (tryAcquire).`,
+    "What each lock does per uncontended pair (the requests column counts them): Baton sends the create (`create2`) and a listing of the name's children in one write, one round trip, the listing leaving a child watch armed on the name while it holds, so that its key deleted under the hold is reported at once; then the delete. Curator's InterProcessMutex creates a protected node (its name prefixed with a GUID, so that a create whose answer is lost can be found again) under the lock path, lists the children to learn it is first, then deletes it: three requests, three round trips, and no watch while holding. kazoo's Lock does the same with one more listing before the create: from the second acquire on, kazoo 2.8 first lists the children looking for a node of its own left by an earlier try (its `create_tried` flag is never reset), so four requests, four round trips, and no watch while holding.",
   );
 }
 const report = sections.join('\n');

@@ -9,16 +9,27 @@ import { join } from 'node:path';
 
 const JARS = '/usr/share/java';
 
-function fourLetter(port, word) {
+function fourLetter(port, word, host = '127.0.0.1') {
   return new Promise((resolve) => {
     let answer = '';
-    const socket = tcpConnect({ host: '127.0.0.1', port }, () => socket.write(word));
+    const socket = tcpConnect({ host, port }, () => socket.write(word));
     // A server still starting can accept the connection and never answer it.
     socket.setTimeout(2000, () => socket.destroy());
     socket.on('data', (chunk) => (answer += chunk));
     socket.on('error', () => resolve(undefined));
     socket.on('close', () => resolve(answer || undefined));
   });
+}
+
+/**
+ * The packets the server at `endpoint` ("host:port") has received from clients since it started
+ * (`srvr`'s "Received"), or undefined when it does not answer `srvr`. Each `srvr` is itself counted
+ * as one packet, so a run between two readings sent `after - before - 1` requests.
+ */
+export async function packetsReceived(endpoint) {
+  const [host, port] = [endpoint.slice(0, endpoint.lastIndexOf(':')), Number(endpoint.slice(endpoint.lastIndexOf(':') + 1))];
+  const received = /Received: (\d+)/.exec((await fourLetter(port, 'srvr', host)) ?? '')?.[1];
+  return received === undefined ? undefined : Number(received);
 }
 
 /** `{ endpoints, version, stop }` for a ZooKeeper server. */

@@ -2,6 +2,7 @@
 // thread, loop on one recipe.
 //
 //   java CuratorBench <connect> <mutex|semaphore|rwlock|latch> <path> <clients> <warmup-seconds> <seconds> [permits]
+//   java CuratorBench <connect> uncontended <path> <iterations>
 //
 // mutex: InterProcessMutex; semaphore: InterProcessSemaphoreV2 with <permits> leases;
 // rwlock: InterProcessReadWriteLock, client i writes when i % 4 == 0 and reads otherwise;
@@ -9,9 +10,22 @@
 // Holds granted during the warm-up are not counted. For each counted hold of a mutex, write lock
 // or leadership it prints "S <granted> <released>" (System.nanoTime(), CLOCK_MONOTONIC on Linux,
 // the clock Node's process.hrtime.bigint() reads), then "RESULT <holds> <seconds>".
+//
+// uncontended: one client, sequential, the shape of bench/zookeeper-uncontended.mjs: a raw
+// create(EPHEMERAL_SEQUENTIAL) + delete through CuratorFramework against InterProcessMutex's
+// acquire + release, <iterations> of each as a warm-up, then 5 interleaved rounds of
+// <iterations>/5. The server's received-packet count (`srvr`), read around each timed round,
+// gives the requests per pair (a srvr is itself counted as one packet). Prints "JSON {raw, lock, requests: {raw, lock}, rounds, perRound}"
+// (median of the rounds' mean ms per pair; requests null when the server does not answer `srvr`).
+import java.io.IOException;
+import java.net.Socket;
+import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 
 import org.apache.curator.framework.CuratorFramework;
 import org.apache.curator.framework.CuratorFrameworkFactory;
@@ -21,6 +35,7 @@ import org.apache.curator.framework.recipes.locks.InterProcessReadWriteLock;
 import org.apache.curator.framework.recipes.locks.InterProcessSemaphoreV2;
 import org.apache.curator.framework.recipes.locks.Lease;
 import org.apache.curator.retry.ExponentialBackoffRetry;
+import org.apache.zookeeper.CreateMode;
 
 public class CuratorBench {
     interface Turn { void run() throws Exception; }
@@ -28,27 +43,88 @@ public class CuratorBench {
     /** One client's loop body: acquire, stamp, release. Returns true when its hold is exclusive. */
     interface Body { Turn acquire() throws Exception; }
 
+    static CuratorFramework connected(String connect) throws InterruptedException {
+        CuratorFramework client = CuratorFrameworkFactory.builder()
+            .connectString(connect)
+            .sessionTimeoutMs(30000)
+            .connectionTimeoutMs(30000)
+            .retryPolicy(new ExponentialBackoffRetry(100, 3))
+            .build();
+        client.start();
+        if (!client.blockUntilConnected(60, TimeUnit.SECONDS)) throw new IllegalStateException("not connected");
+        return client;
+    }
+
+    /** The packets the first server of `connect` has received (`srvr`), or -1 when it does not say. */
+    static long packetsReceived(String connect) {
+        String first = connect.split(",")[0];
+        int colon = first.lastIndexOf(':');
+        try (Socket socket = new Socket(first.substring(0, colon), Integer.parseInt(first.substring(colon + 1)))) {
+            socket.setSoTimeout(2000);
+            socket.getOutputStream().write("srvr".getBytes(StandardCharsets.US_ASCII));
+            Matcher m = Pattern.compile("Received: (\\d+)").matcher(new String(socket.getInputStream().readAllBytes(), StandardCharsets.US_ASCII));
+            return m.find() ? Long.parseLong(m.group(1)) : -1;
+        } catch (IOException e) {
+            return -1;
+        }
+    }
+
+    /** n sequential pairs of `pair`: mean ms per pair. */
+    static double timed(int n, Turn pair) throws Exception {
+        long start = System.nanoTime();
+        for (int i = 0; i < n; i++) pair.run();
+        return (System.nanoTime() - start) / 1e6 / n;
+    }
+
+    static double median(double[] xs) {
+        double[] sorted = xs.clone();
+        Arrays.sort(sorted);
+        return sorted[sorted.length / 2];
+    }
+
+    static void uncontended(String connect, String path, int iterations) throws Exception {
+        int rounds = 5;
+        int perRound = iterations / rounds;
+        CuratorFramework client = connected(connect);
+        client.create().creatingParentsIfNeeded().forPath(path + "/raw");
+        InterProcessMutex mutex = new InterProcessMutex(client, path + "/lock");
+        Turn raw = () -> client.delete().forPath(client.create().withMode(CreateMode.EPHEMERAL_SEQUENTIAL).forPath(path + "/raw/n-"));
+        Turn lock = () -> { mutex.acquire(); mutex.release(); };
+        timed(iterations, lock);
+        timed(iterations, raw);
+        double[][] times = new double[2][rounds];
+        long[] packets = new long[2];
+        boolean counted = true;
+        for (int round = 0; round < rounds; round++) {
+            for (int kind = 0; kind < 2; kind++) {
+                long before = packetsReceived(connect);
+                times[kind][round] = timed(perRound, kind == 0 ? raw : lock);
+                long after = packetsReceived(connect);
+                if (before < 0 || after < 0) counted = false;
+                packets[kind] += after - before - 1; // the second srvr is counted too
+            }
+        }
+        String requests = counted
+            ? String.format("{\"raw\":%s,\"lock\":%s}", (double) packets[0] / (perRound * rounds), (double) packets[1] / (perRound * rounds))
+            : "{\"raw\":null,\"lock\":null}";
+        System.out.printf("JSON {\"raw\":%s,\"lock\":%s,\"requests\":%s,\"rounds\":%d,\"perRound\":%d}%n", median(times[0]), median(times[1]), requests, rounds, perRound);
+        System.out.flush();
+        client.close();
+        System.exit(0);
+    }
+
     public static void main(String[] args) throws Exception {
         String connect = args[0];
         String mode = args[1];
         String path = args[2];
+        if (mode.equals("uncontended")) uncontended(connect, path, Integer.parseInt(args[3]));
         int clients = Integer.parseInt(args[3]);
         long warmupNs = (long) (Double.parseDouble(args[4]) * 1e9);
         double seconds = Double.parseDouble(args[5]);
         int permits = args.length > 6 ? Integer.parseInt(args[6]) : 1;
 
         List<CuratorFramework> all = new ArrayList<>();
-        for (int i = 0; i < clients; i++) {
-            CuratorFramework client = CuratorFrameworkFactory.builder()
-                .connectString(connect)
-                .sessionTimeoutMs(30000)
-                .connectionTimeoutMs(30000)
-                .retryPolicy(new ExponentialBackoffRetry(100, 3))
-                .build();
-            client.start();
-            if (!client.blockUntilConnected(60, TimeUnit.SECONDS)) throw new IllegalStateException("not connected");
-            all.add(client);
-        }
+        for (int i = 0; i < clients; i++) all.add(connected(connect));
         System.out.println("READY");
         System.out.flush();
 

@@ -2,13 +2,24 @@
 loop on one recipe.
 
     python3 kazoo_bench.py <hosts> <mutex|semaphore|rwlock|election> <path> <clients> <warmup-seconds> <seconds> [permits]
+    python3 kazoo_bench.py <hosts> uncontended <path> <iterations>
 
 mutex: Lock; semaphore: Semaphore with max_leases=<permits>; rwlock: WriteLock when the client's
 index % 4 == 0, ReadLock otherwise; election: Election.run, returning at once (a handover per turn).
 Holds granted during the warm-up are not counted. For each counted exclusive hold it prints
 "S <granted> <released>" (time.monotonic_ns(), CLOCK_MONOTONIC, the clock Node's
 process.hrtime.bigint() reads), then "RESULT <holds> <seconds>".
+
+uncontended: one client, sequential, the shape of bench/zookeeper-uncontended.mjs: a raw
+create(sequence=True, ephemeral=True) + delete through KazooClient against Lock's acquire +
+release, <iterations> of each as a warm-up, then 5 interleaved rounds of <iterations>/5. The
+server's received-packet count (`srvr`), read around each timed round, gives the requests per pair
+(a srvr is itself counted as one packet). Prints "JSON {raw, lock, requests: {raw, lock}, rounds, perRound}" (median of the rounds' mean ms
+per pair; requests null when the server does not answer `srvr`).
 """
+import json
+import re
+import socket
 import sys
 import threading
 import time
@@ -16,8 +27,80 @@ import time
 from kazoo.client import KazooClient
 
 
+def packets_received(hosts):
+    """The packets the first server of `hosts` has received (`srvr`), or None when it does not say."""
+    host, _, port = hosts.split(",")[0].rpartition(":")
+    try:
+        with socket.create_connection((host, int(port)), timeout=2) as conn:
+            conn.sendall(b"srvr")
+            answer = b""
+            while True:
+                chunk = conn.recv(4096)
+                if not chunk:
+                    break
+                answer += chunk
+    except OSError:
+        return None
+    found = re.search(rb"Received: (\d+)", answer)
+    return int(found.group(1)) if found else None
+
+
+def timed(n, pair):
+    """n sequential pairs of `pair`: mean ms per pair."""
+    start = time.perf_counter()
+    for _ in range(n):
+        pair()
+    return (time.perf_counter() - start) * 1000 / n
+
+
+def uncontended(hosts, path, iterations):
+    rounds = 5
+    per_round = iterations // rounds
+    zk = KazooClient(hosts=hosts, timeout=30.0)
+    zk.start(timeout=60)
+    zk.ensure_path(path + "/raw")
+    lock = zk.Lock(path + "/lock")
+
+    def raw():
+        zk.delete(zk.create(path + "/raw/n-", b"", ephemeral=True, sequence=True))
+
+    def locked():
+        lock.acquire()
+        lock.release()
+
+    timed(iterations, locked)
+    timed(iterations, raw)
+    times = {"raw": [], "lock": []}
+    packets = {"raw": 0, "lock": 0}
+    counted = True
+    for _ in range(rounds):
+        for kind, pair in (("raw", raw), ("lock", locked)):
+            before = packets_received(hosts)
+            times[kind].append(timed(per_round, pair))
+            after = packets_received(hosts)
+            if before is None or after is None:
+                counted = False
+            else:
+                packets[kind] += after - before - 1  # the second srvr is counted too
+    median = lambda xs: sorted(xs)[len(xs) // 2]
+    result = {
+        "raw": median(times["raw"]),
+        "lock": median(times["lock"]),
+        "requests": {kind: packets[kind] / (per_round * rounds) if counted else None for kind in packets},
+        "rounds": rounds,
+        "perRound": per_round,
+    }
+    sys.stdout.write("JSON %s\n" % json.dumps(result))
+    sys.stdout.flush()
+    zk.stop()
+    zk.close()
+
+
 def main():
     hosts, mode, path = sys.argv[1], sys.argv[2], sys.argv[3]
+    if mode == "uncontended":
+        uncontended(hosts, path, int(sys.argv[4]))
+        return
     clients = int(sys.argv[4])
     warmup, seconds = float(sys.argv[5]), float(sys.argv[6])
     permits = int(sys.argv[7]) if len(sys.argv) > 7 else 1
