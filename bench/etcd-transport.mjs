@@ -8,7 +8,10 @@
 // for the same answer: where the time between the raw pair and Baton goes. Each row reports wall
 // time per pair, this process's CPU time per pair (the client's own work, which a shared machine
 // disturbs less than wall time), and from etcd's /metrics its CPU time, WAL fsyncs and requests per
-// pair; the requests an acquire and a release send are counted.
+// pair; the requests an acquire and a release send are counted. In each round, Go's own client
+// (bench/peers/etcd_peer.go, built from Debian's Go and etcd sources) measures the same two pairs
+// its own way on the same server: clientv3's raw Put + Delete against concurrency.Mutex's Lock +
+// Unlock, for Go's own ratio beside Baton's.
 // Writes the "etcd transport" section of docs/benchmarks.md (unless --no-docs).
 //
 //   npm run build && node bench/etcd-transport.mjs [--iterations 2000] [--rounds 3] [--no-docs]
@@ -21,8 +24,8 @@ import { EtcdClient } from '../dist/backends/etcd/transport/client.js';
 import { KeySpace, rangeEnd } from '../dist/backends/etcd/keys.js';
 import { ProtoWriter } from '../dist/backends/etcd/transport/codec.js';
 import { encodePut, encodeTxn } from '../dist/backends/etcd/transport/messages.js';
-import { writeSection } from './common.mjs';
-import { arg, etcdServer, flag, machine } from './etcd-common.mjs';
+import { debianVersion, jsonResult, versionOf, writeSection } from './common.mjs';
+import { arg, buildGoPeer, etcdServer, flag, machine } from './etcd-common.mjs';
 
 const iterations = arg('iterations', 2000);
 const rounds = arg('rounds', 3);
@@ -315,9 +318,34 @@ const ROWS = [
   { id: 'baton', base: 'txns', label: () => 'Baton acquire + release', run: withBaton },
 ];
 
+/** Go's clientv3 and concurrency.Mutex, built for this run; undefined once it cannot be built or run (goMissing says why). */
+let goBinary;
+let goMissing;
+try {
+  goBinary = buildGoPeer();
+} catch (error) {
+  goMissing = String(error.stderr || error.message).trim().split('\n').slice(0, 3).join(' ');
+  console.log(`Go's client not measured: ${goMissing}`);
+}
+
+/** Runs Go's raw Put + Delete and Mutex Lock + Unlock in its own process and keeps { raw, lock, rounds, perRound }. */
+function withGo(endpoints, round) {
+  try {
+    const result = jsonResult(goBinary, [endpoints.join(','), 'uncontended', `bench/transport-go-${process.pid}-${round}`, String(iterations)]);
+    console.log(`${"Go's clientv3 raw Put + Delete".padEnd(48)} ${result.raw.toFixed(3)} ms per pair; Mutex Lock + Unlock ${result.lock.toFixed(3)} ms: ${(result.lock / result.raw).toFixed(2)}x`);
+    goRuns.push(result);
+  } catch (error) {
+    // Go's rows would no longer line up with the rounds: none are shown, and the report says why.
+    goMissing = String(error.stderr || error.message).trim().split('\n').slice(-2).join(' | ');
+    console.log(`Go's client not measured: ${goMissing}`);
+    goBinary = undefined;
+  }
+}
+
 const server = await etcdServer();
 metricsUrl = `http://${server.endpoints[0]}/metrics`;
 const runs = Object.fromEntries(ROWS.map((row) => [row.id, []]));
+const goRuns = [];
 let trips;
 let objects;
 try {
@@ -328,6 +356,7 @@ try {
   await withOwnClient(server.endpoints); // discarded warm-up (JIT, server caches)
   for (let round = 0; round < rounds; round++) {
     for (const row of ROWS) runs[row.id].push(await row.run(server.endpoints));
+    if (goBinary) withGo(server.endpoints, round);
   }
 } finally {
   await server.stop();
@@ -341,6 +370,7 @@ const batonVsOwn = ratio(runs.baton, runs.own);
 const txnsVsOwn = ratio(runs.txns, runs.own);
 console.log(`own transport / etcd3: ${ownVsEtcd3.toFixed(2)} (target <= 0.65); Baton / own raw: ${batonVsOwn.toFixed(2)} (target <= 1.15); the two transactions by hand / own raw: ${txnsVsOwn.toFixed(2)}`);
 const loadAtEnd = loadavg().map((l) => l.toFixed(1)).join(' ');
+if (goRuns.length) console.log(`Go's Mutex / Go's raw: ${(sum(goRuns, 'lock') / sum(goRuns, 'raw')).toFixed(2)}; Baton / own raw: ${batonVsOwn.toFixed(2)}`);
 console.log(`load average (1, 5, 15 min): ${loadAtStart} at the start, ${loadAtEnd} at the end`);
 
 /** The server's counters per pair, averaged over the rounds; undefined when they could not be read. */
@@ -427,6 +457,28 @@ const shapeDelta = (id) => {
 const shapesLine = Number.isNaN(gap.floorServerCpu)
   ? ''
   : `Other shapes of the acquire's transaction for the same answer, against step ${stepOf('txnsNoWatch')}: the oldest key (a range sorted by creation, limit 1, as Go's \`concurrency.Mutex\` reads it) etcd CPU ${shapeDelta('txnsHead')} ms per pair; a Compare over the prefix's range (nothing under the name: create, and success says first; else the same transaction nested) ${shapeDelta('txnsEmptyPrefix')} ms. Neither is taken: with others queued, etcd sorts the whole prefix for the first and reads every key under it for the second (a Compare over a range reads all of it, etcd 3.4 \`applyCompare\`), where the count walks only the index.`;
+/** Go's rows beside Baton's: each library's lock against its own client's raw pair, per round. */
+const goSection = (() => {
+  if (!goBinary) return ['', `Go's own client was not measured: ${goMissing}`];
+  const goRatio = sum(goRuns, 'lock') / sum(goRuns, 'raw');
+  const cells = (f) => goRuns.map((r, i) => f(r, i));
+  const version = `Go ${versionOf('go', ['version'], /go version go(\S+)/)} with Debian golang-etcd-server-dev ${debianVersion('golang-etcd-server-dev')}`;
+  return [
+    '',
+    "### Go's own client on the same server",
+    '',
+    `In each round, after Baton's rows, Go's own client measures the same two pairs in its own process on the same etcd (bench/peers/etcd_peer.go, ${version}): clientv3's raw Put + Delete of one key, and \`concurrency.Mutex\`'s Lock + Unlock on one session; ${goRuns[0]?.perRound * goRuns[0]?.rounds} of each as a warm-up, then ${goRuns[0]?.rounds} interleaved rounds of ${goRuns[0]?.perRound}, the median of their mean per pair. Wall milliseconds per pair; each library's lock is set against its own client's raw pair.`,
+    '',
+    `| operation | ${goRuns.map((_, i) => `round ${i + 1}`).join(' | ')} | over the rounds |`,
+    `|---|${goRuns.map(() => '---|').join('')}---|`,
+    `| Go clientv3 raw Put + Delete | ${cells((r) => r.raw.toFixed(3)).join(' | ')} | ${mean(goRuns, 'raw').toFixed(3)} |`,
+    `| Go \`concurrency.Mutex\` Lock + Unlock | ${cells((r) => r.lock.toFixed(3)).join(' | ')} | ${mean(goRuns, 'lock').toFixed(3)} |`,
+    `| Go: Mutex / its own raw pair | ${cells((r) => `${(r.lock / r.raw).toFixed(2)}x`).join(' | ')} | **${goRatio.toFixed(2)}x** |`,
+    `| Baton: acquire + release / its own raw pair (the rows above) | ${cells((_, i) => `${(runs.baton[i].ms / runs.own[i].ms).toFixed(2)}x`).join(' | ')} | **${batonVsOwn.toFixed(2)}x** |`,
+    '',
+    "Per pair both locks send two requests: Go's Lock one Txn (create its key under the prefix with the session's lease if absent, and read the prefix's oldest key), its Unlock one DeleteRange (etcd 3.4 `clientv3/concurrency/mutex.go`); Baton's counted above. But Go's Lock opens no watch on its key: it watches only while waiting, for the keys ahead of it, so a deletion of its key under the hold is not reported to the holder. Baton keeps the name's watch open while holding and reports such a deletion at once: part of what its ratio pays for.",
+  ];
+})();
 const report = [
   `\`npm run build && node bench/etcd-transport.mjs --iterations ${iterations} --rounds ${rounds}\`, ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC: one fresh etcd ${facts.etcd} member on loopback (default settings, data on the temp dir), one client process; each cell is ${iterations} sequential pairs after a warm-up, the ${ROWS.length} rows interleaved in ${rounds} rounds in one run, after a discarded warm-up run. Wall milliseconds per pair, and in brackets this process's CPU milliseconds per pair.`,
   '',
@@ -435,6 +487,8 @@ const report = [
   ...ROWS.map((r) => row(r.label(facts), runs[r.id])),
   '',
   `Requests, counted: an uncontended acquire sends ${trips.acquire.length} (${trips.acquire.join(', ')}: create the own key if absent and count the name's keys, in one transaction: a count of 1 says the key is first), a release ${trips.release.length} (${trips.release.join(', ')}: delete the own key if its create revision is still the token). The name's watch is created once and kept.`,
+  '',
+  ...goSection,
   '',
   `### Where the time goes`,
   '',

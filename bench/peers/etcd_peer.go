@@ -4,17 +4,25 @@
 // share one clientv3.Client, as Baton's coordinators of one process share one connection.
 //
 //	etcd_peer <endpoints> <mutex|election> <name> <clients> <warmup-seconds> <seconds> [own|shared]
+//	etcd_peer <endpoints> uncontended <name> <iterations>
 //
 // Holds granted during the first warm-up seconds are not counted. For each counted hold it prints
 // "S <granted> <released>" (CLOCK_MONOTONIC nanoseconds, the clock Node's process.hrtime.bigint()
 // reads), then "RESULT <holds> <seconds>".
+//
+// uncontended: one client, sequential, the shape of bench/zookeeper-uncontended.mjs: a raw Put +
+// Delete of one key through clientv3 against a concurrency.Mutex's Lock + Unlock on one session,
+// <iterations> of each as a warm-up, then 5 interleaved rounds of <iterations>/5. Prints
+// "JSON {raw, lock, rounds, perRound}" (median of the rounds' mean ms per pair).
 package main
 
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -35,9 +43,74 @@ func now() int64 {
 
 type stamp struct{ granted, released int64 }
 
+// timed runs n sequential pairs of pair: mean ms per pair.
+func timed(n int, pair func() error) float64 {
+	start := time.Now()
+	for i := 0; i < n; i++ {
+		if err := pair(); err != nil {
+			panic(err)
+		}
+	}
+	return float64(time.Since(start).Nanoseconds()) / 1e6 / float64(n)
+}
+
+func median(xs []float64) float64 {
+	sorted := append([]float64(nil), xs...)
+	sort.Float64s(sorted)
+	return sorted[len(sorted)/2]
+}
+
+func uncontended(endpoints []string, name string, iterations int) {
+	const rounds = 5
+	perRound := iterations / rounds
+	client, err := clientv3.New(clientv3.Config{Endpoints: endpoints, DialTimeout: 10 * time.Second})
+	if err != nil {
+		panic(err)
+	}
+	defer client.Close()
+	session, err := concurrency.NewSession(client, concurrency.WithTTL(30))
+	if err != nil {
+		panic(err)
+	}
+	defer session.Close()
+	ctx := context.Background()
+	key := name + "/raw"
+	raw := func() error {
+		if _, err := client.Put(ctx, key, ""); err != nil {
+			return err
+		}
+		_, err := client.Delete(ctx, key)
+		return err
+	}
+	mutex := concurrency.NewMutex(session, name+"/lock")
+	lock := func() error {
+		if err := mutex.Lock(ctx); err != nil {
+			return err
+		}
+		return mutex.Unlock(ctx)
+	}
+	timed(iterations, lock)
+	timed(iterations, raw)
+	var rawTimes, lockTimes []float64
+	for round := 0; round < rounds; round++ {
+		rawTimes = append(rawTimes, timed(perRound, raw))
+		lockTimes = append(lockTimes, timed(perRound, lock))
+	}
+	out, _ := json.Marshal(map[string]interface{}{"raw": median(rawTimes), "lock": median(lockTimes), "rounds": rounds, "perRound": perRound})
+	fmt.Printf("JSON %s\n", out)
+}
+
 func main() {
+	if len(os.Args) == 5 && os.Args[2] == "uncontended" {
+		iterations, err := strconv.Atoi(os.Args[4])
+		if err != nil {
+			panic(err)
+		}
+		uncontended(strings.Split(os.Args[1], ","), os.Args[3], iterations)
+		return
+	}
 	if len(os.Args) != 7 && len(os.Args) != 8 {
-		fmt.Fprintln(os.Stderr, "usage: etcd_peer <endpoints> <mutex|election> <name> <clients> <warmup-seconds> <seconds> [own|shared]")
+		fmt.Fprintln(os.Stderr, "usage: etcd_peer <endpoints> <mutex|election> <name> <clients> <warmup-seconds> <seconds> [own|shared]\n       etcd_peer <endpoints> uncontended <name> <iterations>")
 		os.Exit(2)
 	}
 	shared := len(os.Args) == 8 && os.Args[7] == "shared"
