@@ -467,7 +467,7 @@ const goSection = (() => {
     '',
     "### Go's own client on the same server",
     '',
-    `In each round, after Baton's rows, Go's own client measures the same two pairs in its own process on the same etcd (bench/peers/etcd_peer.go, ${version}): clientv3's raw Put + Delete of one key, and \`concurrency.Mutex\`'s Lock + Unlock on one session; ${goRuns[0]?.perRound * goRuns[0]?.rounds} of each as a warm-up, then ${goRuns[0]?.rounds} interleaved rounds of ${goRuns[0]?.perRound}, the median of their mean per pair. Wall milliseconds per pair; each library's lock is set against its own client's raw pair.`,
+    `In each round, after Baton's rows, Go's own client measures the same two pairs in its own process on the same etcd (bench/peers/etcd_peer.go, ${version}): clientv3's raw Put + Delete of one key, and \`concurrency.Mutex\`'s Lock + Unlock on one session; ${goRuns[0]?.perRound * goRuns[0]?.rounds} of each as a warm-up, then ${goRuns[0]?.rounds} interleaved rounds of ${goRuns[0]?.perRound} (the order alternating), the median of their mean per pair. Wall milliseconds per pair; each library's lock is set against its own client's raw pair.`,
     '',
     `| operation | ${goRuns.map((_, i) => `round ${i + 1}`).join(' | ')} | over the rounds |`,
     `|---|${goRuns.map(() => '---|').join('')}---|`,

@@ -1,11 +1,12 @@
 // ZooKeeper's uncontended cost, run by bench/side-by-side.mjs on its server: Baton's mutex
 // acquire + release (and tryAcquire + release) against a raw create(EPHEMERAL_SEQUENTIAL) + delete
-// through node-zookeeper-client, the client library Baton's adapter uses, in interleaved rounds
-// after a warm-up so that server warm-up and noise hit both alike. The server's received-packet
-// count (`srvr`), read around each timed round, gives the requests each pair sends. Prints one
-// line "JSON {raw, baton, tryAcquire, requests: {raw, baton, tryAcquire}, rounds, perRound}"
-// (median of the rounds' mean ms per pair; requests per pair over all rounds, null when the server
-// does not answer `srvr`). bench/peers/CuratorBench.java and kazoo_bench.py measure the same shape.
+// through node-zookeeper-client, the client library Baton's adapter uses, in 20 interleaved rounds
+// (the order rotating) after a warm-up so that server warm-up and noise hit all alike. The
+// server's received-packet count (`srvr`), read around each timed round, gives the requests each
+// pair sends. Prints one line "JSON {raw, baton, tryAcquire, requests: {raw, baton, tryAcquire},
+// rounds, perRound}" (median of the rounds' mean ms per pair; requests per pair over all rounds,
+// null when the server does not answer `srvr`). bench/peers/CuratorBench.java and kazoo_bench.py
+// measure the same shape.
 //
 //   npm run build && node bench/zookeeper-uncontended.mjs --endpoints host:port [--iterations 2000]
 import zookeeper from 'node-zookeeper-client';
@@ -14,7 +15,10 @@ import { arg } from './common.mjs';
 import { packetsReceived } from './zookeeper-common.mjs';
 
 const iterations = arg('iterations', 2000);
-const rounds = 5;
+// Many short rounds, the order rotating each round, so that drift on a shared machine (its load
+// changes within seconds) hits every kind alike.
+const rounds = 20;
+const perRound = Math.floor(iterations / rounds);
 const endpointsArg = process.argv.includes('--endpoints') ? process.argv[process.argv.indexOf('--endpoints') + 1] : undefined;
 if (!endpointsArg) throw new Error('usage: node bench/zookeeper-uncontended.mjs --endpoints host:port [--iterations N]');
 const endpoints = endpointsArg.split(',');
@@ -48,9 +52,10 @@ let counted = true;
 await timed(iterations, pairs.baton);
 await timed(iterations, pairs.raw);
 for (let round = 0; round < rounds; round++) {
-  for (const kind of ['raw', 'baton', 'tryAcquire']) {
+  const kinds = ['raw', 'baton', 'tryAcquire'];
+  for (const kind of kinds.map((_, i) => kinds[(i + round) % kinds.length])) {
     const before = await packetsReceived(endpoints[0]);
-    times[kind].push(await timed(iterations / rounds, pairs[kind]));
+    times[kind].push(await timed(perRound, pairs[kind]));
     const after = await packetsReceived(endpoints[0]);
     if (before === undefined || after === undefined) counted = false;
     else packets[kind] += after - before - 1; // the second srvr is counted too
@@ -59,7 +64,7 @@ for (let round = 0; round < rounds; round++) {
 client.close();
 await coord.close();
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-const perPair = (kind) => (counted ? packets[kind] / iterations : null);
+const perPair = (kind) => (counted ? packets[kind] / (perRound * rounds) : null);
 console.log(
   `JSON ${JSON.stringify({
     raw: median(times.raw),
@@ -67,7 +72,7 @@ console.log(
     tryAcquire: median(times.tryAcquire),
     requests: { raw: perPair('raw'), baton: perPair('baton'), tryAcquire: perPair('tryAcquire') },
     rounds,
-    perRound: iterations / rounds,
+    perRound,
   })}`,
 );
 process.exit(0);

@@ -13,8 +13,8 @@
 //
 // uncontended: one client, sequential, the shape of bench/zookeeper-uncontended.mjs: a raw
 // create(EPHEMERAL_SEQUENTIAL) + delete through CuratorFramework against InterProcessMutex's
-// acquire + release, <iterations> of each as a warm-up, then 5 interleaved rounds of
-// <iterations>/5. The server's received-packet count (`srvr`), read around each timed round,
+// acquire + release, <iterations> of each as a warm-up, then 20 interleaved rounds of
+// <iterations>/20 (the order alternating). The server's received-packet count (`srvr`), read around each timed round,
 // gives the requests per pair (a srvr is itself counted as one packet). Prints "JSON {raw, lock, requests: {raw, lock}, rounds, perRound}"
 // (median of the rounds' mean ms per pair; requests null when the server does not answer `srvr`).
 import java.io.IOException;
@@ -83,7 +83,7 @@ public class CuratorBench {
     }
 
     static void uncontended(String connect, String path, int iterations) throws Exception {
-        int rounds = 5;
+        int rounds = 20;
         int perRound = iterations / rounds;
         CuratorFramework client = connected(connect);
         client.create().creatingParentsIfNeeded().forPath(path + "/raw");
@@ -96,7 +96,8 @@ public class CuratorBench {
         long[] packets = new long[2];
         boolean counted = true;
         for (int round = 0; round < rounds; round++) {
-            for (int kind = 0; kind < 2; kind++) {
+            for (int turn = 0; turn < 2; turn++) {
+                int kind = (turn + round) % 2; // raw first in even rounds, the lock first in odd ones
                 long before = packetsReceived(connect);
                 times[kind][round] = timed(perRound, kind == 0 ? raw : lock);
                 long after = packetsReceived(connect);

@@ -12,7 +12,8 @@
 //
 // uncontended: one client, sequential, the shape of bench/zookeeper-uncontended.mjs: a raw Put +
 // Delete of one key through clientv3 against a concurrency.Mutex's Lock + Unlock on one session,
-// <iterations> of each as a warm-up, then 5 interleaved rounds of <iterations>/5. Prints
+// <iterations> of each as a warm-up, then 20 interleaved rounds of <iterations>/20 (the order
+// alternating). Prints
 // "JSON {raw, lock, rounds, perRound}" (median of the rounds' mean ms per pair).
 package main
 
@@ -61,7 +62,7 @@ func median(xs []float64) float64 {
 }
 
 func uncontended(endpoints []string, name string, iterations int) {
-	const rounds = 5
+	const rounds = 20
 	perRound := iterations / rounds
 	client, err := clientv3.New(clientv3.Config{Endpoints: endpoints, DialTimeout: 10 * time.Second})
 	if err != nil {
@@ -93,8 +94,14 @@ func uncontended(endpoints []string, name string, iterations int) {
 	timed(iterations, raw)
 	var rawTimes, lockTimes []float64
 	for round := 0; round < rounds; round++ {
-		rawTimes = append(rawTimes, timed(perRound, raw))
+		// raw first in even rounds, the lock first in odd ones
+		if round%2 == 0 {
+			rawTimes = append(rawTimes, timed(perRound, raw))
+		}
 		lockTimes = append(lockTimes, timed(perRound, lock))
+		if round%2 == 1 {
+			rawTimes = append(rawTimes, timed(perRound, raw))
+		}
 	}
 	out, _ := json.Marshal(map[string]interface{}{"raw": median(rawTimes), "lock": median(lockTimes), "rounds": rounds, "perRound": perRound})
 	fmt.Printf("JSON %s\n", out)

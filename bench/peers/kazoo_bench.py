@@ -12,7 +12,8 @@ process.hrtime.bigint() reads), then "RESULT <holds> <seconds>".
 
 uncontended: one client, sequential, the shape of bench/zookeeper-uncontended.mjs: a raw
 create(sequence=True, ephemeral=True) + delete through KazooClient against Lock's acquire +
-release, <iterations> of each as a warm-up, then 5 interleaved rounds of <iterations>/5. The
+release, <iterations> of each as a warm-up, then 20 interleaved rounds of <iterations>/20 (the
+order alternating). The
 server's received-packet count (`srvr`), read around each timed round, gives the requests per pair
 (a srvr is itself counted as one packet). Prints "JSON {raw, lock, requests: {raw, lock}, rounds, perRound}" (median of the rounds' mean ms
 per pair; requests null when the server does not answer `srvr`).
@@ -54,7 +55,7 @@ def timed(n, pair):
 
 
 def uncontended(hosts, path, iterations):
-    rounds = 5
+    rounds = 20
     per_round = iterations // rounds
     zk = KazooClient(hosts=hosts, timeout=30.0)
     zk.start(timeout=60)
@@ -73,8 +74,9 @@ def uncontended(hosts, path, iterations):
     times = {"raw": [], "lock": []}
     packets = {"raw": 0, "lock": 0}
     counted = True
-    for _ in range(rounds):
-        for kind, pair in (("raw", raw), ("lock", locked)):
+    for round_ in range(rounds):
+        # raw first in even rounds, the lock first in odd ones
+        for kind, pair in (("raw", raw), ("lock", locked))[:: 1 if round_ % 2 == 0 else -1]:
             before = packets_received(hosts)
             times[kind].append(timed(per_round, pair))
             after = packets_received(hosts)
