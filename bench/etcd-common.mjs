@@ -75,7 +75,6 @@ export function machine(etcd) {
   return { nproc, cpu: cpus()[0]?.model ?? 'unknown', node: process.version, etcd, etcd3: pkg.version, load: loadavg()[0].toFixed(1) };
 }
 
-
 /**
  * Builds bench/peers/etcd_peer.go (Go's own clientv3 and concurrency package) with Debian's Go and
  * etcd sources (golang-go, golang-etcd-server-dev); cached in the temp dir by source hash. Returns

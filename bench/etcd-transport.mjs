@@ -339,6 +339,7 @@ function withGo(endpoints, round) {
     goMissing = String(error.stderr || error.message).trim().split('\n').slice(-2).join(' | ');
     console.log(`Go's client not measured: ${goMissing}`);
     goBinary = undefined;
+    goRuns.length = 0;
   }
 }
 

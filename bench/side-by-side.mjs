@@ -212,14 +212,24 @@ function uncontendedZooKeeper(endpoints, curatorClasspath, kazoo) {
     }
   };
   const baton = attempt('Baton', process.execPath, [fileURLToPath(new URL('./zookeeper-uncontended.mjs', import.meta.url)), '--endpoints', connectString, '--iterations', n]);
-  const results = { Baton: baton.failed ? baton : { ...baton, lock: baton.baton, requests: { ...baton.requests, lock: baton.requests.baton } } };
+  const results = { Baton: baton.failed ? baton : { ...baton, lock: baton.baton, requests: { ...baton.requests, lock: baton.requests.baton }, perRoundMs: { ...baton.perRoundMs, lock: baton.perRoundMs.baton } } };
   if (curatorClasspath) results.Curator = attempt('Curator', 'java', ['-cp', curatorClasspath, 'CuratorBench', connectString, 'uncontended', `/${uniqueName('curator', 'uncontended')}`, n]);
   if (kazoo) results.kazoo = attempt('kazoo', '/usr/bin/python3', [join(PEERS, 'kazoo_bench.py'), connectString, 'uncontended', `/${uniqueName('kazoo', 'uncontended')}`, n]);
   for (const [name, r] of Object.entries(results)) {
-    if (!r.failed) log(`ZooKeeper uncontended: ${name} lock ${r.lock.toFixed(3)} ms, its raw pair ${r.raw.toFixed(3)} ms: ${(r.lock / r.raw).toFixed(2)}x`);
+    if (!r.failed) log(`ZooKeeper uncontended: ${name} lock ${r.lock.toFixed(3)} ms, its raw pair ${r.raw.toFixed(3)} ms: ${pairedRatio(r).toFixed(2)}x`);
   }
   return results;
 }
+
+/**
+ * An uncontended run's `kind` against its raw pair: the median over the rounds of the kind's
+ * round time over the raw round's next to it. Neighbouring rounds run a fraction of a second
+ * apart, so a shared machine's load, which moves within seconds, divides out.
+ */
+const roundRatios = (r, kind) => r.perRoundMs[kind].map((ms, i) => ms / r.perRoundMs.raw[i]);
+const pairedRatio = (r, kind = 'lock') => median(roundRatios(r, kind));
+/** The paired ratio and its spread over the rounds (quartiles), for the report. */
+const pairedRatioText = (r, kind = 'lock') => `${pairedRatio(r, kind).toFixed(2)}x (${quantile(roundRatios(r, kind), 0.25).toFixed(2)}-${quantile(roundRatios(r, kind), 0.75).toFixed(2)})`;
 
 // ---------------------------------------------------------------------------------------------
 // Facts about the machine and the software
@@ -408,17 +418,17 @@ if (uncontended) {
   const rows = Object.entries(uncontended).map(([name, r]) =>
     r.failed
       ? `| ${LOCK[name]} | ${CLIENT[name]} | no figure: ${r.failed} | | | |`
-      : `| ${LOCK[name]} | ${CLIENT[name]} | ${ms(r.raw)} | ${ms(r.lock)} | **${(r.lock / r.raw).toFixed(2)}x** | ${requests(r, 'raw')} / ${requests(r, 'lock')} |`,
+      : `| ${LOCK[name]} | ${CLIENT[name]} | ${ms(r.raw)} | ${ms(r.lock)} | **${pairedRatioText(r)}** | ${requests(r, 'raw')} / ${requests(r, 'lock')} |`,
   );
-  if (!baton.failed) rows.splice(1, 0, `| Baton \`tryAcquire()\` + \`release()\` | the same | ${ms(baton.raw)} | ${ms(baton.tryAcquire)} | ${(baton.tryAcquire / baton.raw).toFixed(2)}x | ${requests(baton, 'raw')} / ${requests(baton, 'tryAcquire')} |`);
+  if (!baton.failed) rows.splice(1, 0, `| Baton \`tryAcquire()\` + \`release()\` | the same | ${ms(baton.raw)} | ${ms(baton.tryAcquire)} | ${pairedRatioText(baton, 'tryAcquire')} | ${requests(baton, 'raw')} / ${requests(baton, 'tryAcquire')} |`);
   const perRound = Object.values(uncontended).find((r) => !r.failed);
   sections.push(
     '',
     '### ZooKeeper: uncontended acquire + release',
     '',
-    `Each library against its own client's raw pair, on the same server in the same run, one library after another: one client, sequential, ${perRound ? `${perRound.rounds} interleaved rounds of ${perRound.perRound}` : 'interleaved rounds'} (the order alternating, Baton's three kinds rotating) after a warm-up of ${uncontendedIterations} of each; median of the rounds' mean ms per pair. The raw pair is a create (EPHEMERAL_SEQUENTIAL) + delete through the library's own client (Baton: node-zookeeper-client, the client its ZooKeeper backend uses; Curator: \`CuratorFramework\` \`create().withMode(EPHEMERAL_SEQUENTIAL)\` + \`delete()\`; kazoo: \`create(sequence=True, ephemeral=True)\` + \`delete\`). Requests per pair are counted on the server: its received-packet count (\`srvr\`) read before and after each timed round.`,
+    `Each library against its own client's raw pair, on the same server in the same run, one library after another: one client, sequential, ${perRound ? `${perRound.rounds} interleaved rounds of ${perRound.perRound}` : 'interleaved rounds'} (the order alternating, Baton's three kinds rotating) after a warm-up of ${uncontendedIterations} of each; the times are the median of the rounds' mean ms per pair, and "lock / own raw" the median over the rounds of the lock's round over the raw round run beside it (neighbouring rounds run a fraction of a second apart, so the machine's changing load divides out; where the two time columns disagree with it, the load moved during the run). The raw pair is a create (EPHEMERAL_SEQUENTIAL) + delete through the library's own client (Baton: node-zookeeper-client, the client its ZooKeeper backend uses; Curator: \`CuratorFramework\` \`create().withMode(EPHEMERAL_SEQUENTIAL)\` + \`delete()\`; kazoo: \`create(sequence=True, ephemeral=True)\` + \`delete\`). Requests per pair are counted on the server: its received-packet count (\`srvr\`) read before and after each timed round.`,
     '',
-    '| lock | client | raw create + delete, ms per pair | lock acquire + release, ms per pair | lock / own raw | requests per pair (raw / lock) |',
+    '| lock | client | raw create + delete, ms per pair | lock acquire + release, ms per pair | lock / own raw (quartiles over the rounds) | requests per pair (raw / lock) |',
     '|---|---|---|---|---|---|',
     ...rows,
     '',

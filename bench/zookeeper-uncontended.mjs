@@ -4,8 +4,9 @@
 // (the order rotating) after a warm-up so that server warm-up and noise hit all alike. The
 // server's received-packet count (`srvr`), read around each timed round, gives the requests each
 // pair sends. Prints one line "JSON {raw, baton, tryAcquire, requests: {raw, baton, tryAcquire},
-// rounds, perRound}" (median of the rounds' mean ms per pair; requests per pair over all rounds,
-// null when the server does not answer `srvr`). bench/peers/CuratorBench.java and kazoo_bench.py
+// rounds, perRound, perRoundMs: {raw: [...], baton: [...], tryAcquire: [...]}}" (median of the
+// rounds' mean ms per pair, and every round's; requests per pair over all rounds, null when the
+// server does not answer `srvr`). bench/peers/CuratorBench.java and kazoo_bench.py
 // measure the same shape.
 //
 //   npm run build && node bench/zookeeper-uncontended.mjs --endpoints host:port [--iterations 2000]
@@ -73,6 +74,7 @@ console.log(
     requests: { raw: perPair('raw'), baton: perPair('baton'), tryAcquire: perPair('tryAcquire') },
     rounds,
     perRound,
+    perRoundMs: times,
   })}`,
 );
 process.exit(0);

@@ -14,9 +14,11 @@
 // uncontended: one client, sequential, the shape of bench/zookeeper-uncontended.mjs: a raw
 // create(EPHEMERAL_SEQUENTIAL) + delete through CuratorFramework against InterProcessMutex's
 // acquire + release, <iterations> of each as a warm-up, then 20 interleaved rounds of
-// <iterations>/20 (the order alternating). The server's received-packet count (`srvr`), read around each timed round,
-// gives the requests per pair (a srvr is itself counted as one packet). Prints "JSON {raw, lock, requests: {raw, lock}, rounds, perRound}"
-// (median of the rounds' mean ms per pair; requests null when the server does not answer `srvr`).
+// <iterations>/20 (the order alternating). The server's received-packet count (`srvr`), read
+// around each timed round, gives the requests per pair (a srvr is itself counted as one packet).
+// Prints "JSON {raw, lock, requests: {raw, lock}, rounds, perRound, perRoundMs: {raw, lock}}"
+// (median of the rounds' mean ms per pair, and every round's; requests null when the server does
+// not answer `srvr`).
 import java.io.IOException;
 import java.net.Socket;
 import java.nio.charset.StandardCharsets;
@@ -108,7 +110,8 @@ public class CuratorBench {
         String requests = counted
             ? String.format("{\"raw\":%s,\"lock\":%s}", (double) packets[0] / (perRound * rounds), (double) packets[1] / (perRound * rounds))
             : "{\"raw\":null,\"lock\":null}";
-        System.out.printf("JSON {\"raw\":%s,\"lock\":%s,\"requests\":%s,\"rounds\":%d,\"perRound\":%d}%n", median(times[0]), median(times[1]), requests, rounds, perRound);
+        System.out.printf("JSON {\"raw\":%s,\"lock\":%s,\"requests\":%s,\"rounds\":%d,\"perRound\":%d,\"perRoundMs\":{\"raw\":%s,\"lock\":%s}}%n",
+            median(times[0]), median(times[1]), requests, rounds, perRound, Arrays.toString(times[0]), Arrays.toString(times[1]));
         System.out.flush();
         client.close();
         System.exit(0);

@@ -13,10 +13,10 @@ process.hrtime.bigint() reads), then "RESULT <holds> <seconds>".
 uncontended: one client, sequential, the shape of bench/zookeeper-uncontended.mjs: a raw
 create(sequence=True, ephemeral=True) + delete through KazooClient against Lock's acquire +
 release, <iterations> of each as a warm-up, then 20 interleaved rounds of <iterations>/20 (the
-order alternating). The
-server's received-packet count (`srvr`), read around each timed round, gives the requests per pair
-(a srvr is itself counted as one packet). Prints "JSON {raw, lock, requests: {raw, lock}, rounds, perRound}" (median of the rounds' mean ms
-per pair; requests null when the server does not answer `srvr`).
+order alternating). The server's received-packet count (`srvr`), read around each timed round,
+gives the requests per pair (a srvr is itself counted as one packet). Prints "JSON {raw, lock,
+requests: {raw, lock}, rounds, perRound, perRoundMs: {raw, lock}}" (median of the rounds' mean ms
+per pair, and every round's; requests null when the server does not answer `srvr`).
 """
 import json
 import re
@@ -91,6 +91,7 @@ def uncontended(hosts, path, iterations):
         "requests": {kind: packets[kind] / (per_round * rounds) if counted else None for kind in packets},
         "rounds": rounds,
         "perRound": per_round,
+        "perRoundMs": times,
     }
     sys.stdout.write("JSON %s\n" % json.dumps(result))
     sys.stdout.flush()
