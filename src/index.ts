@@ -22,7 +22,7 @@ export { VersionedValue, type ValueState, type UpdateOptions, type UpdateResult 
 export { Barrier, DoubleBarrier, type DoubleBarrierOptions, type BarrierWaitOptions } from './recipes/barrier.js';
 export { MultiLock, type LockPart, type MultiLease, type MultiAcquireOptions } from './recipes/multi-lock.js';
 export type { AcquireOptions, TryOptions, Lease, Leadership, LeaderInfo, GuardedOp } from './recipes/types.js';
-export type { QueueStatus, QueueMember } from './recipes/status.js';
+export type { QueueStatus, QueueMember, DoubleBarrierStatus } from './recipes/status.js';
 export { FencingGuard } from './fencing.js';
 export { fencedTransaction, type FencedClient, type FencedTransactionOptions } from './postgres.js';
 export { serveDashboard, type Dashboard, type DashboardOptions, type DashboardSnapshot, type DashboardName, type DashboardMember, type NameKind } from './dashboard/server.js';

@@ -3,7 +3,7 @@
  * decimal strings in JSON (they are 64-bit revisions, beyond a JSON number's exact range).
  * @module
  */
-import type { LeaderInfo, QueueMember, QueueStatus } from '../index.js';
+import type { DoubleBarrierStatus, LeaderInfo, QueueMember, QueueStatus } from '../index.js';
 
 export function leaderJson(leader: LeaderInfo | undefined): unknown {
   return leader ? { value: leader.value, token: leader.token.toString(), key: leader.key } : null;
@@ -22,6 +22,14 @@ export interface StatusReport {
   readonly status: QueueStatus;
   /** The semaphore's permits when given; undefined when not known. */
   readonly permits: number | undefined;
+  /** Milliseconds since the epoch at which the snapshot was taken, for ages. */
+  readonly now: number;
+}
+
+/** A double barrier found under a name no queue uses. */
+export interface DoubleBarrierReport {
+  readonly kind: 'double barrier';
+  readonly barrier: DoubleBarrierStatus;
   /** Milliseconds since the epoch at which the snapshot was taken, for ages. */
   readonly now: number;
 }
@@ -53,6 +61,28 @@ export function statusJson(report: StatusReport): unknown {
   };
 }
 
+export function doubleBarrierJson(report: DoubleBarrierReport): unknown {
+  const { barrier, now } = report;
+  return { name: barrier.name, kind: report.kind, ready: barrier.ready, members: barrier.members.map((m) => memberJson(m, now)) };
+}
+
+export function doubleBarrierText(report: DoubleBarrierReport): string {
+  const { barrier, now } = report;
+  const count = `${barrier.members.length} member${barrier.members.length === 1 ? '' : 's'}`;
+  const lines = [`double barrier ${JSON.stringify(barrier.name)}: ${count}, ${barrier.ready ? 'all arrived' : 'waiting for the rest'}`];
+  if (barrier.members.length === 0) return `${lines.join('\n')}\n`;
+  const rows = [['TOKEN', 'AGE', 'KEY'], ...barrier.members.map((m) => [m.token.toString(), formatAge(ageMs(m, now)), m.key])];
+  lines.push(...table(rows));
+  if (barrier.members.some((m) => m.createdAt === undefined)) lines.push('  (AGE "-": this backend records no creation time for keys)');
+  return `${lines.join('\n')}\n`;
+}
+
+/** Rows in columns, two spaces apart and indented by two, the last column not padded. */
+function table(rows: readonly (readonly string[])[]): string[] {
+  const widths = (rows[0] ?? []).map((_, column) => Math.max(...rows.map((r) => (r[column] ?? '').length)));
+  return rows.map((r) => `  ${r.map((cell, column) => (column === r.length - 1 ? cell : cell.padEnd(widths[column] ?? 0))).join('  ')}`);
+}
+
 /** A duration for people: 850ms, 12.3s, 4m05s, 2h07m. */
 export function formatAge(ms: number | null): string {
   if (ms === null) return '-';
@@ -68,7 +98,7 @@ export function statusText(report: StatusReport): string {
   const { status, now, kind } = report;
   const lines: string[] = [];
   if (kind === 'unused') {
-    return `nobody holds or waits for ${JSON.stringify(status.name)}: no lock, election, read-write lock or semaphore of that name has keys\n`;
+    return `nobody holds or waits for ${JSON.stringify(status.name)}: no lock, election, read-write lock, semaphore or double barrier of that name has keys\n`;
   }
   const permits = kind === 'semaphore' ? ` (${report.permits ?? 'unknown'} permits)` : '';
   lines.push(`${kind} ${JSON.stringify(status.name)}${permits}: ${status.holders.length} holding, ${status.waiters.length} waiting`);
@@ -87,8 +117,7 @@ export function statusText(report: StatusReport): string {
   ];
   for (const member of status.holders) rows.push(row(kind === 'election' ? 'leader' : 'holder', member));
   status.waiters.forEach((member, position) => rows.push(row(String(position), member)));
-  const widths = header.map((_, column) => Math.max(...rows.map((r) => (r[column] ?? '').length)));
-  for (const r of rows) lines.push(`  ${r.map((cell, column) => (column === r.length - 1 ? cell : cell.padEnd(widths[column] ?? 0))).join('  ')}`);
+  lines.push(...table(rows));
   const members = [...status.holders, ...status.waiters];
   if (members.some((m) => m.createdAt === undefined)) lines.push('  (AGE "-": this backend records no creation time for keys)');
   if (kind === 'semaphore' && report.permits === undefined) lines.push('  (permits not given: every lease is shown as a holder; pass --permits N)');

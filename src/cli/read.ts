@@ -7,7 +7,7 @@ import { ContactLostError, type Coordinator, type QueueStatus } from '../index.j
 import type { Invocation } from './args.js';
 import { asCliError, backendUrl, checkName, open, readOnlyUrl } from './backend.js';
 import { ExitCode, signalExitCode } from './exit-codes.js';
-import { leaderJson, leaderLine, type QueueKind, statusJson, statusText } from './format.js';
+import { doubleBarrierJson, doubleBarrierText, leaderJson, leaderLine, type QueueKind, type StatusReport, statusJson, statusText } from './format.js';
 import { closeWithin, type Io } from './io.js';
 import { type Interrupted, SignalRelay } from './supervise.js';
 
@@ -63,8 +63,24 @@ async function observe(coord: Coordinator, invocation: Invocation, io: Io, signa
   }
 }
 
-/** Reads the queue and tells which recipe it belongs to from its keys. */
+/**
+ * Reads the queue and tells which recipe it belongs to from its keys. A double barrier's members
+ * queue apart (`.baton/NAME/.members`): they are looked for when no queue of the name has keys.
+ */
 async function status(coord: Coordinator, invocation: Invocation, io: Io): Promise<void> {
+  const report = await queueReport(coord, invocation);
+  if (report.kind === 'unused' && invocation.permits === undefined) {
+    const barrier = await coord.doubleBarrier(invocation.name, { members: 1 }).status();
+    if (barrier.ready || barrier.members.length > 0) {
+      const found = { kind: 'double barrier', barrier, now: Date.now() } as const;
+      io.out(invocation.json ? `${JSON.stringify(doubleBarrierJson(found))}\n` : doubleBarrierText(found));
+      return;
+    }
+  }
+  io.out(invocation.json ? `${JSON.stringify(statusJson(report))}\n` : statusText(report));
+}
+
+async function queueReport(coord: Coordinator, invocation: Invocation): Promise<StatusReport> {
   const { name, permits } = invocation;
   let kind: QueueKind;
   let snapshot: QueueStatus;
@@ -93,8 +109,7 @@ async function status(coord: Coordinator, invocation: Invocation, io: Io): Promi
       }
     }
   }
-  const report = { kind, status: snapshot, permits, now: Date.now() };
-  io.out(invocation.json ? `${JSON.stringify(statusJson(report))}\n` : statusText(report));
+  return { kind, status: snapshot, permits, now: Date.now() };
 }
 
 /** `work`, unless `signal` aborts first (then its reason): a signal must end a read that hangs. */

@@ -148,14 +148,16 @@ Exit codes: 0 interrupted (SIGINT/SIGTERM); ${ExitCode.USAGE} bad arguments; ${E
 
 Prints who holds NAME and who waits, in the order they will be served, with fencing tokens, keys,
 election values and ages. Works for locks, elections, read-write locks and semaphores (give
---permits for a semaphore, or all its leases are shown as holders). The age of a key is how long
+--permits for a semaphore, or all its leases are shown as holders), and where none of them uses
+NAME, for a double barrier: its members, and whether all have arrived. The age of a key is how long
 ago it was created: for a waiter, how long it has waited. ZooKeeper records when a node was created
 (server clock); etcd does not, so on etcd ages are shown as "-" (null in JSON).
 
 Options:
 ${BACKEND_HELP}
   --permits N      NAME is a semaphore of N permits.
-  --json           machine-readable output: {"name", "kind", "holders": [...], "waiters": [...]}.
+  --json           machine-readable output: {"name", "kind", "holders": [...], "waiters": [...]}
+                   ({"name", "kind", "ready", "members": [...]} for a double barrier).
 
 Examples:
   baton status nightly-backup

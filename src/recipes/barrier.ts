@@ -18,6 +18,7 @@ import { InvalidArgumentError } from '../errors.js';
 import { checkName, checkQueueName, describe } from '../validate.js';
 import { barrierKey, changeOrAbort, membersPrefix, plainKeysOf, readyFlagKey } from './plain-keys.js';
 import { enqueueWithin, WITHDRAW_WAIT_MS } from './queue.js';
+import { type DoubleBarrierStatus, doubleBarrierStatus } from './status.js';
 import { openWaitScope } from './wait-scope.js';
 
 /** Options of the waiting calls: the same limits as an acquire's. */
@@ -136,6 +137,15 @@ export class DoubleBarrier {
       await session.remove(entered.key, entered.revision, AbortSignal.timeout(WITHDRAW_WAIT_MS)).catch(() => {});
       throw error;
     }
+  }
+
+  /**
+   * Who is in the barrier, in the order they entered, and whether all have arrived: a read-only
+   * snapshot (no session, no key), as the other recipes' `status()`. `members` plays no part.
+   */
+  async status(options?: BarrierWaitOptions): Promise<DoubleBarrierStatus> {
+    using scope = openWaitScope(`status of double barrier "${this.name}"`, options);
+    return doubleBarrierStatus(this.#backend, this.name, scope.signal);
   }
 
   /**

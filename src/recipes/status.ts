@@ -8,6 +8,7 @@
  * @module
  */
 import type { Backend, QueueEntry, Role } from '../backends/contract.js';
+import { membersPrefix, plainKeysOf, readyFlagKey } from './plain-keys.js';
 import type { AdmissionRule } from './queue.js';
 
 /** One contender in a {@link QueueStatus}. */
@@ -35,6 +36,19 @@ export interface QueueStatus {
   readonly holders: readonly QueueMember[];
   /** Waiters in the order they will be served; `waiters[i]` has position `i` (0 = next in line). */
   readonly waiters: readonly QueueMember[];
+}
+
+/** The members of a double barrier, as {@link DoubleBarrier.status} returns them. */
+export interface DoubleBarrierStatus {
+  /** The double barrier's name. */
+  readonly name: string;
+  /**
+   * Whether every member has arrived (the ready flag is set): the members shown are through and
+   * leave as they finish. False while the members shown wait for the rest.
+   */
+  readonly ready: boolean;
+  /** The members in the barrier, in the order they entered. */
+  readonly members: readonly QueueMember[];
 }
 
 /** Reads each listed key; keys gone since the listing are left out. */
@@ -78,4 +92,17 @@ export async function semaphoreStatus(backend: Backend, name: string, permits: n
   // The gate holder has created its lease (shown above) or is about to; it is not listed twice.
   const gateWaiters = gate.slice(waitingLeases.length > 0 ? 1 : 0).map((m) => m.member);
   return { name, holders, waiters: [...waitingLeases, ...gateWaiters] };
+}
+
+/**
+ * The status of double barrier `name`: its members' queue (`.baton/<name>/.members`) and its
+ * ready flag (plain-keys.ts), read side by side.
+ */
+export async function doubleBarrierStatus(backend: Backend, name: string, signal?: AbortSignal): Promise<DoubleBarrierStatus> {
+  const keys = plainKeysOf(backend, 'double barriers');
+  const [members, ready] = await Promise.all([
+    backend.list(membersPrefix(name), signal).then((entries) => readMembers(backend, entries)),
+    keys.read(readyFlagKey(name), signal),
+  ]);
+  return { name, ready: ready !== undefined, members: members.map((m) => m.member) };
 }

@@ -13,6 +13,8 @@ import { ETCDCTL_BINARY, startEtcd } from '../support/etcd-server.js';
 import { startZooKeeper } from '../support/zookeeper-server.js';
 import { tempDir } from '../support/servers.js';
 import { ensureBuilt, type Proc, Procs } from './cli-harness.js';
+import { connect } from '../../src/index.js';
+import { until } from '../support/until.js';
 
 interface Server {
   readonly kind: 'etcd' | 'zookeeper';
@@ -249,11 +251,49 @@ for (const kind of ['etcd', 'zookeeper'] as const) {
       const text = procs.baton(['status', name], env());
       expect(await text.exited, text.describe()).toBe(0);
       expect(text.output.stdout).toBe(
-        `nobody holds or waits for "${name}": no lock, election, read-write lock or semaphore of that name has keys\n`,
+        `nobody holds or waits for "${name}": no lock, election, read-write lock, semaphore or double barrier of that name has keys\n`,
       );
       const json = procs.baton(['status', name, '--json'], env());
       expect(await json.exited, json.describe()).toBe(0);
       expect(JSON.parse(json.output.stdout)).toEqual({ name, kind: null, holders: [], waiters: [] });
+    });
+
+    it("baton status shows a double barrier's members (queued apart, under .baton/NAME/.members) and whether all have arrived", async () => {
+      const name = uniqueName('double');
+      const coords = await Promise.all([1, 2, 3].map(() => connect(srv.url)));
+      try {
+        const barriers = coords.map((coord) => coord.doubleBarrier(name, { members: 3 }));
+        const entered = [barriers[0]!.enter(), barriers[1]!.enter()];
+        await until(async () => (await barriers[0]!.status()).members.length === 2, 'two members in the barrier');
+        type Report = { name: string; kind: string; ready: boolean; members: { key: string; token: string; ageMs: number | null }[] };
+        const read = async (args: string[]) => {
+          const proc = procs.baton(['status', name, ...args], env());
+          expect(await proc.exited, proc.describe()).toBe(0);
+          return proc.output.stdout;
+        };
+        const waiting = JSON.parse(await read(['--json'])) as Report;
+        expect(waiting).toMatchObject({ name, kind: 'double barrier', ready: false });
+        expect(waiting.members).toHaveLength(2);
+        expect(waiting.members.every((m) => m.key.includes(`.baton/${name}/.members/`))).toBe(true);
+        expect(BigInt(waiting.members[0]!.token) < BigInt(waiting.members[1]!.token)).toBe(true);
+        const text = (await read([])).split('\n');
+        expect(text[0]).toBe(`double barrier "${name}": 2 members, waiting for the rest`);
+        expect(text[1]).toMatch(/^\s+TOKEN\s+AGE\s+KEY$/);
+        expect(text[2]).toMatch(new RegExp(`^\\s+${waiting.members[0]!.token}\\s+\\S+\\s+${waiting.members[0]!.key}$`));
+
+        // The third arrives: everyone proceeds, and the barrier shows all arrived.
+        entered.push(barriers[2]!.enter());
+        await Promise.all(entered);
+        const through = JSON.parse(await read(['--json'])) as Report;
+        expect(through.ready).toBe(true);
+        expect(through.members).toHaveLength(3);
+        expect((await read([])).split('\n')[0]).toBe(`double barrier "${name}": 3 members, all arrived`);
+
+        await Promise.all(barriers.map((barrier) => barrier.leave()));
+        expect(JSON.parse(await read(['--json']))).toEqual({ name, kind: null, holders: [], waiters: [] });
+      } finally {
+        await Promise.all(coords.map((coord) => coord.close()));
+      }
     });
 
     it('baton semaphore lets N run at once and the next in line when one ends', async () => {
