@@ -36,7 +36,7 @@ export function checkName(name: unknown, what = 'name'): string {
 export const RESERVED_LAST_SEGMENTS: readonly string[] = ['locks', 'leases'];
 
 /**
- * The name of a recipe that queues (mutex, election, read-write lock, semaphore, double barrier):
+ * The name of a recipe that queues under its name (mutex, election, read-write lock, semaphore):
  * {@link checkName}, and not ending in `/locks` or `/leases`, which are semaphore internals (the
  * layout Curator's InterProcessSemaphoreV2 uses): `mutex('pool/locks')` would queue with
  * `semaphore('pool')`'s gate, and neither could tell the other's keys from its own.

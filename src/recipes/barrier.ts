@@ -15,7 +15,7 @@
  */
 import type { Backend, Enqueued, PlainKeys, QueueEntry } from '../backends/contract.js';
 import { InvalidArgumentError } from '../errors.js';
-import { checkName, checkQueueName, describe } from '../validate.js';
+import { checkName, describe } from '../validate.js';
 import { barrierKey, changeOrAbort, membersPrefix, plainKeysOf, readyFlagKey } from './plain-keys.js';
 import { enqueueWithin, WITHDRAW_WAIT_MS } from './queue.js';
 import { type DoubleBarrierStatus, doubleBarrierStatus } from './status.js';
@@ -95,7 +95,9 @@ export class DoubleBarrier {
 
   /** @internal */
   constructor(backend: Backend, name: string, options: DoubleBarrierOptions) {
-    this.name = checkQueueName(name);
+    // Any name, `pool/locks` too: the members queue under `.baton/<name>/.members`, never in a
+    // semaphore's internal queues.
+    this.name = checkName(name);
     const members = options?.members;
     if (typeof members !== 'number' || !Number.isInteger(members) || members < 1 || members > 10_000) {
       throw new InvalidArgumentError(`invalid members ${describe(members)}: members must be an integer from 1 to 10000`);
