@@ -82,7 +82,7 @@ export class GuaranteedRemovals {
 class SessionRemovals {
   /** The removal in progress for each key. */
   readonly pending = new Map<string, Removal>();
-  /** Deadlines of the attempts in flight, all aborted by the session's end (one listener for all). */
+  /** The deadlines of the signal-taking attempts in flight, all aborted by the session's end (one listener for all). */
   readonly #attempts = new Set<AbortController>();
   /**
    * Deadlines of the attempts that bound themselves ({@link RemovalHost.attemptRemoveWithin}): one

@@ -228,11 +228,6 @@ export class ZooKeeperSession implements Session {
   }
 
   /**
-   * After a connection loss during create: our node if the create went through, else undefined
-   * (then the caller creates again). Retried over further connection losses until one or the other
-   * is known; the uuid is this attempt's alone, so a node carrying it is ours.
-   */
-  /**
    * The enqueue's end under a followed name: the own-node watch sent now, on the create's answer,
    * then where the node stands as the view shows it once it shows the node (./children-view.ts);
    * the listing only when the view does not show it in time.
@@ -256,6 +251,11 @@ export class ZooKeeperSession implements Session {
     }
   }
 
+  /**
+   * After a connection loss during create: our node if the create went through, else undefined
+   * (then the caller creates again). Retried over further connection losses until one or the other
+   * is known; the uuid is this attempt's alone, so a node carrying it is ours.
+   */
   async #recoverProtected(parent: string, uuid: string, use?: ViewUse): Promise<Enqueued | undefined> {
     const conn = this.connection;
     const options = this.host.options;
