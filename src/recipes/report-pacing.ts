@@ -13,37 +13,90 @@
  *   arrives together (a session's keys revoked at one revision, a watch response carrying several
  *   events) is reported once, as its end state: no waiter is told a position that was already
  *   out of date when it was told.
- * - Flushes are spaced so that reporting takes at most about a twentieth of the process's time:
- *   after a flush that took `t`, the next waits until `SPACING * t` has passed. With a short queue a
- *   flush takes microseconds and reports are immediate; with thousands of waiters each getting a
- *   report on every handoff (N^2/2 calls in all) the changes in between are coalesced, so a waiter
- *   gets fewer reports, each with the position at the time of the flush.
+ * - Flushes are spaced so that reporting takes at most about a twentieth of the process's time,
+ *   counted both in wall time and in the process's CPU time: after a flush that took `t`, the next
+ *   waits until `SPACING * t` has passed and the process has used `SPACING * t` of CPU, but no
+ *   longer than {@link MAX_WAIT_MS} for the CPU (see there). With a short queue a flush takes
+ *   microseconds and reports are immediate; with thousands of waiters each getting a report on
+ *   every handoff (N^2/2 calls in all) the changes in between are coalesced, so a waiter gets
+ *   fewer reports, each with the position at the time of the flush.
  * @module
  */
 
 /**
- * Time waited after a flush, as a multiple of the time the flush took. With 9 (a tenth), 10,000
- * waiters on etcd used 1.19x the process's CPU time of the same run without positions: the
- * budget is counted in wall time, and a process waiting on its server spends a larger share of
- * its CPU on reports than of its time. A flush of 10,000 waiters takes a few milliseconds, so a
- * waiter still hears of a change within a tenth of a second.
+ * Time (and CPU time) waited after a flush, as a multiple of the time the flush took. With 9 (a
+ * tenth), 10,000 waiters on etcd used 1.19x the process's CPU time of the same run without
+ * positions, when only wall time was counted.
  */
 const SPACING = 19;
 
+/**
+ * The longest a flush waits for the process's CPU time to reach its share, in ms. A process
+ * serving waiters over a network is idle much of the time (waiting on its server, or on a shared
+ * machine for a core), so a twentieth of its wall time was a far larger share of its CPU: 10,000
+ * waiters on one etcd coordinator use about half a second of CPU per second while served, and a
+ * profile of them put about a tenth of their CPU in flushes. Counted in CPU time the flushes are
+ * spaced by that ratio more; the cap keeps a report from waiting longer than this for a process
+ * that is nearly idle (a flush of 10,000 waiters takes a few ms, so then a few percent of its
+ * time), so a waiter still hears of a change within about a fifth of a second.
+ */
+const MAX_WAIT_MS = 200;
+
+/**
+ * Waits shorter than this (ms) are counted in wall time only. Reading the process's CPU time is a
+ * system call (getrusage, 1.4 us on the machine of docs/benchmarks.md), as long as a flush of a
+ * short queue, or of a view that found its feed behind and reported nothing: during 1,000
+ * handoffs on etcd about 400 of the flushes were such. Their waits are fractions of a ms anyway.
+ */
+const CPU_COUNTED_FROM_MS = 1;
+
 const due = new Set<() => void>();
 let requested = false;
-/** performance.now() before which no flush runs (see SPACING). */
-let readyAt = 0;
+/**
+ * When the last flush ended: performance.now() and the process's CPU time (process.cpuUsage, in
+ * ms; read only when the wait counts it, see CPU_COUNTED_FROM_MS).
+ */
+let lastEnd = Number.NEGATIVE_INFINITY;
+let lastEndCpu = 0;
+/** Time, and CPU time, the next flush waits after the last one's end: SPACING times its length. */
+let spacing = 0;
+
+/** The process's CPU time, user and system, in ms. */
+function cpuNow(): number {
+  const { user, system } = process.cpuUsage();
+  return (user + system) / 1000;
+}
 
 /** Calls `flush` in the next flush (once, however many times it is asked for before then). */
 export function requestFlush(flush: () => void): void {
   due.add(flush);
   if (requested) return;
   requested = true;
-  const wait = readyAt - performance.now();
+  schedule();
+}
+
+/**
+ * Runs the flush now if its wait is over, else arms a timer for the rest of it. The CPU time
+ * still to be used is waited as wall time, the least it can take (one thread's worth): the timer
+ * checks again when it fires, and a process using a fraction of a core re-arms it a few times per
+ * flush (a timer and a getrusage each, microseconds against a flush of milliseconds).
+ */
+function schedule(): void {
+  const wait = untilDue();
   if (wait <= 0) queueMicrotask(runFlush);
   // Unref'd: a pending report keeps no process alive (the waits themselves do).
-  else setTimeout(runFlush, wait).unref();
+  else setTimeout(schedule, wait).unref();
+}
+
+/** Milliseconds until the next flush may run, at the least; 0 or less: now. */
+function untilDue(): number {
+  const since = performance.now() - lastEnd;
+  const wall = spacing - since;
+  if (wall > 0) return wall;
+  if (spacing < CPU_COUNTED_FROM_MS) return 0;
+  const cap = Math.max(spacing, MAX_WAIT_MS) - since;
+  if (cap <= 0) return 0;
+  return Math.min(spacing - (cpuNow() - lastEndCpu), cap);
 }
 
 /**
@@ -56,8 +109,7 @@ export function resumeFlush(flush: () => void): void {
   queueMicrotask(() => {
     const start = performance.now();
     flush();
-    const end = performance.now();
-    readyAt = Math.max(readyAt, end + (end - start) * SPACING);
+    flushed(start, false);
   });
 }
 
@@ -68,6 +120,19 @@ function runFlush(): void {
   const flushes = [...due];
   due.clear();
   for (const flush of flushes) flush();
+  flushed(start, true);
+}
+
+/**
+ * Counts a flush that began at `start`: the next waits SPACING times its length from now, or
+ * (`paced` false, a resumed flush between paced ones) at least that, keeping a longer wait
+ * already owed.
+ */
+function flushed(start: number, paced: boolean): void {
   const end = performance.now();
-  readyAt = end + (end - start) * SPACING;
+  const owed = (end - start) * SPACING;
+  if (!paced && lastEnd + spacing > end + owed) return;
+  lastEnd = end;
+  spacing = owed;
+  if (owed >= CPU_COUNTED_FROM_MS) lastEndCpu = cpuNow();
 }

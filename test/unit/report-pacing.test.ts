@@ -1,0 +1,64 @@
+/**
+ * The pacer of position reports (src/recipes/report-pacing.ts) keeps reporting to about a
+ * twentieth of the process's time counted in CPU time as well as in wall time: after a flush
+ * that took `t`, the next one waits until 19 t has passed and the process has used 19 t of CPU,
+ * the CPU part given up after 200 ms (a process that is nearly idle still hears of changes).
+ *
+ * Checked on the clocks themselves, flush after flush in an idle process (the test waits on the
+ * pacer's timer between flushes), each flush's listener costing a few ms: every gap between one
+ * flush's end and the next one's start is at least 19 times the first's length in wall time, and
+ * in CPU time too unless it reached 200 ms. The measures are taken inside the flush, so they err
+ * the safe way (a shorter flush, longer gaps than the pacer's own). Before, only wall time was
+ * counted: here the next flush came 19 t later (about 40 ms) with nearly no CPU used between.
+ */
+import { expect, it } from 'vitest';
+import { requestFlush } from '../../src/recipes/report-pacing.js';
+
+const SPACING = 19;
+const MAX_WAIT_MS = 200;
+const FLUSHES = 8;
+const FLUSH_COST_MS = 2;
+
+/** The process's CPU time, user and system, in ms. */
+function cpu(): number {
+  const { user, system } = process.cpuUsage();
+  return (user + system) / 1000;
+}
+
+/** Works for `ms`: a listener's cost, which the pacer spaces the next flush by. */
+function busy(ms: number): void {
+  const until = performance.now() + ms;
+  while (performance.now() < until);
+}
+
+interface Flush {
+  start: number;
+  end: number;
+  startCpu: number;
+  endCpu: number;
+}
+
+it('spaces flushes by 19 times their length in CPU time too, up to 200 ms, in an idle process', async () => {
+  const flushes: Flush[] = [];
+  for (let i = 0; i < FLUSHES; i++) {
+    await new Promise<void>((resolve) =>
+      requestFlush(() => {
+        const start = performance.now();
+        const startCpu = cpu();
+        busy(FLUSH_COST_MS);
+        flushes.push({ start, startCpu, end: performance.now(), endCpu: cpu() });
+        resolve();
+      }),
+    );
+  }
+  const gaps = flushes.slice(1).map((next, i) => {
+    const previous = flushes[i] as Flush;
+    return { owed: (previous.end - previous.start) * SPACING, wall: next.start - previous.end, cpu: next.startCpu - previous.endCpu };
+  });
+  const shown = gaps.map((g) => `owed ${g.owed.toFixed(1)}, wall ${g.wall.toFixed(1)}, CPU ${g.cpu.toFixed(1)} ms`).join('; ');
+  expect(gaps.length).toBe(FLUSHES - 1);
+  for (const gap of gaps) {
+    expect(gap.wall, shown).toBeGreaterThanOrEqual(gap.owed);
+    expect(gap.cpu >= gap.owed || gap.wall >= MAX_WAIT_MS, `CPU time owed not used and the wait under ${MAX_WAIT_MS} ms: ${shown}`).toBe(true);
+  }
+}, 30_000);
