@@ -2,12 +2,17 @@
  * What the dashboard shows, computed from one scan of a prefix: every recipe name under it, its
  * kind (told from the keys' roles and layout), its holders and waiters in queue order, tokens,
  * values and sessions. Pure functions over a scan, so the page and `/snapshot.json` agree.
+ *
+ * A double barrier's members queue under `.baton/<name>/.members` (recipes/plain-keys.ts): it is
+ * shown under its own name, with its ready flag as read beside the scan. No other key under
+ * `.baton/` is a name of its own.
  * @module
  */
 import type { Role, ScannedKey } from '../backends/contract.js';
+import { doubleBarrierOfMembers, isInternal } from '../recipes/plain-keys.js';
 
 /** The kinds of recipe the dashboard can tell apart from the keys alone. */
-export type NameKind = 'mutex' | 'election' | 'read-write lock' | 'semaphore';
+export type NameKind = 'mutex' | 'election' | 'read-write lock' | 'semaphore' | 'double barrier';
 
 /** One contender as the page shows it. */
 export interface DashboardMember {
@@ -33,6 +38,14 @@ export interface DashboardName {
   readonly waiters: readonly DashboardMember[];
   /** The current leader's value, for an election with a leader. */
   readonly leader?: string;
+  /**
+   * A double barrier's members, in the order they entered (as `DoubleBarrier.status()` gives
+   * them); its `holders` and `waiters` are empty: its members wait for the rest together, then
+   * are all through.
+   */
+  readonly members?: readonly DashboardMember[];
+  /** For a double barrier: whether every member has arrived (its ready flag is set). */
+  readonly ready?: boolean;
 }
 
 export interface DashboardSnapshot {
@@ -64,9 +77,18 @@ export class Sightings {
   }
 }
 
-/** Builds the snapshot of one scan. `keys` may come in any order. */
+/**
+ * Builds the snapshot of one scan. `keys` may come in any order. `ready` names the double
+ * barriers whose ready flag was set when read.
+ */
 export function buildSnapshot(
-  scan: { readonly prefix: string; readonly backend: string; readonly keys: readonly ScannedKey[]; readonly sessions?: ReadonlyMap<string, number> },
+  scan: {
+    readonly prefix: string;
+    readonly backend: string;
+    readonly keys: readonly ScannedKey[];
+    readonly sessions?: ReadonlyMap<string, number>;
+    readonly ready?: ReadonlySet<string>;
+  },
   sightings: Sightings,
   now = Date.now(),
 ): DashboardSnapshot {
@@ -90,6 +112,7 @@ export function buildSnapshot(
   const names: DashboardName[] = [];
   const semaphores = new Set<string>();
   for (const parent of byParent.keys()) {
+    if (isInternal(parent)) continue;
     const match = /^(.*)\/(locks|leases)$/.exec(parent);
     const owner = match?.[1];
     if (owner !== undefined && byParent.get(`${owner}/leases`)?.every((key) => key.role === 'lease') !== false) semaphores.add(owner);
@@ -106,6 +129,12 @@ export function buildSnapshot(
     names.push({ name, kind: 'semaphore', holders, waiters });
   }
   for (const [parent, keys] of byParent) {
+    const barrier = doubleBarrierOfMembers(parent);
+    if (barrier !== undefined) {
+      names.push({ name: barrier, kind: 'double barrier', holders: [], waiters: [], members: keys.map(member), ready: scan.ready?.has(barrier) ?? false });
+      continue;
+    }
+    if (isInternal(parent)) continue;
     const owner = /^(.*)\/(locks|leases)$/.exec(parent)?.[1];
     if (owner !== undefined && semaphores.has(owner)) continue;
     names.push(queueOf(parent, keys.map((key) => ({ key, shown: member(key) }))));

@@ -69,7 +69,8 @@ function render() {
     h2.textContent = entry.name;
     const kind = document.createElement('span');
     kind.className = 'kind';
-    kind.textContent = entry.kind + (entry.leader !== undefined ? ' · leader: ' + entry.leader : '');
+    kind.textContent = entry.kind + (entry.leader !== undefined ? ' · leader: ' + entry.leader : '') +
+      (entry.ready !== undefined ? (entry.ready ? ' · all arrived' : ' · waiting for the rest') : '');
     h2.append(kind);
     const table = document.createElement('table');
     const head = table.createTHead().insertRow();
@@ -79,14 +80,17 @@ function render() {
       head.append(th);
     }
     const body = table.createTBody();
-    const rows = [...entry.holders.map((m) => ['holding', m]), ...entry.waiters.map((m) => ['waiting', m])];
+    // A double barrier's members, in the order they entered: all waiting, or all through.
+    const rows = entry.members
+      ? entry.members.map((m) => [entry.ready ? 'holding' : 'waiting', m])
+      : [...entry.holders.map((m) => ['holding', m]), ...entry.waiters.map((m) => ['waiting', m])];
     rows.forEach(([what, m], i) => {
       const row = body.insertRow();
       row.className = what;
       row.dataset.key = m.key;
-      const position = what === 'holding' ? 'holds' : '#' + (i - entry.holders.length);
+      const position = entry.members ? 'entered ' + (i + 1) : what === 'holding' ? 'holds' : '#' + (i - entry.holders.length);
       cell(row, position, 'position');
-      cell(row, what === 'holding' ? (m.role === 'read' ? 'reading' : 'holding') : 'waiting', 'state');
+      cell(row, entry.members ? (entry.ready ? 'through' : 'waiting') : what === 'holding' ? (m.role === 'read' ? 'reading' : 'holding') : 'waiting', 'state');
       cell(row, m.token, 'token');
       cell(row, duration(now - m.since) + (m.sinceCreated ? '' : ' (seen)'), 'for');
       cell(row, m.value, 'value');

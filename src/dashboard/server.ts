@@ -4,14 +4,18 @@
  * backend cannot be read), and the current state at `/snapshot.json`.
  *
  * Updates are pushed from the backend's watch of the prefix: the server scans once, arms the
- * watch with the scan, and scans again only when the watch fires. Nothing is polled.
+ * watch with the scan, and scans again only when the watch fires. Nothing is polled. A double
+ * barrier's members sit under `.baton/<name>/.members`, outside the name's prefix, so with a
+ * prefix its internal keys (`.baton/<prefix>`) are scanned too; and its ready flag is a plain key
+ * that no scan sees, so each double barrier found has its flag watched as well.
  * @module
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { Backend } from '../backends/contract.js';
+import type { Backend, ScannedKey, Watched } from '../backends/contract.js';
 import { backendOf, type Coordinator } from '../coordinator.js';
 import { InvalidArgumentError } from '../errors.js';
+import { doubleBarrierOfMembers, internalPrefixOf, readyFlagKey } from '../recipes/plain-keys.js';
 import { checkName, checkSignal, describe } from '../validate.js';
 import { buildSnapshot, type DashboardSnapshot, Sightings } from './model.js';
 import { DASHBOARD_PAGE } from './page.js';
@@ -125,7 +129,7 @@ export async function serveDashboard(coord: Coordinator, options: DashboardOptio
   };
 }
 
-/** Scan, publish, wait for the scan's watch to fire, again; until `signal` aborts. */
+/** Scan, publish, wait for the scan's watches to fire, again; until `signal` aborts. */
 async function follow(
   backend: Backend,
   prefix: string,
@@ -137,10 +141,24 @@ async function follow(
   const scan = backend.scan?.bind(backend);
   if (!scan) return;
   while (!signal.aborted) {
+    // The watches of one round: the first to fire ends it, and the others are cancelled.
+    const round = new AbortController();
+    const roundSignal = AbortSignal.any([signal, round.signal]);
+    const changes: Promise<void>[] = [];
+    const watching = <T>(watched: Promise<Watched<T>>): Promise<T> =>
+      watched.then((w) => {
+        void w.changed.catch(() => {});
+        changes.push(w.changed);
+        return w.current;
+      });
     try {
-      const watched = await scan(prefix, signal);
-      publish(buildSnapshot({ prefix, backend: backend.kind, keys: watched.current.keys, sessions: watched.current.sessions }, sightings));
-      await watched.changed;
+      const internal = internalPrefixOf(prefix);
+      const scans = await Promise.all([watching(scan(prefix, roundSignal)), ...(internal === '' ? [] : [watching(scan(internal, roundSignal))])]);
+      const keys = scans.flatMap((result) => result.keys);
+      const sessions = new Map(scans.flatMap((result) => [...(result.sessions ?? [])]));
+      const ready = await readyFlags(backend, keys, (name) => watching(backend.values!.watch(readyFlagKey(name), roundSignal)));
+      publish(buildSnapshot({ prefix, backend: backend.kind, keys, sessions, ready }, sightings));
+      await Promise.race(changes);
     } catch (error) {
       if (signal.aborted) return;
       trouble(error);
@@ -148,6 +166,21 @@ async function follow(
         const timer = setTimeout(resolve, RETRY_MS);
         signal.addEventListener('abort', () => (clearTimeout(timer), resolve(undefined)), { once: true });
       });
+    } finally {
+      round.abort();
     }
   }
+}
+
+/** The double barriers among `keys` whose ready flag is set, each flag read by `watchFlag`. */
+async function readyFlags(backend: Backend, keys: readonly ScannedKey[], watchFlag: (name: string) => Promise<unknown>): Promise<Set<string>> {
+  const barriers = new Set<string>();
+  for (const key of keys) {
+    const barrier = doubleBarrierOfMembers(key.parent);
+    if (barrier !== undefined) barriers.add(barrier);
+  }
+  // A backend without plain keys has no double barriers.
+  if (!backend.values) return new Set();
+  const flags = await Promise.all([...barriers].map(async (name) => ({ name, set: (await watchFlag(name)) !== undefined })));
+  return new Set(flags.filter((flag) => flag.set).map((flag) => flag.name));
 }

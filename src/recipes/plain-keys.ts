@@ -43,6 +43,24 @@ export function membersPrefix(name: string): string {
   return `.baton/${name}/.members`;
 }
 
+/** The double barrier whose members' queue is `queue` ({@link membersPrefix}); undefined for any other queue. */
+export function doubleBarrierOfMembers(queue: string): string | undefined {
+  return /^\.baton\/(.+)\/\.members$/.exec(queue)?.[1];
+}
+
+/** Whether `key` is one of the keys Baton keeps under `.baton/`, never a name of its own. */
+export function isInternal(key: string): boolean {
+  return key === '.baton' || key.startsWith('.baton/');
+}
+
+/**
+ * Where the internal keys of the names under `prefix` live (`.baton/<prefix>`): a double
+ * barrier's members, for one, are not under the name's own prefix. `''` (every name) covers them.
+ */
+export function internalPrefixOf(prefix: string): string {
+  return prefix === '' ? '' : `.baton/${prefix}`;
+}
+
 /** The plain key of barrier `name` in `keys`: the name itself only where others share it. */
 export function barrierKey(keys: PlainKeys, name: string): string {
   return keys.barrierIsTheName ? name : `.baton/${name}/.barrier`;

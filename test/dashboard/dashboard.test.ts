@@ -8,7 +8,7 @@ import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Browser, chromium, type Page } from 'playwright-core';
-import { connect, type Coordinator, type DashboardSnapshot, InvalidArgumentError, type Lease, serveDashboard } from '../../src/index.js';
+import { connect, type Coordinator, type DashboardSnapshot, type DoubleBarrier, InvalidArgumentError, type Lease, serveDashboard } from '../../src/index.js';
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { type EtcdServers, startEtcd } from '../support/etcd-server.js';
@@ -102,6 +102,66 @@ async function waiterMovesUp(
   }
 }
 
+/**
+ * Three members from `open` enter a double barrier of three while two dashboards watch: one of
+ * every name, one of the barrier's prefix. Both show it under its own name, kind "double
+ * barrier", its members in the order `DoubleBarrier.status()` gives, waiting for the rest, then
+ * all arrived; never a `.baton/` key as a name; and nothing once all have left. On `page` (the
+ * prefix's dashboard), the same rows.
+ */
+async function doubleBarrierShown(coords: Coordinator[], open: () => Promise<Coordinator>, page?: Page): Promise<void> {
+  const prefix = `dash-${randomUUID().slice(0, 8)}`;
+  const name = `${prefix}/jobs/x`;
+  const [viewer, a, b, c] = await Promise.all([open(), open(), open(), open()]);
+  coords.push(viewer, a, b, c);
+  await using everything = await serveDashboard(viewer);
+  await using underPrefix = await serveDashboard(viewer, { prefix });
+  const dashboards = [everything, underPrefix];
+  const shown = (snapshot: DashboardSnapshot) => snapshot.names.find((entry) => entry.name === name);
+  const [first, second, third] = [a, b, c].map((coord) => coord.doubleBarrier(name, { members: 3 })) as [DoubleBarrier, DoubleBarrier, DoubleBarrier];
+  // Both dashboards are awaited to the end, so a failure says what each one showed.
+  const onBoth = async (ready: (snapshot: DashboardSnapshot) => boolean): Promise<DashboardSnapshot[]> => {
+    const results = await Promise.allSettled(dashboards.map((d) => until200(d.url, ready)));
+    const failed = results.flatMap((result, i) =>
+      result.status === 'rejected' ? [`${i === 0 ? 'every name' : `prefix ${prefix}`}: ${(result.reason as Error).message}`] : [],
+    );
+    if (failed.length > 0) throw new Error(failed.join('; '));
+    return results.map((result) => (result as PromiseFulfilledResult<DashboardSnapshot>).value);
+  };
+  const checkShown = async (count: number, ready: boolean): Promise<void> => {
+    const snapshots = await onBoth((s) => shown(s)?.members?.length === count && shown(s)?.ready === ready);
+    const status = await viewer.doubleBarrier(name, { members: 3 }).status();
+    expect(status.ready).toBe(ready);
+    for (const snapshot of snapshots) {
+      expect(snapshot.names.filter((entry) => entry.name.startsWith('.baton'))).toEqual([]);
+      expect(shown(snapshot)).toMatchObject({ kind: 'double barrier', ready, holders: [], waiters: [] });
+      expect(shown(snapshot)!.members!.map((m) => m.token)).toEqual(status.members.map((m) => String(m.token)));
+    }
+    if (page) {
+      const rows = status.members.map((m, i) => [`entered ${i + 1}`, ready ? 'through' : 'waiting', String(m.token)]);
+      await until(page, name, rows);
+    }
+  };
+
+  await page?.goto(underPrefix.url);
+  const entering: Promise<void>[] = [];
+  const enter = (barrier: DoubleBarrier) => {
+    const entered = barrier.enter();
+    // Left pending if the test fails first; the coordinators' closing then rejects it.
+    entered.catch(() => {});
+    entering.push(entered);
+  };
+  enter(first);
+  await onBoth((s) => shown(s)?.members?.length === 1);
+  enter(second);
+  await checkShown(2, false);
+  enter(third);
+  await Promise.all(entering);
+  await checkShown(3, true);
+  await Promise.all([first.leave(), second.leave(), third.leave()]);
+  await onBoth((s) => shown(s) === undefined);
+}
+
 describe('baton dashboard in headless Chromium', () => {
   const coords: Coordinator[] = [];
   afterAll(async () => {
@@ -127,6 +187,15 @@ describe('baton dashboard in headless Chromium', () => {
     expect(snapshot.names.find((n) => n.kind === 'election')?.leader).toBe('host-a:42');
     expect(snapshot.names.find((n) => n.kind === 'semaphore')?.holders.map((m) => m.token)).toEqual([String(permit.token)]);
     await Promise.all([leader.resign(), reader.release(), permit.release()]);
+  });
+
+  it('shows a double barrier under its own name, with and without a prefix', async () => {
+    const page = await browser?.newPage();
+    try {
+      await doubleBarrierShown(coords, () => connect(), page);
+    } finally {
+      await page?.close();
+    }
   });
 
   it('refuses bad options at once', async () => {
@@ -162,6 +231,17 @@ describe('the dashboard on ZooKeeper and Redis, in headless Chromium', () => {
     });
   });
 
+  it('ZooKeeper: a double barrier under its own name, with and without a prefix', async (context) => {
+    if (!zk) return context.skip();
+    const chroot = `/baton-dashboard-barrier-${process.pid}`;
+    await doubleBarrierShown(coords, () => connect(zk!.url({ chroot })));
+  });
+
+  it('Redis: a double barrier under its own name, with and without a prefix', async (context) => {
+    if (!redis) return context.skip();
+    await doubleBarrierShown(coords, () => connect(redis!.url({ prefix: `dash-barrier-${process.pid}:` })));
+  });
+
   it('Redis: a waiter appears, moves up and is granted, pushed by the pattern subscription, with each session\'s time left', async (context) => {
     if (!browser || !redis) return context.skip();
     const ttl = 5;
@@ -186,6 +266,16 @@ describe('baton dashboard against a real etcd', () => {
   });
   afterAll(async () => {
     await etcd?.stop();
+  });
+
+  it('shows a double barrier under its own name, with and without a prefix', async (context) => {
+    if (!etcd) return context.skip();
+    const coords: Coordinator[] = [];
+    try {
+      await doubleBarrierShown(coords, () => connect(etcd!.url()));
+    } finally {
+      await Promise.all(coords.map((coord) => coord.close()));
+    }
   });
 
   it('serves holders, waiters and lease time left, pushed by the watch of the prefix', async (context) => {
@@ -226,15 +316,24 @@ describe('baton dashboard against a real etcd', () => {
   });
 });
 
-/** Reads /snapshot.json until `ready` holds; each read follows a pushed change, bounded in count. */
+/**
+ * Reads /snapshot.json until `ready` holds; each read follows a pushed change, bounded in count.
+ * Fails after 10 s without one, naming what the last snapshot showed.
+ */
 async function until200(url: string, ready: (snapshot: DashboardSnapshot) => boolean): Promise<DashboardSnapshot> {
   const events = await fetch(new URL('events', url));
   const reader = events.body!.pipeThrough(new TextDecoderStream()).getReader();
   let buffer = '';
+  let last: DashboardSnapshot | undefined;
+  let timedOut = false;
+  const timer = setTimeout(() => ((timedOut = true), void reader.cancel()), 10_000);
   try {
     for (;;) {
       const { value, done } = await reader.read();
-      if (done) throw new Error('event stream ended');
+      if (done) {
+        const shown = JSON.stringify(last?.names.map((entry) => ({ name: entry.name, kind: entry.kind, ready: entry.ready, members: entry.members?.length })));
+        throw new Error(timedOut ? `no snapshot as awaited within 10 s; the last showed ${shown}` : 'event stream ended');
+      }
       buffer += value;
       let end: number;
       while ((end = buffer.indexOf('\n\n')) >= 0) {
@@ -243,6 +342,7 @@ async function until200(url: string, ready: (snapshot: DashboardSnapshot) => boo
         const data = /^data: (.*)$/m.exec(message)?.[1];
         if (message.startsWith('event: snapshot') && data) {
           const snapshot = JSON.parse(data) as DashboardSnapshot;
+          last = snapshot;
           if (ready(snapshot)) {
             const json = (await (await fetch(new URL('snapshot.json', url))).json()) as DashboardSnapshot;
             return json;
@@ -251,6 +351,7 @@ async function until200(url: string, ready: (snapshot: DashboardSnapshot) => boo
       }
     }
   } finally {
+    clearTimeout(timer);
     await reader.cancel();
   }
 }
