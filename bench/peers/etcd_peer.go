@@ -61,18 +61,30 @@ func median(xs []float64) float64 {
 	return sorted[len(sorted)/2]
 }
 
-func uncontended(endpoints []string, name string, iterations int) {
-	const rounds = 20
-	perRound := iterations / rounds
+// newClient connects to the endpoints, or ends the peer: a benchmark has no use for a failed client.
+func newClient(endpoints []string) *clientv3.Client {
 	client, err := clientv3.New(clientv3.Config{Endpoints: endpoints, DialTimeout: 10 * time.Second})
 	if err != nil {
 		panic(err)
 	}
-	defer client.Close()
+	return client
+}
+
+// newSession opens a session (its lease kept alive by the client) with a 30 s TTL, or ends the peer.
+func newSession(client *clientv3.Client) *concurrency.Session {
 	session, err := concurrency.NewSession(client, concurrency.WithTTL(30))
 	if err != nil {
 		panic(err)
 	}
+	return session
+}
+
+func uncontended(endpoints []string, name string, iterations int) {
+	const rounds = 20
+	perRound := iterations / rounds
+	client := newClient(endpoints)
+	defer client.Close()
+	session := newSession(client)
 	defer session.Close()
 	ctx := context.Background()
 	key := name + "/raw"
@@ -135,17 +147,10 @@ func main() {
 	var client *clientv3.Client
 	for i := range sessions {
 		if client == nil || !shared {
-			var err error
-			client, err = clientv3.New(clientv3.Config{Endpoints: endpoints, DialTimeout: 10 * time.Second})
-			if err != nil {
-				panic(err)
-			}
+			client = newClient(endpoints)
 			defer client.Close()
 		}
-		session, err := concurrency.NewSession(client, concurrency.WithTTL(30))
-		if err != nil {
-			panic(err)
-		}
+		session := newSession(client)
 		defer session.Close()
 		sessions[i] = session
 	}
