@@ -522,21 +522,11 @@ export class ZkConnection {
    */
   sync(): Promise<void> {
     return this.request(true, (cb) => {
-      const header = { xid: 0, type: DELETE_OPCODE };
-      const request = {
-        header,
-        payload: null,
-        toBuffer(): Buffer {
-          const path = Buffer.from('/', 'utf8');
-          const frame = Buffer.alloc(4 + 4 + 4 + 4 + path.length);
-          let offset = frame.writeInt32BE(frame.length - 4, 0);
-          offset = frame.writeInt32BE(header.xid, offset);
-          offset = frame.writeInt32BE(SYNC_OPCODE, offset);
-          offset = frame.writeInt32BE(path.length, offset);
-          path.copy(frame, offset);
-          return frame;
-        },
-      };
+      const path = Buffer.from('/', 'utf8');
+      const request = framedRequest(DELETE_OPCODE, SYNC_OPCODE, 4 + path.length, (frame, offset) => {
+        offset = frame.writeInt32BE(path.length, offset);
+        path.copy(frame, offset);
+      });
       managerOf(this.client).queue(request, (error) => cb(error ?? null));
     });
   }
@@ -549,26 +539,16 @@ export class ZkConnection {
    */
   create2(path: string, data: Buffer, acl: ACL[], mode: number): Promise<{ path: string; stat: Stat }> {
     return this.request(true, (cb) => {
-      const header = { xid: 0, type: GET_DATA_OPCODE };
-      const request = {
-        header,
-        payload: null,
-        toBuffer(): Buffer {
-          const aclBytes = aclBytesOf(acl);
-          const pathLength = Buffer.byteLength(path, 'utf8');
-          const frame = Buffer.allocUnsafe(4 + 4 + 4 + 4 + pathLength + 4 + data.length + aclBytes.length + 4);
-          let offset = frame.writeInt32BE(frame.length - 4, 0);
-          offset = frame.writeInt32BE(header.xid, offset);
-          offset = frame.writeInt32BE(CREATE2_OPCODE, offset);
-          offset = frame.writeInt32BE(pathLength, offset);
-          offset += frame.write(path, offset, 'utf8');
-          offset = frame.writeInt32BE(data.length, offset);
-          offset += data.copy(frame, offset);
-          offset += aclBytes.copy(frame, offset);
-          frame.writeInt32BE(mode, offset);
-          return frame;
-        },
-      };
+      const aclBytes = aclBytesOf(acl);
+      const pathLength = Buffer.byteLength(path, 'utf8');
+      const request = framedRequest(GET_DATA_OPCODE, CREATE2_OPCODE, 4 + pathLength + 4 + data.length + aclBytes.length + 4, (frame, offset) => {
+        offset = frame.writeInt32BE(pathLength, offset);
+        offset += frame.write(path, offset, 'utf8');
+        offset = frame.writeInt32BE(data.length, offset);
+        offset += data.copy(frame, offset);
+        offset += aclBytes.copy(frame, offset);
+        frame.writeInt32BE(mode, offset);
+      });
       managerOf(this.client).queue(request, (error: unknown, response?: { payload: { data?: Buffer; stat: Stat } }) => {
         if (error) cb(error);
         else cb(null, { path: response!.payload.data?.toString('utf8') ?? '', stat: response!.payload.stat });
@@ -658,6 +638,28 @@ function aclBytesOf(acl: ACL[]): Buffer {
     aclBytesCache.set(acl, bytes);
   }
   return bytes;
+}
+
+/**
+ * A request the client cannot build, for its queue: the frame's length, the xid (the queue sets
+ * `header.xid` before it calls toBuffer), `opcode`, then `bodyLength` bytes written by
+ * `writeBody` from the offset it is given. The client reads the answer as one to `answerAs`, an
+ * opcode it knows whose answer has the same layout.
+ */
+function framedRequest(answerAs: number, opcode: number, bodyLength: number, writeBody: (frame: Buffer, offset: number) => void) {
+  const header = { xid: 0, type: answerAs };
+  return {
+    header,
+    payload: null,
+    toBuffer(): Buffer {
+      const frame = Buffer.allocUnsafe(4 + 4 + 4 + bodyLength);
+      let offset = frame.writeInt32BE(frame.length - 4, 0);
+      offset = frame.writeInt32BE(header.xid, offset);
+      offset = frame.writeInt32BE(opcode, offset);
+      writeBody(frame, offset);
+      return frame;
+    },
+  };
 }
 
 function int32(value: number): Buffer {
