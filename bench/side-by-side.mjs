@@ -218,6 +218,7 @@ function uncontendedZooKeeper(endpoints, curatorClasspath, kazoo) {
   for (const [name, r] of Object.entries(results)) {
     if (!r.failed) log(`ZooKeeper uncontended: ${name} lock ${r.lock.toFixed(3)} ms, its raw pair ${r.raw.toFixed(3)} ms: ${pairedRatio(r).toFixed(2)}x`);
   }
+  if (!results.Baton.failed && results.Baton.floor !== undefined) log(`ZooKeeper uncontended: Baton's requests by hand (the floor) ${results.Baton.floor.toFixed(3)} ms: ${pairedRatio(results.Baton, 'floor').toFixed(2)}x its raw pair`);
   return results;
 }
 
@@ -421,12 +422,17 @@ if (uncontended) {
       : `| ${LOCK[name]} | ${CLIENT[name]} | ${ms(r.raw)} | ${ms(r.lock)} | **${pairedRatioText(r)}** | ${requests(r, 'raw')} / ${requests(r, 'lock')} |`,
   );
   if (!baton.failed) rows.splice(1, 0, `| Baton \`tryAcquire()\` + \`release()\` | the same | ${ms(baton.raw)} | ${ms(baton.tryAcquire)} | ${pairedRatioText(baton, 'tryAcquire')} | ${requests(baton, 'raw')} / ${requests(baton, 'tryAcquire')} |`);
+  // The floor: Baton's requests by hand on its adapter's connection, no recipe (absent from a run
+  // of an older helper).
+  if (!baton.failed && baton.perRoundMs?.floor) {
+    rows.splice(2, 0, `| floor: Baton's requests by hand, no recipe (\`create2\` + child-watching listing in one write, then \`delete\`) | the same, under Baton's supervised connection | ${ms(baton.raw)} | ${ms(baton.floor)} | ${pairedRatioText(baton, 'floor')} | ${requests(baton, 'raw')} / ${requests(baton, 'floor')} |`);
+  }
   const perRound = Object.values(uncontended).find((r) => !r.failed);
   sections.push(
     '',
     '### ZooKeeper: uncontended acquire + release',
     '',
-    `Each library against its own client's raw pair, on the same server in the same run, one library after another: one client, sequential, ${perRound ? `${perRound.rounds} interleaved rounds of ${perRound.perRound}` : 'interleaved rounds'} (the order alternating, Baton's three kinds rotating) after a warm-up of ${uncontendedIterations} of each; the times are the median of the rounds' mean ms per pair, and "lock / own raw" the median over the rounds of the lock's round over the raw round run beside it (neighbouring rounds run a fraction of a second apart, so the machine's changing load divides out; where the two time columns disagree with it, the load moved during the run). The raw pair is a create (EPHEMERAL_SEQUENTIAL) + delete through the library's own client (Baton: node-zookeeper-client, the client its ZooKeeper backend uses; Curator: \`CuratorFramework\` \`create().withMode(EPHEMERAL_SEQUENTIAL)\` + \`delete()\`; kazoo: \`create(sequence=True, ephemeral=True)\` + \`delete\`). Requests per pair are counted on the server: its received-packet count (\`srvr\`) read before and after each timed round.`,
+    `Each library against its own client's raw pair, on the same server in the same run, one library after another: one client, sequential, ${perRound ? `${perRound.rounds} interleaved rounds of ${perRound.perRound}` : 'interleaved rounds'} (the order alternating, Baton's four kinds rotating) after a warm-up of ${uncontendedIterations} of each; the times are the median of the rounds' mean ms per pair, and "lock / own raw" the median over the rounds of the lock's round over the raw round run beside it (neighbouring rounds run a fraction of a second apart, so the machine's changing load divides out; where the two time columns disagree with it, the load moved during the run). The raw pair is a create (EPHEMERAL_SEQUENTIAL) + delete through the library's own client (Baton: node-zookeeper-client, the client its ZooKeeper backend uses; Curator: \`CuratorFramework\` \`create().withMode(EPHEMERAL_SEQUENTIAL)\` + \`delete()\`; kazoo: \`create(sequence=True, ephemeral=True)\` + \`delete\`). Requests per pair are counted on the server: its received-packet count (\`srvr\`) read before and after each timed round. The floor row sends exactly the requests of Baton's uncontended pair by hand, through the connection Baton's adapter uses (node-zookeeper-client, with the adapter's own framing of \`create2\` and its supervision of every request), with no recipe: Baton's row above the floor is Baton's own work, the floor above the raw pair what those requests cost.`,
     '',
     '| lock | client | raw create + delete, ms per pair | lock acquire + release, ms per pair | lock / own raw (quartiles over the rounds) | requests per pair (raw / lock) |',
     '|---|---|---|---|---|---|',
