@@ -5,7 +5,16 @@
 // over C coordinators.
 //
 //   npm run build && node bench/waiters.mjs [--waiters 3000,10000] [--networked-waiters 1000]
-//     [--zookeeper-waiters N] [--coordinators 100] [--only memory|etcd|zookeeper] [--no-docs]
+//     [--zookeeper-waiters N] [--coordinators 100] [--pairs 5] [--networked-pairs 1]
+//     [--only memory|etcd|zookeeper] [--no-docs]
+//
+// A memory run serves 10,000 waiters in under half a second, so one run with and one without
+// onQueued, on a shared machine, compared the other processes' turns more than the cost of
+// positions (the same row measured 1.37x, 0.81x and 1.25x in three runs). Each row is therefore
+// measured as --pairs pairs (memory; --networked-pairs on etcd and ZooKeeper, whose runs take
+// seconds each), the two runs of a pair one after the other and in alternating order (a drift in
+// the machine's load or the process's heap favours neither side), and the row shows the median
+// of the pairs' ratios with their spread.
 //
 // The full-size run on etcd: --networked-waiters 10000 (a mutex waiter there reads no key: its
 // enqueue counts the name's keys, and its coordinator's view of the name tells where it stands,
@@ -31,6 +40,8 @@ const memoryWaiters = sizes('waiters', '3000,10000');
 const networkedWaiters = sizes('networked-waiters', '1000');
 const zookeeperWaiters = process.argv.includes('--zookeeper-waiters') ? sizes('zookeeper-waiters', '') : networkedWaiters;
 const coordinatorCount = arg('coordinators', 100);
+const pairsOf = { memory: arg('pairs', 5), etcd: arg('networked-pairs', 1), zookeeper: arg('networked-pairs', 1) };
+for (const [backend, pairs] of Object.entries(pairsOf)) if (!Number.isInteger(pairs) || pairs < 1) throw new Error(`${backend}: the number of pairs must be a whole number of at least 1, not ${pairs}`);
 const only = process.argv.includes('--only') ? process.argv[process.argv.indexOf('--only') + 1] : undefined;
 
 const heapUsed = () => {
@@ -175,7 +186,6 @@ async function answered(coords, name) {
 
 const results = [];
 const threadTimes = (t) => `running ${t.running.toFixed(2)} s, waiting for a core ${t.waiting.toFixed(2)} s, idle ${t.idle.toFixed(2)} s`;
-const threadCell = (r) => (r.thread ? `${r.thread.running.toFixed(2)} / ${r.thread.waiting.toFixed(2)} / ${r.thread.idle.toFixed(2)} s` : '-');
 const log = (r, backend) => {
   const line = `${backend}: ${r.waiters} waiters over ${r.coordCount} coordinator(s), onQueued ${r.withPositions ? 'yes' : 'no'}: served ${r.served} in ${r.seconds.toFixed(2)} s (client CPU ${r.cpuSeconds.toFixed(2)} s${r.thread ? `; main thread ${threadTimes(r.thread)}` : ''}), FIFO ${r.fifo ? 'yes' : 'NO'}, ${r.withPositions ? `${r.reports} reports, ${r.wrongReports} wrong${r.firstWrong ? ` (${r.firstWrong})` : ''}, ` : ''}heap ${(r.heapPerWaiter / 1024).toFixed(2)} KB per waiter`;
   console.log(line);
@@ -197,16 +207,18 @@ async function measure(backend, url, waiterCounts) {
 }
 
 async function measureRuns(backend, url, waiters) {
-  // Without and with onQueued in turn, then the spread.
-  for (const [coordCount, withPositions] of [
-    [1, false],
-    [1, true],
-    [coordinatorCount, true],
-    [coordinatorCount, false],
-  ]) {
-    const r = await run(url, waiters, coordCount, withPositions);
-    log(r, backend);
-    results.push({ backend, ...r });
+  // Each row's pairs, the two runs of a pair one after the other, the run without onQueued first
+  // in every other pair, counted across the rows (with one pair per row, as on etcd and
+  // ZooKeeper by default: without first over one coordinator, with first over many).
+  let turn = 0;
+  for (const coordCount of [1, coordinatorCount]) {
+    for (let pair = 0; pair < pairsOf[backend]; pair++) {
+      for (const withPositions of turn++ % 2 === 0 ? [false, true] : [true, false]) {
+        const r = await run(url, waiters, coordCount, withPositions);
+        log(r, backend);
+        results.push({ backend, pair, ...r });
+      }
+    }
   }
 }
 
@@ -233,44 +245,73 @@ if (!only || only === 'zookeeper') {
 }
 
 const target = { memory: 4, etcd: 8, zookeeper: 8 };
+const median = (values) => {
+  const sorted = [...values].sort((x, y) => x - y);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+};
+/** The median of `ratios` and, over several, their lowest and highest. */
+const ratioText = (ratios) => `${median(ratios).toFixed(2)}x${ratios.length > 1 ? `, spread ${Math.min(...ratios).toFixed(2)}-${Math.max(...ratios).toFixed(2)}x` : ''}`;
+const secondsOf = (runs, field) => `${median(runs.map((r) => r[field])).toFixed(2)} s`;
+const kb = (runs) => (runs.length ? `${(median(runs.map((r) => r.heapPerWaiter)) / 1024).toFixed(2)} KB` : '-');
+/** The main thread's split, each part the median over `runs`. */
+const threadCell = (runs) => {
+  const timed = runs.filter((r) => r.thread);
+  if (!timed.length) return '-';
+  const part = (name) => median(timed.map((r) => r.thread[name])).toFixed(2);
+  return `${part('running')} / ${part('waiting')} / ${part('idle')} s`;
+};
 const rows = [];
 const verdicts = [];
 for (const backend of ['memory', 'etcd', 'zookeeper']) {
   for (const waiters of backend === 'memory' ? memoryWaiters : backend === 'zookeeper' ? zookeeperWaiters : networkedWaiters) {
     for (const coordCount of [1, coordinatorCount]) {
-      const pick = (withPositions) => results.find((r) => r.backend === backend && r.waiters === waiters && r.coordCount === coordCount && r.withPositions === withPositions);
-      const without = pick(false);
-      const withP = pick(true);
-      const kb = (r) => (r.heapPerWaiter / 1024).toFixed(2);
-      if (!without || !withP) {
+      const runs = results.filter((r) => r.backend === backend && r.waiters === waiters && r.coordCount === coordCount);
+      if (!runs.length) continue;
+      const withoutRuns = runs.filter((r) => !r.withPositions);
+      const withRuns = runs.filter((r) => r.withPositions);
+      // Pairs whose two runs both completed (a run that broke ends its backend's measurement).
+      const pairs = [];
+      for (const pair of new Set(runs.map((r) => r.pair))) {
+        const without = withoutRuns.find((r) => r.pair === pair);
+        const withP = withRuns.find((r) => r.pair === pair);
+        if (without && withP) pairs.push({ without, withP });
+      }
+      const fifo = runs.every((r) => r.fifo);
+      const wrong = withRuns.reduce((sum, r) => sum + r.wrongReports, 0);
+      const firstWrong = withRuns.find((r) => r.firstWrong)?.firstWrong;
+      const reports = withRuns.length ? `${Math.round(median(withRuns.map((r) => r.reports)))} (${wrong} wrong)` : 'not measured';
+      const pairsCell = `${pairs.length}${pairs.length < pairsOf[backend] ? ` of ${pairsOf[backend]}` : ''}`;
+      if (!pairs.length) {
         // Half a pair (the other run failed): shown as measured, with what is missing.
-        const one = without ?? withP;
-        if (!one) continue;
-        const reports = withP ? `${withP.reports} (${withP.wrongReports} wrong)` : 'not measured';
         rows.push(
-          `| ${backend} | ${waiters} | ${coordCount} | ${without ? `${without.seconds.toFixed(2)} s` : 'not measured'} | ${withP ? `${withP.seconds.toFixed(2)} s` : 'not measured'} | - | - | - | ${one.fifo ? 'yes' : 'NO'} | ${reports} | ${without ? `${kb(without)} KB` : '-'} | ${withP ? `${kb(withP)} KB` : '-'} |`,
+          `| ${backend} | ${waiters} | ${coordCount} | ${pairsCell} | ${withoutRuns.length ? secondsOf(withoutRuns, 'seconds') : 'not measured'} | ${withRuns.length ? secondsOf(withRuns, 'seconds') : 'not measured'} | - | - | - | ${fifo ? 'yes' : 'NO'} | ${reports} | ${kb(withoutRuns)} | ${kb(withRuns)} |`,
         );
-        verdicts.push(`${backend}, ${waiters} waiters over ${coordCount} coordinator(s): only the run ${withP ? 'with' : 'without'} onQueued completed${withP?.firstWrong ? `; first wrong report: ${withP.firstWrong}` : ''}`);
+        verdicts.push(`${backend}, ${waiters} waiters over ${coordCount} coordinator(s): only the run ${withRuns.length ? 'with' : 'without'} onQueued completed${firstWrong ? `; first wrong report: ${firstWrong}` : ''}`);
         continue;
       }
-      const ratio = withP.seconds / without.seconds;
-      const heapMet = Math.max(withP.heapPerWaiter, without.heapPerWaiter) / 1024 <= target[backend];
+      const ratios = pairs.map((p) => p.withP.seconds / p.without.seconds);
+      const cpuRatios = pairs.map((p) => p.withP.cpuSeconds / p.without.cpuSeconds);
+      const ratio = median(ratios);
+      const heapMet = Math.max(median(withRuns.map((r) => r.heapPerWaiter)), median(withoutRuns.map((r) => r.heapPerWaiter))) / 1024 <= target[backend];
+      const over = pairs.length > 1 ? ` (median of ${pairs.length} pairs)` : '';
       verdicts.push(
-        `${backend}, ${waiters} waiters over ${coordCount} coordinator(s): time with onQueued within 1.2x ${ratio <= 1.2 ? 'met' : `**not met** (${ratio.toFixed(2)}x)`} (client CPU ${(withP.cpuSeconds / without.cpuSeconds).toFixed(2)}x); heap <= ${target[backend]} KB ${heapMet ? 'met' : `**not met** (${kb(without)} / ${kb(withP)} KB)`}; FIFO and every report right ${withP.fifo && without.fifo && withP.wrongReports === 0 ? 'met' : `**not met**${withP.firstWrong ? ` (first wrong report: ${withP.firstWrong})` : ''}`}`,
+        `${backend}, ${waiters} waiters over ${coordCount} coordinator(s): time with onQueued within 1.2x${over} ${ratio <= 1.2 ? 'met' : '**not met**'} (${ratioText(ratios)}; client CPU ${ratioText(cpuRatios)}); heap <= ${target[backend]} KB ${heapMet ? 'met' : `**not met** (${kb(withoutRuns)} / ${kb(withRuns)})`}; FIFO and every report right ${fifo && wrong === 0 ? 'met' : `**not met**${firstWrong ? ` (first wrong report: ${firstWrong})` : ''}`}${pairs.length < pairsOf[backend] ? `; ${pairs.length} of ${pairsOf[backend]} pairs completed` : ''}`,
       );
       rows.push(
-        `| ${backend} | ${waiters} | ${coordCount} | ${without.seconds.toFixed(2)} s | ${withP.seconds.toFixed(2)} s | **${(withP.seconds / without.seconds).toFixed(2)}x** | ${without.cpuSeconds.toFixed(2)} s / ${withP.cpuSeconds.toFixed(2)} s (${(withP.cpuSeconds / without.cpuSeconds).toFixed(2)}x) | ${threadCell(without)}; ${threadCell(withP)} | ${withP.fifo && without.fifo ? 'yes' : 'NO'} | ${withP.reports} (${withP.wrongReports} wrong) | ${kb(without)} KB | ${kb(withP)} KB (target <= ${target[backend]} KB) |`,
+        `| ${backend} | ${waiters} | ${coordCount} | ${pairsCell} | ${secondsOf(withoutRuns, 'seconds')} | ${secondsOf(withRuns, 'seconds')} | **${ratio.toFixed(2)}x**${pairs.length > 1 ? ` (${Math.min(...ratios).toFixed(2)}-${Math.max(...ratios).toFixed(2)}x)` : ''} | ${secondsOf(withoutRuns, 'cpuSeconds')} / ${secondsOf(withRuns, 'cpuSeconds')} (${ratioText(cpuRatios)}) | ${threadCell(withoutRuns)}; ${threadCell(withRuns)} | ${fifo ? 'yes' : 'NO'} | ${reports} | ${kb(withoutRuns)} | ${kb(withRuns)} (target <= ${target[backend]} KB) |`,
       );
     }
   }
 }
 const cpu = cpus()[0]?.model ?? 'unknown';
+const pairsText = pairsOf.memory === pairsOf.etcd ? `${pairsOf.memory} pair${pairsOf.memory > 1 ? 's' : ''} per row` : `${pairsOf.memory} pairs per row on memory, ${pairsOf.etcd} on etcd and ZooKeeper, whose runs take seconds each`;
 const nproc = execFileSync('nproc', { encoding: 'utf8' }).trim();
 const report = [
-  `Written by \`node bench/waiters.mjs${process.argv.length > 2 ? ` ${process.argv.slice(2).join(' ')}` : ''}\`, ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC. One holder; W waiters queue behind it (spread round robin over the coordinators), entered one after another; then each is served in turn and releases at once. "Served in" is the time from the holder's release to the last grant; "client CPU" is this process's CPU time over the same span (the coordinators' work, the check of every report included; not the server's), steadier than the wall time on a shared machine. "Main thread" splits the process's main thread's wall time while serving (Linux schedstat and the event loop's idle time): on a core, ready to run but waiting for a core (the other processes' turns: on a loaded machine most of the wall time, and why it can exceed the CPU time), and idle in the event loop (waiting on a timer or the network; on memory nothing waits, so about 0). Positions: every report is checked when made (it must lie between the waiters ahead counting releases begun and counting releases finished, and fall at each report), the last one before the grant must be 0. Reports are coalesced under a high rate of changes on every backend (README, \`onQueued\`: reporting kept to about a twentieth of the process's time), so far fewer than W(W+1)/2. A coordinator reports from its own view (on etcd held until it shows every write the process's coordinators have seen confirmed): a report that still counts a release already finished counts as wrong here; the 0 a waiter is told at its grant is right even when its view showed the grant before showing it next in line. Heap: the process's heap after a full GC with every waiter queued and every request its coordinator sent answered (two reads in turn on each coordinator, which ZooKeeper answers after everything sent before them), less before, per waiter (client-side state of the coordinators included). A discarded run of up to 1,000 waiters comes first.`,
+  `Written by \`node bench/waiters.mjs${process.argv.length > 2 ? ` ${process.argv.slice(2).join(' ')}` : ''}\`, ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC. One holder; W waiters queue behind it (spread round robin over the coordinators), entered one after another; then each is served in turn and releases at once. Each row is measured as pairs of runs, one without and one with onQueued, one after the other and in alternating order (${pairsText}): a memory run lasts under a second, and on a shared machine a single pair measured the other processes' turns as much as positions. The ratio is the median of the pairs' ratios, with the lowest and highest in brackets; times, CPU, main thread and heap are the medians of the runs on each side; FIFO and wrong reports count every run. "Served in" is the time from the holder's release to the last grant; "client CPU" is this process's CPU time over the same span (the coordinators' work, the check of every report included; not the server's), steadier than the wall time on a shared machine. "Main thread" splits the process's main thread's wall time while serving (Linux schedstat and the event loop's idle time): on a core, ready to run but waiting for a core (the other processes' turns: on a loaded machine most of the wall time, and why it can exceed the CPU time), and idle in the event loop (waiting on a timer or the network; on memory nothing waits, so about 0). Positions: every report is checked when made (it must lie between the waiters ahead counting releases begun and counting releases finished, and fall at each report), the last one before the grant must be 0. Reports are coalesced under a high rate of changes on every backend (README, \`onQueued\`: reporting kept to about a twentieth of the process's time), so far fewer than W(W+1)/2. A coordinator reports from its own view (on etcd held until it shows every write the process's coordinators have seen confirmed): a report that still counts a release already finished counts as wrong here; the 0 a waiter is told at its grant is right even when its view showed the grant before showing it next in line. Heap: the process's heap after a full GC with every waiter queued and every request its coordinator sent answered (two reads in turn on each coordinator, which ZooKeeper answers after everything sent before them), less before, per waiter (client-side state of the coordinators included). A discarded run of up to 1,000 waiters comes first.`,
   '',
-  '| backend | waiters | coordinators | served in, no onQueued | served in, every waiter with onQueued | ratio | client CPU while serving, no / with onQueued | main thread running / waiting for a core / idle, no; with onQueued | FIFO, all served | position reports | heap per waiter, no onQueued | heap per waiter, with onQueued |',
-  '|---|---|---|---|---|---|---|---|---|---|---|---|',
+  '| backend | waiters | coordinators | pairs | served in, no onQueued | served in, every waiter with onQueued | ratio, with / without onQueued (median of the pairs; lowest-highest) | client CPU while serving, no / with onQueued (ratio: median, spread) | main thread running / waiting for a core / idle, no; with onQueued | FIFO, all served | position reports per run (median; wrong: in all runs) | heap per waiter, no onQueued | heap per waiter, with onQueued |',
+  '|---|---|---|---|---|---|---|---|---|---|---|---|---|',
   ...rows,
   '',
   'Targets (issue 11), as this run measured them:',
