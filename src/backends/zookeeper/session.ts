@@ -37,14 +37,18 @@ const MAX_PARENT_ATTEMPTS = 5;
 /** How often a conditional write is built again after losing a race (nothing was written). */
 const MAX_RACE_ATTEMPTS = 5;
 /**
- * How long an enqueue waits for the name's view, fed on another session, to show its new node
- * before it lists the children instead: a moment after the create's answer, usually. A view fed on
- * the enqueue's own session shows it before that answer is read, or, when its feed is starting
- * (a burst of enqueues that started it sends its listing behind every create), with that listing:
- * this session's answers, bounded by its timeout, so it is waited for that long. A thousand
- * enqueues that each gave up after a fixed time would each list the queue.
+ * How often an enqueue waiting for the name's view to show its new node looks again at whether
+ * waiting still makes sense. The view shows the node a moment after the create's answer, usually;
+ * on the feed's own session before that answer is read, or, when its feed is starting (a burst of
+ * enqueues that started it sends its listing behind every create), with that listing. A view that
+ * runs late (a feed session with much to read, a busy process) still shows it, so the enqueue
+ * waits for as long as the feed's session is in contact, up to its own session's timeout: a
+ * thousand enqueues that each gave up after a fixed time would each list the queue, and the
+ * listings, tens of megabytes, would make the feed later still (10,000 waiters over 100
+ * coordinators lost sessions that way: bench/waiters.mjs). It lists when the feed is between
+ * sessions or out of contact after a check, or its own node or session is gone.
  */
-const SHOW_WAIT_MS = 1000;
+const SHOW_CHECK_MS = 1000;
 
 /** What a session needs from its backend. */
 export interface SessionHost {
@@ -391,11 +395,21 @@ export class ZooKeeperSession implements Session {
 /**
  * Where the node `key`, just created, stands as the name's view shows it once it shows the node
  * (see ./children-view.ts: a state of the queue at or after the create); undefined when the view
- * does not show it in time, and the caller lists the children. A node whose own watch already saw
- * it deleted is not present.
+ * cannot be waited for (see {@link SHOW_CHECK_MS}), and the caller lists the children. A node whose
+ * own watch already saw it deleted is not present.
  */
 async function standingIn(view: ChildrenView, key: string, own: OwnKey, conn: ZkConnection): Promise<Standing | undefined> {
-  const shown = view.shows(key) || (await view.whenShows(key, view.feedConnection === conn ? conn.timeout : SHOW_WAIT_MS));
+  let shown = view.shows(key);
+  const giveUpAt = performance.now() + conn.timeout;
+  while (!shown) {
+    const left = giveUpAt - performance.now();
+    if (left <= 0) break;
+    shown = await view.whenShows(key, Math.min(SHOW_CHECK_MS, left));
+    if (shown || own.lost || !conn.alive) break;
+    // A feed on this very session shows the node before, or with, anything read after its create.
+    const feed = view.feedConnection;
+    if (feed !== conn && feed?.connected !== true) break;
+  }
   if (own.lost) return { present: false, head: undefined, predecessor: undefined };
   return shown ? view.standingOf(key) : undefined;
 }
