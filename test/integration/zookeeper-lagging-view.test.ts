@@ -93,8 +93,8 @@ describe.skipIf(!wanted)('ZooKeeper: an enqueue whose view is fed on a session r
     const bWaiter = b!.mutex(name).acquire({ onQueued: (position) => reports.push(position) });
     bWaiter.catch(() => {});
     // B's create is answered directly: its node is there (read on B's session: the holder, F's
-    // waiters and B's), and the view, fed through the proxy, does not
-    // show it. The old enqueue listed the queue a second after the create's answer.
+    // waiters and B's), and the view, fed through the proxy, does not show it. The old enqueue
+    // listed the queue a second after the create's answer.
     await until(async () => (await bConn.getChildren(`/${name}`)).children.length === QUEUE + 2, "B's node created");
     const listingProbe = bytesRead(bConn);
     await new Promise((resolve) => setTimeout(resolve, PAST_THE_OLD_GIVE_UP_MS));
