@@ -91,32 +91,43 @@ export class ZooKeeperSession implements Session {
     });
   }
 
-  async enqueue(prefix: string, role: Role, value: string, signal?: AbortSignal, read: EnqueueRead = 'listing'): Promise<Enqueued> {
-    const parent = this.host.prefixPath(prefix);
-    const uuid = newNodeUuid();
-    // Standing only (mutex, election): from the name's view where the group follows it.
-    const use = read === 'standing' ? this.host.views.enter(parent, this.host.solo.wasAlone(parent)) : undefined;
-    const entering = this.#enqueue(parent, uuid, role, value, use);
+  /** A promise chain, not an async function: one step less on every acquire. */
+  enqueue(prefix: string, role: Role, value: string, signal?: AbortSignal, read: EnqueueRead = 'listing'): Promise<Enqueued> {
+    let parent: string;
+    let uuid: string;
+    let use: ViewUse | undefined;
+    let entering: Promise<Enqueued>;
     try {
-      const entered = await raceSignal(entering, signal);
-      // The first of the listing (or the node itself, created alone) is first for good.
-      noteFirst(entered.entries);
-      return entered;
+      parent = this.host.prefixPath(prefix);
+      uuid = newNodeUuid();
+      // Standing only (mutex, election): from the name's view where the group follows it.
+      use = read === 'standing' ? this.host.views.enter(parent, this.host.solo.wasAlone(parent)) : undefined;
+      entering = this.#enqueue(parent, uuid, role, value, use);
     } catch (error) {
-      // The create may have happened (or may still): once the attempt has settled, make sure no
-      // node of it remains, found by its uuid, or end the session.
-      entering.then(
-        (entered) => {
-          entered.own.dispose();
-          void this.remove(entered.key, entered.revision);
-        },
-        () => {
-          use?.end();
-          void this.#withdraw(parent, uuid);
-        },
-      );
-      throw toBatonError(error, `creating a node under ${parent}`, this.host.options);
+      return Promise.reject(error);
     }
+    return raceSignal(entering, signal).then(
+      (entered) => {
+        // The first of the listing (or the node itself, created alone) is first for good.
+        noteFirst(entered.entries);
+        return entered;
+      },
+      (error: unknown) => {
+        // The create may have happened (or may still): once the attempt has settled, make sure no
+        // node of it remains, found by its uuid, or end the session.
+        entering.then(
+          (entered) => {
+            entered.own.dispose();
+            void this.remove(entered.key, entered.revision);
+          },
+          () => {
+            use?.end();
+            void this.#withdraw(parent, uuid);
+          },
+        );
+        throw toBatonError(error, `creating a node under ${parent}`, this.host.options);
+      },
+    );
   }
 
   /**
@@ -192,11 +203,20 @@ export class ZooKeeperSession implements Session {
         continue;
       }
       const parentWatch = solo.wasAlone(parent) ? new ChildChangeWatch() : undefined;
-      const listed = conn.getChildren(parent, parentWatch?.watcher);
-      const [createdResult, listedResult] = await Promise.allSettled([created, listed]);
-      if (createdResult.status === 'fulfilled') {
-        const { path: key, stat } = createdResult.value;
-        const entries = listedResult.status === 'fulfilled' ? orderChildren(parent, listedResult.value.children) : undefined;
+      // The listing's outcome as a value (it never rejects), so that a failed create leaves no
+      // unhandled rejection behind; lighter than Promise.allSettled over the two.
+      const listed = conn.getChildren(parent, parentWatch?.watcher).then(childrenOf, failedListing);
+      let createdResult: { path: string; stat: { czxid: Buffer } } | undefined;
+      let createFailure: unknown;
+      try {
+        createdResult = await created;
+      } catch (error) {
+        createFailure = error;
+      }
+      const children = await listed;
+      if (createdResult !== undefined) {
+        const { path: key, stat } = createdResult;
+        const entries = children !== undefined ? orderChildren(parent, children) : undefined;
         const alone = entries !== undefined && entries.length === 1 && entries[0]!.key === key;
         if (alone) solo.noteAlone(parent);
         else solo.noteCrowded(parent);
@@ -210,7 +230,7 @@ export class ZooKeeperSession implements Session {
         }
       }
       parentWatch?.drop();
-      const found = await this.#afterFailedCreate(createdResult.reason, attempt, parent, uuid, use);
+      const found = await this.#afterFailedCreate(createFailure, attempt, parent, uuid, use);
       if (found) return found;
     }
   }
@@ -300,24 +320,23 @@ export class ZooKeeperSession implements Session {
    * confirmed gone is noted for the process's position feeds before the release resolves
    * (./known-deletions.ts): no report made after it counts the node.
    */
-  async #deleteIf(key: string, revision: bigint | undefined): Promise<void> {
+  #deleteIf(key: string, revision: bigint | undefined): Promise<void> {
     const conn = this.connection;
-    try {
-      if (revision === undefined || isProtectedName(lastSegment(key))) {
-        // `_c_<uuid>` names are unique for ever: the path alone identifies this creation.
-        await conn.remove(key);
-        noteDeleted(key);
-        return;
-      }
-      const stat = await conn.exists(key);
-      if (stat === null || zxidOf(stat.czxid) !== revision) return;
-      await conn.remove(key, stat.version);
-    } catch (error) {
+    const failed = (error: unknown): void => {
       const code = codeOf(error);
       if (code === Code.NO_NODE) noteDeleted(key); // only noted for a uuid name: this very node
       if (code === Code.NO_NODE || code === Code.BAD_VERSION) return;
       throw error;
+    };
+    if (revision === undefined || isProtectedName(lastSegment(key))) {
+      // `_c_<uuid>` names are unique for ever: the path alone identifies this creation. A chain,
+      // not an async function: the release's one delete takes one step.
+      return conn.remove(key).then(() => noteDeleted(key), failed);
     }
+    return conn
+      .exists(key)
+      .then((stat) => (stat === null || zxidOf(stat.czxid) !== revision ? undefined : conn.remove(key, stat.version)))
+      .then(undefined, failed);
   }
 
   async updateIf(key: string, revision: bigint, value: string, signal?: AbortSignal): Promise<boolean> {
@@ -390,6 +409,15 @@ export class ZooKeeperSession implements Session {
       }
     }
   }
+}
+
+/** A listing's children; undefined when it failed (the create's outcome decides what follows). */
+function childrenOf(listing: { children: string[] }): string[] {
+  return listing.children;
+}
+
+function failedListing(): undefined {
+  return undefined;
 }
 
 /**
