@@ -13,12 +13,16 @@ import { randomUUID } from 'node:crypto';
 import zookeeper from 'node-zookeeper-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect, type Coordinator, type Lease } from '../../src/index.js';
-import { allocationsOf, leastAllocationsOf } from '../support/allocations.js';
+import { allocationsOf, leastAllocationsOf, leastPromisesOf } from '../support/allocations.js';
 import { call, packetsDuring, rawClient, sessionOf, watchesOf } from '../support/zookeeper-inspect.js';
 import { startZooKeeper, type ZooKeeperServers } from '../support/zookeeper-server.js';
+import { startTcpProxy } from '../support/tcp-proxy.js';
+import { EventEmitter } from 'node:events';
 import { until } from '../support/until.js';
 
 const PAIRS = 40;
+/** The promises an uncontended acquire + release may make (see the test that counts them). */
+const PROMISES_PER_PAIR = 24;
 
 let servers: ZooKeeperServers | undefined;
 const opened: Coordinator[] = [];
@@ -70,6 +74,42 @@ describe('allocations of an acquire on ZooKeeper', () => {
     // { controllers: 2, timers: 1 }; then the acquire's never-aborting signal alone: 1. Now the
     // acquire enters on the one shared never-aborting signal (Backend.entersWithoutListening).
     expect(least).toEqual({ controllers: 0, timers: 0 });
+  }, 30_000);
+
+  it('an uncontended acquire + release takes few asynchronous steps: its promises, counted', async (context) => {
+    if (!servers) return context.skip();
+    const coord = await open(`/baton-costs-steps-${process.pid}`);
+    const mutex = coord.mutex(`steps-${randomUUID().slice(0, 8)}`);
+    for (let i = 0; i < 3; i++) await (await mutex.acquire()).release();
+    const promises = await leastPromisesOf(async () => (await mutex.acquire()).release());
+    console.log(`uncontended acquire + release: ${promises} promises`);
+    // The requests' own: the create2's, the listing's and the delete's (3), and the two awaits of
+    // the pair here (2, counted with the hook on). Before, an acquire + release went through 24
+    // more: async layers each awaiting the next (entering, the session, the enqueue and its
+    // create, Promise.allSettled over the create and the listing) and the removal's async attempt.
+    expect(promises).toBeLessThanOrEqual(PROMISES_PER_PAIR);
+  }, 30_000);
+
+  it('an uncontended acquire + release makes no EventEmitter: its child watch is kept without one', async (context) => {
+    if (!servers) return context.skip();
+    const coord = await open(`/baton-costs-emitters-${process.pid}`);
+    const mutex = coord.mutex(`emitters-${randomUUID().slice(0, 8)}`);
+    for (let i = 0; i < 3; i++) await (await mutex.acquire()).release();
+    // Every EventEmitter runs EventEmitter.init from its constructor: counted while the pairs run.
+    const emitters = EventEmitter as unknown as { init: (this: EventEmitter, ...args: unknown[]) => unknown };
+    const init = emitters.init;
+    let made = 0;
+    emitters.init = function (this: EventEmitter, ...args: unknown[]) {
+      made++;
+      return init.apply(this, args);
+    };
+    try {
+      for (let i = 0; i < 10; i++) await (await mutex.acquire()).release();
+    } finally {
+      emitters.init = init;
+    }
+    // Before, the client made an emitter for the name's path with each listing's child watch (10).
+    expect(made).toBe(0);
   }, 30_000);
 
   it('a waiter makes no AbortController for its own node: its blocker wait ends by itself when the own node is lost', async (context) => {
@@ -231,6 +271,38 @@ describe('an uncontended acquire on ZooKeeper, counted by the server', () => {
     await call((cb) => client.remove(lease.key, -1, (error) => cb(error)));
     expect(String(await lost)).toMatch(/deleted by someone else/);
     expect(await lease.release()).toBeUndefined();
+  }, 30_000);
+
+  it("an uncontended hold's child watch is set again after a reconnect: its node deleted while cut off is reported", async (context) => {
+    if (!servers) return context.skip();
+    const [host, port] = servers.endpoints[0]!.split(':') as [string, string];
+    const proxy = await startTcpProxy(Number(port), host);
+    try {
+      const chroot = `/baton-costs-rewatch-${process.pid}`;
+      const coord = await connect(`zookeeper://127.0.0.1:${proxy.port}${chroot}?sessionTimeout=20000`);
+      opened.push(coord);
+      const mutex = coord.mutex(`rewatch-${randomUUID().slice(0, 8)}`);
+      for (let i = 0; i < 3; i++) await (await mutex.acquire()).release();
+      const session = await sessionOf(coord);
+      const lease = await mutex.acquire();
+      // Watched through the child watch on its name only (no data watch on its node).
+      expect(await watchesOf(servers, session)).toEqual([]);
+      const lost = lossOf(lease);
+      let signalled = false;
+      lost.then(() => (signalled = true), () => {});
+      // Cut off; the node deleted meanwhile by another client; then the link back. The server
+      // hears of the child watch again only from the client's reconnect (its set-watches request),
+      // and reports the change it missed at once.
+      proxy.refuse();
+      const client = await otherClient();
+      await call((cb) => client.remove(lease.key, -1, (error) => cb(error)));
+      expect(signalled).toBe(false);
+      proxy.restore();
+      expect(String(await lost)).toMatch(/deleted by someone else/);
+      await lease.release();
+    } finally {
+      await proxy.close();
+    }
   }, 30_000);
 
   it('an uncontended hold watches its node itself once another contender joins, and reports its deletion', async (context) => {

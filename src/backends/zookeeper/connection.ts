@@ -32,6 +32,7 @@ import zookeeper from 'node-zookeeper-client';
 import type { ACL, Client, Event, Stat } from 'node-zookeeper-client';
 import { BackendError, ClosedError, SessionLostError } from '../../errors.js';
 import type { ZooKeeperOptions } from './config.js';
+import { setChildWatch, type WatchedManager } from './child-watches.js';
 
 /** Numeric ZooKeeper error codes (org.apache.zookeeper.KeeperException.Code). */
 export const Code = {
@@ -99,6 +100,9 @@ interface ConnectionManager {
   onSocketConnected(): void;
   onSocketData(buffer: Buffer): void;
   queue(request: unknown, callback: (error: unknown, response?: never) => void): void;
+  /** Where the client keeps its watches: notified once, set again on the server after a reconnect. */
+  watcherManager: WatchedManager['watcherManager'];
+  registerChildWatcher(path: string, watcher: (event: Event) => void): void;
   servers: Array<{ host: string; port: number }>;
 }
 
@@ -115,6 +119,8 @@ const CREATE2_OPCODE = 15;
  * Stat), the same bytes, so it is read as one.
  */
 const GET_DATA_OPCODE = 4;
+/** getChildren2: the children and the parent's Stat, a child watch left if asked for. */
+const GET_CHILDREN2_OPCODE = 12;
 
 /** A connected, supervised ZooKeeper session. Create with {@link ZkConnection.open}. */
 export class ZkConnection {
@@ -562,8 +568,22 @@ export class ZkConnection {
     return this.request(true, (cb) => this.client.create(path, data, acl, mode, cb));
   }
 
+  /**
+   * A delete, framed here as {@link create2} is: an uncontended acquire's release sends one, and
+   * the client's own `remove` goes through its retry loop (`async.whilst`, even with no retry
+   * configured) and its generic record encoder, a measurable part of the client's time per
+   * release (issue 11). The answer has no payload, which the client reads as one to its own delete.
+   */
   remove(path: string, version = -1): Promise<void> {
-    return this.request(true, (cb) => this.client.remove(path, version, (error) => cb(error)));
+    return this.request(true, (cb) => {
+      const pathLength = Buffer.byteLength(path, 'utf8');
+      const request = framedRequest(DELETE_OPCODE, DELETE_OPCODE, 4 + pathLength + 4, (frame, offset) => {
+        offset = frame.writeInt32BE(pathLength, offset);
+        offset += frame.write(path, offset, 'utf8');
+        frame.writeInt32BE(version, offset);
+      });
+      managerOf(this.client).queue(request, (error) => cb(error ?? null));
+    });
   }
 
   /** The node's Stat, or null when it does not exist. With a watcher: fires on create/delete/change. */
@@ -581,12 +601,30 @@ export class ZkConnection {
     });
   }
 
+  /**
+   * The children and the parent's Stat; with a watcher, a child watch on `path`. Framed here, as
+   * {@link remove} is (every enqueue sends one), and the answer read by the client as the answer to
+   * its own getChildren2. The watcher goes where the client's `getChildren` puts it, on a
+   * successful answer only (./child-watches.ts): the client notifies it, and sets it again on the
+   * server after a reconnect, as for any watch of its own.
+   */
   getChildren(path: string, watcher?: (event: Event) => void): Promise<{ children: string[]; stat: Stat }> {
     return this.request(false, (cb) => {
-      const callback = (error: unknown, children?: string[], stat?: Stat) =>
-        cb(error, error ? undefined : { children: children ?? [], stat: stat as Stat });
-      if (watcher) this.client.getChildren(path, watcher, callback);
-      else this.client.getChildren(path, callback);
+      const pathLength = Buffer.byteLength(path, 'utf8');
+      const request = framedRequest(GET_CHILDREN2_OPCODE, GET_CHILDREN2_OPCODE, 4 + pathLength + 1, (frame, offset) => {
+        offset = frame.writeInt32BE(pathLength, offset);
+        offset += frame.write(path, offset, 'utf8');
+        frame.writeUInt8(watcher ? 1 : 0, offset);
+      });
+      const manager = managerOf(this.client);
+      manager.queue(request, (error: unknown, response?: { payload: { children?: string[]; stat: Stat } }) => {
+        if (error) {
+          cb(error);
+          return;
+        }
+        if (watcher) setChildWatch(manager, path, watcher);
+        cb(null, { children: response!.payload.children ?? [], stat: response!.payload.stat });
+      });
     });
   }
 

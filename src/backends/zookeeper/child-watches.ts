@@ -1,0 +1,66 @@
+/**
+ * Child watches kept where node-zookeeper-client keeps its own, without an EventEmitter each.
+ *
+ * The client keeps a one-shot watch per path and kind in its WatcherManager: an EventEmitter made
+ * for the path on the first watch, a `once` listener per watcher, and the emitter dropped when the
+ * path's notification comes. An uncontended acquire sets a child watch on its name's node with
+ * every enqueue (the listing behind its create), and that notification comes with every release:
+ * a new emitter, its listener wrapper and its removal per acquire, a measurable part of the
+ * client's time per pair (issue 11). {@link setChildWatch} puts a small list in the emitter's place,
+ * with the three things the client asks of one: `listeners('notification')` (the paths it sets
+ * again on the server after a reconnect, and whether it has any watch at all), and
+ * `emit('notification', event)` once the client has taken it out for a notification. So the
+ * client notifies, drops and re-sets these watches exactly as it does its own.
+ * @module
+ */
+import type { Event } from 'node-zookeeper-client';
+
+type Watcher = (event: Event) => void;
+
+/** The part of the client's connection manager this module touches. */
+export interface WatchedManager {
+  watcherManager: { childWatchers: Record<string, unknown> };
+  registerChildWatcher(path: string, watcher: Watcher): void;
+}
+
+/** One path's child watchers until its next notification, as the client's emitter would hold them. */
+class OneShotWatchers {
+  #watchers: Watcher[] = [];
+
+  add(watcher: Watcher): void {
+    // The client sets one watcher once per path, however often it is asked to.
+    if (!this.#watchers.includes(watcher)) this.#watchers.push(watcher);
+  }
+
+  /** What the client reads of an emitter: the watchers still waiting. */
+  listeners(): readonly Watcher[] {
+    return this.#watchers;
+  }
+
+  /** Called by the client once, after it took this path's watchers out for a notification. */
+  emit(_name: string, event: Event): boolean {
+    const watchers = this.#watchers;
+    this.#watchers = [];
+    for (const watcher of watchers) watcher(event);
+    return watchers.length > 0;
+  }
+}
+
+/**
+ * Adds `watcher` as a child watch on `path` after a successful listing that set the watch on the
+ * server. A path whose watchers the client holds in its own emitter (a watch set through the
+ * client's `getChildren`) is left to the client.
+ */
+export function setChildWatch(manager: WatchedManager, path: string, watcher: Watcher): void {
+  const watchers = manager.watcherManager.childWatchers;
+  const current = watchers[path];
+  if (current === undefined) {
+    const made = new OneShotWatchers();
+    made.add(watcher);
+    watchers[path] = made;
+  } else if (current instanceof OneShotWatchers) {
+    current.add(watcher);
+  } else {
+    manager.registerChildWatcher(path, watcher);
+  }
+}
