@@ -9,7 +9,7 @@ import { checkQueueName } from '../validate.js';
 import { observeAcquire } from '../observability/events.js';
 import { Hold } from './hold.js';
 import { MUTEX_USE } from './kinds.js';
-import { type Contender, type ContenderRequest, contend, exclusiveRule, tryContend } from './queue.js';
+import { type Contender, type ContenderRequest, contend, enteringSignal, exclusiveRule, tryContend } from './queue.js';
 import type { AcquireOptions, Lease, TryOptions } from './types.js';
 import { TRY_OPTIONS, type WaitScope, waitWithin } from './wait-scope.js';
 import { withHold } from './with-hold.js';
@@ -72,10 +72,12 @@ export class Mutex {
     );
   }
 
-  async #tryAcquireNow(scope: WaitScope): Promise<Lease | undefined> {
-    const admitted = await tryContend(this.#backend, this.#request, scope.signal);
-    return admitted && new Hold(this.name, admitted);
+  #tryAcquireNow(scope: WaitScope): Promise<Lease | undefined> {
+    // No AbortController made for a try with no limits, as for an acquire (see enteringSignal).
+    return tryContend(this.#backend, this.#request, enteringSignal(this.#backend, scope)).then(this.#holdIfAdmitted);
   }
+
+  readonly #holdIfAdmitted = (admitted: Contender | undefined): Lease | undefined => admitted && new Hold(this.name, admitted);
 
   /**
    * Runs `fn` while holding the lock and releases it afterwards, also when `fn` throws.

@@ -97,7 +97,7 @@ export function contend(backend: Backend, request: ContenderRequest, scope: Wait
   // kept for the wait would keep its options and their signal alive (most of a kilobyte).
   // With no limits, on a backend that never listens to a never-aborting signal while entering,
   // the scope's own signal is not made for entering (see Backend.entersWithoutListening).
-  const signal = scope.unlimited === true && backend.entersWithoutListening === true ? NEVER_ABORTED : scope.signal;
+  const signal = enteringSignal(backend, scope);
   return new Promise<Contender>((resolve, reject) => {
     enter(backend, request, signal).then(({ contender, first }) => new Admission(backend, request, contender, resolve, reject).start(scope, first), reject);
   });
@@ -105,6 +105,16 @@ export function contend(backend: Backend, request: ContenderRequest, scope: Wait
 
 /** The signal of waits that nothing aborts but the loss of the own key (see Backend.endsWaitWithOwnKey). */
 const NEVER_ABORTED = neverAborting();
+
+/**
+ * The signal an acquire or a try enters within: the scope's own; or, when nothing can abort the
+ * scope and the backend adds no listener to a never-aborting signal while entering
+ * (Backend.entersWithoutListening), one shared signal that never aborts, so that the scope's own
+ * (an AbortController, made when first read) is never made.
+ */
+export function enteringSignal(backend: Backend, scope: Pick<WaitScope, 'signal' | 'unlimited'>): AbortSignal {
+  return scope.unlimited === true && backend.entersWithoutListening === true ? NEVER_ABORTED : scope.signal;
+}
 
 /** What an {@link Admission} ends with when the contender holds. */
 const ADMITTED = Symbol('admitted');

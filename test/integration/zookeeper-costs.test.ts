@@ -76,6 +76,16 @@ describe('allocations of an acquire on ZooKeeper', () => {
     expect(least).toEqual({ controllers: 0, timers: 0 });
   }, 30_000);
 
+  it('an uncontended tryAcquire + release makes no AbortController and no timer either', async (context) => {
+    if (!servers) return context.skip();
+    const coord = await open(`/baton-costs-try-${process.pid}`);
+    const mutex = coord.mutex(`try-${randomUUID().slice(0, 8)}`);
+    for (let i = 0; i < 3; i++) await (await mutex.tryAcquire())!.release();
+    const least = await leastAllocationsOf(async () => (await mutex.tryAcquire())!.release());
+    // Before, a try with no limits read its scope's signal, which made one: { controllers: 1 }.
+    expect(least).toEqual({ controllers: 0, timers: 0 });
+  }, 30_000);
+
   it('an uncontended acquire + release takes few asynchronous steps: its promises, counted', async (context) => {
     if (!servers) return context.skip();
     const coord = await open(`/baton-costs-steps-${process.pid}`);
