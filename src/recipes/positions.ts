@@ -31,7 +31,7 @@
  */
 import type { Backend, QueueEntry, Role } from '../backends/contract.js';
 import { parentOf } from '../backends/key-paths.js';
-import { requestFlush, resumeFlush } from './report-pacing.js';
+import { inMicrotask, requestFlush, resumeFlush } from './report-pacing.js';
 
 /** One contender key in a view, linked in queue (creation) order. */
 interface ViewNode {
@@ -449,7 +449,7 @@ export function confirmedGone(key: string, revision: bigint | undefined): void {
 }
 
 /** Reports paced process-wide (./report-pacing.ts); the waiter next in line is told in a microtask. */
-const PACED: Schedule = { paced: requestFlush, soon: queueMicrotask, resumed: resumeFlush };
+const PACED: Schedule = { paced: requestFlush, soon: inMicrotask, resumed: resumeFlush };
 
 /** A waiter's position reports, as {@link followPosition} starts them. */
 export interface PositionReports {

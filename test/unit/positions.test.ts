@@ -5,9 +5,11 @@
  * when its position fell (positions never rise). Changes between two flushes are reported once, as their end state.
  * The views here flush when the test says (their scheduler does nothing).
  */
+import { createHook } from 'node:async_hooks';
 import { describe, expect, it } from 'vitest';
 import type { QueueEntry, Role } from '../../src/backends/contract.js';
 import { type HeadRule, QueueView } from '../../src/recipes/positions.js';
+import { until } from '../support/until.js';
 
 const exclusive: HeadRule = { shared: () => false };
 const readersShare: HeadRule = { shared: (role) => role === 'read' };
@@ -256,5 +258,44 @@ describe('QueueView', () => {
     stopOther(false);
     view.flush();
     expect(other).toEqual([1]);
+  });
+});
+
+describe('QueueView on its default schedule', () => {
+  it('a handoff makes no async resource: the check of who is next in line and the flushes run in plain microtasks', async () => {
+    // Node's queueMicrotask makes an async resource ('Microtask': an object, an id and a bound
+    // function) per call; the check of who is next in line is asked for once per change, so with
+    // it every handoff under waiters with positions made one. Counted by an async hook's init.
+    const made = new Map<string, number>();
+    const hook = createHook({
+      init(_id, type) {
+        made.set(type, (made.get(type) ?? 0) + 1);
+      },
+    });
+    const view = new QueueView(exclusive);
+    const waiters = 50;
+    const last = new Map<string, number>();
+    const stops: Array<(admitted?: boolean) => void> = [];
+    view.created({ key: 'holder', role: 'lock' });
+    for (let i = 0; i < waiters; i++) {
+      const key = `w${i}`;
+      view.created({ key, role: 'lock' });
+      stops.push(view.subscribe(key, (p) => last.set(key, p)));
+    }
+    // Every waiter told where it stands before counting.
+    await until(() => last.size === waiters);
+    hook.enable();
+    try {
+      view.deleted('holder');
+      for (let i = 0; i < waiters; i++) {
+        // The next in line hears it is next before its grant, in a microtask of its own.
+        await until(() => last.get(`w${i}`) === 0);
+        stops[i]?.(true);
+        view.deleted(`w${i}`);
+      }
+    } finally {
+      hook.disable();
+    }
+    expect(made.get('Microtask') ?? 0).toBe(0);
   });
 });

@@ -62,3 +62,49 @@ it('spaces flushes by 19 times their length in CPU time too, up to 200 ms, in an
     expect(gap.cpu >= gap.owed || gap.wall >= MAX_WAIT_MS, `CPU time owed not used and the wait under ${MAX_WAIT_MS} ms: ${shown}`).toBe(true);
   }
 }, 30_000);
+
+it('waits for the CPU time owed at the pace the process uses CPU: a timer or two per flush, not one per fraction of the wait', async () => {
+  // A process busy about half the time between flushes (as one serving waiters over a network,
+  // idle in its event loop while its server answers). Waited as wall time, the CPU time owed was
+  // re-checked again and again, each time with a new timer (and a getrusage), the wait halving each time.
+  let stop = false;
+  const burn = () => {
+    busy(1);
+    if (!stop) setTimeout(burn, 1);
+  };
+  const original = globalThis.setTimeout;
+  let pacerTimers = 0;
+  globalThis.setTimeout = ((callback: (...args: unknown[]) => void, ms?: number, ...args: unknown[]) => {
+    if (callback !== burn) pacerTimers++;
+    return original(callback, ms, ...args);
+  }) as typeof setTimeout;
+  const flushes: Flush[] = [];
+  burn();
+  try {
+    for (let i = 0; i < FLUSHES; i++) {
+      await new Promise<void>((resolve) =>
+        requestFlush(() => {
+          const start = performance.now();
+          const startCpu = cpu();
+          busy(FLUSH_COST_MS);
+          flushes.push({ start, startCpu, end: performance.now(), endCpu: cpu() });
+          resolve();
+        }),
+      );
+    }
+  } finally {
+    stop = true;
+    globalThis.setTimeout = original;
+  }
+  const gaps = flushes.slice(1).map((next, i) => {
+    const previous = flushes[i] as Flush;
+    return { owed: (previous.end - previous.start) * SPACING, wall: next.start - previous.end, cpu: next.startCpu - previous.endCpu };
+  });
+  const shown = `${pacerTimers} timers for ${FLUSHES} flushes; ${gaps.map((g) => `owed ${g.owed.toFixed(1)}, wall ${g.wall.toFixed(1)}, CPU ${g.cpu.toFixed(1)} ms`).join('; ')}`;
+  // Still the pace: no flush before its share of wall and CPU time (or the cap).
+  for (const gap of gaps) {
+    expect(gap.wall, shown).toBeGreaterThanOrEqual(gap.owed);
+    expect(gap.cpu >= gap.owed || gap.wall >= MAX_WAIT_MS, shown).toBe(true);
+  }
+  expect(pacerTimers, shown).toBeLessThanOrEqual(4 * FLUSHES);
+}, 30_000);
