@@ -133,6 +133,8 @@ export class ZkConnection {
   #lastProof = performance.now();
   /** Send time of that request, to tell a server that stopped answering. */
   #lastProofSent = performance.now();
+  /** Send time of the latest request through the leader (answered or not). */
+  #leaderSentAt = -Infinity;
   #deadlineTimer: NodeJS.Timeout | undefined;
   #heartbeatTimer: NodeJS.Timeout | undefined;
   #heartbeatInFlight = false;
@@ -294,7 +296,8 @@ export class ZkConnection {
       this.#shutdown(new BackendError(`ZooKeeper at ${this.endpoints} rejected the client's credentials`)),
     );
     this.#armDeadline();
-    this.#heartbeatTimer = setInterval(() => this.#tick(), heartbeatIntervalOf(this.timeout));
+    // Dropping the connection destroys the answers not read yet: see #afterAnswersOnTheWay.
+    this.#heartbeatTimer = setInterval(() => this.#afterAnswersOnTheWay(() => this.#tick()), heartbeatIntervalOf(this.timeout));
     this.#heartbeatTimer.unref();
     this.#heartbeat();
   }
@@ -302,19 +305,39 @@ export class ZkConnection {
   /** Fires at last proof + session timeout; re-arms itself if proofs came in meanwhile. */
   #armDeadline(): void {
     const remaining = this.#lastProof + this.timeout - performance.now();
-    this.#deadlineTimer = setTimeout(() => {
-      if (this.signal.aborted) return;
-      if (performance.now() >= this.#lastProof + this.timeout) {
-        this.#shutdown(
-          new SessionLostError(
-            `ZooKeeper session ${this.sessionId} lost: no answer through the leader from ${this.endpoints} for its session timeout of ${this.timeout} ms`,
-          ),
-        );
-      } else {
-        this.#armDeadline();
-      }
-    }, Math.max(0, remaining));
+    this.#deadlineTimer = setTimeout(() => this.#afterAnswersOnTheWay(() => this.#judgeDeadline()), Math.max(0, remaining));
     this.#deadlineTimer.unref();
+  }
+
+  #judgeDeadline(): void {
+    if (this.signal.aborted) return;
+    if (performance.now() >= this.#lastProof + this.timeout) {
+      this.#shutdown(
+        new SessionLostError(
+          `ZooKeeper session ${this.sessionId} lost: no answer through the leader from ${this.endpoints} for its session timeout of ${this.timeout} ms`,
+        ),
+      );
+    } else {
+      this.#armDeadline();
+    }
+  }
+
+  /**
+   * Runs `judge` (the loss deadline, the silence check) at once, or after the answers already
+   * received are read when one of them could still keep the session: a request through the
+   * leader is unanswered and was sent recently enough that its answer would move the deadline
+   * past now. Node runs due timers before it reads the sockets, so after this process was busy
+   * past the deadline (10,000 waiters entering over 100 coordinators at once held the event loop
+   * for 5 s at a time) a heartbeat's answer that came in time, waiting unread, would lose to it:
+   * the silence check dropped the connection (and the answer), the deadline declared the session
+   * lost. setImmediate runs after the next pass over the sockets. When no answer could help (the
+   * process was frozen past the timeout, everything in flight older than that), the verdict is
+   * not put after what the server said meanwhile (its deletion of the session's nodes among it).
+   */
+  #afterAnswersOnTheWay(judge: () => void): void {
+    const inFlight = this.#leaderSentAt > this.#lastProofSent;
+    if (inFlight && this.#leaderSentAt - leaderLagOf(this.timeout) + this.timeout > performance.now()) setImmediate(judge);
+    else judge();
   }
 
   /** An answer to a request sent at `sentAt` went through the leader. */
@@ -472,6 +495,7 @@ export class ZkConnection {
     // timeout would. Ending the session also keeps a request still queued in the client from
     // reaching the server later (an orphan node).
     const sentAt = performance.now();
+    if (throughLeader) this.#leaderSentAt = sentAt;
     this.#coalesce();
     return new Promise<T>((resolve, reject) => {
       let done = false;
