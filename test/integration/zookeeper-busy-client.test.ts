@@ -15,14 +15,15 @@
  * out, and the process is kept busy until past the loss deadline, but not past the deadline the
  * sync's answer gives: the answer, there long before, must win.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { ZkConnection } from '../../src/backends/zookeeper/connection.js';
 import { heartbeatIntervalOf, leaderLagOf } from '../../src/backends/zookeeper/connection.js';
 import type { ZooKeeperBackend } from '../../src/backends/zookeeper/index.js';
 import { connect, type Coordinator } from '../../src/index.js';
 import { backendOf } from '../../src/testing.js';
 import { until } from '../support/until.js';
-import { localZooKeeperAvailable, startZooKeeper, type ZooKeeperServers } from '../support/zookeeper-server.js';
+import { localZooKeeperAvailable } from '../support/zookeeper-server.js';
+import { zooKeeperForTests } from '../support/zookeeper-for-tests.js';
 
 const wanted = localZooKeeperAvailable() || !!process.env.BATON_TEST_ZOOKEEPER_ENDPOINTS || process.env.CI === 'true';
 
@@ -31,18 +32,11 @@ const TIMEOUT_MS = 4000;
 const PAST_DEADLINE_MS = 300;
 
 describe.skipIf(!wanted)('ZooKeeper: a process busy past its session loss deadline', () => {
-  let servers: ZooKeeperServers | undefined;
-  const opened: Coordinator[] = [];
-  beforeAll(async () => {
-    servers = await startZooKeeper(1);
-  }, 120_000);
-  afterAll(async () => {
-    await Promise.all(opened.map((coord) => coord.close()));
-    await servers?.stop();
-  });
+  const zk = zooKeeperForTests();
+  const opened = zk.opened;
 
   it('keeps the session when a heartbeat answer came in time, read after the deadline came due', async () => {
-    const coord = await connect(servers!.url({ sessionTimeout: TIMEOUT_MS }));
+    const coord = await connect(zk.servers!.url({ sessionTimeout: TIMEOUT_MS }));
     opened.push(coord);
     const conn: ZkConnection = await (backendOf(coord) as ZooKeeperBackend).connection();
     expect(conn.timeout).toBe(TIMEOUT_MS);

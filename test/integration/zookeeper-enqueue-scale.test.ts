@@ -8,31 +8,24 @@
  * moved O(W^2) bytes.
  */
 import { randomUUID } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { ZooKeeperBackend } from '../../src/backends/zookeeper/index.js';
 import type { ZkConnection } from '../../src/backends/zookeeper/connection.js';
 import { connect, type Coordinator, type Lease } from '../../src/index.js';
 import { backendOf } from '../../src/testing.js';
 import { receivedFrom, watchesOf } from '../support/zookeeper-inspect.js';
-import { startZooKeeper, type ZooKeeperServers } from '../support/zookeeper-server.js';
+import { zooKeeperForTests } from '../support/zookeeper-for-tests.js';
 import { until } from '../support/until.js';
 
 /** Enqueues measured one by one after the queue is filled: the least of them is the count. */
 const MEASURED = 5;
 
-let servers: ZooKeeperServers | undefined;
-const opened: Coordinator[] = [];
-beforeAll(async () => {
-  servers = await startZooKeeper(1);
-}, 120_000);
-afterAll(async () => {
-  await Promise.all(opened.map((coord) => coord.close()));
-  await servers?.stop();
-});
+const zk = zooKeeperForTests();
+const opened = zk.opened;
 
 /** A coordinator whose heartbeat (every fifth of the session timeout) rarely falls into a count. */
 async function open(chroot: string): Promise<Coordinator> {
-  const coord = await connect(servers!.url({ chroot, sessionTimeout: 40_000 }));
+  const coord = await connect(zk.servers!.url({ chroot, sessionTimeout: 40_000 }));
   opened.push(coord);
   return coord;
 }
@@ -87,7 +80,7 @@ async function enqueueCosts(waiters: number, positions: boolean): Promise<Costs>
   // client one watcher more on its own node and one on the node ahead, once their answers are read.
   const settled = (count: number) =>
     until(
-      async () => unanswered(conn) === 0 && dataWatchers(conn) === 2 * count && (await watchesOf(servers!, session)).filter((path) => path.includes('/_c_')).length === count + 1,
+      async () => unanswered(conn) === 0 && dataWatchers(conn) === 2 * count && (await watchesOf(zk.servers!, session)).filter((path) => path.includes('/_c_')).length === count + 1,
       `${count} waiters in line, every answer read`,
       60_000,
     );
@@ -95,11 +88,11 @@ async function enqueueCosts(waiters: number, positions: boolean): Promise<Costs>
   await settled(waiters);
   let least: Costs = { requests: Infinity, bytes: Infinity };
   for (let i = 1; i <= MEASURED; i++) {
-    const requests = await receivedFrom(servers!, session);
+    const requests = await receivedFrom(zk.servers!, session);
     const bytes = bytesRead(conn);
     enter();
     await settled(waiters + i);
-    const cost = { requests: (await receivedFrom(servers!, session)) - requests, bytes: bytesRead(conn) - bytes };
+    const cost = { requests: (await receivedFrom(zk.servers!, session)) - requests, bytes: bytesRead(conn) - bytes };
     if (cost.bytes < least.bytes) least = cost;
   }
   // Served in order, so the run ends with nothing left on the server.
@@ -111,7 +104,7 @@ async function enqueueCosts(waiters: number, positions: boolean): Promise<Costs>
 describe('entering a long queue on ZooKeeper, counted on the wire', () => {
   for (const positions of [false, true]) {
     it(`costs the same requests and bytes behind 1,000 waiters as behind 10 (${positions ? 'every waiter asking for positions' : 'no positions asked for'})`, async (context) => {
-      if (!servers) return context.skip();
+      if (!zk.servers) return context.skip();
       const short = await enqueueCosts(10, positions);
       const long = await enqueueCosts(1000, positions);
       console.log(`per enqueue (${positions ? 'with' : 'without'} positions): behind 10 waiters ${short.requests} requests, ${short.bytes} bytes read; behind 1,000 ${long.requests} requests, ${long.bytes} bytes read`);

@@ -7,31 +7,24 @@
  * not trusted by the next scan.
  */
 import { randomUUID } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { ZooKeeperBackend } from '../../src/backends/zookeeper/index.js';
 import { connect, type Coordinator, type Lease } from '../../src/index.js';
 import { backendOf } from '../../src/testing.js';
 import { untilQueue } from '../interop/peers.js';
 import { startTcpProxy } from '../support/tcp-proxy.js';
 import { packetsDuring, watchesOf } from '../support/zookeeper-inspect.js';
-import { startZooKeeper, type ZooKeeperServers } from '../support/zookeeper-server.js';
+import { zooKeeperForTests } from '../support/zookeeper-for-tests.js';
 
 const WAITERS = 100;
 
-let servers: ZooKeeperServers | undefined;
-const opened: Coordinator[] = [];
-beforeAll(async () => {
-  servers = await startZooKeeper(1);
-}, 120_000);
-afterAll(async () => {
-  await Promise.all(opened.map((coord) => coord.close()));
-  await servers?.stop();
-});
+const zk = zooKeeperForTests();
+const opened = zk.opened;
 
 describe('the dashboard scan on ZooKeeper, counted by the server', () => {
   it(`watches name nodes and queue heads, not ${WAITERS} waiters; re-reads only what changed`, async (context) => {
-    if (!servers) return context.skip();
-    const url = servers.url({ chroot: `/baton-scan-cost-${process.pid}` });
+    if (!zk.servers) return context.skip();
+    const url = zk.servers.url({ chroot: `/baton-scan-cost-${process.pid}` });
     const open = async () => {
       const coord = await connect(url);
       opened.push(coord);
@@ -54,11 +47,11 @@ describe('the dashboard scan on ZooKeeper, counted by the server', () => {
 
     // `wchc` lists a session's data watches: the scan holds one, on the queue's head, whatever the
     // queue's length (its children watches are one per name node).
-    const watched = await watchesOf(servers!, session);
+    const watched = await watchesOf(zk.servers!, session);
     expect(watched, `the viewer's data watches: ${watched.join(' ')}`).toEqual([holder.key]);
 
     // Nothing changed: the scan answers from what its armed watches vouch for, without a request.
-    const quietPackets = await packetsDuring(servers!, session, async () => {
+    const quietPackets = await packetsDuring(zk.servers!, session, async () => {
       const quiet = await backend.scan(prefix, stop.signal);
       expect(quiet.current.keys).toHaveLength(WAITERS + 1);
     });
@@ -69,7 +62,7 @@ describe('the dashboard scan on ZooKeeper, counted by the server', () => {
     const next = await Promise.race(waiting);
     await first.changed;
     let after!: Awaited<ReturnType<typeof backend.scan>>;
-    const changedPackets = await packetsDuring(servers!, session, async () => {
+    const changedPackets = await packetsDuring(zk.servers!, session, async () => {
       after = await backend.scan(prefix, stop.signal);
     });
     expect(after.current.keys.map((key) => key.revision)).not.toContain(holder.token);
@@ -85,13 +78,13 @@ describe('the dashboard scan on ZooKeeper, counted by the server', () => {
   }, 60_000);
 
   it('a listing answered together with its own watch event is read again by the next scan', async (context) => {
-    if (!servers) return context.skip();
-    const [host, port] = servers.endpoints[0]!.split(':') as [string, string];
+    if (!zk.servers) return context.skip();
+    const [host, port] = zk.servers.endpoints[0]!.split(':') as [string, string];
     const proxy = await startTcpProxy(Number(port), host);
     try {
       const chroot = `/baton-scan-race-${process.pid}`;
       const viewer = await connect(`zookeeper://127.0.0.1:${proxy.port}${chroot}`);
-      const writer = await connect(servers.url({ chroot }));
+      const writer = await connect(zk.servers.url({ chroot }));
       opened.push(viewer, writer);
       const prefix = `race-${randomUUID().slice(0, 8)}`;
       await (await writer.mutex(`${prefix}/a`).acquire()).release(); // the prefix exists, no contender in it

@@ -38,7 +38,8 @@ interface Flush {
   endCpu: number;
 }
 
-it('spaces flushes by 19 times their length in CPU time too, up to 200 ms, in an idle process', async () => {
+/** FLUSHES flushes one after another, each costing FLUSH_COST_MS, as the pacer lets them run. */
+async function pacedFlushes(): Promise<Flush[]> {
   const flushes: Flush[] = [];
   for (let i = 0; i < FLUSHES; i++) {
     await new Promise<void>((resolve) =>
@@ -51,10 +52,19 @@ it('spaces flushes by 19 times their length in CPU time too, up to 200 ms, in an
       }),
     );
   }
-  const gaps = flushes.slice(1).map((next, i) => {
+  return flushes;
+}
+
+/** Each gap between one flush's end and the next one's start, and the time the first owed. */
+function gapsBetween(flushes: Flush[]): Array<{ owed: number; wall: number; cpu: number }> {
+  return flushes.slice(1).map((next, i) => {
     const previous = flushes[i] as Flush;
     return { owed: (previous.end - previous.start) * SPACING, wall: next.start - previous.end, cpu: next.startCpu - previous.endCpu };
   });
+}
+
+it('spaces flushes by 19 times their length in CPU time too, up to 200 ms, in an idle process', async () => {
+  const gaps = gapsBetween(await pacedFlushes());
   const shown = gaps.map((g) => `owed ${g.owed.toFixed(1)}, wall ${g.wall.toFixed(1)}, CPU ${g.cpu.toFixed(1)} ms`).join('; ');
   expect(gaps.length).toBe(FLUSHES - 1);
   for (const gap of gaps) {
@@ -78,28 +88,15 @@ it('waits for the CPU time owed at the pace the process uses CPU: a timer or two
     if (callback !== burn) pacerTimers++;
     return original(callback, ms, ...args);
   }) as typeof setTimeout;
-  const flushes: Flush[] = [];
+  let flushes: Flush[];
   burn();
   try {
-    for (let i = 0; i < FLUSHES; i++) {
-      await new Promise<void>((resolve) =>
-        requestFlush(() => {
-          const start = performance.now();
-          const startCpu = cpu();
-          busy(FLUSH_COST_MS);
-          flushes.push({ start, startCpu, end: performance.now(), endCpu: cpu() });
-          resolve();
-        }),
-      );
-    }
+    flushes = await pacedFlushes();
   } finally {
     stop = true;
     globalThis.setTimeout = original;
   }
-  const gaps = flushes.slice(1).map((next, i) => {
-    const previous = flushes[i] as Flush;
-    return { owed: (previous.end - previous.start) * SPACING, wall: next.start - previous.end, cpu: next.startCpu - previous.endCpu };
-  });
+  const gaps = gapsBetween(flushes);
   const shown = `${pacerTimers} timers for ${FLUSHES} flushes; ${gaps.map((g) => `owed ${g.owed.toFixed(1)}, wall ${g.wall.toFixed(1)}, CPU ${g.cpu.toFixed(1)} ms`).join('; ')}`;
   // Still the pace: no flush before its share of wall and CPU time (or the cap).
   for (const gap of gaps) {
