@@ -12,7 +12,7 @@
 import { randomUUID } from 'node:crypto';
 import zookeeper from 'node-zookeeper-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { connect, type Coordinator, type Lease } from '../../src/index.js';
+import { connect, type Coordinator, type Lease, type Mutex } from '../../src/index.js';
 import { allocationsOf, leastAllocationsOf, leastPromisesOf } from '../support/allocations.js';
 import { call, packetsDuring, rawClient, sessionOf, watchesOf } from '../support/zookeeper-inspect.js';
 import { startZooKeeper, type ZooKeeperServers } from '../support/zookeeper-server.js';
@@ -43,6 +43,21 @@ async function open(chroot: string): Promise<Coordinator> {
   return coord;
 }
 
+/**
+ * A mutex named `<label>-…` on a coordinator of its own (chroot `/baton-costs-<label>-<pid>`),
+ * after three pairs of `pair` (acquire + release unless told): the first acquires learn the
+ * parent (created, then seen alone) and the session's first release arms its removal timer, so
+ * the pairs counted after them are the steady ones.
+ */
+async function warmedMutex(label: string, pair: (mutex: Mutex) => Promise<void> = async (mutex) => (await mutex.acquire()).release()) {
+  const chroot = `/baton-costs-${label}-${process.pid}`;
+  const coord = await open(chroot);
+  const name = `${label}-${randomUUID().slice(0, 8)}`;
+  const mutex = coord.mutex(name);
+  for (let i = 0; i < 3; i++) await pair(mutex);
+  return { chroot, coord, name, mutex };
+}
+
 /** A plain client of the same server, for another client's creates and deletes. */
 async function otherClient(): Promise<zookeeper.Client> {
   const client = await rawClient(servers!, { sessionTimeout: 10_000 });
@@ -64,9 +79,7 @@ function lossOf(lease: Lease): Promise<unknown> {
 describe('allocations of an acquire on ZooKeeper', () => {
   it('an uncontended acquire + release makes no AbortController, not even its wait\'s never-aborting signal, and no timer: the removal attempt bounds itself', async (context) => {
     if (!servers) return context.skip();
-    const coord = await open(`/baton-costs-alloc-${process.pid}`);
-    const mutex = coord.mutex(`pairs-${randomUUID().slice(0, 8)}`);
-    for (let i = 0; i < 3; i++) await (await mutex.acquire()).release();
+    const { mutex } = await warmedMutex('alloc');
     // The least over a few pairs: a heartbeat falling inside one pair adds nothing here, but the
     // first release of a session arms its one removal-deadline timer.
     const least = await leastAllocationsOf(async () => (await mutex.acquire()).release());
@@ -78,9 +91,7 @@ describe('allocations of an acquire on ZooKeeper', () => {
 
   it('an uncontended tryAcquire + release makes no AbortController and no timer either', async (context) => {
     if (!servers) return context.skip();
-    const coord = await open(`/baton-costs-try-${process.pid}`);
-    const mutex = coord.mutex(`try-${randomUUID().slice(0, 8)}`);
-    for (let i = 0; i < 3; i++) await (await mutex.tryAcquire())!.release();
+    const { mutex } = await warmedMutex('try', async (mutex) => (await mutex.tryAcquire())!.release());
     const least = await leastAllocationsOf(async () => (await mutex.tryAcquire())!.release());
     // Before, a try with no limits read its scope's signal, which made one: { controllers: 1 }.
     expect(least).toEqual({ controllers: 0, timers: 0 });
@@ -88,9 +99,7 @@ describe('allocations of an acquire on ZooKeeper', () => {
 
   it('an uncontended acquire + release takes few asynchronous steps: its promises, counted', async (context) => {
     if (!servers) return context.skip();
-    const coord = await open(`/baton-costs-steps-${process.pid}`);
-    const mutex = coord.mutex(`steps-${randomUUID().slice(0, 8)}`);
-    for (let i = 0; i < 3; i++) await (await mutex.acquire()).release();
+    const { mutex } = await warmedMutex('steps');
     const promises = await leastPromisesOf(async () => (await mutex.acquire()).release());
     console.log(`uncontended acquire + release: ${promises} promises`);
     // The requests' own: the create2's, the listing's and the delete's (3), and the two awaits of
@@ -102,9 +111,7 @@ describe('allocations of an acquire on ZooKeeper', () => {
 
   it('an uncontended acquire + release makes no EventEmitter: its child watch is kept without one', async (context) => {
     if (!servers) return context.skip();
-    const coord = await open(`/baton-costs-emitters-${process.pid}`);
-    const mutex = coord.mutex(`emitters-${randomUUID().slice(0, 8)}`);
-    for (let i = 0; i < 3; i++) await (await mutex.acquire()).release();
+    const { mutex } = await warmedMutex('emitters');
     // Every EventEmitter runs EventEmitter.init from its constructor: counted while the pairs run.
     const emitters = EventEmitter as unknown as { init: (this: EventEmitter, ...args: unknown[]) => unknown };
     const init = emitters.init;
@@ -224,10 +231,7 @@ describe('a handoff between contenders of one process on ZooKeeper, counted by t
 describe('an uncontended acquire on ZooKeeper, counted by the server', () => {
   it(`costs three requests per acquire + release: the create and the listing, then the delete (${PAIRS} pairs)`, async (context) => {
     if (!servers) return context.skip();
-    const coord = await open(`/baton-costs-${process.pid}`);
-    const mutex = coord.mutex(`uncontended-${randomUUID().slice(0, 8)}`);
-    // The first acquires learn the parent: created, then seen alone.
-    for (let i = 0; i < 3; i++) await (await mutex.acquire()).release();
+    const { coord, mutex } = await warmedMutex('uncontended');
     const session = await sessionOf(coord);
     const packets = await packetsDuring(servers!, session, async () => {
       for (let i = 0; i < PAIRS; i++) await (await mutex.acquire()).release();
@@ -266,11 +270,7 @@ describe('an uncontended acquire on ZooKeeper, counted by the server', () => {
 
   it('an uncontended hold sets no watch on its node, and still reports its deletion by someone else', async (context) => {
     if (!servers) return context.skip();
-    const chroot = `/baton-costs-alone-${process.pid}`;
-    const coord = await open(chroot);
-    const name = `alone-${randomUUID().slice(0, 8)}`;
-    const mutex = coord.mutex(name);
-    for (let i = 0; i < 3; i++) await (await mutex.acquire()).release();
+    const { chroot, coord, name, mutex } = await warmedMutex('alone');
     const session = await sessionOf(coord);
     const lease = await mutex.acquire();
     // Its node is watched through the child watch the listing set on the parent: no data watch
@@ -317,11 +317,7 @@ describe('an uncontended acquire on ZooKeeper, counted by the server', () => {
 
   it('an uncontended hold watches its node itself once another contender joins, and reports its deletion', async (context) => {
     if (!servers) return context.skip();
-    const chroot = `/baton-costs-joined-${process.pid}`;
-    const coord = await open(chroot);
-    const name = `joined-${randomUUID().slice(0, 8)}`;
-    const mutex = coord.mutex(name);
-    for (let i = 0; i < 3; i++) await (await mutex.acquire()).release();
+    const { chroot, coord, name, mutex } = await warmedMutex('joined');
     const session = await sessionOf(coord);
     const lease = await mutex.acquire();
     // Another client's contender joins: the parent's children change, and the hold's own getData
