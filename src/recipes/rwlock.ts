@@ -10,7 +10,7 @@ import { checkQueueName } from '../validate.js';
 import { observeAcquire } from '../observability/events.js';
 import { Hold } from './hold.js';
 import { RWLOCK_USE } from './kinds.js';
-import { type AdmissionRule, type Contender, type ContenderRequest, contend, exclusiveRule, tryContend } from './queue.js';
+import { type AdmissionRule, type Contender, type ContenderRequest, contend, enteringSignal, exclusiveRule, tryContend } from './queue.js';
 import type { AcquireOptions, Lease, TryOptions } from './types.js';
 import { TRY_OPTIONS, type WaitScope, waitWithin } from './wait-scope.js';
 import { type QueueStatus, queueStatus } from './status.js';
@@ -134,9 +134,8 @@ export class ReadWriteLock {
     );
   }
 
-  async #tryReadNow(scope: WaitScope): Promise<Lease | undefined> {
-    const admitted = await tryContend(this.#backend, this.#read, scope.signal);
-    return admitted && new Hold(this.name, admitted);
+  #tryReadNow(scope: WaitScope): Promise<Lease | undefined> {
+    return tryContend(this.#backend, this.#read, enteringSignal(this.#backend, scope)).then(this.#holdIfAdmitted);
   }
 
   /**
@@ -156,8 +155,10 @@ export class ReadWriteLock {
     );
   }
 
-  async #tryWriteNow(scope: WaitScope): Promise<Lease | undefined> {
-    const admitted = await tryContend(this.#backend, this.#write, scope.signal);
-    return admitted && new Hold(this.name, admitted);
+  #tryWriteNow(scope: WaitScope): Promise<Lease | undefined> {
+    return tryContend(this.#backend, this.#write, enteringSignal(this.#backend, scope)).then(this.#holdIfAdmitted);
   }
+
+  // A try with no limits makes no AbortController, as an acquire (see enteringSignal).
+  readonly #holdIfAdmitted = (admitted: Contender | undefined): Lease | undefined => admitted && new Hold(this.name, admitted);
 }

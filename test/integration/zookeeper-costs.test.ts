@@ -97,6 +97,18 @@ describe('allocations of an acquire on ZooKeeper', () => {
     expect(least).toEqual({ controllers: 0, timers: 0 });
   }, 30_000);
 
+  it('an uncontended tryRead or tryWrite + release makes no AbortController and no timer either', async (context) => {
+    if (!servers) return context.skip();
+    const coord = await open(`/baton-costs-rwtry-${process.pid}`);
+    const rw = coord.readWriteLock(`rwtry-${randomUUID().slice(0, 8)}`);
+    const readPair = async () => (await rw.tryRead())!.release();
+    const writePair = async () => (await rw.tryWrite())!.release();
+    for (let i = 0; i < 3; i++) await readPair(), await writePair();
+    // Before, each try read its scope's signal, which made one: { controllers: 1 } for each.
+    expect(await leastAllocationsOf(readPair)).toEqual({ controllers: 0, timers: 0 });
+    expect(await leastAllocationsOf(writePair)).toEqual({ controllers: 0, timers: 0 });
+  }, 30_000);
+
   it('an uncontended acquire + release takes few asynchronous steps: its promises, counted', async (context) => {
     if (!servers) return context.skip();
     const { mutex } = await warmedMutex('steps');
