@@ -279,7 +279,8 @@ class Admission {
     if (first.admitted) return this.#settle(contender.own.lost ? this.#lost() : ADMITTED);
     // The own-key watch carries the session's loss too: a waiter learns it when a holder would.
     // With no timeout and no caller signal it alone can end the wait: no link, no race needed.
-    this.#limited = canAbort(scope.signal);
+    // (An unlimited scope's signal is not read: reading it would make one.)
+    this.#limited = scope.unlimited !== true && canAbort(scope.signal);
     this.#link = this.#limited ? linkSignals(scope.signal, contender.own.signal) : undefined;
     // Where the backend ends a blocker wait itself when the own key is lost, a waiter with no
     // limits waits on one shared signal that never aborts: its own key's signal is never made.

@@ -95,6 +95,9 @@ class MemorySession implements Session {
       signal: this.signal,
       ttlMs: options.ttl * 1000,
       attemptRemove: (key, revision, signal) => this.#attemptRemove(key, revision, signal),
+      // No deadline of its own per attempt: the removals' one timer gives up on an attempt held
+      // by a frozen link, whose request is still applied at thaw.
+      attemptRemoveWithin: (key, revision) => this.#attemptRemove(key, revision, undefined),
       end: () => this.end(),
     });
     this.#armExpiry();
@@ -193,7 +196,7 @@ class MemorySession implements Session {
   }
 
   /** One removal attempt; `revision` undefined: whatever creation of `key` (names are never reused). */
-  #attemptRemove(key: string, revision: bigint | undefined, signal: AbortSignal): Promise<void> {
+  #attemptRemove(key: string, revision: bigint | undefined, signal: AbortSignal | undefined): Promise<void> {
     const store = this.#link.store;
     return this.#link.request('remove', signal, () => {
       const current = store.revisionOf(key);
@@ -395,6 +398,8 @@ export class MemoryBackend implements Backend {
   readonly kind = 'memory' as const;
   /** waitForBlocker ends when the waiter's own key is lost (see below). */
   readonly endsWaitWithOwnKey = true as const;
+  /** session, enqueue and the reads made while entering listen to no never-aborting signal (raceSignal skips it). */
+  readonly entersWithoutListening = true as const;
 
   /**
    * The process's store: every memory coordinator's waiters on a queue share one position view
