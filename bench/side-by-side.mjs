@@ -8,7 +8,9 @@
 // --warmup seconds, and a discarded Baton run warms each server first. Libraries take turns (the order rotating every round) so that noise on
 // a shared machine hits all alike.
 //
-// Scenarios: 8 clients on one mutex (--rounds rounds, median), scaling curves (--clients list),
+// Scenarios: 8 clients on one mutex (--rounds short rounds; Baton runs between the peers, each
+// peer's round beside one of Baton's, and Baton / peer is the median over those pairs of rounds),
+// scaling curves (--clients list),
 // handoff latency p50/p99 (release -> next grant, stamped with CLOCK_MONOTONIC in every process),
 // semaphore, read-write lock and election beside their peers, and ZooKeeper's uncontended
 // acquire + release against the same client library's raw create + delete, for Baton, Curator and
@@ -16,11 +18,13 @@
 // Writes the "Side by side" section of docs/benchmarks.md and its charts (docs/img/bench-*.svg)
 // unless --no-docs.
 //
-//   npm run build && node bench/side-by-side.mjs [--seconds 4] [--scale-seconds 3] [--warmup 1]
-//     [--rounds 3] [--clients 1,2,8,32,128] [--permits 2] [--uncontended-iterations 2000]
-//     [--only etcd|zookeeper] [--no-docs]
+//   npm run build && node bench/side-by-side.mjs [--seconds 2] [--scale-seconds 3] [--warmup 1]
+//     [--rounds 8] [--clients 1,2,8,32,128] [--permits 2] [--uncontended-iterations 2000]
+//     [--only etcd|zookeeper|etcd-mutex|zookeeper-mutex] [--no-docs]
 //
-// A bigger run: --seconds 10 --scale-seconds 8 --rounds 5 --clients 1,2,4,8,16,32,64,128,256.
+// --only <backend>-mutex runs the 8-client mutex rounds of one backend and nothing else (about a
+// minute, for iterating on the contended path); such a partial run never writes the docs.
+// A bigger run: --seconds 4 --scale-seconds 8 --rounds 16 --clients 1,2,4,8,16,32,64,128,256.
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
@@ -28,7 +32,7 @@ import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { arg, debianVersion, flag, jsonResult, versionOf, writeSection } from './common.mjs';
 import { buildGoPeer, etcdServer } from './etcd-common.mjs';
-import { zookeeperServer } from './zookeeper-common.mjs';
+import { fourLetterWord, packetsReceived, zookeeperServer } from './zookeeper-common.mjs';
 import { barChart, lineChart } from './svg.mjs';
 
 const PEERS = fileURLToPath(new URL('./peers/', import.meta.url));
@@ -36,14 +40,20 @@ const DOCS = fileURLToPath(new URL('../docs/', import.meta.url));
 const JARS = '/usr/share/java';
 const CURATOR_CLASSPATH = ['curator-recipes', 'curator-framework', 'curator-client', 'slf4j-nop'].map((j) => `${JARS}/${j}.jar`).join(':');
 
-const seconds = arg('seconds', 4);
+const seconds = arg('seconds', 2);
 const scaleSeconds = arg('scale-seconds', 3);
 const warmup = arg('warmup', 1);
-const rounds = arg('rounds', 3);
+const rounds = arg('rounds', 8);
 const permits = arg('permits', 2);
 const uncontendedIterations = arg('uncontended-iterations', 2000);
 const clientCounts = (process.argv.includes('--clients') ? process.argv[process.argv.indexOf('--clients') + 1] : '1,2,8,32,128').split(',').map(Number);
 const only = process.argv.includes('--only') ? process.argv[process.argv.indexOf('--only') + 1] : undefined;
+if (only !== undefined && !['etcd', 'zookeeper', 'etcd-mutex', 'zookeeper-mutex'].includes(only)) throw new Error(`--only takes etcd, zookeeper, etcd-mutex or zookeeper-mutex, not ${only}`);
+/** Whether this run measures `backend`; `mutexOnly` when it measures its mutex rounds alone. */
+const runs = (backend) => only === undefined || only === backend || only === `${backend}-mutex`;
+const mutexOnly = only?.endsWith('-mutex') ?? false;
+/** A partial run never writes docs/benchmarks.md: the page shows one whole run. */
+const writeDocs = !flag('no-docs') && !mutexOnly;
 const MAIN_CLIENTS = 8;
 
 // ---------------------------------------------------------------------------------------------
@@ -59,10 +69,16 @@ function compileCurator() {
 
 /**
  * Runs one peer process; resolves with { count, seconds, extra, stamps: [[granted, released] ns as
- * bigint] }, or { failed: why } when it ends without a result or overruns its time (it is killed).
+ * bigint], all, cpuUs, requests }, or { failed: why } when it ends without a result or overruns its
+ * time (it is killed). `all` is every hold the process took, warm-up included, and `cpuUs` its CPU
+ * time over the counted seconds, when the peer says (its "ALL" and "CPU" lines). With `packets`
+ * (the server's received-packet count, read before the process starts and after it ends),
+ * `requests` is the server requests per hold over the whole process, its sessions' connects,
+ * pings and closes included.
  */
-function runPeer(command, args, limitSeconds) {
-  return new Promise((resolve) => {
+async function runPeer(command, args, limitSeconds, packets) {
+  const before = packets ? await packets() : undefined;
+  const result = await new Promise((resolve) => {
     const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     let err = '';
@@ -78,9 +94,22 @@ function runPeer(command, args, limitSeconds) {
         return resolve({ failed: why, count: 0, seconds: 1, stamps: [] });
       }
       const stamps = [...out.matchAll(/^S (\d+) (\d+)$/gm)].map((m) => [BigInt(m[1]), BigInt(m[2])]);
-      resolve({ count: Number(result[1]), seconds: Number(result[2]), extra: result[3] === undefined ? undefined : Number(result[3]), stamps });
+      const all = /^ALL (\d+)$/m.exec(out)?.[1];
+      const cpuUs = /^CPU (\d+)$/m.exec(out)?.[1];
+      resolve({
+        count: Number(result[1]),
+        seconds: Number(result[2]),
+        extra: result[3] === undefined ? undefined : Number(result[3]),
+        stamps,
+        all: all === undefined ? undefined : Number(all),
+        cpuUs: cpuUs === undefined ? undefined : Number(cpuUs),
+      });
     });
   });
+  const after = packets && !result.failed ? await packets() : undefined;
+  // The second reading is itself one packet.
+  if (before !== undefined && after !== undefined && result.all) result.requests = (after - before - 1) / result.all;
+  return result;
 }
 
 /**
@@ -104,6 +133,7 @@ const quantile = (xs, q) => {
   return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
 };
 const median = (xs) => quantile(xs, 0.5);
+const fmtMs = (us) => (Number.isNaN(us) ? '-' : us >= 10000 ? `${(us / 1000).toFixed(0)} ms` : `${(us / 1000).toFixed(2)} ms`);
 const perSecond = (r) => Math.round(r.count / r.seconds);
 /** holds/s, or why the run gave no figure. */
 const rateText = (r) => (r.failed ? `no figure: ${r.failed}` : String(perSecond(r)));
@@ -130,13 +160,14 @@ function etcdLibraries(endpoints, goBinary) {
 function zookeeperLibraries(endpoints, curatorClasspath, kazoo) {
   const url = `zookeeper://${endpoints.join(',')}`;
   const connectString = endpoints.join(',');
+  const packets = () => packetsReceived(endpoints[0]);
   return {
-    Baton: { modes: ['mutex', 'semaphore', 'rwlock', 'election'], run: (mode, clients, secs) => runPeer(process.execPath, [join(PEERS, 'baton-bench.mjs'), url, mode, uniqueName('baton', mode), String(clients), String(warmup), String(secs), String(permits)], limit(clients, secs)) },
+    Baton: { modes: ['mutex', 'semaphore', 'rwlock', 'election'], run: (mode, clients, secs) => runPeer(process.execPath, [join(PEERS, 'baton-bench.mjs'), url, mode, uniqueName('baton', mode), String(clients), String(warmup), String(secs), String(permits)], limit(clients, secs), packets) },
     Curator: curatorClasspath && {
       modes: ['mutex', 'semaphore', 'rwlock', 'election'],
-      run: (mode, clients, secs) => runPeer('java', ['-cp', curatorClasspath, 'CuratorBench', connectString, mode === 'election' ? 'latch' : mode, `/${uniqueName('curator', mode)}`, String(clients), String(warmup), String(secs), String(permits)], limit(clients, secs)),
+      run: (mode, clients, secs) => runPeer('java', ['-cp', curatorClasspath, 'CuratorBench', connectString, mode === 'election' ? 'latch' : mode, `/${uniqueName('curator', mode)}`, String(clients), String(warmup), String(secs), String(permits)], limit(clients, secs), packets),
     },
-    kazoo: kazoo && { modes: ['mutex', 'semaphore', 'rwlock', 'election'], run: (mode, clients, secs) => runPeer('/usr/bin/python3', [join(PEERS, 'kazoo_bench.py'), connectString, mode, `/${uniqueName('kazoo', mode)}`, String(clients), String(warmup), String(secs), String(permits)], limit(clients, secs)) },
+    kazoo: kazoo && { modes: ['mutex', 'semaphore', 'rwlock', 'election'], run: (mode, clients, secs) => runPeer('/usr/bin/python3', [join(PEERS, 'kazoo_bench.py'), connectString, mode, `/${uniqueName('kazoo', mode)}`, String(clients), String(warmup), String(secs), String(permits)], limit(clients, secs), packets) },
   };
 }
 
@@ -156,17 +187,55 @@ function inTurn(libraries, mode, turn) {
   return names.map((_, i) => names[(i + turn) % names.length]);
 }
 
-/** Runs every scenario on one backend; returns its results. */
-async function measureBackend(backend, libraries, log) {
+/**
+ * ZooKeeper's own counters around each mutex round (`mntr`), for the log: its fsyncs and their mean
+ * time, the mean update latency, the writes per fsync batch, snapshots taken and the JVM's pauses.
+ * A round slow for every library shows there whether the server was (`fsync` on a shared disk).
+ */
+function zookeeperStats(endpoint) {
+  const read = async () => Object.fromEntries([...((await fourLetterWord(endpoint, 'mntr')) ?? '').matchAll(/^(zk_\w+)\t(\S+)$/gm)].map((m) => [m[1], Number(m[2])]));
+  read.describe = (a, b) => {
+    const d = (key) => (b[key] ?? 0) - (a[key] ?? 0);
+    const mean = (what) => (d(`zk_cnt_${what}`) ? (d(`zk_sum_${what}`) / d(`zk_cnt_${what}`)).toFixed(2) : '-');
+    return `server: ${d('zk_cnt_fsynctime')} fsyncs of ${mean('fsynctime')} ms, ${mean('sync_processor_batch_size')} writes each, update latency ${mean('updatelatency')} ms, ${d('zk_snap_count')} snapshots, JVM paused ${d('zk_sum_jvm_pause_time_ms')} ms`;
+  };
+  return read;
+}
+
+/**
+ * The order of the mutex rounds' libraries in `round`: Baton between the peers, so that each
+ * peer's round runs right beside one of Baton's, half the peers before it and half after, the sides
+ * swapping every round (with one peer: Baton first, then the peer first).
+ */
+function mutexOrder(libraries, round) {
+  const peers = Object.keys(libraries).filter((name) => name !== 'Baton' && libraries[name]?.modes.includes('mutex'));
+  const rotated = peers.map((_, i) => peers[(i + Math.floor(round / 2)) % peers.length]);
+  const before = rotated.slice(0, Math.floor(rotated.length / 2));
+  const after = rotated.slice(Math.floor(rotated.length / 2));
+  return round % 2 === 0 ? [...before, 'Baton', ...after] : [...after.reverse(), 'Baton', ...before.reverse()];
+}
+
+/** Runs every scenario on one backend (only the mutex rounds when `mutexOnly`); returns its results. */
+async function measureBackend(backend, libraries, log, stats) {
   const results = { mutex: {}, scaling: {}, recipes: {} };
-  // 8 clients on one mutex: rounds, libraries in rotating turn.
+  // 8 clients on one mutex: short rounds, Baton between the peers.
   for (let round = 0; round < rounds; round++) {
-    for (const name of inTurn(libraries, 'mutex', round)) {
+    for (const name of mutexOrder(libraries, round)) {
+      const before = await stats?.();
       const r = await libraries[name].run('mutex', MAIN_CLIENTS, seconds);
+      const after = await stats?.();
       (results.mutex[name] ??= []).push(r);
-      log(`${backend} mutex, ${MAIN_CLIENTS} clients, round ${round + 1}: ${name} ${perSecond(r)}/s${r.extra !== undefined ? ` (${r.extra} failed tries)` : ''}`);
+      const details = [
+        r.extra !== undefined ? `${r.extra} failed tries` : undefined,
+        r.requests !== undefined ? `${r.requests.toFixed(2)} requests/hold` : undefined,
+        r.cpuUs !== undefined && r.count ? `${(r.cpuUs / r.count).toFixed(0)} us CPU/hold` : undefined,
+        r.stamps.length > 1 ? `handoff p50 ${fmtMs(median(handoffs(r.stamps)))}` : undefined,
+        before && after ? stats.describe(before, after) : undefined,
+      ].filter(Boolean);
+      log(`${backend} mutex, ${MAIN_CLIENTS} clients, round ${round + 1}: ${name} ${rateText(r)}/s${details.length ? ` (${details.join('; ')})` : ''}`);
     }
   }
+  if (mutexOnly) return results;
   // Scaling curves (the 8-client point is the rounds' median).
   for (const clients of clientCounts) {
     for (const name of inTurn(libraries, 'mutex', clients)) {
@@ -282,7 +351,7 @@ let versions;
 
   let etcdVersion = 'not run';
   let zookeeperVersion = 'not run';
-  if (only !== 'zookeeper') {
+  if (runs('etcd')) {
     const server = await etcdServer();
     etcdVersion = server.version;
     try {
@@ -294,15 +363,15 @@ let versions;
       await server.stop();
     }
   }
-  if (only !== 'etcd') {
+  if (runs('zookeeper')) {
     const server = await zookeeperServer();
     zookeeperVersion = server.version;
     try {
       const libraries = zookeeperLibraries(server.endpoints, curatorClasspath, kazoo);
       const warm = await libraries.Baton.run('mutex', MAIN_CLIENTS, 3);
       log(`ZooKeeper warm-up (discarded): Baton ${perSecond(warm)}/s`);
-      measured.zookeeper = await measureBackend('zookeeper', libraries, log);
-      uncontended = uncontendedZooKeeper(server.endpoints, curatorClasspath, kazoo);
+      measured.zookeeper = await measureBackend('zookeeper', libraries, log, zookeeperStats(server.endpoints[0]));
+      if (!mutexOnly) uncontended = uncontendedZooKeeper(server.endpoints, curatorClasspath, kazoo);
     } finally {
       await server.stop();
     }
@@ -315,9 +384,17 @@ let versions;
 // The report
 
 const BACKEND_TITLE = { etcd: 'etcd', zookeeper: 'ZooKeeper' };
-const fmtMs = (us) => (Number.isNaN(us) ? '-' : us >= 10000 ? `${(us / 1000).toFixed(0)} ms` : `${(us / 1000).toFixed(2)} ms`);
 const libLabel = (backend, mode, name) => (PEER_NAMES[backend]?.[mode]?.[name] ? `${name} ${PEER_NAMES[backend][mode][name]}` : name);
 const charts = [];
+
+/**
+ * Baton's round over `name`'s round run beside it, for every round where both gave a figure: the
+ * load of a shared machine moves within seconds and divides out of each pair.
+ */
+function pairRatios(results, name) {
+  const baton = results.mutex.Baton ?? [];
+  return (results.mutex[name] ?? []).flatMap((r, i) => (r.failed || !baton[i] || baton[i].failed ? [] : [perSecond(baton[i]) / perSecond(r)]));
+}
 
 function mutexTable(backend, results) {
   const rows = Object.entries(results.mutex).map(([name, list]) => {
@@ -325,15 +402,26 @@ function mutexTable(backend, results) {
     const failures = list.filter((r) => r.failed).map((r) => r.failed);
     const lat = list.flatMap((r) => handoffs(r.stamps));
     const failed = list.every((r) => r.extra !== undefined) ? `; ${Math.round(median(list.map((r) => r.extra / r.seconds)))} failed tries/s` : '';
-    return { name, median: median(rates), text: `| ${libLabel(backend, 'mutex', name)} | **${median(rates)}** | ${rates.join(', ')}${failed}${failures.length ? `; ${failures.length} round(s) gave no figure: ${failures[0]}` : ''} | ${fmtMs(median(lat))} | ${fmtMs(quantile(lat, 0.99))} |` };
+    const requests = list.filter((r) => r.requests !== undefined).map((r) => r.requests);
+    const cpu = list.filter((r) => r.cpuUs !== undefined && r.count).map((r) => r.cpuUs / r.count);
+    return {
+      name,
+      median: median(rates),
+      text: `| ${libLabel(backend, 'mutex', name)} | **${median(rates)}** | ${rates.join(', ')}${failed}${failures.length ? `; ${failures.length} round(s) gave no figure: ${failures[0]}` : ''} | ${fmtMs(median(lat))} | ${fmtMs(quantile(lat, 0.99))} | ${requests.length ? median(requests).toFixed(2) : '-'} | ${cpu.length ? `${(median(cpu) / 1000).toFixed(2)} ms` : '-'} |`,
+    };
   });
   const baton = rows.find((r) => r.name === 'Baton')?.median;
+  const ratioLine = (r) => {
+    const pairs = pairRatios(results, r.name);
+    if (!pairs.length) return `Baton / ${r.name}: no pair of rounds gave figures.`;
+    return `Baton / ${r.name}: **${median(pairs).toFixed(2)}x**, the median over ${pairs.length} pairs of rounds run side by side (quartiles ${quantile(pairs, 0.25).toFixed(2)}-${quantile(pairs, 0.75).toFixed(2)}, lowest ${Math.min(...pairs).toFixed(2)}, highest ${Math.max(...pairs).toFixed(2)}); the holds/s medians' ratio ${(baton / r.median).toFixed(2)}x.`;
+  };
   return [
-    `| library | holds/s (median) | rounds | handoff p50 | handoff p99 |`,
-    '|---|---|---|---|---|',
+    `| library | holds/s (median) | rounds | handoff p50 | handoff p99 | server requests per hold | client CPU per hold |`,
+    '|---|---|---|---|---|---|---|',
     ...rows.map((r) => r.text),
     '',
-    ...rows.filter((r) => r.name !== 'Baton' && baton).map((r) => `Baton / ${r.name}: **${(baton / r.median).toFixed(2)}x**.`),
+    ...rows.filter((r) => r.name !== 'Baton' && baton).map(ratioLine),
   ].join('\n');
 }
 
@@ -387,7 +475,7 @@ function recipesTable(backend, results) {
 }
 
 function writeChart(file, svg) {
-  if (flag('no-docs')) return;
+  if (!writeDocs) return;
   mkdirSync(join(DOCS, 'img'), { recursive: true });
   writeFileSync(join(DOCS, file), svg);
   charts.push(file);
@@ -407,6 +495,7 @@ for (const backend of ['etcd', 'zookeeper']) {
   const results = measured[backend];
   if (!results) continue;
   sections.push('', `### ${BACKEND_TITLE[backend]}: ${MAIN_CLIENTS} clients on one mutex`, '', mutexTable(backend, results));
+  if (mutexOnly) continue;
   sections.push('', `### ${BACKEND_TITLE[backend]}: scaling`, '', scalingTable(backend, results));
   sections.push('', `### ${BACKEND_TITLE[backend]}: the other recipes`, '', recipesTable(backend, results));
 }
@@ -443,7 +532,7 @@ if (uncontended) {
 }
 const report = sections.join('\n');
 console.log(`\n${report}`);
-if (!flag('no-docs')) {
+if (writeDocs) {
   writeSection('Side by side with the peers', report);
   console.log(`\nwrote docs/benchmarks.md ("Side by side with the peers") and ${charts.map((c) => `docs/${c}`).join(', ')}`);
 }

@@ -21,6 +21,11 @@ function fourLetter(port, word, host = '127.0.0.1') {
   });
 }
 
+/** What the server at `endpoint` ("host:port") answers to a four-letter word, or undefined. */
+export function fourLetterWord(endpoint, word) {
+  return fourLetter(Number(endpoint.slice(endpoint.lastIndexOf(':') + 1)), word, endpoint.slice(0, endpoint.lastIndexOf(':')));
+}
+
 /**
  * The packets the server at `endpoint` ("host:port") has received from clients since it started
  * (`srvr`'s "Received"), or undefined when it does not answer `srvr`. Each `srvr` is itself counted
@@ -41,7 +46,7 @@ export async function zookeeperServer() {
   mkdirSync(join(dir, 'data'));
   writeFileSync(
     join(dir, 'zoo.cfg'),
-    [`tickTime=2000`, `dataDir=${join(dir, 'data')}`, `clientPort=${port}`, 'clientPortAddress=127.0.0.1', 'admin.enableServer=false', '4lw.commands.whitelist=srvr', 'maxClientCnxns=0'].join('\n') + '\n',
+    [`tickTime=2000`, `dataDir=${join(dir, 'data')}`, `clientPort=${port}`, 'clientPortAddress=127.0.0.1', 'admin.enableServer=false', '4lw.commands.whitelist=srvr,mntr', 'maxClientCnxns=0'].join('\n') + '\n',
   );
   const child = spawn('java', ['-Xmx256m', '-Dzookeeper.admin.enableServer=false', '-cp', `/etc/zookeeper/conf:${JARS}/zookeeper.jar`, 'org.apache.zookeeper.server.quorum.QuorumPeerMain', join(dir, 'zoo.cfg')], { stdio: 'ignore' });
   let srvr;

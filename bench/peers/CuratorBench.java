@@ -9,7 +9,9 @@
 // latch: LeaderLatch, started, awaited, closed in a loop (a leadership handover per turn).
 // Holds granted during the warm-up are not counted. For each counted hold of a mutex, write lock
 // or leadership it prints "S <granted> <released>" (System.nanoTime(), CLOCK_MONOTONIC on Linux,
-// the clock Node's process.hrtime.bigint() reads), then "RESULT <holds> <seconds>".
+// the clock Node's process.hrtime.bigint() reads), then "ALL <every hold, warm-up included>",
+// "CPU <the process's CPU µs, every thread, from the end of the warm-up until its clients
+// stopped>" and "RESULT <holds> <seconds>".
 //
 // uncontended: one client, sequential, the shape of bench/zookeeper-uncontended.mjs: a raw
 // create(EPHEMERAL_SEQUENTIAL) + delete through CuratorFramework against InterProcessMutex's
@@ -137,6 +139,19 @@ public class CuratorBench {
         long end = measureFrom + (long) (seconds * 1e9);
         List<long[]> stamps = new ArrayList<>();
         long[] count = new long[1];
+        long[] every = new long[1];
+        com.sun.management.OperatingSystemMXBean os = (com.sun.management.OperatingSystemMXBean) java.lang.management.ManagementFactory.getOperatingSystemMXBean();
+        long[] cpuFrom = new long[1];
+        Thread cpuMark = new Thread(() -> {
+            try {
+                TimeUnit.NANOSECONDS.sleep(Math.max(0, measureFrom - System.nanoTime()));
+            } catch (InterruptedException e) {
+                return;
+            }
+            cpuFrom[0] = os.getProcessCpuTime();
+        });
+        cpuMark.setDaemon(true);
+        cpuMark.start();
         List<Thread> threads = new ArrayList<>();
         for (int i = 0; i < clients; i++) {
             CuratorFramework client = all.get(i);
@@ -183,6 +198,9 @@ public class CuratorBench {
                         Turn release = body.acquire();
                         long granted = System.nanoTime();
                         long released = System.nanoTime();
+                        synchronized (stamps) {
+                            every[0]++;
+                        }
                         if (granted >= measureFrom && granted < end) {
                             synchronized (stamps) {
                                 count[0]++;
@@ -198,8 +216,11 @@ public class CuratorBench {
         }
         for (Thread t : threads) t.start();
         for (Thread t : threads) t.join();
+        long cpuUs = (os.getProcessCpuTime() - cpuFrom[0]) / 1000;
         StringBuilder out = new StringBuilder();
         for (long[] s : stamps) out.append("S ").append(s[0]).append(' ').append(s[1]).append('\n');
+        out.append("ALL ").append(every[0]).append('\n');
+        out.append("CPU ").append(cpuUs).append('\n');
         out.append("RESULT ").append(count[0]).append(' ').append(seconds).append('\n');
         System.out.print(out);
         System.out.flush();

@@ -7,7 +7,10 @@
 // rwlock: client i writes when i % 4 == 0 and reads otherwise; election: campaign, then resign.
 // Holds granted during the warm-up are not counted. For each counted exclusive hold it prints
 // "S <granted> <released>" (process.hrtime.bigint(), CLOCK_MONOTONIC: the clock the Go, Java and
-// Python peers read too), then "RESULT <holds> <seconds>".
+// Python peers read too), then "ALL <every hold, warm-up included>", "CPU <the process's CPU µs
+// from the end of the warm-up until its clients stopped>", "DELAY <p50> <p99> <max>" (the event
+// loop's delay over the same time, µs) and "RESULT <holds> <seconds>".
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { connect } from '../../dist/index.js';
 
 const [url, mode, name, clientsArg, warmupArg, secondsArg, permitsArg] = process.argv.slice(2);
@@ -46,6 +49,13 @@ const measureFrom = start + BigInt(Math.round(Number(warmupArg) * 1e9));
 const end = measureFrom + BigInt(Math.round(seconds * 1e9));
 const stamps = [];
 let count = 0;
+let all = 0;
+const delay = monitorEventLoopDelay({ resolution: 1 });
+let cpuFrom;
+setTimeout(() => {
+  cpuFrom = process.cpuUsage();
+  delay.enable();
+}, Number(warmupArg) * 1000);
 await Promise.all(
   coords.map(async (coord, index) => {
     const { exclusive, acquire } = recipe(coord, index);
@@ -53,6 +63,7 @@ await Promise.all(
       const lease = await acquire();
       const granted = process.hrtime.bigint();
       const released = process.hrtime.bigint();
+      all++;
       if (granted >= measureFrom && granted < end) {
         count++;
         if (exclusive) stamps.push(`S ${granted} ${released}`);
@@ -61,6 +72,11 @@ await Promise.all(
     }
   }),
 );
-process.stdout.write(`${stamps.join('\n')}${stamps.length ? '\n' : ''}RESULT ${count} ${seconds}\n`);
+const cpu = process.cpuUsage(cpuFrom);
+delay.disable();
+const us = (ns) => Math.round(ns / 1000);
+process.stdout.write(
+  `${stamps.join('\n')}${stamps.length ? '\n' : ''}ALL ${all}\nCPU ${cpu.user + cpu.system}\nDELAY ${us(delay.percentile(50))} ${us(delay.percentile(99))} ${us(delay.max)}\nRESULT ${count} ${seconds}\n`,
+);
 await Promise.all(coords.map((coord) => coord.close()));
 process.exit(0);

@@ -8,7 +8,8 @@ mutex: Lock; semaphore: Semaphore with max_leases=<permits>; rwlock: WriteLock w
 index % 4 == 0, ReadLock otherwise; election: Election.run, returning at once (a handover per turn).
 Holds granted during the warm-up are not counted. For each counted exclusive hold it prints
 "S <granted> <released>" (time.monotonic_ns(), CLOCK_MONOTONIC, the clock Node's
-process.hrtime.bigint() reads), then "RESULT <holds> <seconds>".
+process.hrtime.bigint() reads), then "ALL <every hold, warm-up included>", "CPU <the process's CPU µs
+from the end of the warm-up until its clients stopped>" and "RESULT <holds> <seconds>".
 
 uncontended: one client, sequential, the shape of bench/zookeeper-uncontended.mjs: a raw
 create(sequence=True, ephemeral=True) + delete through KazooClient against Lock's acquire +
@@ -121,8 +122,18 @@ def main():
     guard = threading.Lock()
     stamps = []
     count = [0]
+    every = [0]
+    cpu_from = [0]
+
+    def mark_cpu():
+        time.sleep(max(0, measure_from - time.monotonic_ns()) / 1e9)
+        cpu_from[0] = time.process_time_ns()
+
+    threading.Thread(target=mark_cpu, daemon=True).start()
 
     def record(granted, released, exclusive):
+        with guard:
+            every[0] += 1
         if measure_from <= granted < end:
             with guard:
                 count[0] += 1
@@ -160,7 +171,10 @@ def main():
         t.start()
     for t in threads:
         t.join()
+    cpu_us = (time.process_time_ns() - cpu_from[0]) // 1000
     out = ["S %d %d" % s for s in stamps]
+    out.append("ALL %d" % every[0])
+    out.append("CPU %d" % cpu_us)
     out.append("RESULT %d %f" % (count[0], seconds))
     sys.stdout.write("\n".join(out) + "\n")
     sys.stdout.flush()
