@@ -18,8 +18,8 @@
 // Writes the "Side by side" section of docs/benchmarks.md and its charts (docs/img/bench-*.svg)
 // unless --no-docs.
 //
-//   npm run build && node bench/side-by-side.mjs [--seconds 2] [--scale-seconds 3] [--warmup 1]
-//     [--rounds 8] [--clients 1,2,8,32,128] [--permits 2] [--uncontended-iterations 2000]
+//   npm run build && node bench/side-by-side.mjs [--seconds 1.5] [--scale-seconds 3] [--warmup 1]
+//     [--zookeeper-warmup 10] [--rounds 8] [--clients 1,2,8,32,128] [--permits 2] [--uncontended-iterations 2000]
 //     [--only etcd|zookeeper|etcd-mutex|zookeeper-mutex] [--no-docs]
 //
 // --only <backend>-mutex runs the 8-client mutex rounds of one backend and nothing else (about a
@@ -40,9 +40,16 @@ const DOCS = fileURLToPath(new URL('../docs/', import.meta.url));
 const JARS = '/usr/share/java';
 const CURATOR_CLASSPATH = ['curator-recipes', 'curator-framework', 'curator-client', 'slf4j-nop'].map((j) => `${JARS}/${j}.jar`).join(':');
 
-const seconds = arg('seconds', 2);
+const seconds = arg('seconds', 1.5);
 const scaleSeconds = arg('scale-seconds', 3);
 const warmup = arg('warmup', 1);
+/**
+ * The discarded Baton run that warms the ZooKeeper server, in seconds. A fresh server's first
+ * seconds of 8 clients ran slower for whoever ran then: its update latency (mntr) 1.8-2.3 ms in the
+ * first 2 s against 0.4-0.8 ms a few seconds on, with its fsyncs no slower (its JIT warming up);
+ * etcd's warm-up stays 3 s.
+ */
+const zookeeperWarmup = arg('zookeeper-warmup', 10);
 const rounds = arg('rounds', 8);
 const permits = arg('permits', 2);
 const uncontendedIterations = arg('uncontended-iterations', 2000);
@@ -368,8 +375,8 @@ let versions;
     zookeeperVersion = server.version;
     try {
       const libraries = zookeeperLibraries(server.endpoints, curatorClasspath, kazoo);
-      const warm = await libraries.Baton.run('mutex', MAIN_CLIENTS, 3);
-      log(`ZooKeeper warm-up (discarded): Baton ${perSecond(warm)}/s`);
+      const warm = await libraries.Baton.run('mutex', MAIN_CLIENTS, zookeeperWarmup);
+      log(`ZooKeeper warm-up (discarded): Baton ${perSecond(warm)}/s over ${zookeeperWarmup} s`);
       measured.zookeeper = await measureBackend('zookeeper', libraries, log, zookeeperStats(server.endpoints[0]));
       if (!mutexOnly) uncontended = uncontendedZooKeeper(server.endpoints, curatorClasspath, kazoo);
     } finally {
@@ -489,7 +496,7 @@ const sections = [
   '',
   `Software: Node ${versions.node}; etcd ${versions.etcd}; ZooKeeper ${versions.zookeeper}; Go ${versions.go} with Debian golang-etcd-server-dev ${versions.goEtcd} (clientv3/concurrency); etcd3 ${versions.etcd3}; node-zookeeper-client ${versions.nodeZookeeperClient}; Java ${versions.java} with Curator ${versions.curator}; Python ${versions.python} with kazoo ${versions.kazoo}.`,
   '',
-  `How: fresh servers (one etcd member, one ZooKeeper server, loopback, default settings, fsync on) started by the script. Each library runs as its own process (bench/peers/: \`baton-bench.mjs\`, \`etcd_peer.go\`, \`etcd3-lock.mjs\`, \`CuratorBench.java\`, \`kazoo_bench.py\`), its clients each with their own session, looping acquire -> release with nothing done while holding; on etcd, Baton's clients are coordinators of one process sharing its one connection (one HTTP/2 connection, one watch of the name: docs/etcd.md, "One connection per process"), and Go's sessions likewise share one \`clientv3.Client\`; etcd3's and the ZooKeeper libraries' clients each have their own connection; holds granted in the process's first ${warmup} s are discarded, and a discarded ${MAIN_CLIENTS}-client Baton run warms each server first. Libraries take turns. The ${MAIN_CLIENTS}-client mutex runs in ${rounds} short rounds of ${seconds} s each (after the process's warm-up), Baton's between the peers' so that every peer's round runs right beside one of Baton's, the peers before and after it swapping sides every round; Baton / peer is the median over the rounds of Baton's round over the peer's round beside it, with its quartiles and extremes: the load of a shared machine, and the server's fsync time on its shared disk, move within seconds and hit both rounds of a pair alike, while the holds/s medians of the two libraries may come from rounds far apart. Requests per hold are counted on the ZooKeeper server (its received-packet count, \`srvr\`, read before each peer process starts and after it ends, over every hold the process took: its sessions' connects, pings and closes included); client CPU per hold is the peer process's own CPU time (every thread, over the counted seconds) per counted hold. Handoff latency is the time from one holder's release call to the next holder's grant, both stamped with CLOCK_MONOTONIC (Node's \`process.hrtime.bigint()\`, Go's \`clock_gettime\`, Java's \`System.nanoTime()\`, Python's \`time.monotonic_ns()\`). Every other run takes ${scaleSeconds} s, once per library.`,
+  `How: fresh servers (one etcd member, one ZooKeeper server, loopback, default settings, fsync on) started by the script. Each library runs as its own process (bench/peers/: \`baton-bench.mjs\`, \`etcd_peer.go\`, \`etcd3-lock.mjs\`, \`CuratorBench.java\`, \`kazoo_bench.py\`), its clients each with their own session, looping acquire -> release with nothing done while holding; on etcd, Baton's clients are coordinators of one process sharing its one connection (one HTTP/2 connection, one watch of the name: docs/etcd.md, "One connection per process"), and Go's sessions likewise share one \`clientv3.Client\`; etcd3's and the ZooKeeper libraries' clients each have their own connection; holds granted in the process's first ${warmup} s are discarded, and a discarded ${MAIN_CLIENTS}-client Baton run warms each server first (${zookeeperWarmup} s on ZooKeeper, whose first seconds run slower while its JVM warms up; 3 s on etcd). Libraries take turns. The ${MAIN_CLIENTS}-client mutex runs in ${rounds} short rounds of ${seconds} s each (after the process's warm-up), Baton's between the peers' so that every peer's round runs right beside one of Baton's, the peers before and after it swapping sides every round; Baton / peer is the median over the rounds of Baton's round over the peer's round beside it, with its quartiles and extremes: the load of a shared machine, and the server's fsync time on its shared disk, move within seconds and hit both rounds of a pair alike, while the holds/s medians of the two libraries may come from rounds far apart. Requests per hold are counted on the ZooKeeper server (its received-packet count, \`srvr\`, read before each peer process starts and after it ends, over every hold the process took: its sessions' connects, pings and closes included); client CPU per hold is the peer process's own CPU time (every thread, over the counted seconds) per counted hold. Handoff latency is the time from one holder's release call to the next holder's grant, both stamped with CLOCK_MONOTONIC (Node's \`process.hrtime.bigint()\`, Go's \`clock_gettime\`, Java's \`System.nanoTime()\`, Python's \`time.monotonic_ns()\`). Every other run takes ${scaleSeconds} s, once per library.`,
 ];
 for (const backend of ['etcd', 'zookeeper']) {
   const results = measured[backend];
