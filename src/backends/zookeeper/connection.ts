@@ -33,6 +33,19 @@ import type { ACL, Client, Event, Stat } from 'node-zookeeper-client';
 import { BackendError, ClosedError, SessionLostError } from '../../errors.js';
 import type { ZooKeeperOptions } from './config.js';
 import { setChildWatch, type WatchedManager } from './child-watches.js';
+import { readAnswers, type AnsweringManager } from './answers.js';
+import {
+  aclBytesOf,
+  CREATE2_OPCODE,
+  DELETE_OPCODE,
+  framedRequest,
+  GET_CHILDREN2_OPCODE,
+  ignoreAnswer,
+  readChildrenAnswer,
+  readCreate2Answer,
+  SYNC_OPCODE,
+  writePath,
+} from './frames.js';
 
 /** Numeric ZooKeeper error codes (org.apache.zookeeper.KeeperException.Code). */
 export const Code = {
@@ -108,19 +121,6 @@ interface ConnectionManager {
 
 /** The least time a reconnect's session handshake gets before it is dropped and tried again. */
 const HANDSHAKE_PATIENCE_MS = 1000;
-
-const SYNC_OPCODE = 9;
-/** An opcode whose answer carries no payload the client parses: a sync answer is read as one. */
-const DELETE_OPCODE = 2;
-/** ZooKeeper 3.5's create that answers with the new node's Stat (the client knows only `create`). */
-const CREATE2_OPCODE = 15;
-/**
- * An opcode whose answer the client parses as (buffer, Stat): a create2 answer is (ustring path,
- * Stat), the same bytes, so it is read as one.
- */
-const GET_DATA_OPCODE = 4;
-/** getChildren2: the children and the parent's Stat, a child watch left if asked for. */
-const GET_CHILDREN2_OPCODE = 12;
 
 /** A connected, supervised ZooKeeper session. Create with {@link ZkConnection.open}. */
 export class ZkConnection {
@@ -210,7 +210,7 @@ export class ZkConnection {
     const refused = new Set<string>();
     const lastErrors = new Map<string, string>();
     const manager = managerOf(client);
-    guardAnswers(manager);
+    readAnswers(manager as unknown as AnsweringManager);
     connection.#stampHandshakes(manager);
     const onSocketError = manager.onSocketError;
     await new Promise<void>((resolve, reject) => {
@@ -547,16 +547,12 @@ export class ZkConnection {
 
   /**
    * A `sync` of `/`: the server passes it to the leader and answers once the leader has. The
-   * client has no sync call, so the request is framed here; its answer is read as one without a
-   * payload (the echoed path is not needed).
+   * client has no sync call, so the request is framed here (./frames.ts); the echoed path of its
+   * answer is not read.
    */
   sync(): Promise<void> {
     return this.request(true, (cb) => {
-      const path = Buffer.from('/', 'utf8');
-      const request = framedRequest(DELETE_OPCODE, SYNC_OPCODE, 4 + path.length, (frame, offset) => {
-        offset = frame.writeInt32BE(path.length, offset);
-        path.copy(frame, offset);
-      });
+      const request = framedRequest(SYNC_OPCODE, 4 + 1, (frame, offset) => writePath(frame, offset, '/', 1), ignoreAnswer);
       managerOf(this.client).queue(request, (error) => cb(error ?? null));
     });
   }
@@ -564,25 +560,21 @@ export class ZkConnection {
   /**
    * A `create2`: creates the node and answers with its path and its Stat, whose `czxid` is the
    * token; the client's own `create` answers with the path alone, and the czxid would cost another
-   * request. Framed here, as {@link sync} is; the answer is read as a getData answer, which has the
-   * same layout.
+   * request. Framed here, as {@link sync} is, and its answer read here too: the path and the
+   * czxid, nothing else of the Stat.
    */
-  create2(path: string, data: Buffer, acl: ACL[], mode: number): Promise<{ path: string; stat: Stat }> {
+  create2(path: string, data: Buffer, acl: ACL[], mode: number): Promise<{ path: string; stat: { czxid: Buffer } }> {
     return this.request(true, (cb) => {
       const aclBytes = aclBytesOf(acl);
       const pathLength = Buffer.byteLength(path, 'utf8');
-      const request = framedRequest(GET_DATA_OPCODE, CREATE2_OPCODE, 4 + pathLength + 4 + data.length + aclBytes.length + 4, (frame, offset) => {
-        offset = frame.writeInt32BE(pathLength, offset);
-        offset += frame.write(path, offset, 'utf8');
+      const request = framedRequest(CREATE2_OPCODE, 4 + pathLength + 4 + data.length + aclBytes.length + 4, (frame, offset) => {
+        offset = writePath(frame, offset, path, pathLength);
         offset = frame.writeInt32BE(data.length, offset);
         offset += data.copy(frame, offset);
         offset += aclBytes.copy(frame, offset);
         frame.writeInt32BE(mode, offset);
-      });
-      managerOf(this.client).queue(request, (error: unknown, response?: { payload: { data?: Buffer; stat: Stat } }) => {
-        if (error) cb(error);
-        else cb(null, { path: response!.payload.data?.toString('utf8') ?? '', stat: response!.payload.stat });
-      });
+      }, readCreate2Answer);
+      managerOf(this.client).queue(request, cb);
     });
   }
 
@@ -596,16 +588,15 @@ export class ZkConnection {
    * A delete, framed here as {@link create2} is: an uncontended acquire's release sends one, and
    * the client's own `remove` goes through its retry loop (`async.whilst`, even with no retry
    * configured) and its generic record encoder, a measurable part of the client's time per
-   * release (issue 11). The answer has no payload, which the client reads as one to its own delete.
+   * release (issue 11). Its answer has no payload.
    */
   remove(path: string, version = -1): Promise<void> {
     return this.request(true, (cb) => {
       const pathLength = Buffer.byteLength(path, 'utf8');
-      const request = framedRequest(DELETE_OPCODE, DELETE_OPCODE, 4 + pathLength + 4, (frame, offset) => {
-        offset = frame.writeInt32BE(pathLength, offset);
-        offset += frame.write(path, offset, 'utf8');
+      const request = framedRequest(DELETE_OPCODE, 4 + pathLength + 4, (frame, offset) => {
+        offset = writePath(frame, offset, path, pathLength);
         frame.writeInt32BE(version, offset);
-      });
+      }, ignoreAnswer);
       managerOf(this.client).queue(request, (error) => cb(error ?? null));
     });
   }
@@ -626,28 +617,27 @@ export class ZkConnection {
   }
 
   /**
-   * The children and the parent's Stat; with a watcher, a child watch on `path`. Framed here, as
-   * {@link remove} is (every enqueue sends one), and the answer read by the client as the answer to
-   * its own getChildren2. The watcher goes where the client's `getChildren` puts it, on a
-   * successful answer only (./child-watches.ts): the client notifies it, and sets it again on the
-   * server after a reconnect, as for any watch of its own.
+   * The children; with a watcher, a child watch on `path`. Framed here, as {@link remove} is
+   * (every enqueue sends one), and its answer read here: the names, not the parent's Stat. The
+   * watcher goes where the client's `getChildren` puts it, on a successful answer only
+   * (./child-watches.ts): the client notifies it, and sets it again on the server after a
+   * reconnect, as for any watch of its own.
    */
-  getChildren(path: string, watcher?: (event: Event) => void): Promise<{ children: string[]; stat: Stat }> {
+  getChildren(path: string, watcher?: (event: Event) => void): Promise<{ children: string[] }> {
     return this.request(false, (cb) => {
       const pathLength = Buffer.byteLength(path, 'utf8');
-      const request = framedRequest(GET_CHILDREN2_OPCODE, GET_CHILDREN2_OPCODE, 4 + pathLength + 1, (frame, offset) => {
-        offset = frame.writeInt32BE(pathLength, offset);
-        offset += frame.write(path, offset, 'utf8');
+      const request = framedRequest(GET_CHILDREN2_OPCODE, 4 + pathLength + 1, (frame, offset) => {
+        offset = writePath(frame, offset, path, pathLength);
         frame.writeUInt8(watcher ? 1 : 0, offset);
-      });
+      }, readChildrenAnswer);
       const manager = managerOf(this.client);
-      manager.queue(request, (error: unknown, response?: { payload: { children?: string[]; stat: Stat } }) => {
+      manager.queue(request, (error: unknown, listed?: { children: string[] }) => {
         if (error) {
           cb(error);
           return;
         }
         if (watcher) setChildWatch(manager, path, watcher);
-        cb(null, { children: response!.payload.children ?? [], stat: response!.payload.stat });
+        cb(null, listed);
       });
     });
   }
@@ -684,70 +674,6 @@ export class ZkConnection {
   }
 }
 
-/** The jute bytes of an ACL list (a vector of (perms, scheme, id)), made once per list. */
-const aclBytesCache = new WeakMap<ACL[], Buffer>();
-function aclBytesOf(acl: ACL[]): Buffer {
-  let bytes = aclBytesCache.get(acl);
-  if (bytes === undefined) {
-    const parts: Buffer[] = [int32(acl.length)];
-    for (const entry of acl) {
-      const { scheme, id } = entry.id;
-      // The package's typings say `perms`; its objects carry `permission`.
-      const perms = (entry as unknown as { permission?: number }).permission ?? entry.perms;
-      parts.push(int32(perms), int32(Buffer.byteLength(scheme)), Buffer.from(scheme), int32(Buffer.byteLength(id)), Buffer.from(id));
-    }
-    bytes = Buffer.concat(parts);
-    aclBytesCache.set(acl, bytes);
-  }
-  return bytes;
-}
-
-/**
- * A request the client cannot build, for its queue: the frame's length, the xid (the queue sets
- * `header.xid` before it calls toBuffer), `opcode`, then `bodyLength` bytes written by
- * `writeBody` from the offset it is given. The client reads the answer as one to `answerAs`, an
- * opcode it knows whose answer has the same layout.
- */
-function framedRequest(answerAs: number, opcode: number, bodyLength: number, writeBody: (frame: Buffer, offset: number) => void) {
-  const header = { xid: 0, type: answerAs };
-  return {
-    header,
-    payload: null,
-    toBuffer(): Buffer {
-      const frame = Buffer.allocUnsafe(4 + 4 + 4 + bodyLength);
-      let offset = frame.writeInt32BE(frame.length - 4, 0);
-      offset = frame.writeInt32BE(header.xid, offset);
-      offset = frame.writeInt32BE(opcode, offset);
-      writeBody(frame, offset);
-      return frame;
-    },
-  };
-}
-
-function int32(value: number): Buffer {
-  const buffer = Buffer.alloc(4);
-  buffer.writeInt32BE(value, 0);
-  return buffer;
-}
-
 function managerOf(client: Client): ConnectionManager {
   return (client as unknown as { connectionManager: ConnectionManager }).connectionManager;
-}
-
-/**
- * The client throws from its socket handler on an error code it does not know (SESSION_MOVED,
- * for one, answers a request that reached a server after the session moved to another), which
- * would crash the process. Such an answer drops the connection instead: the client reconnects and
- * fails what was pending with a connection loss, which callers already handle.
- */
-function guardAnswers(manager: ConnectionManager): void {
-  const onSocketData = manager.onSocketData;
-  manager.onSocketData = function (this: ConnectionManager, buffer: Buffer) {
-    try {
-      onSocketData.call(this, buffer);
-    } catch {
-      (this as unknown as { pendingBuffer: unknown }).pendingBuffer = null;
-      this.socket?.destroy();
-    }
-  };
 }
