@@ -185,7 +185,32 @@ function readNotification(manager: AnsweringManager, buffer: Buffer, start: numb
   const state = buffer.readInt32BE(start + 4);
   const length = buffer.readInt32BE(start + 8);
   if (length < 0 || start + 12 + length > end) throw new MalformedAnswer('a notification whose path does not fit');
-  manager.watcherManager.emit({ type, state, path: buffer.toString('utf8', start + 12, start + 12 + length) });
+  manager.watcherManager.emit({ type, state, path: pathAt(buffer, start + 12, length) });
+}
+
+/** The path of the last notification read (of any connection). */
+let lastPath = '';
+
+/**
+ * The path of `length` bytes at `start`: the last notification's string again when the bytes are
+ * the same (plain ASCII, as Baton's paths are). The client looks the path up as a key of its
+ * watch objects, which a new string costs more than comparing a few dozen bytes, and an
+ * uncontended loop on one lock is notified on its one parent every time.
+ */
+function pathAt(buffer: Buffer, start: number, length: number): string {
+  if (length === lastPath.length) {
+    let same = true;
+    for (let i = 0; i < length; i++) {
+      const byte = buffer[start + i]!;
+      if (byte >= 0x80 || byte !== lastPath.charCodeAt(i)) {
+        same = false;
+        break;
+      }
+    }
+    if (same) return lastPath;
+  }
+  lastPath = buffer.toString('utf8', start, start + length);
+  return lastPath;
 }
 
 /** The client's error for `code`, or undefined for a code it does not know. */
