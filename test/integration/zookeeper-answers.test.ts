@@ -101,6 +101,28 @@ describe('reading the answers of a ZooKeeper connection', () => {
     expect(copied).toBeLessThanOrEqual(2 * listingBytes + existsBytes + 3 * 4);
   }, 60_000);
 
+  it('keeps the latest zxid the server told of, which the client sends when it reconnects: that of the last write answered', async (context) => {
+    if (!zk.servers) return context.skip();
+    const { conn, proxy, parent } = await proxiedConnection('zxid');
+    const lastZxid = () => (conn.client as unknown as { connectionManager: { zxid: Buffer } }).connectionManager.zxid.readBigUInt64BE(0);
+    // Read by the adapter: a create2's answer carries the create's zxid, which is the node's czxid.
+    const { stat } = await conn.create2(`${parent}/n-`, EMPTY, OPEN_ACL, zookeeper.CreateMode.EPHEMERAL_SEQUENTIAL);
+    expect(lastZxid()).toBe(stat.czxid.readBigUInt64BE(0));
+    // Read by the client (its own create), then by the adapter again.
+    await conn.create(`${parent}/m`, EMPTY, OPEN_ACL, zookeeper.CreateMode.EPHEMERAL);
+    const afterCreate = lastZxid();
+    expect(afterCreate).toBeGreaterThan(stat.czxid.readBigUInt64BE(0));
+    const second = await conn.create2(`${parent}/n-`, EMPTY, OPEN_ACL, zookeeper.CreateMode.EPHEMERAL_SEQUENTIAL);
+    expect(lastZxid()).toBe(second.stat.czxid.readBigUInt64BE(0));
+    expect(lastZxid()).toBeGreaterThan(afterCreate);
+    // A reconnect sends it: a server refuses a client that has seen a zxid it has not. The
+    // session goes on, on a new connection.
+    const reconnects = conn.reconnects;
+    proxy.cut();
+    await until(() => conn.reconnects > reconnects && conn.connected, 'the connection back');
+    expect((await conn.getChildren(parent)).children).toHaveLength(3);
+  }, 60_000);
+
   it("an uncontended acquire + release decodes none of its answers with the client's generic record code", async (context) => {
     if (!zk.servers) return context.skip();
     const { connect } = await import('../../src/index.js');

@@ -55,6 +55,7 @@ export interface AnsweringManager {
  */
 export function readAnswers(manager: AnsweringManager): void {
   const readByClient = manager.onSocketData;
+  const zxid = new LastZxid(manager);
   /** The socket the bytes held below came from. */
   let heldFrom: unknown;
   /** The start of an answer cut by a chunk's end, and the chunks after it, not yet all of it. */
@@ -95,7 +96,7 @@ export function readAnswers(manager: AnsweringManager): void {
       held = [];
       heldBytes = 0;
       try {
-        readAnswer(this, readByClient, answer, 0, wanted);
+        readAnswer(this, readByClient, zxid, answer, 0, wanted);
       } catch {
         return drop(this);
       }
@@ -107,7 +108,7 @@ export function readAnswers(manager: AnsweringManager): void {
       if (end < offset + 4) return drop(this);
       if (end > chunk.length) break;
       try {
-        readAnswer(this, readByClient, chunk, offset, end);
+        readAnswer(this, readByClient, zxid, chunk, offset, end);
       } catch {
         return drop(this);
       }
@@ -132,7 +133,7 @@ export function readAnswers(manager: AnsweringManager): void {
 }
 
 /** Reads the whole answer from `offset` (its length) to `end`. */
-function readAnswer(manager: AnsweringManager, readByClient: (buffer: Buffer) => void, buffer: Buffer, offset: number, end: number): void {
+function readAnswer(manager: AnsweringManager, readByClient: (buffer: Buffer) => void, zxid: LastZxid, buffer: Buffer, offset: number, end: number): void {
   const start = offset + 4;
   if (manager.state === CONNECTING || end - start < REPLY_HEADER_BYTES) {
     // The connect answer has no reply header; the client also reads (and refuses) a short one.
@@ -153,10 +154,7 @@ function readAnswer(manager: AnsweringManager, readByClient: (buffer: Buffer) =>
     return;
   }
   manager.pendingQueue.shift();
-  // Copied out: a view would keep the whole chunk alive until the next answer.
-  const zxid = Buffer.allocUnsafe(8);
-  buffer.copy(zxid, 0, start + 4, start + 12);
-  manager.zxid = zxid;
+  zxid.read(buffer, start + 4);
   const err = buffer.readInt32BE(start + 12);
   const callback = packet!.callback ?? (() => {});
   if (err !== 0) {
@@ -211,6 +209,44 @@ function pathAt(buffer: Buffer, start: number, length: number): string {
   }
   lastPath = buffer.toString('utf8', start, start + length);
   return lastPath;
+}
+
+/**
+ * The manager's `zxid`, the latest the server told of, which the client sends when it reconnects
+ * (and with the watches it sets again then): kept as two numbers as answers come, and made a
+ * Buffer, as the client keeps it, only when the client reads it. Every answer carries one, and
+ * an 8-byte Buffer per answer was most of what reading an answer allocated.
+ */
+class LastZxid {
+  #high = 0;
+  #low = 0;
+  /** The Buffer last handed out or set by the client, undefined once an answer came after it. */
+  #buffer: Buffer | undefined;
+
+  constructor(manager: AnsweringManager) {
+    this.#buffer = manager.zxid;
+    Object.defineProperty(manager, 'zxid', {
+      configurable: true,
+      enumerable: true,
+      get: () => (this.#buffer ??= this.#made()),
+      // The client's own answers set it, as a Buffer of their own.
+      set: (value: Buffer) => (this.#buffer = value),
+    });
+  }
+
+  /** The zxid at `offset` of an answer. */
+  read(buffer: Buffer, offset: number): void {
+    this.#high = buffer.readInt32BE(offset);
+    this.#low = buffer.readInt32BE(offset + 4);
+    this.#buffer = undefined;
+  }
+
+  #made(): Buffer {
+    const made = Buffer.alloc(8);
+    made.writeInt32BE(this.#high, 0);
+    made.writeInt32BE(this.#low, 4);
+    return made;
+  }
 }
 
 /** The client's error for `code`, or undefined for a code it does not know. */
