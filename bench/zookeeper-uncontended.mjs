@@ -4,7 +4,7 @@
 // (the order rotating) after a warm-up so that server warm-up and noise hit all alike. Beside them
 // the floor: the requests an uncontended acquire + release sends, sent by hand through the
 // connection Baton's adapter uses (node-zookeeper-client under the adapter's supervised
-// connection, which frames the create2 itself) with no recipe: a create2 and a listing of the
+// connection, which frames the create2, listing and delete itself and reads their answers) with no recipe: a create2 and a listing of the
 // parent that sets a child watch, in one write, then a delete. What Baton spends above the floor
 // is its own work; what the floor spends above the raw pair is what those requests cost (the
 // Stat of the create, the listing and its watch, the connection's supervision). The server's

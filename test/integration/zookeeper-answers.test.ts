@@ -96,8 +96,9 @@ describe('reading the answers of a ZooKeeper connection', () => {
     const existsBytes = 4 + 16 + 68;
     console.log(`two listings of ${listingBytes} bytes over a throttled link: ${copied} bytes copied`);
     // Before, every chunk of a cut answer copied all of it received so far, and the rest of the
-    // chunk after each answer: 310 KB here, 9 times the two listings. Now each cut answer is copied once, when
-    // it is all in (and the 4 bytes of its length field once more, when that too was cut).
+    // chunk after each answer: 310 KB here, 9 times the two listings. Now each cut answer is
+    // copied once, when it is all in (and the 4 bytes of its length field once more, when that
+    // too was cut).
     expect(copied).toBeLessThanOrEqual(2 * listingBytes + existsBytes + 3 * 4);
   }, 60_000);
 

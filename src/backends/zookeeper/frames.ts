@@ -20,7 +20,10 @@ export const CREATE2_OPCODE = 15;
 /** getChildren2: the children and the parent's Stat, a child watch left if asked for. */
 export const GET_CHILDREN2_OPCODE = 12;
 
-/** The parts of a Stat, in its jute layout, that precede `czxid` (none) and its length. */
+/**
+ * The length of a Stat in its jute layout: czxid (first), mzxid, ctime, mtime, three versions,
+ * ephemeralOwner, dataLength, numChildren, pzxid.
+ */
 const STAT_BYTES = 68;
 
 /**
