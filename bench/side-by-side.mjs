@@ -404,7 +404,8 @@ function pairRatios(results, name) {
 }
 
 function mutexTable(backend, results) {
-  const rows = Object.entries(results.mutex).map(([name, list]) => {
+  // Baton's row first, then the peers'.
+  const rows = Object.entries(results.mutex).sort(([a], [b]) => Number(b === 'Baton') - Number(a === 'Baton')).map(([name, list]) => {
     const rates = list.map(perSecond);
     const failures = list.filter((r) => r.failed).map((r) => r.failed);
     const lat = list.flatMap((r) => handoffs(r.stamps));

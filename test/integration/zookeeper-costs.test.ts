@@ -14,7 +14,7 @@ import zookeeper from 'node-zookeeper-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect, type Coordinator, type Lease, type Mutex } from '../../src/index.js';
 import { allocationsOf, leastAllocationsOf, leastPromisesOf } from '../support/allocations.js';
-import { call, packetsDuring, rawClient, sessionOf, watchesOf } from '../support/zookeeper-inspect.js';
+import { call, packetsDuring, rawClient, receivedFrom, sessionOf, watchesOf } from '../support/zookeeper-inspect.js';
 import { startZooKeeper, type ZooKeeperServers } from '../support/zookeeper-server.js';
 import { startTcpProxy } from '../support/tcp-proxy.js';
 import { EventEmitter } from 'node:events';
@@ -210,6 +210,40 @@ describe('a handoff between contenders of one process on ZooKeeper, counted by t
     // Its predecessor was granted on the holder's deletion, first in line: so is the third on the
     // predecessor's, with no request between. Before, it listed the children again (1).
     expect(least).toBe(0);
+  }, 60_000);
+
+  it('contended holds make no EventEmitter: the own-node and blocker watches are kept without one', async (context) => {
+    if (!servers) return context.skip();
+    const chroot = `/baton-costs-contended-emitters-${process.pid}`;
+    const name = `contended-${randomUUID().slice(0, 8)}`;
+    const coords = [await open(chroot), await open(chroot), await open(chroot)];
+    const loop = async (coord: Coordinator, holds: number) => {
+      const mutex = coord.mutex(name);
+      for (let i = 0; i < holds; i++) await (await mutex.acquire()).release();
+    };
+    // Warmed first: the sessions have listed the name and learnt it is crowded.
+    await Promise.all(coords.map((coord) => loop(coord, 3)));
+    const before = await Promise.all(coords.map(async (coord) => receivedFrom(servers!, await sessionOf(coord))));
+    const emitters = EventEmitter as unknown as { init: (this: EventEmitter, ...args: unknown[]) => unknown };
+    const init = emitters.init;
+    let made = 0;
+    emitters.init = function (this: EventEmitter, ...args: unknown[]) {
+      made++;
+      return init.apply(this, args);
+    };
+    try {
+      await Promise.all(coords.map((coord) => loop(coord, 10)));
+    } finally {
+      emitters.init = init;
+    }
+    const after = await Promise.all(coords.map(async (coord) => receivedFrom(servers!, await sessionOf(coord))));
+    const watches = after.reduce((sum, n, i) => sum + n - before[i]!, 0) - 30 * 3;
+    console.log(`30 contended holds: ${made} EventEmitters, about ${watches} watch requests besides create, listing and delete`);
+    // The three loop on one name, so most holds waited: each sent a getData watch on its own node
+    // and one on the node ahead of it. Before, the client made an emitter for each (about two per
+    // hold that waited: 40 to 60 here).
+    expect(watches, 'the holds waited').toBeGreaterThan(10);
+    expect(made).toBe(0);
   }, 60_000);
 
   it('a waiter whose predecessor leaves without having been first lists again and waits for the holder', async (context) => {

@@ -44,11 +44,15 @@ function unanswered(conn: ZkConnection): number {
   return (conn.client as unknown as { connectionManager: { pendingQueue: unknown[] } }).connectionManager.pendingQueue.length;
 }
 
-/** The client's getData watchers, over every path (one per waiter's own node, one per waiter's wait). */
+/**
+ * The client's getData watchers, over every path (one per waiter's own node, one per waiter's
+ * wait): each path's entry answers `listeners('notification')`, the client's emitter as the
+ * adapter's list in its place (src/backends/zookeeper/child-watches.ts).
+ */
 function dataWatchers(conn: ZkConnection): number {
-  const watchers = (conn.client as unknown as { connectionManager: { watcherManager: { dataWatchers: Record<string, { listenerCount(event: string): number }> } } }).connectionManager.watcherManager.dataWatchers;
+  const watchers = (conn.client as unknown as { connectionManager: { watcherManager: { dataWatchers: Record<string, { listeners(event: string): readonly unknown[] }> } } }).connectionManager.watcherManager.dataWatchers;
   let count = 0;
-  for (const emitter of Object.values(watchers)) count += emitter.listenerCount('notification');
+  for (const entry of Object.values(watchers)) count += entry.listeners('notification').length;
   return count;
 }
 

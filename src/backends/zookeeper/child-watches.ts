@@ -1,16 +1,19 @@
 /**
- * Child watches kept where node-zookeeper-client keeps its own, without an EventEmitter each.
+ * Child and data watches kept where node-zookeeper-client keeps its own, without an EventEmitter
+ * each.
  *
  * The client keeps a one-shot watch per path and kind in its WatcherManager: an EventEmitter made
  * for the path on the first watch, a `once` listener per watcher, and the emitter dropped when the
  * path's notification comes. An uncontended acquire sets a child watch on its name's node with
- * every enqueue (the listing behind its create), and that notification comes with every release:
- * a new emitter, its listener wrapper and its removal per acquire, a measurable part of the
- * client's time per pair (issue 11). {@link setChildWatch} puts a small list in the emitter's place,
- * with the three things the client asks of one: `listeners('notification')` (the paths it sets
- * again on the server after a reconnect, and whether it has any watch at all), and
- * `emit('notification', event)` once the client has taken it out for a notification. So the
- * client notifies, drops and re-sets these watches exactly as it does its own.
+ * every enqueue (the listing behind its create), and that notification comes with every release;
+ * a contender that waits sets a data watch on its own node and one on the node ahead of it, each
+ * notified once that node is deleted: a new emitter, its listener wrapper and its removal per
+ * watch, a measurable part of the client's time per hold (issue 11). {@link setChildWatch} and
+ * {@link setDataWatch} put a small list in the emitter's place, with the three things the client
+ * asks of one: `listeners('notification')` (the paths it sets again on the server after a
+ * reconnect, and whether it has any watch at all), and `emit('notification', event)` once the
+ * client has taken it out for a notification. So the client notifies, drops and re-sets these
+ * watches exactly as it does its own.
  * @module
  */
 import type { Event } from 'node-zookeeper-client';
@@ -19,8 +22,9 @@ type Watcher = (event: Event) => void;
 
 /** The part of the client's connection manager this module touches. */
 export interface WatchedManager {
-  watcherManager: { childWatchers: Record<string, unknown> };
+  watcherManager: { childWatchers: Record<string, unknown>; dataWatchers: Record<string, unknown> };
   registerChildWatcher(path: string, watcher: Watcher): void;
+  registerDataWatcher(path: string, watcher: Watcher): void;
 }
 
 /** One path's child watchers until its next notification, as the client's emitter would hold them. */
@@ -52,7 +56,19 @@ class OneShotWatchers {
  * client's `getChildren`) is left to the client.
  */
 export function setChildWatch(manager: WatchedManager, path: string, watcher: Watcher): void {
-  const watchers = manager.watcherManager.childWatchers;
+  setWatch(manager.watcherManager.childWatchers, path, watcher, () => manager.registerChildWatcher(path, watcher));
+}
+
+/**
+ * Adds `watcher` as a data watch on `path` after a successful getData that set the watch on the
+ * server (a getData of a missing node sets none, and the client then keeps none). A path whose
+ * watchers the client holds in its own emitter is left to the client.
+ */
+export function setDataWatch(manager: WatchedManager, path: string, watcher: Watcher): void {
+  setWatch(manager.watcherManager.dataWatchers, path, watcher, () => manager.registerDataWatcher(path, watcher));
+}
+
+function setWatch(watchers: Record<string, unknown>, path: string, watcher: Watcher, byClient: () => void): void {
   const current = watchers[path];
   if (current === undefined) {
     const made = new OneShotWatchers();
@@ -61,6 +77,6 @@ export function setChildWatch(manager: WatchedManager, path: string, watcher: Wa
   } else if (current instanceof OneShotWatchers) {
     current.add(watcher);
   } else {
-    manager.registerChildWatcher(path, watcher);
+    byClient();
   }
 }

@@ -32,7 +32,7 @@ import zookeeper from 'node-zookeeper-client';
 import type { ACL, Client, Event, Stat } from 'node-zookeeper-client';
 import { BackendError, ClosedError, SessionLostError } from '../../errors.js';
 import type { ZooKeeperOptions } from './config.js';
-import { setChildWatch, type WatchedManager } from './child-watches.js';
+import { setChildWatch, setDataWatch, type WatchedManager } from './child-watches.js';
 import { readAnswers, type AnsweringManager } from './answers.js';
 import {
   aclBytesOf,
@@ -40,6 +40,7 @@ import {
   DELETE_OPCODE,
   framedRequest,
   GET_CHILDREN2_OPCODE,
+  GET_DATA_OPCODE,
   ignoreAnswer,
   readChildrenAnswer,
   readCreate2Answer,
@@ -116,6 +117,7 @@ interface ConnectionManager {
   /** Where the client keeps its watches: notified once, set again on the server after a reconnect. */
   watcherManager: WatchedManager['watcherManager'];
   registerChildWatcher(path: string, watcher: (event: Event) => void): void;
+  registerDataWatcher(path: string, watcher: (event: Event) => void): void;
   servers: Array<{ host: string; port: number }>;
 }
 
@@ -613,6 +615,35 @@ export class ZkConnection {
       const callback = (error: unknown, data?: Buffer, stat?: Stat) => cb(error, error ? undefined : { data, stat: stat as Stat });
       if (watcher) this.client.getData(path, watcher, callback);
       else this.client.getData(path, callback);
+    });
+  }
+
+  /**
+   * A data watch on `path`, set by a getData whose answer is not read: resolves once it is set,
+   * rejects with the client's NO_NODE when the node is gone (no watch is then set). A waiting
+   * contender sends two, on its own node and on the node ahead of it (./nodes.ts), so it is
+   * framed here, as {@link getChildren} is: the client's own `getData` goes through its retry loop
+   * and its generic encoder, and made an EventEmitter per watched path (issue 11). The watcher
+   * goes where the client's `getData` puts it, on a successful answer only (./child-watches.ts),
+   * so the client notifies it, and sets it again on the server after a reconnect, as for any
+   * watch of its own.
+   */
+  watchData(path: string, watcher: (event: Event) => void): Promise<void> {
+    return this.request(false, (cb) => {
+      const pathLength = Buffer.byteLength(path, 'utf8');
+      const request = framedRequest(GET_DATA_OPCODE, 4 + pathLength + 1, (frame, offset) => {
+        offset = writePath(frame, offset, path, pathLength);
+        frame.writeUInt8(1, offset);
+      }, ignoreAnswer);
+      const manager = managerOf(this.client);
+      manager.queue(request, (error: unknown) => {
+        if (error) {
+          cb(error);
+          return;
+        }
+        setDataWatch(manager, path, watcher);
+        cb(null);
+      });
     });
   }
 

@@ -19,6 +19,8 @@ export const DELETE_OPCODE = 2;
 export const CREATE2_OPCODE = 15;
 /** getChildren2: the children and the parent's Stat, a child watch left if asked for. */
 export const GET_CHILDREN2_OPCODE = 12;
+/** getData: the node's data and Stat, a data watch left if asked for (the adapter sends it only to set a watch). */
+export const GET_DATA_OPCODE = 4;
 
 /**
  * The length of a Stat in its jute layout: czxid (first), mzxid, ctime, mtime, three versions,

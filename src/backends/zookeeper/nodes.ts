@@ -94,7 +94,7 @@ class DeletionWatch {
 
   arm(): void {
     if (this.#onDeleted === undefined || !this.conn.alive) return;
-    this.conn.getData(this.key, (event) => this.#onEvent(event)).catch((error: unknown) => this.#onError(error));
+    this.conn.watchData(this.key, (event) => this.#onEvent(event)).catch((error: unknown) => this.#onError(error));
   }
 
   #onEvent(event: Event): void {
