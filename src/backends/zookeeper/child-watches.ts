@@ -9,11 +9,13 @@
  * a contender that waits sets a data watch on its own node and one on the node ahead of it, each
  * notified once that node is deleted: a new emitter, its listener wrapper and its removal per
  * watch, a measurable part of the client's time per hold (issue 11). {@link setChildWatch} and
- * {@link setDataWatch} put a small list in the emitter's place, with the three things the client
+ * {@link setDataWatch} put a small list in the emitter's place, with what the client
  * asks of one: `listeners('notification')` (the paths it sets again on the server after a
  * reconnect, and whether it has any watch at all), and `emit('notification', event)` once the
- * client has taken it out for a notification. So the client notifies, drops and re-sets these
- * watches exactly as it does its own.
+ * client has taken it out for a notification; and `once('notification', watcher)`, when the client
+ * adds a watch of its own on the same path (the adapter still sets some data watches through the
+ * client's `getData`). So the client notifies, drops and re-sets these watches exactly as it does
+ * its own.
  * @module
  */
 import type { Event } from 'node-zookeeper-client';
@@ -34,6 +36,15 @@ class OneShotWatchers {
   add(watcher: Watcher): void {
     // The client sets one watcher once per path, however often it is asked to.
     if (!this.#watchers.includes(watcher)) this.#watchers.push(watcher);
+  }
+
+  /**
+   * What the client calls on an emitter to add a watcher of its own (a watch set through its own
+   * `getData`, by an observer, on a path a waiter watches here too).
+   */
+  once(_name: string, watcher: Watcher): this {
+    this.add(watcher);
+    return this;
   }
 
   /** What the client reads of an emitter: the watchers still waiting. */
