@@ -47,7 +47,9 @@ const warmup = arg('warmup', 1);
  * The discarded Baton run that warms the ZooKeeper server, in seconds. A fresh server's first
  * seconds of 8 clients ran slower for whoever ran then: its update latency (mntr) 1.8-2.3 ms in the
  * first 2 s against 0.4-0.8 ms a few seconds on, with its fsyncs no slower (its JIT warming up);
- * etcd's warm-up stays 3 s.
+ * etcd's warm-up stays 3 s. The first measured round still ran slow in some runs, for whichever
+ * library ran it, after a warm-up of 25 s as after one of 10 s (with the server's fsyncs slower
+ * then, 0.7-1 ms): the paired ratio takes that round with its neighbour, so it weighs as one pair.
  */
 const zookeeperWarmup = arg('zookeeper-warmup', 10);
 const rounds = arg('rounds', 8);
