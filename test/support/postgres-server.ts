@@ -7,12 +7,13 @@
  * SIGKILL reach the server itself). Missing: `serverUnavailable` (a visible skip locally, a
  * failure under CI=true).
  */
-import { existsSync, rmSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { chmod, chown, writeFile } from 'node:fs/promises';
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import pg from 'pg';
 import { freePort, killProcess, serverUnavailable, type startProcess, tempDir, waitUntilServing } from './servers.js';
+import { until } from './until.js';
 
 export const POSTGRES_BIN = process.env.BATON_TEST_POSTGRES_BIN ?? '/usr/lib/postgresql/15/bin';
 /** The superuser of a test cluster, and its password (password authentication is on for TCP). */
@@ -210,9 +211,15 @@ async function startLocal(): Promise<PostgresServer> {
       // A crash of the whole server: the postmaster and its backends, as an OOM kill or a
       // machine reset would take them. (Killing only the postmaster leaves backends that hold its
       // shared memory until they notice, and the restart would be refused meanwhile.)
+      // The postmaster is stopped first, so that it forks no backend between the listing and the
+      // kill; the restart waits until every backend is gone, since until then their shared memory
+      // is still in use and postgres refuses to start (seen under load: "pre-existing shared
+      // memory block is still in use").
+      signalQuietly(proc.child.pid!, 'SIGSTOP');
       const backends = childrenOf(proc.child.pid!);
-      await killProcess(proc.child);
       for (const pid of backends) signalQuietly(pid, 'SIGKILL');
+      await killProcess(proc.child);
+      await until(() => !backends.some(isRunning), 'the killed server\'s backends are gone', 10_000);
       proc = undefined;
     },
     async start() {
@@ -242,6 +249,15 @@ async function startLocal(): Promise<PostgresServer> {
 function childrenOf(pid: number): number[] {
   const result = spawnSync('ps', ['-o', 'pid=', '--ppid', String(pid)], { encoding: 'utf8' });
   return result.stdout.split('\n').map((line) => Number(line.trim())).filter((n) => n > 0);
+}
+
+/** Whether `pid` is still a process that has not exited (a zombie has: it holds no memory). */
+function isRunning(pid: number): boolean {
+  try {
+    return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+  } catch {
+    return false;
+  }
 }
 
 function signalQuietly(pid: number, signal: NodeJS.Signals): void {
