@@ -249,6 +249,13 @@ export interface Backend {
    */
   session(signal: AbortSignal): Promise<Session>;
 
+  /**
+   * Optional: the session {@link session} would resolve to right now, when one is open and not
+   * known to be lost; undefined otherwise (then call {@link session}). Lets an acquire enter its
+   * queue without waiting a turn of the microtask queue for a session it already has.
+   */
+  liveSession?(): Session | undefined;
+
   /** Keys directly under `prefix`, in creation order (lowest revision first). */
   list(prefix: string, signal?: AbortSignal): Promise<QueueEntry[]>;
 

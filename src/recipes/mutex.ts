@@ -45,7 +45,7 @@ export class Mutex {
    */
   acquire(options?: AcquireOptions): Promise<Lease> {
     return waitWithin(`acquire of mutex "${this.name}"`, options, (scope) =>
-      observeAcquire(this.#backend.kind, 'mutex', this.name, () => contend(this.#backend, this.#request, scope).then(this.#hold)),
+      observeAcquire(this.#backend.kind, 'mutex', this.name, () => contend(this.#backend, this.#request, scope, this.#hold)),
     );
   }
 

@@ -90,7 +90,10 @@ export const WITHDRAW_WAIT_MS = 100;
  * scope's TimeoutError/AbortError, a SessionLostError, a LeaseLostError (own key deleted while
  * waiting) or a backend error, in each case after withdrawing the own key.
  */
-export function contend(backend: Backend, request: ContenderRequest, scope: WaitLimits): Promise<Contender> {
+export function contend(backend: Backend, request: ContenderRequest, scope: WaitLimits): Promise<Contender>;
+/** As above, resolving to `make(admitted)` instead: a recipe's hold made without a step of its own. */
+export function contend<T>(backend: Backend, request: ContenderRequest, scope: WaitLimits, make: (admitted: Contender) => T): Promise<T>;
+export function contend<T>(backend: Backend, request: ContenderRequest, scope: WaitLimits, make?: (admitted: Contender) => T): Promise<T | Contender> {
   // One promise for the whole wait, settled by the contender's Admission: no suspended frame and
   // no chain of pending promises per waiting contender (each costs a waiter a few hundred bytes of
   // heap). Nothing made here is kept once the contender has entered: a closure of this function
@@ -98,8 +101,19 @@ export function contend(backend: Backend, request: ContenderRequest, scope: Wait
   // With no limits, on a backend that never listens to a never-aborting signal while entering,
   // the scope's own signal is not made for entering (see Backend.entersWithoutListening).
   const signal = enteringSignal(backend, scope);
-  return new Promise<Contender>((resolve, reject) => {
-    enter(backend, request, signal).then(({ contender, first }) => new Admission(backend, request, contender, resolve, reject).start(scope, first), reject);
+  return new Promise<T | Contender>((resolve, reject) => {
+    // The hold is made as the Admission settles, not in a reaction of its own (one promise and
+    // one turn of the microtask queue less per acquire).
+    const admitted = make
+      ? (contender: Contender) => {
+          try {
+            resolve(make(contender));
+          } catch (error) {
+            reject(error);
+          }
+        }
+      : resolve;
+    enter(backend, request, signal, (contender, first) => new Admission(backend, request, contender, admitted, reject).start(scope, first)).then(undefined, reject);
   });
 }
 
@@ -124,7 +138,7 @@ const ADMITTED = Symbol('admitted');
  * two when not. Resolves to the admitted contender, or undefined.
  */
 export async function tryContend(backend: Backend, request: ContenderRequest, signal: AbortSignal): Promise<Contender | undefined> {
-  const { contender, first } = await enter(backend, request, signal);
+  const { contender, first } = await enter(backend, request, signal, (contender, first) => ({ contender, first }));
   if (first.present && !contender.own.lost && first.admitted) return contender;
   contender.own.dispose();
   // Leave no key behind: wait for the removal's confirmation (within the caller's limits).
@@ -133,24 +147,32 @@ export async function tryContend(backend: Backend, request: ContenderRequest, si
   return undefined;
 }
 
-/** Opens (or reuses) the session and creates the contender's key, both within `signal`. */
-async function enter(
-  backend: Backend,
-  request: ContenderRequest,
-  signal: AbortSignal,
-): Promise<{ contender: Contender; first: Look }> {
-  throwIfAborted(signal);
-  const session = await raceSignal(backend.session(signal), signal);
+/**
+ * Opens (or reuses) the session and creates the contender's key, both within `signal`, then hands
+ * the contender and what entering saw to `entered`. A promise chain, not an async function: with
+ * the backend's session already open ({@link Backend.liveSession}) entering takes one step, the
+ * enqueue's, instead of an awaited session, an awaited enqueue and a promise of its own.
+ */
+function enter<T>(backend: Backend, request: ContenderRequest, signal: AbortSignal, entered: (contender: Contender, first: Look) => T): Promise<Awaited<T>> {
+  if (signal.aborted) return Promise.reject(signal.reason);
+  const live = backend.liveSession?.();
+  if (live !== undefined) return enterSession(backend, request, live, signal, entered);
+  return raceSignal(backend.session(signal), signal).then((session) => enterSession(backend, request, session, signal, entered));
+}
+
+/** {@link enter} once the session is known. */
+function enterSession<T>(backend: Backend, request: ContenderRequest, session: Session, signal: AbortSignal, then: (contender: Contender, first: Look) => T): Promise<Awaited<T>> {
   const { rule } = request;
-  const entered = await enqueueWithin(session, request.prefix, request.role, request.value, signal, rule.byStanding ? 'standing' : 'listing');
-  debug('enqueued %s (revision %s)', entered.key, String(entered.revision));
-  const contender: Contender = { session, key: entered.key, revision: entered.revision, own: entered.own };
-  // With the standing only, the check sees the head and the key just ahead (see kinds.ts).
-  // Every key of the recipe's own roles (an uncontended acquire sees only its own): nothing to
-  // check, and no asynchronous step for it.
-  if (!entered.entries.every((entry) => request.use.roles.has(entry.role))) await refuseOtherKinds(backend, request, contender, entered.entries, signal);
-  const first = rule.byStanding ? lookAt(entered.standing ?? standingIn(entered.entries, entered.key)) : look(rule, entered.key, entered.entries);
-  return { contender, first };
+  return enqueueThen(session, request.prefix, request.role, request.value, signal, rule.byStanding ? 'standing' : 'listing', (entered): T | Promise<Awaited<T>> => {
+    debug('enqueued %s (revision %s)', entered.key, String(entered.revision));
+    const contender: Contender = { session, key: entered.key, revision: entered.revision, own: entered.own };
+    // With the standing only, the check sees the head and the key just ahead (see kinds.ts).
+    const first = (): Look => (rule.byStanding ? lookAt(entered.standing ?? standingIn(entered.entries, entered.key)) : look(rule, entered.key, entered.entries));
+    // Every key of the recipe's own roles (an uncontended acquire sees only its own): nothing to
+    // check, and no asynchronous step for it.
+    if (entered.entries.every((entry) => request.use.roles.has(entry.role))) return then(contender, first());
+    return refuseOtherKinds(backend, request, contender, entered.entries, signal).then(() => then(contender, first()) as Awaited<T>);
+  }) as Promise<Awaited<T>>;
 }
 
 /**
@@ -220,6 +242,14 @@ function look(rule: AdmissionRule, key: string, entries: readonly QueueEntry[]):
  * async function: one step less on every acquire.
  */
 export function enqueueWithin(session: Session, prefix: string, role: Role, value: string, signal: AbortSignal, read: EnqueueRead = 'listing'): Promise<Enqueued> {
+  return enqueueThen(session, prefix, role, value, signal, read, (entered) => entered);
+}
+
+/**
+ * {@link enqueueWithin}, continued with `then` in the same step: the enqueue's errors are
+ * explained (see {@link explain}); what `then` throws is passed on as it is.
+ */
+function enqueueThen<T>(session: Session, prefix: string, role: Role, value: string, signal: AbortSignal, read: EnqueueRead, then: (entered: Enqueued) => T): Promise<Awaited<T>> {
   let entering: Promise<Enqueued>;
   try {
     entering = session.enqueue(prefix, role, value, signal, read);
@@ -228,11 +258,11 @@ export function enqueueWithin(session: Session, prefix: string, role: Role, valu
   }
   // Nothing can stop the caller waiting for it: no late key to look after, only the error to explain.
   if (!canAbort(signal)) {
-    return entering.catch((error: unknown) => {
+    return entering.then(then, (error: unknown) => {
       throw explain(error, session);
-    });
+    }) as Promise<Awaited<T>>;
   }
-  return raceSignal(entering, signal).catch((error: unknown) => {
+  return raceSignal(entering, signal).then(then, (error: unknown) => {
     void entering.then(
       (late) => {
         late.own.dispose();
@@ -241,7 +271,7 @@ export function enqueueWithin(session: Session, prefix: string, role: Role, valu
       () => {},
     );
     throw explain(error, session);
-  });
+  }) as Promise<Awaited<T>>;
 }
 
 /**

@@ -62,7 +62,7 @@ export class ReadWriteLock {
    */
   read(options?: AcquireOptions): Promise<Lease> {
     return waitWithin(`read lock of "${this.name}"`, options, (scope) =>
-      observeAcquire(this.#backend.kind, 'read-lock', this.name, () => contend(this.#backend, this.#read, scope).then(this.#hold)),
+      observeAcquire(this.#backend.kind, 'read-lock', this.name, () => contend(this.#backend, this.#read, scope, this.#hold)),
     );
   }
 
@@ -78,7 +78,7 @@ export class ReadWriteLock {
    */
   write(options?: AcquireOptions): Promise<Lease> {
     return waitWithin(`write lock of "${this.name}"`, options, (scope) =>
-      observeAcquire(this.#backend.kind, 'write-lock', this.name, () => contend(this.#backend, this.#write, scope).then(this.#hold)),
+      observeAcquire(this.#backend.kind, 'write-lock', this.name, () => contend(this.#backend, this.#write, scope, this.#hold)),
     );
   }
 

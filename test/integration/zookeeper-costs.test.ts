@@ -22,7 +22,7 @@ import { until } from '../support/until.js';
 
 const PAIRS = 40;
 /** The promises an uncontended acquire + release may make (see the test that counts them). */
-const PROMISES_PER_PAIR = 24;
+const PROMISES_PER_PAIR = 19;
 
 let servers: ZooKeeperServers | undefined;
 const opened: Coordinator[] = [];
@@ -118,6 +118,8 @@ describe('allocations of an acquire on ZooKeeper', () => {
     // the pair here (2, counted with the hook on). Before, an acquire + release went through 24
     // more: async layers each awaiting the next (entering, the session, the enqueue and its
     // create, Promise.allSettled over the create and the listing) and the removal's async attempt.
+    // Then 24, until entering took one step (the enqueue's) with the session already open, and the
+    // hold was made as the wait settled instead of in a reaction of its own: 19.
     expect(promises).toBeLessThanOrEqual(PROMISES_PER_PAIR);
   }, 30_000);
 

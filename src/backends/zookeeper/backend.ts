@@ -189,9 +189,14 @@ export class ZooKeeperBackend implements Backend, FeedMember {
   // The recipes bound the wait with their signal; opening a session carries on for later callers.
   session(_signal?: AbortSignal): Promise<Session> {
     // The common case answers at once, so an enqueue goes out in the caller's own tick.
-    const current = this.#session;
-    if (!this.#closed && current?.connection.alive && current.connection === this.#conn) return Promise.resolve(current);
+    const current = this.liveSession();
+    if (current) return Promise.resolve(current);
     return this.#openSession();
+  }
+
+  liveSession(): Session | undefined {
+    const current = this.#session;
+    return !this.#closed && current?.connection.alive && current.connection === this.#conn ? current : undefined;
   }
 
   async #openSession(): Promise<Session> {
