@@ -41,15 +41,6 @@ const PARSE_MARKERS: ReadonlyArray<readonly [string, Role]> = [
   ['-lease-', 'lease'],
 ];
 
-/** A non-negative sequence, or one from -1 to -999999999: ten characters. */
-const SEQUENCE_10 = /(?:\d{10}|-\d{9})$/;
-/**
- * A sequence from -1000000000 to -2147483648: eleven characters, the sign right after the name's
- * marker (which ends in `-` or `_`). Without that marker before it, `-lock-1500000000` is the
- * positive sequence 1500000000 after the marker `-lock-`.
- */
-const SEQUENCE_11 = /[-_]-[12]\d{9}$/;
-
 /**
  * The name to create (the server appends the sequence): `_c_<uuid>-lock-` and so on. The uuid
  * makes the name unique for ever, which is what lets a client find its own node again after a
@@ -70,11 +61,42 @@ export function formatSequence(sequence: number): string {
   return sequence < 0 ? `-${digits.padStart(9, '0')}` : digits.padStart(10, '0');
 }
 
-/** The trailing sequence of a child name (a signed 32-bit number), or undefined when it has none. */
+/**
+ * The trailing sequence of a child name (a signed 32-bit number), or undefined when it has none:
+ * ten digits, or a minus and nine digits (`-000000007`), or a minus and ten digits starting with 1
+ * or 2 (`-2147483648`) after a marker ending in `-` or `_`. Read by character codes from the end,
+ * not by a regular expression anchored at the end, which tries every position of the name: every
+ * listed child is read once per listing, an uncontended acquire's own included.
+ */
 export function sequenceOf(name: string): number | undefined {
-  if (SEQUENCE_11.test(name)) return Number(name.slice(-11));
-  const match = SEQUENCE_10.exec(name);
-  return match ? Number(match[0]) : undefined;
+  const n = name.length;
+  if (n < 10 || !digitsIn(name, n - 9, n)) return undefined;
+  const lead = name.charCodeAt(n - 10);
+  // From -1000000000 to -2147483648: eleven characters, the sign right after the name's marker
+  // (which ends in '-' or '_'). Without that marker before it, `-lock-1500000000` is the positive
+  // sequence 1500000000 after the marker `-lock-`.
+  if ((lead === ONE || lead === TWO) && n >= 12 && name.charCodeAt(n - 11) === MINUS) {
+    const before = name.charCodeAt(n - 12);
+    if (before === MINUS || before === UNDERSCORE) return Number(name.slice(-11));
+  }
+  return isDigit(lead) || lead === MINUS ? Number(name.slice(-10)) : undefined;
+}
+
+const MINUS = 45;
+const UNDERSCORE = 95;
+const ZERO = 48;
+const ONE = 49;
+const TWO = 50;
+const NINE = 57;
+
+function isDigit(code: number): boolean {
+  return code >= ZERO && code <= NINE;
+}
+
+/** Whether `text` has only ASCII digits from `start` to `end`. */
+function digitsIn(text: string, start: number, end: number): boolean {
+  for (let i = start; i < end; i++) if (!isDigit(text.charCodeAt(i))) return false;
+  return true;
 }
 
 /**
