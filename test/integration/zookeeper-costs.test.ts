@@ -65,6 +65,23 @@ async function otherClient(): Promise<zookeeper.Client> {
   return client;
 }
 
+/** The EventEmitters made while `run` runs: every one runs EventEmitter.init from its constructor. */
+async function emittersMadeDuring(run: () => Promise<unknown>): Promise<number> {
+  const emitters = EventEmitter as unknown as { init: (this: EventEmitter, ...args: unknown[]) => unknown };
+  const init = emitters.init;
+  let made = 0;
+  emitters.init = function (this: EventEmitter, ...args: unknown[]) {
+    made++;
+    return init.apply(this, args);
+  };
+  try {
+    await run();
+  } finally {
+    emitters.init = init;
+  }
+  return made;
+}
+
 /** Resolves when `lease.signal` aborts, or rejects after 5 s. */
 function lossOf(lease: Lease): Promise<unknown> {
   return new Promise((resolve, reject) => {
@@ -135,19 +152,9 @@ describe('allocations of an acquire on ZooKeeper', () => {
   it('an uncontended acquire + release makes no EventEmitter: its child watch is kept without one', async (context) => {
     if (!servers) return context.skip();
     const { mutex } = await warmedMutex('emitters');
-    // Every EventEmitter runs EventEmitter.init from its constructor: counted while the pairs run.
-    const emitters = EventEmitter as unknown as { init: (this: EventEmitter, ...args: unknown[]) => unknown };
-    const init = emitters.init;
-    let made = 0;
-    emitters.init = function (this: EventEmitter, ...args: unknown[]) {
-      made++;
-      return init.apply(this, args);
-    };
-    try {
+    const made = await emittersMadeDuring(async () => {
       for (let i = 0; i < 10; i++) await (await mutex.acquire()).release();
-    } finally {
-      emitters.init = init;
-    }
+    });
     // Before, the client made an emitter for the name's path with each listing's child watch (10).
     expect(made).toBe(0);
   }, 30_000);
@@ -235,18 +242,7 @@ describe('a handoff between contenders of one process on ZooKeeper, counted by t
     // Warmed first: the sessions have listed the name and learnt it is crowded.
     await Promise.all(coords.map((coord) => loop(coord, 3)));
     const before = await Promise.all(coords.map(async (coord) => receivedFrom(servers!, await sessionOf(coord))));
-    const emitters = EventEmitter as unknown as { init: (this: EventEmitter, ...args: unknown[]) => unknown };
-    const init = emitters.init;
-    let made = 0;
-    emitters.init = function (this: EventEmitter, ...args: unknown[]) {
-      made++;
-      return init.apply(this, args);
-    };
-    try {
-      await Promise.all(coords.map((coord) => loop(coord, 10)));
-    } finally {
-      emitters.init = init;
-    }
+    const made = await emittersMadeDuring(() => Promise.all(coords.map((coord) => loop(coord, 10))));
     const after = await Promise.all(coords.map(async (coord) => receivedFrom(servers!, await sessionOf(coord))));
     const watches = after.reduce((sum, n, i) => sum + n - before[i]!, 0) - 30 * 3;
     console.log(`30 contended holds: ${made} EventEmitters, about ${watches} watch requests besides create, listing and delete`);
