@@ -14,10 +14,11 @@
  * have changed and asks for a flush, which tells each of them its position then, once. A batch of
  * changes (a session's keys revoked together, a watch response with several events, a
  * resynchronisation) is thus reported as its end state, never step by step through states that
- * were already past. Flushes are paced, process-wide, so that reporting takes about a twentieth
+ * were already past. Flushes are paced, process-wide, so that reporting takes about a fortieth
  * of the process's time at most ({@link requestFlush}): under a high rate of changes a waiter's reports
- * are coalesced, at most one pending per waiter, carrying its newest position. The waiter next in
- * line is told at once (a microtask), and a waiter's last report before its grant is 0. A view fed
+ * are coalesced, at most one pending per waiter, carrying its newest position. A waiter's first
+ * report and the waiter next in line's are made at once (a microtask), and a waiter's last report
+ * before its grant is 0. A view fed
  * over a network reports nothing while its feed is behind a write this process saw confirmed
  * ({@link QueueView.behind}).
  *
@@ -101,8 +102,10 @@ export class QueueView {
   readonly #flush = () => this.flush();
   /** Index in #subscribers before which all are removed (grants remove from the front). */
   #front = 0;
-  #nextInLineRequested = false;
-  readonly #tellNextInLine = () => this.tellNextInLine();
+  /** Subscribers not yet told anything: their first report is made with {@link tellSoon}. */
+  #newcomers: Subscriber[] = [];
+  #soonRequested = false;
+  readonly #tellSoon = () => this.tellSoon();
   /**
    * Set while the feed says its state is older than a write this process saw confirmed
    * ({@link behind}): nothing is reported until it has caught up, and what was marked then goes
@@ -269,10 +272,7 @@ export class QueueView {
    * whose turn came while reports were held runs as soon as they no longer are (`resumed`).
    */
   #request(): void {
-    if (!this.#nextInLineRequested) {
-      this.#nextInLineRequested = true;
-      this.schedule.soon(this.#tellNextInLine);
-    }
+    this.#requestSoon();
     if (this.#flushRequested) return;
     this.#flushRequested = true;
     if (this.#flushSkipped && !this.#held()) {
@@ -281,16 +281,31 @@ export class QueueView {
     } else this.schedule.paced(this.#flush);
   }
 
+  #requestSoon(): void {
+    if (this.#soonRequested) return;
+    this.#soonRequested = true;
+    this.schedule.soon(this.#tellSoon);
+  }
+
   /**
-   * Tells the waiter next in line (position 0), if it has not been told, without waiting for the
-   * paced flush: its grant may follow at the next change, and a waiter must hear that it is next
-   * before it holds. O(1) amortized: one waiter, found from the front of the queue.
+   * The reports that do not wait for the paced flush, each O(1):
+   * - a new subscriber's first position: entering a long queue is no change to anyone else's
+   *   position, and a waiter that waits for its first report to know it is in line (the CLI's
+   *   "queued" line) should not wait for the pace a busy queue sets;
+   * - the waiter next in line (position 0), if it has not been told: its grant may follow at the
+   *   next change, and a waiter must hear that it is next before it holds. It is found from the
+   *   front of the queue, O(1) amortized.
    */
-  tellNextInLine(): void {
-    this.#nextInLineRequested = false;
+  tellSoon(): void {
+    this.#soonRequested = false;
     if (this.#held()) return; // asked again once no longer held
     const subscribers = this.#subscribers;
     const admitted = this.#admitted();
+    if (this.#newcomers.length > 0) {
+      const newcomers = this.#newcomers;
+      this.#newcomers = [];
+      for (const subscriber of newcomers) this.#report(subscriber, admitted);
+    }
     for (let i = this.#skipRemoved(); i < subscribers.length; i++) {
       const subscriber = subscribers[i] as Subscriber;
       const ahead = subscriber.ahead - this.#shift;
@@ -320,6 +335,8 @@ export class QueueView {
     }
     const from = this.#dirtyFrom;
     this.#dirtyFrom = Infinity;
+    // Newcomers were marked with the rest: this flush tells them.
+    if (this.#newcomers.length > 0) this.#newcomers = [];
     const subscribers = this.#subscribers;
     const end = subscribers.length;
     const admitted = this.#admitted();
@@ -367,8 +384,10 @@ export class QueueView {
     if (at === this.#subscribers.length) this.#subscribers.push(subscriber);
     else this.#subscribers.splice(at, 0, subscriber);
     if (at < this.#front) this.#front = at;
-    // Its first report goes with the next flush, so a batch that created it and changed the
-    // queue ahead of it is reported as its end state.
+    // Its first report is made soon (a microtask: after the batch that created it and changed
+    // the queue ahead of it, so as its end state); marked for the flush too, which says nothing
+    // more unless its position changed since.
+    this.#newcomers.push(subscriber);
     this.#changedFrom(at);
   }
 

@@ -4,7 +4,7 @@
  * of one coordinator queue behind a holder, each with an onQueued that costs REPORT_COST_MS (a
  * listener that does real work: a log line to a slow terminal, a metric pushed), so telling all of
  * them takes about WAITERS milliseconds; then the holder releases and each waiter releases as
- * soon as it is granted. Reporting is kept to about a twentieth of the time, so the last waiter,
+ * soon as it is granted. Reporting is kept to about a fortieth of the time, so the last waiter,
  * which sees every handoff, must get far fewer reports than handoffs; and every report must still be right when
  * made (between the waiters ahead counting releases begun and counting releases finished),
  * positions must only fall, and the last report before each grant must be 0.

@@ -167,11 +167,29 @@ describe('QueueView', () => {
     view.subscribe('c', (p) => c.push(p));
     view.flush();
     view.deleted('holder');
-    view.tellNextInLine();
+    view.tellSoon();
     expect(b).toEqual([1, 0]);
     expect(c).toEqual([2]);
     view.flush();
     expect(c).toEqual([2, 1]);
+  });
+
+  it("a new waiter's first report is made at once, without the paced flush, however long the queue", () => {
+    const view = manualView(exclusive);
+    for (let i = 0; i < 1000; i++) view.created({ key: `k${i}`, role: 'lock' });
+    const early: number[] = [];
+    view.subscribe('k500', (p) => early.push(p));
+    view.flush();
+    const late: number[] = [];
+    view.subscribe('k999', (p) => late.push(p));
+    view.deleted('k0');
+    view.tellSoon();
+    // The newcomer hears where it stands now; the waiter already told waits for the flush.
+    expect(late).toEqual([997]);
+    expect(early).toEqual([499]);
+    view.flush();
+    expect(early).toEqual([499, 498]);
+    expect(late).toEqual([997]);
   });
 
   it('reports nothing while the feed is behind a write the process saw confirmed, then its newest state', () => {
@@ -184,12 +202,12 @@ describe('QueueView', () => {
     view.deleted('holder');
     // A's release was confirmed to this process; the feed has not shown it yet.
     view.behind();
-    view.tellNextInLine();
+    view.tellSoon();
     view.flush();
     expect(reports).toEqual([2]);
     view.deleted('a');
     view.caughtUp();
-    view.tellNextInLine();
+    view.tellSoon();
     expect(reports).toEqual([2, 0]);
     view.flush();
     expect(reports).toEqual([2, 0]);
@@ -211,11 +229,11 @@ describe('QueueView', () => {
     view.confirmedGone('holder', 1n);
     // A key of that name created at another revision is another key: no hold for it.
     view.confirmedGone('mine', 9n);
-    view.tellNextInLine();
+    view.tellSoon();
     view.flush();
     expect(reports).toEqual([2]);
     view.deleted('holder');
-    view.tellNextInLine();
+    view.tellSoon();
     view.flush();
     expect(reports).toEqual([2, 0]);
   });

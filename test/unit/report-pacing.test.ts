@@ -1,20 +1,20 @@
 /**
  * The pacer of position reports (src/recipes/report-pacing.ts) keeps reporting to about a
- * twentieth of the process's time counted in CPU time as well as in wall time: after a flush
- * that took `t`, the next one waits until 19 t has passed and the process has used 19 t of CPU,
+ * fortieth of the process's time counted in CPU time as well as in wall time: after a flush
+ * that took `t`, the next one waits until 39 t has passed and the process has used 39 t of CPU,
  * the CPU part given up after 200 ms (a process that is nearly idle still hears of changes).
  *
  * Checked on the clocks themselves, flush after flush in an idle process (the test waits on the
  * pacer's timer between flushes), each flush's listener costing a few ms: every gap between one
- * flush's end and the next one's start is at least 19 times the first's length in wall time, and
+ * flush's end and the next one's start is at least 39 times the first's length in wall time, and
  * in CPU time too unless it reached 200 ms. The measures are taken inside the flush, so they err
  * the safe way (a shorter flush, longer gaps than the pacer's own). Before, only wall time was
- * counted: here the next flush came 19 t later (about 40 ms) with nearly no CPU used between.
+ * counted: here the next flush came 19 t later (about 40 ms, when the pace was 19 t) with nearly no CPU used between.
  */
 import { expect, it } from 'vitest';
 import { requestFlush } from '../../src/recipes/report-pacing.js';
 
-const SPACING = 19;
+const SPACING = 39;
 const MAX_WAIT_MS = 200;
 const FLUSHES = 8;
 const FLUSH_COST_MS = 2;
@@ -63,7 +63,7 @@ function gapsBetween(flushes: Flush[]): Array<{ owed: number; wall: number; cpu:
   });
 }
 
-it('spaces flushes by 19 times their length in CPU time too, up to 200 ms, in an idle process', async () => {
+it('spaces flushes by 39 times their length in CPU time too, up to 200 ms, in an idle process', async () => {
   const gaps = gapsBetween(await pacedFlushes());
   const shown = gaps.map((g) => `owed ${g.owed.toFixed(1)}, wall ${g.wall.toFixed(1)}, CPU ${g.cpu.toFixed(1)} ms`).join('; ');
   expect(gaps.length).toBe(FLUSHES - 1);
