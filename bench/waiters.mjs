@@ -5,7 +5,7 @@
 // over C coordinators.
 //
 //   npm run build && node bench/waiters.mjs [--waiters 3000,10000] [--networked-waiters 1000]
-//     [--zookeeper-waiters N] [--coordinators 100] [--pairs 5] [--networked-pairs 1]
+//     [--zookeeper-waiters N] [--coordinators 100] [--pairs 11] [--networked-pairs 1]
 //     [--only memory|etcd|zookeeper] [--no-docs]
 //
 // A memory run serves 10,000 waiters in under half a second, so one run with and one without
@@ -14,7 +14,8 @@
 // measured as --pairs pairs (memory; --networked-pairs on etcd and ZooKeeper, whose runs take
 // seconds each), the two runs of a pair one after the other and in alternating order (a drift in
 // the machine's load or the process's heap favours neither side), and the row shows the median
-// of the pairs' ratios with their spread.
+// of the pairs' ratios with their spread. 11 pairs on memory: with 5, the median of the same row
+// still ranged 1.09x-1.33x from run to run, and a memory pair now takes about a second.
 //
 // The full-size run on etcd: --networked-waiters 10000 (a mutex waiter there reads no key: its
 // enqueue counts the name's keys, and its coordinator's view of the name tells where it stands,
@@ -40,7 +41,7 @@ const memoryWaiters = sizes('waiters', '3000,10000');
 const networkedWaiters = sizes('networked-waiters', '1000');
 const zookeeperWaiters = process.argv.includes('--zookeeper-waiters') ? sizes('zookeeper-waiters', '') : networkedWaiters;
 const coordinatorCount = arg('coordinators', 100);
-const pairsOf = { memory: arg('pairs', 5), etcd: arg('networked-pairs', 1), zookeeper: arg('networked-pairs', 1) };
+const pairsOf = { memory: arg('pairs', 11), etcd: arg('networked-pairs', 1), zookeeper: arg('networked-pairs', 1) };
 for (const [backend, pairs] of Object.entries(pairsOf)) if (!Number.isInteger(pairs) || pairs < 1) throw new Error(`${backend}: the number of pairs must be a whole number of at least 1, not ${pairs}`);
 const only = process.argv.includes('--only') ? process.argv[process.argv.indexOf('--only') + 1] : undefined;
 
@@ -74,7 +75,7 @@ async function run(url, waiters, coordCount, withPositions) {
   for (let i = 0; i < waiters; i++) {
     let last;
     let entered;
-    const queued = new Promise((resolve) => (entered = resolve));
+    const queued = withPositions ? new Promise((resolve) => (entered = resolve)) : undefined;
     const onQueued = withPositions
       ? (position) => {
           reports++;
@@ -98,6 +99,11 @@ async function run(url, waiters, coordCount, withPositions) {
         }
       : undefined;
     const acquired = mutexes[i % mutexes.length].acquire({ onQueued }).then(async (lease) => {
+      // Granted before its first report (a report is not owed to a waiter that never waited).
+      if (entered) {
+        entered();
+        entered = undefined;
+      }
       if (withPositions && last !== 0) {
         wrongReports++;
         firstWrong ??= `waiter ${i} granted after last reporting ${last}`;
@@ -107,12 +113,18 @@ async function run(url, waiters, coordCount, withPositions) {
       await lease.release();
       completed++;
     });
-    acquired.catch((error) => (failure ??= error));
+    acquired.catch((error) => {
+      failure ??= error;
+      entered?.();
+      entered = undefined;
+    });
     acquires.push(acquired);
     // With positions, the first report says the waiter is in line, so the queue order is the
     // loop's order. Without, every acquire is started at once and the order checked is the
-    // tokens' (creation order).
-    if (withPositions) await Promise.race([queued, acquired]);
+    // tokens' (creation order). Not Promise.race with the acquire: its settlement would resolve
+    // the race's promise a second time while served, which Node's promise hook hears of (1 to 2
+    // ms per 10,000 waiters of the benchmark's own, counted as a cost of positions).
+    if (withPositions) await queued;
   }
   if (!withPositions) await untilKeys(holderCoord, name, waiters + 1, () => failure);
   await answered(coords, name);

@@ -47,14 +47,32 @@ interface ViewNode {
   subscriber: Subscriber | undefined;
 }
 
-interface Subscriber {
-  readonly key: string;
-  readonly report: (position: number) => void;
-  node: ViewNode | undefined;
+/** A waiter's position reports, from {@link QueueView.subscribe}. */
+export interface Subscription {
+  /** Ends them; `admitted`: the waiter was granted (its last report is then 0). */
+  stop(admitted?: boolean): void;
+}
+
+/**
+ * One subscribed waiter. A class whose `stop` calls its view's one shared function, not closures
+ * made per waiter: every waiter that asks for positions keeps one while it waits.
+ */
+class Subscriber implements Subscription {
+  node: ViewNode | undefined = undefined;
   /** Keys ahead of this one in the queue, holders included, plus the view's #shift. */
-  ahead: number;
-  reported: number | undefined;
-  removed: boolean;
+  ahead = 0;
+  reported: number | undefined = undefined;
+  removed = false;
+
+  constructor(
+    readonly key: string,
+    readonly report: (position: number) => void,
+    private readonly end: (subscriber: Subscriber, admitted: boolean) => void,
+  ) {}
+
+  stop(admitted = false): void {
+    this.end(this, admitted);
+  }
 }
 
 /**
@@ -120,6 +138,7 @@ export class QueueView {
   #awaited: Set<string> | undefined;
   /** Whether a flush ran while held ({@link #held}): its turn is taken up once it no longer is. */
   #flushSkipped = false;
+  #whenEmpty: (() => void) | undefined;
 
   /**
    * @param schedule how flushes are asked for: `paced` for the full flush (by default the
@@ -133,10 +152,6 @@ export class QueueView {
 
   get size(): number {
     return this.#nodes.size;
-  }
-
-  get subscriberCount(): number {
-    return this.#subscriberCount;
   }
 
   /** Holders at the head: the admitted prefix's length. */
@@ -345,28 +360,38 @@ export class QueueView {
 
   /**
    * Reports `key`'s position to `report` at the next flush once the view has the key, and after
-   * changes that move it; returns the unsubscribe, to be called with `true` when the waiter was
+   * changes that move it; returns the subscription, whose `stop` is called with `true` when the waiter was
    * granted (its last report is then 0, next in line, even if the flush that would have said so
    * has not run yet).
    */
-  subscribe(key: string, report: (position: number) => void): (admitted?: boolean) => void {
-    const subscriber: Subscriber = { key, report, node: undefined, ahead: 0, reported: undefined, removed: false };
+  subscribe(key: string, report: (position: number) => void): Subscription {
+    const subscriber = new Subscriber(key, report, this.#unsubscribe);
     this.#subscriberCount++;
     const node = this.#nodes.get(key);
     if (node) this.#attach(subscriber, node, this.#indexOf(node));
     else this.#pending.set(key, subscriber);
-    return (admitted = false) => {
-      if (subscriber.removed) return;
+    return subscriber;
+  }
+
+  /** Calls `callback` whenever a subscription's stop leaves the view with no subscriber. */
+  whenEmpty(callback: () => void): void {
+    this.#whenEmpty = callback;
+  }
+
+  readonly #unsubscribe = (subscriber: Subscriber, admitted: boolean): void => {
+    if (!subscriber.removed) {
       // Granted: whatever flush is still to come, its last report says it was next in line.
       if (admitted && subscriber.reported !== 0) this.#tell(subscriber, 0);
       if (subscriber.node) this.#detach(subscriber);
       else {
-        this.#pending.delete(key);
+        this.#pending.delete(subscriber.key);
         subscriber.removed = true;
         this.#subscriberCount--;
       }
-    };
-  }
+    }
+    // Also when its key's deletion had already removed it.
+    if (this.#subscriberCount === 0) this.#whenEmpty?.();
+  };
 
   /** Keys ahead of `node`, counted back from the tail: a new subscriber's key is near it. */
   #indexOf(node: ViewNode): number {
@@ -471,10 +496,7 @@ export function confirmedGone(key: string, revision: bigint | undefined): void {
 const PACED: Schedule = { paced: requestFlush, soon: inMicrotask, resumed: resumeFlush };
 
 /** A waiter's position reports, as {@link followPosition} starts them. */
-export interface PositionReports {
-  /** Stops them; `admitted`: the waiter was granted (its last report is then 0). */
-  stop(admitted: boolean): void;
-}
+export type PositionReports = Subscription;
 
 /**
  * Reports the position of the waiter whose key is `key` under `prefix` to `onQueued`, once the
@@ -496,23 +518,20 @@ export function followPosition(backend: Backend, prefix: string, rule: HeadRule,
     let siblings = byParent.get(parent);
     if (!siblings) byParent.set(parent, (siblings = new Set()));
     siblings.add(shared.view);
-    const registered = shared.view;
-    shared.stop.signal.addEventListener('abort', () => {
-      siblings.delete(registered);
+    const { view, stop } = shared;
+    stop.signal.addEventListener('abort', () => {
+      siblings.delete(view);
       if (siblings.size === 0 && byParent.get(parent) === siblings) byParent.delete(parent);
     });
+    // The last waiter gone: the feed stops, and the next waiter starts a new view.
+    const views = byPrefix;
+    view.whenEmpty(() => {
+      if (views.get(prefix)?.view !== view) return;
+      views.delete(prefix);
+      stop.abort();
+    });
   }
-  const { view, stop } = shared;
-  const unsubscribe = view.subscribe(key, onQueued);
-  return {
-    stop: (admitted) => {
-      unsubscribe(admitted);
-      if (view.subscriberCount === 0 && byPrefix.get(prefix)?.view === view) {
-        byPrefix.delete(prefix);
-        stop.abort();
-      }
-    },
-  };
+  return shared.view.subscribe(key, onQueued);
 }
 
 /** Keeps `view` up to date until `signal` aborts. */

@@ -8,7 +8,7 @@
 import { createHook } from 'node:async_hooks';
 import { describe, expect, it } from 'vitest';
 import type { QueueEntry, Role } from '../../src/backends/contract.js';
-import { type HeadRule, QueueView } from '../../src/recipes/positions.js';
+import { type HeadRule, QueueView, type Subscription } from '../../src/recipes/positions.js';
 import { until } from '../support/until.js';
 
 const exclusive: HeadRule = { shared: () => false };
@@ -38,7 +38,7 @@ function simulate(rule: HeadRule, roles: readonly Role[], seed: number): void {
   const view = manualView(rule);
   const entries: QueueEntry[] = [];
   const reports = new Map<string, number[]>();
-  const unsubscribes = new Map<string, () => void>();
+  const unsubscribes = new Map<string, Subscription>();
   let counter = 0;
   let wrong: string | undefined;
   for (let step = 0; step < 600; step++) {
@@ -58,14 +58,14 @@ function simulate(rule: HeadRule, roles: readonly Role[], seed: number): void {
       const index = next() < 0.6 ? 0 : Math.floor(next() * entries.length);
       const [gone] = entries.splice(index, 1);
       view.deleted((gone as QueueEntry).key);
-      unsubscribes.get((gone as QueueEntry).key)?.();
+      unsubscribes.get((gone as QueueEntry).key)?.stop();
       reports.delete((gone as QueueEntry).key);
     } else {
       // A waiter gives up watching its position but stays in line.
       const subscribed = [...unsubscribes.keys()].filter((k) => reports.has(k));
       const key = subscribed[Math.floor(next() * subscribed.length)];
       if (key) {
-        unsubscribes.get(key)?.();
+        unsubscribes.get(key)?.stop();
         reports.delete(key);
       }
     }
@@ -263,7 +263,7 @@ describe('QueueView', () => {
     view.flush();
     view.deleted('a');
     view.deleted('holder');
-    stop(true);
+    stop.stop(true);
     view.flush();
     expect(reports).toEqual([1, 0]);
     // One that gives up is told nothing more.
@@ -273,7 +273,7 @@ describe('QueueView', () => {
     const stopOther = view.subscribe('last', (p) => other.push(p));
     view.flush();
     view.deleted('next');
-    stopOther(false);
+    stopOther.stop(false);
     view.flush();
     expect(other).toEqual([1]);
   });
@@ -293,7 +293,7 @@ describe('QueueView on its default schedule', () => {
     const view = new QueueView(exclusive);
     const waiters = 50;
     const last = new Map<string, number>();
-    const stops: Array<(admitted?: boolean) => void> = [];
+    const stops: Subscription[] = [];
     view.created({ key: 'holder', role: 'lock' });
     for (let i = 0; i < waiters; i++) {
       const key = `w${i}`;
@@ -308,7 +308,7 @@ describe('QueueView on its default schedule', () => {
       for (let i = 0; i < waiters; i++) {
         // The next in line hears it is next before its grant, in a microtask of its own.
         await until(() => last.get(`w${i}`) === 0);
-        stops[i]?.(true);
+        stops[i]?.stop(true);
         view.deleted(`w${i}`);
       }
     } finally {
