@@ -139,6 +139,8 @@ export class QueueView {
   /** Whether a flush ran while held ({@link #held}): its turn is taken up once it no longer is. */
   #flushSkipped = false;
   #whenEmpty: (() => void) | undefined;
+  /** The key of the last deletion the view applied (see {@link confirmedGone}). */
+  #lastDeleted: string | undefined;
 
   /**
    * @param schedule how flushes are asked for: `paced` for the full flush (by default the
@@ -202,6 +204,7 @@ export class QueueView {
     const head = this.#head;
     const node = head !== undefined && head.key === key ? head : this.#nodes.get(key);
     if (!node) return;
+    this.#lastDeleted = key;
     const admittedBefore = this.#admitted();
     if (node === this.#firstExclusive) {
       // The next key that is not shared becomes the first; the shared keys walked over are
@@ -269,6 +272,9 @@ export class QueueView {
    * one's answer, and reports are made on a timer) does.
    */
   confirmedGone(key: string, revision: bigint | undefined): void {
+    // Usually the feed showed this very deletion last (memory delivers it before the removal's
+    // answer): no lookup in a long queue's map for it.
+    if (key === this.#lastDeleted) return;
     const node = this.#nodes.get(key);
     if (!node || (node.revision !== undefined && revision !== undefined && node.revision !== revision)) return;
     (this.#awaited ??= new Set()).add(key);
@@ -425,11 +431,19 @@ export class QueueView {
     this.#subscriberCount--;
     // Dropped lazily, in one pass once they are half of the array: O(1) amortized.
     if (++this.#removedSubscribers * 2 > this.#subscribers.length) {
-      this.#subscribers = this.#subscribers.filter((s) => !s.removed);
+      const front = this.#skipRemoved();
+      if (front === this.#removedSubscribers) {
+        // Every removed one is before #front (grants leave from the front): the rest is copied
+        // without reading a subscriber, each read a likely cache miss in a long queue.
+        this.#subscribers = this.#subscribers.slice(front);
+        if (this.#dirtyFrom !== Infinity) this.#dirtyFrom = Math.max(0, this.#dirtyFrom - front);
+      } else {
+        this.#subscribers = this.#subscribers.filter((s) => !s.removed);
+        // Indices moved: what was marked is somewhere from the start.
+        if (this.#dirtyFrom !== Infinity) this.#dirtyFrom = 0;
+      }
       this.#removedSubscribers = 0;
       this.#front = 0;
-      // Indices moved: what was marked is somewhere from the start.
-      if (this.#dirtyFrom !== Infinity) this.#dirtyFrom = 0;
     }
   }
 
