@@ -315,7 +315,8 @@ export class QueueView {
    * The reports that do not wait for the paced flush, each O(1):
    * - a new subscriber's first position: entering a long queue is no change to anyone else's
    *   position, and a waiter that waits for its first report to know it is in line (the CLI's
-   *   "queued" line) should not wait for the pace a busy queue sets;
+   *   `--timeout 0` gives up at it, `--verbose` prints it) should not wait for the pace a busy
+   *   queue sets;
    * - the waiter next in line (position 0), if it has not been told: its grant may follow at the
    *   next change, and a waiter must hear that it is next before it holds. It is found from the
    *   front of the queue, O(1) amortized.
@@ -368,8 +369,8 @@ export class QueueView {
   }
 
   /**
-   * Reports `key`'s position to `report` at the next flush once the view has the key, and after
-   * changes that move it; returns the subscription, whose `stop` is called with `true` when the waiter was
+   * Reports `key`'s position to `report` once the view has the key (at once: see {@link tellSoon}),
+   * and after changes that move it (at the next flush); returns the subscription, whose `stop` is called with `true` when the waiter was
    * granted (its last report is then 0, next in line, even if the flush that would have said so
    * has not run yet).
    */
