@@ -179,6 +179,8 @@ export class QueueView {
       if (!isRecreated(existing, entry)) return;
       this.deleted(entry.key); // its deletion was missed: the name now stands for a new key at the tail
     }
+    // The name stands for a new key: a confirmation that it is gone is no longer about a deletion seen.
+    if (entry.key === this.#lastDeleted) this.#lastDeleted = undefined;
     const admittedBefore = this.#admitted();
     const node: ViewNode = { key: entry.key, role: entry.role, revision: entry.revision, seq: this.#nextSeq++, prev: this.#tail, next: undefined, subscriber: undefined };
     if (this.#tail) this.#tail.next = node;

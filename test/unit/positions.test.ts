@@ -238,6 +238,30 @@ describe('QueueView', () => {
     expect(reports).toEqual([2, 0]);
   });
 
+  it('a name created again after the view saw it deleted: its confirmed deletion still holds the reports', () => {
+    const view = manualView(exclusive);
+    view.created({ key: 'holder', role: 'lock', revision: 1n });
+    view.deleted('holder');
+    view.reset([
+      { key: 'holder', role: 'lock', revision: 5n },
+      { key: 'a', role: 'lock', revision: 6n },
+      { key: 'b', role: 'lock', revision: 7n },
+      { key: 'mine', role: 'lock', revision: 8n },
+    ]);
+    const reports: number[] = [];
+    view.subscribe('mine', (p) => reports.push(p));
+    view.flush();
+    // The new holder's release resolved in another coordinator; this feed has not shown it yet.
+    view.confirmedGone('holder', 5n);
+    view.deleted('a');
+    view.tellSoon();
+    view.flush();
+    expect(reports).toEqual([2]);
+    view.deleted('holder');
+    view.tellSoon();
+    expect(reports).toEqual([2, 0]);
+  });
+
   it('a paced flush that found the feed behind runs as soon as it has caught up, not a pace later', () => {
     const asked: string[] = [];
     const view = new QueueView(exclusive, { paced: () => asked.push('paced'), soon: () => {}, resumed: () => asked.push('resumed') });
