@@ -22,6 +22,18 @@ function expectedPosition(rule: HeadRule, entries: readonly QueueEntry[], index:
 }
 
 /** A view whose reports go out only when the test calls flush(). */
+/**
+ * Resets `view` to holder, a, b and mine, created at revisions from `first` on; subscribes mine and
+ * flushes (its first report: 2). Returns mine's reports.
+ */
+function holderABMine(view: QueueView, first: bigint): number[] {
+  view.reset(['holder', 'a', 'b', 'mine'].map((key, i) => ({ key, role: 'lock' as Role, revision: first + BigInt(i) })));
+  const reports: number[] = [];
+  view.subscribe('mine', (p) => reports.push(p));
+  view.flush();
+  return reports;
+}
+
 const manualView = (rule: HeadRule) => new QueueView(rule, { paced: () => {}, soon: () => {} });
 
 /** A small deterministic random generator, so a failure can be replayed. */
@@ -215,15 +227,7 @@ describe('QueueView', () => {
 
   it('reports nothing while the feed still shows a key this process saw confirmed gone', () => {
     const view = manualView(exclusive);
-    view.reset([
-      { key: 'holder', role: 'lock', revision: 1n },
-      { key: 'a', role: 'lock', revision: 2n },
-      { key: 'b', role: 'lock', revision: 3n },
-      { key: 'mine', role: 'lock', revision: 4n },
-    ]);
-    const reports: number[] = [];
-    view.subscribe('mine', (p) => reports.push(p));
-    view.flush();
+    const reports = holderABMine(view, 1n);
     view.deleted('a');
     // Another coordinator's release of the holder resolved; this feed has not shown it yet.
     view.confirmedGone('holder', 1n);
@@ -242,15 +246,7 @@ describe('QueueView', () => {
     const view = manualView(exclusive);
     view.created({ key: 'holder', role: 'lock', revision: 1n });
     view.deleted('holder');
-    view.reset([
-      { key: 'holder', role: 'lock', revision: 5n },
-      { key: 'a', role: 'lock', revision: 6n },
-      { key: 'b', role: 'lock', revision: 7n },
-      { key: 'mine', role: 'lock', revision: 8n },
-    ]);
-    const reports: number[] = [];
-    view.subscribe('mine', (p) => reports.push(p));
-    view.flush();
+    const reports = holderABMine(view, 5n);
     // The new holder's release resolved in another coordinator; this feed has not shown it yet.
     view.confirmedGone('holder', 5n);
     view.deleted('a');
