@@ -15,6 +15,7 @@ import { backendOf } from '../../src/testing.js';
 import { Peer, ensureDist } from '../interop/peers.js';
 import { type PostgresServer, localPostgresAvailable, startPostgres } from '../support/postgres-server.js';
 import { isCI } from '../support/servers.js';
+import { type TcpProxy, startTcpProxy } from '../support/tcp-proxy.js';
 
 const HERE = fileURLToPath(new URL('.', import.meta.url));
 const schema = `baton_faults_${process.pid}`;
@@ -25,6 +26,7 @@ const LATE_MS = 1000;
 let server: PostgresServer | undefined;
 const opened: Coordinator[] = [];
 const peers: Peer[] = [];
+const proxies: TcpProxy[] = [];
 
 beforeAll(async () => {
   server = await startPostgres({ needControl: true });
@@ -35,6 +37,7 @@ afterEach(async () => {
   server?.resume();
   if (server && !server.running) await server.start();
   await Promise.all(peers.splice(0).map((peer) => peer.stop()));
+  await Promise.all(proxies.splice(0).map((proxy) => proxy.close()));
   await Promise.all(opened.splice(0).map((coord) => coord.close()));
 });
 afterAll(async () => {
@@ -178,6 +181,43 @@ describe.skipIf(!localPostgresAvailable() && !isCI)('PostgreSQL faults', () => {
     expect(await peer.waitFor(/^FENCED /, 15_000)).toMatch(/^FENCED LeaseLostError/);
     await peer.waitFor(/^LOST /, 15_000);
     expect(await stock(sku)).toEqual({ count: 9, last_token: String(successor.token) });
+    await successor.release();
+    expect(await keysOf(b, name)).toEqual([]);
+  });
+
+  it('a holder cut off, whose process stops running just before the server could expire its session: its loss was already signalled when the waiter is granted', async () => {
+    // A timer fires late when its process does not run at the deadline (a busy event loop, a
+    // loaded machine). The loss is declared a guard ahead of the server's expiry, so a holder that
+    // stops running shortly before that expiry has signalled it already. Without the guard, its
+    // deadline timer falls inside the stop and the waiter is granted first.
+    const name = unique('late-timer');
+    const proxy = await startTcpProxy(server!.port);
+    proxies.push(proxy);
+    // A TTL of 5 s: a guard of 75 ms, room for the peer's own timer to run a little late too.
+    const throughProxy = url(5).replace(`:${server!.port}/`, `:${proxy.port}/`);
+    const peer = new Peer('postgres peer', process.execPath, [join(HERE, 'postgres-peer.mjs'), throughProxy, name]);
+    peers.push(peer);
+    const held = await peer.waitFor(/^HELD /, 30_000);
+    const sessionId = held.split(' ')[1]!.split('/').pop()!.split('-')[0]!;
+    const b = await open(5);
+    const bQueued = queued();
+    const waiter = b.mutex(name).acquire({ onQueued: bQueued.onQueued, timeoutMs: 30_000 });
+    await bQueued.reached;
+
+    // Cut off: no renewal of the peer's reaches the server from here on.
+    proxy.silence();
+    const [row] = await server!.sql<{ ms: number }>(`SELECT extract(epoch FROM expires_at) * 1000 AS ms FROM ${schema}.sessions WHERE id = $1`, [sessionId]);
+    const expiresAt = Number(row!.ms);
+    // The fault is timed to the server's expiry: stopped from 20 ms before it to 40 ms after.
+    await new Promise((resolve) => setTimeout(resolve, expiresAt - 20 - Date.now()));
+    peer.child.kill('SIGSTOP');
+    setTimeout(() => peer.child.kill('SIGCONT'), 60);
+    const successor = await waiter;
+    const grantedAt = performance.timeOrigin + performance.now();
+    const lostAt = Number((await peer.waitFor(/^LOST /, 15_000)).split(' ')[1]);
+
+    expect(lostAt).toBeLessThan(expiresAt);
+    expect(lostAt).toBeLessThan(grantedAt);
     await successor.release();
     expect(await keysOf(b, name)).toEqual([]);
   });

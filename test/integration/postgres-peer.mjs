@@ -2,7 +2,7 @@
 //
 //   node postgres-peer.mjs <url> <name>
 // Prints READY once connected, WAITING, then HELD <key> <token> once it holds mutex <name> (or
-// FAILED <error> when the acquire fails), LOST <reason> when the hold is lost. Stdin commands: "fenced <sku>" decrements inventory(<sku>) in a fenced
+// FAILED <error> when the acquire fails), LOST <epoch ms> <reason> when the hold is lost. Stdin commands: "fenced <sku>" decrements inventory(<sku>) in a fenced
 // transaction (FENCED ok | FENCED <error name>: <message>); "release" (RELEASED); "exit".
 import { createInterface } from 'node:readline';
 import { connect, fencedTransaction } from '../../dist/index.js';
@@ -22,7 +22,7 @@ try {
 }
 say(`HELD ${lease.key} ${lease.token}`);
 lease.signal.addEventListener('abort', () => {
-  if (lease.signal.reason?.name === 'LeaseLostError') say(`LOST ${lease.signal.reason.message}`);
+  if (lease.signal.reason?.name === 'LeaseLostError') say(`LOST ${performance.timeOrigin + performance.now()} ${lease.signal.reason.message}`);
 });
 for await (const line of createInterface({ input: process.stdin })) {
   const [command, arg] = line.trim().split(' ');

@@ -3,17 +3,18 @@
  * trusted.
  *
  * A keep-alive goes out every TTL/3 on a LeaseKeepAlive stream. Each answer moves a client-side
- * deadline to (time the answered request was SENT) + TTL: the leader renewed the lease after
- * that moment (keep-alives are forwarded to it), so the lease cannot expire on the server before
- * the deadline. When the deadline passes without a newer answer, the lease is declared lost, at
- * the latest when the server could expire it. An answer with TTL <= 0 means the lease is gone
- * (revoked, expired): lost at once.
+ * deadline: the leader renewed the lease after the answered request was SENT (keep-alives are
+ * forwarded to it), so the lease cannot expire on the server before (that moment) + TTL, and the
+ * deadline is a guard ahead of it (../loss-guard.ts). When the deadline passes without a newer
+ * answer, the lease is declared lost: before the server could expire it, even when the timer runs
+ * a little late. An answer with TTL <= 0 means the lease is gone (revoked, expired): lost at once.
  *
  * A keep-alive not answered within an attempt's deadline means the stream's member is not
  * serving (frozen, partitioned, no leader): the stream moves to another member at once and the
  * keep-alive is sent again there, long before the deadline.
  * @module
  */
+import { lossDeadline } from '../loss-guard.js';
 import { timeoutAfterIo } from './transport/after-io.js';
 import { TransportError } from './transport/grpc.js';
 import type { EtcdClient } from './transport/client.js';
@@ -75,7 +76,7 @@ export class LeaseKeeper {
 
   /** When the lease will be considered lost unless a keep-alive is answered (performance.now() time). */
   get deadline(): number {
-    return this.lastAnswered + this.#ttlMs;
+    return lossDeadline(this.lastAnswered, this.#ttlMs);
   }
 
   #armDeadline(): void {
@@ -85,7 +86,7 @@ export class LeaseKeeper {
     this.#deadline = timeoutAfterIo(() => {
       if (this.#stopped) return;
       if (this.deadline > performance.now()) this.#armDeadline();
-      else this.#lose(`no keep-alive answer from etcd for ${this.#ttlMs / 1000}s (the lease's TTL): it may have expired on the server`);
+      else this.#lose(`no keep-alive answered in time, and the lease's TTL of ${this.#ttlMs / 1000}s is running out: it could expire on the server`);
     }, Math.max(0, remaining));
   }
 

@@ -2,10 +2,11 @@
  * A PostgreSQL session: a row in `<schema>.sessions` whose `expires_at` the server sets from its
  * own clock (`now() + ttl`) when the session opens and at each renewal, every TTL/3.
  *
- * The client's deadline is (time the last answered renewal was SENT) + TTL: the server moved
- * `expires_at` after that moment, so the row cannot expire before the deadline. When the deadline
- * passes without a newer answer, the session is lost, at the latest when the server could expire
- * it. A renewal answered "no such live session" (expired, or ended by someone) loses it at once.
+ * The server moved `expires_at` after the last answered renewal was SENT, so the row cannot expire
+ * before (that moment) + TTL. The client declares the session lost a guard ahead of that
+ * ({@link lossDeadline}), when no newer renewal was answered: before the server could expire it,
+ * even with its timer a little late. A renewal answered "no such live session" (expired, or ended
+ * by someone) loses it at once.
  * @module
  */
 import type { HealthBoard } from '../../observability/health.js';
@@ -13,6 +14,7 @@ import { BackendError, BatonError, ClosedError, LeaseLostError, SessionLostError
 import type { Enqueued, GuardedOp, OwnKey, QueueEntry, Role, Session } from '../contract.js';
 import { GuaranteedRemovals } from '../guaranteed-delete.js';
 import { lastSegment } from '../key-paths.js';
+import { lossDeadline } from '../loss-guard.js';
 import { OwnKeyWatches } from '../own-keys.js';
 import type { Link } from './link.js';
 import type { Listener } from './listener.js';
@@ -81,13 +83,18 @@ export class PostgresSession implements Session {
     return this.#deleting.has(key);
   }
 
+  /** performance.now() at which the session is declared lost unless a renewal is answered. */
+  get #lossAt(): number {
+    return lossDeadline(this.#proofAt, this.#host.ttlMs);
+  }
+
   #armDeadline(): void {
     clearTimeout(this.#deadline);
-    const remaining = this.#proofAt + this.#host.ttlMs - performance.now();
-    this.#deadline = setTimeout(
-      () => this.lose(new SessionLostError(`PostgreSQL session ${this.id} lost: no renewal answered for ${this.#host.ttlMs / 1000}s (its TTL); it may have expired on the server`)),
-      Math.max(0, remaining),
-    );
+    this.#deadline = setTimeout(() => this.#loseByDeadline(), Math.max(0, this.#lossAt - performance.now()));
+  }
+
+  #loseByDeadline(): void {
+    this.lose(new SessionLostError(`PostgreSQL session ${this.id} lost: no renewal answered in time, and its TTL of ${this.#host.ttlMs / 1000}s is running out; it could expire on the server`));
   }
 
   /**
@@ -97,9 +104,7 @@ export class PostgresSession implements Session {
    * woken as if it were alive.
    */
   checkDeadline(): void {
-    if (!this.signal.aborted && performance.now() >= this.#proofAt + this.#host.ttlMs) {
-      this.lose(new SessionLostError(`PostgreSQL session ${this.id} lost: no renewal answered for ${this.#host.ttlMs / 1000}s (its TTL); it may have expired on the server`));
-    }
+    if (!this.signal.aborted && performance.now() >= this.#lossAt) this.#loseByDeadline();
   }
 
   /** Renews now (also used to check at once whether the session still exists). */
@@ -119,7 +124,7 @@ export class PostgresSession implements Session {
       alive = result.rows[0]?.renewed === true;
     } catch {
       // No answer: the deadline decides; until then, out of contact.
-      if (!this.signal.aborted) this.#host.health.outOfContact(Date.now() + (this.#proofAt + this.#host.ttlMs - performance.now()));
+      if (!this.signal.aborted) this.#host.health.outOfContact(Date.now() + (this.#lossAt - performance.now()));
       return;
     }
     if (this.signal.aborted) return;

@@ -1,9 +1,10 @@
 /**
  * A Redis session: one hash key with a PX TTL, renewed every TTL/3 by a script, owning the
  * contender entries its enqueues create. The server expires the key when renewals stop; the
- * client decides loss on its own clock at the same moment at the latest: the deadline is the time
- * the last answered renewal was SENT plus the TTL (the server extended the key after that moment,
- * so it cannot expire before the deadline).
+ * client decides loss on its own clock before that: the server extended the key after the last
+ * answered renewal was SENT, so it cannot expire before (that moment) + TTL, and the client
+ * declares the loss a guard ahead of it ({@link lossDeadline}), so that a timer a little late
+ * still signals it first.
  * @module
  */
 import { randomBytes } from 'node:crypto';
@@ -11,6 +12,7 @@ import type { HealthBoard } from '../../observability/health.js';
 import { ClosedError, OutcomeUnknownError, SessionLostError } from '../../errors.js';
 import type { Enqueued, GuardedOp, QueueEntry, Role, Session } from '../contract.js';
 import { GuaranteedRemovals } from '../guaranteed-delete.js';
+import { lossDeadline } from '../loss-guard.js';
 import { OwnKeyWatches } from '../own-keys.js';
 import { AttemptError, EpochChangedError, attemptTimeoutMs } from './connection.js';
 import type { ChangeListener } from './notifications.js';
@@ -100,17 +102,21 @@ export class RedisSession implements Session {
     return new RedisSession(host, id, openedAt);
   }
 
+  /** performance.now() at which the session is declared lost unless a renewal is answered. */
+  get #lossAt(): number {
+    return lossDeadline(this.#lastProof, this.#host.ttlMs);
+  }
+
   #armDeadline(): void {
     clearTimeout(this.#deadline);
-    const remaining = this.#lastProof + this.#host.ttlMs - performance.now();
     this.#deadline = setTimeout(
       () =>
         this.lose(
           new SessionLostError(
-            `Redis session ${this.id} lost: no renewal answered by ${this.#host.where} for ${this.#host.ttlMs / 1000}s (the session's TTL): it may have expired on the server`,
+            `Redis session ${this.id} lost: no renewal answered by ${this.#host.where} in time, and the session's TTL of ${this.#host.ttlMs / 1000}s is running out: it could expire on the server`,
           ),
         ),
-      Math.max(0, remaining),
+      Math.max(0, this.#lossAt - performance.now()),
     );
   }
 
@@ -176,7 +182,7 @@ export class RedisSession implements Session {
 
   /** Reports the time left before the deadline: the server is not answering (or the link broke). */
   outOfContact(): void {
-    if (!this.signal.aborted) this.#host.health.outOfContact(Date.now() + (this.#lastProof + this.#host.ttlMs - performance.now()));
+    if (!this.signal.aborted) this.#host.health.outOfContact(Date.now() + (this.#lossAt - performance.now()));
   }
 
   /** Whether `key` is one of this session's live entries (not being removed by it). */

@@ -14,8 +14,9 @@
  *   included. A follower tells the leader which sessions it heard from in its replies to the
  *   leader's pings, every half tick, so the leader may know of a request only that much after the
  *   follower got it. An answer sent at time t therefore proves contact at t minus a ping allowance
- *   ({@link leaderLagOf}), and the session is declared lost at *that + session timeout*: the leader
- *   cannot expire it earlier, so Baton gives up no later than the leader does. Reads never move it.
+ *   ({@link leaderLagOf}). The leader cannot expire the session before *that + session timeout*,
+ *   and Baton declares it lost a guard ahead of it (../loss-guard.ts), so that it gives up before
+ *   the leader does even when its timer runs a little late. Reads never move it.
  * - A heartbeat `sync` goes out every fifth of the timeout ({@link heartbeatIntervalOf}) whatever
  *   else is in flight, so any silence shorter than timeout - interval - ping allowance (minus a
  *   round trip) keeps the session, whatever its phase. A connection that has proved nothing for
@@ -31,6 +32,7 @@
 import zookeeper from 'node-zookeeper-client';
 import type { ACL, Client, Event, Stat } from 'node-zookeeper-client';
 import { BackendError, ClosedError, SessionLostError } from '../../errors.js';
+import { lossDeadline } from '../loss-guard.js';
 import type { ZooKeeperOptions } from './config.js';
 import { setChildWatch, setDataWatch, type WatchedManager } from './child-watches.js';
 import { readAnswers, type AnsweringManager } from './answers.js';
@@ -179,7 +181,7 @@ export class ZkConnection {
    * the last such answer plus the session timeout.
    */
   get lossAt(): number {
-    return Date.now() + (this.#lastProof + this.timeout - performance.now());
+    return Date.now() + (this.#lossDeadline - performance.now());
   }
 
   /** Whether the session is still usable. */
@@ -304,16 +306,24 @@ export class ZkConnection {
     this.#heartbeat();
   }
 
-  /** Fires at last proof + session timeout; re-arms itself if proofs came in meanwhile. */
+  /**
+   * performance.now() at which the session is declared lost: the last proof plus the session
+   * timeout, less the guard ({@link lossDeadline}) that lets a late timer still come first.
+   */
+  get #lossDeadline(): number {
+    return lossDeadline(this.#lastProof, this.timeout);
+  }
+
+  /** Fires at {@link #lossDeadline}; re-arms itself if proofs came in meanwhile. */
   #armDeadline(): void {
-    const remaining = this.#lastProof + this.timeout - performance.now();
+    const remaining = this.#lossDeadline - performance.now();
     this.#deadlineTimer = setTimeout(() => this.#afterAnswersOnTheWay(() => this.#judgeDeadline()), Math.max(0, remaining));
     this.#deadlineTimer.unref();
   }
 
   #judgeDeadline(): void {
     if (this.signal.aborted) return;
-    if (performance.now() >= this.#lastProof + this.timeout) {
+    if (performance.now() >= this.#lossDeadline) {
       this.#shutdown(
         new SessionLostError(
           `ZooKeeper session ${this.sessionId} lost: no answer through the leader from ${this.endpoints} for its session timeout of ${this.timeout} ms`,
@@ -338,7 +348,7 @@ export class ZkConnection {
    */
   #afterAnswersOnTheWay(judge: () => void): void {
     const inFlight = this.#leaderSentAt > this.#lastProofSent;
-    if (inFlight && this.#leaderSentAt - leaderLagOf(this.timeout) + this.timeout > performance.now()) setImmediate(judge);
+    if (inFlight && lossDeadline(this.#leaderSentAt - leaderLagOf(this.timeout), this.timeout) > performance.now()) setImmediate(judge);
     else judge();
   }
 
