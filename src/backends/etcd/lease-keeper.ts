@@ -56,7 +56,7 @@ export class LeaseKeeper {
   lastAnswered: number;
 
   /**
-   * @param grantedAt when the grant request was sent: the first deadline is that + TTL.
+   * @param grantedAt when the grant request was sent: the first deadline counts from it.
    * @param ttlSeconds the TTL the client counts with (at most the server's).
    */
   constructor(client: EtcdClient, id: bigint, ttlSeconds: number, grantedAt: number, onLost: (why: string) => void, onContact?: ContactListener) {

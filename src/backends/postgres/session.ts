@@ -65,7 +65,7 @@ export class PostgresSession implements Session {
     host.health.contact(id);
   }
 
-  /** Inserts the session row; the first deadline is (time the insert was sent) + TTL. */
+  /** Inserts the session row; the first deadline counts from the time the insert was sent. */
   static async open(host: SessionHost, signal?: AbortSignal): Promise<PostgresSession> {
     const sentAt = performance.now();
     // Idempotent enough: a row left by an attempt whose answer was lost has no keys and expires.
