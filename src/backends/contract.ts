@@ -328,6 +328,15 @@ export interface Backend {
   readonly entersWithoutListening?: true;
 
   /**
+   * Set when the {@link followPrefix} feed tells `follower.behind` whenever it does not yet show a
+   * removal that a coordinator of this process has seen confirmed (and `caughtUp` once it does):
+   * queue positions then need no word of the process's confirmed removals to hold their reports.
+   * Unset (ZooKeeper: each coordinator's session hears of another's release a moment after that
+   * one's answer), the recipes tell the views of every removal they see confirmed.
+   */
+  readonly followTellsBehind?: true;
+
+  /**
    * What {@link followPrefix} follows, when several backends follow the same thing: one position
    * view per queue then serves the waiters of all of them (the memory backends of one process
    * share one store; etcd coordinators sharing a connection, one watched view per name; ZooKeeper

@@ -274,8 +274,8 @@ export class QueueView {
    * one's answer, and reports are made on a timer) does.
    */
   confirmedGone(key: string, revision: bigint | undefined): void {
-    // Usually the feed showed this very deletion last (memory delivers it before the removal's
-    // answer): no lookup in a long queue's map for it.
+    // Usually the feed showed this very deletion last (a feed on the connection that removed the
+    // key hears of it before the removal's answer): no lookup in a long queue's map for it.
     if (key === this.#lastDeleted) return;
     const node = this.#nodes.get(key);
     if (!node || (node.revision !== undefined && revision !== undefined && node.revision !== revision)) return;
@@ -513,6 +513,17 @@ export function confirmedGone(key: string, revision: bigint | undefined): void {
   if (views) for (const view of views) view.confirmedGone(key, revision);
 }
 
+/** Registers `shared`'s view for {@link confirmedGone} of keys under `parent`, until its feed stops. */
+function hearConfirmedRemovals({ view, stop }: SharedView, parent: string): void {
+  let siblings = byParent.get(parent);
+  if (!siblings) byParent.set(parent, (siblings = new Set()));
+  siblings.add(view);
+  stop.signal.addEventListener('abort', () => {
+    siblings.delete(view);
+    if (siblings.size === 0 && byParent.get(parent) === siblings) byParent.delete(parent);
+  });
+}
+
 /** Reports paced process-wide (./report-pacing.ts); the waiter next in line is told in a microtask. */
 const PACED: Schedule = { paced: requestFlush, soon: inMicrotask, resumed: resumeFlush };
 
@@ -535,15 +546,9 @@ export function followPosition(backend: Backend, prefix: string, rule: HeadRule,
     shared = { view: new QueueView(rule), stop: new AbortController() };
     byPrefix.set(prefix, shared);
     feed(backend, prefix, shared.view, shared.stop.signal);
-    const parent = parentOf(key);
-    let siblings = byParent.get(parent);
-    if (!siblings) byParent.set(parent, (siblings = new Set()));
-    siblings.add(shared.view);
+    // A feed that says itself when it lags a confirmed removal needs no word of them.
+    if (!backend.followTellsBehind) hearConfirmedRemovals(shared, parentOf(key));
     const { view, stop } = shared;
-    stop.signal.addEventListener('abort', () => {
-      siblings.delete(view);
-      if (siblings.size === 0 && byParent.get(parent) === siblings) byParent.delete(parent);
-    });
     // The last waiter gone: the feed stops, and the next waiter starts a new view.
     const views = byPrefix;
     view.whenEmpty(() => {

@@ -15,6 +15,7 @@ import { keysOfStanding } from '../standing.js';
 import { OwnKeyWatches } from '../own-keys.js';
 import { type Clock, systemClock } from './clock.js';
 import { LostAnswerError, MemoryFaults } from './faults.js';
+import { relayThroughLink } from './follow.js';
 import { sessionLost, sessionOpened, sessionRenewed } from '../../observability/events.js';
 import { HealthBoard } from '../../observability/health.js';
 import { type MemoryStats, type MemoryStore, sharedStore } from './store.js';
@@ -400,6 +401,8 @@ export class MemoryBackend implements Backend {
   readonly endsWaitWithOwnKey = true as const;
   /** session, enqueue and the reads made while entering listen to no never-aborting signal (raceSignal skips it). */
   readonly entersWithoutListening = true as const;
+  /** followPrefix says when its link holds changes back (./follow.ts). */
+  readonly followTellsBehind = true as const;
 
   /**
    * The process's store: every memory coordinator's waiters on a queue share one position view
@@ -500,11 +503,7 @@ export class MemoryBackend implements Backend {
     this.#link
       .request('followPrefix', signal, () => {
         follower.reset(store.list(prefix));
-        const stop = store.follow(prefix, {
-          reset: (entries) => this.faults.notify(() => follower.reset(entries)),
-          created: (entry) => this.faults.notify(() => follower.created(entry)),
-          deleted: (key) => this.faults.notify(() => follower.deleted(key)),
-        });
+        const stop = store.follow(prefix, relayThroughLink(this.faults, follower));
         signal.addEventListener('abort', stop, { once: true });
         if (signal.aborted) stop();
       })

@@ -109,8 +109,10 @@ export class MemoryStore {
     const revision = ++this.#revision;
     this.#add({ key, value, revision, owner: session, role, createdAt: Date.now(), modRevision: revision, prev: undefined, next: undefined, onDeleted: undefined });
     owned.add(key);
-    this.#notify(key, parentOf(key));
-    this.#tellFollowers(parentOf(key), (f) => f.created({ key, role }));
+    const parent = parentOf(key);
+    this.#notify(key, parent);
+    const followers = this.#followersOf(parent);
+    if (followers) for (const follower of followers) follower.created({ key, role });
     return revision;
   }
 
@@ -171,7 +173,8 @@ export class MemoryStore {
       onDeleted();
     }
     this.#notify(key, parent);
-    if (stored.owner) this.#tellFollowers(parent, (f) => f.deleted(key));
+    const followers = stored.owner ? this.#followersOf(parent) : undefined;
+    if (followers) for (const follower of followers) follower.deleted(key);
     return true;
   }
 
@@ -226,13 +229,16 @@ export class MemoryStore {
     siblings.tail = stored;
   }
 
-  #tellFollowers(prefix: string, tell: (follower: PrefixFollower) => void): void {
+  /**
+   * The followers of `prefix` to tell of a change, each counted as a wake-up. A copy when there
+   * are several, since one may stop following while told; usually there is one (a process's
+   * memory coordinators share one view per queue), told without a copy or a closure per change.
+   */
+  #followersOf(prefix: string): Iterable<PrefixFollower> | undefined {
     const set = this.#followers.get(prefix);
-    if (!set) return;
-    for (const follower of [...set]) {
-      this.#wakeups++;
-      tell(follower);
-    }
+    if (!set) return undefined;
+    this.#wakeups += set.size;
+    return set.size === 1 ? set : [...set];
   }
 
   /** Every ephemeral key at any depth below `prefix` (`''`: all), for monitoring. */
