@@ -1,6 +1,6 @@
 // Many waiters on one mutex: W contenders queue behind one holder, every one (or none) asking for
-// its position with onQueued; then each is served in turn. Checks that all are served in FIFO
-// (token) order and that every position report was right when made; measures the time to serve
+// its position with onQueued, all started at once; then each is served in turn. Checks that all
+// are served in FIFO (token) order and that every position report was right when made; measures the time to serve
 // them all with and without onQueued, and the heap per waiting contender. Also W waiters spread
 // over C coordinators.
 //
@@ -62,34 +62,33 @@ async function run(url, waiters, coordCount, withPositions) {
   const name = `bench/waiters-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
   const holder = await holderCoord.mutex(name).acquire();
   const mutexes = coords.map((coord) => coord.mutex(name));
+  // Every report is logged (waiter, position, releases begun and finished when it was made) and
+  // checked after the run, when each waiter's place in the queue is known. The log is made before
+  // the heap is measured, and lives outside the heap.
+  const log = withPositions ? new ReportLog() : undefined;
+  const lastReported = withPositions ? new Int32Array(waiters).fill(-1) : undefined;
   const heapBefore = heapUsed();
 
   let failure; // the first acquire that failed: the run is over
   let started = 0; // releases begun
   let completed = 0; // releases finished
-  let reports = 0;
   let wrongReports = 0;
   let firstWrong;
   const grants = [];
   const acquires = [];
+  const inLine = [];
+  // Both runs enter the same way: every acquire is started at once, then the run waits until
+  // every waiter is in line (with onQueued: its first report; without: its key). Entering one by
+  // one with onQueued, and all at once without, measured the heap's layout as much as positions:
+  // on memory the same build served 1.12x slower with onQueued entered in a burst like the run
+  // without, 1.17x-1.22x entered one by one.
   for (let i = 0; i < waiters; i++) {
-    let last;
     let entered;
-    const queued = withPositions ? new Promise((resolve) => (entered = resolve)) : undefined;
+    if (withPositions) inLine.push(new Promise((resolve) => (entered = resolve)));
     const onQueued = withPositions
       ? (position) => {
-          reports++;
-          // Waiters ahead of waiter i when it reports: i minus the holds released since, and a
-          // release counts from when it begins (its delete may land before its promise settles).
-          // Never below 0: once the release that admits waiter i has begun, the report its grant
-          // brings is 0 (the contract's last report), even when its view never showed it next in line.
-          const low = Math.max(0, i - started);
-          const high = Math.max(0, i - completed);
-          if (position < low || position > high || (last !== undefined && position >= last)) {
-            wrongReports++;
-            firstWrong ??= `waiter ${i} reported ${position} (after ${last}); between ${low} and ${high} expected`;
-          }
-          last = position;
+          log.add(i, position, started, completed);
+          lastReported[i] = position;
           // Once: resolving an already resolved promise is not free in Node (its promise hook
           // hears of it), and a cost of the benchmark must not be counted as a cost of positions.
           if (entered) {
@@ -104,9 +103,9 @@ async function run(url, waiters, coordCount, withPositions) {
         entered();
         entered = undefined;
       }
-      if (withPositions && last !== 0) {
+      if (withPositions && lastReported[i] !== 0) {
         wrongReports++;
-        firstWrong ??= `waiter ${i} granted after last reporting ${last}`;
+        firstWrong ??= `waiter ${i} granted after last reporting ${lastReported[i]}`;
       }
       grants.push({ index: i, token: lease.token });
       started++;
@@ -119,14 +118,13 @@ async function run(url, waiters, coordCount, withPositions) {
       entered = undefined;
     });
     acquires.push(acquired);
-    // With positions, the first report says the waiter is in line, so the queue order is the
-    // loop's order. Without, every acquire is started at once and the order checked is the
-    // tokens' (creation order). Not Promise.race with the acquire: its settlement would resolve
-    // the race's promise a second time while served, which Node's promise hook hears of (1 to 2
-    // ms per 10,000 waiters of the benchmark's own, counted as a cost of positions).
-    if (withPositions) await queued;
   }
-  if (!withPositions) await untilKeys(holderCoord, name, waiters + 1, () => failure);
+  // Not Promise.race with the acquires: an acquire's settlement would resolve the race's promise
+  // a second time while served, which Node's promise hook hears of (1 to 2 ms per 10,000 waiters
+  // of the benchmark's own, counted as a cost of positions).
+  if (withPositions) await Promise.all(inLine);
+  else await untilKeys(holderCoord, name, waiters + 1, () => failure);
+  inLine.length = 0;
   await answered(coords, name);
   const heapPerWaiter = (heapUsed() - heapBefore) / waiters;
   const start = performance.now();
@@ -147,11 +145,67 @@ async function run(url, waiters, coordCount, withPositions) {
   // Where the main thread's wall time went: running, ready to run but waiting for a core (the
   // machine's other processes), and idle in the event loop (waiting for I/O or a timer).
   const thread = threadStart && threadEnd ? { running: (threadEnd.running - threadStart.running) / 1e9, waiting: (threadEnd.waiting - threadStart.waiting) / 1e9, idle: loop.idle / 1000 } : undefined;
-  // Served in creation order: tokens strictly increase from grant to grant; with positions the
-  // order of entry is known too, and must be the order of the grants.
-  const fifo = grants.length === waiters && grants.every((g, k) => k === 0 || g.token > grants[k - 1].token) && (!withPositions || grants.every((g, k) => g.index === k));
+  // Served in creation order: tokens strictly increase from grant to grant.
+  const fifo = grants.length === waiters && grants.every((g, k) => k === 0 || g.token > grants[k - 1].token);
   await Promise.all([...coords, holderCoord].map((c) => c.close()));
-  return { waiters, coordCount, withPositions, seconds, cpuSeconds, thread, heapPerWaiter, fifo, served: grants.length, reports, wrongReports, firstWrong };
+  if (log) {
+    // A waiter's place in the queue is its place in the grants (served in creation order).
+    const rank = new Int32Array(waiters);
+    grants.forEach((g, k) => (rank[g.index] = k));
+    const checked = log.check(rank);
+    wrongReports += checked.wrong;
+    firstWrong ??= checked.first;
+  }
+  return { waiters, coordCount, withPositions, seconds, cpuSeconds, thread, heapPerWaiter, fifo, served: grants.length, reports: log?.size ?? 0, wrongReports, firstWrong };
+}
+
+/** Every position report of a run, four numbers each, in typed arrays (outside the heap). */
+class ReportLog {
+  #chunks = [];
+  #current = new Int32Array(4 * 65536);
+  #used = 0;
+  size = 0;
+
+  add(waiter, position, started, completed) {
+    if (this.#used === this.#current.length) {
+      this.#chunks.push(this.#current);
+      this.#current = new Int32Array(4 * 65536);
+      this.#used = 0;
+    }
+    const at = this.#used;
+    this.#current[at] = waiter;
+    this.#current[at + 1] = position;
+    this.#current[at + 2] = started;
+    this.#current[at + 3] = completed;
+    this.#used += 4;
+    this.size++;
+  }
+
+  /**
+   * Checks every report against its waiter's place `rank`: the waiters ahead when it was made lie
+   * between rank minus the releases begun and rank minus those finished (a release counts from
+   * when it begins: its delete may land before its promise settles; never below 0: once the
+   * release that admits the waiter has begun, the report its grant brings is 0), and each report
+   * of a waiter is lower than its last.
+   */
+  check(rank) {
+    const last = new Int32Array(rank.length).fill(-1);
+    let wrong = 0;
+    let first;
+    for (const chunk of [...this.#chunks, this.#current.subarray(0, this.#used)]) {
+      for (let at = 0; at < chunk.length; at += 4) {
+        const [waiter, position, started, completed] = chunk.subarray(at, at + 4);
+        const low = Math.max(0, rank[waiter] - started);
+        const high = Math.max(0, rank[waiter] - completed);
+        if (position < low || position > high || (last[waiter] !== -1 && position >= last[waiter])) {
+          wrong++;
+          first ??= `waiter ${rank[waiter]} in line reported ${position} (after ${last[waiter]}); between ${low} and ${high} expected`;
+        }
+        last[waiter] = position;
+      }
+    }
+    return { wrong, first };
+  }
 }
 
 /**
@@ -324,7 +378,7 @@ const cpu = cpus()[0]?.model ?? 'unknown';
 const pairsText = pairsOf.memory === pairsOf.etcd ? `${pairsOf.memory} pair${pairsOf.memory > 1 ? 's' : ''} per row` : `${pairsOf.memory} pairs per row on memory, ${pairsOf.etcd} on etcd and ZooKeeper, whose runs take seconds each`;
 const nproc = execFileSync('nproc', { encoding: 'utf8' }).trim();
 const report = [
-  `Written by \`node bench/waiters.mjs${process.argv.length > 2 ? ` ${process.argv.slice(2).join(' ')}` : ''}\`, ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC. One holder; W waiters queue behind it (spread round robin over the coordinators), entered one after another; then each is served in turn and releases at once. Each row is measured as pairs of runs, one without and one with onQueued, one after the other and in alternating order (${pairsText}): a memory run lasts under a second, and on a shared machine a single pair measured the other processes' turns as much as positions. The ratio is the median of the pairs' ratios, with the lowest and highest in brackets; times, CPU, main thread and heap are the medians of the runs on each side; FIFO and wrong reports count every run. "Served in" is the time from the holder's release to the last grant; "client CPU" is this process's CPU time over the same span (the coordinators' work, the check of every report included; not the server's), steadier than the wall time on a shared machine. "Main thread" splits the process's main thread's wall time while serving (Linux schedstat and the event loop's idle time): on a core, ready to run but waiting for a core (the other processes' turns: on a loaded machine most of the wall time, and why it can exceed the CPU time), and idle in the event loop (waiting on a timer or the network; on memory nothing waits, so about 0). The running time leaves out the other processes' turns and this process's other threads (the collector's helpers; its pauses on the main thread count): on a loaded machine its ratio and the CPU time's spread far less from pair to pair than the wall time's. Positions: every report is checked when made (it must lie between the waiters ahead counting releases begun and counting releases finished, and fall at each report), the last one before the grant must be 0. Reports are coalesced under a high rate of changes on every backend (README, \`onQueued\`: reporting kept to about a fortieth of the process's time), so far fewer than W(W+1)/2. A coordinator reports from its own view (on etcd held until it shows every write the process's coordinators have seen confirmed): a report that still counts a release already finished counts as wrong here; the 0 a waiter is told at its grant is right even when its view showed the grant before showing it next in line. Heap: the process's heap after a full GC with every waiter queued and every request its coordinator sent answered (two reads in turn on each coordinator, which ZooKeeper answers after everything sent before them), less before, per waiter (client-side state of the coordinators included). A discarded run of up to 1,000 waiters comes first.`,
+  `Written by \`node bench/waiters.mjs${process.argv.length > 2 ? ` ${process.argv.slice(2).join(' ')}` : ''}\`, ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC. One holder; W waiters queue behind it (spread round robin over the coordinators), every acquire started at once, and the run waits until each is in line (with onQueued: its first report; without: its key), the same way on both sides; then each is served in turn and releases at once. Each row is measured as pairs of runs, one without and one with onQueued, one after the other and in alternating order (${pairsText}): a memory run lasts under a second, and on a shared machine a single pair measured the other processes' turns as much as positions. The ratio is the median of the pairs' ratios, with the lowest and highest in brackets; times, CPU, main thread and heap are the medians of the runs on each side; FIFO and wrong reports count every run. "Served in" is the time from the holder's release to the last grant; "client CPU" is this process's CPU time over the same span (the coordinators' work, the check of every report included; not the server's), steadier than the wall time on a shared machine. "Main thread" splits the process's main thread's wall time while serving (Linux schedstat and the event loop's idle time): on a core, ready to run but waiting for a core (the other processes' turns: on a loaded machine most of the wall time, and why it can exceed the CPU time), and idle in the event loop (waiting on a timer or the network; on memory nothing waits, so about 0). The running time leaves out the other processes' turns and this process's other threads (the collector's helpers; its pauses on the main thread count): on a loaded machine its ratio and the CPU time's spread far less from pair to pair than the wall time's. Positions: every report is logged when made and checked after the run against the waiter's place in the queue (its place in the grants, which follow creation order): it must lie between the waiters ahead counting releases begun and counting releases finished, and fall at each report; the last one before the grant must be 0. Reports are coalesced under a high rate of changes on every backend (README, \`onQueued\`: reporting kept to about a fortieth of the process's time), so far fewer than W(W+1)/2. A coordinator reports from its own view (on etcd held until it shows every write the process's coordinators have seen confirmed): a report that still counts a release already finished counts as wrong here; the 0 a waiter is told at its grant is right even when its view showed the grant before showing it next in line. Heap: the process's heap after a full GC with every waiter queued and every request its coordinator sent answered (two reads in turn on each coordinator, which ZooKeeper answers after everything sent before them), less before, per waiter (client-side state of the coordinators included). A discarded run of up to 1,000 waiters comes first.`,
   '',
   '| backend | waiters | coordinators | pairs | served in, no onQueued | served in, every waiter with onQueued | ratio, with / without onQueued (median of the pairs; lowest-highest) | client CPU while serving, no / with onQueued (ratio: median, spread) | main thread running / waiting for a core / idle, no; with onQueued (running: ratio, median, spread) | FIFO, all served | position reports per run (median; wrong: in all runs) | heap per waiter, no onQueued | heap per waiter, with onQueued |',
   '|---|---|---|---|---|---|---|---|---|---|---|---|---|',
