@@ -5,7 +5,7 @@
 // over C coordinators.
 //
 //   npm run build && node bench/waiters.mjs [--waiters 3000,10000] [--networked-waiters 1000]
-//     [--zookeeper-waiters N] [--coordinators 100] [--pairs 11] [--networked-pairs 1]
+//     [--zookeeper-waiters N] [--coordinators 100] [--pairs 21] [--networked-pairs 3]
 //     [--only memory|etcd|zookeeper] [--no-docs]
 //
 // A memory run serves 10,000 waiters in under half a second, so one run with and one without
@@ -14,8 +14,10 @@
 // measured as --pairs pairs (memory; --networked-pairs on etcd and ZooKeeper, whose runs take
 // seconds each), the two runs of a pair one after the other and in alternating order (a drift in
 // the machine's load or the process's heap favours neither side), and the row shows the median
-// of the pairs' ratios with their spread. 11 pairs on memory: with 5, the median of the same row
-// still ranged 1.09x-1.33x from run to run, and a memory pair now takes about a second.
+// of the pairs' ratios with their spread. 21 pairs on memory (a pair takes about a second): with
+// 5, the median of the same row ranged 1.09x-1.33x from run to run, with 11 still 1.10x-1.20x.
+// 3 on etcd and ZooKeeper: the first ZooKeeper run of a section is sometimes slow for whoever
+// runs it (7.65 s against 3.75-4.10 s), which one pair cannot absorb.
 //
 // The full-size run on etcd: --networked-waiters 10000 (a mutex waiter there reads no key: its
 // enqueue counts the name's keys, and its coordinator's view of the name tells where it stands,
@@ -41,7 +43,7 @@ const memoryWaiters = sizes('waiters', '3000,10000');
 const networkedWaiters = sizes('networked-waiters', '1000');
 const zookeeperWaiters = process.argv.includes('--zookeeper-waiters') ? sizes('zookeeper-waiters', '') : networkedWaiters;
 const coordinatorCount = arg('coordinators', 100);
-const pairsOf = { memory: arg('pairs', 11), etcd: arg('networked-pairs', 1), zookeeper: arg('networked-pairs', 1) };
+const pairsOf = { memory: arg('pairs', 21), etcd: arg('networked-pairs', 3), zookeeper: arg('networked-pairs', 3) };
 for (const [backend, pairs] of Object.entries(pairsOf)) if (!Number.isInteger(pairs) || pairs < 1) throw new Error(`${backend}: the number of pairs must be a whole number of at least 1, not ${pairs}`);
 const only = process.argv.includes('--only') ? process.argv[process.argv.indexOf('--only') + 1] : undefined;
 
