@@ -26,7 +26,7 @@ function recorder(): { follower: PrefixFollower; seen: string[] } {
   };
 }
 
-const entry = (key: string): QueueEntry => ({ key, role: 'exclusive' });
+const entry = (key: string): QueueEntry => ({ key, role: 'lock' });
 /** Resolves after the promise callbacks queued so far (a thaw's deliveries among them). */
 const settled = () => new Promise((resolve) => setImmediate(resolve));
 
