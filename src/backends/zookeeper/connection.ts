@@ -178,7 +178,7 @@ export class ZkConnection {
 
   /**
    * When (epoch ms) the session is declared lost unless an answer through the leader comes first:
-   * the last such answer plus the session timeout.
+   * {@link #lossDeadline} on the wall clock.
    */
   get lossAt(): number {
     return Date.now() + (this.#lossDeadline - performance.now());
