@@ -21,7 +21,7 @@
 const LATE_TIMER_MS = 25;
 
 /** Milliseconds by which a session of `ttlMs` is declared lost before the server could expire it. */
-export function lossGuardMs(ttlMs: number): number {
+function lossGuardMs(ttlMs: number): number {
   return ttlMs / 100 + LATE_TIMER_MS;
 }
 

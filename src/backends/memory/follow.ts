@@ -31,9 +31,14 @@ export function relayThroughLink(faults: MemoryFaults, follower: PrefixFollower)
     follower.behind?.();
     faults.notify(deliverHeld);
   };
+  /** `tell`, passed a change at once while nothing is held, else held behind the others. */
+  const relay =
+    <T>(tell: (change: T) => void) =>
+    (change: T): void =>
+      faults.frozen || held ? hold(() => tell(change)) : tell(change);
   return {
-    reset: (entries: readonly QueueEntry[]) => (faults.frozen || held ? hold(() => follower.reset(entries)) : follower.reset(entries)),
-    created: (entry: QueueEntry) => (faults.frozen || held ? hold(() => follower.created(entry)) : follower.created(entry)),
-    deleted: (key: string) => (faults.frozen || held ? hold(() => follower.deleted(key)) : follower.deleted(key)),
+    reset: relay((entries: readonly QueueEntry[]) => follower.reset(entries)),
+    created: relay((entry: QueueEntry) => follower.created(entry)),
+    deleted: relay((key: string) => follower.deleted(key)),
   };
 }
